@@ -1,0 +1,16 @@
+// The handlers a location can dispatch to, by kind. Each answers the session's current request
+// (respond, stream, hold or upgrade). Called on the worker thread during dispatch.
+#pragma once
+
+namespace herald::http {
+class HttpSession;
+}
+
+namespace herald::app {
+
+void serve_static(http::HttpSession& s);   // root/index: GET, HEAD (app/static_handler.cpp)
+void serve_push(http::HttpSession& s);     // push STRATEGY; (push/strategy.cpp)
+void serve_publish(http::HttpSession& s);  // publish; (push/publisher.cpp)
+void serve_status(http::HttpSession& s);   // status; (app/status_handler.cpp)
+
+} // namespace herald::app

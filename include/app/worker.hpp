@@ -1,0 +1,93 @@
+// Worker: one event-loop thread with its own listeners, connections and per-thread state
+// (config snapshot in use, open-file cache, access log buffer). Owned by main. Everything here
+// runs on the worker's thread except the constructor, start(), join() and the counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/access_log.hpp"
+#include "event/event_loop.hpp"
+#include "http/router.hpp"
+#include "http/static_files.hpp"
+#include "net/server.hpp"
+
+namespace herald::push {
+class Broker;
+}
+
+namespace herald::app {
+
+// Counters summed by /status. Relaxed atomics: written by one worker, read by any.
+struct WorkerStats {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> subscribers[6] = {};  // by PushStrategy
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> dropped{0};
+};
+
+class Worker {
+public:
+    Worker(std::size_t index, std::shared_ptr<const http::Router> routes, push::Broker& broker,
+           std::vector<struct Worker*>* all);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Before start(): adopt a listening socket bound by main for the listen key.
+    void add_listener(UniqueFd fd, const std::string& listen_key);
+    void start();  // spawns the thread, which runs the loop until stop
+    void join();
+
+    // Any thread: the new snapshot is used by requests whose head is parsed after it arrives.
+    void post_config(std::shared_ptr<const http::Router> routes,
+                     std::vector<std::pair<UniqueFd, std::string>> new_listeners,
+                     std::vector<std::string> removed_keys);
+    // Any thread: stop accepting and close streams cleanly, then exit when idle or at deadline.
+    void post_graceful_stop(Clock::duration timeout);
+    // Any thread: close everything now and exit.
+    void post_fast_stop();
+
+    // Loop-thread API for sessions and strategies.
+    EventLoop& loop() noexcept { return loop_; }
+    net::Server& server() noexcept { return *server_; }
+    const http::Router& routes() const noexcept { return *routes_; }
+    const std::shared_ptr<const http::Router>& routes_ptr() const noexcept { return routes_; }
+    http::FileCache& files() noexcept { return files_; }
+    AccessLog& access_log() noexcept { return access_log_; }
+    push::Broker& broker() noexcept { return broker_; }
+    std::size_t index() const noexcept { return index_; }
+    std::size_t broker_worker() const noexcept { return broker_worker_; }
+    const std::string& listen_key(std::size_t listener) const noexcept;
+    bool stopping() const noexcept { return stopping_; }
+    bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }
+    WorkerStats& stats() noexcept { return stats_; }
+    const std::vector<Worker*>& all_workers() const noexcept { return *all_; }
+
+private:
+    void apply_config(std::shared_ptr<const http::Router> routes);
+    void check_idle_exit();
+
+    std::size_t index_;
+    EventLoop loop_;
+    std::shared_ptr<const http::Router> routes_;
+    push::Broker& broker_;
+    std::size_t broker_worker_ = 0;
+    std::unique_ptr<net::Server> server_;
+    http::FileCache files_;
+    AccessLog access_log_;
+    std::vector<std::string> listener_keys_;  // by listener index
+    std::thread thread_;
+    WorkerStats stats_;
+    std::vector<Worker*>* all_;
+    bool stopping_ = false;
+    std::atomic<bool> loop_done_{false};
+    Timer stop_deadline_;
+    Timer idle_check_;
+};
+
+} // namespace herald::app

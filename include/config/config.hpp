@@ -1,0 +1,164 @@
+// Typed, immutable configuration snapshot built from the directive tree.
+// Produced by load_config() on the main thread; shared read-only with the workers
+// through std::shared_ptr<const Config>. Nothing here is mutated after load.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace herald {
+
+using Duration = std::chrono::milliseconds;
+
+// Thrown by load_config() for any config error. what() is the full message,
+// "FILE:LINE:COL: message", ready to print after "herald: ".
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+enum class LogLevel : std::uint8_t { debug, info, notice, warn, error };
+
+enum class PushStrategy : std::uint8_t { none, polling, long_polling, iframe, sse, websocket };
+enum class PushFormat : std::uint8_t { raw, json };
+
+// How a location chooses its channel: `channel clock;`, `channel $arg_NAME;`, `channel $tail;`.
+struct ChannelRef {
+    enum class Kind : std::uint8_t { none, literal, query_arg, tail };
+    Kind kind = Kind::none;
+    std::string value; // literal name, or the query argument name for query_arg
+};
+
+// One `allow`/`deny` rule. An address matches when (addr & mask) == net.
+// IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so one rule type covers both.
+struct AccessRule {
+    bool allow = true;
+    bool all = false;               // `allow all;` / `deny all;`
+    std::uint8_t net[16] = {};      // network bytes (IPv6 or v4-mapped)
+    std::uint8_t prefix_len = 128;  // CIDR length in the 128-bit space
+};
+
+// Settings inherited http -> server -> location. The loader fills every field
+// (defaults first, then http, then server, then location overrides).
+struct Limits {
+    std::uint64_t client_max_body_size = 1 << 20;      // 1m
+    std::uint32_t large_header_buffer = 8 * 1024;      // request line limit -> 414
+    std::uint32_t max_header_bytes = 16 * 1024;        // header block limit -> 431
+    std::uint32_t max_header_count = 100;              // -> 431
+    std::uint64_t output_queue_limit = 1 << 20;        // queued bytes per HTTP connection
+    Duration client_header_timeout{60'000};
+    Duration client_body_timeout{60'000};
+    Duration keepalive_timeout{75'000};
+    Duration send_timeout{60'000};
+    Duration longpoll_timeout{30'000};
+    Duration stream_keepalive{15'000};                  // SSE/iframe keepalive comments
+    Duration sse_retry{2'000};                          // `sse_retry` -> SSE "retry:" field
+    std::uint64_t ws_max_message_size = 1 << 20;       // over -> close 1009
+    std::uint64_t ws_max_queue = 1 << 20;              // queued outbound bytes -> close 1008
+    Duration ws_close_timeout{5'000};
+    Duration ws_ping_interval{30'000};                  // 0 = off
+    PushFormat push_format = PushFormat::raw;
+    std::string default_type = "text/plain";
+};
+
+struct Location {
+    enum class Match : std::uint8_t { prefix, exact };
+    Match match = Match::prefix;
+    std::string path;                       // "/chat/" or "/echo"
+
+    // Static files (used when no push/publish/status/echo is set).
+    std::string root;                       // absolute, no trailing slash ("" = none)
+    std::vector<std::string> index;         // default {"index.html"}
+
+    PushStrategy push = PushStrategy::none;
+    ChannelRef channel;
+    bool publish = false;                   // `publish;` / `publish on;`
+    bool status = false;                    // `status;`
+    std::optional<std::string> echo;        // `echo "prefix";` (websocket echo route)
+    std::vector<std::string> ws_protocols;  // `ws_protocols a b c;`
+    std::vector<std::string> allow_origin;  // exact origins or "*"; empty = no check, no CORS
+    std::vector<AccessRule> access;         // allow/deny in order; empty = allow all
+    Limits limits;
+
+    std::string file, where;                // for messages: "FILE:LINE:COL" of the block
+};
+
+struct Listen {
+    std::string host = "0.0.0.0";           // numeric v4 or v6 (brackets removed)
+    std::uint16_t port = 0;                 // 0 = ephemeral (bound port is logged)
+    bool reuseport = false;
+    int backlog = 511;
+};
+
+struct Server {
+    std::vector<Listen> listens;
+    std::vector<std::string> server_names; // reserved; first server for a listen is default
+    std::string root;
+    std::vector<std::string> index;
+    std::vector<Location> locations;        // in config order; router sorts its own index
+    Limits limits;
+};
+
+struct ChannelConf {
+    std::string name;
+    std::uint32_t buffer = 100;             // messages kept for resume
+    Duration ttl{0};                        // 0 = no age limit
+    Duration clock_interval{0};             // `source clock 1s`; 0 = no clock source
+    std::uint32_t max_subscribers = 0;      // 0 = unlimited
+};
+
+struct Config {
+    std::string path;                       // the main config file as given
+    std::string prefix;                     // folder of the main config file (absolute)
+
+    // main context
+    int worker_threads = 1;                 // `auto` resolved to the core count
+    std::string pid_file;                   // absolute; default "<prefix>/herald.pid"
+    std::string error_log = "stderr";       // path or "stderr"
+    LogLevel error_log_level = LogLevel::notice;
+    bool daemon = false;
+    std::optional<std::string> user, group;
+    Duration shutdown_timeout{10'000};
+
+    // events
+    int worker_connections = 10'000;
+
+    // http
+    std::string access_log;                 // "" = off
+    std::unordered_map<std::string, std::string> mime_types; // lower-case ext -> type (`types {}`)
+    bool channel_autocreate = false;
+    ChannelConf autocreate_defaults;        // buffer/ttl for channels created on publish
+    std::vector<ChannelConf> channels;
+    std::vector<Server> servers;
+    Limits http_limits;
+};
+
+// Parses FILE (and its includes) into a Config. Throws ConfigError with
+// "FILE:LINE:COL: message" on any error. Does not touch sockets or the filesystem
+// beyond reading config files.
+std::shared_ptr<const Config> load_config(const std::string& path);
+
+// Same for config text standing for the file `path` (which need not exist): messages name
+// path, and includes and relative paths resolve against its folder. For tests and tools.
+std::shared_ptr<const Config> load_config_string(std::string_view text, const std::string& path);
+
+// Looks up the MIME type for a file name by extension (case-insensitive);
+// returns cfg default_type when unknown. The view lives as long as cfg.
+std::string_view mime_type_for(const Config& cfg, const Limits& limits, std::string_view filename);
+
+const char* to_string(PushStrategy s) noexcept;
+
+// nginx allow/deny semantics: the first rule matching addr decides; no rule matching = allowed.
+// addr is the peer's 16-byte IPv6 address (IPv4 peers as IPv4-mapped ::ffff:a.b.c.d).
+bool access_allowed(const std::vector<AccessRule>& rules,
+                    std::span<const std::uint8_t, 16> addr) noexcept;
+
+} // namespace herald

@@ -1,0 +1,36 @@
+// Parsers for the typed values of config arguments: sizes, durations, listen addresses,
+// allow/deny rules, channel names. Pure functions; shared by the loader and the tests.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace herald::config {
+
+// Plain decimal, at most 19 digits ("0", "511"); no sign, no spaces.
+[[nodiscard]] std::optional<std::uint64_t> parse_number(std::string_view s) noexcept;
+
+// Bytes with an optional unit k|m|g (case-insensitive, powers of 1024): "512", "4k", "1M".
+// nullopt on syntax error or overflow of 64 bits.
+[[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view s) noexcept;
+
+// A time: one or more NUMBER UNIT pairs with units ms|s|m|h|d (case-insensitive), each unit at
+// most once and from largest to smallest ("1h30m", "1m30s", "250ms"); or a plain number of
+// seconds ("30"). nullopt on syntax error or when over 10 years.
+[[nodiscard]] std::optional<Duration> parse_duration(std::string_view s) noexcept;
+
+// The address part of `listen`: "8080", "*:80", "127.0.0.1:8080", "[::1]:8080".
+// Fills host (numeric, IPv6 without brackets; "0.0.0.0" for a bare port or "*") and port.
+[[nodiscard]] bool parse_listen_address(std::string_view s, Listen& out) noexcept;
+
+// `allow`/`deny` argument: "all", "10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32".
+// IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.
+[[nodiscard]] bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) noexcept;
+
+// [A-Za-z0-9_.:-]{1,128}: the names of channels, in the config and in request paths.
+[[nodiscard]] bool is_valid_channel_name(std::string_view s) noexcept;
+
+} // namespace herald::config

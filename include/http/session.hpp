@@ -1,0 +1,121 @@
+// HttpSession: HTTP/1.1 on one connection (RFC 9112): parses request heads and bodies, routes,
+// dispatches to the location's handler, writes responses in order (pipelining), applies
+// keep-alive and the header/body/keep-alive timeouts, and hands the connection over on a
+// WebSocket upgrade. Owned by its Connection; the current Responder (a held long-poll or a
+// stream) is owned by the session until its response ends.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "http/chunked.hpp"
+#include "http/request.hpp"
+#include "http/request_parser.hpp"
+#include "http/response.hpp"
+#include "http/router.hpp"
+#include "net/connection.hpp"
+
+namespace herald::app {
+class Worker;
+}
+
+namespace herald::http {
+
+// Answers one request over time (held long-poll, SSE/iframe stream). Destroyed by the session
+// when the response ends or the connection closes.
+class Responder {
+public:
+    virtual ~Responder() = default;
+    virtual void on_drained() noexcept {}
+    // Server shutdown (graceful): end the response cleanly now.
+    virtual void on_shutdown() noexcept {}
+    // The connection closed: stop every callback (subscriptions, timers) at once. The object
+    // itself is destroyed after the current dispatch.
+    virtual void cancel() noexcept {}
+};
+
+class HttpSession final : public net::Session {
+public:
+    HttpSession(net::Connection& c, app::Worker& w);
+    ~HttpSession() override;
+
+    std::size_t on_data(std::span<char> data) noexcept override;
+    void on_drained() noexcept override;
+    void on_peer_closed() noexcept override;
+    void on_close() noexcept override;
+
+    // ---- For the handler of the current request (valid during dispatch only) ----
+    const Request& request() const noexcept { return parser_.request(); }
+    std::string_view path() const noexcept { return path_; }    // decoded, normalised
+    const Location& location() const noexcept { return *loc_; }
+    const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
+    std::string_view body() const noexcept { return body_; }
+    app::Worker& worker() noexcept { return worker_; }
+    net::Connection& connection() noexcept { return conn_; }
+    bool head_only() const noexcept { return head_only_; }
+    bool keep_alive() const noexcept { return keep_alive_; }
+    bool http10() const noexcept { return http10_; }
+
+    // Sends a complete response and finishes the request. The head gets Date, Server,
+    // Connection and (unless status is 1xx/204/304) Content-Length = body size.
+    void respond(ResponseHead&& head, std::string body);
+    // Body shared, not copied (a message's bytes kept alive by keep).
+    void respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
+                        std::string_view body);
+    void respond_error(int status, bool close = false);
+    // Sends a head now and keeps the response open; `owner` writes to connection().out() and
+    // calls end_response() when done. For HTTP/1.1 the head should say chunked.
+    void start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner);
+    // Keeps the request open without a head; `owner` later calls respond()/respond_shared().
+    void hold(std::unique_ptr<Responder> owner);
+    // Ends a stream or held request; the next pipelined request is processed.
+    void end_response();
+    // Finishes a request whose head and body the handler queued itself (static files).
+    void end_response_with(int status, std::uint64_t body_bytes);
+    // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.
+    void upgrade(std::string head, std::unique_ptr<net::Session> next);
+    // Allow/CORS headers for the current location, added to a response head.
+    void add_cors(ResponseHead& head) const;
+    bool responding() const noexcept { return responder_ != nullptr; }
+    void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
+
+private:
+    enum class State : std::uint8_t { head, body, dispatched, upgraded };
+    std::size_t on_head_done(std::span<char> data, std::size_t head_len) noexcept;
+    std::size_t read_body(std::span<char> data) noexcept;
+    void dispatch() noexcept;
+    bool route() noexcept;
+    void finish_request() noexcept;
+    void log_access(int status, std::uint64_t bytes) noexcept;
+    void arm_timer(Duration d) noexcept;
+    void on_timeout() noexcept;
+    ParserLimits limits_for_listener() const noexcept;
+
+    app::Worker& worker_;
+    std::shared_ptr<const Router> routes_;   // snapshot in use for the current request
+    RequestParser parser_;
+    State state_ = State::head;
+    const Server* server_ = nullptr;
+    const Location* loc_ = nullptr;
+    std::string path_;
+    std::string head_copy_;                  // head bytes kept while a body is read
+    std::string body_;
+    std::uint64_t body_left_ = 0;            // Content-Length body still to read
+    ChunkedDecoder chunked_{0};
+    bool reading_chunked_ = false;
+    bool head_only_ = false, keep_alive_ = true, http10_ = false;
+    bool waiting_drain_ = false;             // output over its limit: stop parsing
+    bool shutting_down_ = false;
+    bool header_timer_ = false;              // client_header_timeout armed for this request
+    bool in_dispatch_ = false;               // a handler is running synchronously
+    std::unique_ptr<Responder> responder_;
+    std::string request_line_;               // kept for the access log of held responses
+    std::string remote_;
+    std::string referer_, user_agent_;       // copies for the access log (only when enabled)
+    Timer timer_;
+};
+
+} // namespace herald::http

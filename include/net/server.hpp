@@ -1,0 +1,73 @@
+// Server: one worker's listeners and connection table. Accepts, batches flushes once per loop
+// iteration, and reaps closed connections after dispatch. Owns its Listeners and Connections
+// (unique_ptr, indexed by fd). Does not own the loop. Loop thread only, except the counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/unique_fd.hpp"
+#include "event/event_loop.hpp"
+#include "net/connection.hpp"
+
+namespace herald::net {
+
+class Server {
+public:
+    // Builds the first Session of an accepted connection; listener = index given to listen().
+    using SessionFactory = std::function<std::unique_ptr<Session>(Connection&)>;
+
+    Server(EventLoop& loop, SessionFactory factory, int max_connections);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Starts accepting on fd (already bound and listening). Returns the listener index.
+    std::size_t listen(UniqueFd fd, std::error_code& ec);
+    // Stops accepting on one listener (reload removed it) or on all (graceful shutdown).
+    void close_listener(std::size_t index) noexcept;
+    void close_listeners() noexcept;
+    int listener_fd(std::size_t index) const noexcept;
+
+    // Calls fn for every live connection (shutdown, reload). fn may close connections.
+    void for_each_connection(const std::function<void(Connection&)>& fn);
+    // Closes every connection now (fast shutdown).
+    void close_all() noexcept;
+
+    EventLoop& loop() noexcept { return loop_; }
+    std::size_t connection_count() const noexcept { return count_; }
+    void set_max_connections(int n) noexcept { max_connections_ = n; }
+
+    // Connection hooks.
+    void schedule_flush(Connection& c) noexcept;
+    void reap(Connection& c) noexcept;
+    void retire(std::unique_ptr<Session> s) noexcept;  // destroyed after dispatch
+
+    // Counters readable from any thread (status page).
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> active{0};
+
+private:
+    class Listener;
+    void on_acceptable(Listener& l) noexcept;
+    void end_of_iteration() noexcept;
+    void ensure_end_of_iteration() noexcept;
+
+    EventLoop& loop_;
+    SessionFactory factory_;
+    int max_connections_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<Connection>> conns_;  // by fd
+    std::size_t count_ = 0;
+    std::vector<Connection*> dirty_;
+    std::vector<int> reaped_;                           // fds of closed connections
+    std::vector<std::unique_ptr<Session>> retired_;
+    bool end_scheduled_ = false;
+    UniqueFd spare_fd_;                                 // released on EMFILE to shed a client
+    Clock::time_point last_limit_log_{};
+};
+
+} // namespace herald::net

@@ -1,0 +1,58 @@
+// Socket helpers: listening sockets, accept, options, scatter/gather and sendfile writes.
+// src/net/socket.cpp is the one file outside the pollers allowed #ifdefs for OS differences.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/unique_fd.hpp"
+
+namespace herald::net {
+
+// A numeric socket address (IPv4 or IPv6).
+struct Address {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+
+    std::string to_string() const;      // "127.0.0.1:8080", "[::1]:8080"
+    std::string host_string() const;    // "127.0.0.1", "::1"
+    std::uint16_t port() const noexcept;
+    // The address as 16 bytes (IPv4 mapped to ::ffff:a.b.c.d) for access rules.
+    void to_v6_bytes(std::uint8_t out[16]) const noexcept;
+};
+
+// Parses a numeric host ("127.0.0.1", "::1", "0.0.0.0") and port into an Address.
+[[nodiscard]] std::error_code make_address(const std::string& host, std::uint16_t port,
+                                           Address& out);
+
+// A non-blocking, close-on-exec listening socket with SO_REUSEADDR and SO_REUSEPORT, bound
+// and listening with the given backlog.
+UniqueFd listen_on(const Address& addr, int backlog, std::error_code& ec);
+
+// The address a socket is bound to.
+Address local_address(int fd, std::error_code& ec);
+
+// Accepts one connection, non-blocking and close-on-exec. Returns an invalid fd and sets ec
+// (EAGAIN included) on failure; errno is captured right after the call.
+UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec);
+
+void set_nodelay(int fd) noexcept;
+
+// Makes SIGPIPE harmless for the whole process (writes to a reset peer return EPIPE).
+void ignore_sigpipe() noexcept;
+
+// writev; with more=true the kernel is told more data follows at once (MSG_MORE where
+// available), so a response head and its sendfile body leave in full segments.
+// Returns bytes written or -1 with errno set.
+ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept;
+
+// sendfile(2) from in_fd at *offset, up to count bytes; advances *offset.
+// Returns bytes sent or -1 with errno set (EAGAIN when the socket is full).
+ssize_t send_file(int out_fd, int in_fd, off_t* offset, std::size_t count) noexcept;
+
+} // namespace herald::net

@@ -1,0 +1,176 @@
+// The broker: named channels shared by every worker thread, publish, subscribe with lossless
+// resume, and cross-thread fan-out (DESIGN.md "Publish path", "Broker boundary"). An interface,
+// so a Redis-backed broker can carry channels across nodes; make_memory_broker() is the
+// in-process implementation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "event/event_loop.hpp"
+#include "push/channel.hpp"
+#include "push/message.hpp"
+
+namespace herald::push {
+
+class Broker;
+
+enum class PushError : std::uint8_t {
+    none,
+    not_found,             // no such channel (and no autocreate) or it was closed -> 404
+    invalid_name,          // not [A-Za-z0-9_.:-]{1,128} -> 400
+    too_many_subscribers,  // channel max_subscribers reached
+};
+const char* to_string(PushError e) noexcept;
+
+// One subscriber (a connection's push strategy). Implemented by the strategies; not owned by
+// the broker. It lives on one worker's loop thread, and the broker calls it only there.
+//
+// Delivery contract: after subscribe() returned history H, deliver() is called once for every
+// message published later (id > H.last_id), in increasing id order, each id at most once; the
+// broker drops the racing copies of ids <= H.last_id itself, so strategies need no dedupe.
+// Inside deliver() or on_channel_closed() the subscriber may reset its own or any other
+// Subscription, subscribe again, or publish. After on_channel_closed() nothing more arrives
+// and the Subscription is inert. The Subscriber must outlive its Subscription.
+class Subscriber {
+public:
+    PushStrategy strategy() const noexcept { return strategy_; }
+    virtual void deliver(const std::shared_ptr<const Message>& m) noexcept = 0;
+    virtual void on_channel_closed() noexcept = 0;
+
+protected:
+    explicit Subscriber(PushStrategy s) noexcept : strategy_(s) {}
+    ~Subscriber() = default;
+    Subscriber(const Subscriber&) = delete;
+    Subscriber& operator=(const Subscriber&) = delete;
+
+private:
+    PushStrategy strategy_;
+};
+
+// What a broker needs to find a subscription again; opaque to everyone else.
+struct SubscriptionKey {
+    WorkerId worker = 0;
+    std::uint64_t channel = 0;  // broker-specific channel key
+    std::uint64_t slot = 0;     // broker-specific
+    Subscriber* subscriber = nullptr;
+};
+
+// RAII: destroying (or reset()) unsubscribes. Move-only. Must be destroyed on the subscriber's
+// worker thread, before the Broker. Declare it after anything the Subscriber's callbacks use.
+class Subscription {
+public:
+    Subscription() noexcept = default;
+    Subscription(Broker& broker, const SubscriptionKey& key) noexcept  // for Broker implementations
+        : broker_(&broker), key_(key) {}
+    Subscription(Subscription&& o) noexcept;
+    Subscription& operator=(Subscription&& o) noexcept;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    ~Subscription() { reset(); }
+
+    void reset() noexcept;
+    explicit operator bool() const noexcept { return broker_ != nullptr; }
+
+private:
+    Broker* broker_ = nullptr;
+    SubscriptionKey key_;
+};
+
+struct PublishResult {
+    PushError error = PushError::none;
+    std::uint64_t id = 0;
+    std::uint64_t subscribers = 0;  // subscribers of the channel when it was published
+};
+
+struct SubscribeResult {
+    PushError error = PushError::none;
+    History history;            // send these first (and the "missed" signal if history.missed)
+    Subscription subscription;  // live delivery; empty on error
+};
+
+struct FetchResult {
+    PushError error = PushError::none;
+    History history;
+};
+
+struct InfoResult {
+    PushError error = PushError::none;
+    ChannelInfo info;
+};
+
+struct BrokerStats {
+    std::uint64_t published = 0;
+    std::uint64_t delivered = 0;  // deliver() calls plus note_delivered()
+    std::uint64_t dropped = 0;    // note_dropped()
+    StrategyCounts subscribers{};  // live subscriptions by PushStrategy
+    std::uint64_t channels = 0;
+};
+
+// Posts fn to a worker's loop thread (EventLoop::post); called from any thread.
+using PostFn = std::function<void(std::function<void()>)>;
+
+// Thread-safety: every member may be called from any thread, except subscribe() and
+// Subscription::reset(), which run on the subscriber's worker thread (the one whose WorkerId
+// they name). The broker must outlive every attached loop's run and every Subscription.
+class Broker {
+public:
+    virtual ~Broker() = default;
+
+    // Registers a worker loop once, at startup (before it subscribes). Fan-out to it goes
+    // through post. Throws std::length_error past max_workers (startup only).
+    virtual WorkerId attach_worker(PostFn post) = 0;
+    WorkerId attach_worker(EventLoop& loop) {
+        return attach_worker([&loop](std::function<void()> fn) { loop.post(std::move(fn)); });
+    }
+
+    // Publishes a copy of data. With channel_autocreate, an unknown channel is created with
+    // autocreate_defaults. Errors: invalid_name, not_found.
+    virtual PublishResult publish(std::string_view channel, std::string_view data,
+                                  std::string_view content_type) = 0;
+
+    // On worker's thread. Returns the buffered messages after since (none without since) and,
+    // with no gap, subscribes s for everything later (see Subscriber). Errors: invalid_name,
+    // not_found, too_many_subscribers.
+    virtual SubscribeResult subscribe(std::string_view channel, std::optional<std::uint64_t> since,
+                                      Subscriber& s, WorkerId worker) = 0;
+
+    // Polling: Channel::after() semantics (without since: the newest `limit` messages).
+    virtual FetchResult fetch(std::string_view channel, std::optional<std::uint64_t> since,
+                              std::size_t limit) = 0;
+
+    virtual InfoResult channel_info(std::string_view channel) = 0;
+
+    // DELETE: removes the channel; each subscriber gets on_channel_closed() on its thread after
+    // every message published before the close. Errors: invalid_name, not_found.
+    virtual PushError close_channel(std::string_view channel) = 0;
+
+    // Reload: channels still declared keep their buffer and ids (new settings apply), new ones
+    // are created, removed ones are closed. Autocreated channels stay while channel_autocreate
+    // is on (taking the new autocreate_defaults) and are closed when it is turned off.
+    virtual void reconcile(const Config& cfg) = 0;
+
+    virtual BrokerStats stats() const = 0;
+    // Strategies count what they send outside deliver() (history, polling) and what they drop.
+    virtual void note_delivered(std::uint64_t n) noexcept = 0;
+    virtual void note_dropped(std::uint64_t n) noexcept = 0;
+
+protected:
+    friend class Subscription;
+    // Called by Subscription::reset() on the subscriber's thread; unknown keys are ignored.
+    virtual void unsubscribe(const SubscriptionKey& key) noexcept = 0;
+};
+
+// Upper bound on attach_worker() calls for the in-memory broker.
+inline constexpr std::size_t max_workers = 1024;
+
+// In-process broker. Channels come from reconcile(cfg); call it once at startup. clock gives
+// steady time for ttl and must outlive the broker.
+std::unique_ptr<Broker> make_memory_broker(Clock& clock = Clock::system());
+
+} // namespace herald::push

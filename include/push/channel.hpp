@@ -1,0 +1,143 @@
+// A named channel: per-channel message ids, the ring buffer of recent messages kept for resume
+// (last `buffer`, none older than `ttl`), and the subscriber counts the broker fans out by.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "push/message.hpp"
+
+namespace herald::push {
+
+// Index of a worker (event loop) attached to a broker, from 0.
+using WorkerId = std::uint32_t;
+
+inline constexpr std::size_t strategy_count = 6;  // PushStrategy values, none..websocket
+using StrategyCounts = std::array<std::uint64_t, strategy_count>;  // indexed by PushStrategy
+
+// Result of a resume lookup. "missed" (issue 4): the resume point is older than the buffer
+// (since + 1 < first buffered id) or an id the channel never had (since > last_id); the caller
+// still gets every buffered message and must send its strategy's "missed" signal.
+struct History {
+    std::vector<std::shared_ptr<const Message>> messages;  // oldest first
+    bool missed = false;
+    std::uint64_t first_id = 0;  // oldest buffered id; 0 = nothing buffered
+    std::uint64_t last_id = 0;   // newest id published when looked up; 0 = none yet
+};
+
+struct ChannelInfo {
+    std::string name;
+    StrategyCounts subscribers{};
+    std::uint64_t total_subscribers = 0;
+    std::size_t buffered = 0;
+    std::uint64_t first_id = 0;
+    std::uint64_t last_id = 0;
+    std::uint64_t published = 0;  // since this channel object was created
+    ChannelConf conf;
+};
+
+// Owns its ring buffer (shared_ptrs to messages) and counters; points to a Clock it does not
+// own (steady time for ttl). Every public member locks the channel's own mutex, so any thread
+// may call them; append() and close() call per_worker with that lock held, which is how the
+// broker queues a message to each worker in id order. Ids in the buffer are contiguous.
+class Channel {
+public:
+    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0);
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
+
+    const std::string& name() const noexcept { return name_; }
+    // Unique per channel object (a channel deleted and created again gets a new key).
+    std::uint64_t key() const noexcept { return key_; }
+
+    // Reload: new buffer/ttl/max_subscribers apply at once (a smaller buffer drops the oldest).
+    void reconfigure(const ChannelConf& conf);
+
+    struct Appended {
+        std::shared_ptr<const Message> message;  // nullptr if the channel is closed
+        std::uint64_t subscribers = 0;           // subscriber count at that moment
+    };
+    // Assigns m's id (++last_id) and publish times, buffers it and, still under the lock,
+    // calls per_worker(WorkerId, const std::shared_ptr<const Message>&) for every worker with
+    // subscribers: that is how the broker queues messages to each worker in id order.
+    template <class F>
+    Appended append(std::shared_ptr<Message> m, F&& per_worker) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        Appended a{append_locked(std::move(m)), total_subscribers_};
+        if (a.message)
+            for (WorkerId w = 0; w < worker_subscribers_.size(); ++w)
+                if (worker_subscribers_[w] != 0) per_worker(w, a.message);
+        return a;
+    }
+    Appended append(std::shared_ptr<Message> m) {
+        return append(std::move(m), [](WorkerId, const std::shared_ptr<const Message>&) {});
+    }
+
+    // Buffered messages after since, at most limit, oldest first. Without since: the newest
+    // `limit` messages (polling's "newest message"), never missed.
+    History after(std::optional<std::uint64_t> since, std::size_t limit = SIZE_MAX);
+
+    enum class JoinStatus : std::uint8_t { ok, full, closed };
+    // Atomically with respect to append(): fills out with every buffered message after since
+    // (none without since; out.last_id is always set) and counts one more subscriber of
+    // strategy s on worker w. full = max_subscribers reached.
+    JoinStatus join(WorkerId w, PushStrategy s, std::optional<std::uint64_t> since, History& out);
+    // Undoes one join().
+    void leave(WorkerId w, PushStrategy s) noexcept;
+
+    // Marks the channel closed (append and join fail from now on), frees the buffer, and calls
+    // per_worker(WorkerId) under the lock for every worker with subscribers. Returns false if
+    // it was already closed.
+    template <class F>
+    bool close(F&& per_worker) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return false;
+        close_locked();
+        for (WorkerId w = 0; w < worker_subscribers_.size(); ++w)
+            if (worker_subscribers_[w] != 0) per_worker(w);
+        return true;
+    }
+
+    ChannelInfo info();
+    std::uint64_t subscriber_count();
+
+private:
+    std::shared_ptr<const Message> append_locked(std::shared_ptr<Message> m);
+    void close_locked() noexcept;
+    void expire(Clock::time_point now) noexcept;
+    void pop_oldest() noexcept;
+    void push(std::shared_ptr<const Message> m);
+    void normalize();  // rotates the ring so the oldest message is at index 0
+    const std::shared_ptr<const Message>& at(std::size_t i) const noexcept;  // 0 = oldest
+    std::uint64_t first_id_locked() const noexcept;
+    void collect(History& out, std::uint64_t since, std::size_t limit) const;
+
+    const std::string name_;
+    const std::uint64_t key_;
+    Clock& clock_;
+    std::mutex mutex_;
+    // Guarded by mutex_:
+    ChannelConf conf_;
+    std::vector<std::shared_ptr<const Message>> ring_;  // grows up to conf_.buffer slots
+    std::size_t head_ = 0;                              // oldest
+    std::size_t count_ = 0;
+    std::uint64_t last_id_ = 0;
+    std::uint64_t published_ = 0;
+    std::vector<std::uint32_t> worker_subscribers_;     // by WorkerId
+    StrategyCounts strategy_subscribers_{};
+    std::uint64_t total_subscribers_ = 0;
+    bool closed_ = false;
+};
+
+// The `source clock` payload: local time as "YYYY-MM-DD HH:MM:SS".
+std::string clock_message(std::chrono::system_clock::time_point t);
+
+} // namespace herald::push

@@ -1,0 +1,62 @@
+// Pure escapers and validators behind the push encodings: JSON strings (RFC 8259 §7), JavaScript
+// string literals that are safe inside an HTML <script> element (HTML §4.12.1.3), SSE data lines
+// (HTML §9.2.6), HTTP/1.1 chunk framing (RFC 9112 §7.1), and the checks for channel names and
+// ?callback= values. No allocation beyond growing the caller's output string.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace herald::push {
+
+inline constexpr std::size_t max_channel_name = 128;
+inline constexpr std::size_t max_callback = 128;
+inline constexpr std::string_view default_callback = "herald_push";
+// Longest chunk-size line format_chunk_header() writes: 16 hex digits + CRLF.
+inline constexpr std::size_t max_chunk_header = 18;
+
+// True if s is well-formed UTF-8 (RFC 3629 §4: no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view s) noexcept;
+
+// Issue 4: channel names are [A-Za-z0-9_.:-]{1,128}.
+bool is_valid_channel_name(std::string_view s) noexcept;
+
+// ?callback= must be a JavaScript identifier path of at most 128 bytes: one or more segments
+// [A-Za-z_$][A-Za-z0-9_$]* separated by single dots ("a", "a.b", "$x_1.y"). Anything else
+// (brackets, parentheses, quotes, spaces, empty segments, non-ASCII) is rejected.
+bool is_valid_callback(std::string_view s) noexcept;
+
+// Appends s escaped for the inside of a JSON string (no quotes are added). Escapes '"', '\\',
+// U+0000..U+001F (short forms \b \f \n \r \t where they exist), and U+2028/U+2029 so the result
+// is also a valid JavaScript literal. Each maximal ill-formed UTF-8 subpart becomes \ufffd.
+void append_json_escaped(std::string& out, std::string_view s);
+
+// Appends s escaped for the inside of a double- or single-quoted JavaScript string literal that
+// sits in an HTML <script> element. Besides backslash (\\) and \n \r \t, these become \uXXXX:
+// < > / & " ' U+0000..U+001F U+007F U+2028 U+2029, so "</script>", "<!--" and line terminators
+// can never appear in the output. Ill-formed UTF-8 becomes \ufffd, as in append_json_escaped.
+void append_js_escaped(std::string& out, std::string_view s);
+
+// Appends one "data: LINE\n" per line of data, splitting on "\r\n", "\n" and "\r" (HTML §9.2.6
+// line ends). An empty message and a trailing line end each give an empty "data: " line, so a
+// client reassembles exactly data with every line end turned into "\n". Bytes are otherwise
+// copied as they are (the client's UTF-8 decoder replaces ill-formed sequences).
+void append_sse_data(std::string& out, std::string_view data);
+
+void append_decimal(std::string& out, std::uint64_t v);
+
+// Writes the chunk-size line "HEX\r\n" (lower-case, no leading zeros) into out (at least
+// max_chunk_header bytes). Returns the number of bytes written.
+std::size_t format_chunk_header(std::size_t payload_length, char* out) noexcept;
+
+// Appends "HEX\r\n" + payload + "\r\n".
+void append_chunk(std::string& out, std::string_view payload);
+
+// The per-subscriber head of an iframe call, "<script>parent.CALLBACK", as one complete chunk
+// when chunked (see Message::iframe_call for how it pairs with the shared tail). callback must
+// have passed is_valid_callback(). Built once per subscriber, not per message.
+std::string iframe_call_prefix(std::string_view callback, bool chunked);
+
+} // namespace herald::push

@@ -1,0 +1,64 @@
+// Push strategies: how a location serves a channel (polling, long-polling, iframe, SSE,
+// WebSocket). Each concrete strategy is private to its .cpp; make_strategy() is the only way to
+// get one. Shared request plumbing (channel, resume point, format, CORS) lives here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "push/broker.hpp"
+
+namespace herald::http {
+class HttpSession;
+class ResponseHead;
+} // namespace herald::http
+
+namespace herald::push {
+
+// What a push or publish request names, resolved from the location and the request.
+struct Target {
+    std::string channel;
+    std::optional<std::uint64_t> since;  // ?since=ID, or the strategy's native form
+    PushFormat format = PushFormat::raw; // push_format, or ?format=raw|json
+};
+
+// Resolves the channel (literal, $arg_NAME, $tail), ?format and ?since (or native_since when
+// ?since is absent). On a bad request it responds (400) and returns false.
+bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_since = {});
+
+// Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full).
+void respond_push_error(http::HttpSession& s, PushError e);
+
+// The "messages were missed" payload shared by several strategies:
+// {"since":"5","first":"12"} ("first" is "" when nothing is buffered).
+std::string missed_json(std::optional<std::uint64_t> since, std::uint64_t first_id);
+
+// One message as a complete response (polling, long-polling): body per format, ETag "ID",
+// X-Herald-Missed: 1 when the resume point was lost, CORS origin if any.
+void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
+                     PushFormat format, bool missed, const std::string& cors_origin);
+// The Access-Control-Allow-Origin value for the current request ("" if none applies).
+std::string cors_origin(const http::HttpSession& s);
+
+class Strategy {
+public:
+    virtual ~Strategy() = default;
+    // Answers the current request of s (respond, hold, stream or upgrade).
+    virtual void serve(http::HttpSession& s, Target& t) const = 0;
+    // The resume point native to the strategy (If-None-Match, Last-Event-ID), if any.
+    virtual std::string_view native_since(const http::HttpSession&) const { return {}; }
+};
+
+const Strategy& make_strategy(PushStrategy s);
+
+// Implemented by the strategy files, used only by make_strategy().
+const Strategy& polling_strategy();
+const Strategy& long_polling_strategy();
+const Strategy& iframe_strategy();
+const Strategy& sse_strategy();
+const Strategy& websocket_strategy();
+
+} // namespace herald::push

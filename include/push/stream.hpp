@@ -1,0 +1,61 @@
+// Stream: the shared half of the two HTTP streaming strategies (SSE and iframe): one chunked
+// response (or close-delimited for HTTP/1.0) that stays open, receives each message from the
+// broker, sends keepalive comments every stream_keepalive, ends cleanly when the channel is
+// deleted or the server shuts down, and drops a subscriber whose queued bytes pass
+// output_queue_limit (counted as dropped). Owned by the HttpSession as its Responder.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "http/session.hpp"
+#include "push/broker.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::push {
+
+class Stream : public http::Responder, public Subscriber {
+public:
+    Stream(http::HttpSession& s, PushStrategy kind, Target t);
+    ~Stream() override;
+
+    // Subscribes, sends the head and preamble, replays history (with the missed signal), and
+    // hands the stream to its session. On a broker error it responds instead (and st dies).
+    static void start(std::unique_ptr<Stream> st, http::ResponseHead&& head);
+
+    void deliver(const std::shared_ptr<const Message>& m) noexcept override;
+    void on_channel_closed() noexcept override;
+    void on_shutdown() noexcept override;
+    void cancel() noexcept override;
+
+protected:
+    // The first bytes of the body (SSE retry field, iframe HTML preamble).
+    virtual std::string preamble() const = 0;
+    // The bytes of the "messages were missed" signal.
+    virtual std::string missed_signal(std::optional<std::uint64_t> since,
+                                      std::uint64_t first_id) const = 0;
+    // Queues one message (framed as a chunk when chunked()).
+    virtual void write_message(const Message& m, const std::shared_ptr<const Message>& keep) = 0;
+    virtual std::string_view keepalive() const = 0;
+
+    // Queues own bytes as one chunk (or raw for HTTP/1.0).
+    void write_own(std::string_view bytes);
+    bool chunked() const noexcept { return chunked_; }
+    http::HttpSession& session() noexcept { return s_; }
+    const Target& target() const noexcept { return t_; }
+
+private:
+    void end();
+    void arm_keepalive();
+
+    http::HttpSession& s_;
+    Target t_;
+    bool chunked_;
+    bool ended_ = false;
+    std::uint64_t limit_;
+    Timer keepalive_;
+    Subscription sub_;  // last: unsubscribes first
+};
+
+} // namespace herald::push

@@ -1,0 +1,98 @@
+// WebSocket message layer over client bytes (RFC 6455 §5.4 fragmentation, §5.5 control
+// frames, §5.6 text, §7.4 close codes, §8.1 UTF-8 handling). Pure: no sockets, no logging.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ws/close.hpp"
+#include "ws/frame.hpp"
+#include "ws/utf8.hpp"
+
+namespace herald::ws {
+
+// ws_max_message_size's default (1m).
+inline constexpr std::size_t default_max_message_size = 1024 * 1024;
+
+// Receives Protocol::feed()'s events, in wire order, on the thread that calls feed().
+// Every view is valid only until the callback returns: it points into the caller's read buffer
+// (a single-frame message, a control frame) or into the reassembly buffer. Callbacks must not
+// call back into the same Protocol.
+class ProtocolHandler {
+public:
+    // A complete message; op is Opcode::text (payload is valid UTF-8) or Opcode::binary.
+    virtual void on_message(Opcode op, std::string_view payload) = 0;
+    // RFC 6455 §5.5.2: answer with a pong carrying the same payload.
+    virtual void on_ping(std::string_view payload) = 0;
+    // An unsolicited pong needs no answer; useful only as a sign of life.
+    virtual void on_pong(std::string_view payload) = 0;
+    // A valid close frame. code is 0 when the frame had no payload (no status). Reply with
+    // encode_close(code) (empty when code is 0) unless a close was already sent. feed()
+    // returns done after this call and ignores any later bytes.
+    virtual void on_close(std::uint16_t code, std::string_view reason) = 0;
+
+protected:
+    ~ProtocolHandler() = default;
+};
+
+struct FeedResult {
+    // need_more: every complete frame was handled; keep the rest, append more, call again.
+    // done:      a close frame arrived (on_close was called); stop reading.
+    // error:     the peer broke the protocol; send encode_close(close_code) and close.
+    ParseStatus status;
+    std::size_t consumed;     // bytes to drop from the front of the caller's buffer
+    CloseCode close_code;     // 1002, 1007 or 1009 when status == error, else none
+    // need_more only: full size of the incomplete frame at the front of the rest once its
+    // header is known (the caller's buffer must be able to hold that many bytes), else 0.
+    std::uint64_t pending_frame_size;
+};
+
+// The message-level state machine of one connection's incoming direction.
+//
+// Owns the reassembly buffer of a fragmented message, which exists only while such a message
+// is open; a single-frame message is delivered as a view into the caller's buffer (no copy,
+// no allocation). Does not own the caller's buffer, but writes into it: payloads are unmasked
+// in place. The caller passes its unconsumed bytes from the first one, each time (STYLE §6);
+// a frame is consumed only once it is complete, so a frame of size S needs S bytes of buffer
+// (S is at most max_message_size + 14, larger frames fail with 1009 at their header).
+// Text is validated as it arrives, so invalid UTF-8 fails at its first bad byte, even in the
+// middle of a frame. Single-threaded: one connection's loop thread. If the handler throws or
+// memory runs out while reassembling, std::terminate is called (feed is noexcept).
+class Protocol {
+public:
+    explicit Protocol(std::size_t max_message_size = default_max_message_size) noexcept
+        : max_message_size_(max_message_size) {}
+
+    FeedResult feed(std::span<char> unconsumed, ProtocolHandler& handler) noexcept;
+
+    // A fragmented message has started and not yet finished.
+    bool message_open() const noexcept { return message_open_; }
+    std::size_t max_message_size() const noexcept { return max_message_size_; }
+    // Heap bytes held for reassembly (for idle-memory checks): 0 between messages.
+    std::size_t reassembly_bytes() const noexcept {
+        return message_.capacity() > std::string().capacity() ? message_.capacity() : 0;
+    }
+
+private:
+    FeedResult fail(CloseCode code, std::size_t consumed) noexcept;
+    CloseCode check_header(const FrameHeader& h) noexcept;
+    CloseCode dispatch(const FrameHeader& h, std::string_view payload,
+                       ProtocolHandler& handler) noexcept;
+    CloseCode handle_close(std::string_view payload, ProtocolHandler& handler) noexcept;
+    CloseCode deliver(Opcode op, std::string_view payload, ProtocolHandler& handler) noexcept;
+
+    FrameParser parser_;
+    std::string message_;          // reassembly buffer; released when the message ends
+    std::size_t max_message_size_;
+    Utf8Validator utf8_;           // state of the current text message, across fragments
+    Opcode message_opcode_ = Opcode::text;
+    bool message_open_ = false;
+    bool text_ = false;            // the current data frame belongs to a text message
+    bool closed_ = false;          // a close frame was handled
+    CloseCode error_ = CloseCode::none;
+};
+
+} // namespace herald::ws

@@ -1,0 +1,84 @@
+// WebSocket connection session (RFC 6455 §5-§7): reads frames through ws::Protocol, answers
+// pings, runs the close handshake (with ws_close_timeout), sends keepalive pings
+// (ws_ping_interval), enforces ws_max_queue on outbound bytes (close 1008), and hands complete
+// messages to its Endpoint. Owns its Endpoint and Protocol; owned by the Connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "event/event_loop.hpp"
+#include "net/connection.hpp"
+#include "ws/close.hpp"
+#include "ws/frame_header.hpp"
+#include "ws/protocol.hpp"
+
+namespace herald::ws {
+
+class WsSession;
+
+// The application behind a WebSocket (echo, push subscriber, chat publisher). Loop thread only.
+class Endpoint {
+public:
+    virtual ~Endpoint() = default;
+    // The 101 response is queued; the endpoint may send at once (resume backlog).
+    virtual void on_open(WsSession&) noexcept {}
+    virtual void on_message(WsSession& s, Opcode op, std::string_view payload) noexcept = 0;
+    // The session is ending (any reason); release subscriptions.
+    virtual void on_close() noexcept {}
+};
+
+struct SessionLimits {
+    std::size_t max_message_size = default_max_message_size;
+    std::size_t max_queue = 1 << 20;
+    Clock::duration close_timeout = std::chrono::seconds(5);
+    Clock::duration ping_interval = std::chrono::seconds(30);  // zero = off
+};
+
+class WsSession final : public net::Session, private ProtocolHandler {
+public:
+    WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint);
+    ~WsSession() override;
+
+    // Queues one message frame (copied). Returns false if the session is closing or the
+    // queue limit was hit (the session then closes with 1008).
+    bool send(Opcode op, std::string_view payload);
+    // Queues a pre-encoded frame shared with other connections (no copy).
+    bool send_frame(std::shared_ptr<const void> keep, std::string_view frame);
+    // Starts the closing handshake with code (1000 normal, 1001 shutdown, ...).
+    void close(CloseCode code, std::string_view reason = {});
+    bool closing() const noexcept { return close_sent_; }
+
+    // Starts the session: calls endpoint->on_open() and arms the ping timer.
+    void open();
+
+    std::size_t on_data(std::span<char> data) noexcept override;
+    void on_drained() noexcept override;
+    void on_peer_closed() noexcept override;
+    void on_close() noexcept override;
+    void on_shutdown() noexcept override;
+
+private:
+    void on_message(Opcode op, std::string_view payload) override;
+    void on_ping(std::string_view payload) override;
+    void on_pong(std::string_view payload) override;
+    void on_close(std::uint16_t code, std::string_view reason) override;
+    void fail(CloseCode code);
+    void queue_control(Opcode op, std::string_view payload);
+    bool check_queue();
+    void arm_ping();
+
+    Protocol protocol_;
+    SessionLimits limits_;
+    std::unique_ptr<Endpoint> endpoint_;
+    Timer ping_timer_;
+    Timer close_timer_;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+    bool alive_ = true;  // a frame arrived since the last ping
+    bool failing_ = false;     // protocol error: close sent, input discarded (lingering close)
+    bool write_shut_ = false;  // SHUT_WR done after the close frame went out
+};
+
+} // namespace herald::ws

@@ -1,0 +1,120 @@
+// Worker: thread + loop + server; config snapshots arrive by post().
+#include "app/worker.hpp"
+
+#include "core/log.hpp"
+#include "http/session.hpp"
+#include "push/broker.hpp"
+
+namespace herald::app {
+
+Worker::Worker(std::size_t index, std::shared_ptr<const http::Router> routes,
+               push::Broker& broker, std::vector<Worker*>* all)
+    : index_(index), routes_(std::move(routes)), broker_(broker), access_log_(loop_), all_(all) {
+    server_ = std::make_unique<net::Server>(
+        loop_, [this](net::Connection& c) { return std::make_unique<http::HttpSession>(c, *this); },
+        routes_->config().worker_connections);
+    broker_worker_ = broker_.attach_worker(loop_);
+    std::error_code ec = access_log_.open(routes_->config().access_log);
+    if (ec)
+        HERALD_ERROR("open() \"%s\" failed: %s", routes_->config().access_log.c_str(),
+                     ec.message().c_str());
+}
+
+Worker::~Worker() {
+    join();
+    server_.reset();
+}
+
+void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
+    std::error_code ec;
+    std::size_t idx = server_->listen(std::move(fd), ec);
+    if (ec) HERALD_ERROR("watch(listener %s): %s", listen_key.c_str(), ec.message().c_str());
+    if (listener_keys_.size() <= idx) listener_keys_.resize(idx + 1);
+    listener_keys_[idx] = listen_key;
+}
+
+const std::string& Worker::listen_key(std::size_t listener) const noexcept {
+    static const std::string none;
+    return listener < listener_keys_.size() ? listener_keys_[listener] : none;
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] {
+        loop_.run();
+        loop_done_.store(true, std::memory_order_release);
+    });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post_config(std::shared_ptr<const http::Router> routes,
+                         std::vector<std::pair<UniqueFd, std::string>> new_listeners,
+                         std::vector<std::string> removed_keys) {
+    // std::function needs a copyable callable: move the fds through a shared holder.
+    auto fresh = std::make_shared<std::vector<std::pair<UniqueFd, std::string>>>(
+        std::move(new_listeners));
+    loop_.post([this, routes = std::move(routes), fresh, removed = std::move(removed_keys)] {
+        for (std::size_t i = 0; i < listener_keys_.size(); ++i)
+            for (const std::string& k : removed)
+                if (listener_keys_[i] == k) {
+                    server_->close_listener(i);
+                    listener_keys_[i].clear();
+                }
+        for (auto& [fd, key] : *fresh) add_listener(std::move(fd), key);
+        apply_config(routes);
+    });
+}
+
+void Worker::apply_config(std::shared_ptr<const http::Router> routes) {
+    const Config& old_cfg = routes_->config();
+    const Config& cfg = routes->config();
+    if (cfg.access_log != old_cfg.access_log) {
+        std::error_code ec = access_log_.open(cfg.access_log);
+        if (ec)
+            HERALD_ERROR("open() \"%s\" failed: %s", cfg.access_log.c_str(), ec.message().c_str());
+    }
+    server_->set_max_connections(cfg.worker_connections);
+    files_.clear();
+    routes_ = std::move(routes);
+}
+
+void Worker::post_graceful_stop(Clock::duration timeout) {
+    loop_.post([this, timeout] {
+        if (stopping_) return;
+        stopping_ = true;
+        server_->close_listeners();
+        server_->for_each_connection([](net::Connection& c) {
+            if (auto* s = c.session()) s->on_shutdown();
+        });
+        stop_deadline_ = loop_.add_timer(timeout, [this] {
+            HERALD_NOTICE("worker %zu: shutdown timeout, closing %zu connections", index_,
+                          server_->connection_count());
+            server_->close_all();
+            loop_.defer([this] { loop_.stop(); });
+        });
+        check_idle_exit();
+    });
+}
+
+void Worker::check_idle_exit() {
+    if (server_->connection_count() == 0) {
+        access_log_.flush();
+        loop_.stop();
+        return;
+    }
+    idle_check_ = loop_.add_timer(std::chrono::milliseconds(20), [this] { check_idle_exit(); });
+}
+
+void Worker::post_fast_stop() {
+    loop_.post([this] {
+        stopping_ = true;
+        server_->close_listeners();
+        server_->close_all();
+        access_log_.flush();
+        loop_.defer([this] { loop_.stop(); });
+    });
+}
+
+} // namespace herald::app

@@ -1,0 +1,72 @@
+// Typed config: load_config() (parse + directive table, see loader.cpp and directives.cpp)
+// and the small queries the other modules make on the snapshot.
+#include "config/config.hpp"
+
+#include <algorithm>
+
+#include "config/loader.hpp"
+#include "config/parser.hpp"
+
+namespace herald {
+
+std::shared_ptr<const Config> load_config(const std::string& path) {
+    config::ConfigTree tree = config::parse_config_file(path);
+    auto cfg = std::make_shared<Config>();
+    config::detail::build_config(tree, *cfg);
+    return cfg;
+}
+
+std::shared_ptr<const Config> load_config_string(std::string_view text, const std::string& path) {
+    config::ConfigTree tree = config::parse_config_text(text, path);
+    auto cfg = std::make_shared<Config>();
+    config::detail::build_config(tree, *cfg);
+    return cfg;
+}
+
+std::string_view mime_type_for(const Config& cfg, const Limits& limits, std::string_view filename) {
+    std::size_t slash = filename.rfind('/');
+    if (slash != std::string_view::npos) filename.remove_prefix(slash + 1);
+    std::size_t dot = filename.rfind('.');
+    // Extensions longer than the small-string buffer are never in mime.types: skip them, and
+    // the lookup key below never allocates.
+    constexpr std::size_t max_ext = 15;
+    if (dot == std::string_view::npos || filename.size() - dot - 1 > max_ext ||
+        dot + 1 == filename.size())
+        return limits.default_type;
+    char ext[max_ext];
+    std::size_t n = 0;
+    for (char c : filename.substr(dot + 1))
+        ext[n++] = c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+    auto it = cfg.mime_types.find(std::string(ext, n));
+    return it == cfg.mime_types.end() ? std::string_view(limits.default_type)
+                                      : std::string_view(it->second);
+}
+
+const char* to_string(PushStrategy s) noexcept {
+    switch (s) {
+    case PushStrategy::none: return "none";
+    case PushStrategy::polling: return "polling";
+    case PushStrategy::long_polling: return "long-polling";
+    case PushStrategy::iframe: return "iframe";
+    case PushStrategy::sse: return "sse";
+    case PushStrategy::websocket: return "websocket";
+    }
+    return "none";
+}
+
+bool access_allowed(const std::vector<AccessRule>& rules,
+                    std::span<const std::uint8_t, 16> addr) noexcept {
+    for (const AccessRule& r : rules) {
+        if (r.all) return r.allow;
+        unsigned full = r.prefix_len / 8, rest = r.prefix_len % 8;
+        bool match = std::equal(r.net, r.net + full, addr.begin());
+        if (match && rest != 0) {
+            auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
+            match = (addr[full] & mask) == r.net[full];
+        }
+        if (match) return r.allow;
+    }
+    return true;
+}
+
+} // namespace herald

@@ -1,0 +1,192 @@
+// Typed config values: sizes, durations, listen addresses, access rules, channel names.
+#include "config/values.hpp"
+
+#include <array>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include <arpa/inet.h>
+
+namespace herald::config {
+namespace {
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+constexpr std::array<bool, 256> make_channel_chars() {
+    std::array<bool, 256> t{};
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    t['_'] = t['.'] = t[':'] = t['-'] = true;
+    return t;
+}
+constexpr std::array<bool, 256> channel_chars = make_channel_chars();
+
+// Leading digits of s as a number; advances s past them. nullopt if none or overflow.
+std::optional<std::uint64_t> take_number(std::string_view& s) noexcept {
+    std::size_t n = 0;
+    std::uint64_t v = 0;
+    while (n < s.size() && is_digit(s[n])) {
+        auto d = static_cast<std::uint64_t>(s[n] - '0');
+        if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return std::nullopt;
+        v = v * 10 + d;
+        ++n;
+    }
+    if (n == 0) return std::nullopt;
+    s.remove_prefix(n);
+    return v;
+}
+
+// Milliseconds per unit at the front of s ("ms" before "m"); advances s. 0 if no unit.
+std::uint64_t take_time_unit(std::string_view& s, int& rank) noexcept {
+    struct Unit {
+        const char* name;
+        std::uint64_t ms;
+    };
+    static constexpr Unit units[] = {
+        {"d", 86'400'000}, {"h", 3'600'000}, {"ms", 1}, {"m", 60'000}, {"s", 1'000}};
+    static constexpr int ranks[] = {0, 1, 4, 2, 3}; // order of the units from largest
+    for (std::size_t k = 0; k < std::size(units); ++k) {
+        std::size_t len = std::strlen(units[k].name);
+        if (s.size() < len) continue;
+        bool match = true;
+        for (std::size_t j = 0; j < len; ++j) match = match && lower(s[j]) == units[k].name[j];
+        if (!match) continue;
+        s.remove_prefix(len);
+        rank = ranks[k];
+        return units[k].ms;
+    }
+    return 0;
+}
+
+bool parse_port(std::string_view s, std::uint16_t& port) noexcept {
+    auto v = parse_number(s);
+    if (!v || *v > 65535) return false;
+    port = static_cast<std::uint16_t>(*v);
+    return true;
+}
+
+bool is_ipv4(const std::string& s) noexcept {
+    in_addr a{};
+    return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+bool is_ipv6(const std::string& s) noexcept {
+    in6_addr a{};
+    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+} // namespace
+
+std::optional<std::uint64_t> parse_number(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    auto v = take_number(s);
+    if (!v || !s.empty()) return std::nullopt;
+    return v;
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view s) noexcept {
+    std::uint64_t scale = 1;
+    if (!s.empty()) {
+        switch (lower(s.back())) {
+        case 'k': scale = 1ull << 10; break;
+        case 'm': scale = 1ull << 20; break;
+        case 'g': scale = 1ull << 30; break;
+        default: break;
+        }
+        if (scale != 1) s.remove_suffix(1);
+    }
+    auto v = parse_number(s);
+    if (!v || *v > std::numeric_limits<std::uint64_t>::max() / scale) return std::nullopt;
+    return *v * scale;
+}
+
+std::optional<Duration> parse_duration(std::string_view s) noexcept {
+    constexpr std::uint64_t max_ms = 10ull * 365 * 86'400'000;
+    if (auto plain = parse_number(s)) {
+        if (*plain > max_ms / 1000) return std::nullopt;
+        return Duration(static_cast<Duration::rep>(*plain * 1000));
+    }
+    std::uint64_t total = 0;
+    int last_rank = -1;
+    while (!s.empty()) {
+        auto n = take_number(s);
+        int rank = -1;
+        std::uint64_t unit = n ? take_time_unit(s, rank) : 0;
+        if (!n || unit == 0 || rank <= last_rank) return std::nullopt;
+        if (*n > max_ms / unit || total + *n * unit > max_ms) return std::nullopt;
+        total += *n * unit;
+        last_rank = rank;
+    }
+    if (last_rank < 0) return std::nullopt;
+    return Duration(static_cast<Duration::rep>(total));
+}
+
+bool parse_listen_address(std::string_view s, Listen& out) noexcept {
+    std::string host;
+    std::string_view port;
+    if (!s.empty() && s.front() == '[') {
+        std::size_t close = s.find(']');
+        if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+            return false;
+        host.assign(s.substr(1, close - 1));
+        port = s.substr(close + 2);
+        if (!is_ipv6(host)) return false;
+    } else if (std::size_t colon = s.rfind(':'); colon != std::string_view::npos) {
+        host.assign(s.substr(0, colon));
+        port = s.substr(colon + 1);
+        if (host == "*")
+            host = "0.0.0.0";
+        else if (!is_ipv4(host))
+            return false;
+    } else {
+        host = "0.0.0.0";
+        port = s;
+    }
+    if (!parse_port(port, out.port)) return false;
+    out.host = std::move(host);
+    return true;
+}
+
+bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) noexcept {
+    out = AccessRule{};
+    out.allow = allow;
+    if (s == "all") {
+        out.all = true;
+        out.prefix_len = 0;
+        return true;
+    }
+    std::size_t slash = s.find('/');
+    std::string addr(s.substr(0, slash));
+    bool v6 = addr.find(':') != std::string::npos;
+    unsigned max_prefix = v6 ? 128 : 32;
+    unsigned prefix = max_prefix;
+    if (slash != std::string_view::npos) {
+        auto p = parse_number(s.substr(slash + 1));
+        if (!p || *p > max_prefix) return false;
+        prefix = static_cast<unsigned>(*p);
+    }
+    if (v6) {
+        if (inet_pton(AF_INET6, addr.c_str(), out.net) != 1) return false;
+    } else {
+        out.net[10] = out.net[11] = 0xff;
+        if (inet_pton(AF_INET, addr.c_str(), out.net + 12) != 1) return false;
+        prefix += 96;
+    }
+    out.prefix_len = static_cast<std::uint8_t>(prefix);
+    for (unsigned bit = prefix; bit < 128; ++bit)
+        out.net[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    return true;
+}
+
+bool is_valid_channel_name(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 128) return false;
+    for (char c : s)
+        if (!channel_chars[static_cast<unsigned char>(c)]) return false;
+    return true;
+}
+
+} // namespace herald::config

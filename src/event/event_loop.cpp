@@ -1,0 +1,329 @@
+// EventLoop: the reactor (watches, timers, defer, post, signals, run/stop). See STYLE.md §3.
+// Portable POSIX; the only OS-specific code is behind Poller.
+#include "event/event_loop.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <utility>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "core/unique_fd.hpp"
+
+namespace herald {
+
+// ---- Watch and Timer handles ----
+
+Watch::Watch(Watch&& o) noexcept
+    : loop_(std::exchange(o.loop_, nullptr)), fd_(std::exchange(o.fd_, -1)),
+      interest_(std::exchange(o.interest_, Interest::none)) {}
+
+Watch& Watch::operator=(Watch&& o) noexcept {
+    if (this != &o) {
+        reset();
+        loop_ = std::exchange(o.loop_, nullptr);
+        fd_ = std::exchange(o.fd_, -1);
+        interest_ = std::exchange(o.interest_, Interest::none);
+    }
+    return *this;
+}
+
+std::error_code Watch::set(Interest in) {
+    if (loop_ == nullptr) return {EBADF, std::generic_category()};
+    if (in == interest_) return {};
+    if (auto ec = loop_->set_interest(fd_, in)) return ec;
+    interest_ = in;
+    return {};
+}
+
+void Watch::reset() noexcept {
+    if (loop_ == nullptr) return;
+    std::exchange(loop_, nullptr)->unwatch(fd_);
+    fd_ = -1;
+    interest_ = Interest::none;
+}
+
+Timer::Timer(Timer&& o) noexcept
+    : loop_(std::exchange(o.loop_, nullptr)), id_(std::exchange(o.id_, 0)) {}
+
+Timer& Timer::operator=(Timer&& o) noexcept {
+    if (this != &o) {
+        cancel();
+        loop_ = std::exchange(o.loop_, nullptr);
+        id_ = std::exchange(o.id_, 0);
+    }
+    return *this;
+}
+
+void Timer::cancel() noexcept {
+    if (loop_ == nullptr) return;
+    std::exchange(loop_, nullptr)->timers_.cancel(id_);
+    id_ = 0;
+}
+
+bool Timer::active() const noexcept {
+    return loop_ != nullptr && loop_->timers_.active(id_);
+}
+
+void Timer::restart(Clock::duration delay) {
+    // Idle timers are restarted on every read; skipping small moves saves heap work
+    // (nginx NGX_TIMER_LAZY_DELAY, libuv's timer re-arm).
+    constexpr Clock::duration lazy_delay = std::chrono::milliseconds(250);
+    if (loop_ == nullptr) return;
+    const auto current = loop_->timers_.deadline(id_);
+    if (!current) return;
+    const Clock::time_point wanted = loop_->now() + delay;
+    const Clock::duration moved = wanted > *current ? wanted - *current : *current - wanted;
+    if (moved < lazy_delay) return;
+    loop_->timers_.reschedule(id_, wanted);
+}
+
+// ---- Signals: a self-pipe, so handlers only write(2) (async-signal-safe) ----
+
+namespace detail {
+namespace {
+
+// The write end of the one loop that receives signals. Read by the signal handler.
+std::atomic<int> g_signal_write_fd{-1};
+
+void on_signal_raised(int signo) {
+    const int saved_errno = errno;
+    const int fd = g_signal_write_fd.load(std::memory_order_relaxed);
+    if (fd >= 0) {
+        const unsigned char byte = static_cast<unsigned char>(signo);
+        // A full pipe drops the byte: the signal is already pending there.
+        ssize_t n = ::write(fd, &byte, 1);
+        (void)n;
+    }
+    errno = saved_errno;
+}
+
+std::error_code set_nonblocking_cloexec(int fd) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        return {errno, std::generic_category()};
+    }
+    return {};
+}
+
+} // namespace
+
+// Owns both pipe ends, the watch on the read end, the user callbacks and the signal
+// dispositions it replaced (restored on destruction).
+struct SignalPipe final : IoHandler {
+    UniqueFd read_end;
+    UniqueFd write_end;
+    Watch watch;  // after the fds: unwatched before they close
+    std::vector<std::pair<int, std::function<void(int)>>> handlers;
+    std::vector<std::pair<int, struct sigaction>> saved;
+
+    ~SignalPipe() {
+        for (const auto& [signo, old] : saved) ::sigaction(signo, &old, nullptr);
+        int expected = write_end.get();
+        g_signal_write_fd.compare_exchange_strong(expected, -1);
+    }
+
+    void on_ready(const ReadyEvent&) noexcept override {
+        unsigned char buf[64];
+        for (;;) {
+            const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+            if (n <= 0) return;  // EAGAIN: drained
+            for (ssize_t i = 0; i < n; ++i) deliver(buf[i]);
+        }
+    }
+
+    // By index: a callback may register another signal and grow the vector.
+    void deliver(int signo) noexcept {
+        for (std::size_t i = 0; i < handlers.size(); ++i) {
+            if (handlers[i].first != signo) continue;
+            std::function<void(int)> fn = handlers[i].second;
+            fn(signo);
+            return;
+        }
+    }
+};
+
+} // namespace detail
+
+std::error_code EventLoop::on_signal(int signo, std::function<void(int)> fn) {
+    if (!signals_) {
+        int fds[2];
+        if (::pipe(fds) < 0) return {errno, std::generic_category()};
+        auto sp = std::make_unique<detail::SignalPipe>();
+        sp->read_end.reset(fds[0]);
+        sp->write_end.reset(fds[1]);
+        if (auto ec = detail::set_nonblocking_cloexec(fds[0])) return ec;
+        if (auto ec = detail::set_nonblocking_cloexec(fds[1])) return ec;
+        int expected = -1;
+        if (!detail::g_signal_write_fd.compare_exchange_strong(expected, fds[1])) {
+            return {EBUSY, std::generic_category()};
+        }
+        std::error_code ec;
+        sp->watch = watch(fds[0], Interest::read, *sp, ec);
+        signals_ = std::move(sp);  // from here ~SignalPipe releases g_signal_write_fd
+        if (ec) {
+            signals_.reset();
+            return ec;
+        }
+    }
+    for (auto& h : signals_->handlers) {
+        if (h.first == signo) {
+            h.second = std::move(fn);
+            return {};
+        }
+    }
+    struct sigaction sa {};
+    sa.sa_handler = detail::on_signal_raised;
+    sa.sa_flags = SA_RESTART;
+    ::sigemptyset(&sa.sa_mask);
+    struct sigaction old {};
+    if (::sigaction(signo, &sa, &old) < 0) return {errno, std::generic_category()};
+    signals_->saved.emplace_back(signo, old);
+    signals_->handlers.emplace_back(signo, std::move(fn));
+    return {};
+}
+
+// ---- EventLoop ----
+
+EventLoop::EventLoop(Clock& clock)
+    : clock_(clock), now_(clock.now()), poller_(Poller::create()) {}
+
+EventLoop::~EventLoop() {
+    signals_.reset();  // its Watch unwatches through this (still complete) loop
+    assert(live_watches_ == 0 && "every Watch must end before its EventLoop");
+}
+
+std::size_t EventLoop::watch_count() const noexcept {
+    const bool internal = signals_ && signals_->watch;
+    return live_watches_ - (internal ? 1 : 0);
+}
+
+Watch EventLoop::watch(int fd, Interest in, IoHandler& h, std::error_code& ec) {
+    ec.clear();
+    if (fd < 0) {
+        ec.assign(EBADF, std::generic_category());
+        return {};
+    }
+    const auto index = static_cast<std::size_t>(fd);
+    if (index >= slots_.size()) slots_.resize(std::max(index + 1, slots_.size() * 2));
+    Slot& slot = slots_[index];
+    if (slot.live) {
+        ec.assign(EEXIST, std::generic_category());
+        return {};
+    }
+    ec = poller_->add(fd, in, token(fd, slot.generation));
+    if (ec) return {};
+    slot.handler = &h;
+    slot.live = true;
+    ++live_watches_;
+    Watch w;
+    w.loop_ = this;
+    w.fd_ = fd;
+    w.interest_ = in;
+    return w;
+}
+
+std::error_code EventLoop::set_interest(int fd, Interest in) {
+    const Slot& slot = slots_[static_cast<std::size_t>(fd)];
+    assert(slot.live);
+    return poller_->modify(fd, in, token(fd, slot.generation));
+}
+
+// The generation bump makes any event already collected for this fd stale, including
+// one for a new watch that reuses the fd number later in the same batch.
+void EventLoop::unwatch(int fd) noexcept {
+    Slot& slot = slots_[static_cast<std::size_t>(fd)];
+    assert(slot.live);
+    poller_->remove(fd);
+    slot.handler = nullptr;
+    slot.live = false;
+    ++slot.generation;
+    --live_watches_;
+}
+
+void EventLoop::dispatch(const ReadyEvent& ev) noexcept {
+    const auto fd = static_cast<std::size_t>(ev.token & 0xffffffffu);
+    const auto generation = static_cast<std::uint32_t>(ev.token >> 32);
+    if (fd >= slots_.size()) return;
+    const Slot& slot = slots_[fd];
+    if (!slot.live || slot.generation != generation) return;  // stale: watch ended
+    slot.handler->on_ready(ev);
+}
+
+Timer EventLoop::add_timer(Clock::duration delay, std::function<void()> fn) {
+    Timer t;
+    t.id_ = timers_.add(now_ + delay, std::move(fn));
+    t.loop_ = this;
+    return t;
+}
+
+void EventLoop::defer(std::function<void()> fn) {
+    deferred_.push_back(std::move(fn));
+}
+
+// Only the post that makes the queue non-empty wakes the loop: the loop takes the whole
+// queue after its wait returns, so later posts ride on that wake-up.
+void EventLoop::post(std::function<void()> fn) {
+    bool was_empty;
+    {
+        std::lock_guard lock(post_mutex_);
+        was_empty = posted_.empty();
+        posted_.push_back(std::move(fn));
+    }
+    if (was_empty) poller_->wake();
+}
+
+void EventLoop::run_posted() noexcept {
+    std::vector<std::function<void()>> batch;
+    {
+        std::lock_guard lock(post_mutex_);
+        batch.swap(posted_);
+    }
+    for (auto& fn : batch) fn();
+}
+
+void EventLoop::run_deferred() noexcept {
+    while (!deferred_.empty()) {
+        std::vector<std::function<void()>> batch;
+        batch.swap(deferred_);
+        for (auto& fn : batch) fn();
+    }
+}
+
+int EventLoop::next_timeout_ms(int max_wait_ms) noexcept {
+    if (!deferred_.empty()) return 0;
+    const auto deadline = timers_.next_deadline();
+    if (!deadline) return max_wait_ms;
+    if (*deadline <= now_) return 0;
+    // Round up: waking a little early would find nothing expired and spin.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now_).count();
+    const int ms = left > INT_MAX ? INT_MAX : static_cast<int>(left);
+    return max_wait_ms < 0 ? ms : std::min(ms, max_wait_ms);
+}
+
+void EventLoop::run_once(int max_wait_ms) {
+    const std::span<const ReadyEvent> events = poller_->wait(next_timeout_ms(max_wait_ms));
+    now_ = clock_.now();
+    for (const ReadyEvent& ev : events) dispatch(ev);
+    run_posted();
+    timers_.run_expired(now_);
+    run_deferred();
+}
+
+void EventLoop::run() {
+    while (!stop_.load(std::memory_order_acquire)) run_once(-1);
+    stop_.store(false, std::memory_order_relaxed);
+}
+
+void EventLoop::stop() noexcept {
+    stop_.store(true, std::memory_order_release);
+    poller_->wake();
+}
+
+} // namespace herald

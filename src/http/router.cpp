@@ -1,0 +1,88 @@
+// Router: exact locations in a hash map, prefixes sorted longest first.
+#include "http/router.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+
+#include "http/request.hpp"
+
+namespace herald::http {
+
+std::string Router::listen_key(const Listen& l) {
+    return l.host + ":" + std::to_string(l.port);
+}
+
+Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
+    servers_.reserve(cfg_->servers.size());
+    for (const Server& srv : cfg_->servers) {
+        ServerRoutes r;
+        r.server = &srv;
+        bool has_root_prefix = false;
+        for (const Location& loc : srv.locations) {
+            if (loc.match == Location::Match::exact) {
+                r.exact.emplace(loc.path, &loc);
+            } else {
+                r.prefixes.push_back(&loc);
+                if (loc.path == "/") has_root_prefix = true;
+            }
+        }
+        if (!has_root_prefix && !srv.root.empty()) {
+            r.fallback = std::make_unique<Location>();
+            r.fallback->path = "/";
+            r.fallback->root = srv.root;
+            r.fallback->index = srv.index.empty() ? std::vector<std::string>{"index.html"} : srv.index;
+            r.fallback->limits = srv.limits;
+            r.prefixes.push_back(r.fallback.get());
+        }
+        std::stable_sort(r.prefixes.begin(), r.prefixes.end(),
+                         [](const Location* a, const Location* b) {
+                             return a->path.size() > b->path.size();
+                         });
+        for (const Location* loc : r.prefixes) {
+            if (loc->root.empty()) continue;
+            char buf[PATH_MAX];
+            real_roots_[loc] = ::realpath(loc->root.c_str(), buf) ? std::string(buf) : loc->root;
+        }
+        for (auto& [path, loc] : r.exact) {
+            if (loc->root.empty()) continue;
+            char buf[PATH_MAX];
+            real_roots_[loc] = ::realpath(loc->root.c_str(), buf) ? std::string(buf) : loc->root;
+        }
+        servers_.push_back(std::move(r));
+    }
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        for (const Listen& l : servers_[i].server->listens) by_listen_[listen_key(l)].push_back(i);
+}
+
+const Server* Router::server_for(std::string_view listen_key, std::string_view host) const noexcept {
+    auto it = by_listen_.find(std::string(listen_key));
+    if (it == by_listen_.end() || it->second.empty()) return nullptr;
+    // Host without port, compared case-insensitively with server_name; first server is default.
+    std::string_view h = host.substr(0, host.rfind(':') == std::string_view::npos ||
+                                                host.find(']') != std::string_view::npos
+                                            ? host.size()
+                                            : host.rfind(':'));
+    for (std::size_t i : it->second)
+        for (const std::string& name : servers_[i].server->server_names)
+            if (iequals(name, h)) return servers_[i].server;
+    return servers_[it->second.front()].server;
+}
+
+const Location* Router::match(const Server& srv, std::string_view path) const noexcept {
+    const ServerRoutes* r = nullptr;
+    for (const ServerRoutes& s : servers_)
+        if (s.server == &srv) r = &s;
+    if (!r) return nullptr;
+    if (auto it = r->exact.find(path); it != r->exact.end()) return it->second;
+    for (const Location* loc : r->prefixes)
+        if (path.substr(0, loc->path.size()) == loc->path) return loc;
+    return nullptr;
+}
+
+const std::string& Router::real_root(const Location& loc) const noexcept {
+    auto it = real_roots_.find(&loc);
+    return it == real_roots_.end() ? empty_ : it->second;
+}
+
+} // namespace herald::http

@@ -1,0 +1,351 @@
+// HttpSession: request lifecycle on one connection (RFC 9112 §9: persistence and pipelining).
+#include "http/session.hpp"
+
+#include <cassert>
+#include <cstring>
+
+#include "app/handlers.hpp"
+#include "app/worker.hpp"
+#include "core/log.hpp"
+#include "http/target.hpp"
+
+namespace herald::http {
+
+HttpSession::HttpSession(net::Connection& c, app::Worker& w)
+    : Session(c), worker_(w), routes_(w.routes_ptr()), parser_(limits_for_listener()) {
+    remote_ = conn_.peer().host_string();
+    const Limits& l = routes_->config().http_limits;
+    conn_.set_send_timeout(l.send_timeout);
+    arm_timer(l.client_header_timeout);
+}
+
+HttpSession::~HttpSession() = default;
+
+ParserLimits HttpSession::limits_for_listener() const noexcept {
+    const Limits& l = routes_->config().http_limits;
+    ParserLimits p;
+    p.max_request_line = l.large_header_buffer;
+    p.max_header_bytes = l.max_header_bytes;
+    p.max_header_count = l.max_header_count;
+    return p;
+}
+
+void HttpSession::arm_timer(Duration d) noexcept {
+    timer_ = worker_.loop().add_timer(d, [this] { on_timeout(); });
+}
+
+void HttpSession::on_timeout() noexcept {
+    HERALD_INFO("client %s timed out (%s) on fd=%d", remote_.c_str(),
+                state_ == State::body ? "body" : "header or keep-alive", conn_.fd());
+    conn_.close();
+}
+
+std::size_t HttpSession::on_data(std::span<char> data) noexcept {
+    if (state_ == State::dispatched || state_ == State::upgraded || waiting_drain_) return 0;
+    if (state_ == State::body) return read_body(data);
+    if (!header_timer_) {  // first bytes of a request: the header clock starts
+        header_timer_ = true;
+        arm_timer(routes_->config().http_limits.client_header_timeout);
+    }
+    ParseResult r = parser_.feed(std::string_view(data.data(), data.size()));
+    if (r.status == ParseStatus::need_more) return 0;
+    if (r.status == ParseStatus::error) {
+        HERALD_DEBUG("client %s: bad request: %s", remote_.c_str(), reason_of(r.error));
+        keep_alive_ = false;
+        http10_ = false;
+        head_only_ = false;
+        respond_error(status_of(r.error), true);
+        return data.size();
+    }
+    return on_head_done(data, r.consumed);
+}
+
+std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len) noexcept {
+    const Request& req = parser_.request();
+    http10_ = req.version_minor == 0;
+    keep_alive_ = req.keep_alive && !shutting_down_;
+    head_only_ = req.method == Method::head;
+    worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
+    if (worker_.access_log().enabled()) {
+        request_line_.assign(req.method_name).append(" ").append(req.target);
+        request_line_.append(http10_ ? " HTTP/1.0" : " HTTP/1.1");
+        referer_.assign(req.header("Referer"));
+        user_agent_.assign(req.header("User-Agent"));
+    }
+    bool has_body = req.chunked || (req.has_content_length && req.content_length > 0);
+    if (!has_body) {
+        dispatch();
+        return head_len;
+    }
+    if (!route()) return head_len;
+    if (req.has_content_length && req.content_length > loc_->limits.client_max_body_size) {
+        respond_error(413, true);
+        return data.size();
+    }
+    // The body arrives over several reads and the read buffer moves: keep a copy of the head
+    // and re-parse it so the Request views point into the copy.
+    head_copy_.assign(data.data(), head_len);
+    parser_.reset();
+    ParseResult again = parser_.feed(head_copy_);
+    assert(again.status == ParseStatus::done);  // the same bytes parsed a moment ago
+    (void)again;
+    if (req.expect_continue && !http10_) {
+        conn_.out().push_static("HTTP/1.1 100 Continue\r\n\r\n");
+        conn_.flush_soon();
+    }
+    body_.clear();
+    reading_chunked_ = req.chunked;
+    body_left_ = req.chunked ? 0 : req.content_length;
+    chunked_ = ChunkedDecoder(loc_->limits.client_max_body_size);
+    state_ = State::body;
+    arm_timer(loc_->limits.client_body_timeout);
+    return head_len;
+}
+
+std::size_t HttpSession::read_body(std::span<char> data) noexcept {
+    std::string_view in(data.data(), data.size());
+    std::size_t used;
+    if (reading_chunked_) {
+        used = 0;
+        for (;;) {
+            std::string_view piece;
+            ParseResult r = chunked_.feed(in.substr(used), piece);
+            used += r.consumed;
+            body_.append(piece);
+            if (r.status == ParseStatus::error) {
+                respond_error(status_of(r.error), true);
+                return data.size();
+            }
+            if (r.status == ParseStatus::done) break;
+            if (used >= in.size() || r.consumed == 0) {
+                timer_.restart(loc_->limits.client_body_timeout);
+                return used;
+            }
+        }
+    } else {
+        used = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size()));
+        body_.append(in.substr(0, used));
+        body_left_ -= used;
+        if (body_left_ > 0) {
+            timer_.restart(loc_->limits.client_body_timeout);
+            return used;
+        }
+    }
+    dispatch();
+    return used;
+}
+
+bool HttpSession::route() noexcept {
+    if (loc_) return true;
+    const Request& req = parser_.request();
+    routes_ = worker_.routes_ptr();  // the snapshot current when this head was parsed
+    server_ = routes_->server_for(worker_.listen_key(conn_.listener()), req.host);
+    if (!server_) {
+        respond_error(404);
+        return false;
+    }
+    if (req.method == Method::connect) {
+        respond_error(405, true);
+        return false;
+    }
+    HttpError err = normalize_path(req.path, path_);
+    if (err != HttpError::none) {
+        respond_error(status_of(err), true);
+        return false;
+    }
+    loc_ = routes_->match(*server_, path_);
+    if (!loc_) {
+        respond_error(404);
+        return false;
+    }
+    return true;
+}
+
+namespace {
+bool address_allowed(const Location& loc, const net::Address& peer) {
+    if (loc.access.empty()) return true;
+    std::uint8_t a[16];
+    peer.to_v6_bytes(a);
+    for (const AccessRule& r : loc.access) {
+        bool match = r.all;
+        if (!match) {
+            match = true;
+            for (int bit = 0; bit < r.prefix_len && match; bit += 8) {
+                int n = r.prefix_len - bit >= 8 ? 8 : r.prefix_len - bit;
+                auto mask = static_cast<std::uint8_t>(0xFF << (8 - n));
+                match = (a[bit / 8] & mask) == (r.net[bit / 8] & mask);
+            }
+        }
+        if (match) return r.allow;
+    }
+    return true;
+}
+} // namespace
+
+void HttpSession::dispatch() noexcept {
+    state_ = State::dispatched;
+    timer_.cancel();
+    if (!route()) return;
+    if (!address_allowed(*loc_, conn_.peer())) {
+        HERALD_INFO("access forbidden by rule, client: %s, uri: \"%.*s\"", remote_.c_str(),
+                    static_cast<int>(path_.size()), path_.data());
+        respond_error(403);
+        return;
+    }
+    in_dispatch_ = true;
+    if (loc_->status) app::serve_status(*this);
+    else if (loc_->push != PushStrategy::none) app::serve_push(*this);
+    else if (loc_->publish) app::serve_publish(*this);
+    else app::serve_static(*this);
+    in_dispatch_ = false;
+}
+
+void HttpSession::respond(ResponseHead&& head, std::string body) {
+    int status = head.status();
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    if (!bodyless) head.content_length(body.size());
+    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
+    conn_.out().push(std::move(head).finish(keep_alive_));
+    std::uint64_t n = head_only_ || bodyless ? 0 : body.size();
+    if (n) conn_.out().push(std::move(body));
+    log_access(status, n);
+    finish_request();
+}
+
+void HttpSession::respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
+                                 std::string_view body) {
+    int status = head.status();
+    head.content_length(body.size());
+    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
+    conn_.out().push(std::move(head).finish(keep_alive_));
+    if (!head_only_) conn_.out().push_shared(std::move(keep), body);
+    log_access(status, head_only_ ? 0 : body.size());
+    finish_request();
+}
+
+void HttpSession::respond_error(int status, bool close) {
+    if (close) keep_alive_ = false;
+    ResponseHead head(status);
+    head.header("Content-Type", "text/html");
+    if (status == 405) head.header("Allow", "GET, HEAD");
+    respond(std::move(head), error_page(status));
+}
+
+void HttpSession::start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner) {
+    keep_alive_ = keep_alive_ && !http10_;
+    conn_.out().push(std::move(head).finish(keep_alive_));
+    conn_.flush_soon();
+    responder_ = std::move(owner);
+    state_ = State::dispatched;
+}
+
+void HttpSession::hold(std::unique_ptr<Responder> owner) {
+    responder_ = std::move(owner);
+    state_ = State::dispatched;
+}
+
+void HttpSession::end_response() {
+    log_access(200, 0);
+    finish_request();
+}
+
+void HttpSession::end_response_with(int status, std::uint64_t body_bytes) {
+    log_access(status, body_bytes);
+    finish_request();
+}
+
+void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
+    log_access(101, 0);
+    timer_.cancel();
+    state_ = State::upgraded;
+    conn_.out().push(std::move(head));
+    conn_.flush_soon();
+    conn_.replace_session(std::move(next));
+}
+
+void HttpSession::finish_request() noexcept {
+    if (responder_) {  // may be running right now: destroy after dispatch
+        std::shared_ptr<Responder> r(std::move(responder_));
+        worker_.loop().defer([r] {});
+    }
+    bool async = state_ == State::dispatched && !in_dispatch_;
+    parser_.reset();
+    head_copy_.clear();
+    body_.clear();
+    body_.shrink_to_fit();
+    loc_ = nullptr;
+    server_ = nullptr;
+    state_ = State::head;
+    header_timer_ = false;
+    conn_.flush_soon();
+    if (!keep_alive_) {
+        conn_.close_after_flush();
+        return;
+    }
+    const Limits& l = routes_->config().http_limits;
+    arm_timer(l.keepalive_timeout);
+    if (conn_.out().pending_bytes() > l.output_queue_limit) {
+        waiting_drain_ = true;
+        conn_.pause_reading(true);
+        return;
+    }
+    if (async) conn_.resume_input();
+}
+
+void HttpSession::on_drained() noexcept {
+    if (waiting_drain_) {
+        waiting_drain_ = false;
+        conn_.pause_reading(false);
+        conn_.resume_input();
+    }
+    if (responder_) responder_->on_drained();
+}
+
+void HttpSession::on_peer_closed() noexcept {
+    if (responder_) {  // a subscriber that went away
+        conn_.close();
+        return;
+    }
+    conn_.close_after_flush();
+}
+
+void HttpSession::on_close() noexcept {
+    timer_.cancel();
+    if (responder_) {
+        responder_->cancel();
+        std::shared_ptr<Responder> r(std::move(responder_));
+        worker_.loop().defer([r] {});
+    }
+}
+
+void HttpSession::on_shutdown() noexcept {
+    shutting_down_ = true;
+    keep_alive_ = false;
+    if (responder_) {
+        responder_->on_shutdown();
+    } else if (state_ == State::head) {
+        conn_.close_after_flush();
+    }
+}
+
+void HttpSession::add_cors(ResponseHead& head) const {
+    if (!loc_ || loc_->allow_origin.empty()) return;
+    std::string_view origin = parser_.request().header("Origin");
+    if (origin.empty()) return;
+    for (const std::string& o : loc_->allow_origin) {
+        if (o == "*" || o == origin) {
+            head.header("Access-Control-Allow-Origin", o == "*" ? std::string_view("*") : origin);
+            head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
+            if (o != "*") head.header("Vary", "Origin");
+            return;
+        }
+    }
+}
+
+void HttpSession::log_access(int status, std::uint64_t bytes) noexcept {
+    app::AccessLog& log = worker_.access_log();
+    if (!log.enabled()) return;
+    log.write(remote_, request_line_, status, bytes, referer_, user_agent_);
+}
+
+} // namespace herald::http

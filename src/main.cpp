@@ -1,0 +1,304 @@
+// herald: command line, config load, listeners, workers, signals (HUP reload, TERM/INT fast
+// stop, QUIT graceful stop, USR1 log reopen) and the clock sources.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "app/daemon.hpp"
+#include "app/version.hpp"
+#include "app/worker.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "event/event_loop.hpp"
+#include "net/socket.hpp"
+#include "push/broker.hpp"
+#include "push/message.hpp"
+
+namespace herald {
+namespace {
+
+struct Options {
+    std::string conf = "conf/herald.conf";
+    bool test = false, quiet = false, version = false, help = false;
+    std::string signal;
+};
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "Usage: herald [-c FILE] [-t] [-q] [-s SIGNAL] [-v|-V] [-h]\n\n"
+                 "  -c FILE    configuration file (default: %s)\n"
+                 "  -t         test the configuration and exit\n"
+                 "  -q         quiet: with -t, print only errors\n"
+                 "  -s SIGNAL  send reload|stop|quit|reopen to the running master\n"
+                 "  -v, -V     print the version and exit\n"
+                 "  -h         this help\n",
+                 app::default_config_path());
+}
+
+bool parse_args(int argc, char** argv, Options& o) {
+    o.conf = app::default_config_path();
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "-c" && i + 1 < argc) o.conf = argv[++i];
+        else if (a == "-t") o.test = true;
+        else if (a == "-q") o.quiet = true;
+        else if (a == "-v" || a == "-V" || a == "--version") o.version = true;
+        else if (a == "-h" || a == "--help" || a == "-?") o.help = true;
+        else if (a == "-s" && i + 1 < argc) o.signal = argv[++i];
+        else {
+            std::fprintf(stderr, "herald: invalid option: \"%s\"\n", a.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+// Sockets for one listen key: one per worker, all bound to the same port (SO_REUSEPORT), so
+// the kernel spreads connections over the workers' accept queues.
+struct BoundListen {
+    std::string key;
+    std::vector<UniqueFd> fds;
+};
+
+BoundListen bind_listen(const Listen& l, std::size_t workers) {
+    BoundListen b;
+    b.key = http::Router::listen_key(l);
+    net::Address addr;
+    if (net::make_address(l.host, l.port, addr))
+        throw std::runtime_error("invalid listen address \"" + l.host + "\"");
+    for (std::size_t i = 0; i < workers; ++i) {
+        std::error_code ec;
+        UniqueFd fd = net::listen_on(addr, l.backlog, ec);
+        if (ec)
+            throw std::runtime_error("bind() to " + addr.to_string() + " failed (" +
+                                     ec.message() + ")");
+        if (i == 0) {  // port 0: the others must join the port the kernel picked
+            addr = net::local_address(fd.get(), ec);
+            HERALD_NOTICE("listening on %s", addr.to_string().c_str());
+        }
+        b.fds.push_back(std::move(fd));
+    }
+    return b;
+}
+
+std::vector<Listen> unique_listens(const Config& cfg) {
+    std::map<std::string, Listen> seen;
+    for (const Server& s : cfg.servers)
+        for (const Listen& l : s.listens) seen.emplace(http::Router::listen_key(l), l);
+    std::vector<Listen> out;
+    for (auto& [k, l] : seen) out.push_back(l);
+    return out;
+}
+
+class Master {
+public:
+    Master(std::shared_ptr<const Config> cfg, Options opts)
+        : opts_(std::move(opts)), cfg_(std::move(cfg)), broker_(push::make_memory_broker()) {}
+
+    int run();
+
+private:
+    void apply_log_settings(const Config& cfg);
+    void start_clocks();
+    void arm_clock(std::size_t slot);
+    void check_stopped();
+    void reload();
+    void stop(bool graceful);
+
+    Options opts_;
+    std::shared_ptr<const Config> cfg_;
+    std::unique_ptr<push::Broker> broker_;
+    EventLoop loop_;
+    std::vector<std::unique_ptr<app::Worker>> workers_;
+    std::vector<app::Worker*> worker_ptrs_;
+    std::vector<std::string> listen_keys_;
+    std::vector<Timer> clocks_;
+    std::vector<std::pair<std::string, Duration>> clock_channels_;
+    Timer stop_poll_;
+    bool stopping_ = false;
+};
+
+void Master::apply_log_settings(const Config& cfg) {
+    log::set_level(cfg.error_log_level);
+    if (cfg.error_log != log::path()) {
+        if (auto ec = log::open(cfg.error_log))
+            HERALD_ERROR("open() \"%s\" failed: %s", cfg.error_log.c_str(), ec.message().c_str());
+    }
+}
+
+void Master::start_clocks() {
+    clocks_.clear();
+    clock_channels_.clear();
+    for (const ChannelConf& ch : cfg_->channels) {
+        if (ch.clock_interval.count() <= 0) continue;
+        clock_channels_.push_back({ch.name, ch.clock_interval});
+        clocks_.emplace_back();
+        arm_clock(clocks_.size() - 1);
+    }
+}
+
+// `source clock INTERVAL`: publish the local time, then re-arm.
+void Master::arm_clock(std::size_t slot) {
+    clocks_[slot] = loop_.add_timer(clock_channels_[slot].second, [this, slot] {
+        auto r = broker_->publish(clock_channels_[slot].first,
+                                  push::clock_message(std::chrono::system_clock::now()),
+                                  "text/plain");
+        (void)r;
+        arm_clock(slot);
+    });
+}
+
+int Master::run() {
+    apply_log_settings(*cfg_);
+    net::ignore_sigpipe();
+    auto routes = std::make_shared<const http::Router>(cfg_);
+    std::size_t n = static_cast<std::size_t>(cfg_->worker_threads);
+    std::vector<BoundListen> bound;
+    for (const Listen& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
+    app::Process proc(*cfg_);
+    proc.after_bind();  // daemonize, pid file, drop privileges (as configured)
+    broker_->reconcile(*cfg_);
+    for (std::size_t i = 0; i < n; ++i) {
+        workers_.push_back(std::make_unique<app::Worker>(i, routes, *broker_, &worker_ptrs_));
+        worker_ptrs_.push_back(workers_.back().get());
+    }
+    for (BoundListen& b : bound) {
+        listen_keys_.push_back(b.key);
+        for (std::size_t i = 0; i < n; ++i) workers_[i]->add_listener(std::move(b.fds[i]), b.key);
+    }
+    auto ignore = [](std::error_code) {};
+    ignore(loop_.on_signal(SIGHUP, [this](int) { reload(); }));
+    ignore(loop_.on_signal(SIGTERM, [this](int) { stop(false); }));
+    ignore(loop_.on_signal(SIGINT, [this](int) { stop(false); }));
+    ignore(loop_.on_signal(SIGQUIT, [this](int) { stop(true); }));
+    ignore(loop_.on_signal(SIGUSR1, [this](int) {
+        HERALD_NOTICE("reopening logs");
+        if (auto ec = log::reopen()) HERALD_ERROR("reopen error log: %s", ec.message().c_str());
+        for (app::Worker* w : worker_ptrs_)
+            w->loop().post([w] {
+                if (auto ec = w->access_log().open(w->routes().config().access_log))
+                    HERALD_ERROR("reopen access log: %s", ec.message().c_str());
+            });
+    }));
+    start_clocks();
+    for (auto& w : workers_) w->start();
+    HERALD_NOTICE("herald/%s started: %zu worker thread%s", HERALD_VERSION, n, n == 1 ? "" : "s");
+    loop_.run();
+    for (auto& w : workers_) w->join();
+    workers_.clear();
+    HERALD_NOTICE("exiting");
+    return 0;
+}
+
+void Master::stop(bool graceful) {
+    if (stopping_ && graceful) return;
+    stopping_ = true;
+    HERALD_NOTICE(graceful ? "graceful shutdown" : "fast shutdown");
+    clocks_.clear();
+    for (auto& w : workers_) {
+        if (graceful) w->post_graceful_stop(cfg_->shutdown_timeout);
+        else w->post_fast_stop();
+    }
+    check_stopped();
+}
+
+// The master loop ends once every worker loop has returned: poll cheaply.
+void Master::check_stopped() {
+    for (auto& w : workers_)
+        if (!w->loop_stopped()) {
+            stop_poll_ = loop_.add_timer(std::chrono::milliseconds(10), [this] { check_stopped(); });
+            return;
+        }
+    loop_.stop();
+}
+
+void Master::reload() {
+    HERALD_NOTICE("reloading configuration from \"%s\"", opts_.conf.c_str());
+    std::shared_ptr<const Config> next;
+    try {
+        next = load_config(opts_.conf);
+    } catch (const std::exception& e) {
+        HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        return;
+    }
+    if (next->worker_threads != cfg_->worker_threads)
+        HERALD_WARN("worker_threads changes take effect on restart only (keeping %d)",
+                    cfg_->worker_threads);
+    std::size_t n = workers_.size();
+    std::vector<BoundListen> fresh;
+    std::vector<std::string> keys, removed;
+    try {
+        for (const Listen& l : unique_listens(*next)) {
+            std::string key = http::Router::listen_key(l);
+            keys.push_back(key);
+            if (std::find(listen_keys_.begin(), listen_keys_.end(), key) == listen_keys_.end())
+                fresh.push_back(bind_listen(l, n));
+        }
+    } catch (const std::exception& e) {
+        HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        return;
+    }
+    for (const std::string& k : listen_keys_)
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) removed.push_back(k);
+    auto routes = std::make_shared<const http::Router>(next);
+    broker_->reconcile(*next);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::vector<std::pair<UniqueFd, std::string>> mine;
+        for (BoundListen& b : fresh) mine.emplace_back(std::move(b.fds[i]), b.key);
+        workers_[i]->post_config(routes, std::move(mine), removed);
+    }
+    listen_keys_ = keys;
+    cfg_ = next;
+    apply_log_settings(*cfg_);
+    start_clocks();
+    HERALD_NOTICE("configuration reloaded");
+}
+
+} // namespace
+} // namespace herald
+
+int main(int argc, char** argv) {
+    using namespace herald;
+    Options opts;
+    if (!parse_args(argc, argv, opts)) return 1;
+    if (opts.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (opts.version) {
+        std::printf("herald version %s\n", HERALD_VERSION);
+        return 0;
+    }
+    std::shared_ptr<const Config> cfg;
+    try {
+        cfg = load_config(opts.conf);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "herald: %s\n", e.what());
+        if (opts.test) std::fprintf(stderr, "herald: configuration file %s test failed\n",
+                                    opts.conf.c_str());
+        return 1;
+    }
+    if (opts.test) {
+        if (!opts.quiet)
+            std::fprintf(stderr, "herald: configuration file %s test is successful\n",
+                         opts.conf.c_str());
+        return 0;
+    }
+    if (!opts.signal.empty()) return app::send_signal(*cfg, opts.signal);
+    try {
+        Master m(cfg, opts);
+        return m.run();
+    } catch (const std::exception& e) {
+        HERALD_ERROR("%s", e.what());
+        std::fprintf(stderr, "herald: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,192 @@
+// Connection: read into a per-thread scratch buffer (idle connections keep no read buffer),
+// hand bytes to the session, batch writes, close asynchronously.
+#include "net/connection.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <unistd.h>
+
+#include "core/log.hpp"
+#include "net/server.hpp"
+
+namespace herald::net {
+namespace {
+// Reads land here first; only an incomplete tail is copied into the connection's own buffer.
+constexpr std::size_t scratch_size = 64 * 1024;
+thread_local char t_scratch[scratch_size];
+} // namespace
+
+void Session::on_peer_closed() noexcept { conn_.close_after_flush(); }
+void Session::on_shutdown() noexcept { conn_.close_after_flush(); }
+
+Connection::Connection(Server& server, UniqueFd fd, const Address& peer, std::size_t listener)
+    : server_(server), fd_(std::move(fd)), peer_(peer), listener_(listener) {}
+
+Connection::~Connection() = default;
+
+EventLoop& Connection::loop() noexcept { return server_.loop(); }
+
+void Connection::start(std::unique_ptr<Session> session) {
+    session_ = std::move(session);
+    std::error_code ec;
+    watch_ = loop().watch(fd_.get(), Interest::read, *this, ec);
+    if (ec) {
+        HERALD_ERROR("watch(fd=%d): %s", fd_.get(), ec.message().c_str());
+        close();
+    }
+}
+
+void Connection::replace_session(std::unique_ptr<Session> session) {
+    server_.retire(std::move(session_));
+    session_ = std::move(session);
+}
+
+void Connection::on_ready(const ReadyEvent& ev) noexcept {
+    if (closed_) return;
+    if (ev.writable) flush_now();
+    if (closed_) return;
+    if ((ev.readable || ev.hangup) && !paused_ && !peer_closed_) read_input();
+}
+
+void Connection::read_input() noexcept {
+    char* dst;
+    std::size_t room;
+    bool scratch = in_.empty();
+    if (scratch) {
+        dst = t_scratch;
+        room = scratch_size;
+    } else {
+        in_.reserve(16 * 1024);
+        dst = in_.tail();
+        room = in_.tail_room();
+    }
+    ssize_t n = ::read(fd_.get(), dst, room);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        HERALD_DEBUG("read(fd=%d) from %s: %s", fd_.get(), peer_.to_string().c_str(),
+                     std::strerror(errno));
+        close();
+        return;
+    }
+    if (n == 0) {
+        peer_closed_ = true;
+        update_interest();
+        if (session_) session_->on_peer_closed();
+        return;
+    }
+    if (scratch) {
+        process({t_scratch, static_cast<std::size_t>(n)}, true);
+    } else {
+        in_.commit(static_cast<std::size_t>(n));
+        process(in_.span(), false);
+    }
+}
+
+// Offers data to the session until it stops consuming. Leftover scratch bytes are kept.
+void Connection::process(std::span<char> data, bool from_scratch) noexcept {
+    in_process_ = true;
+    std::size_t off = 0;
+    while (off < data.size() && !closed_ && !paused_ && session_) {
+        Session* s = session_.get();
+        std::size_t used = s->on_data(data.subspan(off));
+        off += used;
+        if (used == 0 && session_.get() == s) break;
+    }
+    in_process_ = false;
+    if (from_scratch) {
+        if (off < data.size() && !closed_) in_.append({data.data() + off, data.size() - off});
+    } else {
+        in_.consume(off);
+    }
+    if (in_.empty() && in_.capacity() > 0) in_.release();  // idle: hold no read buffer
+}
+
+void Connection::resume_input() noexcept {
+    if (closed_ || in_process_ || in_.empty()) return;
+    process(in_.span(), false);
+}
+
+void Connection::pause_reading(bool paused) noexcept {
+    if (paused_ == paused) return;
+    paused_ = paused;
+    update_interest();
+}
+
+void Connection::update_interest() noexcept {
+    if (closed_ || !watch_) return;
+    int in = 0;
+    if (!paused_ && !peer_closed_) in |= static_cast<int>(Interest::read);
+    if (writing_) in |= static_cast<int>(Interest::write);
+    if (auto ec = watch_.set(static_cast<Interest>(in))) {
+        HERALD_ERROR("watch.set(fd=%d): %s", fd_.get(), ec.message().c_str());
+        close();
+    }
+}
+
+void Connection::flush_soon() noexcept {
+    if (closed_ || flush_pending_ || writing_) return;
+    flush_pending_ = true;
+    server_.schedule_flush(*this);
+}
+
+void Connection::flush_now() noexcept {
+    flush_pending_ = false;
+    if (closed_) return;
+    std::error_code ec;
+    IoStatus st = out_.flush(fd_.get(), ec);
+    if (st == IoStatus::error) {
+        HERALD_DEBUG("write(fd=%d) to %s: %s", fd_.get(), peer_.to_string().c_str(),
+                     ec.message().c_str());
+        close();
+        return;
+    }
+    if (st == IoStatus::would_block) {
+        if (!writing_) {
+            writing_ = true;
+            update_interest();
+        }
+        if (!send_timer_.active()) {
+            last_written_ = out_.written();
+            send_timer_ = loop().add_timer(send_timeout_, [this] {
+                HERALD_INFO("send timeout on fd=%d to %s", fd_.get(), peer_.to_string().c_str());
+                close();
+            });
+        } else if (out_.written() != last_written_) {  // progress: push the deadline out
+            last_written_ = out_.written();
+            send_timer_.restart(send_timeout_);
+        }
+        return;
+    }
+    send_timer_.cancel();
+    if (writing_) {
+        writing_ = false;
+        update_interest();
+    }
+    if (close_after_flush_) {
+        close();
+        return;
+    }
+    if (session_) session_->on_drained();
+}
+
+void Connection::close_after_flush() noexcept {
+    if (closed_) return;
+    close_after_flush_ = true;
+    if (out_.empty() && !flush_pending_) {
+        close();
+        return;
+    }
+    flush_soon();
+}
+
+void Connection::close() noexcept {
+    if (closed_) return;
+    closed_ = true;
+    watch_.reset();
+    send_timer_.cancel();
+    if (session_) session_->on_close();
+    server_.reap(*this);
+}
+
+} // namespace herald::net

@@ -1,0 +1,137 @@
+// OutputQueue: writev for memory chunks (up to 64 at once), sendfile for file ranges.
+#include "net/output_queue.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "net/socket.hpp"
+
+namespace herald::net {
+
+OpenFile::~OpenFile() {
+    if (fd >= 0) ::close(fd);
+}
+
+void OutputQueue::push(std::string bytes) {
+    if (bytes.empty()) return;
+    pending_ += bytes.size();
+    Chunk& c = chunks_.emplace_back();
+    c.own = std::move(bytes);
+}
+
+void OutputQueue::push_static(std::string_view bytes) {
+    if (bytes.empty()) return;
+    pending_ += bytes.size();
+    chunks_.emplace_back().view = bytes;
+}
+
+void OutputQueue::push_shared(std::shared_ptr<const void> keep, std::string_view bytes) {
+    if (bytes.empty()) return;
+    pending_ += bytes.size();
+    Chunk& c = chunks_.emplace_back();
+    c.keep = std::move(keep);
+    c.view = bytes;
+}
+
+void OutputQueue::push_file(std::shared_ptr<const OpenFile> file, std::uint64_t offset,
+                            std::uint64_t length) {
+    if (length == 0) return;
+    Chunk& c = chunks_.emplace_back();
+    c.file = std::move(file);
+    c.file_offset = offset;
+    c.file_left = length;
+}
+
+void OutputQueue::pop_front() noexcept {
+    Chunk& c = chunks_[head_];
+    c.own = std::string();
+    c.keep.reset();
+    c.file.reset();
+    ++head_;
+    if (head_ == chunks_.size()) {
+        chunks_.clear();
+        head_ = 0;
+        if (chunks_.capacity() > 32) chunks_.shrink_to_fit();
+    }
+}
+
+void OutputQueue::clear() noexcept {
+    chunks_.clear();
+    chunks_.shrink_to_fit();
+    head_ = 0;
+    pending_ = 0;
+}
+
+IoStatus OutputQueue::flush_file(int fd, Chunk& c, std::error_code& ec) {
+    while (c.file_left > 0) {
+        off_t off = static_cast<off_t>(c.file_offset);
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(c.file_left, 1 << 20));
+        ssize_t n = send_file(fd, c.file->fd, &off, want);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return IoStatus::would_block;
+            if (errno == EINTR) continue;
+            ec = {errno, std::generic_category()};
+            return IoStatus::error;
+        }
+        if (n == 0) {  // file shrank under us: cannot complete the promised length
+            ec = std::make_error_code(std::errc::io_error);
+            return IoStatus::error;
+        }
+        c.file_offset += static_cast<std::uint64_t>(n);
+        c.file_left -= static_cast<std::uint64_t>(n);
+        written_ += static_cast<std::uint64_t>(n);
+    }
+    pop_front();
+    return IoStatus::done;
+}
+
+IoStatus OutputQueue::flush(int fd, std::error_code& ec) {
+    constexpr int max_iov = 64;
+    iovec iov[max_iov];
+    while (!empty()) {
+        if (chunks_[head_].file) {
+            IoStatus st = flush_file(fd, chunks_[head_], ec);
+            if (st != IoStatus::done) return st;
+            continue;
+        }
+        int n = 0;
+        std::size_t total = 0;
+        std::size_t i = head_;
+        for (; i < chunks_.size() && n < max_iov && !chunks_[i].file; ++i, ++n) {
+            std::string_view b = chunks_[i].bytes();
+            iov[n].iov_base = const_cast<char*>(b.data());
+            iov[n].iov_len = b.size();
+            total += b.size();
+        }
+        bool more = i < chunks_.size() && chunks_[i].file;
+        ssize_t w = write_vec(fd, iov, n, more);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return IoStatus::would_block;
+            if (errno == EINTR) continue;
+            ec = {errno, std::generic_category()};
+            return IoStatus::error;
+        }
+        std::size_t left = static_cast<std::size_t>(w);
+        written_ += left;
+        pending_ -= std::min(pending_, left);
+        while (left > 0) {
+            Chunk& c = chunks_[head_];
+            std::size_t len = c.bytes().size();
+            if (left >= len) {
+                left -= len;
+                pop_front();
+            } else {
+                c.advance(left);
+                left = 0;
+            }
+        }
+        if (static_cast<std::size_t>(w) < total) return IoStatus::would_block;
+    }
+    return IoStatus::done;
+}
+
+} // namespace herald::net

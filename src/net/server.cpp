@@ -1,0 +1,166 @@
+// Server: accept loop with fd-exhaustion handling, per-iteration flush batching, reaping.
+#include "net/server.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/log.hpp"
+
+namespace herald::net {
+
+class Server::Listener final : public IoHandler {
+public:
+    Listener(Server& s, UniqueFd f, std::size_t i) : server(s), fd(std::move(f)), index(i) {}
+    void on_ready(const ReadyEvent&) noexcept override { server.on_acceptable(*this); }
+
+    Server& server;
+    UniqueFd fd;
+    Watch watch;  // after fd
+    std::size_t index;
+    Timer resume;  // accepting paused after EMFILE/limit
+};
+
+Server::Server(EventLoop& loop, SessionFactory factory, int max_connections)
+    : loop_(loop), factory_(std::move(factory)), max_connections_(max_connections),
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+Server::~Server() {
+    close_all();
+    listeners_.clear();
+    retired_.clear();
+    for (int fd : reaped_) conns_[static_cast<std::size_t>(fd)].reset();
+    reaped_.clear();
+}
+
+std::size_t Server::listen(UniqueFd fd, std::error_code& ec) {
+    std::size_t index = listeners_.size();
+    auto l = std::make_unique<Listener>(*this, std::move(fd), index);
+    l->watch = loop_.watch(l->fd.get(), Interest::read, *l, ec);
+    listeners_.push_back(std::move(l));
+    return index;
+}
+
+int Server::listener_fd(std::size_t index) const noexcept {
+    return index < listeners_.size() && listeners_[index] ? listeners_[index]->fd.get() : -1;
+}
+
+void Server::close_listener(std::size_t index) noexcept {
+    if (index < listeners_.size()) listeners_[index].reset();
+}
+
+void Server::close_listeners() noexcept {
+    for (auto& l : listeners_) l.reset();
+}
+
+void Server::on_acceptable(Listener& l) noexcept {
+    // Accept a bounded batch per readiness so one busy listener cannot starve the loop.
+    for (int i = 0; i < 64; ++i) {
+        Address peer;
+        std::error_code ec;
+        UniqueFd fd = accept_connection(l.fd.get(), peer, ec);
+        if (!fd) {
+            if (ec == std::errc::resource_unavailable_try_again ||
+                ec == std::errc::operation_would_block || ec == std::errc::interrupted ||
+                ec == std::errc::connection_aborted)
+                return;
+            if (ec == std::errc::too_many_files_open ||
+                ec == std::errc::too_many_files_open_in_system) {
+                // Shed one client with the spare fd so the backlog does not spin the loop,
+                // then pause accepting briefly.
+                if (spare_fd_) {
+                    spare_fd_.reset();
+                    UniqueFd shed = accept_connection(l.fd.get(), peer, ec);
+                    shed.reset();
+                    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+                }
+            }
+            if (loop_.now() - last_limit_log_ > std::chrono::seconds(1)) {
+                HERALD_ERROR("accept4(fd=%d): %s", l.fd.get(), ec.message().c_str());
+                last_limit_log_ = loop_.now();
+            }
+            std::error_code ignored = l.watch.set(Interest::none);
+            (void)ignored;
+            l.resume = loop_.add_timer(std::chrono::milliseconds(100), [&l] {
+                std::error_code e = l.watch.set(Interest::read);
+                (void)e;
+            });
+            return;
+        }
+        accepted.fetch_add(1, std::memory_order_relaxed);
+        if (count_ >= static_cast<std::size_t>(max_connections_)) {
+            if (loop_.now() - last_limit_log_ > std::chrono::seconds(1)) {
+                HERALD_WARN("worker_connections (%d) reached; closing new connection from %s",
+                            max_connections_, peer.to_string().c_str());
+                last_limit_log_ = loop_.now();
+            }
+            continue;  // fd closes here
+        }
+        set_nodelay(fd.get());
+        auto idx = static_cast<std::size_t>(fd.get());
+        if (idx >= conns_.size()) conns_.resize(idx + 1024);
+        auto conn = std::make_unique<Connection>(*this, std::move(fd), peer, l.index);
+        Connection& c = *conn;
+        conns_[idx] = std::move(conn);
+        ++count_;
+        active.store(count_, std::memory_order_relaxed);
+        c.start(factory_(c));
+    }
+}
+
+void Server::for_each_connection(const std::function<void(Connection&)>& fn) {
+    for (auto& c : conns_)
+        if (c && !c->closed()) fn(*c);
+}
+
+void Server::close_all() noexcept {
+    for (auto& c : conns_)
+        if (c && !c->closed()) c->close();
+}
+
+void Server::ensure_end_of_iteration() noexcept {
+    if (end_scheduled_) return;
+    end_scheduled_ = true;
+    loop_.defer([this] { end_of_iteration(); });
+}
+
+void Server::schedule_flush(Connection& c) noexcept {
+    dirty_.push_back(&c);
+    ensure_end_of_iteration();
+}
+
+void Server::reap(Connection& c) noexcept {
+    reaped_.push_back(c.fd());
+    ensure_end_of_iteration();
+}
+
+void Server::retire(std::unique_ptr<Session> s) noexcept {
+    retired_.push_back(std::move(s));
+    ensure_end_of_iteration();
+}
+
+// Flush every connection that queued output this iteration (one writev each), then destroy
+// the connections and sessions that closed. Flushing may close more; loop until quiet.
+void Server::end_of_iteration() noexcept {
+    end_scheduled_ = false;
+    while (!dirty_.empty() || !reaped_.empty() || !retired_.empty()) {
+        std::vector<Connection*> dirty;
+        dirty.swap(dirty_);
+        for (Connection* c : dirty) c->flush_now();  // closed ones return at once
+        retired_.clear();
+        std::vector<int> reaped;
+        reaped.swap(reaped_);
+        for (int fd : reaped) {
+            auto idx = static_cast<std::size_t>(fd);
+            if (idx < conns_.size() && conns_[idx]) {
+                conns_[idx].reset();
+                --count_;
+            }
+        }
+        active.store(count_, std::memory_order_relaxed);
+    }
+}
+
+} // namespace herald::net

@@ -1,0 +1,178 @@
+// Socket helpers. The #ifdefs here wrap the small OS differences (accept4, MSG_MORE,
+// sendfile, SIGPIPE) so the rest of herald is portable POSIX.
+#include "net/socket.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/sendfile.h>
+#endif
+
+namespace herald::net {
+namespace {
+std::error_code last_error() { return {errno, std::generic_category()}; }
+} // namespace
+
+std::string Address::host_string() const {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (storage.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
+        ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    } else if (storage.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
+        ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    }
+    return buf;
+}
+
+std::uint16_t Address::port() const noexcept {
+    if (storage.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    if (storage.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    return 0;
+}
+
+std::string Address::to_string() const {
+    std::string host = host_string();
+    if (storage.ss_family == AF_INET6) host = "[" + host + "]";
+    return host + ":" + std::to_string(port());
+}
+
+void Address::to_v6_bytes(std::uint8_t out[16]) const noexcept {
+    std::memset(out, 0, 16);
+    if (storage.ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        std::memcpy(out + 12, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, 4);
+    } else if (storage.ss_family == AF_INET6) {
+        std::memcpy(out, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, 16);
+    }
+}
+
+std::error_code make_address(const std::string& host, std::uint16_t port, Address& out) {
+    out = Address{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        out.length = sizeof(sockaddr_in);
+        return {};
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        out.length = sizeof(sockaddr_in6);
+        return {};
+    }
+    return std::make_error_code(std::errc::invalid_argument);
+}
+
+UniqueFd listen_on(const Address& addr, int backlog, std::error_code& ec) {
+    UniqueFd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        ec = last_error();
+        return {};
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (addr.storage.ss_family == AF_INET6)
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 ||
+        ::listen(fd.get(), backlog) != 0) {
+        ec = last_error();
+        return {};
+    }
+    ec.clear();
+    return fd;
+}
+
+Address local_address(int fd, std::error_code& ec) {
+    Address a;
+    a.length = sizeof a.storage;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0)
+        ec = last_error();
+    return a;
+}
+
+UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec) {
+    peer.length = sizeof peer.storage;
+#if defined(__linux__) || defined(__FreeBSD__)
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        ec = last_error();
+        return {};
+    }
+#else
+    int fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
+    if (fd < 0) {
+        ec = last_error();
+        return {};
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    ec.clear();
+    return UniqueFd(fd);
+}
+
+void set_nodelay(int fd) noexcept {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void ignore_sigpipe() noexcept { ::signal(SIGPIPE, SIG_IGN); }
+
+ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(iovcnt);
+    int flags = 0;
+#if defined(MSG_NOSIGNAL)
+    flags |= MSG_NOSIGNAL;
+#endif
+#if defined(MSG_MORE)
+    if (more) flags |= MSG_MORE;
+#else
+    (void)more;
+#endif
+    return ::sendmsg(fd, &msg, flags);
+}
+
+ssize_t send_file(int out_fd, int in_fd, off_t* offset, std::size_t count) noexcept {
+#if defined(__linux__)
+    return ::sendfile(out_fd, in_fd, offset, count);
+#elif defined(__FreeBSD__)
+    off_t sent = 0;
+    int rc = ::sendfile(in_fd, out_fd, *offset, count, nullptr, &sent, 0);
+    *offset += sent;
+    if (rc != 0 && sent == 0) return -1;
+    return sent;
+#elif defined(__APPLE__)
+    off_t len = static_cast<off_t>(count);
+    int rc = ::sendfile(in_fd, out_fd, *offset, &len, nullptr, 0);
+    *offset += len;
+    if (rc != 0 && len == 0) return -1;
+    return len;
+#else
+    char buf[16384];
+    ssize_t n = ::pread(in_fd, buf, count < sizeof buf ? count : sizeof buf, *offset);
+    if (n <= 0) return n;
+    ssize_t w = ::write(out_fd, buf, static_cast<std::size_t>(n));
+    if (w > 0) *offset += w;
+    return w;
+#endif
+}
+
+} // namespace herald::net

@@ -1,0 +1,445 @@
+// Subscription handle and the in-memory Broker (DESIGN.md "Publish path").
+//
+// Fan-out: Channel::append() runs per_worker under the channel lock, which pushes the message
+// into each subscribed worker's inbox (a short mutex-guarded vector). Doing the push under the
+// channel lock keeps every worker's inbox in id order per channel even with many publishing
+// threads; the wake-up post happens after the lock is released, and only when the inbox was
+// empty, so a burst of publishes costs one post per worker, not one per message. The worker's
+// drain task then walks its local registry (touched only on that thread) and calls deliver().
+#include "push/broker.hpp"
+
+#include <atomic>
+#include <cassert>
+#include <limits>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "push/encode.hpp"
+
+namespace herald::push {
+
+const char* to_string(PushError e) noexcept {
+    switch (e) {
+    case PushError::none: return "none";
+    case PushError::not_found: return "channel not found";
+    case PushError::invalid_name: return "invalid channel name";
+    case PushError::too_many_subscribers: return "too many subscribers";
+    }
+    return "unknown";
+}
+
+Subscription::Subscription(Subscription&& o) noexcept : broker_(o.broker_), key_(o.key_) {
+    o.broker_ = nullptr;
+}
+
+Subscription& Subscription::operator=(Subscription&& o) noexcept {
+    if (this != &o) {
+        reset();
+        broker_ = o.broker_;
+        key_ = o.key_;
+        o.broker_ = nullptr;
+    }
+    return *this;
+}
+
+void Subscription::reset() noexcept {
+    if (broker_ == nullptr) return;
+    Broker* b = broker_;
+    broker_ = nullptr;  // first, so a re-entrant reset() is a no-op
+    b->unsubscribe(key_);
+}
+
+namespace {
+
+constexpr std::uint64_t no_slot = std::numeric_limits<std::uint64_t>::max();
+
+// A local subscriber. While free, next_id links the free list.
+struct Slot {
+    Subscriber* sub = nullptr;
+    std::uint64_t next_id = 0;  // lowest id still to deliver (dedupe against history)
+};
+
+// One channel's subscribers on one worker. Slots are never moved or compacted while the
+// channel exists here, so delivery can walk them by index while deliver() unsubscribes
+// (tombstone + free list) or subscribes (push_back; the new slot's next_id skips the message).
+struct LocalChannel {
+    std::shared_ptr<Channel> channel;
+    std::vector<Slot> slots;
+    std::uint64_t free_head = no_slot;
+    std::size_t live = 0;
+};
+
+struct InboxItem {
+    std::uint64_t channel;
+    std::shared_ptr<const Message> msg;  // nullptr: the channel was closed
+};
+
+struct Worker {
+    explicit Worker(PostFn p) : post(std::move(p)) {}
+    const PostFn post;
+    std::mutex inbox_mutex;
+    std::vector<InboxItem> inbox;  // guarded by inbox_mutex
+    bool wake_pending = false;     // guarded by inbox_mutex: a drain is posted and not started
+    // The worker's loop thread only:
+    std::vector<InboxItem> draining;
+    std::unordered_map<std::uint64_t, LocalChannel> local;
+    int depth = 0;  // > 0 while drain() calls subscribers: no LocalChannel is erased then
+    std::atomic<std::uint64_t> delivered{0};
+};
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
+struct ChannelEntry {
+    std::shared_ptr<Channel> channel;
+    bool declared = false;  // from the config (vs autocreated on publish)
+};
+
+// Workers waiting for a wake-up post, collected under locks and posted after. Per thread so a
+// publish allocates nothing once warm.
+thread_local std::vector<Worker*> pending_wakes;
+
+class MemoryBroker final : public Broker {
+public:
+    explicit MemoryBroker(Clock& clock) : clock_(clock), workers_(max_workers) {}
+    ~MemoryBroker() override = default;
+
+    WorkerId attach_worker(PostFn post) override;
+    PublishResult publish(std::string_view channel, std::string_view data,
+                          std::string_view content_type) override;
+    SubscribeResult subscribe(std::string_view channel, std::optional<std::uint64_t> since,
+                              Subscriber& s, WorkerId worker) override;
+    FetchResult fetch(std::string_view channel, std::optional<std::uint64_t> since,
+                      std::size_t limit) override;
+    InfoResult channel_info(std::string_view channel) override;
+    PushError close_channel(std::string_view channel) override;
+    void reconcile(const Config& cfg) override;
+    BrokerStats stats() const override;
+    void note_delivered(std::uint64_t n) noexcept override {
+        extra_delivered_.fetch_add(n, std::memory_order_relaxed);
+    }
+    void note_dropped(std::uint64_t n) noexcept override {
+        dropped_.fetch_add(n, std::memory_order_relaxed);
+    }
+
+protected:
+    void unsubscribe(const SubscriptionKey& key) noexcept override;
+
+private:
+    std::shared_ptr<Channel> find(std::string_view name) const;
+    std::shared_ptr<Channel> find_or_autocreate(std::string_view name);
+    std::shared_ptr<Channel> make_channel(ChannelConf conf);  // map_mutex_ held exclusively
+    void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
+    void close_and_wake(Channel& ch);
+    void post_wakes();
+    void drain(Worker& wk) noexcept;
+    std::uint64_t deliver_local(LocalChannel& lc, const std::shared_ptr<const Message>& m) noexcept;
+    void close_local(LocalChannel& lc) noexcept;
+    void count_subscriber(PushStrategy s, bool added) noexcept {
+        auto& c = subscribers_[static_cast<std::size_t>(s)];
+        if (added)
+            c.fetch_add(1, std::memory_order_relaxed);
+        else
+            c.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    Clock& clock_;
+
+    mutable std::shared_mutex map_mutex_;
+    std::unordered_map<std::string, ChannelEntry, StringHash, std::equal_to<>> channels_;
+    bool autocreate_ = false;          // guarded by map_mutex_
+    ChannelConf autocreate_defaults_;  // guarded by map_mutex_
+    std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
+
+    // Sized max_workers up front and never reallocated: publishers read workers_[w] without
+    // the mutex (w came from a channel count set after attach_worker() returned it).
+    mutable std::mutex workers_mutex_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::size_t worker_count_ = 0;  // guarded by workers_mutex_
+
+    std::atomic<std::uint64_t> published_{0};
+    std::atomic<std::uint64_t> extra_delivered_{0};
+    std::atomic<std::uint64_t> dropped_{0};
+    std::array<std::atomic<std::uint64_t>, strategy_count> subscribers_{};
+};
+
+WorkerId MemoryBroker::attach_worker(PostFn post) {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    if (worker_count_ == workers_.size()) throw std::length_error("too many broker workers");
+    workers_[worker_count_] = std::make_unique<Worker>(std::move(post));
+    return static_cast<WorkerId>(worker_count_++);
+}
+
+std::shared_ptr<Channel> MemoryBroker::find(std::string_view name) const {
+    std::shared_lock<std::shared_mutex> lock(map_mutex_);
+    const auto it = channels_.find(name);
+    return it == channels_.end() ? nullptr : it->second.channel;
+}
+
+std::shared_ptr<Channel> MemoryBroker::make_channel(ChannelConf conf) {
+    return std::make_shared<Channel>(std::move(conf), clock_, next_key_++);
+}
+
+std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name) {
+    if (std::shared_ptr<Channel> ch = find(name)) return ch;
+    std::unique_lock<std::shared_mutex> lock(map_mutex_);
+    if (!autocreate_) return nullptr;
+    const auto it = channels_.find(name);
+    if (it != channels_.end()) return it->second.channel;  // created by a racing publisher
+    ChannelConf conf = autocreate_defaults_;
+    conf.name = std::string(name);
+    std::shared_ptr<Channel> ch = make_channel(std::move(conf));
+    channels_.emplace(std::string(name), ChannelEntry{ch, false});
+    return ch;
+}
+
+void MemoryBroker::enqueue(WorkerId w, std::uint64_t channel,
+                           const std::shared_ptr<const Message>& m) {
+    Worker& wk = *workers_[w];
+    std::lock_guard<std::mutex> lock(wk.inbox_mutex);
+    wk.inbox.push_back(InboxItem{channel, m});
+    if (!wk.wake_pending) {
+        wk.wake_pending = true;
+        pending_wakes.push_back(&wk);
+    }
+}
+
+// By index: should a PostFn ever run its task inline (and that task publish), the nested call
+// posts and clears the same list, and the only cost is a spare, empty drain.
+void MemoryBroker::post_wakes() {
+    for (std::size_t i = 0; i < pending_wakes.size(); ++i) {
+        Worker* wk = pending_wakes[i];
+        wk->post([this, wk] { drain(*wk); });
+    }
+    pending_wakes.clear();
+}
+
+PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
+                                    std::string_view content_type) {
+    if (!is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0};
+    const std::shared_ptr<Channel> ch = find_or_autocreate(channel);
+    if (!ch) return {PushError::not_found, 0, 0};
+    auto m = std::make_shared<Message>(std::string(channel), std::string(data),
+                                       std::string(content_type));
+    const std::uint64_t key = ch->key();
+    const auto to_worker = [this, key](WorkerId w, const std::shared_ptr<const Message>& msg) {
+        enqueue(w, key, msg);
+    };
+    const Channel::Appended a = ch->append(std::move(m), to_worker);
+    post_wakes();
+    if (!a.message) return {PushError::not_found, 0, 0};  // closed while we published
+    published_.fetch_add(1, std::memory_order_relaxed);
+    return {PushError::none, a.message->id, a.subscribers};
+}
+
+SubscribeResult MemoryBroker::subscribe(std::string_view channel,
+                                        std::optional<std::uint64_t> since, Subscriber& s,
+                                        WorkerId worker) {
+    SubscribeResult r;
+    if (!is_valid_channel_name(channel)) {
+        r.error = PushError::invalid_name;
+        return r;
+    }
+    const std::shared_ptr<Channel> ch = find(channel);
+    const Channel::JoinStatus st =
+        ch ? ch->join(worker, s.strategy(), since, r.history) : Channel::JoinStatus::closed;
+    if (st != Channel::JoinStatus::ok) {
+        r.error = st == Channel::JoinStatus::full ? PushError::too_many_subscribers
+                                                  : PushError::not_found;
+        return r;
+    }
+    assert(worker < max_workers && workers_[worker]);
+    LocalChannel& lc = workers_[worker]->local[ch->key()];
+    if (!lc.channel) lc.channel = ch;
+    const Slot slot{&s, r.history.last_id + 1};
+    std::uint64_t index = lc.free_head;
+    if (index != no_slot) {
+        lc.free_head = lc.slots[index].next_id;
+        lc.slots[index] = slot;
+    } else {
+        index = lc.slots.size();
+        lc.slots.push_back(slot);
+    }
+    ++lc.live;
+    count_subscriber(s.strategy(), true);
+    r.subscription = Subscription(*this, SubscriptionKey{worker, ch->key(), index, &s});
+    return r;
+}
+
+void MemoryBroker::unsubscribe(const SubscriptionKey& key) noexcept {
+    Worker& wk = *workers_[key.worker];
+    const auto it = wk.local.find(key.channel);
+    if (it == wk.local.end()) return;  // channel closed (and swept) before
+    LocalChannel& lc = it->second;
+    if (key.slot >= lc.slots.size() || lc.slots[key.slot].sub != key.subscriber) return;
+    lc.slots[key.slot] = Slot{nullptr, lc.free_head};
+    lc.free_head = key.slot;
+    --lc.live;
+    lc.channel->leave(key.worker, key.subscriber->strategy());
+    count_subscriber(key.subscriber->strategy(), false);
+    if (lc.live == 0 && wk.depth == 0) wk.local.erase(it);
+}
+
+void MemoryBroker::drain(Worker& wk) noexcept {
+    {
+        std::lock_guard<std::mutex> lock(wk.inbox_mutex);
+        wk.draining.swap(wk.inbox);  // both keep their capacity: no steady-state allocation
+        wk.wake_pending = false;
+    }
+    std::uint64_t delivered = 0;
+    ++wk.depth;
+    for (const InboxItem& item : wk.draining) {
+        const auto it = wk.local.find(item.channel);
+        if (it == wk.local.end()) continue;  // nobody here any more
+        if (item.msg)
+            delivered += deliver_local(it->second, item.msg);
+        else
+            close_local(it->second);
+    }
+    --wk.depth;
+    for (const InboxItem& item : wk.draining) {  // erase what emptied during delivery
+        const auto it = wk.local.find(item.channel);
+        if (it != wk.local.end() && it->second.live == 0) wk.local.erase(it);
+    }
+    wk.draining.clear();
+    wk.delivered.fetch_add(delivered, std::memory_order_relaxed);
+}
+
+std::uint64_t MemoryBroker::deliver_local(LocalChannel& lc,
+                                          const std::shared_ptr<const Message>& m) noexcept {
+    const std::uint64_t id = m->id;
+    const std::size_t end = lc.slots.size();  // slots added by deliver() already have the id
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < end; ++i) {
+        Slot& slot = lc.slots[i];  // not used after deliver(): slots may reallocate
+        if (slot.sub == nullptr || slot.next_id > id) continue;
+        slot.next_id = id + 1;
+        slot.sub->deliver(m);
+        ++n;
+    }
+    return n;
+}
+
+void MemoryBroker::close_local(LocalChannel& lc) noexcept {
+    for (std::size_t i = 0; i < lc.slots.size(); ++i) {
+        Subscriber* sub = lc.slots[i].sub;
+        if (sub == nullptr) continue;
+        lc.slots[i].sub = nullptr;  // its Subscription is inert from here on
+        --lc.live;
+        count_subscriber(sub->strategy(), false);
+        sub->on_channel_closed();
+    }
+    lc.free_head = no_slot;
+}
+
+void MemoryBroker::close_and_wake(Channel& ch) {
+    const std::uint64_t key = ch.key();
+    ch.close([this, key](WorkerId w) { enqueue(w, key, nullptr); });
+    post_wakes();
+}
+
+PushError MemoryBroker::close_channel(std::string_view channel) {
+    if (!is_valid_channel_name(channel)) return PushError::invalid_name;
+    std::shared_ptr<Channel> ch;
+    {
+        std::unique_lock<std::shared_mutex> lock(map_mutex_);
+        const auto it = channels_.find(channel);
+        if (it == channels_.end()) return PushError::not_found;
+        ch = std::move(it->second.channel);
+        channels_.erase(it);
+    }
+    close_and_wake(*ch);
+    return PushError::none;
+}
+
+void MemoryBroker::reconcile(const Config& cfg) {
+    std::vector<std::shared_ptr<Channel>> removed;
+    {
+        std::unique_lock<std::shared_mutex> lock(map_mutex_);
+        autocreate_ = cfg.channel_autocreate;
+        autocreate_defaults_ = cfg.autocreate_defaults;
+        std::unordered_set<std::string_view> declared;
+        for (const ChannelConf& c : cfg.channels) {
+            declared.insert(c.name);
+            const auto it = channels_.find(c.name);
+            if (it == channels_.end()) {
+                channels_.emplace(c.name, ChannelEntry{make_channel(c), true});
+            } else {
+                it->second.channel->reconfigure(c);
+                it->second.declared = true;
+            }
+        }
+        for (auto it = channels_.begin(); it != channels_.end();) {
+            if (declared.count(it->first) != 0) {
+                ++it;
+            } else if (!it->second.declared && autocreate_) {
+                ChannelConf conf = autocreate_defaults_;
+                conf.name = it->first;
+                it->second.channel->reconfigure(conf);
+                ++it;
+            } else {
+                removed.push_back(std::move(it->second.channel));
+                it = channels_.erase(it);
+            }
+        }
+    }
+    for (const std::shared_ptr<Channel>& ch : removed) close_and_wake(*ch);
+}
+
+FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<std::uint64_t> since,
+                                std::size_t limit) {
+    FetchResult r;
+    if (!is_valid_channel_name(channel)) {
+        r.error = PushError::invalid_name;
+    } else if (const std::shared_ptr<Channel> ch = find(channel)) {
+        r.history = ch->after(since, limit);
+    } else {
+        r.error = PushError::not_found;
+    }
+    return r;
+}
+
+InfoResult MemoryBroker::channel_info(std::string_view channel) {
+    InfoResult r;
+    if (!is_valid_channel_name(channel)) {
+        r.error = PushError::invalid_name;
+    } else if (const std::shared_ptr<Channel> ch = find(channel)) {
+        r.info = ch->info();
+    } else {
+        r.error = PushError::not_found;
+    }
+    return r;
+}
+
+BrokerStats MemoryBroker::stats() const {
+    BrokerStats s;
+    s.published = published_.load(std::memory_order_relaxed);
+    s.delivered = extra_delivered_.load(std::memory_order_relaxed);
+    s.dropped = dropped_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(workers_mutex_);
+        for (std::size_t i = 0; i < worker_count_; ++i)
+            s.delivered += workers_[i]->delivered.load(std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < strategy_count; ++i)
+        s.subscribers[i] = subscribers_[i].load(std::memory_order_relaxed);
+    std::shared_lock<std::shared_mutex> lock(map_mutex_);
+    s.channels = channels_.size();
+    return s;
+}
+
+} // namespace
+
+std::unique_ptr<Broker> make_memory_broker(Clock& clock) {
+    return std::make_unique<MemoryBroker>(clock);
+}
+
+} // namespace herald::push

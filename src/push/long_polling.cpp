@@ -1,0 +1,111 @@
+// long-polling: the next message after ?since= at once if buffered, else the request is held
+// (a subscriber with one timer, no thread, no scan) until a message arrives -> 200, the
+// longpoll_timeout passes -> 304, or the channel is deleted -> 410.
+#include "app/worker.hpp"
+#include "core/log.hpp"
+#include "http/session.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::push {
+namespace {
+
+class HeldPoll final : public http::Responder, public Subscriber {
+public:
+    HeldPoll(http::HttpSession& s, Target t, std::string origin)
+        : Subscriber(PushStrategy::long_polling), s_(s), t_(std::move(t)),
+          origin_(std::move(origin)) {}
+
+    void start(Subscription sub, Duration timeout) {
+        sub_ = std::move(sub);
+        timer_ = s_.worker().loop().add_timer(timeout, [this] { expire(); });
+    }
+
+    void deliver(const std::shared_ptr<const Message>& m) noexcept override {
+        if (done_) return;
+        done_ = true;
+        sub_.reset();
+        timer_.cancel();
+        respond_message(s_, m, t_.format, false, origin_);  // destroys *this after dispatch
+    }
+
+    void on_channel_closed() noexcept override {
+        if (done_) return;
+        done_ = true;
+        timer_.cancel();
+        s_.respond_error(410);
+    }
+
+    void on_shutdown() noexcept override { expire(); }
+
+    void cancel() noexcept override {
+        done_ = true;
+        sub_.reset();
+        timer_.cancel();
+    }
+
+private:
+    void expire() {
+        if (done_) return;
+        done_ = true;
+        sub_.reset();
+        timer_.cancel();
+        http::ResponseHead head(304);
+        head.header("Cache-Control", "no-cache");
+        if (t_.since) head.header("ETag", "\"" + std::to_string(*t_.since) + "\"");
+        if (!origin_.empty()) head.header("Access-Control-Allow-Origin", origin_);
+        s_.respond(std::move(head), {});
+    }
+
+    http::HttpSession& s_;
+    Target t_;
+    std::string origin_;
+    Timer timer_;
+    bool done_ = false;
+    Subscription sub_;  // last: unsubscribes before the rest is destroyed
+};
+
+class LongPolling final : public Strategy {
+public:
+    std::string_view native_since(const http::HttpSession& s) const override {
+        return s.request().header("If-None-Match");
+    }
+
+    void serve(http::HttpSession& s, Target& t) const override {
+        app::Worker& w = s.worker();
+        std::string origin = cors_origin(s);
+        auto held = std::make_unique<HeldPoll>(s, t, origin);
+        SubscribeResult r = w.broker().subscribe(t.channel, t.since, *held, w.broker_worker());
+        if (r.error != PushError::none) {
+            respond_push_error(s, r.error);
+            return;
+        }
+        if (!r.history.messages.empty()) {  // already buffered: answer now, do not hold
+            r.subscription.reset();
+            respond_message(s, r.history.messages.front(), t.format, r.history.missed, origin);
+            return;
+        }
+        if (r.history.missed) {
+            // The resume point is gone and nothing is buffered: say so now, not by silence.
+            r.subscription.reset();
+            http::ResponseHead head(204);
+            head.header("Cache-Control", "no-cache").header("X-Herald-Missed", "1");
+            if (r.history.last_id)
+                head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
+            if (!origin.empty()) head.header("Access-Control-Allow-Origin", origin);
+            s.respond(std::move(head), {});
+            return;
+        }
+        HeldPoll& h = *held;
+        s.hold(std::move(held));
+        h.start(std::move(r.subscription), s.location().limits.longpoll_timeout);
+    }
+};
+
+} // namespace
+
+const Strategy& long_polling_strategy() {
+    static const LongPolling p;
+    return p;
+}
+
+} // namespace herald::push

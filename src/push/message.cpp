@@ -1,0 +1,171 @@
+// Message and its lazily built, shared wire encodings (RFC 6455 §5.2, HTML §9.2.6, RFC 9112 §7.1).
+#include "push/message.hpp"
+
+#include <cstring>
+
+#include "push/encode.hpp"
+#include "ws/frame_header.hpp"
+
+namespace herald::push {
+
+namespace {
+
+// The default callback's head as its own chunk: 0x1a = 26 = size of "<script>parent.herald_push".
+constexpr std::string_view default_head = "1a\r\n<script>parent.herald_push\r\n";
+static_assert(std::string_view("<script>parent.herald_push").size() == 0x1a);
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        unsigned char x = static_cast<unsigned char>(a[i]);
+        unsigned char y = static_cast<unsigned char>(b[i]);
+        if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+bool is_text_type(std::string_view content_type) noexcept {
+    std::string_view t = content_type.substr(0, content_type.find(';'));
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.empty()) return true;
+    return (t.size() > 5 && iequals(t.substr(0, 5), "text/")) || iequals(t, "application/json") ||
+           iequals(t, "application/javascript");
+}
+
+Message::Message(std::string channel_name, std::string bytes, std::string type)
+    : channel(std::move(channel_name)), data(std::move(bytes)), content_type(std::move(type)),
+      text_(is_text_type(content_type) && is_valid_utf8(data)) {}
+
+const Message::Encoding& Message::encoded(Kind k) const {
+    Encoding& e = enc_[k];
+    if (e.ready.load(std::memory_order_acquire)) return e;
+    std::call_once(e.once, [&] {
+        build(k, e);
+        e.ready.store(true, std::memory_order_release);
+    });
+    return e;
+}
+
+void Message::build(Kind k, Encoding& e) const {
+    switch (k) {
+    case ws_raw: build_ws(false, e); break;
+    case ws_json: build_ws(true, e); break;
+    case sse_raw: build_sse(false, e); break;
+    case sse_json: build_sse(true, e); break;
+    case iframe_raw: build_iframe(false, e); break;
+    case iframe_json: build_iframe(true, e); break;
+    case kinds: break;
+    }
+}
+
+void Message::append_envelope(std::string& out) const {
+    out.append("{\"id\":\"");
+    append_decimal(out, id);
+    out.append("\",\"channel\":\"");
+    append_json_escaped(out, channel);
+    out.append("\",\"data\":\"");
+    append_json_escaped(out, data);
+    out.append("\"}");
+}
+
+void Message::build_ws(bool json, Encoding& e) const {
+    constexpr std::size_t reserve = ws::max_frame_header;
+    std::string& b = e.bytes;
+    b.reserve(reserve + data.size() + (json ? data.size() / 8 + 64 + channel.size() : 0));
+    b.assign(reserve, '\0');
+    if (json)
+        append_envelope(b);
+    else
+        b.append(data);
+    e.payload = reserve;
+    e.payload_len = b.size() - reserve;
+    unsigned char head[ws::max_frame_header];
+    const ws::Opcode op = json || text_ ? ws::Opcode::text : ws::Opcode::binary;
+    const std::size_t n = ws::encode_frame_header(op, true, e.payload_len, head);
+    e.begin = reserve - n;
+    std::memcpy(b.data() + e.begin, head, n);
+}
+
+void Message::build_sse(bool json, Encoding& e) const {
+    constexpr std::size_t reserve = max_chunk_header;
+    std::string& b = e.bytes;
+    b.reserve(reserve + data.size() + data.size() / 8 + 96 + channel.size());
+    b.assign(reserve, '\0');
+    b.append("id: ");
+    append_decimal(b, id);
+    b.push_back('\n');
+    if (json) {
+        b.append("data: ");
+        append_envelope(b);  // JSON escaping leaves no line ends: one data line
+        b.push_back('\n');
+    } else {
+        append_sse_data(b, data);
+    }
+    b.push_back('\n');
+    e.payload = reserve;
+    e.payload_len = b.size() - reserve;
+    char head[max_chunk_header];
+    const std::size_t n = format_chunk_header(e.payload_len, head);
+    e.begin = reserve - n;
+    std::memcpy(b.data() + e.begin, head, n);
+    b.append("\r\n");
+}
+
+void Message::build_iframe(bool json, Encoding& e) const {
+    const std::size_t reserve = default_head.size() + max_chunk_header;
+    std::string& b = e.bytes;
+    b.reserve(reserve + data.size() + data.size() / 4 + 96 + channel.size());
+    b.assign(reserve, '\0');
+    b.append("(\"");
+    if (json) {
+        std::string envelope;
+        append_envelope(envelope);
+        append_js_escaped(b, envelope);
+    } else {
+        append_js_escaped(b, data);
+    }
+    b.append("\",\"");
+    append_decimal(b, id);
+    b.append("\")</script>");
+    e.payload = reserve;
+    e.payload_len = b.size() - reserve;
+    char head[max_chunk_header];
+    const std::size_t n = format_chunk_header(e.payload_len, head);
+    e.mid = reserve - n;
+    std::memcpy(b.data() + e.mid, head, n);
+    e.begin = e.mid - default_head.size();
+    std::memcpy(b.data() + e.begin, default_head.data(), default_head.size());
+    b.append("\r\n");
+}
+
+std::string_view Message::body(PushFormat f) const {
+    return f == PushFormat::json ? json_envelope() : std::string_view(data);
+}
+
+std::string_view Message::json_envelope() const {
+    const Encoding& e = encoded(ws_json);
+    return std::string_view(e.bytes).substr(e.payload, e.payload_len);
+}
+
+std::string_view Message::ws_frame(PushFormat f) const {
+    const Encoding& e = encoded(f == PushFormat::json ? ws_json : ws_raw);
+    return std::string_view(e.bytes).substr(e.begin);
+}
+
+std::string_view Message::sse_event(PushFormat f, bool chunked) const {
+    const Encoding& e = encoded(f == PushFormat::json ? sse_json : sse_raw);
+    const std::string_view all(e.bytes);
+    return chunked ? all.substr(e.begin) : all.substr(e.payload, e.payload_len);
+}
+
+IframeCall Message::iframe_call(PushFormat f) const {
+    const Encoding& e = encoded(f == PushFormat::json ? iframe_json : iframe_raw);
+    const std::string_view all(e.bytes);
+    return {all.substr(e.begin), all.substr(e.mid), all.substr(e.payload, e.payload_len)};
+}
+
+} // namespace herald::push

@@ -1,0 +1,77 @@
+// polling: answer at once with the newest message, or the next one after ?since= /
+// If-None-Match; 304 when nothing is newer, 204 when the channel is empty.
+#include "app/worker.hpp"
+#include "http/session.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::push {
+
+// One message as a complete HTTP response (polling and long-polling): ETag carries its id.
+void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
+                     PushFormat format, bool missed, const std::string& cors_origin) {
+    http::ResponseHead head(200);
+    std::string etag = "\"" + std::to_string(m->id) + "\"";
+    std::string_view type = format == PushFormat::json ? std::string_view("application/json")
+                            : m->content_type.empty() ? std::string_view("text/plain")
+                                                      : std::string_view(m->content_type);
+    head.header("Content-Type", type).header("ETag", etag).header("Cache-Control", "no-cache");
+    if (missed) head.header("X-Herald-Missed", "1");
+    if (!cors_origin.empty()) {
+        head.header("Access-Control-Allow-Origin", cors_origin);
+        head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
+    }
+    s.worker().broker().note_delivered(1);
+    s.respond_shared(std::move(head), m, m->body(format));
+}
+
+// The Access-Control-Allow-Origin value for the current request ("" if none applies).
+std::string cors_origin(const http::HttpSession& s) {
+    const Location& loc = s.location();
+    std::string_view origin = s.request().header("Origin");
+    if (loc.allow_origin.empty() || origin.empty()) return {};
+    for (const std::string& o : loc.allow_origin)
+        if (o == "*" || o == origin) return o == "*" ? "*" : std::string(origin);
+    return {};
+}
+
+namespace {
+
+class Polling final : public Strategy {
+public:
+    std::string_view native_since(const http::HttpSession& s) const override {
+        return s.request().header("If-None-Match");
+    }
+
+    void serve(http::HttpSession& s, Target& t) const override {
+        Broker& broker = s.worker().broker();
+        FetchResult r = broker.fetch(t.channel, t.since, 1);
+        if (r.error != PushError::none) {
+            respond_push_error(s, r.error);
+            return;
+        }
+        std::string origin = cors_origin(s);
+        if (!r.history.messages.empty()) {
+            respond_message(s, r.history.messages.front(), t.format, r.history.missed, origin);
+            return;
+        }
+        // Nothing to send: 204 for an empty channel, 304 when the client is up to date.
+        http::ResponseHead head(t.since && r.history.last_id ? 304 : 204);
+        head.header("Cache-Control", "no-cache");
+        if (r.history.last_id) head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
+        if (r.history.missed) head.header("X-Herald-Missed", "1");
+        if (!origin.empty()) {
+            head.header("Access-Control-Allow-Origin", origin);
+            head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
+        }
+        s.respond(std::move(head), {});
+    }
+};
+
+} // namespace
+
+const Strategy& polling_strategy() {
+    static const Polling p;
+    return p;
+}
+
+} // namespace herald::push

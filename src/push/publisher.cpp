@@ -1,0 +1,91 @@
+// The publisher API (`publish;` locations): POST/PUT publish the body, GET describes the
+// channel, DELETE closes it (stream subscribers end cleanly, held long-polls get 410).
+#include "app/handlers.hpp"
+#include "app/worker.hpp"
+#include "http/session.hpp"
+#include "push/encode.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::app {
+namespace {
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    push::append_json_escaped(out, s);
+    out += '"';
+    return out;
+}
+
+void respond_json(http::HttpSession& s, int status, std::string body) {
+    http::ResponseHead head(status);
+    head.header("Content-Type", "application/json").header("Cache-Control", "no-cache");
+    s.add_cors(head);
+    s.respond(std::move(head), std::move(body) + "\n");
+}
+
+std::string info_json(const push::ChannelInfo& i) {
+    static const char* names[] = {"none", "polling", "long-polling", "iframe", "sse", "websocket"};
+    std::string j = "{\"channel\":" + json_string(i.name) + ",\"subscribers\":{";
+    for (int k = 1; k <= 5; ++k) {
+        j += std::string(k > 1 ? "," : "") + "\"" + names[k] + "\":" +
+             std::to_string(i.subscribers[static_cast<std::size_t>(k)]);
+    }
+    j += "},\"total_subscribers\":" + std::to_string(i.total_subscribers);
+    j += ",\"buffered\":" + std::to_string(i.buffered);
+    j += ",\"first_id\":\"" + (i.first_id ? std::to_string(i.first_id) : std::string()) + "\"";
+    j += ",\"last_id\":\"" + (i.last_id ? std::to_string(i.last_id) : std::string()) + "\"";
+    j += ",\"published\":" + std::to_string(i.published) + "}";
+    return j;
+}
+
+} // namespace
+
+void serve_publish(http::HttpSession& s) {
+    const http::Request& req = s.request();
+    push::Target t;
+    if (!push::resolve_target(s, t)) return;
+    push::Broker& broker = s.worker().broker();
+    switch (req.method) {
+    case http::Method::post:
+    case http::Method::put: {
+        std::string_view type = req.header("Content-Type");
+        auto r = broker.publish(t.channel, s.body(), type.empty() ? "text/plain" : type);
+        if (r.error != push::PushError::none) {
+            push::respond_push_error(s, r.error);
+            return;
+        }
+        respond_json(s, 201,
+                     "{\"id\":\"" + std::to_string(r.id) + "\",\"channel\":" +
+                         json_string(t.channel) + ",\"subscribers\":" +
+                         std::to_string(r.subscribers) + "}");
+        return;
+    }
+    case http::Method::get:
+    case http::Method::head: {
+        auto r = broker.channel_info(t.channel);
+        if (r.error != push::PushError::none) {
+            push::respond_push_error(s, r.error);
+            return;
+        }
+        respond_json(s, 200, info_json(r.info));
+        return;
+    }
+    case http::Method::del: {
+        push::PushError e = broker.close_channel(t.channel);
+        if (e != push::PushError::none) {
+            push::respond_push_error(s, e);
+            return;
+        }
+        respond_json(s, 200, "{\"channel\":" + json_string(t.channel) + ",\"deleted\":true}");
+        return;
+    }
+    default: {
+        http::ResponseHead head(405);
+        head.header("Allow", "GET, HEAD, POST, PUT, DELETE").header("Content-Type", "text/html");
+        s.respond(std::move(head), http::error_page(405));
+        return;
+    }
+    }
+}
+
+} // namespace herald::app

@@ -1,0 +1,59 @@
+// sse: Server-Sent Events (HTML Living Standard §9.2): text/event-stream, "retry:" from
+// sse_retry, one event per message with its id, Last-Event-ID / ?since= resume, comment lines
+// as keepalive, and an `event: herald-missed` event when the resume point is gone.
+#include "app/worker.hpp"
+#include "http/session.hpp"
+#include "push/encode.hpp"
+#include "push/stream.hpp"
+
+namespace herald::push {
+namespace {
+
+class SseStream final : public Stream {
+public:
+    SseStream(http::HttpSession& s, Target t) : Stream(s, PushStrategy::sse, std::move(t)) {
+        retry_ms_ = static_cast<std::uint64_t>(s.location().limits.sse_retry.count());
+    }
+
+private:
+    std::string preamble() const override {
+        std::string p = "retry: ";
+        append_decimal(p, retry_ms_);
+        p += "\n\n";
+        return p;
+    }
+    std::string missed_signal(std::optional<std::uint64_t> since,
+                              std::uint64_t first_id) const override {
+        return "event: herald-missed\ndata: " + missed_json(since, first_id) + "\n\n";
+    }
+    void write_message(const Message& m, const std::shared_ptr<const Message>& keep) override {
+        session().connection().out().push_shared(keep, m.sse_event(target().format, chunked()));
+        session().connection().flush_soon();
+    }
+    std::string_view keepalive() const override { return ": keepalive\n\n"; }
+
+    std::uint64_t retry_ms_;
+};
+
+class Sse final : public Strategy {
+public:
+    std::string_view native_since(const http::HttpSession& s) const override {
+        return s.request().header("Last-Event-ID");
+    }
+    void serve(http::HttpSession& s, Target& t) const override {
+        http::ResponseHead head(200);
+        head.header("Content-Type", "text/event-stream; charset=utf-8");
+        head.header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
+        s.add_cors(head);
+        Stream::start(std::make_unique<SseStream>(s, t), std::move(head));
+    }
+};
+
+} // namespace
+
+const Strategy& sse_strategy() {
+    static const Sse p;
+    return p;
+}
+
+} // namespace herald::push

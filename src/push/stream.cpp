@@ -1,0 +1,94 @@
+// Stream: chunked streaming responses shared by SSE and iframe.
+#include "push/stream.hpp"
+
+#include "app/worker.hpp"
+#include "core/log.hpp"
+#include "push/encode.hpp"
+
+namespace herald::push {
+
+Stream::Stream(http::HttpSession& s, PushStrategy kind, Target t)
+    : Subscriber(kind), s_(s), t_(std::move(t)), chunked_(!s.http10()),
+      limit_(s.location().limits.output_queue_limit) {}
+
+Stream::~Stream() = default;
+
+void Stream::write_own(std::string_view bytes) {
+    std::string out;
+    if (chunked_) append_chunk(out, bytes);
+    else out.assign(bytes);
+    s_.connection().out().push(std::move(out));
+    s_.connection().flush_soon();
+}
+
+void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
+    Stream& me = *st;
+    http::HttpSession& s = me.s_;
+    app::Worker& w = s.worker();
+    SubscribeResult r = w.broker().subscribe(me.t_.channel, me.t_.since, me, w.broker_worker());
+    if (r.error != PushError::none) {
+        respond_push_error(s, r.error);
+        return;
+    }
+    if (me.chunked_) head.header("Transfer-Encoding", "chunked");
+    bool head_only = s.head_only();
+    s.start_stream(std::move(head), std::move(st));
+    if (head_only) {  // HEAD: the head says what a GET would stream, and nothing follows
+        r.subscription.reset();
+        me.ended_ = true;
+        s.end_response();
+        return;
+    }
+    me.write_own(me.preamble());
+    if (r.history.missed) me.write_own(me.missed_signal(me.t_.since, r.history.first_id));
+    for (const auto& m : r.history.messages) me.write_message(*m, m);
+    w.broker().note_delivered(r.history.messages.size());
+    me.sub_ = std::move(r.subscription);
+    me.arm_keepalive();
+}
+
+void Stream::arm_keepalive() {
+    Duration every = s_.location().limits.stream_keepalive;
+    if (every.count() <= 0) return;
+    keepalive_ = s_.worker().loop().add_timer(every, [this] {
+        write_own(keepalive());
+        arm_keepalive();
+    });
+}
+
+void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
+    if (ended_) return;
+    write_message(*m, m);
+    if (s_.connection().out().pending_bytes() > limit_) {
+        HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
+                    to_string(strategy()), s_.connection().peer().to_string().c_str(),
+                    t_.channel.c_str(), s_.connection().out().pending_bytes());
+        s_.worker().broker().note_dropped(1);
+        cancel();
+        s_.connection().close();
+    }
+}
+
+void Stream::end() {
+    if (ended_) return;
+    ended_ = true;
+    sub_.reset();
+    keepalive_.cancel();
+    if (chunked_) {
+        s_.connection().out().push_static("0\r\n\r\n");
+        s_.end_response();
+    } else {
+        s_.connection().close_after_flush();
+    }
+}
+
+void Stream::on_channel_closed() noexcept { end(); }
+void Stream::on_shutdown() noexcept { end(); }
+
+void Stream::cancel() noexcept {
+    ended_ = true;
+    sub_.reset();
+    keepalive_.cancel();
+}
+
+} // namespace herald::push

@@ -1,0 +1,136 @@
+// WebSocket frame codec (RFC 6455 §5.2-§5.5): header parsing, in-place unmasking, FrameParser.
+#include "ws/frame.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace herald::ws {
+namespace {
+
+constexpr HeaderResult need_more{ParseStatus::need_more, CloseCode::none, {}};
+constexpr HeaderResult violation{ParseStatus::error, CloseCode::protocol_error, {}};
+
+// RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
+constexpr bool known_opcode(unsigned op) noexcept {
+    return op <= 0x2 || (op >= 0x8 && op <= 0xA);
+}
+
+inline std::uint8_t byte_at(std::span<const char> b, std::size_t i) noexcept {
+    return static_cast<std::uint8_t>(b[i]);
+}
+
+} // namespace
+
+HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked) noexcept {
+    if (bytes.empty()) return need_more;
+    std::uint8_t b0 = byte_at(bytes, 0);
+    // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them; none is negotiated.
+    if ((b0 & 0x70) != 0 || !known_opcode(b0 & 0x0F)) return violation;
+    // RFC 6455 §5.5: control frames (opcode bit 3) MUST NOT be fragmented.
+    if ((b0 & 0x08) != 0 && (b0 & 0x80) == 0) return violation;
+    if (bytes.size() < 2) return need_more;
+    std::uint8_t b1 = byte_at(bytes, 1);
+    FrameHeader h;
+    h.fin = (b0 & 0x80) != 0;
+    h.opcode = static_cast<Opcode>(b0 & 0x0F);
+    h.masked = (b1 & 0x80) != 0;
+    // RFC 6455 §5.1: a server MUST close on an unmasked client frame (and a client on a
+    // masked server frame).
+    if (h.masked != expect_masked) return violation;
+    unsigned len7 = b1 & 0x7F;
+    // RFC 6455 §5.5: control frames carry at most 125 bytes.
+    if (h.is_control() && len7 > max_control_payload) return violation;
+
+    std::size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    h.header_length = static_cast<std::uint8_t>(2 + ext + (h.masked ? 4 : 0));
+    // RFC 6455 §5.2: the most significant bit of a 64-bit length MUST be 0.
+    if (len7 == 127 && bytes.size() > 2 && (byte_at(bytes, 2) & 0x80) != 0) return violation;
+    if (bytes.size() < h.header_length) return need_more;
+
+    std::uint64_t len = len7;
+    if (ext != 0) {
+        len = 0;
+        for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | byte_at(bytes, 2 + i);
+    }
+    h.payload_length = len;
+    if (h.masked)
+        for (std::size_t i = 0; i < 4; ++i) h.mask[i] = byte_at(bytes, 2 + ext + i);
+    return {ParseStatus::done, CloseCode::none, h};
+}
+
+void unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept {
+    // Rotate the key so that k[0] applies to data[0]; then every 4-byte-aligned chunk of data
+    // (relative to data[0]) uses k in order, and an 8-byte word uses k twice.
+    std::uint8_t k[8];
+    for (std::size_t i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
+    std::uint64_t k8;
+    std::memcpy(&k8, k, 8);
+    char* p = data.data();
+    std::size_t n = data.size();
+    // Four independent words per round; memcpy keeps unaligned access well-defined and
+    // compiles to plain loads and stores.
+    for (; n >= 32; p += 32, n -= 32) {
+        std::uint64_t w[4];
+        std::memcpy(w, p, 32);
+        w[0] ^= k8;
+        w[1] ^= k8;
+        w[2] ^= k8;
+        w[3] ^= k8;
+        std::memcpy(p, w, 32);
+    }
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        w ^= k8;
+        std::memcpy(p, &w, 8);
+    }
+    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(p[i] ^ static_cast<char>(k[i]));
+}
+
+FrameParser::Result FrameParser::feed(std::span<char> bytes) noexcept {
+    Result r{ParseStatus::need_more, CloseCode::none, false, 0, 0};
+    if (error_ != CloseCode::none) {
+        r.status = ParseStatus::error;
+        r.error = error_;
+        return r;
+    }
+    if (!have_header_) {
+        HeaderResult hr = parse_frame_header(bytes, expect_masked_);
+        if (hr.status != ParseStatus::done) {
+            r.status = hr.status;
+            r.error = error_ = hr.error;
+            return r;
+        }
+        header_ = hr.header;
+        have_header_ = true;
+        seen_ = 0;
+        r.new_header = true;
+    }
+    // Bytes past the payload belong to the next frame; they are left alone.
+    std::uint64_t in_buffer = bytes.size() - header_.header_length;
+    std::uint64_t avail = std::min<std::uint64_t>(in_buffer, header_.payload_length);
+    r.fresh_begin = r.fresh_end = header_.header_length + static_cast<std::size_t>(seen_);
+    if (avail > seen_) {
+        r.fresh_end = header_.header_length + static_cast<std::size_t>(avail);
+        std::span<char> fresh = bytes.subspan(r.fresh_begin, r.fresh_end - r.fresh_begin);
+        if (header_.masked) unmask(fresh, header_.mask, seen_);
+        seen_ = avail;
+    }
+    if (seen_ == header_.payload_length) {
+        r.status = ParseStatus::done;
+        have_header_ = false;
+    }
+    return r;
+}
+
+std::string encode_frame(Opcode op, std::string_view payload, bool fin) {
+    unsigned char head[max_frame_header];
+    std::size_t h = encode_frame_header(op, fin, payload.size(), head);
+    std::string frame;
+    frame.reserve(h + payload.size());
+    frame.append(reinterpret_cast<const char*>(head), h);
+    frame.append(payload);
+    return frame;
+}
+
+} // namespace herald::ws

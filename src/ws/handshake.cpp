@@ -1,0 +1,135 @@
+// WebSocket opening handshake checks (RFC 6455 §4.2.1, §4.2.2). The only OpenSSL use in
+// herald: SHA-1 and base64 for Sec-WebSocket-Accept and key validation.
+#include "ws/handshake.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <array>
+
+namespace herald::ws {
+namespace {
+
+constexpr std::array<bool, 256> make_base64_alphabet() {
+    std::array<bool, 256> t{};
+    for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+    t['+'] = t['/'] = true;
+    return t;
+}
+constexpr auto base64_alphabet = make_base64_alphabet();
+
+constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+bool equals_nocase(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Calls fn on each non-empty element of a comma-separated field value (RFC 9110 §5.6.1),
+// OWS trimmed, until fn returns true; returns whether it did.
+template <typename Fn> bool any_element(std::string_view list, Fn fn) {
+    while (true) {
+        std::size_t comma = list.find(',');
+        std::string_view item = trim_ows(list.substr(0, comma));
+        if (!item.empty() && fn(item)) return true;
+        if (comma == std::string_view::npos) return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+bool has_token_nocase(std::string_view list, std::string_view token) noexcept {
+    return any_element(list, [token](std::string_view t) { return equals_nocase(t, token); });
+}
+
+} // namespace
+
+int status_of(HandshakeError e) noexcept {
+    switch (e) {
+    case HandshakeError::none: return 101;
+    case HandshakeError::method_not_allowed: return 405;
+    case HandshakeError::not_upgrade: return 426;
+    case HandshakeError::bad_http_version: return 400;
+    case HandshakeError::bad_version: return 426;
+    case HandshakeError::bad_key: return 400;
+    }
+    return 400;
+}
+
+const char* reason_of(HandshakeError e) noexcept {
+    switch (e) {
+    case HandshakeError::none: return "ok";
+    case HandshakeError::method_not_allowed: return "WebSocket handshake must use GET";
+    case HandshakeError::not_upgrade: return "this location only speaks WebSocket";
+    case HandshakeError::bad_http_version: return "WebSocket needs HTTP/1.1";
+    case HandshakeError::bad_version: return "unsupported Sec-WebSocket-Version";
+    case HandshakeError::bad_key: return "invalid Sec-WebSocket-Key";
+    }
+    return "bad handshake";
+}
+
+HandshakeError check_upgrade(const UpgradeFields& f) noexcept {
+    if (!f.is_get) return HandshakeError::method_not_allowed;
+    // RFC 6455 §4.2.1 items 3-4: "Upgrade: websocket" and a Connection list with "Upgrade",
+    // both case-insensitive.
+    if (!has_token_nocase(f.upgrade, "websocket") || !has_token_nocase(f.connection, "upgrade"))
+        return HandshakeError::not_upgrade;
+    if (!f.http11) return HandshakeError::bad_http_version;
+    if (trim_ows(f.version) != "13") return HandshakeError::bad_version;
+    if (!valid_client_key(trim_ows(f.key))) return HandshakeError::bad_key;
+    return HandshakeError::none;
+}
+
+bool valid_client_key(std::string_view key) noexcept {
+    // 16 bytes are 22 base64 characters plus "==".
+    if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+    for (std::size_t i = 0; i < 22; ++i)
+        if (!base64_alphabet[static_cast<unsigned char>(key[i])]) return false;
+    // EVP_DecodeBlock counts the padding as decoded zero bytes: 24 characters give 18.
+    unsigned char out[18];
+    int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(key.data()), 24);
+    return n == 18;
+}
+
+std::string accept_key(std::string_view client_key) {
+    std::string input;
+    input.reserve(client_key.size() + accept_guid.size());
+    input.append(client_key).append(accept_guid);
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+    unsigned char out[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];  // + NUL written by OpenSSL
+    int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
+    return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+}
+
+std::optional<std::string> select_protocol(std::string_view offered,
+                                           const std::vector<std::string>& server_list) {
+    std::optional<std::string> chosen;
+    any_element(offered, [&](std::string_view p) {
+        for (const std::string& s : server_list)
+            if (s == p) {
+                chosen.emplace(s);
+                return true;
+            }
+        return false;
+    });
+    return chosen;
+}
+
+bool origin_allowed(std::string_view origin, const std::vector<std::string>& allow) noexcept {
+    if (allow.empty() || origin.empty()) return true;
+    for (const std::string& a : allow)
+        if (a == "*" || equals_nocase(a, origin)) return true;
+    return false;
+}
+
+} // namespace herald::ws

@@ -1,0 +1,150 @@
+// WebSocket session: protocol events -> endpoint, control frames, close handshake, keepalive.
+#include "ws/session.hpp"
+
+#include <sys/socket.h>
+
+#include "core/log.hpp"
+
+namespace herald::ws {
+
+WsSession::WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint)
+    : Session(c), protocol_(limits.max_message_size), limits_(limits),
+      endpoint_(std::move(endpoint)) {}
+
+WsSession::~WsSession() = default;
+
+void WsSession::open() {
+    arm_ping();
+    if (endpoint_) endpoint_->on_open(*this);
+}
+
+void WsSession::arm_ping() {
+    if (limits_.ping_interval <= Clock::duration::zero()) return;
+    ping_timer_ = conn_.loop().add_timer(limits_.ping_interval, [this] {
+        if (!alive_) {  // nothing at all for a whole interval after our ping
+            HERALD_INFO("websocket fd=%d: no pong within ws_ping_interval, closing", conn_.fd());
+            close(CloseCode::going_away, "ping timeout");
+            return;
+        }
+        alive_ = false;
+        queue_control(Opcode::ping, {});
+        arm_ping();
+    });
+}
+
+std::size_t WsSession::on_data(std::span<char> data) noexcept {
+    // Nothing after a close frame or a protocol error matters.
+    if (close_received_ || failing_) return data.size();
+    FeedResult r = protocol_.feed(data, *this);
+    if (r.consumed > 0) alive_ = true;
+    if (r.status == ParseStatus::error) {
+        HERALD_DEBUG("websocket fd=%d from %s: %s", conn_.fd(), conn_.peer().to_string().c_str(),
+                     reason_of(r.close_code));
+        fail(r.close_code);
+        return data.size();
+    }
+    if (r.status == ParseStatus::done) return data.size();
+    return r.consumed;
+}
+
+// RFC 6455 §7.1.7: send the close frame, then close TCP. The peer may still be sending (the
+// rest of an oversized frame); closing a socket with unread input makes the kernel answer with
+// RST, which can destroy the close frame in the peer's receive queue (the peer then sees 1006,
+// not our code). So, like nginx's lingering close: once the frame is written, shut down our
+// sending side (the peer reads EOF) and discard input until the peer closes or
+// ws_close_timeout passes.
+void WsSession::fail(CloseCode code) {
+    failing_ = true;
+    ping_timer_.cancel();
+    if (!close_sent_) {
+        close_sent_ = true;
+        conn_.out().push(encode_close(code));
+    }
+    conn_.flush_soon();
+    close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
+}
+
+void WsSession::on_drained() noexcept {
+    if (failing_ && !write_shut_) {
+        write_shut_ = true;
+        ::shutdown(conn_.fd(), SHUT_WR);
+    }
+}
+
+void WsSession::on_message(Opcode op, std::string_view payload) {
+    if (close_sent_ || !endpoint_) return;  // closing: data frames are discarded (§5.5.1)
+    endpoint_->on_message(*this, op, payload);
+}
+
+void WsSession::on_ping(std::string_view payload) {
+    if (!close_sent_) queue_control(Opcode::pong, payload);
+}
+
+void WsSession::on_pong(std::string_view) {}
+
+void WsSession::on_close(std::uint16_t code, std::string_view) {
+    close_received_ = true;
+    if (!close_sent_) {  // peer-initiated: echo the status code, then close (§5.5.1)
+        close_sent_ = true;
+        conn_.out().push(encode_close(code));
+    }
+    conn_.close_after_flush();
+}
+
+void WsSession::queue_control(Opcode op, std::string_view payload) {
+    unsigned char head[max_frame_header];
+    std::size_t n = encode_frame_header(op, true, payload.size(), head);
+    std::string frame(reinterpret_cast<char*>(head), n);
+    frame.append(payload);
+    conn_.out().push(std::move(frame));
+    conn_.flush_soon();
+}
+
+bool WsSession::check_queue() {
+    if (conn_.out().pending_bytes() <= limits_.max_queue) return true;
+    HERALD_WARN("websocket fd=%d to %s: %zu bytes queued > ws_max_queue, closing with 1008",
+                conn_.fd(), conn_.peer().to_string().c_str(), conn_.out().pending_bytes());
+    close(CloseCode::policy_violation, "slow consumer");
+    return false;
+}
+
+bool WsSession::send(Opcode op, std::string_view payload) {
+    if (close_sent_) return false;
+    unsigned char head[max_frame_header];
+    std::size_t n = encode_frame_header(op, true, payload.size(), head);
+    std::string frame;
+    frame.reserve(n + payload.size());
+    frame.append(reinterpret_cast<char*>(head), n).append(payload);
+    conn_.out().push(std::move(frame));
+    conn_.flush_soon();
+    return check_queue();
+}
+
+bool WsSession::send_frame(std::shared_ptr<const void> keep, std::string_view frame) {
+    if (close_sent_) return false;
+    conn_.out().push_shared(std::move(keep), frame);
+    conn_.flush_soon();
+    return check_queue();
+}
+
+void WsSession::close(CloseCode code, std::string_view reason) {
+    if (close_sent_) return;
+    close_sent_ = true;
+    ping_timer_.cancel();
+    conn_.out().push(encode_close(code, reason));
+    conn_.flush_soon();
+    // Wait for the peer's close frame, but not forever (ws_close_timeout).
+    close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
+}
+
+void WsSession::on_peer_closed() noexcept { conn_.close(); }
+
+void WsSession::on_close() noexcept {
+    ping_timer_.cancel();
+    close_timer_.cancel();
+    if (endpoint_) endpoint_->on_close();
+}
+
+void WsSession::on_shutdown() noexcept { close(CloseCode::going_away, "server shutdown"); }
+
+} // namespace herald::ws

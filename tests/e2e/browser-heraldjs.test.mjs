@@ -1,0 +1,165 @@
+// herald.js in headless Chromium against the real herald: resume without gaps or duplicates
+// (connections dropped while messages are published, and herald killed and restarted), and
+// `auto` falling back to SSE when the WebSocket upgrade is refused.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHerald, removeLocations, setDirective, sleep, waitFor } from './server.mjs';
+import { launch } from './browser.mjs';
+
+const STRATEGIES = ['websocket', 'sse', 'long-polling', 'polling', 'iframe'];
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function stopClean(srv) {
+  if (!srv) return;
+  await srv.stop();
+  try { srv.assertClean(); } finally { srv.cleanup(); }
+}
+
+// A blank herald page with herald.js loaded and a helper to subscribe and record everything.
+async function harness(srv) {
+  const page = await browser.context.newPage();
+  await page.goto(srv.url('/index.html'));
+  await page.addScriptTag({ url: '/herald.js' });
+  await page.evaluate(() => {
+    window.subs = {};
+    window.track = (key, target, options) => {
+      const rec = { got: [], statuses: [], missed: [] };
+      rec.sub = herald.subscribe(target, {
+        ...options,
+        onmessage: (data, id) => rec.got.push({ data, id }),
+        onstatus: (state, detail) => rec.statuses.push({ state, ...detail }),
+        onmissed: (info) => rec.missed.push(info),
+      });
+      window.subs[key] = rec;
+    };
+    window.received = (key, prefix) => window.subs[key].got.filter((m) => m.data.startsWith(prefix)).map((m) => m.data);
+  });
+  return page;
+}
+
+function expectExactly(got, want, label) {
+  assert.deepEqual(got, want, `${label}: every message exactly once, in order`);
+}
+
+describe('resume on the shipped config', () => {
+  let srv;
+  // Keepalives every second let the iframe transport notice a dead stream quickly.
+  before(async () => {
+    srv = await startHerald({ name: 'resume', edit: (t) => setDirective(t, 'stream_keepalive', '1s') });
+  });
+  after(async () => { await stopClean(srv); });
+
+  for (const strategy of STRATEGIES) {
+    test(`${strategy}: connections dropped while messages are published`, async () => {
+      const page = await harness(srv);
+      const tag = `drop-${strategy}-${Date.now()}`;
+      // Start after the channel's current end, so only this test's messages count.
+      const info = await srv.publish('chat', `${tag} start`);
+      await page.evaluate(([s, since]) => track('t', 'chat', { strategy: s, since, pollInterval: 100 }),
+        [strategy, info.id]);
+      await page.waitForFunction(() => subs.t.sub.state === 'open', null, { timeout: 5000 });
+      const want = [];
+      for (let i = 0; i < 40; i++) {
+        const body = `${tag} ${i}`;
+        await srv.publish('chat', body);
+        want.push(body);
+        if (i % 8 === 3) await page.evaluate(() => subs.t.sub.reconnect()); // drop mid-stream
+        await sleep(15);
+      }
+      await waitFor(async () => (await page.evaluate((t) => received('t', t), tag)).length >= want.length,
+        { timeout: 10000, what: `${strategy}: all 40 messages` });
+      await sleep(300); // let any duplicate arrive
+      expectExactly(await page.evaluate((t) => received('t', t), tag), want, strategy);
+      const ids = await page.evaluate(() => subs.t.got.map((m) => m.id));
+      assert.equal(new Set(ids).size, ids.length, `${strategy}: no duplicate id`);
+      assert.equal(await page.evaluate(() => subs.t.sub.strategy), strategy);
+      await page.evaluate(() => subs.t.sub.close());
+      await page.close();
+    });
+  }
+
+  test('every strategy and auto: herald killed and restarted while messages are published', async () => {
+    const page = await harness(srv);
+    const tag = `restart-${Date.now()}`;
+    const start = await srv.publish('chat', `${tag} start`);
+    const keys = [...STRATEGIES, 'auto'];
+    for (const s of keys) {
+      await page.evaluate(([key, since]) => track(key, 'chat',
+        { strategy: key, since, pollInterval: 100, streamKeepalive: 1000 }),
+        [s, start.id]);
+    }
+    await page.waitForFunction((ks) => ks.every((k) => subs[k].sub.state === 'open'), keys, { timeout: 5000 });
+    // Ids restart with the new process: publish fewer messages after the restart than before,
+    // so every client's resume point is an id the new channel never had -> "missed" + all.
+    const want = [];
+    for (let i = 0; i < 12; i++) {
+      await srv.publish('chat', `${tag} before ${i}`);
+      want.push(`${tag} before ${i}`);
+    }
+    for (const k of keys) {
+      await waitFor(async () => (await page.evaluate(([key, t]) => received(key, t), [k, tag])).length === want.length,
+        { timeout: 5000, what: `${k}: messages before the restart` });
+    }
+    await srv.restart({ signal: 'SIGKILL' });
+    for (let i = 0; i < 6; i++) {
+      await srv.publish('chat', `${tag} after ${i}`);
+      want.push(`${tag} after ${i}`);
+      await sleep(100);
+    }
+    for (const k of keys) {
+      await waitFor(async () => (await page.evaluate(([key, t]) => received(key, t), [k, tag])).length >= want.length,
+        { timeout: 15000, what: `${k}: messages after the restart` });
+    }
+    await sleep(300);
+    for (const k of keys) {
+      expectExactly(await page.evaluate(([key, t]) => received(key, t), [k, tag]), want, k);
+      const states = await page.evaluate((key) => subs[key].statuses.map((s) => s.state), k);
+      assert.ok(states.includes('reconnecting'), `${k}: reported reconnecting (${states})`);
+      assert.ok(states.includes('missed'), `${k}: reported the restart's missed signal (${states})`);
+    }
+    // auto had settled on the websocket and stays there.
+    assert.equal(await page.evaluate(() => subs.auto.sub.strategy), 'websocket');
+    await page.evaluate(() => Object.values(subs).forEach((r) => r.sub.close()));
+    await page.close();
+  });
+});
+
+async function expectSseFallback(srv, label) {
+  const page = await harness(srv);
+  await page.evaluate(() => track('a', 'clock', { strategy: 'auto' }));
+  await page.waitForFunction(() => subs.a.got.length >= 2, null, { timeout: 8000 });
+  const rec = await page.evaluate(() => ({ strategy: subs.a.sub.strategy, statuses: subs.a.statuses, got: subs.a.got }));
+  assert.equal(rec.strategy, 'sse', `${label}: ended on SSE`);
+  const fallback = rec.statuses.find((s) => s.state === 'fallback');
+  assert.ok(fallback && fallback.from === 'websocket' && fallback.to === 'sse',
+    `${label}: reported the fallback: ${JSON.stringify(rec.statuses)}`);
+  assert.ok(BigInt(rec.got[1].id) > BigInt(rec.got[0].id));
+  await page.evaluate(() => subs.a.sub.close());
+  await page.close();
+}
+
+describe('auto falls back', () => {
+  test('to SSE when there is no WebSocket route', async () => {
+    const srv = await startHerald({ name: 'nows', edit: (t) => removeLocations(t, '/ws/') });
+    try {
+      await expectSseFallback(srv, 'no /ws/ location');
+    } finally {
+      await stopClean(srv);
+    }
+  });
+
+  test('to SSE when allow_origin refuses the upgrade', async () => {
+    const srv = await startHerald({
+      name: 'origin',
+      edit: (t) => t.replace(/(location\s+(?:=\s*)?\/ws\/\S*\s*\{)/g, '$1 allow_origin http://elsewhere.invalid;'),
+    });
+    try {
+      await expectSseFallback(srv, 'allow_origin');
+    } finally {
+      await stopClean(srv);
+    }
+  });
+});

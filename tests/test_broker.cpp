@@ -1,0 +1,419 @@
+// Unit tests: the in-memory Broker. Single-thread behaviour runs on a fake loop whose posted
+// tasks the test runs by hand; the cross-thread test uses real EventLoops on threads.
+#include <criterion/criterion.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "event/event_loop.hpp"
+#include "push/broker.hpp"
+
+using herald::Config;
+using herald::PushStrategy;
+using herald::push::Broker;
+using herald::push::Message;
+using herald::push::PushError;
+using herald::push::Subscription;
+using herald::push::WorkerId;
+
+namespace {
+
+// Posted tasks wait in a vector until the test runs them: every interleaving is explicit.
+struct FakeLoop {
+    std::vector<std::function<void()>> queue;
+    herald::push::PostFn poster() {
+        return [this](std::function<void()> fn) { queue.push_back(std::move(fn)); };
+    }
+    void run() {
+        while (!queue.empty()) {
+            std::vector<std::function<void()>> batch;
+            batch.swap(queue);
+            for (auto& fn : batch) fn();
+        }
+    }
+};
+
+struct Recorder final : herald::push::Subscriber {
+    explicit Recorder(PushStrategy s = PushStrategy::sse) : Subscriber(s) {}
+    std::vector<std::uint64_t> ids;
+    std::vector<std::uint64_t> history;
+    bool missed = false;
+    int closed = 0;
+    std::function<void(Recorder&, const Message&)> on_deliver;
+    std::function<void(Recorder&)> on_close;
+    Subscription sub;
+
+    void deliver(const std::shared_ptr<const Message>& m) noexcept override {
+        ids.push_back(m->id);
+        if (on_deliver) on_deliver(*this, *m);
+    }
+    void on_channel_closed() noexcept override {
+        ++closed;
+        if (on_close) on_close(*this);
+    }
+};
+
+herald::ChannelConf channel(std::string name, std::uint32_t buffer = 100,
+                            std::uint32_t max_subscribers = 0) {
+    herald::ChannelConf c;
+    c.name = std::move(name);
+    c.buffer = buffer;
+    c.max_subscribers = max_subscribers;
+    return c;
+}
+
+Config config(std::vector<herald::ChannelConf> channels, bool autocreate = false) {
+    Config cfg;
+    cfg.channels = std::move(channels);
+    cfg.channel_autocreate = autocreate;
+    cfg.autocreate_defaults = channel("", 2);
+    return cfg;
+}
+
+PushError subscribe(Broker& b, Recorder& r, WorkerId w, const char* ch = "chat",
+                    std::optional<std::uint64_t> since = std::nullopt) {
+    herald::push::SubscribeResult res = b.subscribe(ch, since, r, w);
+    for (const auto& m : res.history.messages) r.history.push_back(m->id);
+    r.missed = res.history.missed;
+    r.sub = std::move(res.subscription);
+    return res.error;
+}
+
+std::uint64_t publish(Broker& b, const char* ch = "chat", const char* data = "x") {
+    herald::push::PublishResult r = b.publish(ch, data, "text/plain");
+    cr_assert(r.error == PushError::none, "publish %s: %s", ch, to_string(r.error));
+    return r.id;
+}
+
+using Ids = std::vector<std::uint64_t>;
+
+} // namespace
+
+Test(broker, publish_reaches_subscribers) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder r1, r2(PushStrategy::websocket);
+    cr_assert(subscribe(*b, r1, w) == PushError::none);
+    cr_assert(subscribe(*b, r2, w) == PushError::none);
+    const herald::push::PublishResult p = b->publish("chat", "hello", "text/plain");
+    cr_expect(p.error == PushError::none && p.id == 1 && p.subscribers == 2);
+    publish(*b);
+    publish(*b);
+    cr_expect(loop.queue.size() == 1, "one wake-up per burst, got %zu", loop.queue.size());
+    loop.run();
+    cr_expect(r1.ids == Ids({1, 2, 3}) && r2.ids == Ids({1, 2, 3}));
+    cr_expect(r1.history.empty() && !r1.missed);
+}
+
+Test(broker, errors) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder r;
+    cr_expect(b->publish("nope", "x", "").error == PushError::not_found);
+    cr_expect(b->publish("bad/name", "x", "").error == PushError::invalid_name);
+    cr_expect(b->publish("", "x", "").error == PushError::invalid_name);
+    cr_expect(subscribe(*b, r, w, "nope") == PushError::not_found);
+    cr_expect(subscribe(*b, r, w, "a b") == PushError::invalid_name);
+    cr_expect(!r.sub);
+    cr_expect(b->fetch("nope", std::nullopt, 1).error == PushError::not_found);
+    cr_expect(b->channel_info("nope").error == PushError::not_found);
+    cr_expect(b->close_channel("nope") == PushError::not_found);
+    cr_expect(b->close_channel("<x>") == PushError::invalid_name);
+    cr_expect(b->stats().published == 0);
+}
+
+Test(broker, autocreate_on_publish) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({}, true));
+    cr_expect(publish(*b, "room.1") == 1);
+    cr_expect(publish(*b, "room.1") == 2);
+    const herald::push::InfoResult info = b->channel_info("room.1");
+    cr_expect(info.error == PushError::none);
+    cr_expect(info.info.conf.buffer == 2 && info.info.last_id == 2);
+    cr_expect(b->stats().channels == 1);
+}
+
+// A message published (and queued to the worker) before B subscribed is in B's history; the
+// queued live copy must not reach B again.
+Test(broker, history_then_live_without_duplicates) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder early, late;
+    subscribe(*b, early, w);
+    publish(*b);
+    publish(*b);
+    subscribe(*b, late, w, "chat", 0);  // the drain for 1, 2 has not run yet
+    cr_expect(late.history == Ids({1, 2}) && !late.missed);
+    loop.run();
+    cr_expect(early.ids == Ids({1, 2}));
+    cr_expect(late.ids.empty(), "no duplicate of history, got %zu", late.ids.size());
+    publish(*b);
+    loop.run();
+    cr_expect(early.ids == Ids({1, 2, 3}) && late.ids == Ids({3}));
+}
+
+Test(broker, resume_reports_missed) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat", 3)}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    for (int i = 0; i < 6; ++i) publish(*b);
+    Recorder r, up_to_date, never;
+    subscribe(*b, r, w, "chat", 1);
+    cr_expect(r.history == Ids({4, 5, 6}) && r.missed);
+    subscribe(*b, up_to_date, w, "chat", 6);
+    cr_expect(up_to_date.history.empty() && !up_to_date.missed);
+    subscribe(*b, never, w, "chat", 99);
+    cr_expect(never.history == Ids({4, 5, 6}) && never.missed);
+}
+
+Test(broker, unsubscribe_and_subscribe_inside_deliver) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder first, second, third, newcomer;
+    subscribe(*b, first, w);
+    subscribe(*b, second, w);
+    subscribe(*b, third, w);
+    first.on_deliver = [&](Recorder& self, const Message&) {
+        second.sub.reset();  // another subscriber, later in the same delivery loop
+        self.sub.reset();    // itself, like a long-poll answering
+        subscribe(*b, newcomer, w);
+        self.on_deliver = nullptr;
+    };
+    publish(*b);
+    loop.run();
+    cr_expect(first.ids == Ids({1}) && second.ids.empty() && third.ids == Ids({1}));
+    cr_expect(newcomer.ids.empty(), "joined after id 1");
+    publish(*b);
+    loop.run();
+    cr_expect(first.ids == Ids({1}) && second.ids.empty());
+    cr_expect(third.ids == Ids({1, 2}) && newcomer.ids == Ids({2}));
+    cr_expect(b->channel_info("chat").info.total_subscribers == 2);
+    third.sub.reset();
+    newcomer.sub.reset();
+    cr_expect(b->stats().subscribers[static_cast<std::size_t>(PushStrategy::sse)] == 0);
+    cr_expect(b->channel_info("chat").info.total_subscribers == 0);
+    publish(*b);
+    cr_expect(loop.queue.empty(), "no worker has subscribers: nothing posted");
+}
+
+Test(broker, close_channel_after_pending_messages) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder a, c(PushStrategy::iframe);
+    subscribe(*b, a, w);
+    subscribe(*b, c, w);
+    a.on_close = [](Recorder& self) { self.sub.reset(); };  // reset inside the callback
+    publish(*b);
+    cr_expect(b->close_channel("chat") == PushError::none);
+    cr_expect(b->publish("chat", "x", "").error == PushError::not_found);
+    cr_expect(subscribe(*b, *std::make_unique<Recorder>(), w) == PushError::not_found);
+    loop.run();
+    cr_expect(a.ids == Ids({1}) && c.ids == Ids({1}), "messages before the close arrive");
+    cr_expect(a.closed == 1 && c.closed == 1);
+    c.sub.reset();  // inert after close
+    const herald::push::BrokerStats s = b->stats();
+    cr_expect(s.channels == 0);
+    for (std::uint64_t n : s.subscribers) cr_expect(n == 0);
+}
+
+Test(broker, max_subscribers) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat", 10, 1)}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder one, two;
+    cr_expect(subscribe(*b, one, w) == PushError::none);
+    cr_expect(subscribe(*b, two, w) == PushError::too_many_subscribers);
+    cr_expect(!two.sub);
+    one.sub.reset();
+    cr_expect(subscribe(*b, two, w) == PushError::none);
+}
+
+Test(broker, reconcile_keeps_creates_and_closes) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("keep", 5), channel("gone")}, true));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    for (int i = 0; i < 4; ++i) publish(*b, "keep");
+    publish(*b, "auto");
+    Recorder on_gone, on_keep;
+    subscribe(*b, on_gone, w, "gone");
+    subscribe(*b, on_keep, w, "keep");
+
+    b->reconcile(config({channel("keep", 2), channel("new")}, true));
+    loop.run();
+    cr_expect(on_gone.closed == 1 && on_keep.closed == 0);
+    cr_expect(b->channel_info("gone").error == PushError::not_found);
+    cr_expect(b->channel_info("new").error == PushError::none);
+    cr_expect(b->channel_info("auto").error == PushError::none, "autocreated kept");
+    const herald::push::FetchResult f = b->fetch("keep", 0, SIZE_MAX);
+    cr_expect(f.history.messages.size() == 2 && f.history.first_id == 3 && f.history.missed);
+    cr_expect(publish(*b, "keep") == 5, "ids survive reload");
+    loop.run();
+    cr_expect(on_keep.ids == Ids({5}), "live subscription survives reload");
+
+    b->reconcile(config({channel("keep", 2)}, false));
+    cr_expect(b->channel_info("auto").error == PushError::not_found, "autocreate turned off");
+    cr_expect(b->publish("other", "x", "").error == PushError::not_found);
+}
+
+Test(broker, fetch_for_polling) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat")}));
+    cr_expect(b->fetch("chat", std::nullopt, 1).history.messages.empty());
+    publish(*b, "chat", "a");
+    publish(*b, "chat", "b");
+    herald::push::FetchResult f = b->fetch("chat", std::nullopt, 1);
+    cr_expect(f.history.messages.size() == 1 && f.history.messages[0]->data == "b");
+    f = b->fetch("chat", 1, 1);
+    cr_expect(f.history.messages.size() == 1 && f.history.messages[0]->id == 2);
+    cr_expect(!f.history.missed);
+    f = b->fetch("chat", 2, 1);
+    cr_expect(f.history.messages.empty() && f.history.last_id == 2);
+}
+
+Test(broker, stats_and_only_subscribed_workers_are_woken) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat"), channel("other")}));
+    FakeLoop l0, l1;
+    const WorkerId w0 = b->attach_worker(l0.poster());
+    const WorkerId w1 = b->attach_worker(l1.poster());
+    cr_expect(w0 == 0 && w1 == 1);
+    Recorder a(PushStrategy::websocket), c(PushStrategy::long_polling);
+    subscribe(*b, a, w0);
+    subscribe(*b, c, w1, "other");
+    publish(*b);
+    publish(*b);
+    cr_expect(l0.queue.size() == 1 && l1.queue.empty());
+    l0.run();
+    b->note_dropped(3);
+    b->note_delivered(4);
+    const herald::push::BrokerStats s = b->stats();
+    cr_expect(s.published == 2 && s.delivered == 6 && s.dropped == 3 && s.channels == 2);
+    cr_expect(s.subscribers[static_cast<std::size_t>(PushStrategy::websocket)] == 1);
+    cr_expect(s.subscribers[static_cast<std::size_t>(PushStrategy::long_polling)] == 1);
+    const herald::push::ChannelInfo info = b->channel_info("chat").info;
+    cr_expect(info.last_id == 2 && info.buffered == 2 && info.total_subscribers == 1);
+}
+
+namespace {
+
+constexpr int publishers = 4;
+constexpr int per_publisher = 2000;
+constexpr std::uint64_t total = publishers * per_publisher;
+
+// Checks the delivery contract directly: history, then live ids, strictly consecutive.
+struct Checker final : herald::push::Subscriber {
+    Checker() : Subscriber(PushStrategy::websocket) {}
+    std::uint64_t next = 1;
+    int errors = 0;
+    std::atomic<bool>* failed = nullptr;
+    std::function<void()> on_done;
+    Subscription sub;
+    void take(std::uint64_t id) {
+        if (id != next) {
+            ++errors;
+            failed->store(true);
+        }
+        next = id + 1;
+        if (id == total) on_done();
+    }
+    void deliver(const std::shared_ptr<const Message>& m) noexcept override { take(m->id); }
+    void on_channel_closed() noexcept override {}
+};
+
+struct LoopThread {
+    herald::EventLoop loop;
+    std::thread thread;
+    WorkerId id = 0;
+    std::vector<std::unique_ptr<Checker>> checkers;
+};
+
+} // namespace
+
+// 4 publisher threads, 2 worker loops; subscribers join before and during publishing (the
+// late ones resume from 0 and get the start from history). Each must see 1..total once, in order.
+Test(broker, cross_thread_every_id_once_in_order, .timeout = 30.0) {
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("chat", total)}));
+    std::atomic<bool> failed{false};
+    std::mutex m;
+    std::condition_variable cv;
+    int done = 0, subscribed = 0;
+    std::vector<std::unique_ptr<LoopThread>> workers;
+    for (int i = 0; i < 2; ++i) {
+        workers.push_back(std::make_unique<LoopThread>());
+        workers.back()->id = b->attach_worker(workers.back()->loop);
+    }
+    auto add_checker = [&](LoopThread& wt, std::optional<std::uint64_t> since) {
+        wt.checkers.push_back(std::make_unique<Checker>());
+        Checker* c = wt.checkers.back().get();
+        c->failed = &failed;
+        c->on_done = [&] {
+            std::lock_guard<std::mutex> lock(m);
+            ++done;
+            cv.notify_all();
+        };
+        wt.loop.post([&, c, since, id = wt.id] {
+            herald::push::SubscribeResult r = b->subscribe("chat", since, *c, id);
+            cr_assert(r.error == PushError::none);
+            for (const auto& msg : r.history.messages) c->take(msg->id);
+            c->sub = std::move(r.subscription);
+            std::lock_guard<std::mutex> lock(m);
+            ++subscribed;
+            cv.notify_all();
+        });
+    };
+    for (auto& wt : workers)
+        for (int i = 0; i < 3; ++i) add_checker(*wt, std::nullopt);
+    for (auto& wt : workers) wt->thread = std::thread([&loop = wt->loop] { loop.run(); });
+    {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return subscribed == 6; });
+    }
+    std::vector<std::thread> pubs;
+    for (int p = 0; p < publishers; ++p)
+        pubs.emplace_back([&] {
+            for (int i = 0; i < per_publisher; ++i) b->publish("chat", "payload", "text/plain");
+        });
+    for (int k = 1; k <= 6; ++k) {  // late joiners spread over the run
+        while (b->stats().published < total * k / 8) std::this_thread::yield();
+        add_checker(*workers[k % 2], 0);
+    }
+    for (std::thread& t : pubs) t.join();
+    {
+        std::unique_lock<std::mutex> lock(m);
+        cr_assert(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == 12; }),
+                  "only %d of 12 subscribers got every message", done);
+    }
+    for (auto& wt : workers)
+        wt->loop.post([&wt = *wt] {
+            for (auto& c : wt.checkers) c->sub.reset();
+            wt.loop.stop();
+        });
+    for (auto& wt : workers) wt->thread.join();
+    cr_expect(!failed.load(), "a subscriber saw a gap, duplicate or reordering");
+    for (auto& wt : workers)
+        for (auto& c : wt->checkers) cr_expect(c->errors == 0 && c->next == total + 1);
+    const herald::push::BrokerStats s = b->stats();
+    cr_expect(s.published == total);
+    cr_expect(s.subscribers[static_cast<std::size_t>(PushStrategy::websocket)] == 0);
+}

@@ -1,0 +1,224 @@
+// Unit tests for the directive table: for every directive, that it loads in each allowed
+// context, that a wrong argument count, a wrong context and (when not repeatable) a second
+// occurrence are reported at its FILE:LINE:COL, and that no table entry lacks a row here.
+#include <criterion/criterion.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/loader.hpp"
+
+using namespace herald;
+namespace detail = herald::config::detail;
+
+namespace {
+
+enum Ctx : unsigned { main_ = 1, events = 2, http = 4, server = 8, location = 16, channel = 32 };
+
+// Config text with body in ctx; body's first line is line base_line(ctx) of the file.
+std::string wrap(Ctx ctx, const std::string& body) {
+    switch (ctx) {
+    case main_: return body;
+    case events: return "events {\n" + body + "\n}";
+    case http: return "http {\n" + body + "\n}";
+    case server: return "http { server { listen 1;\n" + body + "\n} }";
+    case location: return "http { server { listen 1; location /x {\n" + body + "\n} } }";
+    case channel: return "http { channel c {\n" + body + "\n} }";
+    }
+    return body;
+}
+
+int base_line(Ctx ctx) { return ctx == main_ ? 1 : 2; }
+
+const char* ctx_name(Ctx ctx) {
+    switch (ctx) {
+    case main_: return "main";
+    case events: return "events";
+    case http: return "http";
+    case server: return "server";
+    case location: return "location";
+    case channel: return "channel";
+    }
+    return "?";
+}
+
+std::string load_error(const std::string& text) {
+    try {
+        load_config_string(text, "t.conf");
+        return "OK";
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+}
+
+struct Row {
+    const char* name;
+    unsigned good;     // contexts where `stmt extra` loads
+    const char* stmt;  // the directive under test, valid
+    const char* extra; // what the location needs besides it to pass the checks ("" if nothing)
+    const char* bad;   // wrong number of arguments
+    Ctx wrong;         // a context where it is not allowed
+};
+
+constexpr unsigned hsl = http | server | location;
+constexpr unsigned hs = http | server;
+
+const Row rows[] = {
+    {"worker_threads", main_, "worker_threads 2;", "", "worker_threads;", http},
+    {"pid", main_, "pid x.pid;", "", "pid;", http},
+    {"error_log", main_, "error_log stderr info;", "", "error_log a info x;", http},
+    {"daemon", main_, "daemon off;", "", "daemon;", http},
+    {"user", main_, "user nobody nogroup;", "", "user a b c;", http},
+    {"shutdown_timeout", main_, "shutdown_timeout 3s;", "", "shutdown_timeout;", http},
+    {"events", main_, "events { }", "", "events x { }", http},
+    {"http", main_, "http { }", "", "http x { }", events},
+    {"worker_connections", events, "worker_connections 10;", "", "worker_connections 1 2;", main_},
+    {"access_log", http, "access_log off;", "", "access_log a b;", server},
+    {"channel_autocreate", http, "channel_autocreate on;", "", "channel_autocreate;", server},
+    {"types", http, "types { text/x x; }", "", "types a { }", server},
+    {"channel", http, "channel d { }", "", "channel { }", server},
+    {"server", http, "server { listen 2; }", "", "server x { listen 2; }", main_},
+    {"buffer", channel, "buffer 5;", "", "buffer;", http},
+    {"ttl", channel, "ttl 1m;", "", "ttl 1 2;", http},
+    {"source", channel, "source clock 1s;", "", "source clock;", http},
+    {"max_subscribers", channel, "max_subscribers 3;", "", "max_subscribers;", http},
+    {"listen", server, "listen 2 reuseport backlog=5;", "", "listen 2 reuseport backlog=5 x;",
+     http},
+    {"server_name", server, "server_name a b;", "", "server_name;", http},
+    {"root", server | location, "root /x;", "", "root;", http},
+    {"index", server | location, "index a b;", "", "index;", http},
+    {"location", server, "location /y { }", "", "location = /y z { }", http},
+    {"push", location, "push polling;", "channel $tail;", "push;", server},
+    {"channel", location, "channel $tail;", "push sse;", "channel a b;", server},
+    {"publish", location, "publish;", "channel $arg_c;", "publish on off;", server},
+    {"status", location, "status;", "", "status on;", server},
+    {"echo", location, "echo \">\";", "push websocket;", "echo;", server},
+    {"ws_protocols", location, "ws_protocols a b;", "", "ws_protocols;", server},
+    {"allow_origin", location, "allow_origin * https://a.example:8443;", "", "allow_origin;",
+     server},
+    {"allow", location, "allow all;", "", "allow a b;", server},
+    {"deny", location, "deny 10.0.0.0/8;", "", "deny;", server},
+    {"client_max_body_size", hsl, "client_max_body_size 1k;", "", "client_max_body_size;", main_},
+    {"large_header_buffer", hs, "large_header_buffer 2k;", "", "large_header_buffer;", location},
+    {"max_header_size", hs, "max_header_size 32k;", "", "max_header_size 1 2;", location},
+    {"max_headers", hs, "max_headers 50;", "", "max_headers;", location},
+    {"output_queue_limit", hsl, "output_queue_limit 64k;", "", "output_queue_limit;", main_},
+    {"client_header_timeout", hs, "client_header_timeout 10s;", "", "client_header_timeout;",
+     location},
+    {"client_body_timeout", hsl, "client_body_timeout 10s;", "", "client_body_timeout;", main_},
+    {"keepalive_timeout", hsl, "keepalive_timeout 0;", "", "keepalive_timeout;", main_},
+    {"send_timeout", hsl, "send_timeout 5s;", "", "send_timeout;", main_},
+    {"longpoll_timeout", hsl, "longpoll_timeout 1m;", "", "longpoll_timeout;", main_},
+    {"stream_keepalive", hsl, "stream_keepalive 20s;", "", "stream_keepalive;", main_},
+    {"sse_retry", hsl, "sse_retry 500ms;", "", "sse_retry;", main_},
+    {"ws_max_message_size", hsl, "ws_max_message_size 64k;", "", "ws_max_message_size;", main_},
+    {"ws_max_queue", hsl, "ws_max_queue 2m;", "", "ws_max_queue;", main_},
+    {"ws_close_timeout", hsl, "ws_close_timeout 2s;", "", "ws_close_timeout;", main_},
+    {"ws_ping_interval", hsl, "ws_ping_interval 0;", "", "ws_ping_interval;", main_},
+    {"push_format", hsl, "push_format json;", "", "push_format;", main_},
+    {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
+};
+
+constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};
+
+std::string at(Ctx ctx, int line_offset, const std::string& msg) {
+    return "t.conf:" + std::to_string(base_line(ctx) + line_offset) + ":1: " + msg;
+}
+
+bool is_multi(const char* name, unsigned good) {
+    // The row's context picks the entry when a name has several (`channel`).
+    for (const detail::Spec& s : detail::directive_table()) {
+        bool ctx_match = (good & events && s.contexts & detail::ctx_events) ||
+                         (good & http && s.contexts & detail::ctx_http) ||
+                         (good & server && s.contexts & detail::ctx_server) ||
+                         (good & location && s.contexts & detail::ctx_location) ||
+                         (good & channel && s.contexts & detail::ctx_channel) ||
+                         (good & main_ && s.contexts & detail::ctx_main);
+        if (s.name == name && ctx_match) return s.multi;
+    }
+    cr_assert_fail("%s: not in the table", name);
+    std::abort();
+}
+
+} // namespace
+
+Test(config_directives, load_in_every_allowed_context) {
+    for (const Row& r : rows)
+        for (Ctx ctx : all_ctx) {
+            if (!(r.good & ctx)) continue;
+            std::string got = load_error(wrap(ctx, std::string(r.stmt) + " " + r.extra));
+            cr_expect_str_eq(got.c_str(), "OK", "%s in %s", r.name, ctx_name(ctx));
+        }
+}
+
+Test(config_directives, wrong_number_of_arguments) {
+    for (const Row& r : rows) {
+        Ctx ctx = main_;
+        for (Ctx c : all_ctx)
+            if (r.good & c) {
+                ctx = c;
+                break;
+            }
+        std::string got = load_error(wrap(ctx, std::string(r.bad) + " " + r.extra));
+        std::string want =
+            at(ctx, 0, "invalid number of arguments in \"" + std::string(r.name) + "\" directive");
+        cr_expect_str_eq(got.c_str(), want.c_str(), "%s", r.name);
+    }
+}
+
+Test(config_directives, not_allowed_here) {
+    for (const Row& r : rows) {
+        cr_assert(!(r.good & r.wrong), "%s: bad row", r.name);
+        std::string got = load_error(wrap(r.wrong, r.stmt));
+        std::string want =
+            at(r.wrong, 0, "\"" + std::string(r.name) + "\" directive is not allowed here");
+        cr_expect_str_eq(got.c_str(), want.c_str(), "%s in %s", r.name, ctx_name(r.wrong));
+    }
+}
+
+Test(config_directives, duplicates_unless_repeatable) {
+    for (const Row& r : rows) {
+        if (is_multi(r.name, r.good)) continue;
+        Ctx ctx = main_;
+        for (Ctx c : all_ctx)
+            if (r.good & c) {
+                ctx = c;
+                break;
+            }
+        std::string body = std::string(r.stmt) + " " + r.extra + "\n" + r.stmt;
+        std::string got = load_error(wrap(ctx, body));
+        std::string want = at(ctx, 1, "\"" + std::string(r.name) + "\" directive is duplicate");
+        cr_expect_str_eq(got.c_str(), want.c_str(), "%s", r.name);
+    }
+}
+
+Test(config_directives, repeatable_ones_accumulate) {
+    std::string text = "http { server { listen 1; listen 2;\n"
+                       "server_name a; server_name b c;\n"
+                       "index x.html; index y.html;\n"
+                       "location /a/ { allow 10.0.0.1; deny all; allow ::1; }\n"
+                       "location /b/ { }\n"
+                       "} server { listen 3; } types { a/b b; } types { c/d d; } }";
+    auto cfg = load_config_string(text, "t.conf");
+    cr_assert_eq(cfg->servers.size(), 2u);
+    const Server& s = cfg->servers[0];
+    cr_expect_eq(s.listens.size(), 2u);
+    cr_expect_eq(s.server_names.size(), 3u);
+    cr_expect_eq(s.index.size(), 2u);
+    cr_expect_eq(s.locations.size(), 2u);
+    cr_assert_eq(s.locations[0].access.size(), 3u);
+    cr_expect(s.locations[0].access[0].allow && !s.locations[0].access[1].allow &&
+              s.locations[0].access[1].all && s.locations[0].access[2].allow);
+    cr_expect_eq(cfg->mime_types.size(), 2u);
+}
+
+Test(config_directives, every_table_entry_has_a_row) {
+    for (const detail::Spec& s : detail::directive_table()) {
+        bool found = false;
+        for (const Row& r : rows) found = found || s.name == r.name;
+        cr_expect(found, "%.*s has no row", int(s.name.size()), s.name.data());
+        cr_expect(s.handler != nullptr);
+        cr_expect(s.min_args <= s.max_args);
+    }
+}

@@ -1,0 +1,373 @@
+// Unit tests for the typed config model: defaults, inheritance http -> server -> location,
+// every directive's effect on the model, relative paths, MIME lookup and the shipped config.
+#include <criterion/criterion.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+
+namespace fs = std::filesystem;
+using namespace herald;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Compares strings held by the caller (Criterion's str_eq keeps raw pointers, which would
+// dangle for temporaries).
+void expect_str(const std::string& got, const std::string& want) {
+    cr_expect(got == want, "got:  %s\nwant: %s", got.c_str(), want.c_str());
+}
+
+std::shared_ptr<const Config> load(const std::string& text, const std::string& path = "t.conf") {
+    try {
+        return load_config_string(text, path);
+    } catch (const ConfigError& e) {
+        cr_assert_fail("unexpected config error: %s", e.what());
+    }
+    std::abort();
+}
+
+const Location& find_location(const Server& s, std::string_view path) {
+    for (const Location& l : s.locations)
+        if (l.path == path) return l;
+    cr_assert_fail("no location %.*s", int(path.size()), path.data());
+    std::abort();
+}
+
+std::string cwd() { return fs::current_path().lexically_normal().string(); }
+
+bool same_limits(const Limits& a, const Limits& b) {
+    return a.client_max_body_size == b.client_max_body_size &&
+           a.large_header_buffer == b.large_header_buffer &&
+           a.max_header_bytes == b.max_header_bytes && a.max_header_count == b.max_header_count &&
+           a.output_queue_limit == b.output_queue_limit &&
+           a.client_header_timeout == b.client_header_timeout &&
+           a.client_body_timeout == b.client_body_timeout &&
+           a.keepalive_timeout == b.keepalive_timeout && a.send_timeout == b.send_timeout &&
+           a.longpoll_timeout == b.longpoll_timeout && a.stream_keepalive == b.stream_keepalive &&
+           a.sse_retry == b.sse_retry && a.ws_max_message_size == b.ws_max_message_size &&
+           a.ws_max_queue == b.ws_max_queue && a.ws_close_timeout == b.ws_close_timeout &&
+           a.ws_ping_interval == b.ws_ping_interval && a.push_format == b.push_format &&
+           a.default_type == b.default_type;
+}
+
+// A fresh folder under /tmp, removed when the object goes away.
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/herald-config-XXXXXX";
+        cr_assert(mkdtemp(tmpl) != nullptr);
+        path_ = tmpl;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+    std::string write(const std::string& rel, std::string_view text) const {
+        fs::path p = fs::path(path_) / rel;
+        fs::create_directories(p.parent_path());
+        std::ofstream(p, std::ios::binary) << text;
+        return p.string();
+    }
+
+private:
+    std::string path_;
+};
+
+} // namespace
+
+Test(config_model, defaults) {
+    auto cfg = load("");
+    expect_str(cfg->path, "t.conf");
+    expect_str(cfg->prefix, cwd());
+    cr_expect_eq(cfg->worker_threads, 1);
+    expect_str(cfg->pid_file, (cwd() + "/herald.pid"));
+    expect_str(cfg->error_log, "stderr");
+    cr_expect(cfg->error_log_level == LogLevel::notice);
+    cr_expect(!cfg->daemon && !cfg->user && !cfg->group);
+    cr_expect(cfg->shutdown_timeout == 10s);
+    cr_expect_eq(cfg->worker_connections, 10'000);
+    cr_expect(cfg->access_log.empty() && cfg->mime_types.empty() && !cfg->channel_autocreate);
+    cr_expect(cfg->channels.empty() && cfg->servers.empty());
+    cr_expect(same_limits(cfg->http_limits, Limits{}));
+}
+
+Test(config_model, server_and_location_defaults) {
+    auto cfg = load("http { server { listen 80; location / { } location =/e { } } }");
+    const Server& s = cfg->servers.at(0);
+    cr_assert_eq(s.listens.size(), 1u);
+    expect_str(s.listens[0].host, "0.0.0.0");
+    cr_expect_eq(s.listens[0].port, 80);
+    cr_expect(!s.listens[0].reuseport);
+    cr_expect_eq(s.listens[0].backlog, 511);
+    cr_expect(s.root.empty() && s.server_names.empty());
+    cr_expect(s.index == std::vector<std::string>{"index.html"});
+    cr_expect(same_limits(s.limits, Limits{}));
+    const Location& l = s.locations.at(0);
+    cr_expect(l.match == Location::Match::prefix && l.path == "/");
+    cr_expect(l.root.empty() && l.index == std::vector<std::string>{"index.html"});
+    cr_expect(l.push == PushStrategy::none && l.channel.kind == ChannelRef::Kind::none);
+    cr_expect(!l.publish && !l.status && !l.echo);
+    cr_expect(l.ws_protocols.empty() && l.allow_origin.empty() && l.access.empty());
+    cr_expect(same_limits(l.limits, Limits{}));
+    expect_str(l.file, "t.conf");
+    expect_str(l.where, "t.conf:1:28");
+    const Location& e = s.locations.at(1);
+    cr_expect(e.match == Location::Match::exact && e.path == "/e");
+}
+
+Test(config_model, inheritance_http_server_location) {
+    auto cfg = load(R"(
+http {
+    client_max_body_size 2m;
+    default_type text/html;
+    server {
+        listen 80;
+        keepalive_timeout 5s;
+        root /srv/a;
+        index a.html b.html;
+        location / { client_max_body_size 4k; }
+        location /b/ { root /srv/b; index c.html; push_format json; }
+        ws_max_queue 8k;        # after the locations: still inherited by them
+    }
+    server { listen 81; }
+    sse_retry 7s;               # after the servers: still inherited by them
+    ws_ping_interval 0;
+}
+)");
+    cr_expect_eq(cfg->http_limits.client_max_body_size, 2u << 20);
+    cr_expect(cfg->http_limits.sse_retry == 7s);
+    const Server& s1 = cfg->servers.at(0);
+    cr_expect_eq(s1.limits.client_max_body_size, 2u << 20);
+    cr_expect(s1.limits.keepalive_timeout == 5s && s1.limits.sse_retry == 7s);
+    cr_expect(s1.limits.ws_ping_interval == 0ms && s1.limits.default_type == "text/html");
+    const Location& a = find_location(s1, "/");
+    cr_expect_eq(a.limits.client_max_body_size, 4096u);
+    cr_expect(a.limits.keepalive_timeout == 5s && a.limits.sse_retry == 7s);
+    cr_expect_eq(a.limits.ws_max_queue, 8192u);
+    expect_str(a.root, "/srv/a");
+    cr_expect(a.index == (std::vector<std::string>{"a.html", "b.html"}));
+    const Location& b = find_location(s1, "/b/");
+    expect_str(b.root, "/srv/b");
+    cr_expect(b.index == std::vector<std::string>{"c.html"});
+    cr_expect(b.limits.push_format == PushFormat::json);
+    cr_expect(a.limits.push_format == PushFormat::raw);
+    cr_expect_eq(b.limits.client_max_body_size, 2u << 20);
+    const Server& s2 = cfg->servers.at(1);
+    cr_expect(s2.limits.keepalive_timeout == 75s && s2.limits.sse_retry == 7s);
+    cr_expect_eq(s2.limits.ws_max_queue, 1u << 20);
+    cr_expect(s2.index == std::vector<std::string>{"index.html"});
+}
+
+Test(config_model, main_events_http_values) {
+    auto cfg = load("worker_threads 8; pid run/h.pid; error_log logs/e.log debug; daemon on;\n"
+                    "user www data; shutdown_timeout 500ms; events { worker_connections 5; }\n"
+                    "http { access_log /var/log/a.log; channel_autocreate on; "
+                    "large_header_buffer 4k; max_header_size 32k; max_headers 64;\n"
+                    "output_queue_limit 256k; client_header_timeout 1m30s; client_body_timeout 9;"
+                    " send_timeout 1h; longpoll_timeout 2m; stream_keepalive 0;"
+                    " ws_max_message_size 16m; ws_close_timeout 250ms; }");
+    cr_expect_eq(cfg->worker_threads, 8);
+    expect_str(cfg->pid_file, (cwd() + "/run/h.pid"));
+    expect_str(cfg->error_log, (cwd() + "/logs/e.log"));
+    cr_expect(cfg->error_log_level == LogLevel::debug && cfg->daemon);
+    cr_expect(cfg->user == "www" && cfg->group == "data");
+    cr_expect(cfg->shutdown_timeout == 500ms && cfg->worker_connections == 5);
+    expect_str(cfg->access_log, "/var/log/a.log");
+    cr_expect(cfg->channel_autocreate);
+    const Limits& h = cfg->http_limits;
+    cr_expect(h.large_header_buffer == 4096 && h.max_header_bytes == 32768 &&
+              h.max_header_count == 64);
+    cr_expect(h.output_queue_limit == 256 * 1024 && h.client_header_timeout == 90s);
+    cr_expect(h.client_body_timeout == 9s && h.send_timeout == 1h && h.longpoll_timeout == 2min);
+    cr_expect(h.stream_keepalive == 0ms && h.ws_max_message_size == 16u << 20);
+    cr_expect(h.ws_close_timeout == 250ms);
+}
+
+Test(config_model, worker_threads_auto) {
+    auto cfg = load("worker_threads auto;");
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    cr_expect_eq(cfg->worker_threads, cores < 1 ? 1 : cores > 256 ? 256 : cores);
+}
+
+Test(config_model, channels) {
+    auto cfg =
+        load("http { channel clock { buffer 16; ttl 1h; source clock 1s; max_subscribers 9; }"
+             " channel chat { } }");
+    cr_assert_eq(cfg->channels.size(), 2u);
+    const ChannelConf& c = cfg->channels[0];
+    cr_expect(c.name == "clock" && c.buffer == 16 && c.ttl == 1h && c.clock_interval == 1s);
+    cr_expect_eq(c.max_subscribers, 9u);
+    const ChannelConf& d = cfg->channels[1];
+    cr_expect(d.name == "chat" && d.buffer == 100 && d.ttl == 0ms && d.clock_interval == 0ms);
+}
+
+Test(config_model, location_fields) {
+    auto cfg = load(R"(http { channel news { } server {
+    listen [::1]:0 reuseport backlog=64; server_name example.org;
+    location /p/ { push polling; channel $tail; }
+    location /l/ { push long-polling; channel news; allow_origin *; }
+    location /i/ { push iframe; channel $arg_ch; }
+    location /s/ { push sse; channel $tail; }
+    location = /w { push websocket; channel news; publish on; ws_protocols chat v2;
+                    allow_origin https://a.example http://b.example:8080; }
+    location = /pub { publish; channel $arg_channel; allow 127.0.0.1; deny all; }
+    location = /off { publish off; }
+    location = /echo { push websocket; echo "服务器回应:"; }
+    location = /status { status; }
+} })");
+    const Server& s = cfg->servers.at(0);
+    cr_expect(s.listens.at(0).host == "::1" && s.listens[0].port == 0 && s.listens[0].reuseport);
+    cr_expect_eq(s.listens[0].backlog, 64);
+    cr_expect(s.server_names == std::vector<std::string>{"example.org"});
+    const Location& p = find_location(s, "/p/");
+    cr_expect(p.push == PushStrategy::polling && p.channel.kind == ChannelRef::Kind::tail);
+    const Location& l = find_location(s, "/l/");
+    cr_expect(l.push == PushStrategy::long_polling && l.channel.kind == ChannelRef::Kind::literal);
+    cr_expect(l.channel.value == "news" && l.allow_origin == std::vector<std::string>{"*"});
+    const Location& i = find_location(s, "/i/");
+    cr_expect(i.push == PushStrategy::iframe && i.channel.kind == ChannelRef::Kind::query_arg);
+    expect_str(i.channel.value, "ch");
+    cr_expect(find_location(s, "/s/").push == PushStrategy::sse);
+    const Location& w = find_location(s, "/w");
+    cr_expect(w.match == Location::Match::exact && w.push == PushStrategy::websocket && w.publish);
+    cr_expect(w.ws_protocols == (std::vector<std::string>{"chat", "v2"}));
+    cr_expect_eq(w.allow_origin.size(), 2u);
+    const Location& pub = find_location(s, "/pub");
+    cr_expect(pub.publish && pub.push == PushStrategy::none && pub.access.size() == 2);
+    cr_expect(pub.access[0].allow && pub.access[0].prefix_len == 128 && pub.access[0].net[15] == 1);
+    cr_expect(!pub.access[1].allow && pub.access[1].all);
+    cr_expect(!find_location(s, "/off").publish);
+    const Location& e = find_location(s, "/echo");
+    cr_expect(e.echo && *e.echo == "服务器回应:" && e.channel.kind == ChannelRef::Kind::none);
+    cr_expect(find_location(s, "/status").status);
+}
+
+Test(config_model, to_string_names_strategies) {
+    expect_str(to_string(PushStrategy::none), "none");
+    expect_str(to_string(PushStrategy::polling), "polling");
+    expect_str(to_string(PushStrategy::long_polling), "long-polling");
+    expect_str(to_string(PushStrategy::iframe), "iframe");
+    expect_str(to_string(PushStrategy::sse), "sse");
+    expect_str(to_string(PushStrategy::websocket), "websocket");
+}
+
+Test(config_model, relative_paths_use_the_folder_of_their_file) {
+    TempDir dir;
+    std::string main = dir.write("main.conf", "pid herald.pid;\nerror_log ../logs/e.log;\n"
+                                              "http { include sites/*.conf; access_log a.log; }\n");
+    dir.write("sites/one.conf", "server { listen 1; root www/; location / { root ./x/../y; } "
+                                "location /abs/ { root /; } }\n");
+    auto cfg = load_config(main);
+    fs::path parent = fs::path(dir.path()).parent_path();
+    expect_str(cfg->prefix, dir.path());
+    expect_str(cfg->pid_file, (dir.path() + "/herald.pid"));
+    expect_str(cfg->error_log, (parent / "logs/e.log"));
+    expect_str(cfg->access_log, (dir.path() + "/a.log"));
+    const Server& s = cfg->servers.at(0);
+    expect_str(s.root, (dir.path() + "/sites/www"));
+    expect_str(s.locations.at(0).root, (dir.path() + "/sites/y"));
+    expect_str(s.locations.at(1).root, "/");
+    expect_str(s.locations.at(0).file, (dir.path() + "/sites/one.conf"));
+}
+
+Test(config_model, mime_types_from_the_shipped_file) {
+    std::string text = "http { include " + cwd() +
+                       "/conf/mime.types;\n"
+                       "types { text/x-custom html; } default_type application/x-default;\n"
+                       "server { listen 1; location / { default_type text/x-loc; } } }";
+    auto cfg = load(text);
+    cr_expect_gt(cfg->mime_types.size(), 100u);
+    const Limits& h = cfg->http_limits;
+    struct C {
+        const char* file;
+        const char* type;
+    };
+    static const C cases[] = {
+        {"index.htm", "text/html"},
+        {"/a/b/PHOTO.JPG", "image/jpeg"},
+        {"x.tar.gz", "application/gzip"},
+        {"app.js", "text/javascript"},
+        {"s.css", "text/css"},
+        {"d.json", "application/json"},
+        {"f.woff2", "font/woff2"},
+        {"m.wasm", "application/wasm"},
+        {"w.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+        {"page.html", "text/x-custom"},
+        {"README", "application/x-default"},
+        {"dot.", "application/x-default"},
+        {"dir.d/file", "application/x-default"},
+        {"a.unknownext", "application/x-default"},
+        {"a.sixteencharsext", "application/x-default"},
+    };
+    for (const C& c : cases)
+        cr_expect(mime_type_for(*cfg, h, c.file) == c.type, "%s -> %s", c.file,
+                  std::string(mime_type_for(*cfg, h, c.file)).c_str());
+    const Location& l = cfg->servers.at(0).locations.at(0);
+    cr_expect(mime_type_for(*cfg, l.limits, "x.nope") == "text/x-loc");
+    cr_expect(mime_type_for(*cfg, l.limits, "x.PNG") == "image/png");
+}
+
+Test(config_model, shipped_config_loads) {
+    std::shared_ptr<const Config> cfg;
+    try {
+        cfg = load_config("conf/herald.conf");
+    } catch (const ConfigError& e) {
+        cr_assert_fail("conf/herald.conf: %s", e.what());
+    }
+    cr_expect_geq(cfg->worker_threads, 1);
+    cr_expect(cfg->error_log == "stderr" && cfg->error_log_level == LogLevel::notice);
+    cr_expect_eq(cfg->worker_connections, 10'000);
+    cr_expect(cfg->access_log.empty());
+    cr_expect(cfg->mime_types.at("html") == "text/html");
+    cr_assert_eq(cfg->channels.size(), 2u);
+    cr_expect(cfg->channels[0].name == "clock" && cfg->channels[0].buffer == 16);
+    cr_expect(cfg->channels[0].clock_interval == 1s);
+    cr_expect(cfg->channels[1].name == "chat" && cfg->channels[1].buffer == 200);
+    cr_assert_eq(cfg->servers.size(), 1u);
+    const Server& s = cfg->servers[0];
+    cr_expect(s.listens.at(0).host == "127.0.0.1" && s.listens[0].port == 8080);
+    std::string www = (fs::current_path() / "www").lexically_normal().string();
+    expect_str(s.root, www);
+    struct Route {
+        const char* path;
+        Location::Match match;
+        PushStrategy push;
+        ChannelRef::Kind ch;
+    };
+    using M = Location::Match;
+    using K = ChannelRef::Kind;
+    static const Route routes[] = {
+        {"/", M::prefix, PushStrategy::none, K::none},
+        {"/poll/", M::prefix, PushStrategy::polling, K::tail},
+        {"/longpoll/", M::prefix, PushStrategy::long_polling, K::tail},
+        {"/iframe/", M::prefix, PushStrategy::iframe, K::tail},
+        {"/sse/", M::prefix, PushStrategy::sse, K::tail},
+        {"/ws/", M::prefix, PushStrategy::websocket, K::tail},
+        {"/ws/chat", M::exact, PushStrategy::websocket, K::literal},
+        {"/chat/send", M::exact, PushStrategy::none, K::literal},
+        {"/pub", M::exact, PushStrategy::none, K::query_arg},
+        {"/echo", M::exact, PushStrategy::websocket, K::none},
+        {"/status", M::exact, PushStrategy::none, K::none},
+    };
+    cr_expect_eq(s.locations.size(), std::size(routes));
+    for (const Route& r : routes) {
+        const Location& l = find_location(s, r.path);
+        cr_expect(l.match == r.match && l.push == r.push && l.channel.kind == r.ch, "%s", r.path);
+        cr_expect_str_eq(l.root.c_str(), www.c_str(), "%s", r.path);
+    }
+    cr_expect(find_location(s, "/ws/chat").publish);
+    cr_expect(find_location(s, "/chat/send").publish);
+    cr_expect_eq(find_location(s, "/chat/send").limits.client_max_body_size, 4096u);
+    const Location& pub = find_location(s, "/pub");
+    cr_expect(pub.publish && pub.channel.value == "channel" && pub.access.size() == 2);
+    cr_expect(*find_location(s, "/echo").echo == "服务器回应:");
+    cr_expect(find_location(s, "/status").status);
+}

@@ -1,0 +1,440 @@
+// Unit tests for the WebSocket message layer (ws/protocol.hpp): messages, fragmentation with
+// interleaved control frames, close handling, every violation with its close code (1002, 1007,
+// 1009), fail-fast UTF-8, zero-copy delivery; each input whole, per byte and at every split
+// (inputs end at a PROT_NONE guard page).
+#include <criterion/criterion.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ws/protocol.hpp"
+
+using namespace herald::ws;
+
+namespace {
+
+constexpr unsigned fin = 0x80;
+constexpr unsigned text = 0x1, binary = 0x2, cont = 0x0, close_op = 0x8, ping = 0x9, pong = 0xA;
+
+// Not tests/support/feed.hpp: it hands the parser a fresh copy of the original input on every
+// call, whereas these parsers unmask in place and rely on the caller keeping those bytes.
+// The caller's read buffer; its unconsumed bytes end right before a PROT_NONE page so any
+// read past them faults. Appending moves the old bytes, as a growing buffer would.
+class GuardedBuffer {
+public:
+    explicit GuardedBuffer(std::size_t capacity) {
+        page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        cap_ = (capacity + page_ - 1) / page_ * page_ + page_;
+        void* m = mmap(nullptr, cap_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        cr_assert(m != MAP_FAILED);
+        base_ = static_cast<char*>(m);
+        cr_assert_eq(mprotect(base_ + cap_, page_, PROT_NONE), 0);
+    }
+    ~GuardedBuffer() { munmap(base_, cap_ + page_); }
+    GuardedBuffer(const GuardedBuffer&) = delete;
+    GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+
+    void append(std::string_view s) {
+        cr_assert(len_ + s.size() <= cap_);
+        char* end = base_ + cap_;
+        std::memmove(end - len_ - s.size(), end - len_, len_);
+        std::memcpy(end - s.size(), s.data(), s.size());
+        len_ += s.size();
+    }
+    void consume(std::size_t n) {  // poisoned, so a parser reading behind its input sees junk
+        std::memset(base_ + cap_ - len_, 0xA5, n);
+        len_ -= n;
+    }
+    std::span<char> span() { return {base_ + cap_ - len_, len_}; }
+
+private:
+    char* base_ = nullptr;
+    std::size_t page_ = 0, cap_ = 0, len_ = 0;
+};
+
+class StringBuffer {  // for per-byte feeding of large inputs
+public:
+    explicit StringBuffer(std::size_t) {}
+    void append(std::string_view s) { s_.append(s); }
+    void consume(std::size_t n) { s_.erase(0, n); }
+    std::span<char> span() { return {s_.data(), s_.size()}; }
+
+private:
+    std::string s_;
+};
+
+// A masked client frame; the key depends on the payload size so consecutive frames differ.
+std::string frame(unsigned b0, std::string_view payload) {
+    std::string out(1, static_cast<char>(b0));
+    std::size_t len = payload.size();
+    if (len <= 125) {
+        out.push_back(static_cast<char>(0x80 | len));
+    } else if (len <= 0xFFFF) {
+        out.push_back(static_cast<char>(0x80 | 126));
+        out.push_back(static_cast<char>(len >> 8));
+        out.push_back(static_cast<char>(len));
+    } else {
+        out.push_back(static_cast<char>(0x80 | 127));
+        for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(len >> (8 * i)));
+    }
+    std::uint8_t key[4] = {0x12, 0x9C, 0x5E, 0xF1};
+    for (std::uint8_t& k : key) k = static_cast<std::uint8_t>(k ^ (len * 13));
+    out.append(reinterpret_cast<const char*>(key), 4);
+    for (std::size_t i = 0; i < len; ++i) out.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
+    return out;
+}
+
+std::string close_frame(unsigned code, std::string_view reason = {}) {
+    std::string p;
+    p.push_back(static_cast<char>(code >> 8));
+    p.push_back(static_cast<char>(code & 0xFF));
+    p.append(reason);
+    return frame(fin | close_op, p);
+}
+
+// A header (masked) announcing len bytes, without the payload.
+std::string header_only(unsigned b0, std::uint64_t len) {
+    std::string out(1, static_cast<char>(b0));
+    out.push_back(static_cast<char>(0x80 | 127));
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(len >> (8 * i)));
+    out.append("\0\0\0\0", 4);
+    return out;
+}
+
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+    return s;
+}
+
+struct Recorder final : ProtocolHandler {
+    std::string log;
+    const char* zero_copy_lo = nullptr;  // the fed span, to tell views into it from copies
+    const char* zero_copy_hi = nullptr;
+    int views_into_input = 0;
+
+    void on_message(Opcode op, std::string_view p) override {
+        log += op == Opcode::text ? "text:" : op == Opcode::binary ? "binary:" : "?:";
+        log.append(p);
+        log += ';';
+        if (p.data() >= zero_copy_lo && p.data() + p.size() <= zero_copy_hi) ++views_into_input;
+    }
+    void on_ping(std::string_view p) override { log.append("ping:").append(p) += ';'; }
+    void on_pong(std::string_view p) override { log.append("pong:").append(p) += ';'; }
+    void on_close(std::uint16_t code, std::string_view reason) override {
+        log.append("close:").append(std::to_string(code)).append(":").append(reason) += ';';
+    }
+};
+
+struct Outcome {
+    ParseStatus status = ParseStatus::need_more;
+    CloseCode code = CloseCode::none;
+    std::string log;
+    int views_into_input = 0;
+};
+
+// Feeds `in` cut at `cuts` the way a connection does: append what was read, feed the
+// unconsumed bytes from the first one, drop `consumed`, stop at done or error.
+template <typename Buffer>
+Outcome run(std::string_view in, const std::vector<std::size_t>& cuts, std::size_t max) {
+    Buffer buf(in.size());
+    Protocol proto(max);
+    Recorder rec;
+    Outcome o;
+    std::size_t prev = 0;
+    for (std::size_t i = 0; i <= cuts.size(); ++i) {
+        std::size_t next = i < cuts.size() ? cuts[i] : in.size();
+        buf.append(in.substr(prev, next - prev));
+        prev = next;
+        std::span<char> s = buf.span();
+        rec.zero_copy_lo = s.data();
+        rec.zero_copy_hi = s.data() + s.size();
+        FeedResult r = proto.feed(s, rec);
+        cr_assert_leq(r.consumed, s.size());
+        buf.consume(r.consumed);
+        if (r.status != ParseStatus::need_more) {
+            o.status = r.status;
+            o.code = r.close_code;
+            break;
+        }
+        cr_assert(r.close_code == CloseCode::none);
+        // The hint, when given, covers the incomplete frame left in the buffer.
+        if (r.pending_frame_size != 0) cr_assert_gt(r.pending_frame_size, buf.span().size());
+    }
+    o.log = rec.log;
+    o.views_into_input = rec.views_into_input;
+    return o;
+}
+
+std::vector<std::size_t> per_byte(std::size_t n) {
+    std::vector<std::size_t> v;
+    for (std::size_t i = 1; i < n; ++i) v.push_back(i);
+    return v;
+}
+
+struct Case {
+    const char* name;
+    std::string input;
+    ParseStatus status;
+    CloseCode code;
+    std::string log;
+    std::size_t max = default_max_message_size;
+};
+
+void check(const Case& c, const Outcome& got, const char* how, std::size_t cut) {
+    cr_assert(got.status == c.status, "%s: %s %zu: status %d", c.name, how, cut,
+              static_cast<int>(got.status));
+    cr_assert(got.code == c.code, "%s: %s %zu: close code %u", c.name, how, cut,
+              static_cast<unsigned>(got.code));
+    cr_assert(got.log == c.log, "%s: %s %zu: events %s", c.name, how, cut, got.log.c_str());
+}
+
+void check_all_splits(const Case& c) {
+    check(c, run<GuardedBuffer>(c.input, {}, c.max), "whole", 0);
+    check(c, run<GuardedBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", 0);
+    for (std::size_t cut = 0; cut <= c.input.size(); ++cut)
+        check(c, run<GuardedBuffer>(c.input, {cut}, c.max), "split at", cut);
+}
+
+constexpr ParseStatus more = ParseStatus::need_more;
+constexpr ParseStatus done = ParseStatus::done;
+constexpr ParseStatus error = ParseStatus::error;
+constexpr CloseCode none = CloseCode::none;
+constexpr CloseCode e1002 = CloseCode::protocol_error;
+constexpr CloseCode e1007 = CloseCode::invalid_payload;
+constexpr CloseCode e1009 = CloseCode::message_too_big;
+
+std::vector<Case> message_cases() {
+    const std::string p125 = pattern(125), p126 = pattern(126);
+    return {
+        {"text", frame(fin | text, "hello"), more, none, "text:hello;"},
+        {"empty_text", frame(fin | text, ""), more, none, "text:;"},
+        {"empty_binary", frame(fin | binary, ""), more, none, "binary:;"},
+        {"binary_with_invalid_utf8", frame(fin | binary, "\xFF\xC0"), more, none,
+         "binary:\xFF\xC0;"},
+        {"len125", frame(fin | binary, p125), more, none, "binary:" + p125 + ";"},
+        {"len126", frame(fin | text, p126), more, none, "text:" + p126 + ";"},
+        {"utf8_text", frame(fin | text, "服务器回应:κόσμε"), more, none,
+         "text:服务器回应:κόσμε;"},
+        {"two_messages", frame(fin | text, "a") + frame(fin | binary, "b"), more, none,
+         "text:a;binary:b;"},
+        {"ping_pong", frame(fin | ping, "hb") + frame(fin | pong, "") + frame(fin | ping, p125),
+         more, none, "ping:hb;pong:;ping:" + p125 + ";"},
+        {"fragmented_text", frame(text, "Hel") + frame(cont, "l") + frame(fin | cont, "o"), more,
+         none, "text:Hello;"},
+        {"fragmented_binary_empty_parts",
+         frame(binary, "") + frame(cont, "") + frame(fin | cont, ""), more, none, "binary:;"},
+        {"fragments_with_interleaved_control",
+         frame(text, "frag") + frame(fin | ping, "1") + frame(cont, "men") +
+             frame(fin | pong, "2") + frame(fin | ping, "") + frame(fin | cont, "ted") +
+             frame(fin | text, "next"),
+         more, none, "ping:1;pong:2;ping:;text:fragmented;text:next;"},
+        {"code_point_split_across_fragments",
+         frame(text, "\xE6\x9C") + frame(cont, "\x8D") + frame(fin | cont, "\xF0\x9F\x98\x80"),
+         more, none, "text:服\xF0\x9F\x98\x80;"},
+        {"close_normal", close_frame(1000, "bye"), done, none, "close:1000:bye;"},
+        {"close_empty", frame(fin | close_op, ""), done, none, "close:0:;"},
+        {"close_4999_utf8_reason", close_frame(4999, "adiós"), done, none, "close:4999:adiós;"},
+        {"close_ends_input", close_frame(1001) + frame(fin | text, "ignored") + "\xFF\xFF", done,
+         none, "close:1001:;"},
+        {"close_inside_fragmented", frame(text, "part") + close_frame(1000), done, none,
+         "close:1000:;"},
+    };
+}
+
+std::vector<Case> violation_cases() {
+    return {
+        {"continuation_without_start", frame(fin | cont, "x"), error, e1002, ""},
+        {"continuation_after_message", frame(fin | text, "a") + frame(fin | cont, "b"), error,
+         e1002, "text:a;"},
+        {"text_while_fragmented", frame(text, "a") + frame(fin | text, "b"), error, e1002, ""},
+        {"binary_while_fragmented", frame(binary, "a") + frame(binary, "b"), error, e1002, ""},
+        {"unmasked", std::string("\x81\x02hi", 4), error, e1002, ""},
+        {"rsv1", frame(fin | 0x40 | text, "x"), error, e1002, ""},
+        {"reserved_opcode_3", frame(fin | 0x3, ""), error, e1002, ""},
+        {"reserved_opcode_B", frame(fin | 0xB, ""), error, e1002, ""},
+        {"ping_126", frame(fin | ping, pattern(126)), error, e1002, ""},
+        {"ping_not_fin", frame(ping, ""), error, e1002, ""},
+        {"len64_top_bit", header_only(fin | binary, 1ULL << 63), error, e1002, ""},
+        {"close_one_byte", frame(fin | close_op, "\x03"), error, e1002, ""},
+        {"close_code_999", close_frame(999), error, e1002, ""},
+        {"close_code_1005", close_frame(1005), error, e1002, ""},
+        {"close_code_1015", close_frame(1015), error, e1002, ""},
+        {"close_code_5000", close_frame(5000), error, e1002, ""},
+        {"close_reason_invalid_utf8", close_frame(1000, "\xC0\x80"), error, e1007, ""},
+        {"close_reason_truncated_utf8", close_frame(1000, "ab\xE6\x9C"), error, e1007, ""},
+        {"text_invalid_utf8", frame(fin | text, "ok\xED\xA0\x80"), error, e1007, ""},
+        {"text_truncated_at_end", frame(fin | text, "ok\xE6\x9C"), error, e1007, ""},
+        {"text_overlong", frame(fin | text, "\xE0\x80\x80"), error, e1007, ""},
+        {"text_above_10FFFF", frame(fin | text, "\xF4\x90\x80\x80"), error, e1007, ""},
+        {"fragment_truncated_at_end", frame(text, "a\xF0\x9F") + frame(fin | cont, "\x98"), error,
+         e1007, ""},
+        {"fragment_invalid_continuation", frame(text, "\xE6\x9C") + frame(fin | cont, "A"), error,
+         e1007, ""},
+        {"events_before_error_kept", frame(fin | ping, "p") + frame(fin | text, "\xFF"), error,
+         e1007, "ping:p;"},
+        {"too_big_single", frame(fin | binary, pattern(11)), error, e1009, "", 10},
+        {"exactly_max_single", frame(fin | binary, pattern(10)), more, none,
+         "binary:" + pattern(10) + ";", 10},
+        {"too_big_fragmented", frame(text, pattern(6)) + frame(fin | cont, pattern(5)), error,
+         e1009, "", 10},
+        {"exactly_max_fragmented", frame(text, pattern(6)) + frame(fin | cont, pattern(4)), more,
+         none, "text:" + pattern(6) + pattern(4) + ";", 10},
+        {"control_not_counted_in_max",
+         frame(binary, pattern(10)) + frame(fin | ping, pattern(20)) + frame(fin | cont, ""),
+         more, none, "ping:" + pattern(20) + ";binary:" + pattern(10) + ";", 10},
+    };
+}
+
+} // namespace
+
+Test(ws_protocol, messages_at_every_split) {
+    for (const Case& c : message_cases()) check_all_splits(c);
+}
+
+Test(ws_protocol, violations_at_every_split) {
+    for (const Case& c : violation_cases()) check_all_splits(c);
+}
+
+Test(ws_protocol, every_close_code) {
+    for (unsigned code = 0; code <= 0xFFFF; ++code) {
+        std::string in = close_frame(code, "r");
+        Outcome o = run<StringBuffer>(in, {}, default_max_message_size);
+        if (valid_close_code(static_cast<std::uint16_t>(code))) {
+            cr_assert(o.status == done && o.log == "close:" + std::to_string(code) + ":r;",
+                      "code %u", code);
+        } else {
+            cr_assert(o.status == error && o.code == e1002 && o.log.empty(), "code %u", code);
+        }
+    }
+}
+
+Test(ws_protocol, large_length_forms) {
+    for (std::size_t len : {65535u, 65536u, 100000u}) {
+        std::string payload = pattern(len);
+        Case c{"large", frame(fin | text, payload) + frame(fin | ping, "x"), more, none,
+               "text:" + payload + ";ping:x;"};
+        check(c, run<GuardedBuffer>(c.input, {}, c.max), "whole", len);
+        check(c, run<StringBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", len);
+        for (std::size_t cut : {1ul, 2ul, 9ul, 10ul, 13ul, 14ul, 15ul, len / 2, len + 13, len + 14})
+            check(c, run<GuardedBuffer>(c.input, {cut}, c.max), "split at", cut);
+        // The same payload in 1000-byte fragments with pings in between.
+        std::string frag;
+        for (std::size_t off = 0; off < len; off += 1000) {
+            bool last = off + 1000 >= len;
+            frag += frame((last ? fin : 0) | (off == 0 ? text : cont), payload.substr(off, 1000));
+            if (!last) frag += frame(fin | ping, "");
+        }
+        std::string pings;
+        for (std::size_t i = 1; i < (len + 999) / 1000; ++i) pings += "ping:;";
+        Case f{"large fragmented", frag, more, none, pings + "text:" + payload + ";"};
+        check(f, run<GuardedBuffer>(f.input, {}, f.max), "whole", len);
+        check(f, run<StringBuffer>(f.input, per_byte(f.input.size()), f.max), "per byte", len);
+    }
+}
+
+Test(ws_protocol, unfragmented_message_is_a_view_into_callers_buffer) {
+    Outcome o = run<GuardedBuffer>(frame(fin | text, "zero copy") + frame(fin | binary, "b"), {},
+                                   default_max_message_size);
+    cr_assert_eq(o.views_into_input, 2);
+    Outcome f = run<GuardedBuffer>(frame(text, "re") + frame(fin | cont, "assembled"), {},
+                                   default_max_message_size);
+    cr_assert(f.log == "text:reassembled;");
+    cr_assert_eq(f.views_into_input, 0);
+}
+
+// 1009 comes from the header alone: a 16 MiB frame is never buffered.
+Test(ws_protocol, too_big_fails_at_header) {
+    Protocol proto;
+    Recorder rec;
+    std::string h = header_only(fin | binary, 16u << 20);
+    FeedResult r = proto.feed({h.data(), h.size()}, rec);
+    cr_assert(r.status == error && r.close_code == e1009);
+    Protocol fragmented(100);
+    std::string in = frame(binary, pattern(60)) + header_only(fin | cont, 41);
+    r = fragmented.feed({in.data(), in.size()}, rec);
+    cr_assert(r.status == error && r.close_code == e1009);
+}
+
+// RFC 6455 §8.1 / Autobahn 6.4: invalid text fails before the rest of the frame arrives.
+Test(ws_protocol, invalid_utf8_fails_fast_mid_frame) {
+    std::string full = frame(fin | text, "valid start \xF4\x90 then a long tail of bytes........");
+    std::size_t bad = 6 + 13;  // header + "valid start " + F4, the 90 is the first bad byte
+    for (std::size_t n = 0; n < full.size(); ++n) {
+        Protocol proto;
+        Recorder rec;
+        std::string part = full.substr(0, n);
+        FeedResult r = proto.feed({part.data(), part.size()}, rec);
+        if (n <= bad) cr_assert(r.status == more, "prefix %zu", n);
+        else cr_assert(r.status == error && r.close_code == e1007, "prefix %zu", n);
+    }
+    // Across a fragment boundary: the first byte of the next fragment is the bad one.
+    std::string in = frame(text, "ok\xE6\x9C") + frame(fin | cont, "X and more that never comes");
+    std::string part = in.substr(0, frame(text, "ok\xE6\x9C").size() + 7);
+    Protocol proto;
+    Recorder rec;
+    FeedResult r = proto.feed({part.data(), part.size()}, rec);
+    cr_assert(r.status == error && r.close_code == e1007);
+}
+
+Test(ws_protocol, consumes_complete_frames_and_hints_pending_size) {
+    Protocol proto;
+    Recorder rec;
+    std::string a = frame(fin | text, "one");
+    std::string b = frame(fin | binary, pattern(300));
+    std::string in = a + b.substr(0, 10);  // 8-byte header and 2 payload bytes
+    FeedResult r = proto.feed({in.data(), in.size()}, rec);
+    cr_assert(r.status == more);
+    cr_assert_eq(r.consumed, a.size());
+    cr_assert_eq(r.pending_frame_size, b.size());
+    std::string rest = b;  // the caller kept b's first bytes
+    std::memcpy(rest.data(), in.data() + a.size(), 10);  // those 2 are unmasked already
+    r = proto.feed({rest.data(), rest.size()}, rec);
+    cr_assert(r.status == more && r.consumed == b.size() && r.pending_frame_size == 0);
+    cr_assert(rec.log == "text:one;binary:" + pattern(300) + ";");
+    // A header not yet complete gives no hint.
+    std::string two = b.substr(0, 2);
+    r = proto.feed({two.data(), two.size()}, rec);
+    cr_assert(r.status == more && r.consumed == 0 && r.pending_frame_size == 0);
+}
+
+Test(ws_protocol, message_open_and_state_after_end) {
+    Protocol proto;
+    Recorder rec;
+    std::string in = frame(text, "a");
+    cr_assert(proto.feed({in.data(), in.size()}, rec).status == more);
+    cr_assert(proto.message_open());
+    cr_assert_eq(proto.reassembly_bytes(), 0u);  // one byte fits the string itself
+    in = frame(cont, pattern(5000));
+    cr_assert(proto.feed({in.data(), in.size()}, rec).status == more);
+    cr_assert_geq(proto.reassembly_bytes(), 5001u);
+    in = frame(fin | cont, "b");
+    cr_assert(proto.feed({in.data(), in.size()}, rec).status == more);
+    cr_assert_not(proto.message_open());
+    cr_assert_eq(proto.reassembly_bytes(), 0u);  // released once the message is delivered
+    in = close_frame(1000);
+    cr_assert(proto.feed({in.data(), in.size()}, rec).status == done);
+    // After close every later byte is ignored and consumed.
+    in = frame(fin | text, "late");
+    FeedResult r = proto.feed({in.data(), in.size()}, rec);
+    cr_assert(r.status == done && r.consumed == in.size());
+    cr_assert(rec.log == "text:a" + pattern(5000) + "b;close:1000:;");
+}
+
+Test(ws_protocol, error_is_sticky) {
+    Protocol proto;
+    Recorder rec;
+    std::string in = frame(fin | cont, "x");
+    cr_assert(proto.feed({in.data(), in.size()}, rec).close_code == e1002);
+    in = frame(fin | text, "fine");
+    FeedResult r = proto.feed({in.data(), in.size()}, rec);
+    cr_assert(r.status == error && r.close_code == e1002);
+    cr_assert(rec.log.empty());
+}

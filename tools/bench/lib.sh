@@ -1,0 +1,155 @@
+# Shared helpers for tools/bench/*.sh (sourced by them, not run). Bash.
+# Provides: ROOT, TMP (a private temp dir, removed on exit), server bookkeeping with a cleanup
+# trap, tool builds, port picking, CPU/RSS readers, and a runtime watchdog.
+# Knobs: SERVER_CPU (default 0) and CLIENT_CPU (default 1) for taskset; HERALD (binary path);
+# MAX_SECONDS (watchdog for the whole script).
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+HERALD=${HERALD:-$ROOT/herald}
+TOOLS_BIN=$ROOT/build/tools
+CLK_TCK=$(getconf CLK_TCK)
+
+# Private temp dir, world-readable so nginx workers (user nobody when started as root) can serve it.
+TMP=$(mktemp -d /tmp/herald-bench.XXXXXX)
+chmod 755 "$TMP"
+SERVER_PIDS=()
+WATCHDOG_PID=
+
+bench_cleanup() {
+    local pid
+    [ -n "$WATCHDOG_PID" ] && kill "$WATCHDOG_PID" 2>/dev/null
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_watchdog SECONDS: the script kills itself (and so its servers, via the trap) past SECONDS.
+start_watchdog() {
+    local self=$$
+    ( sleep "$1"; echo "bench: time limit of $1 s reached, stopping" >&2; kill -TERM "$self" ) &
+    WATCHDOG_PID=$!
+}
+
+note() { printf '%s\n' "$*" >&2; }
+
+# Warn when the machine is busy: every figure below would be skewed.
+check_quiet() {
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        note "bench: WARNING: load average is $load; other work on this machine skews the figures"
+    fi
+    note "bench: $(nproc) CPUs; servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+}
+
+# build_tools: build/tools/wsload and build/tools/rawecho, rebuilt when a source is newer.
+build_tools() {
+    mkdir -p "$TOOLS_BIN"
+    local src newest
+    newest=$(ls -t "$ROOT"/tools/wsload.cpp "$ROOT"/tools/wsload/*.hpp | head -1)
+    if [ ! -x "$TOOLS_BIN/wsload" ] || [ "$newest" -nt "$TOOLS_BIN/wsload" ]; then
+        note "bench: building $TOOLS_BIN/wsload"
+        g++ -O2 -std=c++20 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/tools/wsload.cpp" \
+            -o "$TOOLS_BIN/wsload" || return 1
+    fi
+    src=$ROOT/tools/bench/rawecho.c
+    if [ ! -x "$TOOLS_BIN/rawecho" ] || [ "$src" -nt "$TOOLS_BIN/rawecho" ]; then
+        note "bench: building $TOOLS_BIN/rawecho"
+        cc -O2 -Wall -Wextra -Werror -o "$TOOLS_BIN/rawecho" "$src" || return 1
+    fi
+}
+
+# have_herald: true when the herald binary exists (build it first with `make herald`).
+have_herald() {
+    [ -x "$HERALD" ]
+}
+
+# herald_main_conf: main-context lines every bench config starts with (herald refuses to run
+# as root unless told to).
+herald_main_conf() {
+    echo "worker_threads 1;"
+    echo "error_log stderr notice;"
+    echo "pid $TMP/herald-$RANDOM.pid;"
+    [ "$(id -u)" -eq 0 ] && echo "user root;"
+    return 0
+}
+
+# free_port: an unused loopback TCP port.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local i
+    for ((i = 0; i < ${2:-10} * 20; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    note "bench: nothing listens on 127.0.0.1:$1"
+    return 1
+}
+
+# start_server NAME LOG CMD...: runs CMD pinned to SERVER_CPU in the background; sets SERVER_PID.
+start_server() {
+    local name=$1 log=$2
+    shift 2
+    taskset -c "$SERVER_CPU" "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PIDS+=("$SERVER_PID")
+    note "bench: started $name (pid $SERVER_PID)"
+}
+
+# stop_server PID: stop one server started by start_server.
+stop_server() {
+    kill -TERM "$1" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    kill -KILL "$1" 2>/dev/null
+}
+
+# nginx_worker MASTER_PID: the (single) worker's pid, waiting for it to appear.
+nginx_worker() {
+    local w i
+    for ((i = 0; i < 100; i++)); do
+        w=$(pgrep -P "$1" | head -1)
+        [ -n "$w" ] && { echo "$w"; return 0; }
+        sleep 0.05
+    done
+    return 1
+}
+
+# cpu_ticks PID...: utime+stime (clock ticks, all threads) summed over the processes.
+cpu_ticks() {
+    local pid total=0 t
+    for pid in "$@"; do
+        t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo "$total"
+}
+
+# field KEY LINE: the value of KEY=VALUE in a wsload result line.
+field() {
+    printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+
+# ratio A B: A/B with two decimals, "-" when either is missing or B is zero.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}

@@ -1,0 +1,173 @@
+#!/bin/bash
+# tools/bench/ws-echo.sh: WebSocket echo, herald vs Node `ws` vs a raw-TCP epoll echo in C
+# (issue 3 benchmark; not a test).
+#
+# In one run: herald's echo route (`location = /echo { push websocket; echo ""; }`, empty prefix
+# so replies are as long as requests), tools/bench/node-ws-echo.js (the seed's stack) and
+# tools/bench/rawecho.c (no framing at all: the practical ceiling, driven by `wsload --raw`).
+# Servers on CPU $SERVER_CPU, the load generator (build/tools/wsload) on CPU $CLIENT_CPU;
+# $CONNS connections, 1 and 16 messages in flight, 32 B and 4 KiB payloads. Reports messages/s,
+# round trip p50/p99/p99.9, server CPU per message (from /proc/PID/task/*/schedstat over the
+# measured window), and herald/raw and herald/node ratios. Then idle memory: server RSS growth
+# per connection with $IDLE_CONNS idle WebSocket connections, for herald, node and nchan, each on
+# a freshly started server.
+#
+# Usage: tools/bench/ws-echo.sh        (as root it installs nginx/nchan if missing; Node `ws` is
+#                                      installed from tools/bench/package-lock.json with npm ci)
+# Env:   DURATION=5 WARMUP=1 CONNS=64 SIZES="32 4096" INFLIGHTS="1 16" SERVERS="raw node herald"
+#        IDLE_CONNS=10000 IDLE=1 (0 skips idle memory) SERVER_CPU=0 CLIENT_CPU=1 HERALD=./herald
+#        MAX_SECONDS=900
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-64}
+SIZES=${SIZES:-32 4096}
+INFLIGHTS=${INFLIGHTS:-1 16}
+SERVERS=${SERVERS:-raw node herald}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE=${IDLE:-1}
+start_watchdog "${MAX_SECONDS:-900}"
+
+"$ROOT/tools/deps.sh" bench || exit 1
+build_tools || exit 1
+check_quiet
+WSLOAD=$TOOLS_BIN/wsload
+
+have_node() {
+    command -v node >/dev/null || { note "bench: node not installed: skipping node"; return 1; }
+    if [ ! -d "$ROOT/tools/bench/node_modules/ws" ]; then
+        note "bench: installing ws (npm ci in tools/bench)"
+        (cd "$ROOT/tools/bench" && npm ci --silent --no-audit --no-fund) || return 1
+    fi
+}
+
+# start_echo NAME: starts a fresh echo server; sets URL and PID (the process to watch), or fails.
+start_echo() {
+    local port
+    port=$(free_port)
+    case $1 in
+    raw)
+        start_server rawecho "$TMP/raw.log" "$TOOLS_BIN/rawecho" "$port"
+        URL=raw://127.0.0.1:$port ;;
+    node)
+        have_node || return 1
+        start_server node-ws-echo "$TMP/node.log" node "$ROOT/tools/bench/node-ws-echo.js" "$port"
+        URL=ws://127.0.0.1:$port/ ;;
+    herald)
+        have_herald || { note "bench: no herald binary ($HERALD): skipping herald"; return 1; }
+        { herald_main_conf; cat <<EOF
+events { worker_connections 20000; }
+http {
+    access_log off;
+    ws_ping_interval 0;
+    server {
+        listen 127.0.0.1:$port;
+        location = /echo { push websocket; echo ""; }
+    }
+}
+EOF
+        } >"$TMP/herald-echo.conf"
+        start_server herald "$TMP/herald.log" "$HERALD" -c "$TMP/herald-echo.conf"
+        URL=ws://127.0.0.1:$port/echo ;;
+    nchan)
+        mkdir -p "$TMP/nchan"
+        cat >"$TMP/nchan/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $TMP/nchan/nginx.pid;
+error_log $TMP/nchan/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nchan/client_body;
+    server {
+        listen 127.0.0.1:$port;
+        location ~ ^/ws/(.+)\$ { nchan_subscriber websocket; nchan_channel_id \$1; }
+    }
+}
+EOF
+        start_server nchan "$TMP/nchan/out.log" nginx -c "$TMP/nchan/nginx.conf" -p "$TMP/nchan/" -e "$TMP/nchan/error.log"
+        URL=ws://127.0.0.1:$port/ws/idle ;;
+    esac
+    PID=$SERVER_PID
+    if ! wait_port "$port"; then
+        cat "$TMP"/*.log >&2 2>/dev/null
+        return 1
+    fi
+    [ "$1" = nchan ] && PID=$(nginx_worker "$SERVER_PID")
+    return 0
+}
+
+wsload() {
+    timeout "$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 90 }')" taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
+}
+
+declare -A URLS SPIDS
+ACTIVE=""
+for s in $SERVERS; do
+    start_echo "$s" || continue
+    args=()
+    [ "$s" = raw ] && args=(--raw)
+    check=$(DURATION=1 WARMUP=0 wsload --url "$URL" "${args[@]}" -c 2 -d 1 -s 32 -t 1 --warmup 0)
+    if [ "$(field msgs "$check")" = "" ] || [ "$(field msgs "$check")" = 0 ] || [ "$(field errors "$check")" != 0 ]; then
+        note "bench: $s does not echo ($check): skipping it"
+        continue
+    fi
+    URLS[$s]=$URL
+    SPIDS[$s]=$PID
+    ACTIVE="$ACTIVE $s"
+done
+[ -n "$ACTIVE" ] || { note "bench: no server to measure"; exit 1; }
+
+RESULTS=$TMP/results
+: >"$RESULTS"
+echo "Echo: $CONNS connections, ${DURATION}s measured after ${WARMUP}s warm-up; servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
+printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors
+for size in $SIZES; do
+    for d in $INFLIGHTS; do
+        for s in $ACTIVE; do
+            args=()
+            [ "$s" = raw ] && args=(--raw)
+            r=$(wsload --url "${URLS[$s]}" "${args[@]}" -c "$CONNS" -d "$d" -s "$size" -t "$DURATION" \
+                --warmup "$WARMUP" --cpu-pid "${SPIDS[$s]}")
+            line="$s $size $d $(field msgs_per_s "$r") $(field p50_us "$r") $(field p99_us "$r") $(field p999_us "$r") $(field cpu_us_per_msg "$r") $(field errors "$r")"
+            echo "$line" >>"$RESULTS"
+            # shellcheck disable=SC2086
+            printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s\n' $line
+        done
+    done
+done
+
+get() { awk -v s="$1" -v z="$2" -v d="$3" -v c="$4" '$1 == s && $2 == z && $3 == d { print $c }' "$RESULTS"; }
+echo
+echo "Ratios (msgs/s and CPU per message)"
+printf '%6s %8s %16s %18s %17s %19s\n' size inflight herald/raw_msgs herald/raw_cpu herald/node_msgs herald/node_cpu
+for size in $SIZES; do
+    for d in $INFLIGHTS; do
+        printf '%6s %8s %16s %18s %17s %19s\n' "$size" "$d" \
+            "$(ratio "$(get herald "$size" "$d" 4)" "$(get raw "$size" "$d" 4)")" \
+            "$(ratio "$(get herald "$size" "$d" 8)" "$(get raw "$size" "$d" 8)")" \
+            "$(ratio "$(get herald "$size" "$d" 4)" "$(get node "$size" "$d" 4)")" \
+            "$(ratio "$(get herald "$size" "$d" 8)" "$(get node "$size" "$d" 8)")"
+    done
+done
+
+[ "$IDLE" = 1 ] || exit 0
+# Idle memory on fresh servers: the echo runs above grew their heaps.
+for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done
+SERVER_PIDS=()
+echo
+echo "Idle memory: $IDLE_CONNS idle WebSocket connections, server RSS growth (fresh server each)"
+printf '%-7s %12s %12s %12s %8s\n' server rss_before_kB rss_after_kB kB_per_conn ready
+for s in herald node nchan; do
+    case " $SERVERS nchan " in *" $s "*) ;; *) continue ;; esac
+    start_echo "$s" || continue
+    r=$(wsload --mode idle --url "$URL" -c "$IDLE_CONNS" -t 1 --rss-pid "$PID" | grep '^result')
+    printf '%-7s %12s %12s %12s %8s\n' "$s" "$(field rss_before_kb "$r")" "$(field rss_after_kb "$r")" \
+        "$(field kb_per_conn "$r")" "$(field conns "$r")"
+    stop_server "$SERVER_PID"
+done

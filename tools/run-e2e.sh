@@ -1,0 +1,27 @@
+#!/bin/sh
+# Browser end-to-end suite (headless Debian chromium via playwright-core) and herald.js unit
+# tests, all run by Node's built-in test runner against the real herald binary.
+# Usage: tools/run-e2e.sh [HERALD_BIN]        (default: $HERALD_BIN, else build/asan/herald)
+# Never downloads a browser: playwright-core drives /usr/bin/chromium ($CHROMIUM to override).
+set -eu
+cd "$(dirname "$0")/.."
+
+HERALD_BIN=${1:-${HERALD_BIN:-build/asan/herald}}
+export HERALD_BIN
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+fail() { echo "run-e2e: $*" >&2; exit 1; }
+[ -x "$HERALD_BIN" ] || fail "no herald binary at $HERALD_BIN (make build/asan/herald)"
+command -v node >/dev/null || fail "node is missing (tools/deps.sh test)"
+command -v npm >/dev/null || fail "npm is missing (tools/deps.sh test)"
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is missing (tools/deps.sh test)"
+
+# Dependencies exactly as pinned in tests/e2e/package-lock.json.
+if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
+    touch tests/e2e/node_modules
+fi
+
+mkdir -p build/e2e
+# A bounded run: a hung browser or server must not hang CI.
+timeout 900 node --test tests/e2e/ || fail "e2e tests failed"

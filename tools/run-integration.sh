@@ -1,0 +1,18 @@
+#!/bin/sh
+# Runs the integration suites (real binary over loopback) against the given herald binary:
+# pytest (Python clients: raw sockets, http.client, curl, websockets) and the Node `ws` client.
+# Usage: tools/run-integration.sh BINARY [pytest args...]
+set -e
+bin=${1:?usage: tools/run-integration.sh BINARY [pytest args]}
+shift
+HERALD_BIN=$(realpath "$bin")
+export HERALD_BIN
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+jobs=""
+if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then jobs="-n 2"; fi
+echo "== integration ($HERALD_BIN${HERALD_BACKEND:+, backend $HERALD_BACKEND}) =="
+/usr/bin/python3 -m pytest -q -p no:cacheprovider $jobs tests/integration "$@"

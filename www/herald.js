@@ -1,0 +1,520 @@
+/*
+ * herald.js - one small API over herald's five push strategies.
+ *
+ *   <script src="/herald.js"></script>                      (sets window.herald)
+ *   import herald from '/herald.mjs';                       (ES module wrapper)
+ *
+ *   const sub = herald.subscribe('chat', {  // or '/chat', or {websocket: '/ws/chat', sse: ...}
+ *     strategy: 'auto',                   // or websocket | sse | long-polling | polling | iframe
+ *     since: '17',                        // optional: start after this id ('0': all buffered)
+ *     routes: { polling: null },          // optional: per-strategy routes (null: never use it)
+ *     onmessage(data, id) { ... },        // every message once, in order
+ *     onstatus(state, detail) { ... },    // connecting | open | fallback | reconnecting | missed | closed
+ *     onmissed(info) { ... },             // the server says messages were lost: {since, first}
+ *   });                                   // more options: see `defaults` below
+ *   sub.strategy; sub.lastId; sub.state; sub.send(text); sub.reconnect(); sub.close();
+ *   herald.publish('/chat/send', 'hello').then(r => r.id);
+ *
+ * A channel name maps to the shipped routes: /ws/NAME, /sse/NAME, /longpoll/NAME, /poll/NAME,
+ * /iframe/NAME. herald.js needs fetch, URL and setTimeout; WebSocket, EventSource and a
+ * document are used when present (in Node, pass `WebSocket` from the `ws` package).
+ *
+ * Wire protocol (see the README): message ids are per-channel decimal integers. WebSocket uses
+ * ?format=json so each frame carries {"id","channel","data"}; SSE ids come from lastEventId;
+ * polling and long-polling read the ETag header; the iframe stream calls a per-connection
+ * global callback. Every (re)connection resumes with ?since=<last id seen>, and any message
+ * whose id is not after the last one seen is dropped, so a page sees no gap and no duplicate.
+ *
+ * `auto` tries websocket, then sse, then long-polling, then polling, moving on when a
+ * transport fails to open (an old browser, a proxy that refuses the upgrade). Once one has
+ * worked, a lost connection is retried on that same transport with exponential backoff and
+ * jitter; if it then fails to open several times in a row the whole list is tried again.
+ *
+ * Dependency-free; a classic script (it never uses `export`), so herald.mjs re-exports it.
+ */
+(function (global) {
+  'use strict';
+
+  var AUTO_ORDER = ['websocket', 'sse', 'long-polling', 'polling'];
+  var STRATEGIES = AUTO_ORDER.concat(['iframe']);
+  var ROUTE_PREFIX = {
+    websocket: '/ws/', sse: '/sse/', 'long-polling': '/longpoll/', polling: '/poll/', iframe: '/iframe/'
+  };
+
+  // Tunables shared by every subscription; any of them may also be passed per subscribe().
+  var defaults = {
+    base: null,             // base URL for relative routes (default: the page's location)
+    pollInterval: 1000,     // polling: wait after "nothing new" (304/204)
+    openTimeout: 8000,      // a transport that neither opens nor fails by then has failed
+    longPollTimeout: 120000, // client-side abort of a held long-poll (server answers 304 sooner)
+    backoffBase: 250,       // retry n waits between base*2^n/2 and base*2^n ms ...
+    backoffMax: 10000,      // ... capped here
+    reopenAttempts: 4,      // auto: failed re-opens of the working transport before re-probing
+    streamKeepalive: 15000, // the server's stream_keepalive: an iframe silent 2.5x that long is dead
+    iframeRenew: 1000,      // iframe: messages per document before a fresh one is started
+    WebSocket: null,        // constructors to use instead of the globals (tests, Node);
+    EventSource: null       // false: treat as unavailable
+  };
+
+  var callbackSeq = 0;
+
+  function noop() {}
+
+  // Runs fn soon, never synchronously, so a transport cannot re-enter its owner mid-call.
+  function defer(fn, arg) { return setTimeout(function () { fn(arg); }, 0); }
+
+  // Calls a user callback; an exception in page code must not break the transport, so it is
+  // rethrown asynchronously (it still shows in the console).
+  function callUser(fn, self, args) {
+    if (typeof fn !== 'function') return;
+    try { fn.apply(self, args); } catch (e) { setTimeout(function () { throw e; }, 0); }
+  }
+
+  // Ids are unsigned decimal integers of any size: compare them as digit strings.
+  function normId(id) { return String(id).replace(/^0+(?=\d)/, ''); }
+  function idAfter(a, b) {
+    if (b === null || b === undefined || b === '') return true;
+    a = normId(a); b = normId(b);
+    return a.length !== b.length ? a.length > b.length : a > b;
+  }
+
+  // Delay before retry number `attempt` (0 = first retry): exponential with "equal jitter",
+  // so the first retry is fast and a crowd of clients does not reconnect in lockstep.
+  function backoffDelay(attempt, opts) {
+    opts = opts || defaults;
+    var ceil = Math.min(opts.backoffMax, opts.backoffBase * Math.pow(2, Math.min(attempt, 30)));
+    return Math.round(ceil / 2 + Math.random() * ceil / 2);
+  }
+
+  // "W/\"17\"" or "\"17\"" -> "17"
+  function etagId(res) {
+    var tag = res.headers.get('ETag');
+    if (!tag) return null;
+    return tag.replace(/^W\//, '').replace(/^"|"$/g, '');
+  }
+
+  function resolveUrl(url, base) {
+    base = base || (global.location && global.location.href);
+    return base ? new URL(url, base).href : url;
+  }
+
+  function addQuery(url, params) {
+    var parts = [];
+    for (var k in params) {
+      if (params[k] !== null && params[k] !== undefined) {
+        parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(params[k]));
+      }
+    }
+    if (!parts.length) return url;
+    return url + (url.indexOf('?') < 0 ? '?' : '&') + parts.join('&');
+  }
+
+  // 'chat', '/chat' or {websocket: '/ws/chat', ...} -> {strategy: route}
+  function resolveRoutes(target, overrides) {
+    var routes = {};
+    var i;
+    if (typeof target === 'string') {
+      var name = target.replace(/^\/+|\/+$/g, '');
+      for (i = 0; i < STRATEGIES.length; i++) routes[STRATEGIES[i]] = ROUTE_PREFIX[STRATEGIES[i]] + name;
+    } else if (target && typeof target === 'object') {
+      for (i = 0; i < STRATEGIES.length; i++) {
+        if (target[STRATEGIES[i]]) routes[STRATEGIES[i]] = target[STRATEGIES[i]];
+      }
+    }
+    if (overrides) {
+      for (i = 0; i < STRATEGIES.length; i++) {
+        var s = STRATEGIES[i];
+        if (overrides[s] !== undefined) routes[s] = overrides[s] || null;
+      }
+    }
+    return routes;
+  }
+
+  // ---- transports ------------------------------------------------------------------------
+  // Each opens one connection (or a request loop) and reports through h:
+  //   h.open()  h.message(data, id)  h.missed({since, first})  h.fail(reason)
+  //   h.renew() (reconnect at once, no backoff: the transport wants a fresh start)
+  // h ignores calls after fail() or after the subscription moved on. Each returns
+  // {close(), send(text) -> bool}; close() must not call h.fail().
+
+  function openWebSocket(sub, h) {
+    var WS = sub.options.WebSocket === false ? null : sub.options.WebSocket || global.WebSocket;
+    if (!WS) { defer(h.fail, 'WebSocket is not available'); return { close: noop }; }
+    var url = sub._url('websocket', { format: 'json' }).replace(/^http/, 'ws');
+    var ws;
+    try { ws = new WS(url); } catch (e) { defer(h.fail, String(e && e.message || e)); return { close: noop }; }
+    var timer = setTimeout(function () { h.fail('open timeout'); shut(); }, sub.options.openTimeout);
+    function shut() {
+      clearTimeout(timer);
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(1000); } catch (e) { /* already closed */ }
+    }
+    ws.onopen = function () { clearTimeout(timer); h.open(); };
+    ws.onmessage = function (ev) {
+      if (typeof ev.data !== 'string') return; // binary frames carry no id; json format never sends them
+      var m = null;
+      try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
+      if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first });
+      else if (m && typeof m === 'object' && 'id' in m) h.message(m.data, String(m.id));
+      else h.message(ev.data, null);
+    };
+    ws.onerror = noop; // onclose follows and carries the code
+    ws.onclose = function (ev) { clearTimeout(timer); h.fail('closed (' + ev.code + ')'); };
+    return {
+      close: shut,
+      send: function (text) {
+        if (ws.readyState !== 1) return false;
+        ws.send(String(text));
+        return true;
+      }
+    };
+  }
+
+  function openEventSource(sub, h) {
+    var ES = sub.options.EventSource === false ? null : sub.options.EventSource || global.EventSource;
+    if (!ES) { defer(h.fail, 'EventSource is not available'); return { close: noop }; }
+    var es;
+    try { es = new ES(sub._url('sse')); } catch (e) { defer(h.fail, String(e && e.message || e)); return { close: noop }; }
+    var timer = setTimeout(function () { h.fail('open timeout'); shut(); }, sub.options.openTimeout);
+    function shut() { clearTimeout(timer); es.onopen = es.onmessage = es.onerror = null; es.close(); }
+    es.onopen = function () { clearTimeout(timer); h.open(); };
+    es.onmessage = function (ev) { h.message(ev.data, ev.lastEventId || null); };
+    es.addEventListener('herald-missed', function (ev) {
+      var info = {};
+      try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
+      h.missed({ since: info.since, first: info.first });
+    });
+    // EventSource would reconnect by itself, but with its own timing and without our
+    // fallback logic: take over, resuming with ?since= like every other transport.
+    es.onerror = function () { shut(); h.fail('stream error'); };
+    return { close: shut };
+  }
+
+  // Shared by polling and long-polling: one request at a time; each answer schedules the next.
+  function openRequestLoop(sub, h, name, held) {
+    var stopped = false;
+    var ctrl = null;
+    var timer = null;
+    function next(delay) {
+      if (stopped) return;
+      timer = setTimeout(send, delay || 0);
+    }
+    function send() {
+      if (stopped) return;
+      var since = sub.lastId;
+      var started = Date.now();
+      ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+      // A held request that has not failed within a second means the route works.
+      var openTimer = held ? setTimeout(h.open, 1000) : null;
+      var abortTimer = setTimeout(function () { if (ctrl) ctrl.abort(); },
+        held ? sub.options.longPollTimeout : sub.options.openTimeout);
+      function done() { clearTimeout(openTimer); clearTimeout(abortTimer); }
+      fetch(sub._url(name), { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
+        .then(function (res) {
+          if (res.status === 200) {
+            return res.text().then(function (body) {
+              done();
+              if (stopped) return;
+              h.open();
+              var id = etagId(res);
+              if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: id });
+              h.message(body, id);
+              next(0); // more may be waiting: walk the channel at once
+            });
+          }
+          done();
+          if (stopped) return;
+          if (res.status === 304 || res.status === 204) {
+            h.open();
+            // polling waits; a long-poll answered 304 timed out, so ask again at once
+            // (unless the server answered suspiciously fast, which would make a hot loop).
+            var quick = Date.now() - started < 200;
+            next(held && !quick && res.status === 304 ? 0 : sub.options.pollInterval);
+            return;
+          }
+          h.fail('HTTP ' + res.status);
+        })
+        .catch(function (e) {
+          done();
+          if (!stopped) h.fail(String(e && e.message || e));
+        });
+    }
+    next(0);
+    return {
+      close: function () {
+        stopped = true;
+        clearTimeout(timer);
+        if (ctrl) ctrl.abort();
+      }
+    };
+  }
+
+  function openPolling(sub, h) { return openRequestLoop(sub, h, 'polling', false); }
+  function openLongPolling(sub, h) { return openRequestLoop(sub, h, 'long-polling', true); }
+
+  // The "forever iframe": the server streams <script>parent.NAME(data, id)</script> chunks.
+  // No event says "the stream started": the document still loading from our URL means it did.
+  // Nor does one say that it died: when the connection breaks without a proper end (a crashed
+  // server) the frame may stay "loading" for ever. So it is watched: messages and the server's
+  // keepalive comments (every stream_keepalive) both add nodes; a long silence means it is dead.
+  function openIframe(sub, h) {
+    var doc = global.document;
+    if (!doc || !doc.body) { defer(h.fail, 'no document for an iframe'); return { close: noop }; }
+    var name = 'herald_cb_' + (++callbackSeq) + '_' + Math.random().toString(36).slice(2, 8);
+    var silence = Math.max(2.5 * sub.options.streamKeepalive + 1000, 3000);
+    var lastSign = 0;      // when the stream last showed a sign of life
+    var count = 0;         // messages in this document
+    var attached = false;
+    var closed = false;
+    var observer = null;
+    var frame = doc.createElement('iframe');
+
+    global[name] = function (data, id, missed) {
+      lastSign = Date.now();
+      if (missed) { h.missed({ since: missed.since, first: missed.first }); return; }
+      h.open();
+      h.message(data, id);
+      // Each message leaves a <script> in the frame: start a fresh document now and then.
+      if (++count >= sub.options.iframeRenew) defer(h.renew);
+    };
+    function watch() {
+      if (!observer) {
+        try {
+          var d = frame.contentDocument;
+          if (d && d.readyState === 'loading' && d.URL.indexOf(name) >= 0) {
+            observer = new MutationObserver(function () { lastSign = Date.now(); });
+            observer.observe(d, { childList: true, subtree: true, characterData: true });
+            lastSign = Date.now();
+            h.open();
+          }
+        } catch (e) { /* an error page from another origin */ }
+      }
+      if (attached && Date.now() - lastSign > silence) { shut(); h.fail('stream silent'); }
+    }
+    function attach() {
+      if (closed || attached) return;
+      attached = true;
+      lastSign = Date.now();
+      doc.body.appendChild(frame);
+    }
+    function shut() {
+      closed = true;
+      clearInterval(probe);
+      if (observer) observer.disconnect();
+      frame.onload = null;
+      if (frame.parentNode) frame.parentNode.removeChild(frame);
+      try { delete global[name]; } catch (e) { global[name] = undefined; }
+    }
+
+    frame.setAttribute('aria-hidden', 'true');
+    frame.tabIndex = -1;
+    frame.style.cssText = 'position:absolute;width:0;height:0;border:0;visibility:hidden';
+    frame.src = sub._url('iframe', { callback: name });
+    frame.onload = function () { shut(); h.fail('stream ended'); }; // it never ends while it works
+    var probe = setInterval(watch, 100);
+    // A never-ending iframe added before the page's own load event would hold that event back.
+    if (doc.readyState === 'complete') attach();
+    else global.addEventListener('load', attach);
+    return { close: shut };
+  }
+
+  var TRANSPORTS = {
+    websocket: openWebSocket,
+    sse: openEventSource,
+    'long-polling': openLongPolling,
+    polling: openPolling,
+    iframe: openIframe
+  };
+
+  // ---- subscription ----------------------------------------------------------------------
+
+  function Subscription(target, options) {
+    var o = {};
+    var k;
+    for (k in defaults) o[k] = defaults[k];
+    for (k in options || {}) o[k] = options[k];
+    this.options = o;
+    this.routes = resolveRoutes(target, o.routes);
+    var wanted = o.strategy || 'auto';
+    if (wanted !== 'auto' && !TRANSPORTS[wanted]) throw new Error('herald: unknown strategy ' + wanted);
+    var routes = this.routes;
+    this._candidates = wanted === 'auto'
+      ? AUTO_ORDER.filter(function (s) { return !!routes[s]; })
+      : [wanted];
+    if (!this._candidates.length || !routes[this._candidates[0]]) {
+      throw new Error('herald: no route for ' + (wanted === 'auto' ? 'any strategy' : wanted));
+    }
+    this.mode = wanted;
+    this.strategy = null;        // the transport in use (or being tried)
+    this.state = 'idle';
+    this.lastId = o.since === null || o.since === undefined ? null : String(o.since);
+    this._index = 0;             // position in _candidates
+    this._settled = wanted !== 'auto'; // a fixed strategy never falls back
+    this._attempt = 0;           // consecutive retries, for the backoff
+    this._failedOpens = 0;       // consecutive re-opens of the settled transport that failed
+    this._acceptNext = false;    // after a "missed" signal the next id starts a new sequence
+    this._conn = null;           // {transport, opened, openedAt}
+    this._timer = null;
+    this._closed = false;
+    this._connect();
+  }
+
+  Subscription.prototype._status = function (state, detail) {
+    this.state = state;
+    callUser(this.options.onstatus, this, [state, detail || {}]);
+  };
+
+  Subscription.prototype._url = function (strategy, extra) {
+    var params = { since: this.lastId };
+    for (var k in extra || {}) params[k] = extra[k];
+    return addQuery(resolveUrl(this.routes[strategy], this.options.base), params);
+  };
+
+  Subscription.prototype._connect = function () {
+    this._timer = null;
+    if (this._closed) return;
+    var self = this;
+    var name = this._candidates[this._index];
+    var conn = { transport: null, opened: false, openedAt: 0 };
+    this.strategy = name;
+    this._conn = conn;
+    this._status('connecting', { strategy: name, since: this.lastId });
+    var live = function () { return self._conn === conn && !self._closed; };
+    conn.transport = TRANSPORTS[name](this, {
+      open: function () {
+        if (!live() || conn.opened) return;
+        conn.opened = true;
+        conn.openedAt = Date.now();
+        self._settled = true;
+        self._failedOpens = 0;
+        self._status('open', { strategy: name });
+      },
+      message: function (data, id) { if (live()) self._message(data, id); },
+      missed: function (info) { if (live()) self._missed(info); },
+      fail: function (reason) { if (live()) self._failed(conn, name, reason); },
+      renew: function () { if (live()) self.reconnect(); }
+    });
+  };
+
+  Subscription.prototype._message = function (data, id) {
+    if (id !== null && id !== undefined && id !== '') {
+      if (!this._acceptNext && !idAfter(id, this.lastId)) return; // seen already: drop
+      this._acceptNext = false;
+      this.lastId = String(id);
+    }
+    this._attempt = 0;
+    callUser(this.options.onmessage, this, [data, id]);
+  };
+
+  Subscription.prototype._missed = function (info) {
+    // Everything the server still has follows; the ids may even restart (a restarted server),
+    // so the next message is taken whatever its id. lastId stays: resuming from it again
+    // yields the same signal and the same messages.
+    this._acceptNext = true;
+    var detail = { since: info.since === undefined ? this.lastId : info.since,
+      first: info.first === undefined ? '' : info.first, strategy: this.strategy };
+    this._status('missed', detail);
+    callUser(this.options.onmissed, this, [detail]);
+  };
+
+  Subscription.prototype._failed = function (conn, name, reason) {
+    this._conn = null;
+    if (conn.transport) conn.transport.close();
+    var opened = conn.opened;
+    // A connection that lived a while was healthy: start the backoff again from the fast end.
+    if (opened && Date.now() - conn.openedAt > 5000) this._attempt = 0;
+    if (!opened && !this._settled && this._index + 1 < this._candidates.length) {
+      this._index++;
+      this._status('fallback', { from: name, to: this._candidates[this._index], reason: reason });
+      this._schedule(0);
+      return;
+    }
+    if (!opened) this._failedOpens++;
+    if (this._settled && this.mode === 'auto' && this._failedOpens >= this.options.reopenAttempts) {
+      this._settled = false; // the transport that worked no longer opens: probe the list again
+      this._failedOpens = 0;
+      this._index = 0;
+    } else if (!this._settled) {
+      this._index = 0; // every candidate failed: start over after a pause
+    }
+    var delay = backoffDelay(this._attempt++, this.options);
+    this._status('reconnecting', {
+      strategy: this._candidates[this._index], delay: delay, attempt: this._attempt, reason: reason
+    });
+    this._schedule(delay);
+  };
+
+  Subscription.prototype._schedule = function (delay) {
+    var self = this;
+    clearTimeout(this._timer);
+    this._timer = setTimeout(function () { self._connect(); }, delay);
+  };
+
+  // Sends text over the WebSocket when that is the open transport (for a route with
+  // `publish on;`). Returns false otherwise: publish over HTTP instead.
+  Subscription.prototype.send = function (text) {
+    var t = this._conn && this._conn.opened && this._conn.transport;
+    return !!(t && t.send && t.send(text));
+  };
+
+  // Drops the current connection and opens it again at once, resuming from lastId
+  // (for instance after the browser comes back online).
+  Subscription.prototype.reconnect = function () {
+    if (this._closed) return;
+    if (this._conn && this._conn.transport) this._conn.transport.close();
+    this._conn = null;
+    this._schedule(0);
+  };
+
+  Subscription.prototype.close = function () {
+    if (this._closed) return;
+    this._closed = true;
+    clearTimeout(this._timer);
+    if (this._conn && this._conn.transport) this._conn.transport.close();
+    this._conn = null;
+    this._status('closed', { strategy: this.strategy });
+  };
+
+  // ---- API -------------------------------------------------------------------------------
+
+  function subscribe(target, options) { return new Subscription(target, options); }
+
+  // POSTs data to a publish route. Resolves to the server's answer
+  // ({id, channel, subscribers}); rejects on a network error or a non-2xx status.
+  function publish(url, data, options) {
+    var o = options || {};
+    var body = data;
+    var type = 'text/plain; charset=utf-8';
+    if (data !== null && typeof data === 'object' && !(typeof Blob === 'function' && data instanceof Blob)) {
+      body = JSON.stringify(data);
+      type = 'application/json';
+    }
+    return fetch(resolveUrl(url, o.base || defaults.base), {
+      method: 'POST', body: body, headers: { 'Content-Type': o.type || type }
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        if (!res.ok) {
+          var err = new Error('herald: publish failed: HTTP ' + res.status);
+          err.status = res.status;
+          throw err;
+        }
+        try { return JSON.parse(text); } catch (e) { return { body: text }; }
+      });
+    });
+  }
+
+  var herald = {
+    version: '1.0.0',
+    strategies: STRATEGIES.slice(),
+    defaults: defaults,
+    subscribe: subscribe,
+    publish: publish,
+    // exposed for tests
+    _idAfter: idAfter,
+    _backoffDelay: backoffDelay,
+    _resolveRoutes: resolveRoutes
+  };
+
+  global.herald = herald;
+  if (typeof module === 'object' && module && module.exports) module.exports = herald;
+})(typeof globalThis !== 'undefined' ? globalThis : typeof self !== 'undefined' ? self : this);
