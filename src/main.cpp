@@ -163,13 +163,15 @@ int Master::run() {
     std::size_t n = static_cast<std::size_t>(cfg_->worker_threads);
     std::vector<BoundListen> bound;
     for (const Listen& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
-    app::Process proc(*cfg_);
-    proc.after_bind();  // daemonize, pid file, drop privileges (as configured)
     broker_->reconcile(*cfg_);
+    // Workers open the access log here, still with the privileges the logs need; no thread
+    // runs before after_bind(), which may fork.
     for (std::size_t i = 0; i < n; ++i) {
         workers_.push_back(std::make_unique<app::Worker>(i, routes, *broker_, &worker_ptrs_));
         worker_ptrs_.push_back(workers_.back().get());
     }
+    app::Process proc(*cfg_);
+    proc.after_bind();  // pid file lock, daemonize, drop privileges (as configured)
     for (BoundListen& b : bound) {
         listen_keys_.push_back(b.key);
         for (std::size_t i = 0; i < n; ++i) workers_[i]->add_listener(std::move(b.fds[i]), b.key);
@@ -180,8 +182,9 @@ int Master::run() {
     ignore(loop_.on_signal(SIGINT, [this](int) { stop(false); }));
     ignore(loop_.on_signal(SIGQUIT, [this](int) { stop(true); }));
     ignore(loop_.on_signal(SIGUSR1, [this](int) {
-        HERALD_NOTICE("reopening logs");
+        HERALD_NOTICE("reopening logs");  // the last line in the old file
         if (auto ec = log::reopen()) HERALD_ERROR("reopen error log: %s", ec.message().c_str());
+        HERALD_NOTICE("logs reopened");   // the first line in the new one
         for (app::Worker* w : worker_ptrs_)
             w->loop().post([w] {
                 if (auto ec = w->access_log().open(w->routes().config().access_log))

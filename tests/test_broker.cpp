@@ -351,7 +351,7 @@ struct LoopThread {
 
 // 4 publisher threads, 2 worker loops; subscribers join before and during publishing (the
 // late ones resume from 0 and get the start from history). Each must see 1..total once, in order.
-Test(broker, cross_thread_every_id_once_in_order, .timeout = 30.0) {
+Test(broker, cross_thread_every_id_once_in_order, .timeout = 10.0) {
     auto b = herald::push::make_memory_broker();
     b->reconcile(config({channel("chat", total)}));
     std::atomic<bool> failed{false};

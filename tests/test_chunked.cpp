@@ -156,12 +156,12 @@ const Case big_cases[] = {
 
 } // namespace
 
-Test(chunked, limits_whole_bytewise_and_strided_splits, .timeout = 30.0) {
+Test(chunked, limits_whole_bytewise_and_strided_splits) {
     for (const Case& c : big_cases)
         check_case(c, 61);
 }
 
-Test(chunked, same_result_whole_bytewise_and_at_every_split, .timeout = 60.0) {
+Test(chunked, same_result_whole_bytewise_and_at_every_split) {
     for (const Case& c : cases)
         check_case(c);
 }
@@ -229,7 +229,7 @@ Test(chunked, chunk_header_encodes_hex_sizes) {
     }
 }
 
-Test(chunked, encoder_output_decodes_at_every_split, .timeout = 10.0) {
+Test(chunked, encoder_output_decodes_at_every_split) {
     std::string wire;
     std::string want;
     for (std::size_t n : {1, 15, 16, 300}) {

@@ -277,7 +277,7 @@ Test(push_message, iframe_calls) {
 }
 
 // Every thread asking for an encoding gets the same bytes, built once.
-Test(push_message, encodings_are_shared_across_threads, .timeout = 5.0) {
+Test(push_message, encodings_are_shared_across_threads, .timeout = 10.0) {
     auto m = published(9, std::string(1000, 'q'));
     std::shared_ptr<const Message> cm = m;
     std::vector<const char*> seen(8);

@@ -24,4 +24,4 @@ fi
 
 mkdir -p build/e2e
 # A bounded run: a hung browser or server must not hang CI.
-timeout 900 node --test tests/e2e/ || fail "e2e tests failed"
+timeout 900 node --test --test-timeout=120000 tests/e2e/ || fail "e2e tests failed"

@@ -5,16 +5,25 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "core/unique_fd.hpp"
 
 namespace herald::app {
 
 // The config used without -c ("conf/herald.conf"; the .deb build sets /etc/herald/herald.conf).
 const char* default_config_path() noexcept;
 
-// Owns the pid file for the life of the process. after_bind() runs once the listening sockets
-// are bound: refuses to start if the pid file names a live process, daemonizes when
-// `daemon on`, writes the pid file, and (as root) drops to `user`. The destructor removes the
-// pid file. Throws std::runtime_error with a clear message on failure.
+// Owns the pid file for the life of the process. The pid file is also a lock: the running
+// herald holds flock(LOCK_EX) on it, so a second instance, and `herald -s`, can tell a live pid
+// file from a stale one even when the file could not be removed (after a privilege drop the
+// process may not unlink in a root-owned /run).
+//
+// after_bind() runs once the listening sockets are bound and the logs are open, before any
+// thread is started: it checks `user`, locks the pid file (refusing to start if a running
+// herald holds it), daemonizes when `daemon on` (the shell's process exits only once the
+// daemon is ready, with status 1 if it failed), writes the pid, drops to `user`, and in daemon
+// mode points stdin/stdout (and stderr unless it is the error log) at /dev/null. Throws
+// std::runtime_error with a clear message on failure. The destructor removes the pid file, or
+// empties it when it cannot.
 class Process {
 public:
     explicit Process(const Config& cfg) : cfg_(cfg) {}
@@ -24,13 +33,17 @@ public:
     void after_bind();
 
 private:
+    void lock_pid_file();
+    void write_pid();
+
     const Config& cfg_;
-    bool wrote_pid_ = false;
-    std::string pid_path_;
+    UniqueFd pid_fd_;        // open and flock()ed while we run; -1 when `pid` is unset
+    UniqueFd ready_fd_;      // daemon mode: write end of the pipe the shell's process waits on
 };
 
 // `herald -s reload|stop|quit|reopen`: HUP/TERM/QUIT/USR1 to the pid in cfg.pid_file.
-// Returns the process exit code (0 ok, 1 error with a message on stderr).
+// Returns the process exit code (0 ok, 1 error with a message on stderr: no pid file, a stale
+// one, or kill() failing).
 int send_signal(const Config& cfg, const std::string& name);
 
 } // namespace herald::app

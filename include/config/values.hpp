@@ -24,11 +24,11 @@ namespace herald::config {
 
 // The address part of `listen`: "8080", "*:80", "127.0.0.1:8080", "[::1]:8080".
 // Fills host (numeric, IPv6 without brackets; "0.0.0.0" for a bare port or "*") and port.
-[[nodiscard]] bool parse_listen_address(std::string_view s, Listen& out) noexcept;
+[[nodiscard]] bool parse_listen_address(std::string_view s, Listen& out);
 
 // `allow`/`deny` argument: "all", "10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32".
 // IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.
-[[nodiscard]] bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) noexcept;
+[[nodiscard]] bool parse_access_rule(std::string_view s, bool allow, AccessRule& out);
 
 // [A-Za-z0-9_.:-]{1,128}: the names of channels, in the config and in request paths.
 [[nodiscard]] bool is_valid_channel_name(std::string_view s) noexcept;

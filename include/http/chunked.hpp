@@ -29,7 +29,7 @@ inline constexpr std::size_t max_trailer_bytes = 16384;
 // (§7.1.2 allows discarding); total data over max_body_size -> body_too_large, detected from
 // the chunk-size before its data arrives.
 class ChunkedDecoder {
-  public:
+public:
     explicit ChunkedDecoder(std::uint64_t max_body_size) noexcept : max_body_size_(max_body_size) {}
 
     // `in` is the unconsumed input (it starts where the previous call's `consumed` ended).
@@ -47,7 +47,7 @@ class ChunkedDecoder {
 
     void reset() noexcept;
 
-  private:
+private:
     enum class State : std::uint8_t {
         size_start,     // first HEXDIG of chunk-size
         size,           // more HEXDIG, BWS, ";" or CR

@@ -48,7 +48,7 @@ struct ParserLimits {
 // Checks that need the whole head (missing Host, 501, 417) are made at the final CRLF; the
 // others at the byte or field line that breaks them, so a server can answer without waiting.
 class RequestParser {
-  public:
+public:
     explicit RequestParser(ParserLimits limits = {}) noexcept;
 
     // `unconsumed` holds every byte from the first byte of this request (including those seen
@@ -67,7 +67,7 @@ class RequestParser {
     // Prepares for the next request on the connection (keeps the limits).
     void reset() noexcept;
 
-  private:
+private:
     enum class State : std::uint8_t {
         before_request_line, // empty lines (CRLF) may precede the request line
         empty_line_lf,       // after the CR of such an empty line

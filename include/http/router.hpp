@@ -40,7 +40,8 @@ private:
     };
     std::shared_ptr<const Config> cfg_;
     std::vector<ServerRoutes> servers_;
-    std::unordered_map<std::string, std::vector<std::size_t>> by_listen_;
+    // listen key -> server indexes; a handful of entries, scanned without allocating.
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> by_listen_;
     std::unordered_map<const Location*, std::string> real_roots_;
     std::string empty_;
 };

@@ -64,6 +64,10 @@ public:
     // Closes now: no more I/O, queued output is dropped; reaped after dispatch.
     void close() noexcept;
     // Closes once everything queued has been written (error responses, Connection: close).
+    // If the peer may still be sending, the close lingers (like nginx's lingering_close): our
+    // side is shut down for writing and input is read and discarded until the peer closes or
+    // linger_timeout passes, so unread input cannot make the kernel reset the connection and
+    // destroy the response before the peer has read it.
     void close_after_flush() noexcept;
     // Write stalls longer than this (no byte accepted by the socket) close the connection.
     void set_send_timeout(Clock::duration d) noexcept { send_timeout_ = d; }
@@ -83,6 +87,7 @@ public:
 
 private:
     void read_input() noexcept;
+    void start_linger() noexcept;
     void process(std::span<char> data, bool from_scratch) noexcept;
     void update_interest() noexcept;
 
@@ -104,6 +109,10 @@ private:
     bool flush_pending_ = false;
     bool writing_ = false;   // write interest is on
     bool in_process_ = false;
+    bool lingering_ = false;
+
+public:
+    static constexpr Clock::duration linger_timeout = std::chrono::seconds(2);
 };
 
 } // namespace herald::net

@@ -41,8 +41,9 @@ public:
     WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint);
     ~WsSession() override;
 
-    // Queues one message frame (copied). Returns false if the session is closing or the
-    // queue limit was hit (the session then closes with 1008).
+    // Queues one message frame (copied). Returns false, queueing nothing, if the session is
+    // closing or the bytes already queued exceed ws_max_queue (the session then closes with
+    // 1008).
     bool send(Opcode op, std::string_view payload);
     // Queues a pre-encoded frame shared with other connections (no copy).
     bool send_frame(std::shared_ptr<const void> keep, std::string_view frame);

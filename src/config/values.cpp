@@ -125,7 +125,7 @@ std::optional<Duration> parse_duration(std::string_view s) noexcept {
     return Duration(static_cast<Duration::rep>(total));
 }
 
-bool parse_listen_address(std::string_view s, Listen& out) noexcept {
+bool parse_listen_address(std::string_view s, Listen& out) {
     std::string host;
     std::string_view port;
     if (!s.empty() && s.front() == '[') {
@@ -151,7 +151,7 @@ bool parse_listen_address(std::string_view s, Listen& out) noexcept {
     return true;
 }
 
-bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) noexcept {
+bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
     out = AccessRule{};
     out.allow = allow;
     if (s == "all") {

@@ -52,11 +52,18 @@ Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
         servers_.push_back(std::move(r));
     }
     for (std::size_t i = 0; i < servers_.size(); ++i)
-        for (const Listen& l : servers_[i].server->listens) by_listen_[listen_key(l)].push_back(i);
+        for (const Listen& l : servers_[i].server->listens) {
+            std::string key = listen_key(l);
+            auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
+                                   [&](const auto& e) { return e.first == key; });
+            if (it == by_listen_.end()) it = by_listen_.insert(by_listen_.end(), {key, {}});
+            it->second.push_back(i);
+        }
 }
 
 const Server* Router::server_for(std::string_view listen_key, std::string_view host) const noexcept {
-    auto it = by_listen_.find(std::string(listen_key));
+    auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
+                           [&](const auto& e) { return e.first == listen_key; });
     if (it == by_listen_.end() || it->second.empty()) return nullptr;
     // Host without port, compared case-insensitively with server_name; first server is default.
     std::string_view h = host.substr(0, host.rfind(':') == std::string_view::npos ||

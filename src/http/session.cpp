@@ -41,6 +41,8 @@ void HttpSession::on_timeout() noexcept {
 }
 
 std::size_t HttpSession::on_data(std::span<char> data) noexcept {
+    // RFC 9112 §9.6: after a response that closes the connection, later requests are ignored.
+    if (conn_.closing()) return data.size();
     if (state_ == State::dispatched || state_ == State::upgraded || waiting_drain_) return 0;
     if (state_ == State::body) return read_body(data);
     if (!header_timer_) {  // first bytes of a request: the header clock starts

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.hpp"
@@ -46,10 +47,16 @@ void Connection::on_ready(const ReadyEvent& ev) noexcept {
     if (closed_) return;
     if (ev.writable) flush_now();
     if (closed_) return;
-    if ((ev.readable || ev.hangup) && !paused_ && !peer_closed_) read_input();
+    if ((ev.readable || ev.hangup) && (lingering_ || (!paused_ && !peer_closed_))) read_input();
 }
 
 void Connection::read_input() noexcept {
+    if (lingering_) {  // discard until the peer closes (see close_after_flush)
+        ssize_t n = ::read(fd_.get(), t_scratch, scratch_size);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            close();
+        return;
+    }
     char* dst;
     std::size_t room;
     bool scratch = in_.empty();
@@ -164,7 +171,8 @@ void Connection::flush_now() noexcept {
         update_interest();
     }
     if (close_after_flush_) {
-        close();
+        if (peer_closed_ || lingering_) close();
+        else start_linger();
         return;
     }
     if (session_) session_->on_drained();
@@ -173,11 +181,15 @@ void Connection::flush_now() noexcept {
 void Connection::close_after_flush() noexcept {
     if (closed_) return;
     close_after_flush_ = true;
-    if (out_.empty() && !flush_pending_) {
-        close();
-        return;
-    }
     flush_soon();
+}
+
+void Connection::start_linger() noexcept {
+    lingering_ = true;
+    ::shutdown(fd_.get(), SHUT_WR);
+    paused_ = false;
+    update_interest();
+    send_timer_ = loop().add_timer(linger_timeout, [this] { close(); });
 }
 
 void Connection::close() noexcept {

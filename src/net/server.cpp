@@ -155,6 +155,8 @@ void Server::end_of_iteration() noexcept {
         for (int fd : reaped) {
             auto idx = static_cast<std::size_t>(fd);
             if (idx < conns_.size() && conns_[idx]) {
+                // It may have been marked dirty after this pass's list was taken.
+                std::erase(dirty_, conns_[idx].get());
                 conns_[idx].reset();
                 --count_;
             }

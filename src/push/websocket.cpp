@@ -152,8 +152,7 @@ private:
             head.header("Sec-WebSocket-Version", "13");
         }
         if (status == 405) head.header("Allow", "GET");
-        s.respond(std::move(head), std::string(ws::reason_of(err)) +
-                                       ": this location speaks WebSocket (RFC 6455)\n");
+        s.respond(std::move(head), std::string(ws::reason_of(err)) + "\n");
     }
 };
 

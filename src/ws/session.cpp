@@ -100,6 +100,10 @@ void WsSession::queue_control(Opcode op, std::string_view payload) {
     conn_.flush_soon();
 }
 
+// ws_max_queue bounds the backlog a new message joins, not the message itself: a slow reader's
+// queue stays under ws_max_queue + one message, while a reader that keeps up still receives a
+// message as large as ws_max_message_size (the default limits are equal: checking after the
+// push would close every connection that is sent one maximal message with 1008).
 bool WsSession::check_queue() {
     if (conn_.out().pending_bytes() <= limits_.max_queue) return true;
     HERALD_WARN("websocket fd=%d to %s: %zu bytes queued > ws_max_queue, closing with 1008",
@@ -109,7 +113,7 @@ bool WsSession::check_queue() {
 }
 
 bool WsSession::send(Opcode op, std::string_view payload) {
-    if (close_sent_) return false;
+    if (close_sent_ || !check_queue()) return false;
     unsigned char head[max_frame_header];
     std::size_t n = encode_frame_header(op, true, payload.size(), head);
     std::string frame;
@@ -117,14 +121,14 @@ bool WsSession::send(Opcode op, std::string_view payload) {
     frame.append(reinterpret_cast<char*>(head), n).append(payload);
     conn_.out().push(std::move(frame));
     conn_.flush_soon();
-    return check_queue();
+    return true;
 }
 
 bool WsSession::send_frame(std::shared_ptr<const void> keep, std::string_view frame) {
-    if (close_sent_) return false;
+    if (close_sent_ || !check_queue()) return false;
     conn_.out().push_shared(std::move(keep), frame);
     conn_.flush_soon();
-    return check_queue();
+    return true;
 }
 
 void WsSession::close(CloseCode code, std::string_view reason) {

@@ -84,7 +84,9 @@ export class Herald {
         await this._spawn(confPath, timeout);
         return this;
       } catch (e) {
-        if (this.port === 0 || attempt >= 20) throw e;
+        // Retry a busy port (restart on the same port) or a binary that could not be spawned.
+        const retriable = this.port !== 0 || /spawn /.test(e.message);
+        if (!retriable || attempt >= 20) throw e;
         await sleep(250);
       }
     }
@@ -99,7 +101,11 @@ export class Herald {
     const append = (chunk) => { this.logs[run] += chunk.toString('utf8'); };
     proc.stdout.on('data', append);
     proc.stderr.on('data', append);
-    const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => resolve({ code, signal }));
+      // A binary being relinked by a parallel `make` cannot be spawned for a moment.
+      proc.on('error', (e) => { append(`spawn ${BIN}: ${e.message}\n`); resolve({ code: null, signal: null, error: e }); });
+    });
     this.proc = proc;
     this._exited = exited;
     return new Promise((resolve, reject) => {
@@ -121,9 +127,9 @@ export class Herald {
       };
       proc.stdout.on('data', check);
       proc.stderr.on('data', check);
-      exited.then(({ code, signal }) => {
-        if (this.proc === proc && !this.port) fail(`herald exited early (code ${code}, signal ${signal})`);
-        else if (this.proc === proc && !/listening on/.test(this.logs[run])) fail(`herald exited early (code ${code})`);
+      exited.then(({ code, signal, error }) => {
+        if (this.proc !== proc || /listening on/.test(this.logs[run])) return;
+        fail(error ? `spawn ${BIN} failed: ${error.message}` : `herald exited early (code ${code}, signal ${signal})`);
       });
     });
   }

@@ -2,7 +2,7 @@
 cases and http-parser cases, MIT, see their NOTICE files) against the running herald binary.
 
 One TCP connection per vector, the raw bytes sent in one write, judged as
-tests/data/vectors/README.upstream.md says:
+tests/data/vectors/README.md says:
   complete N            exactly N responses, none a parse rejection; nothing more
   complete_then_close   N responses, then the server closes (trailing bytes ignored)
   incomplete (N done)   N responses, then silence: no bytes, no close

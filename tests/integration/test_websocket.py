@@ -42,7 +42,10 @@ http {
         location = /proto  { push websocket; echo ""; ws_protocols chat superchat v2.herald; }
         location = /origin { push websocket; echo ""; allow_origin https://good.example http://also.example; }
         location = /anyorigin { push websocket; echo ""; allow_origin *; }
+        location = /slow   { push websocket; echo ""; ws_max_queue 64k; }
         location /ws/      { push websocket; channel $tail; }
+        location = /ws/chat { push websocket; channel c1; publish on; }
+        location /slowws/  { push websocket; channel $tail; ws_max_queue 64k; }
         location = /pub    { publish; channel $arg_channel; }
     }
 }
@@ -213,11 +216,17 @@ def read_head(sock):
     return status, headers, rest
 
 
-def connect(srv, path='/echo', early=b'', expect=101, **kw):
+def connect(srv, path='/echo', early=b'', expect=101, rcvbuf=None, **kw):
     """Opens a WebSocket (or a refused handshake when expect != 101). early: bytes sent in the
-    same write as the request."""
+    same write as the request; rcvbuf: a small SO_RCVBUF makes a slow reader."""
     req, key = upgrade_request(path, **kw)
-    s = srv.connect(timeout=3)
+    if rcvbuf:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(3)
+        s.connect(('127.0.0.1', srv.port))
+    else:
+        s = srv.connect(timeout=3)
     s.sendall(req + early)
     status, headers, rest = read_head(s)
     assert status == expect, (status, headers, rest)
@@ -500,27 +509,20 @@ def test_oversized_frame_fails_at_header(srv):
 
 def test_16_mib_message_against_default_limit_is_1009(srv):
     c = connect(srv, '/raw')  # default ws_max_message_size 1m
-    data = frame(BINARY, os.urandom(16 << 20))
+    data = frame(BINARY, b'\x5a' * (16 << 20))
     errors = []
 
-    def pump():  # the whole message, as a client would send it; the server may reset us
+    def pump():  # the whole message, as a client would send it
         try:
             c.sock.sendall(data)
-        except OSError as e:
+        except OSError as e:  # herald stops reading after ws_close_timeout
             errors.append(e)
 
     t = threading.Thread(target=pump, daemon=True)
     t.start()
-    f = c.recv_frame()
-    assert f is not None and f[1] == CLOSE, f
-    assert struct.unpack('!H', f[2][:2])[0] == 1009
-    # Then the TCP connection goes away: FIN, or RST since our unread payload was discarded.
-    c.sock.settimeout(3)
-    try:
-        while c.sock.recv(1 << 20):
-            pass
-    except ConnectionResetError:
-        pass
+    # The close frame, then EOF (a FIN, not a RST that could destroy the close frame in our
+    # receive queue: herald keeps discarding our input while it lingers).
+    c.expect_close(1009)
     t.join(5)
     assert not t.is_alive()
     c.close()
@@ -533,6 +535,67 @@ def test_16_mib_fragmented_message_is_1009(srv):
            frame(CONT, chunk, fin=False) + frame(CONT, chunk, fin=False))  # 1 MiB: still fine
     c.send(frame(CONT, b'!', fin=False)[:8])
     c.expect_close(1009)
+
+
+def test_max_size_message_echoed_with_default_limits(srv):
+    # ws_max_message_size and ws_max_queue are both 1m by default: one maximal message must
+    # still go out to a reader that keeps up (not 1008).
+    c = connect(srv, '/raw')
+    data = os.urandom(1 << 20)
+    c.send_frame(BINARY, data)
+    assert c.recv_message() == (BINARY, data)
+    c.send(frame(BINARY, data[:1 << 19], fin=False) + frame(CONT, data[1 << 19:]))
+    assert c.recv_message() == (BINARY, data)
+    c.send_frame(BINARY, data + b'!')
+    c.expect_close(1009)
+
+
+# ---- backpressure ---------------------------------------------------------------------------
+
+def drain_until_close(c):
+    """Reads data frames until a close frame; returns (bytes of data seen, close code)."""
+    seen = 0
+    while True:
+        f = c.recv_frame()
+        assert f is not None, 'TCP closed without a close frame'
+        if f[1] == CLOSE:
+            return seen, struct.unpack('!H', f[2][:2])[0]
+        seen += len(f[2])
+
+
+def test_slow_reader_closed_with_1008(fresh):
+    c = connect(fresh, '/slow', rcvbuf=4096)  # ws_max_queue 64k
+    chunk = frame(BINARY, b's' * 32768)
+    sent = 0
+    try:
+        for _ in range(400):  # 13 MB of echo that we do not read
+            c.send(chunk)
+            sent += 32768
+    except OSError:
+        pass
+    c.sock.settimeout(5)
+    seen, code = drain_until_close(c)
+    assert code == 1008
+    assert seen < sent
+    c.send_frame(CLOSE, close_payload(1008))
+    c.expect_eof()
+    assert fresh.wait_log('ws_max_queue')
+
+
+def test_slow_subscriber_closed_with_1008(fresh):
+    c = connect(fresh, '/slowws/c1', rcvbuf=4096)  # ws_max_queue 64k
+    body = b'm' * (256 << 10)
+    for i in range(40):  # 10 MB we do not read
+        publish(fresh, 'c1', body)
+    fast = connect(fresh, '/ws/c1')  # the others are unaffected
+    publish(fresh, 'c1', 'after')
+    assert fast.recv_message() == (TEXT, b'after')
+    c.sock.settimeout(5)
+    seen, code = drain_until_close(c)
+    assert code == 1008
+    assert seen < 40 * len(body)
+    c.send_frame(CLOSE, close_payload(1008))
+    c.expect_eof()
 
 
 # ---- handshake ------------------------------------------------------------------------------
@@ -827,23 +890,32 @@ def test_client_vanishing_mid_frame_is_harmless(srv):
 
 # ---- keepalive, close timeout, shutdown -----------------------------------------------------
 
-def test_server_pings_and_answered_pings_keep_alive(herald):
+def test_server_ping_after_interval(herald):
     srv = herald(CONF.replace('ws_ping_interval 0', 'ws_ping_interval 1s'))
     c = connect(srv, '/raw')
     t0 = time.time()
     fin, op, payload = c.recv_frame()
     assert op == PING and 0.7 < time.time() - t0 < 1.8
     c.send_frame(PONG, payload)
-    fin, op, payload = c.recv_frame()  # a second ping, not a close: the pong counted
-    assert op == PING
+    c.send_frame(TEXT, 'still here')
+    assert c.recv_message() == (TEXT, b'still here')
+    c.close()
+
+
+def test_answered_pings_keep_alive(herald):
+    srv = herald(CONF.replace('ws_ping_interval 0', 'ws_ping_interval 500ms'))
+    c = connect(srv, '/raw')
+    for _ in range(3):  # past the 2-interval deadline twice over: the pongs count
+        fin, op, payload = c.recv_frame()
+        assert op == PING, (op, payload)
+        c.send_frame(PONG, payload)
     c.send_frame(TEXT, 'still here')
     assert c.recv_message() == (TEXT, b'still here')
     c.close()
 
 
 def test_silent_client_is_closed_after_two_intervals(herald):
-    srv = herald(CONF.replace('ws_ping_interval 0', 'ws_ping_interval 500ms')
-                 .replace('ws_close_timeout 1s', 'ws_close_timeout 1s'))
+    srv = herald(CONF.replace('ws_ping_interval 0', 'ws_ping_interval 500ms'))
     c = connect(srv, '/raw')
     t0 = time.time()
     fin, op, _ = c.recv_frame()
@@ -863,7 +935,7 @@ def test_any_frame_counts_as_alive(herald):
     srv = herald(CONF.replace('ws_ping_interval 0', 'ws_ping_interval 500ms'))
     c = connect(srv, '/raw')
     t0 = time.time()
-    while time.time() - t0 < 1.8:  # chatty client that ignores pings
+    while time.time() - t0 < 1.4:  # chatty client that ignores pings
         c.send_frame(BINARY, b'.')
         while True:
             fin, op, payload = c.recv_frame()
@@ -993,6 +1065,53 @@ def test_push_delete_channel_closes_1000(fresh):
         x.send_frame(CLOSE, payload[:2])
         x.expect_eof()
         x.close()
+
+
+def test_push_chat_clients_publish(fresh):
+    a = connect(fresh, '/ws/chat')
+    b = connect(fresh, '/ws/c1')
+    a.send_frame(TEXT, 'from a ✓')
+    assert b.recv_message() == (TEXT, 'from a ✓'.encode())
+    assert a.recv_message() == (TEXT, 'from a ✓'.encode())  # the sender is a subscriber too
+    a.send(frame(TEXT, 'frag', fin=False) + frame(PING, 'p') + frame(CONT, 'mented'))
+    assert a.recv_frame() == (True, PONG, b'p')
+    assert b.recv_message() == (TEXT, b'fragmented')
+    a.send_frame(BINARY, b'\x00\x01')
+    assert b.recv_message() == (BINARY, b'\x00\x01')
+    a.close()
+    b.close()
+
+
+def test_push_vanished_subscriber_is_released(fresh):
+    c = connect(fresh, '/ws/c1')
+    c.close()  # no close frame: TCP just goes away
+    deadline = time.time() + 2
+    while publish(fresh, 'c1', 'anyone?')['subscribers'] != 0:
+        assert time.time() < deadline, 'subscriber still counted after its TCP close'
+        time.sleep(0.02)
+    d = connect(fresh, '/ws/c1')
+    c2 = connect(fresh, '/ws/c1', early=frame(TEXT, 'a' * 10, fin=False))
+    c2.close()  # gone in the middle of a fragmented message
+    publish(fresh, 'c1', 'still works')
+    assert d.recv_message() == (TEXT, b'still works')
+    d.close()
+
+
+def test_upgrade_after_keepalive_request(fresh):
+    s = fresh.connect()
+    s.sendall(b'GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n')
+    status, h, rest = read_head(s)
+    n = int(h.get('content-length', '0'))
+    while len(rest) < n:
+        rest += s.recv(4096)
+    assert status == 404 and rest[n:] == b''
+    req, key = upgrade_request('/echo')
+    s.sendall(req + frame(TEXT, 'second request'))
+    status, h, rest = read_head(s)
+    assert status == 101
+    c = WsClient(s, status, h, rest)
+    assert c.recv_message() == (TEXT, (PREFIX + 'second request').encode())
+    c.close()
 
 
 def test_push_unknown_channel_refused(fresh):

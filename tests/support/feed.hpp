@@ -27,7 +27,7 @@ namespace herald::test {
 
 // A readable region whose end touches a PROT_NONE page. Move-only owner of the mapping.
 class GuardedBuffer {
-  public:
+public:
     explicit GuardedBuffer(std::size_t capacity = 65536) { map(capacity); }
     ~GuardedBuffer() { unmap(); }
     GuardedBuffer(const GuardedBuffer&) = delete;
@@ -48,7 +48,7 @@ class GuardedBuffer {
         return {at, bytes.size()};
     }
 
-  private:
+private:
     void map(std::size_t capacity) {
         const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
         readable_ = (capacity + page - 1) / page * page;

@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""Writes the checked-in seed corpora, tests/fuzz/corpus/<target>/*, from the readable cases
+below. Each harness reads a few parameter bytes before its payload (see the "Input layout" line
+in its header comment); the prefixes here give the split cuts and limits. Run it again after
+editing a case: `tests/fuzz/make_corpus.py`."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def u16(n):
+    return struct.pack('>H', n)
+
+
+def http(flags, cut1, cut2, body_limit, data):
+    return bytes([flags]) + u16(cut1) + u16(cut2) + bytes([body_limit]) + data
+
+
+def ws_frame(opcode, payload, fin=True, key=b'\0\0\0\0'):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n <= 125:
+        head += bytes([0x80 | n])
+    elif n <= 0xFFFF:
+        head += bytes([0x80 | 126]) + u16(n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack('>Q', n)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+def ws(limit, cut1, cut2, code, data):
+    return bytes([limit]) + u16(cut1) + u16(cut2) + u16(code) + data
+
+
+def cfg(cut1, cut2, text):
+    return u16(cut1) + u16(cut2) + text
+
+
+def enc(flags, msg_id, callback, data):
+    return bytes([flags]) + u16(msg_id) + bytes([len(callback)]) + callback + data
+
+
+def path(method, name, target):
+    return bytes([method, len(name)]) + name + target
+
+
+CORPORA = {
+    'http': {
+        'get': http(0, 5, 20, 0, b'GET /index.html?a=1 HTTP/1.1\r\nHost: example.com\r\n'
+                    b'Accept: */*\r\n\r\n'),
+        'chunked_post': http(0, 30, 90, 64, b'POST /pub?channel=chat HTTP/1.1\r\nHost: h\r\n'
+                             b'Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n'
+                             b'5;ext=1;q="a\\"b"\r\nhello\r\n3\r\n, w\r\n0\r\nTrailer: v\r\n\r\n'),
+        'content_length': http(0, 40, 41, 0, b'PUT /x HTTP/1.1\r\nHost: h:80\r\n'
+                               b'Content-Length: 5\r\nExpect: 100-continue\r\n'
+                               b'Connection: close\r\n\r\nhelloGET / HTTP/1.0\r\n\r\n'),
+        'absolute_upgrade': http(0, 7, 60, 0, b'GET http://example.com:8080/a/../b?c=d HTTP/1.1\r\n'
+                                 b'Host: example.com:8080\r\nConnection: keep-alive, Upgrade\r\n'
+                                 b'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'
+                                 b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'),
+        'pipelined': http(1 | 0x30, 3, 30, 0, b'\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n'
+                          b'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'
+                          b'HEAD / HTTP/1.1\r\nHost: a\r\n\r\n'),
+        'bad_space_before_colon': http(0, 2, 25, 0, b'GET / HTTP/1.1\r\nHost : a\r\n\r\n'),
+        'raw_chunked': http(2, 4, 9, 16, b'1a\r\nabcdefghijklmnopqrstuvwxyz\r\n'
+                            b'0 ;x=y\r\nA: b\r\n\r\n'),
+    },
+    'ws': {
+        'text': ws(0, 3, 8, 1000, ws_frame(1, b'hello')),
+        'masked_key': ws(0, 1, 6, 1001, ws_frame(1, 'héllo wörld'.encode(), key=b'\x37\xfa\x21\x3d')),
+        'fragmented_ping': ws(0, 5, 14, 3000, ws_frame(1, b'hel', fin=False) + ws_frame(9, b'p') +
+                              ws_frame(0, b'lo', fin=False) + ws_frame(0, '€'.encode())),
+        'close_reason': ws(0, 2, 9, 4999, ws_frame(10, b'pong') +
+                           ws_frame(8, u16(1000) + b'bye') + ws_frame(1, b'after')),
+        'binary_126': ws(0, 4, 100, 1002, ws_frame(2, bytes(range(200)))),
+        'invalid_utf8': ws(0, 7, 8, 2000, ws_frame(1, b'ok \xed\xa0\x80 surrogate')),
+        'too_big': ws(16, 1, 2, 1009, ws_frame(1, b'x' * 40)),
+    },
+    'config': {
+        'minimal': cfg(3, 40, b'http { server { listen 127.0.0.1:0; root /tmp; } }\n'),
+        'channels': cfg(10, 200, b'worker_threads 2;\nevents { worker_connections 512; }\n'
+                        b'http {\n  channel_autocreate on;\n  channel chat { buffer 200; ttl 1h30m; }\n'
+                        b'  channel clock { buffer 16; source clock 1s; }\n'
+                        b'  server {\n    listen [::1]:8080 reuseport;\n'
+                        b'    location = /ws { push websocket; channel chat; publish on; '
+                        b'ws_max_message_size 64k; }\n'
+                        b'    location /sse/ { push sse; channel $tail; sse_retry 2s; }\n'
+                        b'    location = /pub { publish; channel $arg_id; allow 10.0.0.0/8; '
+                        b'deny all; }\n  }\n}\n'),
+        'strings': cfg(20, 21, b'# comment\nhttp { types { text/html html htm; } server {\n'
+                       b'  listen 8080; location = /echo { push websocket; '
+                       b'echo "say \\"hi\\"\\n"; allow_origin \'https://a.example\'; } } }\n'),
+        'error_unknown': cfg(0, 5, b'http { server { lisen 80; } }\n'),
+        'error_eof': cfg(1, 2, b'http { server { listen 80;\n'),
+    },
+    'encoders': {
+        'lines': enc(0, 1, b'', b'line one\r\nline two\rthree\n\nend\n'),
+        'script': enc(4, 7, b'my.cb', b'</script><!-- "quotes" \'single\' & <b>\\ /'),
+        'utf8': enc(9, 65535, b'$x_1.y', 'héllo \u2028 sep \u2029 € 😀'.encode()),
+        'invalid_utf8': enc(22, 3, b'cb', b'\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 \xff'),
+        'controls': enc(17, 42, b'bad(cb)', bytes(range(0, 40)) + b'\x7f'),
+    },
+    'path': {
+        'dots': path(1, b'a', b'/a/b/../c/./d?a=1&b=x+y%20z'),
+        'escapes': path(1, b'b', b'/%2e%2e/etc/%2F/%00/%41%42%zz'),
+        'slashes': path(1, b'q', b'//a///b/./c/../'),
+        'absolute': path(1, b'x', b'https://example.com:8443/p/q?x=%3D&y'),
+        'asterisk': path(6, b'', b'*'),
+        'authority': path(7, b'', b'example.com:443'),
+        'utf8': path(1, b'n', '/ünï/cödé/%C3%A9'.encode()),
+    },
+}
+
+# The shipped config, minus its include (the harness only lexes inputs that include files).
+with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
+    shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
+CORPORA['config']['herald_conf'] = cfg(100, 1000, shipped)
+
+for target, cases in CORPORA.items():
+    folder = os.path.join(HERE, 'corpus', target)
+    os.makedirs(folder, exist_ok=True)
+    for name, data in cases.items():
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(data)

@@ -1,0 +1,343 @@
+"""The two HTTP streaming strategies over real sockets (issue 4): `push sse;` (retry:, id:, one
+data: line per line, Last-Event-ID / ?since= resume, the herald-missed event, keepalive comments)
+and `push iframe;` (>= 1 KiB preamble, parent.CB("DATA","ID") calls whose DATA is a JavaScript
+string literal nothing can break out of, ?callback= validation, the missed call), both ending
+cleanly with the terminating chunk when the channel is deleted."""
+import json
+import time
+
+import pytest
+
+from push_clients import (CALL_RE, SCRIPT_OPEN_RE, Conn, Stream, parse_iframe, parse_sse,
+                          publish)
+
+CONF = '''
+error_log stderr info;
+worker_threads 1;
+http {
+    access_log off;
+    stream_keepalive 1s;
+    sse_retry 1500ms;
+    channel a { buffer 100; }
+    channel small { buffer 3; }
+    server {
+        listen 127.0.0.1:0;
+        location /sse/     { push sse;    channel $tail; }
+        location /quiet/   { push sse;    channel $tail; stream_keepalive 0; }
+        location /ssecors/ { push sse;    channel $tail; allow_origin https://good.example; }
+        location /if/      { push iframe; channel $tail; }
+        location /ifjson/  { push iframe; channel $tail; push_format json; }
+        location = /pub    { publish; channel $arg_channel; }
+    }
+}
+'''
+
+
+@pytest.fixture
+def srv(herald):
+    return herald(CONF)
+
+
+def sse_events(st, n, timeout=3):
+    """Waits for n complete non-keepalive events and returns them."""
+    st.wait_for(lambda s: len(parse_sse(s.body)[0]) >= n, timeout)
+    return parse_sse(st.body)[0]
+
+
+def calls(st, n, timeout=3):
+    st.wait_for(lambda s: len(parse_iframe(s.body)) >= n, timeout)
+    return parse_iframe(st.body)
+
+
+# ---- SSE -------------------------------------------------------------------------------------
+
+def test_sse_head_retry_and_delivery(srv):
+    st = Stream(srv.port, '/sse/a')
+    assert st.status == 200
+    assert st.headers['content-type'].startswith('text/event-stream')
+    assert st.headers['cache-control'] == 'no-cache'
+    assert st.chunked
+    st.wait_for(lambda s: b'\n\n' in s.body)
+    assert parse_sse(st.body)[2] == [1500]
+    assert bytes(st.body).startswith(b'retry: 1500\n\n')
+    publish(srv, 'a', 'hello')
+    publish(srv, 'a', 'world')
+    ev = sse_events(st, 2)
+    assert [(e['id'], e['data'], e['event']) for e in ev] == [('1', 'hello', 'message'),
+                                                             ('2', 'world', 'message')]
+    st.close()
+
+
+def test_sse_multiline_data(srv):
+    st = Stream(srv.port, '/sse/a')
+    st.wait_for(lambda s: b'retry' in s.body)
+    publish(srv, 'a', 'a\nb\r\nc')
+    publish(srv, 'a', 'x\ry\n')
+    publish(srv, 'a', '')
+    ev = sse_events(st, 3)
+    assert b'id: 1\ndata: a\ndata: b\ndata: c\n\n' in st.body
+    assert [e['data'] for e in ev] == ['a\nb\nc', 'x\ny\n', '']
+    st.close()
+
+
+def test_sse_without_resume_point_gets_only_new_messages(srv):
+    publish(srv, 'a', 'old')
+    st = Stream(srv.port, '/sse/a')
+    st.wait_for(lambda s: b'retry' in s.body)
+    publish(srv, 'a', 'new')
+    ev = sse_events(st, 1)
+    assert [(e['id'], e['data']) for e in ev] == [('2', 'new')]
+    st.close()
+
+
+def test_sse_resume_with_last_event_id_and_since(srv):
+    for i in range(1, 6):
+        publish(srv, 'a', 'm%d' % i)
+    st = Stream(srv.port, '/sse/a', headers={'Last-Event-ID': '2'})
+    ev = sse_events(st, 3)
+    assert [(e['id'], e['data']) for e in ev] == [('3', 'm3'), ('4', 'm4'), ('5', 'm5')]
+    publish(srv, 'a', 'm6')
+    ev = sse_events(st, 4)
+    assert [e['id'] for e in ev] == ['3', '4', '5', '6']  # no duplicate, no gap
+    assert not any(e['event'] == 'herald-missed' for e in ev)
+    st.close()
+    st = Stream(srv.port, '/sse/a?since=4', headers={'Last-Event-ID': '1'})  # ?since= wins
+    ev = sse_events(st, 2)
+    assert [e['data'] for e in ev] == ['m5', 'm6']
+    st.close()
+
+
+def test_sse_missed_event(srv):
+    for i in range(1, 7):
+        publish(srv, 'small', 'm%d' % i)  # 4, 5, 6 remain
+    st = Stream(srv.port, '/sse/small', headers={'Last-Event-ID': '1'})
+    ev = sse_events(st, 4)
+    assert ev[0]['event'] == 'herald-missed'
+    assert json.loads(ev[0]['data']) == {'since': '1', 'first': '4'}
+    assert [(e['id'], e['data']) for e in ev[1:]] == [('4', 'm4'), ('5', 'm5'), ('6', 'm6')]
+    st.close()
+    st = Stream(srv.port, '/sse/small?since=99')  # an id the channel never had
+    ev = sse_events(st, 4)
+    assert ev[0]['event'] == 'herald-missed'
+    assert json.loads(ev[0]['data']) == {'since': '99', 'first': '4'}
+    assert [e['data'] for e in ev[1:]] == ['m4', 'm5', 'm6']
+    st.close()
+    st = Stream(srv.port, '/sse/small?since=3')  # first - 1: nothing lost
+    ev = sse_events(st, 3)
+    assert [e['data'] for e in ev] == ['m4', 'm5', 'm6']
+    st.close()
+
+
+def test_sse_keepalive_comments(srv):
+    st = Stream(srv.port, '/sse/a')
+    t0 = time.time()
+    st.wait_for(lambda s: len(parse_sse(s.body)[1]) >= 2, timeout=4)
+    assert time.time() - t0 < 3.5
+    assert parse_sse(st.body)[0] == []  # comments are not events
+    st.close()
+    st = Stream(srv.port, '/quiet/a')
+    st.wait_for(lambda s: b'retry' in s.body)
+    time.sleep(1.3)
+    st.pump(0.1)
+    assert parse_sse(st.body)[1] == []  # stream_keepalive 0: none
+    st.close()
+
+
+def test_sse_json_format(srv):
+    st = Stream(srv.port, '/sse/a?format=json')
+    st.wait_for(lambda s: b'retry' in s.body)
+    publish(srv, 'a', 'two\nlines')
+    ev = sse_events(st, 1)
+    assert b'\ndata: {' in st.body  # one data line
+    assert json.loads(ev[0]['data']) == {'id': '1', 'channel': 'a', 'data': 'two\nlines'}
+    st.close()
+
+
+def test_sse_ends_with_last_chunk_on_delete(srv):
+    st = Stream(srv.port, '/sse/a')
+    st.wait_for(lambda s: b'retry' in s.body)
+    publish(srv, 'a', 'bye')
+    c = Conn(srv.port)
+    assert c.request('DELETE', '/pub?channel=a')[0] == 200
+    st.wait_for(lambda s: s.ended)
+    assert [e['data'] for e in parse_sse(st.body)[0]] == ['bye']  # delivered before the end
+    # The connection is reusable after a cleanly ended stream.
+    st.send(b'GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert st.response()[0] == 404
+    st.close()
+    c.close()
+
+
+@pytest.mark.parametrize('path,headers,status', [
+    ('/sse/nope', None, 404),
+    ('/sse/bad!name', None, 400),
+    ('/sse/a?since=x', None, 400),
+    ('/sse/a', {'Last-Event-ID': 'abc'}, 400),
+])
+def test_sse_errors(srv, path, headers, status):
+    c = Conn(srv.port)
+    assert c.request('GET', path, headers=headers)[0] == status
+    c.close()
+
+
+def test_sse_cors(srv):
+    st = Stream(srv.port, '/ssecors/a', headers={'Origin': 'https://good.example'})
+    assert st.status == 200
+    assert st.headers['access-control-allow-origin'] == 'https://good.example'
+    st.close()
+    c = Conn(srv.port)
+    assert c.request('GET', '/ssecors/a', headers={'Origin': 'https://evil.example'})[0] == 403
+    status, h, _ = c.request('OPTIONS', '/ssecors/a', headers={
+        'Origin': 'https://good.example', 'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'last-event-id'})
+    assert status == 204
+    assert h['access-control-allow-origin'] == 'https://good.example'
+    assert 'last-event-id' in h['access-control-allow-headers'].lower()
+    c.close()
+
+
+# ---- iframe ----------------------------------------------------------------------------------
+
+NASTY = [
+    '</script><script>alert(1)</script>',
+    '</SCRIPT ><script>alert(2)</script >',
+    '<!--<script>',
+    '"); alert(3); ("',
+    "'); alert(4); ('",
+    'back\\slash\\", and \\u0041',
+    'line\nbreak\r\nand\ttab\x00nul\x1f\x7f',
+    'ls\u2028ps\u2029end',
+    '&lt;&amp; <b>html</b> ]]> -->',
+    'unicode \u00e9\u4e2d\U0001f600',
+    '',
+]
+
+
+def test_iframe_preamble_and_delivery(srv):
+    st = Stream(srv.port, '/if/a')
+    assert st.status == 200
+    assert st.headers['content-type'].startswith('text/html')
+    assert st.chunked
+    st.wait_for(lambda s: len(s.body) >= 1024)
+    assert not SCRIPT_OPEN_RE.search(st.body)  # the preamble runs nothing
+    publish(srv, 'a', 'hello')
+    publish(srv, 'a', 'world')
+    assert calls(st, 2) == [('herald_push', ['hello', '1']), ('herald_push', ['world', '2'])]
+    st.close()
+
+
+@pytest.mark.parametrize('cb', ['cb', 'a.b', '$x_1.y', '_', 'A.b.c$.d9'])
+def test_iframe_custom_callback(srv, cb):
+    publish(srv, 'a', 'x')
+    st = Stream(srv.port, '/if/a?since=0&callback=' + cb)
+    assert calls(st, 1) == [(cb, ['x', '1'])]
+    st.close()
+
+
+@pytest.mark.parametrize('cb', ['', 'alert(1)', 'a..b', '1a', 'a.', '.a', 'a[0]', 'a%20b',
+                                'a-b', '%3Cscript%3E', 'x' * 129])
+def test_iframe_bad_callback_is_400(srv, cb):
+    c = Conn(srv.port)
+    assert c.request('GET', '/if/a?callback=' + cb)[0] == 400
+    c.close()
+
+
+def test_iframe_escaping_keeps_data_inside_the_script(srv):
+    st = Stream(srv.port, '/if/a')
+    st.wait_for(lambda s: len(s.body) >= 1024)
+    for m in NASTY:
+        assert publish(srv, 'a', m.encode('utf-8'), ctype='text/plain; charset=utf-8')[0] == 201
+    got = calls(st, len(NASTY))
+    assert [c[1][0] for c in got] == NASTY
+    assert [c[1][1] for c in got] == [str(i) for i in range(1, len(NASTY) + 1)]
+    body = bytes(st.body)
+    # Exactly one <script opened per call: no message opened one of its own.
+    assert len(SCRIPT_OPEN_RE.findall(body)) == len(NASTY)
+    assert len(CALL_RE.findall(body)) == len(NASTY)
+    assert body.lower().count(b'</script') == len(NASTY)
+    for raw in (b'\xe2\x80\xa8', b'\xe2\x80\xa9', b'<!--<'):
+        assert raw not in body
+    # Each call's argument list is exactly the two JS string literals (no trailing code).
+    for m in CALL_RE.finditer(body):
+        args = json.loads(b'[' + m.group(2) + b']')
+        assert len(args) == 2
+    st.close()
+
+
+def test_iframe_invalid_utf8_is_replaced(srv):
+    st = Stream(srv.port, '/if/a')
+    st.wait_for(lambda s: len(s.body) >= 1024)
+    publish(srv, 'a', b'ok\xff\xc3(end', ctype='text/plain')
+    assert calls(st, 1)[0][1] == ['ok\ufffd\ufffd(end', '1']
+    st.close()
+
+
+def test_iframe_resume_and_missed_call(srv):
+    for i in range(1, 7):
+        publish(srv, 'small', 'm%d' % i)
+    st = Stream(srv.port, '/if/small?since=4&callback=cb')
+    assert calls(st, 2) == [('cb', ['m5', '5']), ('cb', ['m6', '6'])]
+    st.close()
+    st = Stream(srv.port, '/if/small?since=1&callback=cb')
+    got = calls(st, 4)
+    assert got[0] == ('cb', [None, '', {'missed': True, 'since': '1', 'first': '4'}])
+    assert got[1:] == [('cb', ['m4', '4']), ('cb', ['m5', '5']), ('cb', ['m6', '6'])]
+    st.close()
+    st = Stream(srv.port, '/if/small?since=1000')
+    got = calls(st, 4)
+    assert got[0] == ('herald_push', [None, '', {'missed': True, 'since': '1000', 'first': '4'}])
+    st.close()
+
+
+def test_iframe_json_format(srv):
+    st = Stream(srv.port, '/ifjson/a?callback=cb')
+    st.wait_for(lambda s: len(s.body) >= 1024)
+    publish(srv, 'a', '</script>')
+    (cb, (data, mid)), = calls(st, 1)
+    assert json.loads(data) == {'id': '1', 'channel': 'a', 'data': '</script>'}
+    assert mid == '1'
+    assert bytes(st.body).lower().count(b'</script') == 1
+    st.close()
+
+
+def test_iframe_keepalive(srv):
+    st = Stream(srv.port, '/if/a')
+    st.wait_for(lambda s: s.body.count(b'keepalive') >= 1, timeout=3)
+    st.close()
+
+
+def test_iframe_ends_with_last_chunk_on_delete(srv):
+    st = Stream(srv.port, '/if/a')
+    st.wait_for(lambda s: len(s.body) >= 1024)
+    publish(srv, 'a', 'last words')
+    c = Conn(srv.port)
+    assert c.request('DELETE', '/pub?channel=a')[0] == 200
+    st.wait_for(lambda s: s.ended)
+    assert [x[1][0] for x in parse_iframe(st.body)] == ['last words']
+    st.close()
+    c.close()
+
+
+def test_iframe_errors(srv):
+    for path, status in [('/if/nope', 404), ('/if/a?since=1x', 400), ('/if/a%2Fb', 400)]:
+        c = Conn(srv.port)
+        assert c.request('GET', path)[0] == status, path
+        c.close()
+
+
+def test_http10_stream_is_close_delimited(srv):
+    c = Conn(srv.port)
+    c.send(b'GET /sse/a HTTP/1.0\r\n\r\n')
+    status, h = c.head()
+    assert status == 200 and 'transfer-encoding' not in h
+    deadline = time.time() + 3
+    while b'retry' not in c.buf and time.time() < deadline:
+        c.fill(1)
+    publish(srv, 'a', 'plain')
+    while b'data: plain\n\n' not in c.buf and time.time() < deadline:
+        c.fill(1)
+    assert bytes(c.buf).endswith(b'id: 1\ndata: plain\n\n')
+    Conn(srv.port).request('DELETE', '/pub?channel=a')
+    while c.fill(2):  # the end of the stream is the end of the connection
+        pass
+    c.close()

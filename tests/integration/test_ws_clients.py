@@ -1,0 +1,148 @@
+"""Real WebSocket clients against herald's echo route (issue 3): Python `websockets` (Debian
+python3-websockets, asyncio API) and Node `ws` (tests/node, pinned by package-lock.json; run
+`npm ci` there, tools/run-integration.sh does). Each runs an echo session of text, binary and
+fragmented messages and ends with a clean close that must report code 1000.
+"""
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+websockets = pytest.importorskip('websockets')
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, '..', 'node')
+PREFIX = '服务器回应:'
+
+CONF = '''
+error_log stderr info;
+worker_threads 1;
+http {
+    access_log off;
+    ws_close_timeout 1s;
+    server {
+        listen 127.0.0.1:0;
+        location = /echo  { push websocket; echo "服务器回应:"; }
+        location = /raw   { push websocket; echo ""; }
+        location = /small { push websocket; echo ""; ws_max_message_size 1k; }
+        location = /proto { push websocket; echo ""; ws_protocols chat superchat; }
+    }
+}
+'''
+
+
+@pytest.fixture
+def srv(herald):
+    return herald(CONF)
+
+
+def run(coro, timeout=8):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# ---- Python websockets ---------------------------------------------------------------------
+
+def test_python_websockets_echo_session(srv):
+    url = 'ws://127.0.0.1:%d/echo' % srv.port
+
+    async def session():
+        # websockets offers permessage-deflate by default: herald declines it.
+        async with websockets.connect(url, max_size=None) as ws:
+            assert not ws.extensions
+            await ws.send('hello')
+            assert await ws.recv() == PREFIX + 'hello'
+            await ws.send('你好 ✓')
+            assert await ws.recv() == PREFIX + '你好 ✓'
+            await ws.send(b'\x00\x01\xfe\xff')
+            assert await ws.recv() == b'\x00\x01\xfe\xff'
+            # An iterable sends one fragmented message (text frame + continuations).
+            await ws.send(['frag1 ', 'frag2 ', '分片 ', 'end'])
+            assert await ws.recv() == PREFIX + 'frag1 frag2 分片 end'
+            await ws.send([b'\x01', b'\x02\x03', b''])
+            assert await ws.recv() == b'\x01\x02\x03'
+            await ws.send('')
+            assert await ws.recv() == PREFIX
+            big = 'y' * (64 * 1024)
+            await ws.send(big)
+            assert await ws.recv() == PREFIX + big
+            pong = await ws.ping(b'py-ping')
+            await asyncio.wait_for(pong, 2)
+            await ws.close(1000, 'done')
+            return ws.close_code, ws.close_reason
+
+    code, _ = run(session())
+    assert code == 1000
+
+
+def test_python_websockets_large_binary_and_subprotocol(srv):
+    url = 'ws://127.0.0.1:%d/proto' % srv.port
+
+    async def session():
+        async with websockets.connect(url, subprotocols=['nope', 'superchat', 'chat'],
+                                      max_size=None) as ws:
+            assert ws.subprotocol == 'superchat'
+            data = os.urandom(1 << 20)  # exactly the default ws_max_message_size
+            await ws.send(data)
+            assert await ws.recv() == data
+            await ws.close()
+            return ws.close_code
+
+    assert run(session()) == 1000
+
+
+def test_python_websockets_too_big_gets_1009(srv):
+    url = 'ws://127.0.0.1:%d/small' % srv.port
+
+    async def session():
+        async with websockets.connect(url) as ws:
+            await ws.send('x' * 2048)
+            with pytest.raises(ConnectionClosedError) as e:
+                await ws.recv()
+            return e.value.rcvd.code if e.value.rcvd else None
+
+    assert run(session()) == 1009
+
+
+def test_python_websockets_sees_1001_on_shutdown(srv):
+    url = 'ws://127.0.0.1:%d/echo' % srv.port
+
+    async def session():
+        async with websockets.connect(url) as ws:
+            await ws.send('before')
+            assert await ws.recv() == PREFIX + 'before'
+            srv.signal(signal.SIGQUIT)
+            with pytest.raises(ConnectionClosedOK) as e:
+                await ws.recv()
+            return e.value.rcvd.code
+
+    assert run(session()) == 1001
+    srv.proc.wait(timeout=5)
+
+
+# ---- Node ws -------------------------------------------------------------------------------
+
+def node_client(script, *args, timeout=15):
+    node = shutil.which('node')
+    if node is None:
+        pytest.skip('node is not installed (tools/deps.sh test)')
+    assert os.path.isdir(os.path.join(NODE_DIR, 'node_modules', 'ws')), \
+        'tests/node/node_modules missing: run `npm ci` in tests/node'
+    p = subprocess.run([node, os.path.join(NODE_DIR, script)] + list(args),
+                       capture_output=True, timeout=timeout)
+    lines = p.stdout.decode().strip().splitlines()
+    assert lines, 'no output from %s: %s' % (script, p.stderr.decode())
+    return p.returncode, json.loads(lines[-1])
+
+
+def test_node_ws_echo_session(srv):
+    rc, out = node_client('echo-client.mjs', 'ws://127.0.0.1:%d/echo' % srv.port, PREFIX)
+    assert out['failures'] == [], out
+    assert out['closeCode'] == 1000, out
+    assert out['extensions'] == ''
+    assert out['steps'] >= 9
+    assert rc == 0 and out['ok'], out
