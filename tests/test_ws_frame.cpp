@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/stream_buffers.hpp"
 #include "ws/close.hpp"
 #include "ws/frame.hpp"
 #include "ws/frame_header.hpp"
@@ -22,54 +23,8 @@ namespace {
 
 constexpr unsigned fin = 0x80;
 
-// Not tests/support/feed.hpp: it hands the parser a fresh copy of the original input on every
-// call, whereas these parsers unmask in place and rely on the caller keeping those bytes.
-// The caller's read buffer, with its unconsumed bytes ending right before a PROT_NONE page so
-// that any read past them faults. Appending moves the old bytes (as a growing buffer would).
-class GuardedBuffer {
-public:
-    explicit GuardedBuffer(std::size_t capacity) {
-        page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-        cap_ = (capacity + page_ - 1) / page_ * page_ + page_;
-        void* m = mmap(nullptr, cap_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        cr_assert(m != MAP_FAILED);
-        base_ = static_cast<char*>(m);
-        cr_assert_eq(mprotect(base_ + cap_, page_, PROT_NONE), 0);
-    }
-    ~GuardedBuffer() { munmap(base_, cap_ + page_); }
-    GuardedBuffer(const GuardedBuffer&) = delete;
-    GuardedBuffer& operator=(const GuardedBuffer&) = delete;
-
-    void append(std::string_view s) {
-        cr_assert(len_ + s.size() <= cap_);
-        char* end = base_ + cap_;
-        std::memmove(end - len_ - s.size(), end - len_, len_);
-        std::memcpy(end - s.size(), s.data(), s.size());
-        len_ += s.size();
-    }
-    void consume(std::size_t n) {  // poisoned, so a parser reading behind its input sees junk
-        std::memset(base_ + cap_ - len_, 0xA5, n);
-        len_ -= n;
-    }
-    std::span<char> span() { return {base_ + cap_ - len_, len_}; }
-
-private:
-    char* base_ = nullptr;
-    std::size_t page_ = 0, cap_ = 0, len_ = 0;
-};
-
-// A plain growing buffer, for per-byte feeding of large inputs (GuardedBuffer is O(n) per append).
-class StringBuffer {
-public:
-    explicit StringBuffer(std::size_t) {}
-    void append(std::string_view s) { s_.append(s); }
-    void consume(std::size_t n) { s_.erase(0, n); }
-    std::span<char> span() { return {s_.data(), s_.size()}; }
-
-private:
-    std::string s_;
-};
+using herald::test::InPlaceBuffer;
+using herald::test::StringBuffer;
 
 void put_length(std::string& out, unsigned mask_bit, std::uint64_t len, int form) {
     if (form == 0) form = len <= 125 ? 7 : len <= 0xFFFF ? 16 : 64;
@@ -175,10 +130,10 @@ void check_all_splits(const char* name, std::string_view in, const Outcome& want
                   static_cast<int>(got.error));
         cr_assert(got.log == want.log, "%s: %s %zu: log %s", name, how, cut, got.log.c_str());
     };
-    same(parse<GuardedBuffer>(in, {}, expect_masked), "whole", 0);
-    same(parse<GuardedBuffer>(in, per_byte(in.size()), expect_masked), "per byte", 0);
+    same(parse<InPlaceBuffer>(in, {}, expect_masked), "whole", 0);
+    same(parse<InPlaceBuffer>(in, per_byte(in.size()), expect_masked), "per byte", 0);
     for (std::size_t cut = 0; cut <= in.size(); ++cut)
-        same(parse<GuardedBuffer>(in, {cut}, expect_masked), "split at", cut);
+        same(parse<InPlaceBuffer>(in, {cut}, expect_masked), "split at", cut);
 }
 
 Outcome frames(std::string log) {
@@ -292,7 +247,7 @@ Test(ws_frame, frame_sequence_at_every_split) {
 Test(ws_frame, incomplete_frame_needs_more) {
     std::string f = frame(fin | 0x1, "Hello");
     for (std::size_t n = 0; n < f.size(); ++n) {
-        Outcome o = parse<GuardedBuffer>(std::string_view(f).substr(0, n), {});
+        Outcome o = parse<InPlaceBuffer>(std::string_view(f).substr(0, n), {});
         cr_assert(o.status == ParseStatus::need_more && o.log.empty(), "prefix %zu", n);
     }
 }
@@ -306,14 +261,14 @@ Test(ws_frame, large_payload_length_forms) {
             cr_assert(got.status == want.status && got.log == want.log, "len %zu: %s %zu", len,
                       how, cut);
         };
-        same(parse<GuardedBuffer>(in, {}), "whole", 0);
+        same(parse<InPlaceBuffer>(in, {}), "whole", 0);
         same(parse<StringBuffer>(in, per_byte(in.size())), "per byte", 0);
         for (std::size_t cut : {1ul, 2ul, 3ul, 4ul, 9ul, 10ul, 11ul, 13ul, 14ul, 15ul, 1000ul,
                                 len + 13, len + 14, len + 15, in.size() - 1})
-            same(parse<GuardedBuffer>(in, {cut}), "split at", cut);
+            same(parse<InPlaceBuffer>(in, {cut}), "split at", cut);
         std::vector<std::size_t> strided;
         for (std::size_t c = 3; c < in.size(); c += 4093) strided.push_back(c);
-        same(parse<GuardedBuffer>(in, strided), "strided", 4093);
+        same(parse<InPlaceBuffer>(in, strided), "strided", 4093);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/stream_buffers.hpp"
 #include "ws/protocol.hpp"
 
 using namespace herald::ws;
@@ -22,53 +23,8 @@ namespace {
 constexpr unsigned fin = 0x80;
 constexpr unsigned text = 0x1, binary = 0x2, cont = 0x0, close_op = 0x8, ping = 0x9, pong = 0xA;
 
-// Not tests/support/feed.hpp: it hands the parser a fresh copy of the original input on every
-// call, whereas these parsers unmask in place and rely on the caller keeping those bytes.
-// The caller's read buffer; its unconsumed bytes end right before a PROT_NONE page so any
-// read past them faults. Appending moves the old bytes, as a growing buffer would.
-class GuardedBuffer {
-public:
-    explicit GuardedBuffer(std::size_t capacity) {
-        page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-        cap_ = (capacity + page_ - 1) / page_ * page_ + page_;
-        void* m = mmap(nullptr, cap_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        cr_assert(m != MAP_FAILED);
-        base_ = static_cast<char*>(m);
-        cr_assert_eq(mprotect(base_ + cap_, page_, PROT_NONE), 0);
-    }
-    ~GuardedBuffer() { munmap(base_, cap_ + page_); }
-    GuardedBuffer(const GuardedBuffer&) = delete;
-    GuardedBuffer& operator=(const GuardedBuffer&) = delete;
-
-    void append(std::string_view s) {
-        cr_assert(len_ + s.size() <= cap_);
-        char* end = base_ + cap_;
-        std::memmove(end - len_ - s.size(), end - len_, len_);
-        std::memcpy(end - s.size(), s.data(), s.size());
-        len_ += s.size();
-    }
-    void consume(std::size_t n) {  // poisoned, so a parser reading behind its input sees junk
-        std::memset(base_ + cap_ - len_, 0xA5, n);
-        len_ -= n;
-    }
-    std::span<char> span() { return {base_ + cap_ - len_, len_}; }
-
-private:
-    char* base_ = nullptr;
-    std::size_t page_ = 0, cap_ = 0, len_ = 0;
-};
-
-class StringBuffer {  // for per-byte feeding of large inputs
-public:
-    explicit StringBuffer(std::size_t) {}
-    void append(std::string_view s) { s_.append(s); }
-    void consume(std::size_t n) { s_.erase(0, n); }
-    std::span<char> span() { return {s_.data(), s_.size()}; }
-
-private:
-    std::string s_;
-};
+using herald::test::InPlaceBuffer;
+using herald::test::StringBuffer;
 
 // A masked client frame; the key depends on the payload size so consecutive frames differ.
 std::string frame(unsigned b0, std::string_view payload) {
@@ -197,10 +153,10 @@ void check(const Case& c, const Outcome& got, const char* how, std::size_t cut) 
 }
 
 void check_all_splits(const Case& c) {
-    check(c, run<GuardedBuffer>(c.input, {}, c.max), "whole", 0);
-    check(c, run<GuardedBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", 0);
+    check(c, run<InPlaceBuffer>(c.input, {}, c.max), "whole", 0);
+    check(c, run<InPlaceBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", 0);
     for (std::size_t cut = 0; cut <= c.input.size(); ++cut)
-        check(c, run<GuardedBuffer>(c.input, {cut}, c.max), "split at", cut);
+        check(c, run<InPlaceBuffer>(c.input, {cut}, c.max), "split at", cut);
 }
 
 constexpr ParseStatus more = ParseStatus::need_more;
@@ -321,10 +277,10 @@ Test(ws_protocol, large_length_forms) {
         std::string payload = pattern(len);
         Case c{"large", frame(fin | text, payload) + frame(fin | ping, "x"), more, none,
                "text:" + payload + ";ping:x;"};
-        check(c, run<GuardedBuffer>(c.input, {}, c.max), "whole", len);
+        check(c, run<InPlaceBuffer>(c.input, {}, c.max), "whole", len);
         check(c, run<StringBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", len);
         for (std::size_t cut : {1ul, 2ul, 9ul, 10ul, 13ul, 14ul, 15ul, len / 2, len + 13, len + 14})
-            check(c, run<GuardedBuffer>(c.input, {cut}, c.max), "split at", cut);
+            check(c, run<InPlaceBuffer>(c.input, {cut}, c.max), "split at", cut);
         // The same payload in 1000-byte fragments with pings in between.
         std::string frag;
         for (std::size_t off = 0; off < len; off += 1000) {
@@ -335,16 +291,16 @@ Test(ws_protocol, large_length_forms) {
         std::string pings;
         for (std::size_t i = 1; i < (len + 999) / 1000; ++i) pings += "ping:;";
         Case f{"large fragmented", frag, more, none, pings + "text:" + payload + ";"};
-        check(f, run<GuardedBuffer>(f.input, {}, f.max), "whole", len);
+        check(f, run<InPlaceBuffer>(f.input, {}, f.max), "whole", len);
         check(f, run<StringBuffer>(f.input, per_byte(f.input.size()), f.max), "per byte", len);
     }
 }
 
 Test(ws_protocol, unfragmented_message_is_a_view_into_callers_buffer) {
-    Outcome o = run<GuardedBuffer>(frame(fin | text, "zero copy") + frame(fin | binary, "b"), {},
+    Outcome o = run<InPlaceBuffer>(frame(fin | text, "zero copy") + frame(fin | binary, "b"), {},
                                    default_max_message_size);
     cr_assert_eq(o.views_into_input, 2);
-    Outcome f = run<GuardedBuffer>(frame(text, "re") + frame(fin | cont, "assembled"), {},
+    Outcome f = run<InPlaceBuffer>(frame(text, "re") + frame(fin | cont, "assembled"), {},
                                    default_max_message_size);
     cr_assert(f.log == "text:reassembled;");
     cr_assert_eq(f.views_into_input, 0);

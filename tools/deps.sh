@@ -16,6 +16,8 @@ case "${1:-build}" in
 esac
 missing=""
 for p in $want; do
+  # Node may come from elsewhere (nodesource bundles npm): a working command is enough.
+  case $p in nodejs|npm) command -v "${p%js}" >/dev/null 2>&1 && continue ;; esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0

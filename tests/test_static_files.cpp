@@ -1,0 +1,132 @@
+// Unit tests for static-file logic (http/static_files.hpp, http/response.hpp): byte ranges,
+// ETag lists, conditional GET, HTTP dates, and the open-file cache's root containment.
+#include <criterion/criterion.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/response.hpp"
+#include "http/static_files.hpp"
+
+using namespace herald;
+using namespace herald::http;
+
+namespace {
+struct RangeCase {
+    const char* name;
+    const char* header;
+    std::uint64_t size;
+    ByteRange::Kind kind;
+    std::uint64_t first, last;
+};
+const RangeCase range_cases[] = {
+    {"simple", "bytes=2-5", 10, ByteRange::Kind::ok, 2, 5},
+    {"open end", "bytes=7-", 10, ByteRange::Kind::ok, 7, 9},
+    {"last past end is clamped", "bytes=7-100", 10, ByteRange::Kind::ok, 7, 9},
+    {"suffix", "bytes=-3", 10, ByteRange::Kind::ok, 7, 9},
+    {"suffix longer than file", "bytes=-30", 10, ByteRange::Kind::ok, 0, 9},
+    {"first past end", "bytes=10-20", 10, ByteRange::Kind::unsatisfiable, 0, 0},
+    {"zero suffix", "bytes=-0", 10, ByteRange::Kind::unsatisfiable, 0, 0},
+    {"empty file", "bytes=0-", 0, ByteRange::Kind::unsatisfiable, 0, 0},
+    {"several ranges ignored", "bytes=0-1,4-5", 10, ByteRange::Kind::none, 0, 0},
+    {"other unit ignored", "items=0-1", 10, ByteRange::Kind::none, 0, 0},
+    {"reversed ignored", "bytes=5-2", 10, ByteRange::Kind::none, 0, 0},
+    {"garbage ignored", "bytes=a-b", 10, ByteRange::Kind::none, 0, 0},
+    {"no dash ignored", "bytes=5", 10, ByteRange::Kind::none, 0, 0},
+    {"overflow ignored", "bytes=99999999999999999999-", 10, ByteRange::Kind::none, 0, 0},
+};
+} // namespace
+
+Test(static_files, parses_single_byte_ranges) {
+    for (const RangeCase& c : range_cases) {
+        ByteRange r = parse_range(c.header, c.size);
+        cr_assert(r.kind == c.kind, "%s: kind", c.name);
+        if (c.kind == ByteRange::Kind::ok) {
+            cr_assert_eq(r.first, c.first, "%s: first", c.name);
+            cr_assert_eq(r.last, c.last, "%s: last", c.name);
+        }
+    }
+}
+
+Test(static_files, etag_lists_match_weakly) {
+    std::string etag = make_etag(0x5f00, 0x10);
+    cr_assert_str_eq(etag.c_str(), "\"5f00-10\"");
+    cr_assert(etag_list_matches("\"5f00-10\"", etag));
+    cr_assert(etag_list_matches("\"a\", \"5f00-10\"", etag));
+    cr_assert(etag_list_matches("W/\"5f00-10\"", etag));
+    cr_assert(etag_list_matches("*", etag));
+    cr_assert_not(etag_list_matches("\"5f00-11\"", etag));
+    cr_assert_not(etag_list_matches("", etag));
+}
+
+Test(static_files, if_none_match_wins_over_if_modified_since) {
+    std::string etag = make_etag(1000, 5);
+    std::string later = http_date(2000), earlier = http_date(500);
+    cr_assert(not_modified("", later, etag, 1000));
+    cr_assert_not(not_modified("", earlier, etag, 1000));
+    cr_assert_not(not_modified("\"other\"", later, etag, 1000));  // RFC 9110 §13.2.2
+    cr_assert(not_modified(etag, earlier, etag, 1000));
+    cr_assert_not(not_modified("", "not a date", etag, 1000));
+    cr_assert_not(not_modified("", "", etag, 1000));
+}
+
+Test(static_files, http_dates_round_trip) {
+    cr_assert_str_eq(http_date(784111777).c_str(), "Sun, 06 Nov 1994 08:49:37 GMT");
+    cr_assert_eq(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+    cr_assert_eq(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), -1);
+    cr_assert_eq(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), -1);
+}
+
+namespace {
+std::string make_tree() {
+    char tmpl[] = "/tmp/herald-static-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    ::mkdir((dir + "/root").c_str(), 0755);
+    ::mkdir((dir + "/root/sub").c_str(), 0755);
+    auto write = [](const std::string& p, const char* s) {
+        FILE* f = std::fopen(p.c_str(), "w");
+        std::fputs(s, f);
+        std::fclose(f);
+    };
+    write(dir + "/root/a.txt", "hello");
+    write(dir + "/secret.txt", "secret");
+    cr_assert_eq(::symlink((dir + "/secret.txt").c_str(), (dir + "/root/out").c_str()), 0);
+    cr_assert_eq(::symlink((dir + "/root/a.txt").c_str(), (dir + "/root/in").c_str()), 0);
+    return dir;
+}
+} // namespace
+
+Test(static_files, cache_serves_inside_root_only) {
+    std::string dir = make_tree();
+    char real[4096];
+    cr_assert(::realpath((dir + "/root").c_str(), real));
+    std::string root = real;
+    FileCache cache;
+    ManualClock clock;
+    std::shared_ptr<const FileInfo> info;
+    cr_assert(cache.open(root, "/a.txt", clock.now(), info) == FileCache::Result::ok);
+    cr_assert_eq(info->size, 5u);
+    cr_assert(cache.open(root, "/in", clock.now(), info) == FileCache::Result::ok);
+    cr_assert(cache.open(root, "/out", clock.now(), info) == FileCache::Result::forbidden);
+    cr_assert(cache.open(root, "/nope", clock.now(), info) == FileCache::Result::not_found);
+    cr_assert(cache.open(root, "/sub", clock.now(), info) == FileCache::Result::directory);
+}
+
+Test(static_files, cache_revalidates_after_its_period) {
+    std::string dir = make_tree();
+    char real[4096];
+    cr_assert(::realpath((dir + "/root").c_str(), real));
+    std::string root = real;
+    FileCache cache(std::chrono::seconds(1));
+    ManualClock clock;
+    std::shared_ptr<const FileInfo> info;
+    cr_assert(cache.open(root, "/a.txt", clock.now(), info) == FileCache::Result::ok);
+    ::unlink((root + "/a.txt").c_str());
+    cr_assert(cache.open(root, "/a.txt", clock.now(), info) == FileCache::Result::ok);  // cached
+    clock.advance(std::chrono::milliseconds(1001));
+    cr_assert(cache.open(root, "/a.txt", clock.now(), info) == FileCache::Result::not_found);
+}
