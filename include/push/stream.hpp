@@ -1,8 +1,9 @@
 // Stream: the shared half of the two HTTP streaming strategies (SSE and iframe): one chunked
 // response (or close-delimited for HTTP/1.0) that stays open, receives each message from the
 // broker, sends keepalive comments every stream_keepalive, ends cleanly when the channel is
-// deleted or the server shuts down, and drops a subscriber whose queued bytes pass
-// output_queue_limit (counted as dropped). Owned by the HttpSession as its Responder.
+// deleted or the server shuts down, and drops a subscriber whose queued bytes are still past
+// output_queue_limit when the next message comes (counted as dropped). Owned by the
+// HttpSession as its Responder.
 #pragma once
 
 #include <memory>

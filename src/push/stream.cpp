@@ -58,15 +58,19 @@ void Stream::arm_keepalive() {
 
 void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
     if (ended_) return;
-    write_message(*m, m);
-    if (s_.connection().out().pending_bytes() > limit_) {
-        HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
-                    to_string(strategy()), s_.connection().peer().to_string().c_str(),
-                    t_.channel.c_str(), s_.connection().out().pending_bytes());
-        s_.worker().broker().note_dropped(1);
-        cancel();
-        s_.connection().close();
+    // A slow consumer is one still holding more than the limit when the next message comes:
+    // judged before queuing it, so one message whose encoding alone exceeds the limit (its
+    // bytes are shared, not copied) still reaches subscribers that keep up.
+    if (s_.connection().out().pending_bytes() <= limit_) {
+        write_message(*m, m);
+        return;
     }
+    HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
+                to_string(strategy()), s_.connection().peer().to_string().c_str(),
+                t_.channel.c_str(), s_.connection().out().pending_bytes());
+    s_.worker().broker().note_dropped(1);
+    cancel();
+    s_.connection().close();
 }
 
 void Stream::end() {

@@ -25,9 +25,14 @@ class Conn:
     """One keep-alive HTTP/1.1 connection with its own read buffer (one recv per read, not one
     per byte)."""
 
-    def __init__(self, port, timeout=5, source=None):
-        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
+    def __init__(self, port, timeout=5, source=None, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect(), so the window is small from the start
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.connect(('127.0.0.1', port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.eof = False
@@ -171,8 +176,8 @@ class Stream(Conn):
     """A streaming GET (SSE or iframe): the head is read at once, then pump() decodes the chunked
     body as it arrives into self.body. ended = terminating chunk seen; eof = server closed."""
 
-    def __init__(self, port, path, headers=None, timeout=5):
-        super().__init__(port, timeout)
+    def __init__(self, port, path, headers=None, timeout=5, rcvbuf=None):
+        super().__init__(port, timeout, rcvbuf=rcvbuf)
         self.send(build_request('GET', path, headers=headers))
         self.status, self.headers = self.head()
         self.chunked = self.headers.get('transfer-encoding', '').lower() == 'chunked'

@@ -3,6 +3,7 @@ push route of the wire protocol (on an ephemeral port), and editing a route's `p
 then restarting changes what that route serves."""
 import json
 import os
+import signal
 import re
 import time
 
@@ -86,7 +87,6 @@ def test_shipped_config_serves_every_strategy(herald):
 
 CONF = '''
 error_log stderr info;
-worker_threads 1;
 http {
     access_log off;
     channel c { buffer 10; }
@@ -147,3 +147,61 @@ def test_switching_strategy_in_the_config(herald, first, second):
     assert serves(srv) == first
     restart(srv, second)
     assert serves(srv) == second
+
+
+RELOAD = '''
+error_log stderr info;
+worker_threads 2;
+http {
+    access_log off;
+    channel keep { buffer BUF; }
+    CHANNEL_GONE
+    server {
+        listen 127.0.0.1:0;
+        location /s/ { push sse; channel $tail; }
+        location /x/ { push STRATEGY; channel $tail; }
+        location = /pub { publish; channel $arg_channel; }
+    }
+}
+'''
+
+
+def test_reload_reconciles_channels_and_routes(herald):
+    conf_a = (RELOAD.replace('BUF', '3').replace('CHANNEL_GONE', 'channel gone { buffer 10; }')
+              .replace('STRATEGY', 'polling'))
+    conf_b = RELOAD.replace('BUF', '10').replace('CHANNEL_GONE', '').replace('STRATEGY', 'sse')
+    srv = herald(conf_a)
+    c = Conn(srv.port)
+    for i in range(1, 6):
+        c.request('POST', '/pub?channel=keep', body='k%d' % i)  # buffer 3: 3, 4, 5 kept
+    keep = Stream(srv.port, '/s/keep')
+    gone = Stream(srv.port, '/s/gone')
+    for s in (keep, gone):
+        s.wait_for(lambda x: b'retry' in x.body)
+    srv.write_conf(conf_b)
+    srv.signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while True:  # the new routes apply once every worker has the new configuration
+        st = Stream(srv.port, '/x/keep')
+        st.close()
+        if st.headers.get('content-type', '').startswith('text/event-stream'):
+            break
+        assert time.time() < deadline, 'reload did not switch /x/ to sse'
+        time.sleep(0.05)
+    # A removed channel: its subscribers' streams end and it is gone.
+    gone.wait_for(lambda x: x.ended)
+    gone.close()
+    assert c.request('POST', '/pub?channel=gone', body='x')[0] == 404
+    # A kept channel: the stream stays, ids continue, the buffer grows to the new size.
+    for i in range(6, 13):
+        status, h, body = c.request('POST', '/pub?channel=keep', body='k%d' % i)
+        assert json.loads(body)['id'] == str(i)
+    keep.wait_for(lambda x: len(parse_sse(x.body)[0]) == 7)
+    assert [e['id'] for e in parse_sse(keep.body)[0]] == [str(i) for i in range(6, 13)]
+    keep.close()
+    st = Stream(srv.port, '/s/keep?since=2')
+    st.wait_for(lambda x: len(parse_sse(x.body)[0]) == 10)
+    ev = parse_sse(st.body)[0]
+    assert [e['data'] for e in ev] == ['k%d' % i for i in range(3, 13)]  # no missed signal
+    st.close()
+    c.close()

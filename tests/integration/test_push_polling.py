@@ -9,7 +9,6 @@ from push_clients import Conn, etag_id, publish
 
 CONF = '''
 error_log stderr info;
-worker_threads 1;
 http {
     access_log off;
     channel a { buffer 100; }
@@ -112,6 +111,8 @@ def test_missed_for_an_id_the_channel_never_had(srv):
     status, h, body = get(srv, '/poll/small?since=100')
     assert (status, etag_id(h), body) == (200, 1, b'm1')
     assert h['x-herald-missed'] == '1'
+    status, h, body = get(srv, '/poll/small?since=%d' % (2 ** 64 - 1))
+    assert body == b'm1' and h['x-herald-missed'] == '1'
     status, h, body = get(srv, '/poll/small', headers={'If-None-Match': '"77"'})
     assert body == b'm1' and h['x-herald-missed'] == '1'
     # On an empty channel the signal still comes, with no message.

@@ -14,7 +14,6 @@ from push_clients import Conn, Stream, Ws, build_request, parse_sse, publish
 
 CONF = '''
 error_log stderr info;
-worker_threads 1;
 http {
     access_log off;
     client_max_body_size 1k;
@@ -33,7 +32,8 @@ http {
         location = /big   { publish; channel $arg_channel; client_max_body_size 64k; }
         location = /local { publish; channel $arg_channel; allow 127.0.0.1; deny all; }
         location = /nolocal { publish; channel $arg_channel; deny 127.0.0.1; }
-        location = /net   { publish; channel $arg_channel; deny 127.0.0.3; allow 127.0.0.0/30; deny all; }
+        location = /net   { publish; channel $arg_channel;
+                            deny 127.0.0.3; allow 127.0.0.0/30; deny all; }
         location = /pubcors { publish; channel $arg_channel; allow_origin https://good.example; }
         location = /status { status; }
     }

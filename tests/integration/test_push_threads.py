@@ -3,12 +3,19 @@
 kernel hashes connections over them), four publishers post concurrently over their own
 connections (so messages are published from several threads at once), and every subscriber
 must receive every message exactly once, in id order, with the same id -> message mapping as
-every other subscriber."""
+every other subscriber. Also: a DELETE reaches subscribers on every thread, and a churn of
+channel deletes, autocreates and reloads under concurrent publishers and subscribers leaves
+herald serving correctly (and clean under ASan/TSan: `make tsan` runs this file too)."""
 import json
+import random
+import signal
+import socket
+import struct
 import threading
 import time
 
-from push_clients import (Conn, IframeParser, SseParser, build_request, etag_id, publish, ws_key)
+from push_clients import (Conn, IframeParser, SseParser, Stream, Ws, build_request, etag_id,
+                          publish, ws_client_frame, ws_key)
 
 PUBLISHERS = 4
 PER_PUBLISHER = 100
@@ -142,3 +149,143 @@ def test_every_subscriber_on_every_thread_gets_every_message(herald):
                 mine = [d for _, d in out if d.startswith('p%d-' % k)]
                 assert mine == ['p%d-%d' % (k, i) for i in range(PER_PUBLISHER)]
         assert out == reference, name  # the same id -> message everywhere
+
+
+def test_delete_reaches_subscribers_on_every_thread(herald):
+    srv = herald(CONF)
+    streams = [Stream(srv.port, '/sse/x?since=0') for _ in range(10)]
+    streams += [Stream(srv.port, '/if/x?since=0') for _ in range(10)]
+    sockets = [Ws(srv.port, '/ws/x') for _ in range(10)]
+    polls = []
+    for _ in range(10):
+        p = Conn(srv.port)
+        p.send(build_request('GET', '/lp/x?since=0'))
+        polls.append(p)
+    c = Conn(srv.port)
+    deadline = time.monotonic() + 5
+    while json.loads(c.request('GET', '/pub?channel=x')[2])['total_subscribers'] < 40:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert c.request('DELETE', '/pub?channel=x')[0] == 200
+    for s in streams:
+        s.wait_for(lambda x: x.ended)
+        s.close()
+    for w in sockets:
+        op, payload = w.recv(timeout=3)
+        assert op == 0x8 and payload[:2] == b'\x03\xe8'
+        w.close()
+    for p in polls:
+        p.sock.settimeout(3)
+        assert p.response()[0] == 410
+        p.close()
+    st = json.loads(c.request('GET', '/status')[2])
+    assert st['channels'] == 0 and sum(st['subscribers'].values()) == 0
+    c.close()
+
+
+CHURN = '''
+error_log stderr notice;
+worker_threads 4;
+http {
+    access_log off;
+    AUTOCREATE
+    longpoll_timeout 1s;
+    stream_keepalive 1s;
+    ws_ping_interval 0;
+    server {
+        listen 127.0.0.1:0;
+        location /poll/ { push polling;      channel $tail; }
+        location /lp/   { push long-polling; channel $tail; }
+        location /if/   { push iframe;       channel $tail; }
+        location /sse/  { push sse;          channel $tail; }
+        location /ws/   { push websocket;    channel $tail; publish on; }
+        location = /pub { publish; channel $arg_channel; }
+    }
+}
+'''
+CHURN_ON = CHURN.replace('AUTOCREATE', 'channel_autocreate on;')
+CHURN_OFF = CHURN.replace('AUTOCREATE', 'channel c0 { buffer 7; } channel c2 { buffer 3; ttl 1s; }')
+
+
+def test_churn_of_channels_subscribers_and_reloads(herald):
+    """Channels deleted, autocreated and reconciled by reloads while publishers on several
+    threads publish and subscribers of every strategy come and go (reset or closed, mid
+    message): herald must stay up, answer correctly afterwards and exit cleanly."""
+    srv = herald(CHURN_ON)
+    stop = time.monotonic() + 3
+    failures = []
+
+    def guard(fn, *args):
+        def run():
+            try:
+                fn(*args)
+            except Exception as e:  # reported by the assert below
+                failures.append(repr(e))
+        return threading.Thread(target=run, daemon=True)
+
+    def publisher(seed):
+        rng = random.Random(seed)
+        while time.monotonic() < stop:
+            c = Conn(srv.port)
+            for _ in range(rng.randint(1, 40)):
+                status = c.request('POST', '/pub?channel=c%d' % rng.randint(0, 3),
+                                   body='x' * rng.randint(0, 3000))[0]
+                assert status in (201, 404), status
+            c.close()
+
+    def deleter():
+        rng = random.Random(7)
+        while time.monotonic() < stop:
+            c = Conn(srv.port)
+            assert c.request('DELETE', '/pub?channel=c%d' % rng.randint(0, 3))[0] in (200, 404)
+            c.close()
+            time.sleep(rng.uniform(0, 0.04))
+
+    def reloader():
+        rng = random.Random(11)
+        while time.monotonic() < stop:
+            time.sleep(rng.uniform(0.1, 0.3))
+            srv.write_conf(CHURN_ON if rng.random() < 0.5 else CHURN_OFF)
+            srv.signal(signal.SIGHUP)
+
+    def subscriber(seed):
+        rng = random.Random(seed)
+        while time.monotonic() < stop:
+            kind = rng.choice(['poll', 'lp', 'if', 'sse', 'ws'])
+            since = rng.choice(['', '?since=0', '?since=%d' % rng.randint(0, 300)])
+            headers = {'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Key':
+                       ws_key(), 'Sec-WebSocket-Version': '13'} if kind == 'ws' else None
+            c = Conn(srv.port, timeout=0.5)
+            c.send(build_request('GET', '/%s/c%d%s' % (kind, rng.randint(0, 3), since),
+                                 headers=headers))
+            end = time.monotonic() + rng.uniform(0, 0.4)
+            try:
+                while time.monotonic() < end and c.fill(max(0.01, end - time.monotonic())):
+                    if kind == 'ws' and rng.random() < 0.2:
+                        c.send(ws_client_frame(0x1, 'chat'))
+            except (socket.timeout, ConnectionError):
+                pass
+            if rng.random() < 0.5:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            c.close()
+
+    threads = [guard(publisher, k) for k in range(3)] + [guard(deleter), guard(reloader)]
+    threads += [guard(subscriber, 100 + k) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not failures, failures
+    # Still serving, with the configuration the last reload left.
+    srv.write_conf(CHURN_OFF)
+    srv.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    c = Conn(srv.port)
+    while c.request('POST', '/pub?channel=c1', body='x')[0] != 404:  # autocreate now off
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status, info = publish(srv, 'c0', 'after the storm')
+    assert status == 201
+    status, h, body = c.request('GET', '/poll/c0')
+    assert (etag_id(h), body) == (int(info['id']), b'after the storm')
+    c.close()
