@@ -223,7 +223,23 @@ void Master::check_stopped() {
     loop_.stop();
 }
 
+// Settings that belong to the process, not to requests: a reload cannot apply them.
+void warn_restart_only(const Config& cur, const Config& next) {
+    if (next.worker_threads != cur.worker_threads)
+        HERALD_WARN("worker_threads changes take effect on restart only (keeping %d)",
+                    cur.worker_threads);
+    if (next.pid_file != cur.pid_file)
+        HERALD_WARN("pid changes take effect on restart only (keeping \"%s\")",
+                    cur.pid_file.c_str());
+    if (next.user != cur.user || next.group != cur.group || next.daemon != cur.daemon)
+        HERALD_WARN("user and daemon changes take effect on restart only");
+}
+
 void Master::reload() {
+    if (stopping_) {  // a reload would hand listeners back to workers that are shutting down
+        HERALD_NOTICE("reload ignored: shutting down");
+        return;
+    }
     HERALD_NOTICE("reloading configuration from \"%s\"", opts_.conf.c_str());
     std::shared_ptr<const Config> next;
     try {
@@ -232,9 +248,7 @@ void Master::reload() {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
         return;
     }
-    if (next->worker_threads != cfg_->worker_threads)
-        HERALD_WARN("worker_threads changes take effect on restart only (keeping %d)",
-                    cfg_->worker_threads);
+    warn_restart_only(*cfg_, *next);
     std::size_t n = workers_.size();
     std::vector<BoundListen> fresh;
     std::vector<std::string> keys, removed;

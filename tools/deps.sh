@@ -6,7 +6,7 @@ set -e
 build="g++ make libssl-dev pkg-config"
 test="$build libcriterion-dev curl python3 python3-websockets python3-pytest python3-pytest-xdist nodejs npm chromium fonts-wqy-microhei"
 bench="$build nginx libnginx-mod-nchan wrk curl python3"
-deb="$build dpkg-dev fakeroot lintian"
+deb="$build dpkg-dev fakeroot lintian adduser"
 lint="$build cppcheck clang-tidy libcriterion-dev"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in

@@ -25,7 +25,8 @@
 namespace herald::app {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+// Main thread only (startup, -s signals): strerror() is not thread-safe everywhere.
+std::string errno_text() { return std::strerror(errno); } // NOLINT(concurrency-mt-unsafe)
 
 // The pid in an open pid file, or 0 if it is empty or garbage.
 long read_pid(int fd) {
@@ -56,12 +57,13 @@ Identity resolve_identity(const Config& cfg) {
         throw std::runtime_error(
             "refusing to serve as root: set \"user NAME;\" (or \"user root;\" to allow it)");
     if (*cfg.user == "root" && !cfg.group) return id;
-    struct passwd* pw = ::getpwnam(cfg.user->c_str());
+    // getpwnam/getgrnam are not thread-safe: this runs at startup, before the workers exist.
+    struct passwd* pw = ::getpwnam(cfg.user->c_str()); // NOLINT(concurrency-mt-unsafe)
     if (!pw) throw std::runtime_error("getpwnam(\"" + *cfg.user + "\") failed: no such user");
     id.uid = pw->pw_uid;
     id.gid = pw->pw_gid;
     if (cfg.group) {
-        struct group* gr = ::getgrnam(cfg.group->c_str());
+        struct group* gr = ::getgrnam(cfg.group->c_str()); // NOLINT(concurrency-mt-unsafe)
         if (!gr) throw std::runtime_error("getgrnam(\"" + *cfg.group + "\") failed: no such group");
         id.gid = gr->gr_gid;
     }
@@ -135,7 +137,7 @@ void Process::lock_pid_file() {
             throw std::runtime_error("herald is already running (pid " + std::to_string(old) +
                                      ", pid file \"" + path + "\")");
         throw std::runtime_error("flock() pid file \"" + path + "\" failed (" +
-                                 std::strerror(err) + ")");
+                                 std::strerror(err) + ")"); // NOLINT(concurrency-mt-unsafe)
     }
 }
 
@@ -194,7 +196,7 @@ int send_signal(const Config& cfg, const std::string& name) {
     long pid = read_pid(fd.get());
     // A pid file that nobody holds locked was left by a herald that is gone.
     if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
-        std::string what = pid ? " (pid " + std::to_string(pid) + ")" : std::string(" (empty)");
+        std::string what = pid ? " (pid " + std::to_string(pid) + ")" : std::string(" (no pid in it)");
         std::fprintf(stderr, "herald: stale pid file \"%s\"%s: herald is not running\n", path,
                      what.c_str());
         return 1;

@@ -56,6 +56,11 @@ class Herald:
         # herald refuses to serve as root without an explicit `user`; tests run as root in CI.
         if os.geteuid() == 0 and not re.search(r'^\s*user\s', text, re.M):
             text = 'user root;\n' + text
+        # `make tsan` (issue 7): run every test with 4 event loops so that cross-thread paths
+        # (broker fan-out, post(), reload) are exercised, unless the test chose a count.
+        if os.environ.get('HERALD_TSAN') == '1' and not re.search(r'^\s*worker_threads\s', text,
+                                                                  re.M):
+            text = 'worker_threads 4;\n' + text
         with open(self.conf_path, 'w') as f:
             f.write(text)
 
@@ -189,8 +194,19 @@ def read_response(sock, head_only=False):
                 while f.readline() not in (b'\r\n', b''):
                     pass
                 break
-            body += f.read(size)
+            body += read_exact(f, size)
             f.readline()
     elif 'content-length' in headers:
-        body = f.read(int(headers['content-length']))
+        body = read_exact(f, int(headers['content-length']))
     return status, headers, body
+
+
+def read_exact(f, n):
+    """Reads exactly n bytes (a raw socket file returns what one recv gives)."""
+    out = b''
+    while len(out) < n:
+        chunk = f.read(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out

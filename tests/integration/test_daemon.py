@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness import BIN, Herald, read_response
+from harness import BIN, read_response
 
 # ---- subscribers -----------------------------------------------------------------------------
 
@@ -404,6 +404,46 @@ def test_reload_with_invalid_edit_keeps_old_config(herald):
     retry(switched)
 
 
+def test_reload_removing_a_channel_closes_its_subscribers(herald):
+    conf = '''
+        error_log stderr notice;
+        http {
+            ws_ping_interval 0;
+            channel keep { buffer 10; }
+            %s
+            server {
+                listen 127.0.0.1:0;
+                location /ws/  { push websocket; channel $tail; }
+                location /sse/ { push sse; channel $tail; }
+                location = /pub { publish; channel $arg_channel; }
+            }
+        }
+    '''
+    srv = herald(conf % 'channel gone { buffer 10; }')
+    bank = Bank()
+    try:
+        gone = [bank.add(Sub('ws', srv.port, '/ws/gone?format=json')),
+                bank.add(Sub('sse', srv.port, '/sse/gone'))]
+        keep = [bank.add(Sub('ws', srv.port, '/ws/keep?format=json')),
+                bank.add(Sub('sse', srv.port, '/sse/keep'))]
+        assert bank.wait(lambda: all(s.status for s in gone + keep), 5)
+        deadline = time.time() + 5
+        while channel_subscribers(srv.port, 'gone') < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        srv.request('POST', '/pub?channel=keep', body='k1')
+        n = reload_count(srv)
+        srv.write_conf(conf % '')
+        hup_and_wait(srv, n)
+        assert bank.wait(lambda: not any(s.alive() for s in gone), 5)
+        with bank.lock:
+            assert gone[0].close_code == 1000 and gone[1].ended
+        srv.request('POST', '/pub?channel=keep', body='k2')
+        assert bank.wait(lambda: all(s.ids == [1, 2] and s.alive() for s in keep), 5)
+        assert srv.request('POST', '/pub?channel=gone', body='x')[0] == 404
+    finally:
+        bank.stop()
+
+
 # ---- signals ------------------------------------------------------------------------------
 
 STREAMS_CONF = '''
@@ -446,7 +486,7 @@ def open_streams(srv, bank, n=5):
 
 
 def test_quit_ends_every_stream_cleanly(herald):
-    big = os.urandom(4 << 20)
+    big = os.urandom(16 << 20)
     srv = herald(STREAMS_CONF, files={'www/big.bin': big})
     bank = Bank()
     try:
@@ -454,12 +494,17 @@ def test_quit_ends_every_stream_cleanly(herald):
         srv.request('POST', '/pub?channel=c', body='one')
         assert bank.wait(lambda: all(s.ids == [1] for s in subs), 5)
         # An in-flight response the client reads slowly must still complete.
-        slow = srv.connect()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # (A small receive window, set before connect, keeps most of the file in herald.)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        slow.settimeout(5)
+        slow.connect(('127.0.0.1', srv.port))
         slow.sendall(b'GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n')
         time.sleep(0.1)
         t0 = time.time()
         srv.signal(signal.SIGQUIT)
+        time.sleep(0.05)
+        srv.signal(signal.SIGHUP)            # ignored while shutting down: no listener returns
         assert bank.wait(lambda: all(not s.alive() for s in subs), 5)
         with bank.lock:
             for s in subs:
@@ -480,10 +525,12 @@ def test_quit_ends_every_stream_cleanly(herald):
             assert chunk, 'response cut after %d bytes' % len(body)
             body += chunk
         assert body == big
+        slow.close()
         srv.proc.wait(timeout=5)
         assert time.time() - t0 < 5
         srv.check_clean()
         assert 'graceful shutdown' in srv.log()
+        assert 'reload ignored: shutting down' in srv.log()
     finally:
         bank.stop()
 
@@ -649,7 +696,7 @@ def test_s_errors_for_stale_pid_file_and_bad_signal(tmp_path):
     assert r.returncode == 1 and 'stale pid file' in r.stderr
     (tmp_path / 'herald.pid').write_text('')
     r = run_bin('-c', conf, '-s', 'stop')
-    assert r.returncode == 1 and 'stale pid file' in r.stderr and '(empty)' in r.stderr
+    assert r.returncode == 1 and 'stale pid file' in r.stderr and '(no pid in it)' in r.stderr
     r = run_bin('-c', conf, '-s', 'bogus')
     assert r.returncode == 1 and 'invalid signal "bogus"' in r.stderr
 
@@ -674,7 +721,7 @@ def test_s_signals_a_foreground_server(herald):
     assert not os.path.exists(pid_path)
 
 
-def test_start_over_stale_pid_file(herald, tmp_path):
+def test_start_over_stale_pid_file(herald):
     srv = herald('http { server { listen 127.0.0.1:0; } }', start=False)
     with open(os.path.join(srv.tmp, 'herald.pid'), 'w') as f:
         f.write('%d\n' % os.getpid())     # alive but not locked: left by a crash
