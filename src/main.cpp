@@ -94,6 +94,7 @@ std::vector<Listen> unique_listens(const Config& cfg) {
     for (const Server& s : cfg.servers)
         for (const Listen& l : s.listens) seen.emplace(http::Router::listen_key(l), l);
     std::vector<Listen> out;
+    out.reserve(seen.size());
     for (auto& [k, l] : seen) out.push_back(l);
     return out;
 }
@@ -139,7 +140,7 @@ void Master::start_clocks() {
     clock_channels_.clear();
     for (const ChannelConf& ch : cfg_->channels) {
         if (ch.clock_interval.count() <= 0) continue;
-        clock_channels_.push_back({ch.name, ch.clock_interval});
+        clock_channels_.emplace_back(ch.name, ch.clock_interval);
         clocks_.emplace_back();
         arm_clock(clocks_.size() - 1);
     }
@@ -269,6 +270,7 @@ void Master::reload() {
     broker_->reconcile(*next);
     for (std::size_t i = 0; i < n; ++i) {
         std::vector<std::pair<UniqueFd, std::string>> mine;
+        mine.reserve(fresh.size());
         for (BoundListen& b : fresh) mine.emplace_back(std::move(b.fds[i]), b.key);
         workers_[i]->post_config(routes, std::move(mine), removed);
     }

@@ -75,7 +75,8 @@ Test(static_files, if_none_match_wins_over_if_modified_since) {
 }
 
 Test(static_files, http_dates_round_trip) {
-    cr_assert_str_eq(http_date(784111777).c_str(), "Sun, 06 Nov 1994 08:49:37 GMT");
+    std::string date = http_date(784111777);  // a named string: the macro reads it lazily
+    cr_assert_str_eq(date.c_str(), "Sun, 06 Nov 1994 08:49:37 GMT");
     cr_assert_eq(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
     cr_assert_eq(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), -1);
     cr_assert_eq(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), -1);

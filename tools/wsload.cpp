@@ -116,6 +116,7 @@ struct Run {
     std::int64_t cpu_used = -1;        // server CPU over the window, ns; -1 without --cpu-pid
     long rss_before = -1;
     long rss_after = -1;
+    bool failed = false;               // nothing connected: exit status 1
 };
 
 void raise_fd_limit(const Options& o) {
@@ -139,6 +140,11 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         std::fprintf(stderr, "wsload: %llu/%u connected in %.2f s\n",
                      static_cast<unsigned long long>(sh.ready.load()), o.conns,
                      static_cast<double>(run.connected_ns - t0) / 1e9);
+    if ((o.conns > 0 && sh.ready.load() == 0) || (o.has_publisher && !sh.publisher_ready.load())) {
+        std::fprintf(stderr, "wsload: nothing to measure: no connection is up\n");
+        run.failed = true;
+        return;
+    }
     if (o.mode == Mode::echo) {
         const std::int64_t start = mono_ns();
         run.window_from = start + sec_ns(o.warmup);
@@ -312,7 +318,7 @@ int run_main(int argc, char** argv) {
         total.pub_rtt.merge(s.pub_rtt);
     }
     report(o, sh, total, run);
-    return interrupted ? 130 : 0;
+    return interrupted ? 130 : run.failed ? 1 : 0;
 }
 
 } // namespace

@@ -49,7 +49,7 @@ struct ParserLimits {
 // others at the byte or field line that breaks them, so a server can answer without waiting.
 class RequestParser {
 public:
-    explicit RequestParser(ParserLimits limits = {}) noexcept;
+    explicit RequestParser(const ParserLimits& limits = {}) noexcept;
 
     // `unconsumed` holds every byte from the first byte of this request (including those seen
     // by earlier calls, which may have moved) to the end of what has been read.

@@ -93,6 +93,7 @@ private:
     void arm_timer(Duration d) noexcept;
     void on_timeout() noexcept;
     ParserLimits limits_for_listener() const noexcept;
+    const Limits& listener_limits() const noexcept;
 
     app::Worker& worker_;
     std::shared_ptr<const Router> routes_;   // snapshot in use for the current request

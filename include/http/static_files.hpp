@@ -57,7 +57,7 @@ private:
 std::string make_etag(std::time_t mtime, std::uint64_t size);
 
 // True if an If-None-Match list matches etag (weak comparison, "*" matches; RFC 9110 §13.1.2).
-bool etag_list_matches(std::string_view if_none_match, std::string_view etag) noexcept;
+bool etag_list_matches(std::string_view list, std::string_view etag) noexcept;
 
 // RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since. True -> answer 304.
 bool not_modified(std::string_view if_none_match, std::string_view if_modified_since,

@@ -43,7 +43,7 @@ public:
 
     // Connection hooks.
     void schedule_flush(Connection& c) noexcept;
-    void reap(Connection& c) noexcept;
+    void reap(const Connection& c) noexcept;
     void retire(std::unique_ptr<Session> s) noexcept;  // destroyed after dispatch
 
     // Counters readable from any thread (status page).
@@ -53,6 +53,7 @@ public:
 private:
     class Listener;
     void on_acceptable(Listener& l) noexcept;
+    void shed_backlog(Listener& l) noexcept;
     void end_of_iteration() noexcept;
     void ensure_end_of_iteration() noexcept;
 

@@ -43,6 +43,14 @@ UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec);
 
 void set_nodelay(int fd) noexcept;
 
+// Caps the bytes the kernel keeps queued but not yet sent on a connection (TCP_NOTSENT_LOWAT
+// where the OS has it: Linux, macOS). Without it, send-buffer autotuning lets a peer that
+// stops reading absorb megabytes in the kernel (about 4 MiB on Linux), out of reach of
+// output_queue_limit / ws_max_queue: the backlog of a slow reader must pile up in herald's
+// own queue, where the limits see it and drop the reader.
+void limit_unsent(int fd) noexcept;
+inline constexpr int max_unsent_bytes = 64 * 1024;
+
 // Makes SIGPIPE harmless for the whole process (writes to a reset peer return EPIPE).
 void ignore_sigpipe() noexcept;
 

@@ -16,7 +16,7 @@ constexpr std::uint16_t ctx_hs = ctx_http | ctx_server;
 constexpr std::uint16_t ctx_sl = ctx_server | ctx_location;
 
 constexpr std::uint64_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
-constexpr Duration no_time{0}, one_ms{1};
+constexpr Duration no_time{0};
 constexpr Duration max_time{10LL * 365 * 86'400'000}; // parse_duration()'s ceiling
 constexpr int max_worker_threads = 256;
 
@@ -162,7 +162,7 @@ void index(Loader& l, const Directive& d) {
     }
 }
 
-void check_location(Loader& l, const Directive& d, const Location& loc);
+void check_location(const Loader& l, const Directive& d, const Location& loc);
 
 void location_block(Loader& l, const Directive& d) {
     Location loc;
@@ -200,22 +200,22 @@ void location_block(Loader& l, const Directive& d) {
 }
 
 // A location is one kind: static, push (websocket may also publish or echo), publish, status.
-void check_location(Loader& l, const Directive& d, const Location& loc) {
+void check_location(const Loader& l, const Directive& d, const Location& loc) {
     const std::string in = " in location " + dquote(loc.path);
-    bool push = loc.push != PushStrategy::none;
+    bool pushes = loc.push != PushStrategy::none;
     bool websocket = loc.push == PushStrategy::websocket;
     bool has_channel = loc.channel.kind != ChannelRef::Kind::none;
-    if (loc.status && (push || loc.publish || loc.echo || has_channel))
+    if (loc.status && (pushes || loc.publish || loc.echo || has_channel))
         l.fail(d,
                "\"status\" cannot be combined with \"push\", \"publish\", \"channel\" or \"echo\"" +
                    in);
     if (loc.echo && !websocket) l.fail(d, "\"echo\" requires \"push websocket\"" + in);
     if (loc.echo && loc.publish) l.fail(d, "\"echo\" cannot be combined with \"publish\"" + in);
-    if (loc.publish && push && !websocket)
+    if (loc.publish && pushes && !websocket)
         l.fail(d, "\"publish\" can be combined only with \"push websocket\"" + in);
-    if (push && !has_channel && !loc.echo) l.fail(d, "\"push\" requires a \"channel\"" + in);
+    if (pushes && !has_channel && !loc.echo) l.fail(d, "\"push\" requires a \"channel\"" + in);
     if (loc.publish && !has_channel) l.fail(d, "\"publish\" requires a \"channel\"" + in);
-    if (has_channel && !push && !loc.publish)
+    if (has_channel && !pushes && !loc.publish)
         l.fail(d, "\"channel\" requires \"push\" or \"publish\"" + in);
 }
 

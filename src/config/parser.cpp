@@ -28,7 +28,7 @@ std::string errno_text(int err) { return std::system_category().message(err); }
 std::string read_file(const std::string& path, std::string& out) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return "open() " + dquote(path) + " failed (" + errno_text(errno) + ")";
-    const std::string too_large =
+    std::string too_large = // not const: returned by value, it can then be moved
         dquote(path) + " is too large (over " + std::to_string(max_config_file_size) + " bytes)";
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
@@ -179,7 +179,8 @@ void Parser::include(const Directive& d, int include_depth, std::vector<Directiv
                               ? arg.value
                               : glob_escape(base.string()) + "/" + arg.value;
     GlobResult matches;
-    int rc = ::glob(pattern.c_str(), 0, nullptr, &matches.g);
+    // glob(3) is not thread-safe; configs are only ever loaded on the main thread.
+    int rc = ::glob(pattern.c_str(), 0, nullptr, &matches.g); // NOLINT(concurrency-mt-unsafe)
     if (rc == GLOB_NOMATCH) return;
     if (rc != 0) fail(d.file, arg.pos, "glob() " + dquote(pattern) + " failed");
     for (std::size_t k = 0; k < matches.g.gl_pathc; ++k)

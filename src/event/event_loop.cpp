@@ -285,14 +285,14 @@ void EventLoop::run_posted() noexcept {
         std::lock_guard lock(post_mutex_);
         batch.swap(posted_);
     }
-    for (auto& fn : batch) fn();
+    for (const auto& fn : batch) fn();
 }
 
 void EventLoop::run_deferred() noexcept {
     while (!deferred_.empty()) {
         std::vector<std::function<void()>> batch;
         batch.swap(deferred_);
-        for (auto& fn : batch) fn();
+        for (const auto& fn : batch) fn();
     }
 }
 

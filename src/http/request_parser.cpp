@@ -62,7 +62,7 @@ bool all_host_chars(std::string_view v) noexcept {
 
 } // namespace
 
-RequestParser::RequestParser(ParserLimits limits) noexcept : limits_(limits) {
+RequestParser::RequestParser(const ParserLimits& limits) noexcept : limits_(limits) {
     limits_.max_header_count = std::min(limits_.max_header_count, max_headers);
     // Offsets are 32-bit: keep the whole head well below 4 GiB.
     limits_.max_request_line = std::min<std::size_t>(limits_.max_request_line, 1u << 30);
@@ -104,12 +104,12 @@ ParseResult RequestParser::fail(HttpError e, std::size_t at) noexcept {
     return result_;
 }
 
-ParseResult RequestParser::feed(std::string_view data) noexcept {
+ParseResult RequestParser::feed(std::string_view unconsumed) noexcept {
     if (state_ == State::done || state_ == State::failed)
         return result_;
-    assert(data.size() >= pos_);
-    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-    const std::size_t n = data.size();
+    assert(unconsumed.size() >= pos_);
+    const auto* p = reinterpret_cast<const unsigned char*>(unconsumed.data());
+    const std::size_t n = unconsumed.size();
     for (std::size_t i = pos_; i < n; ++i) {
         if (i >= limit_)
             return fail(limit_error_, i);
@@ -198,7 +198,7 @@ ParseResult RequestParser::feed(std::string_view data) noexcept {
         case State::request_line_lf: {
             if (c != '\n') // RFC 9112 §2.2: a bare CR is invalid
                 return fail(HttpError::bad_request, i);
-            if (HttpError e = end_request_line(data); e != HttpError::none)
+            if (HttpError e = end_request_line(unconsumed); e != HttpError::none)
                 return fail(e, i);
             headers_start_ = u32(i + 1);
             limit_ = u32(std::min<std::size_t>(i + 1 + limits_.max_header_bytes, UINT32_MAX));
@@ -271,7 +271,7 @@ ParseResult RequestParser::feed(std::string_view data) noexcept {
         case State::field_line_lf:
             if (c != '\n') // RFC 9112 §2.2: a bare CR is invalid
                 return fail(HttpError::bad_header, i);
-            if (HttpError e = end_field_line(data); e != HttpError::none)
+            if (HttpError e = end_field_line(unconsumed); e != HttpError::none)
                 return fail(e, i);
             state_ = State::field_line_start;
             break;
@@ -280,7 +280,7 @@ ParseResult RequestParser::feed(std::string_view data) noexcept {
                 return fail(HttpError::bad_header, i);
             if (HttpError e = end_head(); e != HttpError::none)
                 return fail(e, i);
-            build_request(data);
+            build_request(unconsumed);
             state_ = State::done;
             result_ = {ParseStatus::done, i + 1, HttpError::none};
             return result_;

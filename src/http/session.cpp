@@ -12,17 +12,24 @@
 namespace herald::http {
 
 HttpSession::HttpSession(net::Connection& c, app::Worker& w)
-    : Session(c), worker_(w), routes_(w.routes_ptr()), parser_(limits_for_listener()) {
-    remote_ = conn_.peer().host_string();
-    const Limits& l = routes_->config().http_limits;
+    : Session(c), worker_(w), routes_(w.routes_ptr()), parser_(limits_for_listener()),
+      remote_(c.peer().host_string()) {
+    const Limits& l = listener_limits();
     conn_.set_send_timeout(l.send_timeout);
     arm_timer(l.client_header_timeout);
 }
 
 HttpSession::~HttpSession() = default;
 
+// Before a request is routed, the default server of the listener decides (header limits and
+// client_header_timeout are http/server settings; keepalive_timeout may be per location).
+const Limits& HttpSession::listener_limits() const noexcept {
+    const Server* srv = routes_->server_for(worker_.listen_key(conn_.listener()), {});
+    return srv ? srv->limits : routes_->config().http_limits;
+}
+
 ParserLimits HttpSession::limits_for_listener() const noexcept {
-    const Limits& l = routes_->config().http_limits;
+    const Limits& l = listener_limits();
     ParserLimits p;
     p.max_request_line = l.large_header_buffer;
     p.max_header_bytes = l.max_header_bytes;
@@ -47,7 +54,7 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
     if (state_ == State::body) return read_body(data);
     if (!header_timer_) {  // first bytes of a request: the header clock starts
         header_timer_ = true;
-        arm_timer(routes_->config().http_limits.client_header_timeout);
+        arm_timer(listener_limits().client_header_timeout);
     }
     ParseResult r = parser_.feed(std::string_view(data.data(), data.size()));
     if (r.status == ParseStatus::need_more) return 0;
@@ -271,6 +278,9 @@ void HttpSession::finish_request() noexcept {
         worker_.loop().defer([r] {});
     }
     bool async = state_ == State::dispatched && !in_dispatch_;
+    const Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
+    Duration keepalive = l.keepalive_timeout;
+    std::uint64_t queue_limit = l.output_queue_limit;
     parser_.reset();
     head_copy_.clear();
     body_.clear();
@@ -284,9 +294,8 @@ void HttpSession::finish_request() noexcept {
         conn_.close_after_flush();
         return;
     }
-    const Limits& l = routes_->config().http_limits;
-    arm_timer(l.keepalive_timeout);
-    if (conn_.out().pending_bytes() > l.output_queue_limit) {
+    arm_timer(keepalive);
+    if (conn_.out().pending_bytes() > queue_limit) {
         waiting_drain_ = true;
         conn_.pause_reading(true);
         return;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,7 +73,7 @@ void Connection::read_input() noexcept {
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         HERALD_DEBUG("read(fd=%d) from %s: %s", fd_.get(), peer_.to_string().c_str(),
-                     std::strerror(errno));
+                     std::generic_category().message(errno).c_str());
         close();
         return;
     }

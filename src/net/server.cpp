@@ -66,21 +66,13 @@ void Server::on_acceptable(Listener& l) noexcept {
                 ec == std::errc::operation_would_block || ec == std::errc::interrupted ||
                 ec == std::errc::connection_aborted)
                 return;
-            if (ec == std::errc::too_many_files_open ||
-                ec == std::errc::too_many_files_open_in_system) {
-                // Shed one client with the spare fd so the backlog does not spin the loop,
-                // then pause accepting briefly.
-                if (spare_fd_) {
-                    spare_fd_.reset();
-                    UniqueFd shed = accept_connection(l.fd.get(), peer, ec);
-                    shed.reset();
-                    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-                }
-            }
             if (loop_.now() - last_limit_log_ > std::chrono::seconds(1)) {
                 HERALD_ERROR("accept4(fd=%d): %s", l.fd.get(), ec.message().c_str());
                 last_limit_log_ = loop_.now();
             }
+            if (ec == std::errc::too_many_files_open ||
+                ec == std::errc::too_many_files_open_in_system)
+                shed_backlog(l);
             std::error_code ignored = l.watch.set(Interest::none);
             (void)ignored;
             l.resume = loop_.add_timer(std::chrono::milliseconds(100), [&l] {
@@ -99,6 +91,7 @@ void Server::on_acceptable(Listener& l) noexcept {
             continue;  // fd closes here
         }
         set_nodelay(fd.get());
+        limit_unsent(fd.get());
         auto idx = static_cast<std::size_t>(fd.get());
         if (idx >= conns_.size()) conns_.resize(idx + 1024);
         auto conn = std::make_unique<Connection>(*this, std::move(fd), peer, l.index);
@@ -110,8 +103,28 @@ void Server::on_acceptable(Listener& l) noexcept {
     }
 }
 
+// Out of fds: the pending connections cannot be served now, and leaving them in the backlog
+// would keep their clients waiting on a connection nobody reads. With the spare fd released,
+// accept and close them (a bounded batch: the backlog, not a flood that keeps coming), so each
+// client learns at once (as libuv does), then take the spare back.
+void Server::shed_backlog(Listener& l) noexcept {
+    if (!spare_fd_) {  // another thread took it last time: try again at the next shortage
+        spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        return;
+    }
+    spare_fd_.reset();
+    for (int i = 0; i < 1024; ++i) {
+        Address peer;
+        std::error_code ec;
+        UniqueFd shed = accept_connection(l.fd.get(), peer, ec);
+        if (!shed) break;
+        accepted.fetch_add(1, std::memory_order_relaxed);
+    }
+    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
 void Server::for_each_connection(const std::function<void(Connection&)>& fn) {
-    for (auto& c : conns_)
+    for (const auto& c : conns_)
         if (c && !c->closed()) fn(*c);
 }
 
@@ -131,7 +144,7 @@ void Server::schedule_flush(Connection& c) noexcept {
     ensure_end_of_iteration();
 }
 
-void Server::reap(Connection& c) noexcept {
+void Server::reap(const Connection& c) noexcept {
     reaped_.push_back(c.fd());
     ensure_end_of_iteration();
 }

@@ -1,5 +1,5 @@
 // Socket helpers. The #ifdefs here wrap the small OS differences (accept4, MSG_MORE,
-// sendfile, SIGPIPE) so the rest of herald is portable POSIX.
+// sendfile, SIGPIPE, TCP_NOTSENT_LOWAT) so the rest of herald is portable POSIX.
 #include "net/socket.hpp"
 
 #include <cerrno>
@@ -130,6 +130,15 @@ UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec) {
 void set_nodelay(int fd) noexcept {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void limit_unsent(int fd) noexcept {
+#if defined(TCP_NOTSENT_LOWAT)
+    int bytes = max_unsent_bytes;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes);
+#else
+    (void)fd;
+#endif
 }
 
 void ignore_sigpipe() noexcept { ::signal(SIGPIPE, SIG_IGN); }

@@ -69,6 +69,9 @@ void WsSession::on_drained() noexcept {
         write_shut_ = true;
         ::shutdown(conn_.fd(), SHUT_WR);
     }
+    // Our close frame is written: wait for the peer's, but not forever (ws_close_timeout).
+    if (close_sent_ && !close_timer_.active())
+        close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
 }
 
 void WsSession::on_message(Opcode op, std::string_view payload) {
@@ -137,8 +140,10 @@ void WsSession::close(CloseCode code, std::string_view reason) {
     ping_timer_.cancel();
     conn_.out().push(encode_close(code, reason));
     conn_.flush_soon();
-    // Wait for the peer's close frame, but not forever (ws_close_timeout).
-    close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
+    // ws_close_timeout starts once the frame is written (on_drained), not now: behind a
+    // backlog (a slow consumer dropped with 1008) it would otherwise expire before the frame
+    // went out, and a reader that is slow but alive would see the TCP close without the code
+    // (1006). Until then send_timeout bounds every stall.
 }
 
 void WsSession::on_peer_closed() noexcept { conn_.close(); }

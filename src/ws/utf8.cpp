@@ -96,13 +96,13 @@ constexpr std::array<std::uint8_t, state_count * class_count> make_transitions()
 constexpr std::array<std::uint64_t, 256> make_rows() {
     constexpr auto classes = make_classes();
     constexpr auto transitions = make_transitions();
-    std::array<std::uint64_t, 256> rows{};
+    std::array<std::uint64_t, 256> table{};
     for (std::size_t b = 0; b < 256; ++b)
         for (std::size_t st = 0; st < state_count; ++st) {
             std::uint64_t next = transitions[st * class_count + classes[b]];
-            rows[b] |= (next * bits) << (st * bits);
+            table[b] |= (next * bits) << (st * bits);
         }
-    return rows;
+    return table;
 }
 
 constexpr auto rows = make_rows();

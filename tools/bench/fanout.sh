@@ -18,7 +18,7 @@
 # Usage: tools/bench/fanout.sh         (as root it installs nginx and libnginx-mod-nchan if missing)
 # Env:   DURATION=10 GRACE=5 SUBS="1000 10000" RATES="10 100" PROTOS="ws sse longpoll"
 #        SERVERS="nchan herald" SIZE=100 IDLE_SUBS=10000 IDLE=1 (0 skips idle memory)
-#        SERVER_CPU=0 CLIENT_CPU=1 HERALD=./herald MAX_SECONDS=1800
+#        SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald MAX_SECONDS=1800
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 

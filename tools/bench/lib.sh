@@ -2,7 +2,7 @@
 # Provides: ROOT, TMP (a private temp dir, removed on exit), server bookkeeping with a cleanup
 # trap, tool builds, port picking, CPU/RSS readers, and a runtime watchdog.
 # Knobs: SERVER_CPU (default 0) and CLIENT_CPU (default 1) for taskset; HERALD (binary path);
-# MAX_SECONDS (watchdog for the whole script).
+# MAX_SECONDS (watchdog for the whole script); WAIT_QUIET (seconds to wait for idle CPUs).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SERVER_CPU=${SERVER_CPU:-0}
@@ -36,21 +36,45 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_watchdog SECONDS: the script kills itself (and so its servers, via the trap) past SECONDS.
+# start_watchdog SECONDS: the script kills itself (and so its servers, via the trap) past
+# SECONDS (plus WAIT_QUIET).
 start_watchdog() {
-    local self=$$
-    ( sleep "$1"; echo "bench: time limit of $1 s reached, stopping" >&2; kill -TERM "$self" ) &
+    local self=$$ limit=$(($1 + ${WAIT_QUIET:-0}))
+    (
+        sleep "$limit" &
+        trap 'kill $! 2>/dev/null; exit 0' TERM
+        wait $!
+        echo "bench: time limit of $limit s reached, stopping" >&2
+        kill -TERM "$self"
+    ) &
     WATCHDOG_PID=$!
 }
 
 note() { printf '%s\n' "$*" >&2; }
 
-# Warn when the machine is busy: every figure below would be skewed.
+# cpu_idle_pct SECONDS: share of idle CPU time (all CPUs) over a sample of SECONDS.
+cpu_idle_pct() {
+    local a b
+    a=$(head -1 /proc/stat)
+    sleep "$1"
+    b=$(head -1 /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x); split(b, y); t = 0
+        for (i = 2; i <= 9 && i <= n; i++) t += y[i] - x[i]
+        printf "%d", (t > 0 ? 100 * (y[5] - x[5]) / t : 0) }'
+}
+
+# check_quiet: with WAIT_QUIET=SECONDS, first wait (up to that long) for the CPUs to be >= 90 %
+# idle over 5 s; then warn if they are not, since other work skews every figure.
 check_quiet() {
-    local load
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-        note "bench: WARNING: load average is $load; other work on this machine skews the figures"
+    local idle deadline=$((SECONDS + ${WAIT_QUIET:-0}))
+    idle=$(cpu_idle_pct 2)
+    while [ "$idle" -lt 90 ] && [ "$SECONDS" -lt "$deadline" ]; do
+        note "bench: CPUs ${idle}% idle, waiting for a quiet machine"
+        idle=$(cpu_idle_pct 5)
+    done
+    if [ "$idle" -lt 90 ]; then
+        note "bench: WARNING: CPUs only ${idle}% idle before starting; other work skews the figures"
+        note "bench: (set WAIT_QUIET=SECONDS to wait for a quiet machine)"
     fi
     note "bench: $(nproc) CPUs; servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
 }

@@ -8,7 +8,7 @@
 # herald/nginx, and server CPU seconds per 1,000 requests (utime+stime from /proc/PID/stat).
 #
 # Usage: tools/bench/static.sh            (as root it installs nginx and wrk if missing)
-# Env:   DURATION=10 ROUNDS=3 CONNS=64 SERVER_CPU=0 CLIENT_CPU=1 HERALD=./herald MAX_SECONDS=600
+# Env:   DURATION=10 ROUNDS=3 CONNS=64 SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald MAX_SECONDS=600
 # Without a herald binary it measures nginx alone and says so.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"

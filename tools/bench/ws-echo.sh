@@ -15,7 +15,7 @@
 # Usage: tools/bench/ws-echo.sh        (as root it installs nginx/nchan if missing; Node `ws` is
 #                                      installed from tools/bench/package-lock.json with npm ci)
 # Env:   DURATION=5 WARMUP=1 CONNS=64 SIZES="32 4096" INFLIGHTS="1 16" SERVERS="raw node herald"
-#        IDLE_CONNS=10000 IDLE=1 (0 skips idle memory) SERVER_CPU=0 CLIENT_CPU=1 HERALD=./herald
+#        IDLE_CONNS=10000 IDLE=1 (0 skips idle memory) SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald
 #        MAX_SECONDS=900
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -139,6 +139,7 @@ inline void Worker::open(Conn& c) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         report_once("socket", errno);
+        ++stats.connect_errors;
         fail_connect(c);
         return;
     }
@@ -156,6 +157,7 @@ inline void Worker::open(Conn& c) {
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&url.addr), sizeof url.addr) != 0 &&
         errno != EINPROGRESS) {
         report_once("connect", errno);
+        ++stats.connect_errors;
         fail_connect(c);
         return;
     }
@@ -164,6 +166,7 @@ inline void Worker::open(Conn& c) {
     ev.data.u64 = token(c);
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
         report_once("epoll_ctl", errno);
+        ++stats.connect_errors;
         fail_connect(c);
         return;
     }
@@ -175,9 +178,9 @@ inline void Worker::report_once(const char* call, int err) {
         std::fprintf(stderr, "wsload: %s: %s\n", call, std::strerror(err));
 }
 
-// A connect or handshake attempt failed: retry (up to 3 attempts) or give the connection up.
+// A connect or handshake attempt failed (the caller counted it): retry (up to 3 attempts) or
+// give the connection up.
 inline void Worker::fail_connect(Conn& c) {
-    ++stats.connect_errors;
     const bool counted = c.counted_ready;
     drop(c, State::unopened);
     if (!c.is_publisher && !counted) --opening_;
@@ -240,6 +243,7 @@ inline void Worker::on_connected(Conn& c) {
     socklen_t len = sizeof err;
     if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
         report_once("connect (SO_ERROR)", err);
+        ++stats.connect_errors;
         fail_connect(c);
         return;
     }
