@@ -43,8 +43,8 @@ void check_lexer(std::string_view text, std::size_t cut1, std::size_t cut2) {
     LexError whole_error;
     LexStatus whole = lex_all(text, whole_tokens, whole_error);
     require(whole != LexStatus::need_more, "lex_all finishes");
-    require(whole == LexStatus::error || (!whole_tokens.empty() &&
-                                          whole_tokens.back().kind == Token::Kind::eof),
+    require(whole == LexStatus::error ||
+                (!whole_tokens.empty() && whole_tokens.back().kind == Token::Kind::eof),
             "a finished token list ends with eof");
 
     Lexer lexer;
@@ -59,8 +59,7 @@ void check_lexer(std::string_view text, std::size_t cut1, std::size_t cut2) {
     }
     if (split != LexStatus::error)
         split = lexer.finish(split_tokens);
-    require(render(whole_tokens, whole, whole_error) ==
-                render(split_tokens, split, lexer.error()),
+    require(render(whole_tokens, whole, whole_error) == render(split_tokens, split, lexer.error()),
             "lexer: whole and split feeding agree");
 }
 

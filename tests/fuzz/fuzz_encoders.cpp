@@ -71,14 +71,30 @@ bool decode_literal(std::string_view s, Dialect d, std::string& out) {
         if (++i == s.size())
             return false;
         switch (s[i]) {
-        case '"': unit = '"'; break;
-        case '\\': unit = '\\'; break;
-        case '/': unit = '/'; break;
-        case 'b': unit = '\b'; break;
-        case 'f': unit = '\f'; break;
-        case 'n': unit = '\n'; break;
-        case 'r': unit = '\r'; break;
-        case 't': unit = '\t'; break;
+        case '"':
+            unit = '"';
+            break;
+        case '\\':
+            unit = '\\';
+            break;
+        case '/':
+            unit = '/';
+            break;
+        case 'b':
+            unit = '\b';
+            break;
+        case 'f':
+            unit = '\f';
+            break;
+        case 'n':
+            unit = '\n';
+            break;
+        case 'r':
+            unit = '\r';
+            break;
+        case 't':
+            unit = '\t';
+            break;
         case 'u': {
             if (s.size() - i < 5)
                 return false;
@@ -92,7 +108,8 @@ bool decode_literal(std::string_view s, Dialect d, std::string& out) {
             i += 4;
             break;
         }
-        default: return false;
+        default:
+            return false;
         }
         if (d == Dialect::js_in_script && unit == '"' && s[i] == '"')
             return false; // the JS escaper writes quotes as \u0022; \" would be a new form
@@ -323,8 +340,9 @@ void check_iframe(const Message& m, PushFormat f, std::string_view want) {
 }
 
 void check_message(std::string_view data, std::uint16_t id, std::uint8_t flags) {
-    static const char* const types[] = {"", "text/plain", "application/json",
-                                        "application/octet-stream", "image/png", "TEXT/HTML; x=1"};
+    static const char* const types[] = {
+        "",          "text/plain",    "application/json", "application/octet-stream",
+        "image/png", "TEXT/HTML; x=1"};
     static const char* const channels[] = {"c", "news.sport:1", "A_b-9"};
     Message m(channels[flags % 3], std::string(data), types[(flags >> 2) % 6]);
     m.id = id + 1u;

@@ -223,7 +223,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     ParserLimits limits;
     if (flags & 1)
-        limits = {.max_request_line = 64u + (flags >> 4) * 16u, .max_header_bytes = 256,
+        limits = {.max_request_line = 64u + (flags >> 4) * 16u,
+                  .max_header_bytes = 256,
                   .max_header_count = 1u + (flags >> 1 & 7u)};
     std::size_t cut1 = c1 % (in.size() + 1), cut2 = c2 % (in.size() + 1);
     if (cut1 > cut2)
@@ -241,8 +242,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         Piece bytes(in);
         (void)p.feed(bytes.view());
         if (p.request().chunked)
-            check_chunked(body, max_body, std::min(cut1, body.size()),
-                          std::min(cut2, body.size()));
+            check_chunked(body, max_body, std::min(cut1, body.size()), std::min(cut2, body.size()));
     } else if (flags & 2) {
         // The raw input as a chunked body reaches the decoder's states far more often.
         check_chunked(in, max_body, cut1, cut2);

@@ -72,8 +72,8 @@ std::optional<std::string> ref_normalize(std::string_view path) {
     std::size_t at = 1;
     for (;;) {
         std::size_t slash = path.find('/', at);
-        std::string_view raw = path.substr(at, slash == std::string_view::npos ? path.npos
-                                                                              : slash - at);
+        std::string_view raw =
+            path.substr(at, slash == std::string_view::npos ? path.npos : slash - at);
         auto seg = ref_decode_segment(raw);
         if (!seg)
             return std::nullopt;
@@ -111,8 +111,8 @@ void check_result_shape(std::string_view out) {
     std::size_t at = 1;
     while (at <= out.size()) {
         std::size_t slash = out.find('/', at);
-        std::string_view seg = out.substr(at, slash == std::string_view::npos ? out.npos
-                                                                             : slash - at);
+        std::string_view seg =
+            out.substr(at, slash == std::string_view::npos ? out.npos : slash - at);
         require(seg != "." && seg != "..", "normalized path has no dot-segment");
         if (slash == std::string_view::npos)
             break;
@@ -164,8 +164,8 @@ void check_split(std::string_view raw, Method method) {
         break;
     case TargetForm::absolute:
         require(method != Method::connect && !parts.authority.empty() &&
-                    parts.authority.find('@') == std::string_view::npos &&
-                    !parts.path.empty() && parts.path[0] == '/',
+                    parts.authority.find('@') == std::string_view::npos && !parts.path.empty() &&
+                    parts.path[0] == '/',
                 "absolute-form has an authority without userinfo and a path");
         break;
     }
@@ -196,8 +196,8 @@ std::optional<std::string> ref_query_arg(std::string_view query, std::string_vie
     std::size_t at = 0;
     for (;;) {
         std::size_t amp = query.find('&', at);
-        std::string_view pair = query.substr(at, amp == std::string_view::npos ? query.npos
-                                                                              : amp - at);
+        std::string_view pair =
+            query.substr(at, amp == std::string_view::npos ? query.npos : amp - at);
         std::size_t eq = pair.find('=');
         if (!pair.empty() && ref_form_decode(pair.substr(0, eq)) == name)
             return ref_form_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));

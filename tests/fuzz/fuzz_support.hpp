@@ -26,7 +26,7 @@ inline void require(bool ok, const char* what) {
 // Reads the harness's parameters off the front of the input; the rest is the payload.
 // Running out of bytes yields zeros, so every input is usable.
 class Input {
-  public:
+public:
     Input(const std::uint8_t* data, std::size_t size) noexcept
         : rest_(reinterpret_cast<const char*>(data), size) {}
 
@@ -41,7 +41,7 @@ class Input {
     // What is left after the parameters.
     std::string_view rest() const noexcept { return rest_; }
 
-  private:
+private:
     std::string_view rest_;
 };
 
@@ -49,9 +49,10 @@ class Input {
 // and each copy has its own address, so a parser that kept a view into an earlier call's
 // bytes reads freed memory (the caller drops the old copy).
 class Piece {
-  public:
+public:
     explicit Piece(std::string_view bytes)
-        : size_(bytes.size()), data_(std::make_unique<char[]>(bytes.size() + (bytes.empty() ? 1 : 0))) {
+        : size_(bytes.size()),
+          data_(std::make_unique<char[]>(bytes.size() + (bytes.empty() ? 1 : 0))) {
         if (!bytes.empty())
             std::char_traits<char>::copy(data_.get(), bytes.data(), bytes.size());
     }
@@ -67,7 +68,7 @@ class Piece {
         return p >= b && p + v.size() <= b + size_;
     }
 
-  private:
+private:
     std::size_t size_;
     std::unique_ptr<char[]> data_;
 };

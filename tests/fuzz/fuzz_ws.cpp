@@ -37,7 +37,7 @@ namespace ref = herald::fuzz::ref;
 
 // Records every event as text, and checks each one's own contract.
 class Recorder final : public ProtocolHandler {
-  public:
+public:
     explicit Recorder(std::size_t max_message) : max_message_(max_message) {}
 
     void on_message(Opcode op, std::string_view payload) override {
@@ -71,7 +71,7 @@ class Recorder final : public ProtocolHandler {
     std::uint16_t close_code = 0;
     std::string close_reason;
 
-  private:
+private:
     void record(char kind, std::string_view payload) {
         log.push_back(kind);
         log.append(std::to_string(payload.size())).append(":").append(payload);
@@ -100,8 +100,8 @@ void check_result(const FeedResult& r, const Protocol& p, std::size_t buffered,
         require(r.close_code == CloseCode::none, "need_more has no close code");
         require(r.pending_frame_size == 0 ||
                     (r.pending_frame_size > buffered - r.consumed &&
-                     r.pending_frame_size <= std::max(max_message, max_control_payload) +
-                                                 max_client_frame_header),
+                     r.pending_frame_size <=
+                         std::max(max_message, max_control_payload) + max_client_frame_header),
                 "pending_frame_size is beyond the buffered bytes and within the limits");
         break;
     case ParseStatus::done:
@@ -197,7 +197,7 @@ void check_close(std::uint16_t code, std::string_view reason) {
                 h.header.frame_size() == frame.size() &&
                 std::string_view(frame).substr(h.header.header_length) ==
                     std::string_view(payload, n),
-                "encode_close frames close_payload");
+            "encode_close frames close_payload");
     // The same frame as a client would send it (mask bit, all-zero key) reads back.
     std::string masked = frame.substr(0, 2);
     masked[1] = static_cast<char>(masked[1] | 0x80);
@@ -207,8 +207,7 @@ void check_close(std::uint16_t code, std::string_view reason) {
     FeedResult r = proto.feed(std::span<char>(masked.data(), masked.size()), rec);
     std::string_view cut(payload + (n >= 2 ? 2 : n), n >= 2 ? n - 2 : 0);
     if (code == 0 || (valid_close_code(code) && ref::valid(cut)))
-        require(r.status == ParseStatus::done && rec.close_code == code &&
-                    rec.close_reason == cut,
+        require(r.status == ParseStatus::done && rec.close_code == code && rec.close_reason == cut,
                 "a valid close frame reads back");
     else
         require(r.status == ParseStatus::error, "an invalid close frame is an error");
