@@ -48,7 +48,7 @@ KQ_UNIT_SRC := tests/test_event_loop.cpp tests/test_poller.cpp tests/test_timer_
 KQ_UNIT   := $(call objs,asan,$(KQ_UNIT_SRC)) $(call objs,kq,$(COMPAT_TEST_SRC))
 TSAN_OBJ  := $(call objs,tsan,$(LIB_SRC) $(POLLER_SRC) src/main.cpp)
 
-.PHONY: all run test unit integration e2e deps deps-test deps-fuzz deps-lint clean format tsan lint \
+.PHONY: all run test test-fast unit integration e2e deps deps-test deps-fuzz deps-lint clean format tsan lint \
         lint-cppcheck bench fuzz deb
 .DEFAULT_GOAL := all
 
@@ -134,7 +134,10 @@ deps-test:
 run: all
 	./herald -c conf/herald.conf
 
-# Every test: unit (epoll and kqueue-emulation builds), then integration over loopback
+# `make test` is everything CI runs (.ci/run calls it): `make test-fast`, then the
+# integration suite under ThreadSanitizer with 4 event loops (`make tsan`), every fuzz target
+# for FUZZ_SECONDS (60 by default, two at a time) and the static analysis (`make lint`).
+# `make test-fast`: unit (epoll and kqueue-emulation builds), then integration over loopback
 # against the sanitized binary on both backends, then the browser end-to-end suite.
 # As root the package is built first (the package test installs it; CI runs as root), and
 # its optimised binary is the one the fd-exhaustion test runs (UBSan cannot run out of fds);
@@ -142,7 +145,12 @@ run: all
 IS_ROOT  := $(filter 0,$(shell id -u))
 TEST_DEB := $(if $(IS_ROOT),deb,herald)
 export HERALD_RELEASE_BIN := $(abspath $(if $(IS_ROOT),build/deb/herald,herald))
-test: deps-test
+test: test-fast
+	@$(MAKE) --no-print-directory tsan
+	@$(MAKE) --no-print-directory -j$(NPROC) fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) lint
+
+test-fast: deps-test
 	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_DEB) build/asan/herald build/asan/unit_tests \
 	  build/kq/herald build/kq/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests -j2

@@ -37,6 +37,10 @@ public:
     virtual void cancel() noexcept {}
 };
 
+// Adds Access-Control-Allow-Origin (plus Expose-Headers, and Vary: Origin unless "*") for
+// `origin`; nothing when it is empty.
+void add_cors_headers(ResponseHead& head, std::string_view origin);
+
 class HttpSession final : public net::Session {
 public:
     HttpSession(net::Connection& c, app::Worker& w);
@@ -77,8 +81,12 @@ public:
     void end_response_with(int status, std::uint64_t body_bytes);
     // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.
     void upgrade(std::string head, std::unique_ptr<net::Session> next);
-    // Allow/CORS headers for the current location, added to a response head.
-    void add_cors(ResponseHead& head) const;
+    // The Access-Control-Allow-Origin value for this request under the location's
+    // allow_origin list: "*", the request's Origin, or "" when none applies. The view lives
+    // as long as the request (copy it to keep it past the request, as a held long-poll does).
+    std::string_view cors_origin() const;
+    // CORS headers for the current request, added to a response head.
+    void add_cors(ResponseHead& head) const { add_cors_headers(head, cors_origin()); }
     bool responding() const noexcept { return responder_ != nullptr; }
     void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
 

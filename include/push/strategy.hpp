@@ -39,9 +39,7 @@ std::string missed_json(std::optional<std::uint64_t> since, std::uint64_t first_
 // One message as a complete response (polling, long-polling): body per format, ETag "ID",
 // X-Herald-Missed: 1 when the resume point was lost, CORS origin if any.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
-                     PushFormat format, bool missed, const std::string& cors_origin);
-// The Access-Control-Allow-Origin value for the current request ("" if none applies).
-std::string cors_origin(const http::HttpSession& s);
+                     PushFormat format, bool missed, std::string_view cors_origin);
 
 class Strategy {
 public:

@@ -170,32 +170,13 @@ bool HttpSession::route() noexcept {
     return true;
 }
 
-namespace {
-bool address_allowed(const Location& loc, const net::Address& peer) {
-    if (loc.access.empty()) return true;
-    std::uint8_t a[16];
-    peer.to_v6_bytes(a);
-    for (const AccessRule& r : loc.access) {
-        bool match = r.all;
-        if (!match) {
-            match = true;
-            for (int bit = 0; bit < r.prefix_len && match; bit += 8) {
-                int n = r.prefix_len - bit >= 8 ? 8 : r.prefix_len - bit;
-                auto mask = static_cast<std::uint8_t>(0xFF << (8 - n));
-                match = (a[bit / 8] & mask) == (r.net[bit / 8] & mask);
-            }
-        }
-        if (match) return r.allow;
-    }
-    return true;
-}
-} // namespace
-
 void HttpSession::dispatch() noexcept {
     state_ = State::dispatched;
     timer_.cancel();
     if (!route()) return;
-    if (!address_allowed(*loc_, conn_.peer())) {
+    std::uint8_t peer[16];
+    conn_.peer().to_v6_bytes(peer);
+    if (!access_allowed(loc_->access, peer)) {
         HERALD_INFO("access forbidden by rule, client: %s, uri: \"%.*s\"", remote_.c_str(),
                     static_cast<int>(path_.size()), path_.data());
         respond_error(403);
@@ -339,18 +320,20 @@ void HttpSession::on_shutdown() noexcept {
     }
 }
 
-void HttpSession::add_cors(ResponseHead& head) const {
-    if (!loc_ || loc_->allow_origin.empty()) return;
+std::string_view HttpSession::cors_origin() const {
+    if (!loc_ || loc_->allow_origin.empty()) return {};
     std::string_view origin = parser_.request().header("Origin");
+    if (origin.empty()) return {};
+    for (const std::string& o : loc_->allow_origin)
+        if (o == "*" || o == origin) return o == "*" ? std::string_view("*") : origin;
+    return {};
+}
+
+void add_cors_headers(ResponseHead& head, std::string_view origin) {
     if (origin.empty()) return;
-    for (const std::string& o : loc_->allow_origin) {
-        if (o == "*" || o == origin) {
-            head.header("Access-Control-Allow-Origin", o == "*" ? std::string_view("*") : origin);
-            head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
-            if (o != "*") head.header("Vary", "Origin");
-            return;
-        }
-    }
+    head.header("Access-Control-Allow-Origin", origin);
+    head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
+    if (origin != "*") head.header("Vary", "Origin");
 }
 
 void HttpSession::log_access(int status, std::uint64_t bytes) noexcept {

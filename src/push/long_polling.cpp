@@ -52,7 +52,7 @@ private:
         http::ResponseHead head(304);
         head.header("Cache-Control", "no-cache");
         if (t_.since) head.header("ETag", "\"" + std::to_string(*t_.since) + "\"");
-        if (!origin_.empty()) head.header("Access-Control-Allow-Origin", origin_);
+        http::add_cors_headers(head, origin_);
         s_.respond(std::move(head), {});
     }
 
@@ -72,7 +72,7 @@ public:
 
     void serve(http::HttpSession& s, Target& t) const override {
         app::Worker& w = s.worker();
-        std::string origin = cors_origin(s);
+        std::string origin(s.cors_origin());
         auto held = std::make_unique<HeldPoll>(s, t, origin);
         SubscribeResult r = w.broker().subscribe(t.channel, t.since, *held, w.broker_worker());
         if (r.error != PushError::none) {
@@ -91,7 +91,7 @@ public:
             head.header("Cache-Control", "no-cache").header("X-Herald-Missed", "1");
             if (r.history.last_id)
                 head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
-            if (!origin.empty()) head.header("Access-Control-Allow-Origin", origin);
+            http::add_cors_headers(head, origin);
             s.respond(std::move(head), {});
             return;
         }

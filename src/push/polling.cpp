@@ -8,7 +8,7 @@ namespace herald::push {
 
 // One message as a complete HTTP response (polling and long-polling): ETag carries its id.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
-                     PushFormat format, bool missed, const std::string& cors_origin) {
+                     PushFormat format, bool missed, std::string_view cors_origin) {
     http::ResponseHead head(200);
     std::string etag = "\"" + std::to_string(m->id) + "\"";
     std::string_view type = format == PushFormat::json ? std::string_view("application/json")
@@ -16,22 +16,9 @@ void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>&
                                                       : std::string_view(m->content_type);
     head.header("Content-Type", type).header("ETag", etag).header("Cache-Control", "no-cache");
     if (missed) head.header("X-Herald-Missed", "1");
-    if (!cors_origin.empty()) {
-        head.header("Access-Control-Allow-Origin", cors_origin);
-        head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
-    }
+    http::add_cors_headers(head, cors_origin);
     s.worker().broker().note_delivered(1);
     s.respond_shared(std::move(head), m, m->body(format));
-}
-
-// The Access-Control-Allow-Origin value for the current request ("" if none applies).
-std::string cors_origin(const http::HttpSession& s) {
-    const Location& loc = s.location();
-    std::string_view origin = s.request().header("Origin");
-    if (loc.allow_origin.empty() || origin.empty()) return {};
-    for (const std::string& o : loc.allow_origin)
-        if (o == "*" || o == origin) return o == "*" ? "*" : std::string(origin);
-    return {};
 }
 
 namespace {
@@ -49,9 +36,8 @@ public:
             respond_push_error(s, r.error);
             return;
         }
-        std::string origin = cors_origin(s);
         if (!r.history.messages.empty()) {
-            respond_message(s, r.history.messages.front(), t.format, r.history.missed, origin);
+            respond_message(s, r.history.messages.front(), t.format, r.history.missed, s.cors_origin());
             return;
         }
         // Nothing to send: 204 for an empty channel, 304 when the client is up to date.
@@ -59,10 +45,7 @@ public:
         head.header("Cache-Control", "no-cache");
         if (r.history.last_id) head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
         if (r.history.missed) head.header("X-Herald-Missed", "1");
-        if (!origin.empty()) {
-            head.header("Access-Control-Allow-Origin", origin);
-            head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed");
-        }
+        s.add_cors(head);
         s.respond(std::move(head), {});
     }
 };

@@ -175,13 +175,14 @@ def test_cors(srv):
     assert h['access-control-allow-origin'] == 'https://good.example'
     assert 'etag' in h['access-control-expose-headers'].lower()
     assert 'x-herald-missed' in h['access-control-expose-headers'].lower()
+    assert h['vary'] == 'Origin'  # a shared cache must not serve this answer to another origin
     # Same origin (no Origin header): no CORS headers at all.
     status, h, _ = get(srv, '/cors/a')
     assert status == 200 and 'access-control-allow-origin' not in h
     # Another origin is refused.
     assert get(srv, '/cors/a', headers={'Origin': 'https://evil.example'})[0] == 403
     status, h, _ = get(srv, '/star/a', headers={'Origin': 'https://any.example'})
-    assert status == 200 and h['access-control-allow-origin'] == '*'
+    assert status == 200 and h['access-control-allow-origin'] == '*' and 'vary' not in h
     # 304s carry the CORS headers too (a browser must be able to read them).
     status, h, _ = get(srv, '/cors/a?since=1', headers={'Origin': 'https://good.example'})
     assert status == 304 and h['access-control-allow-origin'] == 'https://good.example'
