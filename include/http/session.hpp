@@ -52,7 +52,10 @@ public:
     void on_close() noexcept override;
 
     // ---- For the handler of the current request (valid during dispatch only) ----
-    const Request& request() const noexcept { return parser_.request(); }
+    // After a held or streamed response is dispatched, the parser (and its Request, ~6 KB) is
+    // released until the next request: request() is then an empty Request. Handlers copy what
+    // they keep past dispatch.
+    const Request& request() const noexcept;
     std::string_view path() const noexcept { return path_; }    // decoded, normalised
     const Location& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
@@ -105,7 +108,7 @@ private:
 
     app::Worker& worker_;
     std::shared_ptr<const Router> routes_;   // snapshot in use for the current request
-    RequestParser parser_;
+    std::unique_ptr<RequestParser> parser_;  // null while a held/streamed response runs
     State state_ = State::head;
     const Server* server_ = nullptr;
     const Location* loc_ = nullptr;

@@ -12,7 +12,8 @@
 namespace herald::http {
 
 HttpSession::HttpSession(net::Connection& c, app::Worker& w)
-    : Session(c), worker_(w), routes_(w.routes_ptr()), parser_(limits_for_listener()),
+    : Session(c), worker_(w), routes_(w.routes_ptr()),
+      parser_(std::make_unique<RequestParser>(limits_for_listener())),
       remote_(c.peer().host_string()) {
     const Limits& l = listener_limits();
     conn_.set_send_timeout(l.send_timeout);
@@ -20,6 +21,11 @@ HttpSession::HttpSession(net::Connection& c, app::Worker& w)
 }
 
 HttpSession::~HttpSession() = default;
+
+const Request& HttpSession::request() const noexcept {
+    static const Request empty;
+    return parser_ ? parser_->request() : empty;
+}
 
 // Before a request is routed, the default server of the listener decides (header limits and
 // client_header_timeout are http/server settings; keepalive_timeout may be per location).
@@ -56,7 +62,8 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
         header_timer_ = true;
         arm_timer(listener_limits().client_header_timeout);
     }
-    ParseResult r = parser_.feed(std::string_view(data.data(), data.size()));
+    if (!parser_) parser_ = std::make_unique<RequestParser>(limits_for_listener());
+    ParseResult r = parser_->feed(std::string_view(data.data(), data.size()));
     if (r.status == ParseStatus::need_more) return 0;
     if (r.status == ParseStatus::error) {
         HERALD_DEBUG("client %s: bad request: %s", remote_.c_str(), reason_of(r.error));
@@ -70,7 +77,7 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
 }
 
 std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len) noexcept {
-    const Request& req = parser_.request();
+    const Request& req = parser_->request();
     http10_ = req.version_minor == 0;
     keep_alive_ = req.keep_alive && !shutting_down_;
     head_only_ = req.method == Method::head;
@@ -94,8 +101,8 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
     // The body arrives over several reads and the read buffer moves: keep a copy of the head
     // and re-parse it so the Request views point into the copy.
     head_copy_.assign(data.data(), head_len);
-    parser_.reset();
-    ParseResult again = parser_.feed(head_copy_);
+    parser_->reset();
+    ParseResult again = parser_->feed(head_copy_);
     assert(again.status == ParseStatus::done);  // the same bytes parsed a moment ago
     (void)again;
     if (req.expect_continue && !http10_) {
@@ -146,7 +153,7 @@ std::size_t HttpSession::read_body(std::span<char> data) noexcept {
 
 bool HttpSession::route() noexcept {
     if (loc_) return true;
-    const Request& req = parser_.request();
+    const Request& req = request();
     routes_ = worker_.routes_ptr();  // the snapshot current when this head was parsed
     server_ = routes_->server_for(worker_.listen_key(conn_.listener()), req.host);
     if (!server_) {
@@ -188,6 +195,11 @@ void HttpSession::dispatch() noexcept {
     else if (loc_->publish) app::serve_publish(*this);
     else app::serve_static(*this);
     in_dispatch_ = false;
+    if (responder_) {  // held or streaming: nothing reads the head any more
+        parser_.reset();
+        head_copy_ = std::string();
+        body_ = std::string();
+    }
 }
 
 void HttpSession::respond(ResponseHead&& head, std::string body) {
@@ -262,7 +274,7 @@ void HttpSession::finish_request() noexcept {
     const Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
     Duration keepalive = l.keepalive_timeout;
     std::uint64_t queue_limit = l.output_queue_limit;
-    parser_.reset();
+    if (parser_) parser_->reset();
     head_copy_.clear();
     body_.clear();
     body_.shrink_to_fit();
@@ -322,7 +334,7 @@ void HttpSession::on_shutdown() noexcept {
 
 std::string_view HttpSession::cors_origin() const {
     if (!loc_ || loc_->allow_origin.empty()) return {};
-    std::string_view origin = parser_.request().header("Origin");
+    std::string_view origin = request().header("Origin");
     if (origin.empty()) return {};
     for (const std::string& o : loc_->allow_origin)
         if (o == "*" || o == origin) return o == "*" ? std::string_view("*") : origin;
