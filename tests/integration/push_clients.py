@@ -111,17 +111,21 @@ class Conn:
             data = self.read_exact(size + 2)
             yield data[:-2]
 
+    def read_frame(self):
+        """After a 101: (opcode, payload) of the next WebSocket frame the server sends."""
+        b0, b1 = self.read_exact(2)
+        assert b1 & 0x80 == 0, 'server frames are not masked'
+        n = b1 & 0x7f
+        if n == 126:
+            n = struct.unpack('!H', self.read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack('!Q', self.read_exact(8))[0]
+        return b0 & 0x0f, self.read_exact(n)
+
     def frames(self):
         """After a 101: yields (opcode, payload) for each WebSocket frame the server sends."""
         while True:
-            b0, b1 = self.read_exact(2)
-            assert b1 & 0x80 == 0, 'server frames are not masked'
-            n = b1 & 0x7f
-            if n == 126:
-                n = struct.unpack('!H', self.read_exact(2))[0]
-            elif n == 127:
-                n = struct.unpack('!Q', self.read_exact(8))[0]
-            yield b0 & 0x0f, self.read_exact(n)
+            yield self.read_frame()
 
 
 def build_request(method, path, body=None, headers=None):
@@ -170,6 +174,40 @@ def publish(srv, channel, data, ctype='text/plain', path='/pub', method='POST', 
     return status, body
 
 
+# The five strategies, one route each (the channel is the rest of the path), and POST /pub:
+# for the server block of a test config.
+STRATEGY_ROUTES = '''
+        location /poll/ { push polling;      channel $tail; }
+        location /lp/   { push long-polling; channel $tail; }
+        location /if/   { push iframe;       channel $tail; }
+        location /sse/  { push sse;          channel $tail; }
+        location /ws/   { push websocket;    channel $tail; }
+        location = /pub { publish; channel $arg_channel; }
+'''
+
+
+def take_chunks(buf):
+    """Consumes the complete chunks at the front of buf (a bytearray holding a chunked body):
+    returns (their payload, True once the terminating chunk has been consumed)."""
+    out = bytearray()
+    while True:
+        i = buf.find(b'\r\n')
+        if i < 0:
+            return out, False
+        size = int(bytes(buf[:i]).split(b';')[0], 16)
+        if size == 0:
+            if len(buf) < i + 4:
+                return out, False
+            assert buf[i + 2:i + 4] == b'\r\n', bytes(buf[:i + 4])
+            del buf[:i + 4]
+            return out, True
+        if len(buf) < i + 4 + size:
+            return out, False
+        out += buf[i + 2:i + 2 + size]
+        assert buf[i + 2 + size:i + 4 + size] == b'\r\n', bytes(buf[:i + 4 + size])
+        del buf[:i + 4 + size]
+
+
 # ---- blocking streams (SSE, iframe) ----------------------------------------------------------
 
 class Stream(Conn):
@@ -188,24 +226,9 @@ class Stream(Conn):
         if not self.chunked:
             self.body += self.buf
             self.buf.clear()
-            return
-        while not self.ended:
-            i = self.buf.find(b'\r\n')
-            if i < 0:
-                return
-            size = int(bytes(self.buf[:i]).split(b';')[0], 16)
-            if size == 0:
-                if len(self.buf) < i + 4:
-                    return
-                assert self.buf[i + 2:i + 4] == b'\r\n', bytes(self.buf[:i + 4])
-                del self.buf[:i + 4]
-                self.ended = True
-                return
-            if len(self.buf) < i + 2 + size + 2:
-                return
-            self.body += self.buf[i + 2:i + 2 + size]
-            assert self.buf[i + 2 + size:i + 4 + size] == b'\r\n'
-            del self.buf[:i + 4 + size]
+        elif not self.ended:
+            data, self.ended = take_chunks(self.buf)
+            self.body += data
 
     def pump(self, timeout=0.2):
         """Reads what arrives within timeout; False once the connection is closed."""
@@ -323,14 +346,7 @@ class Ws(Conn):
 
     def recv(self, timeout=5):
         self.sock.settimeout(timeout)
-        b0, b1 = self.read_exact(2)
-        assert b1 & 0x80 == 0, 'server frames are not masked'
-        n = b1 & 0x7f
-        if n == 126:
-            n = struct.unpack('!H', self.read_exact(2))[0]
-        elif n == 127:
-            n = struct.unpack('!Q', self.read_exact(8))[0]
-        return b0 & 0x0f, self.read_exact(n)
+        return self.read_frame()
 
     def send_text(self, text):
         self.send(ws_client_frame(0x1, text))

@@ -24,6 +24,7 @@ import time
 import pytest
 
 from harness import BIN, read_response
+from push_clients import take_chunks
 
 # ---- subscribers -----------------------------------------------------------------------------
 
@@ -112,25 +113,14 @@ class Sub:
 
     def dechunk(self):
         if not self.chunked:
-            self.body += self.buf
-            self.text += self.buf
+            data = bytes(self.buf)
             self.buf.clear()
+        elif self.ended:
             return
-        while not self.ended:
-            i = self.buf.find(b'\r\n')
-            if i < 0:
-                return
-            size = int(bytes(self.buf[:i]).split(b';')[0], 16)
-            if size == 0:
-                self.ended = len(self.buf) >= i + 4 and self.buf[i + 2:i + 4] == b'\r\n'
-                if self.ended:
-                    del self.buf[:i + 4]
-                return
-            if len(self.buf) < i + 2 + size + 2:
-                return
-            self.body += self.buf[i + 2:i + 2 + size]
-            self.text += self.buf[i + 2:i + 2 + size]
-            del self.buf[:i + 2 + size + 2]
+        else:
+            data, self.ended = take_chunks(self.buf)
+        self.body += data
+        self.text += data
 
     def parse_stream(self):
         if self.kind == 'sse':

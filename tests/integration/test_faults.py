@@ -20,10 +20,10 @@ import multiprocessing
 import random
 import socket
 import time
-import traceback
 
 import test_push_loss as loss
-from push_clients import Conn, IframeParser, SseParser, build_request, etag_id, ws_key
+from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, build_request, etag_id,
+                          ws_key)
 
 # ---- 1. reconnect storm ---------------------------------------------------------------------
 
@@ -74,15 +74,7 @@ KINDS = [type('Cycling' + k.__name__, (Cycling, k), {})
 
 def storm_child(kind, index, port, seed, stop_at, results):
     loss.N = N  # this forked process only: the loss clients stop at N
-    sub = kind(index, port, seed, stop_at)
-    took = None
-    try:
-        took = sub.run()
-    except Exception:
-        sub.errors.append('%s crashed:\n%s' % (sub.name, traceback.format_exc()))
-    results.put({'name': sub.name, 'last': sub.last, 'ok': sub.got == list(range(1, N + 1)),
-                 'got_len': len(sub.got), 'errors': sub.errors[:10], 'sessions': sub.sessions,
-                 'server_closed': sub.server_closed, 'took': took})
+    loss.child(kind, index, port, seed, stop_at, results)
 
 
 def publish_paced(port, n, rate, stop_at):
@@ -161,13 +153,7 @@ http {
     channel ws   { buffer 20; }
     server {
         listen 127.0.0.1:0;
-        location /poll/    { push polling;      channel $tail; }
-        location /lp/      { push long-polling; channel $tail; }
-        location /if/      { push iframe;       channel $tail; }
-        location /sse/     { push sse;          channel $tail; }
-        location /ws/      { push websocket;    channel $tail; }
-        location = /pub    { publish; channel $arg_channel; }
-    }
+''' + STRATEGY_ROUTES + '''    }
 }
 '''
 

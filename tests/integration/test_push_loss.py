@@ -19,8 +19,8 @@ import struct
 import time
 import traceback
 
-from push_clients import (Conn, IframeParser, SseParser, build_request, etag_id, ws_client_frame,
-                          ws_key)
+from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, build_request, etag_id,
+                          ws_client_frame, ws_key)
 
 # Under `make tsan` (HERALD_TSAN=1) every request costs several times more and polling walks
 # the channel one request per message: fewer messages keep that run inside RUN_LIMIT while the
@@ -46,13 +46,7 @@ http {
     channel loss { buffer 10000; }
     server {
         listen 127.0.0.1:0;
-        location /poll/ { push polling;      channel $tail; }
-        location /lp/   { push long-polling; channel $tail; }
-        location /if/   { push iframe;       channel $tail; }
-        location /sse/  { push sse;          channel $tail; }
-        location /ws/   { push websocket;    channel $tail; }
-        location = /pub { publish; channel $arg_channel; }
-    }
+''' + STRATEGY_ROUTES + '''    }
 }
 '''
 

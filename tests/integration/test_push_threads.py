@@ -14,7 +14,7 @@ import struct
 import threading
 import time
 
-from push_clients import (Conn, IframeParser, SseParser, Stream, Ws, build_request, etag_id,
+from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, Stream, Ws, build_request, etag_id,
                           publish, ws_client_frame, ws_key)
 
 PUBLISHERS = 4
@@ -32,13 +32,7 @@ http {
     channel x { buffer 1000; }
     server {
         listen 127.0.0.1:0;
-        location /poll/ { push polling;      channel $tail; }
-        location /lp/   { push long-polling; channel $tail; }
-        location /if/   { push iframe;       channel $tail; }
-        location /sse/  { push sse;          channel $tail; }
-        location /ws/   { push websocket;    channel $tail; }
-        location = /pub { publish; channel $arg_channel; }
-        location = /status { status; }
+''' + STRATEGY_ROUTES + '''        location = /status { status; }
     }
 }
 '''
@@ -194,13 +188,8 @@ http {
     ws_ping_interval 0;
     server {
         listen 127.0.0.1:0;
-        location /poll/ { push polling;      channel $tail; }
-        location /lp/   { push long-polling; channel $tail; }
-        location /if/   { push iframe;       channel $tail; }
-        location /sse/  { push sse;          channel $tail; }
-        location /ws/   { push websocket;    channel $tail; publish on; }
-        location = /pub { publish; channel $arg_channel; }
-    }
+''' + STRATEGY_ROUTES.replace('websocket;    channel $tail;',
+                             'websocket;    channel $tail; publish on;') + '''    }
 }
 '''
 CHURN_ON = CHURN.replace('AUTOCREATE', 'channel_autocreate on;')
