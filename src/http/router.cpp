@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <functional>
 
 #include "http/request.hpp"
 
@@ -77,10 +78,11 @@ const Server* Router::server_for(std::string_view listen_key, std::string_view h
 }
 
 const Location* Router::match(const Server& srv, std::string_view path) const noexcept {
-    const ServerRoutes* r = nullptr;
-    for (const ServerRoutes& s : servers_)
-        if (s.server == &srv) r = &s;
-    if (!r) return nullptr;
+    // servers_[i] is the routes of cfg_->servers[i]: index by the server's position.
+    const std::vector<Server>& all = cfg_->servers;
+    std::less<const Server*> before;  // a total order, also for a pointer from elsewhere
+    if (before(&srv, all.data()) || !before(&srv, all.data() + all.size())) return nullptr;
+    const ServerRoutes* r = &servers_[static_cast<std::size_t>(&srv - all.data())];
     if (auto it = r->exact.find(path); it != r->exact.end()) return it->second;
     for (const Location* loc : r->prefixes)
         if (path.substr(0, loc->path.size()) == loc->path) return loc;
