@@ -33,20 +33,11 @@ namespace {
 
 using namespace herald::push;
 using herald::PushFormat;
+using herald::fuzz::hex_value;
 using herald::fuzz::require;
 namespace ref = herald::fuzz::ref;
 
 // ---- decoders ------------------------------------------------------------------------------
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 enum class Dialect { json, js_in_script };
 

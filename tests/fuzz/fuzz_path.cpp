@@ -24,17 +24,8 @@ namespace {
 
 using namespace herald::http;
 using herald::fuzz::Piece;
+using herald::fuzz::hex_value;
 using herald::fuzz::require;
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 // The header's decoding rules for one raw segment: "%HH" escapes only, no %2F, no raw SP "#"
 // "?", no control character raw or decoded.

@@ -23,6 +23,17 @@ inline void require(bool ok, const char* what) {
     std::abort();
 }
 
+// The value of a hexadecimal digit, or -1 (the harnesses' own decoders of %XX and \uXXXX).
+inline int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 // Reads the harness's parameters off the front of the input; the rest is the payload.
 // Running out of bytes yields zeros, so every input is usable.
 class Input {
