@@ -41,10 +41,10 @@ public:
     WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint);
     ~WsSession() override;
 
-    // Queues one message frame (copied). Returns false, queueing nothing, if the session is
-    // closing or the bytes already queued exceed ws_max_queue (the session then closes with
-    // 1008).
-    bool send(Opcode op, std::string_view payload);
+    // Queues one message frame whose payload is prefix + payload (copied once, into the frame).
+    // Returns false, queueing nothing, if the session is closing or the bytes already queued
+    // exceed ws_max_queue (the session then closes with 1008).
+    bool send(Opcode op, std::string_view payload, std::string_view prefix = {});
     // Queues a pre-encoded frame shared with other connections (no copy).
     bool send_frame(std::shared_ptr<const void> keep, std::string_view frame);
     // Starts the closing handshake with code (1000 normal, 1001 shutdown, ...).

@@ -16,17 +16,12 @@ class EchoEndpoint final : public ws::Endpoint {
 public:
     explicit EchoEndpoint(std::string prefix) : prefix_(std::move(prefix)) {}
     void on_message(ws::WsSession& s, ws::Opcode op, std::string_view payload) noexcept override {
-        if (op == ws::Opcode::binary) {
-            s.send(op, payload);
-            return;
-        }
-        scratch_.assign(prefix_).append(payload);
-        s.send(ws::Opcode::text, scratch_);
+        // Binary messages come back as they are; text ones after the prefix.
+        s.send(op, payload, op == ws::Opcode::binary ? std::string_view() : prefix_);
     }
 
 private:
     std::string prefix_;
-    std::string scratch_;
 };
 
 class ChannelEndpoint final : public ws::Endpoint, public Subscriber {

@@ -115,13 +115,13 @@ bool WsSession::check_queue() {
     return false;
 }
 
-bool WsSession::send(Opcode op, std::string_view payload) {
+bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefix) {
     if (close_sent_ || !check_queue()) return false;
     unsigned char head[max_frame_header];
-    std::size_t n = encode_frame_header(op, true, payload.size(), head);
+    std::size_t n = encode_frame_header(op, true, prefix.size() + payload.size(), head);
     std::string frame;
-    frame.reserve(n + payload.size());
-    frame.append(reinterpret_cast<char*>(head), n).append(payload);
+    frame.reserve(n + prefix.size() + payload.size());
+    frame.append(reinterpret_cast<char*>(head), n).append(prefix).append(payload);
     conn_.out().push(std::move(frame));
     conn_.flush_soon();
     return true;
