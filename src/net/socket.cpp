@@ -22,50 +22,48 @@ std::error_code last_error() { return {errno, std::generic_category()}; }
 
 std::string Address::host_string() const {
     char buf[INET6_ADDRSTRLEN] = "?";
-    if (storage.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
-        ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-    } else if (storage.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
-        ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    if (storage.sa.sa_family == AF_INET) {
+        ::inet_ntop(AF_INET, &storage.v4.sin_addr, buf, sizeof buf);
+    } else if (storage.sa.sa_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &storage.v6.sin6_addr, buf, sizeof buf);
     }
     return buf;
 }
 
 std::uint16_t Address::port() const noexcept {
-    if (storage.ss_family == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-    if (storage.ss_family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    if (storage.sa.sa_family == AF_INET)
+        return ntohs(storage.v4.sin_port);
+    if (storage.sa.sa_family == AF_INET6)
+        return ntohs(storage.v6.sin6_port);
     return 0;
 }
 
 std::string Address::to_string() const {
     std::string host = host_string();
-    if (storage.ss_family == AF_INET6) host = "[" + host + "]";
+    if (storage.sa.sa_family == AF_INET6) host = "[" + host + "]";
     return host + ":" + std::to_string(port());
 }
 
 void Address::to_v6_bytes(std::uint8_t out[16]) const noexcept {
     std::memset(out, 0, 16);
-    if (storage.ss_family == AF_INET) {
+    if (storage.sa.sa_family == AF_INET) {
         out[10] = out[11] = 0xff;
-        std::memcpy(out + 12, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, 4);
-    } else if (storage.ss_family == AF_INET6) {
-        std::memcpy(out, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, 16);
+        std::memcpy(out + 12, &storage.v4.sin_addr, 4);
+    } else if (storage.sa.sa_family == AF_INET6) {
+        std::memcpy(out, &storage.v6.sin6_addr, 16);
     }
 }
 
 std::error_code make_address(const std::string& host, std::uint16_t port, Address& out) {
     out = Address{};
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    sockaddr_in* v4 = &out.storage.v4;
     if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
         out.length = sizeof(sockaddr_in);
         return {};
     }
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    sockaddr_in6* v6 = &out.storage.v6;
     if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(port);
@@ -76,7 +74,7 @@ std::error_code make_address(const std::string& host, std::uint16_t port, Addres
 }
 
 UniqueFd listen_on(const Address& addr, int backlog, std::error_code& ec) {
-    UniqueFd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(addr.storage.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         ec = last_error();
         return {};
@@ -84,9 +82,9 @@ UniqueFd listen_on(const Address& addr, int backlog, std::error_code& ec) {
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (addr.storage.ss_family == AF_INET6)
+    if (addr.storage.sa.sa_family == AF_INET6)
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 ||
+    if (::bind(fd.get(), &addr.storage.sa, addr.length) != 0 ||
         ::listen(fd.get(), backlog) != 0) {
         ec = last_error();
         return {};
@@ -98,7 +96,7 @@ UniqueFd listen_on(const Address& addr, int backlog, std::error_code& ec) {
 Address local_address(int fd, std::error_code& ec) {
     Address a;
     a.length = sizeof a.storage;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0)
+    if (::getsockname(fd, &a.storage.sa, &a.length) != 0)
         ec = last_error();
     return a;
 }
@@ -106,14 +104,14 @@ Address local_address(int fd, std::error_code& ec) {
 UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec) {
     peer.length = sizeof peer.storage;
 #if defined(__linux__) || defined(__FreeBSD__)
-    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+    int fd = ::accept4(listen_fd, &peer.storage.sa, &peer.length,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         ec = last_error();
         return {};
     }
 #else
-    int fd = ::accept(listen_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
+    int fd = ::accept(listen_fd, &peer.storage.sa, &peer.length);
     if (fd < 0) {
         ec = last_error();
         return {};
