@@ -103,7 +103,10 @@ describe('resume on the shipped config', () => {
       await waitFor(async () => (await page.evaluate(([key, t]) => received(key, t), [k, tag])).length === want.length,
         { timeout: 5000, what: `${k}: messages before the restart` });
     }
-    await srv.restart({ signal: 'SIGKILL' });
+    // Down for 500 ms: the polling client (every 100 ms) then meets the dead server at least
+    // once, so every strategy has a failure to report (a faster restart can fall between two
+    // polls, and polling would rightly see nothing but the missed signal).
+    await srv.restart({ signal: 'SIGKILL', downMs: 500 });
     for (let i = 0; i < 6; i++) {
       await srv.publish('chat', `${tag} after ${i}`);
       want.push(`${tag} after ${i}`);
