@@ -16,7 +16,6 @@
    once, then the live ones; a subscriber that stayed connected meanwhile misses nothing.
 """
 import json
-import multiprocessing
 import random
 import socket
 import time
@@ -97,28 +96,12 @@ def test_reconnect_storm_loses_nothing(herald):
     srv = herald(STORM_CONF)
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    ctx = multiprocessing.get_context('fork')
-    results = ctx.Queue()
     t0 = time.monotonic()
     stop_at = t0 + RUN_LIMIT
-    procs = []
-    for kind in KINDS:
-        for k in range(PER_STRATEGY):
-            p = ctx.Process(target=storm_child, args=(kind, k, srv.port, rng.random(), stop_at,
-                                                      results), daemon=True)
-            p.start()
-            procs.append(p)
-    try:
-        published = publish_paced(srv.port, N, RATE, stop_at)
-        reports = [results.get(timeout=max(1, stop_at + 5 - time.monotonic())) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=1)
-            if p.is_alive():
-                p.kill()
-                p.join()
+    published, reports = loss.run_subscribers(srv.port, KINDS, PER_STRATEGY, rng, stop_at,
+                                              lambda: publish_paced(srv.port, N, RATE, stop_at),
+                                              target=storm_child)
     took = time.monotonic() - t0
-    reports.sort(key=lambda r: r['name'])
     cycles = sum(r['sessions'] for r in reports)
     info = 'seed %d, %.1fs, published %d, %d reconnect cycles\n%s' % (
         seed, took, published, cycles, '\n'.join(

@@ -280,34 +280,42 @@ def publish_all(port, stop_at):
     return done, time.monotonic() - t0
 
 
-def test_no_loss_with_random_reconnects(herald):
-    srv = herald(CONF)
-    seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
+def run_subscribers(port, kinds, per_kind, rng, stop_at, publish, target=None):
+    """Forks per_kind subscribers of each kind (target(kind, index, port, seed, stop_at,
+    results), child() by default), runs publish() here meanwhile, and returns its result and
+    the subscribers' reports sorted by name. Every child is joined (or killed) on the way out."""
     ctx = multiprocessing.get_context('fork')
     results = ctx.Queue()
-    t0 = time.monotonic()
-    stop_at = t0 + RUN_LIMIT
     procs = []
-    for kind in (Polling, LongPolling, Iframe, Sse, WebSocket):
-        for k in range(PER_STRATEGY):
-            p = ctx.Process(target=child, args=(kind, k, srv.port, rng.random(), stop_at,
-                                                results), daemon=True)
+    for kind in kinds:
+        for k in range(per_kind):
+            p = ctx.Process(target=target or child,
+                            args=(kind, k, port, rng.random(), stop_at, results), daemon=True)
             p.start()
             procs.append(p)
     try:
-        published, pub_took = publish_all(srv.port, stop_at)
-        reports = []
-        for _ in procs:
-            reports.append(results.get(timeout=max(1, stop_at + 5 - time.monotonic())))
+        out = publish()
+        reports = [results.get(timeout=max(1, stop_at + 5 - time.monotonic())) for _ in procs]
     finally:
         for p in procs:
             p.join(timeout=1)
             if p.is_alive():
                 p.kill()
                 p.join()
-    took = time.monotonic() - t0
     reports.sort(key=lambda r: r['name'])
+    return out, reports
+
+
+def test_no_loss_with_random_reconnects(herald):
+    srv = herald(CONF)
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    t0 = time.monotonic()
+    stop_at = t0 + RUN_LIMIT
+    (published, pub_took), reports = run_subscribers(
+        srv.port, (Polling, LongPolling, Iframe, Sse, WebSocket), PER_STRATEGY, rng, stop_at,
+        lambda: publish_all(srv.port, stop_at))
+    took = time.monotonic() - t0
     summary = '\n'.join('%-14s last %5d sessions %3d server-closed %d errors %d took %s' % (
         r['name'], r['last'], r['sessions'], r['server_closed'], len(r['errors']),
         '%.1fs' % r['took'] if r['took'] else '-') for r in reports)
