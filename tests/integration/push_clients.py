@@ -313,18 +313,21 @@ def ws_key():
     return base64.b64encode(os.urandom(16)).decode()
 
 
-def ws_client_frame(opcode, payload=b''):
+def ws_client_frame(opcode, payload=b'', fin=True, length=None, key=None):
+    """A masked client frame. length: the length to announce (default: the payload's, a lie
+    for oversize tests); key: the 4-byte mask (default random; b'\0' * 4 sends the payload as
+    it is)."""
     if isinstance(payload, str):
         payload = payload.encode()
-    n = len(payload)
-    head = bytes([0x80 | opcode])
+    n = len(payload) if length is None else length
+    head = bytes([(0x80 if fin else 0) | opcode])
     if n < 126:
         head += bytes([0x80 | n])
     elif n < 65536:
         head += bytes([0x80 | 126]) + struct.pack('!H', n)
     else:
         head += bytes([0x80 | 127]) + struct.pack('!Q', n)
-    key = os.urandom(4)
+    key = os.urandom(4) if key is None else key
     masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
     return head + key + masked
 

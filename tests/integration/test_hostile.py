@@ -24,7 +24,7 @@ from clients import (cpu_seconds, dechunk, drain_to_eof, open_socket, percentile
                      raise_nofile, read_head, release_binary, reset, rss_bytes, status,
                      wait_connections, ws_frames, ws_upgrade)
 from harness import read_response
-from push_clients import Conn, build_request, parse_sse
+from push_clients import Conn, build_request, parse_sse, ws_client_frame
 
 
 @pytest.fixture(autouse=True)
@@ -751,15 +751,7 @@ def ws_close_code(srv, path, frames):
 
 
 def client_frame(op, payload, fin=True, length=None):
-    n = len(payload) if length is None else length
-    head = bytes([(0x80 if fin else 0) | op])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack('!H', n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack('!Q', n)
-    return head + b'\0\0\0\0' + payload  # zero mask key: payload goes as is
+    return ws_client_frame(op, payload, fin=fin, length=length, key=b'\0' * 4)
 
 
 def test_oversized_everything_answered_with_its_code(herald):
