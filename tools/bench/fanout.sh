@@ -1,23 +1,26 @@
 #!/bin/bash
-# tools/bench/fanout.sh: one channel fanned out to many subscribers, herald vs nchan (issue 4
-# benchmark; not a test).
+# tools/bench/fanout.sh: one channel fanned out to many subscribers, herald vs nchan vs the
+# physical floor (a benchmark, not a test).
 #
-# Servers: herald (worker_threads 1) and nchan (Debian nginx + libnginx-mod-nchan,
-# worker_processes 1) with equivalent configs: POST /pub?channel=NAME publishes; /ws/NAME,
+# Servers: herald (worker_threads 1), nchan (Debian nginx + libnginx-mod-nchan,
+# worker_processes 1) and floor (tools/bench/floor.c: one write() of a pre-built message per
+# subscriber and nothing else, the least any push server must do) with equivalent routes: POST /pub?channel=NAME publishes; /ws/NAME,
 # /sse/NAME and /longpoll/NAME subscribe (buffer 2000 messages, new subscribers start at the next
 # message). Each run uses a fresh channel: wsload (build/tools/wsload, on CPU $CLIENT_CPU) opens
 # N subscribers, then POSTs 100-byte messages {"n":SEQ,"t":NS_SINCE_EPOCH,...} at R/s for
 # $DURATION s over a pipelined keep-alive connection, and waits up to $GRACE s for stragglers.
 # Reported: deliveries/s, % of expected deliveries received, publish->delivery latency p50/p99,
 # server CPU seconds over the run and server CPU per delivery (/proc/PID/task/*/schedstat), and
-# herald/nchan ratios. Long-poll subscribers resume with ?since=ID (herald, from the ETag) and
+# herald/nchan and herald/floor ratios. Servers are measured in alternating order (rotated per
+# case), and a run during which other processes used over QUIET_MAX % of a core is withheld
+# (lib.sh guard; the script then exits 3). Long-poll subscribers resume with ?since=ID (herald, from the ETag) and
 # If-None-Match/If-Modified-Since (nchan). Then idle memory: server RSS growth per subscriber
 # with $IDLE_SUBS idle WebSocket and SSE subscribers, each on a freshly started server.
 # Servers run on CPU $SERVER_CPU; client and servers are separate processes (fd limit 20000 each).
 #
 # Usage: tools/bench/fanout.sh         (as root it installs nginx and libnginx-mod-nchan if missing)
 # Env:   DURATION=10 GRACE=5 SUBS="1000 10000" RATES="10 100" PROTOS="ws sse longpoll"
-#        SERVERS="nchan herald" SIZE=100 IDLE_SUBS=10000 IDLE=1 (0 skips idle memory)
+#        SERVERS="floor nchan herald" SIZE=100 IDLE_SUBS=10000 IDLE=1 (0 skips idle memory)
 #        SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald MAX_SECONDS=1800
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -27,7 +30,7 @@ GRACE=${GRACE:-5}
 SUBS=${SUBS:-1000 10000}
 RATES=${RATES:-10 100}
 PROTOS=${PROTOS:-ws sse longpoll}
-SERVERS=${SERVERS:-nchan herald}
+SERVERS=${SERVERS:-floor nchan herald}
 SIZE=${SIZE:-100}
 IDLE_SUBS=${IDLE_SUBS:-10000}
 IDLE=${IDLE:-1}
@@ -77,6 +80,9 @@ http {
 EOF
         start_server nchan "$TMP/nchan/out.log" nginx -c "$TMP/nchan/nginx.conf" -p "$TMP/nchan/" -e "$TMP/nchan/error.log"
         ;;
+    floor)
+        start_server floor "$TMP/floor.log" "$TOOLS_BIN/floor" "$port"
+        ;;
     herald)
         have_herald || { note "bench: no herald binary ($HERALD): skipping herald"; return 1; }
         { herald_main_conf; cat <<EOF
@@ -112,7 +118,7 @@ EOF
 }
 
 wsload() {
-    timeout "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
+    timeout --foreground "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
         taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
 }
 
@@ -137,13 +143,16 @@ RESULTS=$TMP/results
 : >"$RESULTS"
 channel=0
 echo "Fan-out: ${SIZE}-byte messages for ${DURATION}s (+ up to ${GRACE}s grace); servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-printf '%-8s %6s %5s %-7s %12s %12s %9s %9s %9s %9s %10s %8s\n' proto subs rate server deliveries/s expected/s \
-    delivered p50_ms p99_ms cpu_s cpu_us/del errors
+ROW='%-8s %6s %5s %-7s %12s %12s %9s %9s %9s %9s %10s %8s %7s\n'
+# shellcheck disable=SC2059
+printf "$ROW" proto subs rate server deliveries/s expected/s delivered p50_ms p99_ms cpu_s cpu_us/del errors other%
 for proto in $PROTOS; do
     for n in $SUBS; do
         for rate in $RATES; do
             channel=$((channel + 1))
-            for s in $ACTIVE; do
+            # shellcheck disable=SC2086
+            for s in $(rotate "$channel" $ACTIVE); do
+                guard_begin
                 r=$(wsload --mode subscribe --proto "$proto" --url "$(sub_url "$proto" "${BASES[$s]}" "b$channel")" \
                     -c "$n" --publish "${BASES[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" \
                     -s "$SIZE" --grace "$GRACE" --cpu-pid "${SPIDS[$s]}")
@@ -151,10 +160,14 @@ for proto in $PROTOS; do
                 pct=$(awk -v d="${del:-0}" -v e="${exp:-0}" 'BEGIN { if (e > 0) printf "%.1f%%", 100 * d / e; else print "-" }')
                 errs=$(( $(field errors "$r" | grep . || echo 0) + $(field closed "$r" | grep . || echo 0) \
                     + $(field pub_errors "$r" | grep . || echo 0) ))
-                line="$proto $n $rate $s $(field deliveries_per_s "$r") $((n * rate)) $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $errs"
+                if guard_end; then
+                    line="$proto $n $rate $s $(field deliveries_per_s "$r") $((n * rate)) $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $errs $GUARD_PCT"
+                else
+                    line="$proto $n $rate $s - $((n * rate)) - - - - - - $GUARD_PCT"
+                fi
                 echo "$line" >>"$RESULTS"
-                # shellcheck disable=SC2086
-                printf '%-8s %6s %5s %-7s %12s %12s %9s %9s %9s %9s %10s %8s\n' $line
+                # shellcheck disable=SC2086,SC2059
+                printf "$ROW" $line
             done
         done
     done
@@ -162,20 +175,21 @@ done
 
 get() { awk -v p="$1" -v n="$2" -v r="$3" -v s="$4" -v c="$5" '$1 == p && $2 == n && $3 == r && $4 == s { print $c }' "$RESULTS"; }
 echo
-echo "herald/nchan (lower is better for CPU and latency)"
-printf '%-8s %6s %5s %14s %10s %10s\n' proto subs rate cpu/delivery p50 p99
+echo "herald/nchan and herald/floor (lower is better for CPU and latency)"
+printf '%-8s %6s %5s %14s %10s %10s %16s\n' proto subs rate cpu/del_nchan p50_nchan p99_nchan cpu/del_floor
 for proto in $PROTOS; do
     for n in $SUBS; do
         for rate in $RATES; do
-            printf '%-8s %6s %5s %14s %10s %10s\n' "$proto" "$n" "$rate" \
+            printf '%-8s %6s %5s %14s %10s %10s %16s\n' "$proto" "$n" "$rate" \
                 "$(ratio "$(get "$proto" "$n" "$rate" herald 11)" "$(get "$proto" "$n" "$rate" nchan 11)")" \
                 "$(ratio "$(get "$proto" "$n" "$rate" herald 8)" "$(get "$proto" "$n" "$rate" nchan 8)")" \
-                "$(ratio "$(get "$proto" "$n" "$rate" herald 9)" "$(get "$proto" "$n" "$rate" nchan 9)")"
+                "$(ratio "$(get "$proto" "$n" "$rate" herald 9)" "$(get "$proto" "$n" "$rate" nchan 9)")" \
+                "$(ratio "$(get "$proto" "$n" "$rate" herald 11)" "$(get "$proto" "$n" "$rate" floor 11)")"
         done
     done
 done
 
-[ "$IDLE" = 1 ] || exit 0
+[ "$IDLE" = 1 ] || bench_finish
 for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done
 SERVER_PIDS=()
 echo
@@ -183,6 +197,7 @@ echo "Idle memory: $IDLE_SUBS idle subscribers on one channel, server RSS growth
 printf '%-7s %-5s %12s %12s %12s %8s\n' server proto rss_before_kB rss_after_kB kB_per_sub ready
 for proto in ws sse; do
     for s in $ACTIVE; do
+        [ "$s" = floor ] && continue
         start_push "$s" || continue
         r=$(wsload --mode idle --proto "$proto" --url "$(sub_url "$proto" "$BASE" b64)" -c "$IDLE_SUBS" -t 1 \
             --rss-pid "$PID" | grep '^result')
@@ -191,3 +206,4 @@ for proto in ws sse; do
         stop_server "$SERVER_PID"
     done
 done
+bench_finish

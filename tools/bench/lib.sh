@@ -79,7 +79,50 @@ check_quiet() {
     note "bench: $(nproc) CPUs; servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
 }
 
-# build_tools: build/tools/wsload and build/tools/rawecho, rebuilt when a source is newer.
+# ---- the quiet-machine guard ---------------------------------------------------------------
+# A figure counts only from a quiet machine: a benchmark that shares the CPU with a build or a
+# test run measures the noise. guard_begin/guard_end bracket one measurement; guard_end sets
+# GUARD_PCT (CPU that processes outside this script's process group used meanwhile, in % of one
+# core: tools/bench/othercpu.py) and fails, counting NOISY, when it passes QUIET_MAX (default 5).
+# Callers print "-" instead of that run's figures and keep GUARD_PCT on the row; bench_finish
+# makes the script exit 3 when any run was withheld.
+QUIET_MAX=${QUIET_MAX:-5}
+NOISY=0
+BENCH_PGID=$(ps -o pgid= $$ | tr -d ' ')
+guard_begin() {
+    /usr/bin/python3 "$ROOT/tools/bench/othercpu.py" snap "$TMP/guard.snap"
+}
+guard_end() {
+    local r who
+    r=$(/usr/bin/python3 "$ROOT/tools/bench/othercpu.py" since "$TMP/guard.snap" "$BENCH_PGID")
+    GUARD_PCT=${r%% *}
+    who=${r#* }
+    if awk -v p="$GUARD_PCT" -v m="$QUIET_MAX" 'BEGIN { exit !(p > m) }'; then
+        note "bench: NOT QUIET: other processes used ${GUARD_PCT}% of a core during this run (busiest: $who); its figures are withheld"
+        NOISY=$((NOISY + 1))
+        return 1
+    fi
+    return 0
+}
+# bench_finish: the closing line, and exit 3 when some run was withheld.
+bench_finish() {
+    if [ "$NOISY" -gt 0 ]; then
+        echo "bench: $NOISY run(s) shared the machine with other work (over ${QUIET_MAX}% of a core): figures withheld (shown as -)"
+        exit 3
+    fi
+    echo "bench: every run was quiet (other processes <= ${QUIET_MAX}% of a core during each)"
+}
+# rotate N WORDS...: the words rotated left by N (servers are measured in alternating order, so
+# none is always first after a server start or always last when the machine has warmed up).
+rotate() {
+    local n=$1
+    shift
+    local a=("$@") k=${#a[@]} i
+    for ((i = 0; i < k; i++)); do printf '%s ' "${a[$(((i + n) % k))]}"; done
+}
+
+# build_tools: build/tools/wsload, build/tools/rawecho and build/tools/floor, rebuilt when a
+# source is newer.
 build_tools() {
     mkdir -p "$TOOLS_BIN"
     local src newest
@@ -93,6 +136,11 @@ build_tools() {
     if [ ! -x "$TOOLS_BIN/rawecho" ] || [ "$src" -nt "$TOOLS_BIN/rawecho" ]; then
         note "bench: building $TOOLS_BIN/rawecho"
         cc -O2 -Wall -Wextra -Werror -o "$TOOLS_BIN/rawecho" "$src" || return 1
+    fi
+    src=$ROOT/tools/bench/floor.c
+    if [ ! -x "$TOOLS_BIN/floor" ] || [ "$src" -nt "$TOOLS_BIN/floor" ]; then
+        note "bench: building $TOOLS_BIN/floor"
+        cc -O2 -Wall -Wextra -Werror -o "$TOOLS_BIN/floor" "$src" || return 1
     fi
 }
 

@@ -101,7 +101,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         for s in $SERVERS; do
             # shellcheck disable=SC2086
             before=$(cpu_ticks ${PIDS[$s]})
-            out=$(timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
+            out=$(timeout --foreground $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
                 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:${PORT[$s]}/$f" 2>&1)
             # shellcheck disable=SC2086
             after=$(cpu_ticks ${PIDS[$s]})

@@ -103,7 +103,7 @@ EOF
 }
 
 wsload() {
-    timeout "$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 90 }')" taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
+    timeout --foreground "$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 90 }')" taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
 }
 
 declare -A URLS SPIDS
