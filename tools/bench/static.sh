@@ -95,10 +95,12 @@ done
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-printf '%-7s %-8s %5s %12s %10s %14s\n' server file round requests/s errors "cpu_s/1k_req"
+printf '%-7s %-8s %5s %12s %10s %14s %7s\n' server file round requests/s errors "cpu_s/1k_req" other%
 for ((round = 1; round <= ROUNDS; round++)); do
     for f in $FILES; do
-        for s in $SERVERS; do
+        # shellcheck disable=SC2086
+        for s in $(rotate "$round" $SERVERS); do
+            guard_begin
             # shellcheck disable=SC2086
             before=$(cpu_ticks ${PIDS[$s]})
             out=$(timeout --foreground $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
@@ -110,7 +112,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
             errs=$(printf '%s\n' "$out" | awk '/Non-2xx|Socket errors/ { n++ } END { print n ? "yes" : "0" }')
             cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v r="${reqs:-0}" \
                 'BEGIN { if (r > 0) printf "%.4f", t / hz / (r / 1000); else print "-" }')
-            printf '%-7s %-8s %5d %12s %10s %14s\n' "$s" "$f" "$round" "${rps:--}" "$errs" "$cpu"
+            guard_end || { rps=-; cpu=-; }
+            printf '%-7s %-8s %5d %12s %10s %14s %7s\n' "$s" "$f" "$round" "${rps:--}" "$errs" "$cpu" "$GUARD_PCT"
             echo "$s $f $round ${rps:-0} $cpu" >>"$RESULTS"
         done
     done
@@ -125,3 +128,4 @@ for f in $FILES; do
     printf '%-8s %14.0f %14s %14s %16s %16s\n' "$f" "$nr" "$(awk -v v="$hr" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }')" \
         "$(ratio "$hr" "$nr")" "$nc" "$hc"
 done
+bench_finish

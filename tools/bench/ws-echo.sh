@@ -126,18 +126,24 @@ done
 RESULTS=$TMP/results
 : >"$RESULTS"
 echo "Echo: $CONNS connections, ${DURATION}s measured after ${WARMUP}s warm-up; servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors
+printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors other%
 for size in $SIZES; do
     for d in $INFLIGHTS; do
-        for s in $ACTIVE; do
+        # shellcheck disable=SC2086
+        for s in $(rotate "$d" $ACTIVE); do
             args=()
             [ "$s" = raw ] && args=(--raw)
+            guard_begin
             r=$(wsload --url "${URLS[$s]}" "${args[@]}" -c "$CONNS" -d "$d" -s "$size" -t "$DURATION" \
                 --warmup "$WARMUP" --cpu-pid "${SPIDS[$s]}")
-            line="$s $size $d $(field msgs_per_s "$r") $(field p50_us "$r") $(field p99_us "$r") $(field p999_us "$r") $(field cpu_us_per_msg "$r") $(field errors "$r")"
+            if guard_end; then
+                line="$s $size $d $(field msgs_per_s "$r") $(field p50_us "$r") $(field p99_us "$r") $(field p999_us "$r") $(field cpu_us_per_msg "$r") $(field errors "$r") $GUARD_PCT"
+            else
+                line="$s $size $d - - - - - - $GUARD_PCT"
+            fi
             echo "$line" >>"$RESULTS"
             # shellcheck disable=SC2086
-            printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s\n' $line
+            printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s\n' $line
         done
     done
 done
@@ -156,7 +162,7 @@ for size in $SIZES; do
     done
 done
 
-[ "$IDLE" = 1 ] || exit 0
+[ "$IDLE" = 1 ] || bench_finish
 # Idle memory on fresh servers: the echo runs above grew their heaps.
 for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done
 SERVER_PIDS=()
@@ -171,3 +177,4 @@ for s in herald node nchan; do
         "$(field kb_per_conn "$r")" "$(field conns "$r")"
     stop_server "$SERVER_PID"
 done
+bench_finish
