@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/memory.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
 #include "net/connection.hpp"
@@ -67,6 +68,7 @@ private:
     std::vector<int> reaped_;                           // fds of closed connections
     std::vector<std::unique_ptr<Session>> retired_;
     bool end_scheduled_ = false;
+    TrimPolicy trim_;                                   // when to release freed memory
     UniqueFd spare_fd_;                                 // released on EMFILE to shed a client
     Clock::time_point last_limit_log_{};
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.hpp"
+#include "core/memory.hpp"
 
 namespace herald::net {
 
@@ -176,6 +177,9 @@ void Server::end_of_iteration() noexcept {
         }
         active.store(count_, std::memory_order_relaxed);
     }
+    // Thousands of connections just closed (a reconnect storm passed, clients went away): give
+    // their memory back rather than keep the peak resident.
+    if (trim_.should_release(count_)) release_free_memory();
 }
 
 } // namespace herald::net

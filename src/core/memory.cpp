@@ -1,0 +1,30 @@
+// Giving freed heap memory back to the operating system.
+#include "core/memory.hpp"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace herald {
+
+// glibc returns only the top of the main heap by itself (M_TRIM_THRESHOLD); pages freed in
+// the middle of a heap, and in the per-thread arenas the worker threads allocate from, stay
+// resident until malloc_trim() madvises them away. The one libc-specific line in herald.
+void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
+
+bool TrimPolicy::should_release(std::size_t live) noexcept {
+    if (live > peak_) {
+        peak_ = live;
+        return false;
+    }
+    const std::size_t drop = peak_ - live;
+    const bool release = (drop >= min_drop_ && live <= peak_ / 2) || (live == 0 && drop >= min_drop_ / 4);
+    if (release) peak_ = live;
+    return release;
+}
+
+} // namespace herald
