@@ -39,8 +39,11 @@ install -m 0644 "$pkg/herald.service" "$stage$unitdir/herald.service"
 cp -R "$top/www" "$stage/usr/share/herald/www"
 find "$stage/usr/share/herald/www" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 
-# The packaged config must load (with its include pointed at the staged mime.types).
-sed "s#/etc/herald/mime.types#$stage/etc/herald/mime.types#" "$stage/etc/herald/herald.conf" \
+# The packaged config must load (with its include pointed at the staged mime.types). `-t`
+# also checks that `user` exists, and the herald user is only created at install (postinst):
+# the check runs as the building user instead.
+sed -e "s#/etc/herald/mime.types#$stage/etc/herald/mime.types#" \
+    -e "s#^user herald;#user $(id -un);#" "$stage/etc/herald/herald.conf" \
     > "$work/check.conf"
 "$bin" -t -q -c "$work/check.conf"
 

@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<const Config> cfg;
     try {
         cfg = load_config(opts.conf);
+        if (opts.test) app::check_identity(*cfg);  // what a start would refuse, -t refuses
     } catch (const std::exception& e) {
         std::fprintf(stderr, "herald: %s\n", e.what());
         if (opts.test) std::fprintf(stderr, "herald: configuration file %s test failed\n",

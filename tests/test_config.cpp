@@ -147,6 +147,19 @@ Test(config_values, access_rules_and_matching) {
     cr_assert(config::parse_access_rule("::1", false, deny_one[0]));
     cr_expect(!access_allowed(deny_one, v6("::1")));
     cr_expect(access_allowed(deny_one, v6("::2")), "no match = allowed");
+    // An IPv6 rule never matches an IPv4 client, even ::/0 or ::ffff:0:0/96 (as nginx).
+    std::vector<AccessRule> v6_only(2);
+    cr_assert(config::parse_access_rule("::/0", true, v6_only[0]));
+    cr_assert(config::parse_access_rule("all", false, v6_only[1]));
+    cr_expect(access_allowed(v6_only, v6("2001:db8::1")));
+    cr_expect(!access_allowed(v6_only, v4("127.0.0.1")), "::/0 matched an IPv4 client");
+    cr_assert(config::parse_access_rule("::ffff:0:0/96", true, v6_only[0]));
+    cr_expect(!access_allowed(v6_only, v4("10.0.0.1")), "::ffff:0:0/96 matched an IPv4 client");
+    std::vector<AccessRule> v4_zero(2);
+    cr_assert(config::parse_access_rule("0.0.0.0/0", true, v4_zero[0]));
+    cr_assert(config::parse_access_rule("all", false, v4_zero[1]));
+    cr_expect(access_allowed(v4_zero, v4("10.0.0.1")));
+    cr_expect(!access_allowed(v4_zero, v6("2001:db8::1")), "0.0.0.0/0 matched an IPv6 client");
 }
 
 Test(config_values, channel_names) {
@@ -291,6 +304,16 @@ const ErrorCase error_cases[] = {
      "\"json\""},
     {"default_type", "http { default_type html; }",
      "t.conf:1:21: invalid value \"html\" in \"default_type\" directive"},
+    // A raw CR LF inside a quoted value would end the Content-Type line of every response.
+    {"default_type_crlf", "http { default_type \"text/plain\r\nSet-Cookie: x=1\"; }",
+     "t.conf:1:21: control character in the value of \"default_type\" directive"},
+    {"default_type_escaped_lf", "http { default_type \"text/plain\\nX: 1\"; }",
+     "t.conf:1:21: control character in the value of \"default_type\" directive"},
+    {"types_crlf", "http { types { \"text/x\r\nSet-Cookie: x=1\" x; } }",
+     "t.conf:1:16: control character in a MIME type"},
+    {"allow_origin_crlf", loc("allow_origin \"http://a\r\nX: 1\";\n}}}"),
+     "t.conf:5:14: invalid value \"http://a\r\nX: 1\" in \"allow_origin\" directive, it must "
+     "be \"*\" or scheme://host[:port]"},
     {"allow_cidr", loc("allow 10.0.0.0/40;\n}}}"),
      "t.conf:5:7: invalid value \"10.0.0.0/40\" in \"allow\" directive"},
     {"deny_word", loc("deny everyone;\n}}}"),

@@ -117,6 +117,7 @@ const Row rows[] = {
     {"ws_close_timeout", hsl, "ws_close_timeout 2s;", "", "ws_close_timeout;", main_},
     {"ws_ping_interval", hsl, "ws_ping_interval 0;", "", "ws_ping_interval;", main_},
     {"push_format", hsl, "push_format json;", "", "push_format;", main_},
+    {"push_trusted", hsl, "push_trusted on;", "", "push_trusted;", main_},
     {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
 };
 

@@ -78,7 +78,20 @@ Test(ws_handshake, check_upgrade_table) {
     const std::string_view key = "dGhlIHNhbXBsZSBub25jZQ==";
     auto f = [&](bool get, bool h11, std::string_view up, std::string_view conn,
                  std::string_view ver, std::string_view k) {
-        return UpgradeFields{get, h11, up, conn, ver, k};
+        UpgradeFields u;
+        u.is_get = get;
+        u.http11 = h11;
+        u.upgrade = up;
+        u.connection = conn;
+        u.version = ver;
+        u.key = k;
+        return u;
+    };
+    auto repeated = [&](std::size_t versions, std::size_t keys) {
+        UpgradeFields u = f(true, true, "websocket", "Upgrade", "13", key);
+        u.version_fields = versions;
+        u.key_fields = keys;
+        return u;
     };
     const UpgradeCase cases[] = {
         {"ok", f(true, true, "websocket", "Upgrade", "13", key), HandshakeError::none, 101},
@@ -109,6 +122,10 @@ Test(ws_handshake, check_upgrade_table) {
          400},
         {"key_short", f(true, true, "websocket", "Upgrade", "13", "AAAA"), HandshakeError::bad_key,
          400},
+        // RFC 6455 §11.3.1, §11.3.5: a second Sec-WebSocket-Key or -Version is a bad request.
+        {"key_twice", repeated(1, 2), HandshakeError::repeated_field, 400},
+        {"version_twice", repeated(2, 1), HandshakeError::repeated_field, 400},
+        {"both_twice", repeated(2, 2), HandshakeError::repeated_field, 400},
     };
     for (const UpgradeCase& c : cases) {
         HandshakeError e = check_upgrade(c.fields);

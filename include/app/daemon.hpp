@@ -41,6 +41,11 @@ private:
     UniqueFd ready_fd_;      // daemon mode: write end of the pipe the shell's process waits on
 };
 
+// The start-up checks that need no socket (`herald -t` runs them too): as root, a `user` line
+// must be present and name an existing user (and group). Throws std::runtime_error with the
+// same message a start would give.
+void check_identity(const Config& cfg);
+
 // `herald -s reload|stop|quit|reopen`: HUP/TERM/QUIT/USR1 to the pid in cfg.pid_file.
 // Returns the process exit code (0 ok, 1 error with a message on stderr: no pid file, a stale
 // one, or kill() failing).

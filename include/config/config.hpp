@@ -44,6 +44,7 @@ struct AccessRule {
     bool all = false;               // `allow all;` / `deny all;`
     std::uint8_t net[16] = {};      // network bytes (IPv6 or v4-mapped)
     std::uint8_t prefix_len = 128;  // CIDR length in the 128-bit space
+    bool v6 = false;                // written as IPv6: never matches IPv4 clients (as nginx)
 };
 
 // Settings inherited http -> server -> location. The loader fills every field
@@ -66,6 +67,9 @@ struct Limits {
     Duration ws_close_timeout{5'000};
     Duration ws_ping_interval{30'000};                  // 0 = off
     PushFormat push_format = PushFormat::raw;
+    // `push_trusted on;`: the publishers of these messages are trusted, so active types
+    // (HTML, XHTML, SVG, XML) are served inline without `Content-Security-Policy: sandbox`.
+    bool push_trusted = false;
     std::string default_type = "text/plain";
 };
 

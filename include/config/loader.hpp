@@ -97,6 +97,10 @@ private:
     const ConfigTree& tree_;
 };
 
+// True if s may be sent as (part of) an HTTP field value: no control characters (RFC 9110
+// §5.5: CR, LF, NUL and the other CTLs except HTAB), so no config value can end a header line.
+bool is_header_safe(std::string_view s) noexcept;
+
 // Applies the table to tree and fills cfg (path, prefix and defaults included).
 // Throws ConfigError("FILE:LINE:COL: message").
 void build_config(const ConfigTree& tree, Config& cfg);

@@ -75,6 +75,8 @@ struct Request {
     // Case-insensitive lookup of the first field with this name; "" if absent.
     std::string_view header(std::string_view name) const noexcept;
     bool has_header(std::string_view name) const noexcept;
+    // How many fields have this name (case-insensitive).
+    std::size_t header_fields(std::string_view name) const noexcept;
     // True if a body follows the head (chunked, or Content-Length > 0).
     bool has_body() const noexcept { return chunked || content_length > 0; }
 };

@@ -13,7 +13,8 @@ const char* status_text(int status) noexcept;
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" for t.
 std::string http_date(std::time_t t);
-// Parses an IMF-fixdate (and the two obsolete forms loosely); returns -1 if invalid.
+// Parses an HTTP date: IMF-fixdate, rfc850-date or asctime-date (RFC 9110 §5.6.7), exactly
+// (no extra spaces, fields in range); returns -1 if invalid.
 std::time_t parse_http_date(std::string_view s) noexcept;
 // The current time as an HTTP date; recomputed at most once a second on each thread.
 std::string_view http_date_now();

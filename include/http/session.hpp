@@ -93,6 +93,10 @@ public:
     bool responding() const noexcept { return responder_ != nullptr; }
     void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
 
+    // Input buffered while a held or streamed response runs before reading pauses (the
+    // connection's read size may add one read on top).
+    static constexpr std::size_t held_input_limit = 16 * 1024;
+
 private:
     enum class State : std::uint8_t { head, body, dispatched, upgraded };
     std::size_t on_head_done(std::span<char> data, std::size_t head_len) noexcept;
@@ -120,6 +124,7 @@ private:
     bool reading_chunked_ = false;
     bool head_only_ = false, keep_alive_ = true, http10_ = false;
     bool waiting_drain_ = false;             // output over its limit: stop parsing
+    bool input_held_ = false;                // reading paused while a response is held
     bool shutting_down_ = false;
     bool header_timer_ = false;              // client_header_timeout armed for this request
     bool in_dispatch_ = false;               // a handler is running synchronously

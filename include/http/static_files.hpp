@@ -28,20 +28,29 @@ struct FileInfo {
 
 // Caches open files for `valid` (default 1 s, like nginx's open_file_cache_valid), so a hot
 // file costs no open/fstat/realpath per request. Owned by one worker; not thread-safe.
+// Bounded so that it can never take the fds connections need: at most `max` entries and at
+// most 1/fd_share of the process's fd limit (read at each miss, so a changed limit counts);
+// expired entries are swept once per `valid`, and a full cache is emptied.
 class FileCache {
 public:
+    static constexpr std::size_t fd_share = 4;
+
     explicit FileCache(Clock::duration valid = std::chrono::seconds(1), std::size_t max = 4096)
         : valid_(valid), max_(max) {}
 
-    enum class Result : std::uint8_t { ok, not_found, forbidden, directory, error };
+    enum class Result : std::uint8_t { ok, not_found, forbidden, directory, error, unavailable };
     // Resolves root + path (path normalised, starting with '/'). directory: the path names a
     // directory (the caller tries index files). forbidden: unreadable, not a regular file, or
-    // resolves (through symlinks) outside real_root.
+    // resolves (through symlinks) outside real_root. not_found also covers a name longer than
+    // the filesystem allows. unavailable: out of fds (EMFILE/ENFILE; not cached), a 503.
     Result open(const std::string& real_root, std::string_view path, Clock::time_point now,
                 std::shared_ptr<const FileInfo>& out);
     void clear() noexcept { entries_.clear(); }
+    std::size_t size() const noexcept { return entries_.size(); }
 
 private:
+    void make_room(Clock::time_point now);
+
     struct Entry {
         std::shared_ptr<const FileInfo> info;
         Result result;
@@ -51,13 +60,22 @@ private:
                          std::shared_ptr<const FileInfo>& out);
     Clock::duration valid_;
     std::size_t max_;
+    Clock::time_point swept_{};
     std::unordered_map<std::string, Entry> entries_;
 };
 
 std::string make_etag(std::time_t mtime, std::uint64_t size);
 
 // True if an If-None-Match list matches etag (weak comparison, "*" matches; RFC 9110 §13.1.2).
-bool etag_list_matches(std::string_view list, std::string_view etag) noexcept;
+// strong: strong comparison (If-Match, §13.1.1): a weak tag in the list never matches.
+bool etag_list_matches(std::string_view list, std::string_view etag,
+                       bool strong = false) noexcept;
+
+// RFC 9110 §13.2.2 steps 1-2: true -> answer 412. If-Match (strong comparison, "*" matches an
+// existing file) is evaluated when present; otherwise If-Unmodified-Since (a date the file was
+// modified after fails; an invalid date is ignored).
+bool precondition_failed(std::string_view if_match, std::string_view if_unmodified_since,
+                         std::string_view etag, std::time_t mtime) noexcept;
 
 // RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since. True -> answer 304.
 bool not_modified(std::string_view if_none_match, std::string_view if_modified_since,

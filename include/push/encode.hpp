@@ -14,6 +14,7 @@ namespace herald::push {
 inline constexpr std::size_t max_channel_name = 128;
 inline constexpr std::size_t max_callback = 128;
 inline constexpr std::string_view default_callback = "herald_push";
+inline constexpr std::string_view callback_prefix = "herald_";
 // Longest chunk-size line format_chunk_header() writes: 16 hex digits + CRLF.
 inline constexpr std::size_t max_chunk_header = 18;
 
@@ -23,9 +24,11 @@ bool is_valid_utf8(std::string_view s) noexcept;
 // Issue 4: channel names are [A-Za-z0-9_.:-]{1,128}.
 bool is_valid_channel_name(std::string_view s) noexcept;
 
-// ?callback= must be a JavaScript identifier path of at most 128 bytes: one or more segments
-// [A-Za-z_$][A-Za-z0-9_$]* separated by single dots ("a", "a.b", "$x_1.y"). Anything else
-// (brackets, parentheses, quotes, spaces, empty segments, non-ASCII) is rejected.
+// ?callback= must be "herald_" followed by [A-Za-z0-9_]+, at most 128 bytes in all
+// ("herald_push", "herald_cb_3_x9z"). The frame calls parent.NAME(...): a single name with this
+// prefix can only reach a function the embedding page defined for herald, never a built-in
+// sink (eval, setTimeout, document.write, location.assign) through a dotted path or a bare
+// global, whoever chose the URL.
 bool is_valid_callback(std::string_view s) noexcept;
 
 // Appends s escaped for the inside of a JSON string (no quotes are added). Escapes '"', '\\',

@@ -21,6 +21,7 @@ enum class HandshakeError : std::uint8_t {
     bad_http_version,    // 400: an upgrade attempt over HTTP/1.0
     bad_version,         // 426 with "Sec-WebSocket-Version: 13": any version but 13 (§4.4)
     bad_key,             // 400: Sec-WebSocket-Key absent or not 16 bytes of base64
+    repeated_field,      // 400: Sec-WebSocket-Key or Sec-WebSocket-Version sent twice (§11.3)
 };
 
 int status_of(HandshakeError e) noexcept;
@@ -34,10 +35,13 @@ struct UpgradeFields {
     std::string_view connection;      // Connection field value(s), comma-joined
     std::string_view version;         // Sec-WebSocket-Version
     std::string_view key;             // Sec-WebSocket-Key
+    std::size_t version_fields = 1;   // how many Sec-WebSocket-Version fields were sent
+    std::size_t key_fields = 1;       // how many Sec-WebSocket-Key fields were sent
 };
 
 // Applies §4.2.1 in this order: method, upgrade tokens (case-insensitive, lists allowed),
-// HTTP version, Sec-WebSocket-Version, key. A plain GET yields not_upgrade (426).
+// HTTP version, repeated key or version fields, Sec-WebSocket-Version, key. A plain GET yields
+// not_upgrade (426).
 HandshakeError check_upgrade(const UpgradeFields& f) noexcept;
 
 // True if key is base64 (24 characters, "==" padding) that decodes to exactly 16 bytes

@@ -25,6 +25,8 @@ public:
     // The 101 response is queued; the endpoint may send at once (resume backlog).
     virtual void on_open(WsSession&) noexcept {}
     virtual void on_message(WsSession& s, Opcode op, std::string_view payload) noexcept = 0;
+    // Everything queued was written (a backlog may continue).
+    virtual void on_drained(WsSession&) noexcept {}
     // The session is ending (any reason); release subscriptions.
     virtual void on_close() noexcept {}
 };
@@ -50,6 +52,8 @@ public:
     // Starts the closing handshake with code (1000 normal, 1001 shutdown, ...).
     void close(CloseCode code, std::string_view reason = {});
     bool closing() const noexcept { return close_sent_; }
+    // True if a message queued now would be accepted (not closing, queue within ws_max_queue).
+    bool has_room() const noexcept;
 
     // Starts the session: calls endpoint->on_open() and arms the ping timer.
     void open();

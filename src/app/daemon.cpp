@@ -71,6 +71,12 @@ Identity resolve_identity(const Config& cfg) {
     return id;
 }
 
+} // namespace
+
+void check_identity(const Config& cfg) { (void)resolve_identity(cfg); }
+
+namespace {
+
 // Supplementary groups first, then the group, then the user: after setuid() the others
 // would no longer be permitted.
 void drop_privileges(const Config& cfg, const Identity& id) {

@@ -17,6 +17,11 @@ void send_file(http::HttpSession& s, const http::FileInfo& f,
     const Location& loc = s.location();
     const Config& cfg = s.routes()->config();
     std::string_view type = mime_type_for(cfg, loc.limits, f.path);
+    if (http::precondition_failed(req.header("If-Match"), req.header("If-Unmodified-Since"),
+                                  f.etag, f.mtime)) {
+        s.respond_error(412);
+        return;
+    }
     if (http::not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), f.etag,
                            f.mtime)) {
         ResponseHead head(304);
@@ -95,7 +100,7 @@ void serve_static(http::HttpSession& s) {
             std::string p(path);
             p += index;
             auto ri = w.files().open(root, p, w.loop().now(), info);
-            if (ri == http::FileCache::Result::ok) {
+            if (ri == http::FileCache::Result::ok || ri == http::FileCache::Result::unavailable) {
                 r = ri;
                 break;
             }
@@ -105,6 +110,7 @@ void serve_static(http::HttpSession& s) {
     case http::FileCache::Result::ok: send_file(s, *info, info); return;
     case http::FileCache::Result::not_found: s.respond_error(404); return;
     case http::FileCache::Result::error: s.respond_error(500); return;
+    case http::FileCache::Result::unavailable: s.respond_error(503); return;
     default: s.respond_error(403); return;
     }
 }

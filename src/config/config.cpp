@@ -56,8 +56,11 @@ const char* to_string(PushStrategy s) noexcept {
 
 bool access_allowed(const std::vector<AccessRule>& rules,
                     std::span<const std::uint8_t, 16> addr) noexcept {
+    static constexpr std::uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const bool client_v4 = std::equal(v4_mapped, v4_mapped + 12, addr.begin());
     for (const AccessRule& r : rules) {
         if (r.all) return r.allow;
+        if (r.v6 && client_v4) continue;  // IPv4 clients meet only IPv4 rules (nginx)
         unsigned full = r.prefix_len / 8, rest = r.prefix_len % 8;
         bool match = std::equal(r.net, r.net + full, addr.begin());
         if (match && rest != 0) {

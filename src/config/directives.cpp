@@ -50,6 +50,8 @@ void push_format(Loader& l, const Directive& d) {
 
 void default_type(Loader& l, const Directive& d) {
     if (d.args[0].value.find('/') == std::string::npos) l.invalid(d, 0);
+    if (!is_header_safe(d.args[0].value))
+        l.fail(d, 0, "control character in the value of \"default_type\" directive");
     l.limits->default_type = d.args[0].value;
 }
 
@@ -288,7 +290,8 @@ bool is_origin(std::string_view s) noexcept {
     std::size_t sep = s.find("://");
     if (sep == 0 || sep == std::string_view::npos) return false;
     std::string_view host = s.substr(sep + 3);
-    return !host.empty() && host.find_first_of("/?#* ") == std::string_view::npos;
+    return !host.empty() && host.find_first_of("/?#* ") == std::string_view::npos &&
+           is_header_safe(host);
 }
 
 void allow_origin(Loader& l, const Directive& d) {
@@ -397,6 +400,8 @@ constexpr Spec table[] = {
     one("ws_close_timeout", ctx_hsl, time_limit<&Limits::ws_close_timeout, 1>),
     one("ws_ping_interval", ctx_hsl, time_limit<&Limits::ws_ping_interval, 0>),
     one("push_format", ctx_hsl, push_format),
+    onoff("push_trusted", ctx_hsl, 1, [](Loader& l, const Directive& d) {
+        l.limits->push_trusted = l.flag(d); }),
     one("default_type", ctx_hsl, default_type),
 };
 // clang-format on

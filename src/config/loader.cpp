@@ -82,6 +82,7 @@ void Loader::dispatch(const Directive& d, Context ctx, std::vector<std::string_v
 void Loader::type_mapping(const Directive& d) {
     if (d.block) fail(d, "directive " + dquote(d.name) + " is not terminated by \";\"");
     if (d.args.empty()) fail(d, "invalid number of arguments in " + dquote(d.name) + " directive");
+    if (!is_header_safe(d.name)) fail(d, "control character in a MIME type");
     if (d.name.find('/') == std::string::npos) fail(d, "invalid MIME type " + dquote(d.name));
     for (std::size_t i = 0; i < d.args.size(); ++i) {
         std::string ext = d.args[i].value;
@@ -167,6 +168,12 @@ void Loader::invalid(const Directive& d, std::size_t i, std::string_view why) co
 void build_config(const ConfigTree& tree, Config& cfg) {
     Loader loader(tree, cfg);
     loader.run();
+}
+
+bool is_header_safe(std::string_view s) noexcept {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    return true;
 }
 
 } // namespace herald::config::detail

@@ -169,6 +169,7 @@ bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
         if (!p || *p > max_prefix) return false;
         prefix = static_cast<unsigned>(*p);
     }
+    out.v6 = v6;
     if (v6) {
         if (inet_pton(AF_INET6, addr.c_str(), out.net) != 1) return false;
     } else {

@@ -89,4 +89,11 @@ bool Request::has_header(std::string_view name) const noexcept {
     return false;
 }
 
+std::size_t Request::header_fields(std::string_view name) const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < header_count; ++i)
+        if (iequals(headers[i].name, name)) ++n;
+    return n;
+}
+
 } // namespace herald::http

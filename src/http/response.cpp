@@ -24,6 +24,7 @@ const char* status_text(int status) noexcept {
     case 409: return "Conflict";
     case 410: return "Gone";
     case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
@@ -55,27 +56,123 @@ std::string http_date(std::time_t t) {
     return buf;
 }
 
-std::time_t parse_http_date(std::string_view s) noexcept {
-    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7). Obsolete forms -> -1,
-    // which makes a conditional request unconditional: always safe.
-    if (s.size() != 29 || s[3] != ',' || s.substr(26) != "GMT") return -1;
-    char mon[4] = {};
-    int d, y, hh, mm, ss;
-    std::string tmp(s);
-    if (std::sscanf(tmp.c_str() + 5, "%2d %3s %4d %2d:%2d:%2d", &d, mon, &y, &hh, &mm, &ss) != 6)
+namespace {
+
+constexpr const char* long_days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                     "Thursday", "Friday", "Saturday"};
+
+// Reads fixed-width fields of an HTTP date; every read checks the length first.
+struct DateCursor {
+    std::string_view s;
+    bool ok = true;
+
+    bool lit(std::string_view want) {
+        if (ok && s.substr(0, want.size()) == want) s.remove_prefix(want.size());
+        else ok = false;
+        return ok;
+    }
+    int digits(std::size_t n) {
+        int v = 0;
+        if (!ok || s.size() < n) {
+            ok = false;
+            return 0;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (s[i] < '0' || s[i] > '9') {
+                ok = false;
+                return 0;
+            }
+            v = v * 10 + (s[i] - '0');
+        }
+        s.remove_prefix(n);
+        return v;
+    }
+    int name(const char* const* names, std::size_t count) {
+        for (std::size_t i = 0; ok && i < count; ++i) {
+            std::string_view n(names[i]);
+            if (s.substr(0, n.size()) == n) {
+                s.remove_prefix(n.size());
+                return static_cast<int>(i);
+            }
+        }
+        ok = false;
         return -1;
-    int m = -1;
-    for (int i = 0; i < 12; ++i)
-        if (std::strcmp(mon, months[i]) == 0) m = i;
-    if (m < 0) return -1;
-    struct tm tm{};
-    tm.tm_mday = d;
-    tm.tm_mon = m;
-    tm.tm_year = y - 1900;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
+    }
+    void time_of_day(struct tm& tm) {  // time-of-day = hour ":" minute ":" second
+        tm.tm_hour = digits(2);
+        lit(":");
+        tm.tm_min = digits(2);
+        lit(":");
+        tm.tm_sec = digits(2);
+    }
+};
+
+std::time_t to_time(const DateCursor& c, struct tm& tm) noexcept {
+    // RFC 9110 §5.6.7: second may be 60 (leap second); the rest must be in range.
+    if (!c.ok || !c.s.empty() || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
     return ::timegm(&tm);
+}
+
+} // namespace
+
+// RFC 9110 §5.6.7: IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", and the obsolete forms a
+// recipient must accept: rfc850-date "Sunday, 06-Nov-94 08:49:37 GMT" and asctime-date
+// "Sun Nov  6 08:49:37 1994".
+std::time_t parse_http_date(std::string_view s) noexcept {
+    struct tm tm{};
+    DateCursor c{s};
+    if (s.size() > 3 && s[3] == ',') {  // IMF-fixdate
+        c.name(days, 7);
+        c.lit(", ");
+        tm.tm_mday = c.digits(2);
+        c.lit(" ");
+        tm.tm_mon = c.name(months, 12);
+        c.lit(" ");
+        tm.tm_year = c.digits(4) - 1900;
+        c.lit(" ");
+        c.time_of_day(tm);
+        c.lit(" GMT");
+        return to_time(c, tm);
+    }
+    if (s.size() > 3 && s[3] == ' ') {  // asctime-date: day is 2DIGIT or SP 1DIGIT
+        c.name(days, 7);
+        c.lit(" ");
+        tm.tm_mon = c.name(months, 12);
+        c.lit(" ");
+        if (c.ok && !c.s.empty() && c.s[0] == ' ') {
+            c.lit(" ");
+            tm.tm_mday = c.digits(1);
+        } else {
+            tm.tm_mday = c.digits(2);
+        }
+        c.lit(" ");
+        c.time_of_day(tm);
+        c.lit(" ");
+        tm.tm_year = c.digits(4) - 1900;
+        return to_time(c, tm);
+    }
+    c.name(long_days, 7);  // rfc850-date
+    c.lit(", ");
+    tm.tm_mday = c.digits(2);
+    c.lit("-");
+    tm.tm_mon = c.name(months, 12);
+    c.lit("-");
+    int yy = c.digits(2);
+    c.lit(" ");
+    c.time_of_day(tm);
+    c.lit(" GMT");
+    // A two-digit year more than 50 years in the future is the most recent past year with
+    // those digits.
+    struct tm now{};
+    std::time_t t = std::time(nullptr);
+    ::gmtime_r(&t, &now);
+    int year = now.tm_year + 1900;
+    int full = year - year % 100 + yy;
+    if (full > year + 50) full -= 100;
+    tm.tm_year = full - 1900;
+    return to_time(c, tm);
 }
 
 std::string_view http_date_now() {

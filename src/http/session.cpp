@@ -56,7 +56,16 @@ void HttpSession::on_timeout() noexcept {
 std::size_t HttpSession::on_data(std::span<char> data) noexcept {
     // RFC 9112 §9.6: after a response that closes the connection, later requests are ignored.
     if (conn_.closing()) return data.size();
-    if (state_ == State::dispatched || state_ == State::upgraded || waiting_drain_) return 0;
+    if (waiting_drain_) return 0;
+    if (state_ == State::dispatched || state_ == State::upgraded) {
+        // A held or streamed response cannot consume input: stop reading once a pipelined
+        // request's worth is buffered, so a peer that keeps sending cannot grow the buffer.
+        if (data.size() >= held_input_limit && !input_held_) {
+            input_held_ = true;
+            conn_.pause_reading(true);
+        }
+        return 0;
+    }
     if (state_ == State::body) return read_body(data);
     if (!header_timer_) {  // first bytes of a request: the header clock starts
         header_timer_ = true;
@@ -70,6 +79,10 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
         keep_alive_ = false;
         http10_ = false;
         head_only_ = false;
+        // Its access line must not carry the previous request's line, Referer or User-Agent.
+        request_line_.clear();
+        referer_.clear();
+        user_agent_.clear();
         respond_error(status_of(r.error), true);
         return data.size();
     }
@@ -93,7 +106,12 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
         dispatch();
         return head_len;
     }
-    if (!route()) return head_len;
+    // RFC 9112 §6.3, §9.6: an answer given before the body is read closes the connection, so
+    // the unread body is discarded (lingering close) and never parsed as a request.
+    bool keep = keep_alive_;
+    keep_alive_ = false;
+    if (!route()) return data.size();
+    keep_alive_ = keep;
     if (req.has_content_length && req.content_length > loc_->limits.client_max_body_size) {
         respond_error(413, true);
         return data.size();
@@ -290,8 +308,13 @@ void HttpSession::finish_request() noexcept {
     arm_timer(keepalive);
     if (conn_.out().pending_bytes() > queue_limit) {
         waiting_drain_ = true;
+        input_held_ = false;
         conn_.pause_reading(true);
         return;
+    }
+    if (input_held_) {
+        input_held_ = false;
+        conn_.pause_reading(false);
     }
     if (async) conn_.resume_input();
 }

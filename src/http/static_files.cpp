@@ -1,12 +1,14 @@
 // Static files: realpath containment check, fstat validators, conditional and range logic.
 #include "http/static_files.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,24 +34,54 @@ FileCache::Result FileCache::open(const std::string& real_root, std::string_view
         return it->second.result;
     }
     Result r = open_uncached(real_root, full, out);
-    if (entries_.size() >= max_) entries_.clear();  // crude bound; hot entries refill at once
-    entries_[std::move(full)] = Entry{out, r, now};
+    if (r == Result::unavailable) return r;  // transient: the next request tries again
+    if (it != entries_.end()) {
+        it->second = Entry{out, r, now};
+        return r;
+    }
+    make_room(now);
+    entries_.emplace(std::move(full), Entry{out, r, now});
     return r;
 }
+
+void FileCache::make_room(Clock::time_point now) {
+    if (now - swept_ >= valid_) {  // once per validity period: drop what has expired
+        swept_ = now;
+        std::erase_if(entries_, [&](const auto& e) { return now - e.second.checked >= valid_; });
+    }
+    std::size_t bound = max_;
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        bound = std::min<std::size_t>(bound, static_cast<std::size_t>(rl.rlim_cur) / fd_share);
+    if (entries_.size() >= bound) entries_.clear();  // hot entries refill at once
+}
+
+namespace {
+// What a failed realpath/open means for the client.
+FileCache::Result result_of_errno(int err) noexcept {
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG: return FileCache::Result::not_found;
+    case EMFILE:
+    case ENFILE: return FileCache::Result::unavailable;
+    default: return FileCache::Result::forbidden;
+    }
+}
+} // namespace
 
 FileCache::Result FileCache::open_uncached(const std::string& real_root, const std::string& full,
                                            std::shared_ptr<const FileInfo>& out) {
     out.reset();
     char resolved[PATH_MAX];
-    if (!::realpath(full.c_str(), resolved))
-        return errno == ENOENT || errno == ENOTDIR ? Result::not_found : Result::forbidden;
+    if (!::realpath(full.c_str(), resolved)) return result_of_errno(errno);
     std::string_view real(resolved);
     // The resolved path must be the root itself or below it: symlinks may not leave the root.
     if (real.substr(0, real_root.size()) != real_root ||
         (real.size() > real_root.size() && real[real_root.size()] != '/' && real_root != "/"))
         return Result::forbidden;
     int fd = ::open(resolved, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return errno == ENOENT ? Result::not_found : Result::forbidden;
+    if (fd < 0) return result_of_errno(errno);
     auto file = std::make_shared<net::OpenFile>();
     file->fd = fd;
     struct stat st;
@@ -67,7 +99,7 @@ FileCache::Result FileCache::open_uncached(const std::string& real_root, const s
     return Result::ok;
 }
 
-bool etag_list_matches(std::string_view list, std::string_view etag) noexcept {
+bool etag_list_matches(std::string_view list, std::string_view etag, bool strong) noexcept {
     auto strip_weak = [](std::string_view t) {
         return t.substr(0, 2) == "W/" ? t.substr(2) : t;
     };
@@ -77,9 +109,20 @@ bool etag_list_matches(std::string_view list, std::string_view etag) noexcept {
         std::string_view item = list.substr(0, comma);
         while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
         while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-        if (item == "*" || strip_weak(item) == mine) return true;
+        bool weak = item.substr(0, 2) == "W/";
+        if (item == "*" || (!(strong && weak) && strip_weak(item) == mine)) return true;
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+bool precondition_failed(std::string_view if_match, std::string_view if_unmodified_since,
+                         std::string_view etag, std::time_t mtime) noexcept {
+    if (!if_match.empty()) return !etag_list_matches(if_match, etag, true);
+    if (!if_unmodified_since.empty()) {
+        std::time_t t = parse_http_date(if_unmodified_since);
+        return t >= 0 && mtime > t;
     }
     return false;
 }

@@ -164,19 +164,11 @@ bool is_valid_channel_name(std::string_view s) noexcept {
 }
 
 bool is_valid_callback(std::string_view s) noexcept {
-    if (s.empty() || s.size() > max_callback) return false;
-    bool segment_start = true;
-    for (unsigned char c : s) {
-        if (segment_start) {
-            if (!is_ident_start(c)) return false;
-            segment_start = false;
-        } else if (c == '.') {
-            segment_start = true;
-        } else if (!is_ident_part(c)) {
-            return false;
-        }
-    }
-    return !segment_start;  // no trailing dot
+    if (s.size() <= callback_prefix.size() || s.size() > max_callback) return false;
+    if (s.substr(0, callback_prefix.size()) != callback_prefix) return false;
+    for (unsigned char c : s.substr(callback_prefix.size()))
+        if (c == '$' || !is_ident_part(c)) return false;
+    return true;
 }
 
 void append_json_escaped(std::string& out, std::string_view s) {

@@ -70,6 +70,7 @@ public:
         http::ResponseHead head(200);
         head.header("Content-Type", "text/html; charset=utf-8");
         head.header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
+        head.header("X-Content-Type-Options", "nosniff");
         Stream::start(std::make_unique<IframeStream>(s, t, std::move(cb)), std::move(head));
     }
 };

@@ -6,7 +6,25 @@
 
 namespace herald::push {
 
+namespace {
+
+// Types a browser renders as an active document (scripts run): HTML, XHTML, SVG, any XML.
+bool is_active_type(std::string_view type) noexcept {
+    std::string_view t = type.substr(0, type.find(';'));
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    auto ends_with = [&t](std::string_view suffix) {
+        return t.size() >= suffix.size() &&
+               http::iequals(t.substr(t.size() - suffix.size()), suffix);
+    };
+    return ends_with("/html") || ends_with("/xml") || ends_with("+xml");
+}
+
+} // namespace
+
 // One message as a complete HTTP response (polling and long-polling): ETag carries its id.
+// Published bytes keep their type but are never sniffed, and an active type from a publisher
+// the route does not trust (push_trusted off) is served inside `Content-Security-Policy:
+// sandbox`, where no script runs and the document has an opaque origin.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
                      PushFormat format, bool missed, std::string_view cors_origin) {
     http::ResponseHead head(200);
@@ -15,6 +33,9 @@ void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>&
                             : m->content_type.empty() ? std::string_view("text/plain")
                                                       : std::string_view(m->content_type);
     head.header("Content-Type", type).header("ETag", etag).header("Cache-Control", "no-cache");
+    head.header("X-Content-Type-Options", "nosniff");
+    if (is_active_type(type) && !s.location().limits.push_trusted)
+        head.header("Content-Security-Policy", "sandbox");
     if (missed) head.header("X-Herald-Missed", "1");
     http::add_cors_headers(head, cors_origin);
     s.worker().broker().note_delivered(1);

@@ -44,6 +44,7 @@ public:
         http::ResponseHead head(200);
         head.header("Content-Type", "text/event-stream; charset=utf-8");
         head.header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
+        head.header("X-Content-Type-Options", "nosniff");
         s.add_cors(head);
         Stream::start(std::make_unique<SseStream>(s, t), std::move(head));
     }

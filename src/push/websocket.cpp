@@ -26,8 +26,9 @@ private:
 
 class ChannelEndpoint final : public ws::Endpoint, public Subscriber {
 public:
-    ChannelEndpoint(app::Worker& w, Target t, bool publish)
-        : Subscriber(PushStrategy::websocket), w_(w), t_(std::move(t)), publish_(publish) {}
+    ChannelEndpoint(app::Worker& w, Target t, bool publish, std::uint64_t max_queue)
+        : Subscriber(PushStrategy::websocket), w_(w), t_(std::move(t)), publish_(publish),
+          max_queue_(max_queue) {}
 
     // Subscribes; the backlog (and the missed signal) goes out right after the 101.
     PushError subscribe() {
@@ -43,10 +44,10 @@ public:
         if (history_.missed)
             s.send(ws::Opcode::text,
                    "{\"herald\":\"missed\"," + missed_json(t_.since, history_.first_id).substr(1));
-        for (const auto& m : history_.messages) s.send_frame(m, m->ws_frame(t_.format));
-        w_.broker().note_delivered(history_.messages.size());
-        history_ = History{};
+        send_backlog();
     }
+
+    void on_drained(ws::WsSession&) noexcept override { send_backlog(); }
 
     void on_message(ws::WsSession&, ws::Opcode op, std::string_view payload) noexcept override {
         if (!publish_) return;  // subscribe-only route: client messages are ignored
@@ -59,6 +60,17 @@ public:
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
         if (!session_) return;
+        if (!history_.messages.empty()) {  // behind the backlog, in order
+            live_behind_ += m->ws_frame(t_.format).size();
+            if (live_behind_ > max_queue_) {
+                w_.broker().note_dropped(1);
+                sub_.reset();
+                session_->close(ws::CloseCode::policy_violation, "slow consumer");
+                return;
+            }
+            history_.messages.push_back(m);
+            return;
+        }
         if (!session_->send_frame(m, m->ws_frame(t_.format))) {
             w_.broker().note_dropped(1);
             sub_.reset();
@@ -75,11 +87,34 @@ public:
     }
 
 private:
+    // The resume backlog is a reply the server chose to send, not a slow reader: it goes out as
+    // the socket drains, ws_max_queue at a time, so a backlog larger than the queue limit is
+    // delivered whole. Live messages published meanwhile wait behind it; only they count as
+    // the reader's lag (more than ws_max_queue of them: a slow consumer, closed with 1008).
+    void send_backlog() noexcept {
+        const std::vector<std::shared_ptr<const Message>>& q = history_.messages;
+        std::size_t n = 0;
+        while (next_ < q.size() && session_ && session_->has_room()) {
+            const auto& m = q[next_++];
+            session_->send_frame(m, m->ws_frame(t_.format));
+            ++n;
+        }
+        if (n) w_.broker().note_delivered(n);
+        if (next_ == q.size()) {
+            history_ = History{};
+            next_ = 0;
+            live_behind_ = 0;
+        }
+    }
+
     app::Worker& w_;
     Target t_;
     bool publish_;
+    std::uint64_t max_queue_;
     ws::WsSession* session_ = nullptr;
-    History history_;
+    History history_;            // backlog still to send, from next_
+    std::size_t next_ = 0;
+    std::uint64_t live_behind_ = 0;  // bytes of live messages queued behind the backlog
     Subscription sub_;
 };
 
@@ -95,6 +130,8 @@ public:
         f.connection = req.header("Connection");
         f.version = req.header("Sec-WebSocket-Version");
         f.key = req.header("Sec-WebSocket-Key");
+        f.version_fields = req.header_fields("Sec-WebSocket-Version");
+        f.key_fields = req.header_fields("Sec-WebSocket-Key");
         ws::HandshakeError err = ws::check_upgrade(f);
         if (err != ws::HandshakeError::none) {
             refuse(s, err);
@@ -108,7 +145,8 @@ public:
         if (loc.echo) {
             endpoint = std::make_unique<EchoEndpoint>(*loc.echo);
         } else {
-            auto ch = std::make_unique<ChannelEndpoint>(s.worker(), t, loc.publish);
+            auto ch = std::make_unique<ChannelEndpoint>(s.worker(), t, loc.publish,
+                                                        loc.limits.ws_max_queue);
             if (PushError e = ch->subscribe(); e != PushError::none) {
                 respond_push_error(s, e);
                 return;

@@ -60,7 +60,8 @@ int status_of(HandshakeError e) noexcept {
     case HandshakeError::not_upgrade: return 426;
     case HandshakeError::bad_http_version: return 400;
     case HandshakeError::bad_version: return 426;
-    case HandshakeError::bad_key: return 400;
+    case HandshakeError::bad_key:
+    case HandshakeError::repeated_field: return 400;
     }
     return 400;
 }
@@ -73,6 +74,8 @@ const char* reason_of(HandshakeError e) noexcept {
     case HandshakeError::bad_http_version: return "WebSocket needs HTTP/1.1";
     case HandshakeError::bad_version: return "unsupported Sec-WebSocket-Version";
     case HandshakeError::bad_key: return "invalid Sec-WebSocket-Key";
+    case HandshakeError::repeated_field:
+        return "Sec-WebSocket-Key or Sec-WebSocket-Version sent more than once";
     }
     return "bad handshake";
 }
@@ -84,6 +87,8 @@ HandshakeError check_upgrade(const UpgradeFields& f) noexcept {
     if (!has_token_nocase(f.upgrade, "websocket") || !has_token_nocase(f.connection, "upgrade"))
         return HandshakeError::not_upgrade;
     if (!f.http11) return HandshakeError::bad_http_version;
+    // RFC 6455 §11.3.1, §11.3.5: each of these fields must not appear more than once.
+    if (f.version_fields > 1 || f.key_fields > 1) return HandshakeError::repeated_field;
     if (trim_ows(f.version) != "13") return HandshakeError::bad_version;
     if (!valid_client_key(trim_ows(f.key))) return HandshakeError::bad_key;
     return HandshakeError::none;

@@ -64,6 +64,10 @@ void WsSession::fail(CloseCode code) {
     close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
 }
 
+bool WsSession::has_room() const noexcept {
+    return !close_sent_ && conn_.out().pending_bytes() <= limits_.max_queue;
+}
+
 void WsSession::on_drained() noexcept {
     if (failing_ && !write_shut_) {
         write_shut_ = true;
@@ -72,6 +76,7 @@ void WsSession::on_drained() noexcept {
     // Our close frame is written: wait for the peer's, but not forever (ws_close_timeout).
     if (close_sent_ && !close_timer_.active())
         close_timer_ = conn_.loop().add_timer(limits_.close_timeout, [this] { conn_.close(); });
+    if (!close_sent_ && endpoint_) endpoint_->on_drained(*this);
 }
 
 void WsSession::on_message(Opcode op, std::string_view payload) {
@@ -79,8 +84,11 @@ void WsSession::on_message(Opcode op, std::string_view payload) {
     endpoint_->on_message(*this, op, payload);
 }
 
+// A pong joins the queue under ws_max_queue like any frame (RFC 6455 §5.5.3 lets us answer only
+// the most recent ping): a peer that pings without reading is closed with 1008 instead of
+// growing the queue by what it sends.
 void WsSession::on_ping(std::string_view payload) {
-    if (!close_sent_) queue_control(Opcode::pong, payload);
+    if (!close_sent_ && check_queue()) queue_control(Opcode::pong, payload);
 }
 
 void WsSession::on_pong(std::string_view) {}

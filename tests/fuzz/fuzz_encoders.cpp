@@ -357,25 +357,16 @@ void check_message(std::string_view data, std::uint16_t id, std::uint8_t flags) 
     check_iframe(m, PushFormat::json, m.json_envelope());
 }
 
+// "herald_" [A-Za-z0-9_]+, at most max_callback bytes: no dots, so never a path to a sink.
 bool ref_callback(std::string_view s) {
-    if (s.empty() || s.size() > max_callback)
+    const std::string_view prefix = "herald_";
+    if (s.size() <= prefix.size() || s.size() > max_callback || !s.starts_with(prefix))
         return false;
-    auto start = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
-    };
-    auto part = [&](char c) { return start(c) || (c >= '0' && c <= '9'); };
-    std::size_t i = 0;
-    for (;;) { // segment ("." segment)*
-        if (i >= s.size() || !start(s[i]))
+    for (char c : s.substr(prefix.size()))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
             return false;
-        while (++i < s.size() && part(s[i])) {
-        }
-        if (i == s.size())
-            return true;
-        if (s[i] != '.')
-            return false;
-        ++i;
-    }
+    return true;
 }
 
 void check_names(std::string_view s) {

@@ -97,8 +97,8 @@ CORPORA = {
     },
     'encoders': {
         'lines': enc(0, 1, b'', b'line one\r\nline two\rthree\n\nend\n'),
-        'script': enc(4, 7, b'my.cb', b'</script><!-- "quotes" \'single\' & <b>\\ /'),
-        'utf8': enc(9, 65535, b'$x_1.y', 'héllo \u2028 sep \u2029 € 😀'.encode()),
+        'script': enc(4, 7, b'herald_my_cb', b'</script><!-- "quotes" \'single\' & <b>\\ /'),
+        'utf8': enc(9, 65535, b'herald_x_1', 'héllo \u2028 sep \u2029 € 😀'.encode()),
         'invalid_utf8': enc(22, 3, b'cb', b'\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 \xff'),
         'controls': enc(17, 42, b'bad(cb)', bytes(range(0, 40)) + b'\x7f'),
     },

@@ -137,7 +137,7 @@ class Sub:
                 elif 'event' in fields:
                     self.events.append((fields['event'], fields.get('data')))
         elif self.kind == 'iframe':
-            for m in re.finditer(rb'parent\.cb\("([^"]*)","(\d+)"\)', bytes(self.body)):
+            for m in re.finditer(rb'parent\.herald_cb\("([^"]*)","(\d+)"\)', bytes(self.body)):
                 self.ids.append(int(m.group(2)))
             keep = self.body.rfind(b'<script')
             if keep > 0 and self.body.find(b'</script>', keep) >= 0:
@@ -464,7 +464,7 @@ def open_streams(srv, bank, n=5):
     for _ in range(n):
         subs.append(bank.add(Sub('ws', srv.port, '/ws/c?format=json')))
         subs.append(bank.add(Sub('sse', srv.port, '/sse/c')))
-        subs.append(bank.add(Sub('iframe', srv.port, '/iframe/c?callback=cb')))
+        subs.append(bank.add(Sub('iframe', srv.port, '/iframe/c?callback=herald_cb')))
     polls = [srv.connect() for _ in range(n)]
     for p in polls:
         p.sendall(b'GET /longpoll/c HTTP/1.1\r\nHost: t\r\n\r\n')
@@ -749,8 +749,19 @@ def test_root_without_user_refuses(tmp_path):
     r = run_bin('-c', str(conf))
     assert r.returncode == 1
     assert 'refusing to serve as root' in r.stderr and 'user root' in r.stderr
+    # -t checks what a start would check short of binding: the same refusal, not "successful".
     r = run_bin('-c', str(conf), '-t')
-    assert r.returncode == 0, r.stderr       # -t only checks the file
+    assert r.returncode == 1, r.stderr
+    assert 'refusing to serve as root' in r.stderr and 'test failed' in r.stderr
+    assert 'successful' not in r.stderr
     conf.write_text('user no_such_user_h5;\nhttp { server { listen 127.0.0.1:0; } }\n')
     r = run_bin('-c', str(conf))
     assert r.returncode == 1 and 'no such user' in r.stderr
+    r = run_bin('-c', str(conf), '-t')
+    assert r.returncode == 1 and 'no such user' in r.stderr and 'test failed' in r.stderr
+    conf.write_text('user root no_such_group_h5;\nhttp { server { listen 127.0.0.1:0; } }\n')
+    r = run_bin('-c', str(conf), '-t')
+    assert r.returncode == 1 and 'no such group' in r.stderr
+    conf.write_text('user root;\nhttp { server { listen 127.0.0.1:0; } }\n')
+    r = run_bin('-c', str(conf), '-t')
+    assert r.returncode == 0 and 'test is successful' in r.stderr, r.stderr

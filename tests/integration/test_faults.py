@@ -213,7 +213,7 @@ class IframeSub:
 
     def connect(self, since):
         self.conn = Conn(self.srv.port)
-        self.conn.send(build_request('GET', '/if/if?callback=cb&since=%d' % since))
+        self.conn.send(build_request('GET', '/if/if?callback=herald_cb&since=%d' % since))
         status, _ = self.conn.head()
         assert status == 200
         self.parser, self.pending, self.chunks = IframeParser(), [], self.conn.chunks()
@@ -224,7 +224,7 @@ class IframeSub:
             while not self.pending:
                 self.pending += self.parser.feed(next(self.chunks))
             name, args = self.pending.pop(0)
-            assert name == 'cb', name
+            assert name == 'herald_cb', name
             if args[0] is None:
                 out.append(('missed', args[2]))
             else:

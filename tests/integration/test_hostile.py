@@ -24,7 +24,7 @@ from clients import (cpu_seconds, dechunk, drain_to_eof, open_socket, percentile
                      raise_nofile, read_head, release_binary, reset, rss_bytes, status,
                      wait_connections, ws_frames, ws_upgrade)
 from harness import read_response
-from push_clients import Conn, build_request, parse_sse, ws_client_frame
+from push_clients import Conn, build_request, parse_sse, publish, ws_client_frame
 
 
 @pytest.fixture(autouse=True)
@@ -812,3 +812,199 @@ def test_oversized_config_file_and_line(tmp_path):
         r = subprocess.run([harness.BIN, '-t', '-c', str(main)], capture_output=True,
                            text=True, timeout=20)
         assert r.returncode == 1 and error in r.stderr, (name, r.stderr[-500:])
+
+
+# ---- peers that send without reading --------------------------------------------------------
+
+FLOOD_IN_CONF = '''
+error_log stderr notice;
+worker_threads 1;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    ws_max_queue 64k;
+    output_queue_limit 64k;
+    ws_close_timeout 1s;
+    ws_ping_interval 0;
+    stream_keepalive 60s;
+    longpoll_timeout 60s;
+    client_body_timeout 60s;
+    channel feed { buffer 10; }
+    server {
+        listen 127.0.0.1:0;
+        location /ws/      { push websocket; channel $tail; }
+        location /sse/     { push sse; channel $tail; }
+        location /lp/      { push long-polling; channel $tail; }
+        location = /pub    { publish; channel $arg_channel; }
+        location = /status { status; }
+    }
+}
+'''
+FLOOD_PEERS = 20
+FLOOD_BYTES = 12 << 20  # what each peer tries to send: far past every per-connection bound
+FLOOD_SECONDS = 6
+
+
+def send_flood(socks, chunk, per_socket, seconds, pid):
+    """Sends `chunk` repeatedly on every socket (non-blocking, round robin) until each has sent
+    per_socket bytes, the server stops taking them, or `seconds` pass. Samples herald's RSS all
+    along; returns (bytes sent in all, peak RSS)."""
+    sent = {s: 0 for s in socks}  # also the offset in the endless stream of chunks
+    peak = rss_bytes(pid)
+    deadline = time.monotonic() + seconds
+    for s in socks:
+        s.setblocking(False)
+    while time.monotonic() < deadline:
+        busy = False
+        for s in socks:
+            if sent[s] >= per_socket:
+                continue
+            try:
+                off = sent[s] % len(chunk)  # a partial send resumes mid-chunk
+                sent[s] += s.send(chunk[off:])
+                busy = True
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:  # closed by herald: nothing more to send on this one
+                sent[s] = per_socket
+        peak = max(peak, rss_bytes(pid))
+        if not busy:
+            if all(n >= per_socket for n in sent.values()):
+                break
+            time.sleep(0.01)
+    return sum(sent.values()), peak
+
+
+def flood_bound(baseline, n):
+    return baseline + n * (QUEUE_LIMIT + MSG_SIZE + 64 + CONN_OVERHEAD) + SLACK
+
+
+def test_ping_flood_without_reading_closed_memory_bounded(herald):
+    """WebSocket peers that send masked pings as fast as they can and never read: every pong
+    counts against ws_max_queue, so each is closed with 1008 once its queue is full, and RSS
+    stays within the README's bound (baseline + N * (L + M + C) + S) whatever they send."""
+    srv = herald(FLOOD_IN_CONF)
+    pid = srv.proc.pid
+    baseline = rss_bytes(pid)
+    socks = []
+    for _ in range(FLOOD_PEERS):
+        s = open_socket(srv.port, rcvbuf=4096)
+        s.sendall(ws_upgrade('/ws/feed'))
+        socks.append(s)
+    pings = b''.join(ws_client_frame(0x9, b'p' * 125) for _ in range(500))
+    sent, peak = send_flood(socks, pings, FLOOD_BYTES, FLOOD_SECONDS, pid)
+    bound = flood_bound(baseline, FLOOD_PEERS)
+    print('ping flood: %d peers sent %.0f MiB; RSS baseline %.1f MiB, peak %.1f MiB, bound '
+          '%.1f MiB' % (FLOOD_PEERS, sent / (1 << 20), baseline / (1 << 20), peak / (1 << 20),
+                        bound / (1 << 20)))
+    codes = read_all_ws_close_codes(socks)
+    assert codes == {1008: FLOOD_PEERS}, codes
+    for s in socks:
+        s.close()
+    assert wait_connections(srv)['connections'] == 1
+    if os.environ.get('HERALD_TSAN') == '1':
+        return  # TSan's shadow memory measures TSan, not herald (see the slow-readers test)
+    assert peak <= bound, (peak, bound)
+
+
+def test_input_flood_while_response_held_memory_bounded(herald):
+    """Peers that keep sending after an SSE request or a held long-poll (neither can consume
+    input until its response ends): herald stops reading past a small bound instead of
+    buffering what they send, RSS stays within the README's bound, and the subscribers are
+    still served."""
+    srv = herald(FLOOD_IN_CONF)
+    pid = srv.proc.pid
+    baseline = rss_bytes(pid)
+    sse, lp = [], []
+    for i in range(FLOOD_PEERS):
+        s = open_socket(srv.port)
+        s.sendall(build_request('GET', '/sse/feed' if i % 2 == 0 else '/lp/feed'))
+        (sse if i % 2 == 0 else lp).append(s)
+    deadline = time.monotonic() + 10
+    while True:
+        subs = status(srv)['subscribers']
+        if subs['sse'] + subs['long-polling'] == FLOOD_PEERS:
+            break
+        assert time.monotonic() < deadline, subs
+        time.sleep(0.05)
+    sent, peak = send_flood(sse + lp, b'X' * 65536, FLOOD_BYTES, FLOOD_SECONDS, pid)
+    bound = flood_bound(baseline, FLOOD_PEERS)
+    print('input flood: %d peers sent %.0f MiB; RSS baseline %.1f MiB, peak %.1f MiB, bound '
+          '%.1f MiB' % (FLOOD_PEERS, sent / (1 << 20), baseline / (1 << 20), peak / (1 << 20),
+                        bound / (1 << 20)))
+    # Still subscribers: a message reaches every one of them.
+    code, _ = publish(srv, 'feed', 'after-flood')
+    assert code == 201
+    for s in sse + lp:
+        s.setblocking(True)
+        s.settimeout(5)
+        got = b''
+        while b'after-flood' not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        s.close()
+    # herald does not read a paused stream, so it learns that those peers left from its next
+    # writes to them (EPIPE / RST), here the next messages.
+    for _ in range(2):
+        assert publish(srv, 'feed', 'nudge')[0] == 201
+        time.sleep(0.2)
+    assert wait_connections(srv)['connections'] == 1
+    if os.environ.get('HERALD_TSAN') == '1':
+        return
+    assert peak <= bound, (peak, bound)
+
+
+# ---- open-file cache under a small fd limit -------------------------------------------------
+
+FD_CACHE_CONF = '''
+error_log stderr notice;
+worker_threads 1;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:0;
+        root {www};
+        location = /status { status; }
+    }
+}
+'''
+FD_LIMIT = 1024
+FD_FILES = 3000
+
+
+def test_many_distinct_files_leave_fds_for_connections(herald):
+    """One client GETs 3,000 distinct files under `ulimit -n 1024`: the open-file cache holds at
+    most a quarter of the fd limit (and drops entries past their validity), so new connections
+    are still accepted and served, and RSS stays within the README's bound."""
+    files = {'www/f%d.txt' % i: 'file %d\n' % i for i in range(FD_FILES)}
+    srv = herald(FD_CACHE_CONF, files=files)
+    pid = srv.proc.pid
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+    baseline = rss_bytes(pid)
+    idle_fds = len(os.listdir('/proc/%d/fd' % pid))
+    c = Conn(srv.port, timeout=10)
+    peak_fds, peak = idle_fds, baseline
+    for i in range(FD_FILES):
+        code, _, body = c.request('GET', '/f%d.txt' % i)
+        assert code == 200 and body == b'file %d\n' % i, (i, code, body)
+        if i % 100 == 0:
+            peak_fds = max(peak_fds, len(os.listdir('/proc/%d/fd' % pid)))
+            peak = max(peak, rss_bytes(pid))
+    c.close()
+    print('fd cache: %d files under ulimit -n %d: herald fds idle %d, peak %d' % (
+        FD_FILES, FD_LIMIT, idle_fds, peak_fds))
+    assert peak_fds <= idle_fds + FD_LIMIT // 4 + 2, (idle_fds, peak_fds)
+    # New connections are accepted and served.
+    socks = [open_socket(srv.port) for _ in range(200)]
+    for i, s in enumerate(socks):
+        s.sendall(build_request('GET', '/f%d.txt' % i))
+    for i, s in enumerate(socks):
+        code, _ = read_head(s)
+        assert code == 200, (i, code)
+        s.close()
+    assert wait_connections(srv)['connections'] == 1
+    bound = baseline + 200 * (QUEUE_LIMIT + MSG_SIZE + 64 + CONN_OVERHEAD) + SLACK
+    if os.environ.get('HERALD_TSAN') != '1':
+        assert peak <= bound, (peak, bound)

@@ -32,7 +32,7 @@ def test_shipped_config_serves_every_strategy(herald):
     port = srv.port
     # clock: a message every second, on every strategy.
     sse = Stream(port, '/sse/clock')
-    ifr = Stream(port, '/iframe/clock?callback=tick')
+    ifr = Stream(port, '/iframe/clock?callback=herald_tick')
     ws = Ws(port, '/ws/clock')
     assert ws.status == 101
     sse.wait_for(lambda s: parse_sse(s.body)[0], timeout=3)
@@ -40,7 +40,7 @@ def test_shipped_config_serves_every_strategy(herald):
     assert re.fullmatch(CLOCK_RE, ev['data']) and int(ev['id']) >= 1
     ifr.wait_for(lambda s: parse_iframe(s.body), timeout=3)
     name, (data, mid) = parse_iframe(ifr.body)[0]
-    assert name == 'tick' and re.fullmatch(CLOCK_RE, data)
+    assert name == 'herald_tick' and re.fullmatch(CLOCK_RE, data)
     op, data = ws.recv(timeout=3)
     assert op == 0x1 and re.fullmatch(CLOCK_RE, data.decode())
     c = Conn(port)

@@ -192,7 +192,7 @@ class Sse(Subscriber):
 
 class Iframe(Subscriber):
     def session(self, budget, deadline):
-        cb = self.rng.choice(['herald_push', 'cb', 'a.b'])
+        cb = self.rng.choice(['herald_push', 'herald_cb', 'herald_a1'])
         c = self.connect(deadline, build_request(
             'GET', '/if/loss?since=%d&callback=%s' % (self.last, cb)))
         status, h = c.head()
