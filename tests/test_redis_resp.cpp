@@ -29,7 +29,8 @@ std::string render(const RespValue& v) {
     if (!v.attributes.empty()) {
         out += "|{";
         for (std::size_t i = 0; i < v.attributes.size(); i += 2) {
-            if (i) out += ",";
+            if (i)
+                out += ",";
             out += render(v.attributes[i]) + ":" + render(v.attributes[i + 1]);
         }
         out += "}";
@@ -38,31 +39,58 @@ std::string render(const RespValue& v) {
         out += mark;
         out += open;
         for (std::size_t i = 0; i < v.elements.size(); ++i) {
-            if (i) out += pairs && i % 2 ? ":" : ",";
+            if (i)
+                out += pairs && i % 2 ? ":" : ",";
             out += render(v.elements[i]);
         }
         out += close;
     };
     switch (v.type) {
-    case RespType::simple_string: out += "+" + std::string(v.str); break;
-    case RespType::error: out += "-" + std::string(v.str); break;
-    case RespType::integer: out += ":" + std::to_string(v.integer); break;
-    case RespType::bulk_string: out += "$" + std::string(v.str); break;
-    case RespType::null: out += "_"; break;
-    case RespType::boolean: out += v.boolean ? "#t" : "#f"; break;
+    case RespType::simple_string:
+        out += "+" + std::string(v.str);
+        break;
+    case RespType::error:
+        out += "-" + std::string(v.str);
+        break;
+    case RespType::integer:
+        out += ":" + std::to_string(v.integer);
+        break;
+    case RespType::bulk_string:
+        out += "$" + std::string(v.str);
+        break;
+    case RespType::null:
+        out += "_";
+        break;
+    case RespType::boolean:
+        out += v.boolean ? "#t" : "#f";
+        break;
     case RespType::double_number: {
         char buf[64];
         std::snprintf(buf, sizeof buf, ",%g", v.number);
         out += buf;
         break;
     }
-    case RespType::big_number: out += "(" + std::string(v.str); break;
-    case RespType::bulk_error: out += "!" + std::string(v.str); break;
-    case RespType::verbatim: out += "=" + std::string(v.format) + ":" + std::string(v.str); break;
-    case RespType::array: list('*', "[", "]", false); break;
-    case RespType::map: list('%', "{", "}", true); break;
-    case RespType::set: list('~', "[", "]", false); break;
-    case RespType::push: list('>', "[", "]", false); break;
+    case RespType::big_number:
+        out += "(" + std::string(v.str);
+        break;
+    case RespType::bulk_error:
+        out += "!" + std::string(v.str);
+        break;
+    case RespType::verbatim:
+        out += "=" + std::string(v.format) + ":" + std::string(v.str);
+        break;
+    case RespType::array:
+        list('*', "[", "]", false);
+        break;
+    case RespType::map:
+        list('%', "{", "}", true);
+        break;
+    case RespType::set:
+        list('~', "[", "]", false);
+        break;
+    case RespType::push:
+        list('>', "[", "]", false);
+        break;
     }
     return out;
 }
@@ -73,14 +101,15 @@ struct Case {
     const char* name;
     std::string_view input;
     ParseStatus status;
-    std::string_view want;  // done: rendered value
+    std::string_view want; // done: rendered value
     RespError error = RespError::none;
-    std::size_t consumed = whole_input;  // done: bytes of the reply
+    std::size_t consumed = whole_input; // done: bytes of the reply
 };
 
 const std::string deep_ok = [] {
     std::string s;
-    for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i) s += "*1\r\n";
+    for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i)
+        s += "*1\r\n";
     return s + ":1\r\n";
 }();
 const std::string too_deep = "*1\r\n" + deep_ok;
@@ -109,8 +138,8 @@ const Case cases[] = {
     {"array with null element", "*3\r\n$1\r\na\r\n$-1\r\n+b\r\n", ParseStatus::done, "*[$a,_,+b]"},
     {"pub/sub message", "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhi!\r\n", ParseStatus::done,
      "*[$message,$ch,$hi!]"},
-    {"trailing bytes not consumed", "+OK\r\n+NEXT\r\n", ParseStatus::done, "+OK",
-     RespError::none, 5},
+    {"trailing bytes not consumed", "+OK\r\n+NEXT\r\n", ParseStatus::done, "+OK", RespError::none,
+     5},
     {"array then more", "*1\r\n:1\r\n:2\r\n", ParseStatus::done, "*[:1]", RespError::none, 8},
     // RESP3
     {"null", "_\r\n", ParseStatus::done, "_"},
@@ -127,8 +156,7 @@ const Case cases[] = {
     {"big number", "(3492890328409238509324850943850943825024385\r\n", ParseStatus::done,
      "(3492890328409238509324850943850943825024385"},
     {"negative big number", "(-12\r\n", ParseStatus::done, "(-12"},
-    {"bulk error", "!21\r\nSYNTAX invalid syntax\r\n", ParseStatus::done,
-     "!SYNTAX invalid syntax"},
+    {"bulk error", "!21\r\nSYNTAX invalid syntax\r\n", ParseStatus::done, "!SYNTAX invalid syntax"},
     {"verbatim", "=15\r\ntxt:Some string\r\n", ParseStatus::done, "=txt:Some string"},
     {"verbatim empty text", "=4\r\nmkd:\r\n", ParseStatus::done, "=mkd:"},
     {"map", "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n", ParseStatus::done,
@@ -139,10 +167,10 @@ const Case cases[] = {
      ">[$message,$c,$m]"},
     {"attribute before a value", "|1\r\n+ttl\r\n:3600\r\n:42\r\n", ParseStatus::done,
      "|{+ttl::3600}:42"},
-    {"attribute inside an array", "*2\r\n|1\r\n+k\r\n+v\r\n*1\r\n:1\r\n:2\r\n",
-     ParseStatus::done, "*[|{+k:+v}*[:1],:2]"},
-    {"HELLO reply", "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n",
-     ParseStatus::done, "%{$server:$redis,$proto::3}"},
+    {"attribute inside an array", "*2\r\n|1\r\n+k\r\n+v\r\n*1\r\n:1\r\n:2\r\n", ParseStatus::done,
+     "*[|{+k:+v}*[:1],:2]"},
+    {"HELLO reply", "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n", ParseStatus::done,
+     "%{$server:$redis,$proto::3}"},
     // Incomplete
     {"empty input", "", ParseStatus::need_more, ""},
     {"type byte only", "+", ParseStatus::need_more, ""},
@@ -156,12 +184,15 @@ const Case cases[] = {
     {"deepest nesting allowed", deep_ok, ParseStatus::done,
      [] {
          static std::string s;
-         for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i) s += "*[";
+         for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i)
+             s += "*[";
          s += ":1";
-         for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i) s += "]";
+         for (std::size_t i = 0; i < herald::redis::max_nesting_depth; ++i)
+             s += "]";
          return std::string_view(s);
      }()},
-    {"longest line allowed", max_line, ParseStatus::done, std::string_view(max_line).substr(0, max_line.size() - 2)},
+    {"longest line allowed", max_line, ParseStatus::done,
+     std::string_view(max_line).substr(0, max_line.size() - 2)},
     // Malformed
     {"unknown type", "?x\r\n", ParseStatus::error, "", RespError::bad_type},
     {"inline command reply", "PONG\r\n", ParseStatus::error, "", RespError::bad_type},
@@ -198,10 +229,8 @@ const Case cases[] = {
     {"big number letters", "(12a\r\n", ParseStatus::error, "", RespError::bad_integer},
     {"big number empty", "(\r\n", ParseStatus::error, "", RespError::bad_integer},
     {"verbatim too short", "=3\r\ntxt\r\n", ParseStatus::error, "", RespError::bad_verbatim},
-    {"verbatim without colon", "=5\r\ntxtab\r\n", ParseStatus::error, "",
-     RespError::bad_verbatim},
-    {"error inside an array", "*2\r\n:1\r\n:x\r\n", ParseStatus::error, "",
-     RespError::bad_integer},
+    {"verbatim without colon", "=5\r\ntxtab\r\n", ParseStatus::error, "", RespError::bad_verbatim},
+    {"error inside an array", "*2\r\n:1\r\n:x\r\n", ParseStatus::error, "", RespError::bad_integer},
     {"too deep", too_deep, ParseStatus::error, "", RespError::too_deep},
     {"line too long", long_line, ParseStatus::error, "", RespError::line_too_long},
     {"bulk too big", "$67108865\r\n", ParseStatus::error, "", RespError::too_big},
@@ -226,7 +255,8 @@ template <class Feeder> Outcome run(Feeder&& feeder) {
     o.r = feeder([&](std::string_view in) {
         ParseResult r = p.feed(in);
         // The value's views point into this call's bytes: render before the next call.
-        if (r.status == ParseStatus::done) o.rendered = render(p.value());
+        if (r.status == ParseStatus::done)
+            o.rendered = render(p.value());
         return r;
     });
     return o;
@@ -252,20 +282,18 @@ void check(const Case& c, const Outcome& o, const char* how, std::size_t cut) {
 Test(redis_resp, cases_whole_bytewise_and_at_every_split, .timeout = 60.0) {
     GuardedBuffer g(1 << 17);
     for (const Case& c : cases) {
-        const Outcome whole = run([&](auto step) {
-            return feed_whole(g, c.input, FeedMode::accumulate, step);
-        });
+        const Outcome whole =
+            run([&](auto step) { return feed_whole(g, c.input, FeedMode::accumulate, step); });
         check(c, whole, "whole", c.input.size());
-        if (c.input.size() > 4096) continue;  // the long-line cases: whole only is enough here
-        const Outcome bytewise = run([&](auto step) {
-            return feed_bytewise(g, c.input, FeedMode::accumulate, step);
-        });
+        if (c.input.size() > 4096)
+            continue; // the long-line cases: whole only is enough here
+        const Outcome bytewise =
+            run([&](auto step) { return feed_bytewise(g, c.input, FeedMode::accumulate, step); });
         check(c, bytewise, "byte by byte", 1);
         cr_assert(same(whole, bytewise), "%s: whole and byte by byte differ", c.name);
         for (std::size_t cut = 0; cut <= c.input.size(); ++cut) {
-            const Outcome split = run([&](auto step) {
-                return feed_split(g, c.input, cut, FeedMode::accumulate, step);
-            });
+            const Outcome split = run(
+                [&](auto step) { return feed_split(g, c.input, cut, FeedMode::accumulate, step); });
             check(c, split, "split", cut);
             cr_assert(same(whole, split), "%s: whole and split at %zu differ", c.name, cut);
         }
@@ -319,7 +347,8 @@ Test(redis_resp, errors_are_sticky_until_reset) {
 Test(redis_resp, value_count_limit_counts_every_nested_value) {
     // Many small arrays, each under the announced-count limit, together past max_reply_values.
     std::string in = "*2\r\n*1048576\r\n";
-    for (std::size_t i = 0; i < herald::redis::max_reply_values; ++i) in += "_\r\n";
+    for (std::size_t i = 0; i < herald::redis::max_reply_values; ++i)
+        in += "_\r\n";
     RespParser p;
     ParseResult r = p.feed(in);
     cr_assert(r.status == ParseStatus::error && r.error == RespError::too_many_values,

@@ -30,15 +30,21 @@ void describe(const RespValue& v, const Piece& piece, std::size_t depth, std::st
     out.push_back(static_cast<char>('A' + static_cast<int>(v.type)));
     out.append(std::to_string(v.str.size())).push_back(':');
     out.append(v.str);
-    if (v.type == RespType::integer) out.append(std::to_string(v.integer));
-    if (v.type == RespType::boolean) out.push_back(v.boolean ? 't' : 'f');
-    if (v.type == RespType::map) require(v.elements.size() % 2 == 0, "map has pairs");
+    if (v.type == RespType::integer)
+        out.append(std::to_string(v.integer));
+    if (v.type == RespType::boolean)
+        out.push_back(v.boolean ? 't' : 'f');
+    if (v.type == RespType::map)
+        require(v.elements.size() % 2 == 0, "map has pairs");
     require(v.attributes.size() % 2 == 0, "attributes are pairs");
-    if (!v.is_aggregate()) require(v.elements.empty(), "only aggregates have elements");
+    if (!v.is_aggregate())
+        require(v.elements.empty(), "only aggregates have elements");
     out.push_back('[');
-    for (const RespValue& a : v.attributes) describe(a, piece, depth + 1, out);
+    for (const RespValue& a : v.attributes)
+        describe(a, piece, depth + 1, out);
     out.push_back('|');
-    for (const RespValue& e : v.elements) describe(e, piece, depth + 1, out);
+    for (const RespValue& e : v.elements)
+        describe(e, piece, depth + 1, out);
     out.push_back(']');
 }
 
@@ -71,7 +77,8 @@ Outcome feed(std::string_view in, std::size_t cut1, std::size_t cut2) {
                         "errors are sticky");
                 return o;
             }
-            if (r.status == ParseStatus::need_more) break;
+            if (r.status == ParseStatus::need_more)
+                break;
             require(r.consumed >= 3, "a reply is at least 3 bytes");
             describe(p.value(), bytes, 0, o.log);
             o.consumed += r.consumed;
@@ -83,7 +90,8 @@ Outcome feed(std::string_view in, std::size_t cut1, std::size_t cut2) {
 
 void check_encoder(std::string_view in) {
     std::vector<std::string_view> args;
-    for (std::size_t i = 0; i < in.size() && args.size() < 8; i += 7) args.push_back(in.substr(i, 7));
+    for (std::size_t i = 0; i < in.size() && args.size() < 8; i += 7)
+        args.push_back(in.substr(i, 7));
     herald::Buffer out;
     encode_command(args, out);
     RespParser p;
@@ -104,7 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint16_t c1 = input.u16(), c2 = input.u16();
     const std::string_view in = input.rest();
     std::size_t cut1 = c1 % (in.size() + 1), cut2 = c2 % (in.size() + 1);
-    if (cut1 > cut2) std::swap(cut1, cut2);
+    if (cut1 > cut2)
+        std::swap(cut1, cut2);
     const Outcome whole = feed(in, in.size(), in.size());
     const Outcome split = feed(in, cut1, cut2);
     require(whole.status == split.status && whole.error == split.error &&
