@@ -12,6 +12,7 @@
 #include "event/event_loop.hpp"
 #include "redis/client.hpp"
 #include "support/redis_server.hpp"
+#include "support/redis_test.hpp"
 
 using namespace std::chrono_literals;
 using herald::EventLoop;
@@ -20,61 +21,15 @@ using herald::redis::ClientErrc;
 using herald::redis::ClientOptions;
 using herald::redis::RespType;
 using herald::redis::RespValue;
+using herald::test::connect_client;
+using herald::test::options_for;
+using herald::test::record;
 using herald::test::RedisServer;
+using herald::test::run_until;
+using herald::test::Seen;
+using herald::test::start_server;
 
 TestSuite(redis_client, .fini = herald::test::kill_redis_servers, .timeout = 30.0);
-
-namespace {
-
-// Runs the loop until done() or the time is up; returns done().
-bool run_until(EventLoop& loop, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end)
-        loop.run_once(10);
-    return done();
-}
-
-void start_server(RedisServer& server) {
-    const std::string err = server.start();
-    cr_assert(err.empty(), "%s", err.c_str());
-}
-
-ClientOptions options_for(const RedisServer& server) {
-    ClientOptions o;
-    o.port = server.port();
-    o.connect_timeout = 500ms;
-    o.command_timeout = 500ms;
-    o.reconnect_min = 20ms;
-    o.reconnect_max = 200ms;
-    return o;
-}
-
-// What a command's callback saw.
-struct Seen {
-    int calls = 0;
-    std::error_code ec;
-    RespType type = RespType::null;
-    std::string str;
-    long long integer = 0;
-};
-
-herald::redis::ReplyCallback record(Seen& s) {
-    return [&s](std::error_code ec, const RespValue& v) {
-        ++s.calls;
-        s.ec = ec;
-        s.type = v.type;
-        s.str = std::string(v.str);
-        s.integer = v.integer;
-    };
-}
-
-void connect_client(EventLoop& loop, Client& c) {
-    cr_assert(!c.start());
-    cr_assert(run_until(loop, [&] { return c.connected(); }), "client did not connect");
-}
-
-} // namespace
 
 Test(redis_client, pipelined_replies_come_back_in_order) {
     for (bool resp3 : {true, false}) {

@@ -20,6 +20,7 @@
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
 #include "redis/resp.hpp"
+#include "redis/script.hpp"
 
 namespace herald::redis {
 
@@ -120,6 +121,12 @@ public:
                                           ReplyCallback cb) {
         return command(std::span<const std::string_view>(args.begin(), args.size()), std::move(cb));
     }
+
+    // Runs a script with EVALSHA; if the server does not have it (NOSCRIPT), with EVAL, and
+    // cb gets that reply (so after the replies of commands issued in between). Errors as for
+    // command(). Copies keys and args for the retry.
+    [[nodiscard]] std::error_code eval(const Script& script, std::span<const std::string_view> keys,
+                                       std::span<const std::string_view> args, ReplyCallback cb);
 
     // Pub/sub mode: the set of channels to keep subscribed (also across reconnects).
     void subscribe(std::string_view channel, bool sharded);

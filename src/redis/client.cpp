@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -323,6 +324,29 @@ std::error_code Client::command(std::span<const std::string_view> args, ReplyCal
     if (!command_timer_.active())
         arm_command_timer();
     return {};
+}
+
+std::error_code Client::eval(const Script& script, std::span<const std::string_view> keys,
+                             std::span<const std::string_view> args, ReplyCallback cb) {
+    const std::string key_count = std::to_string(keys.size());
+    std::vector<std::string_view> cmd{"EVALSHA", script.sha1, key_count};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    // What EVAL needs after this call returns: the source (static) and copies of the rest.
+    std::vector<std::string> rest(cmd.begin() + 2, cmd.end());
+    auto retry = [this, source = script.source, rest = std::move(rest),
+                     cb = std::move(cb)](std::error_code ec, const RespValue& v) {
+        if (ec || !v.is_error() || !starts_with_word(v.str, "NOSCRIPT")) {
+            cb(ec, v);
+            return;
+        }
+        std::vector<std::string_view> again{"EVAL", source};
+        again.insert(again.end(), rest.begin(), rest.end());
+        ReplyCallback next = cb;
+        if (std::error_code e = command(again, std::move(next)))
+            cb(e, null_value);
+    };
+    return command(cmd, std::move(retry));
 }
 
 void Client::subscribe(std::string_view channel, bool sharded) {
