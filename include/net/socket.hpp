@@ -48,6 +48,14 @@ Address local_address(int fd, std::error_code& ec);
 // (EAGAIN included) on failure; errno is captured right after the call.
 UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec);
 
+// Starts a non-blocking, close-on-exec TCP connect to a numeric address. Returns the fd with
+// ec clear when the connect succeeded or is in progress (wait for writable, then read
+// connect_result()); an invalid fd and ec on failure.
+UniqueFd connect_to(const Address& addr, std::error_code& ec);
+
+// The outcome of a non-blocking connect once the socket is writable (SO_ERROR).
+std::error_code connect_result(int fd) noexcept;
+
 void set_nodelay(int fd) noexcept;
 
 // Caps the bytes the kernel keeps queued but not yet sent on a connection (TCP_NOTSENT_LOWAT

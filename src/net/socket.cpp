@@ -125,6 +125,27 @@ UniqueFd accept_connection(int listen_fd, Address& peer, std::error_code& ec) {
     return UniqueFd(fd);
 }
 
+UniqueFd connect_to(const Address& addr, std::error_code& ec) {
+    UniqueFd fd(::socket(addr.storage.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        ec = last_error();
+        return {};
+    }
+    if (::connect(fd.get(), &addr.storage.sa, addr.length) != 0 && errno != EINPROGRESS) {
+        ec = last_error();
+        return {};
+    }
+    ec.clear();
+    return fd;
+}
+
+std::error_code connect_result(int fd) noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return last_error();
+    return {err, std::generic_category()};
+}
+
 void set_nodelay(int fd) noexcept {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -111,6 +111,16 @@ CORPORA = {
         'authority': path(7, b'', b'example.com:443'),
         'utf8': path(1, b'n', '/ünï/cödé/%C3%A9'.encode()),
     },
+    'resp': {
+        'resp2': cfg(3, 20, b'+OK\r\n-ERR no\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*-1\r\n'
+                     b'*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n'),
+        'resp3': cfg(5, 40, b'_\r\n#t\r\n,1.5e3\r\n,-inf\r\n(12345678901234567890\r\n'
+                     b'!3\r\nbad\r\n=7\r\ntxt:abc\r\n~1\r\n:1\r\n'),
+        'hello_map': cfg(10, 30, b'%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n'),
+        'push_attr': cfg(2, 9, b'|1\r\n+ttl\r\n:5\r\n>3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$1\r\nm\r\n'),
+        'nested': cfg(1, 2, b'*2\r\n*1\r\n*1\r\n%1\r\n+k\r\n*0\r\n:7\r\n'),
+        'malformed': cfg(0, 1, b'*2\r\n:1\r\n$x\r\n'),
+    },
 }
 
 # The shipped config, minus its include (the harness only lexes inputs that include files).

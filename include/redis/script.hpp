@@ -1,0 +1,64 @@
+// Lua scripts run by Redis (EVALSHA, with EVAL when the server lacks them), and the publish
+// script of the Redis broker: one atomic server-side step per published message.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace herald::redis {
+
+// A script's source and its SHA1 (lowercase hex), as EVALSHA names it.
+struct Script {
+    std::string_view source; // static text
+    std::string sha1;
+};
+Script make_script(std::string_view source);
+
+// Publish one message on one channel, atomically.
+// KEYS (one hash slot: every key carries the hash tag {prefix:channel}):
+//   1 {prefix:channel}:seq    the id counter (INCR)
+//   2 {prefix:channel}:buf    a stream of the last `buffer` messages; entry id "<id>-0",
+//                             fields p (payload), t (content type), ms (Redis time, ms)
+//   3 {prefix:channel}:epoch  a random token, set when missing: a Redis that lost the channel
+//                             (flush, failover to an empty replica) gives a new epoch, and the
+//                             id sequence restarts with it
+// ARGV: 1 payload, 2 content type, 3 buffer (messages kept; 0 keeps none), 4 ttl in seconds
+//   (every key expires that long after the last publish; 0 = never), 5 the pub/sub channel
+//   (normally {prefix:channel}, the same slot), 6 a fresh random epoch candidate (used only
+//   if the epoch key is missing), 7 "1" for SPUBLISH (sharded pub/sub), else PUBLISH.
+// Publishes "<epoch>\n<id>\n<content type>\n<payload>" and returns {id, epoch}.
+inline constexpr std::string_view publish_script_source = R"lua(
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('SET', KEYS[3], epoch)
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+local id = redis.call('INCR', KEYS[1])
+local keep = tonumber(ARGV[3])
+if keep > 0 then
+  local now = redis.call('TIME')
+  local ms = tostring(now[1] * 1000 + math.floor(now[2] / 1000))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', keep, id .. '-0', 'p', ARGV[1], 't', ARGV[2], 'ms', ms)
+else
+  redis.call('DEL', KEYS[2])
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  if keep > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+end
+local message = epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[1]
+if ARGV[7] == '1' then
+  redis.call('SPUBLISH', ARGV[5], message)
+else
+  redis.call('PUBLISH', ARGV[5], message)
+end
+return {id, epoch}
+)lua";
+
+// The keys of one channel: "{" prefix channel "}" suffix, e.g. "{herald:news}:seq".
+std::string channel_key(std::string_view prefix, std::string_view channel, std::string_view suffix);
+
+} // namespace herald::redis
