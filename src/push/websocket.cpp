@@ -44,7 +44,7 @@ public:
             s.send(ws::Opcode::text,
                    "{\"herald\":\"missed\"," + missed_json(t_.since, history_.first_id).substr(1));
         for (const auto& m : history_.messages) s.send_frame(m, m->ws_frame(t_.format));
-        w_.broker().note_delivered(history_.messages.size());
+        w_.broker().note_delivered(history_.messages.size(), t_.channel);
         history_ = History{};
     }
 
@@ -60,9 +60,12 @@ public:
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
         if (!session_) return;
         if (!session_->send_frame(m, m->ws_frame(t_.format))) {
-            w_.broker().note_dropped(1);
+            w_.broker().note_dropped(1, t_.channel);
             sub_.reset();
+            return;
         }
+        session_->connection().out().stamp_delivery(
+            m->published_steady, w_.stats().latency[static_cast<int>(PushStrategy::websocket)]);
     }
 
     void on_channel_closed() noexcept override {
