@@ -3,7 +3,9 @@
 // (?format=prometheus) Prometheus text exposition.
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/handlers.hpp"
@@ -61,6 +63,10 @@ Figures gather(Worker& self) {
     return f;
 }
 
+void append(std::string& out, std::initializer_list<std::string_view> parts) {
+    for (std::string_view p : parts) out += p;
+}
+
 std::string num(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -88,12 +94,12 @@ void prom_latency(std::string& out, const Figures& f) {
             const std::string le = i < Histogram::bounds_us.size()
                                        ? num(static_cast<double>(Histogram::bounds_us[i]) / 1e6)
                                        : "+Inf";
-            out += "herald_delivery_latency_seconds_bucket" + label + ",le=\"" + le + "\"} " +
-                   std::to_string(cum) + "\n";
+            append(out, {"herald_delivery_latency_seconds_bucket", label, ",le=\"", le, "\"} ",
+                         std::to_string(cum), "\n"});
         }
-        out += "herald_delivery_latency_seconds_sum" + label + "} " + seconds(h.sum_ns) + "\n";
-        out += "herald_delivery_latency_seconds_count" + label + "} " + std::to_string(h.count) +
-               "\n";
+        append(out, {"herald_delivery_latency_seconds_sum", label, "} ", seconds(h.sum_ns), "\n"});
+        append(out, {"herald_delivery_latency_seconds_count", label, "} ",
+                     std::to_string(h.count), "\n"});
     }
 }
 
