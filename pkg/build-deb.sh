@@ -38,6 +38,7 @@ install -m 0644 "$pkg/herald.logrotate" "$stage/etc/logrotate.d/herald"
 install -m 0644 "$pkg/herald.service" "$stage$unitdir/herald.service"
 cp -R "$top/www" "$stage/usr/share/herald/www"
 find "$stage/usr/share/herald/www" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+install -m 0644 "$pkg/grafana-herald.json" "$stage/usr/share/herald/grafana-herald.json"
 
 # The packaged config must load (with its include pointed at the staged mime.types). `-t`
 # also checks that `user` exists, and the herald user is only created at install (postinst):

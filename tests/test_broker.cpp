@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "event/event_loop.hpp"
@@ -416,4 +418,82 @@ Test(broker, cross_thread_every_id_once_in_order, .timeout = 10.0) {
     const herald::push::BrokerStats s = b->stats();
     cr_expect(s.published == total);
     cr_expect(s.subscribers[static_cast<std::size_t>(PushStrategy::websocket)] == 0);
+}
+
+Test(broker, per_channel_figures) {
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    b->reconcile(config({channel("chat"), channel("other")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder r1, r2(PushStrategy::websocket), r3;
+    subscribe(*b, r1, w);
+    subscribe(*b, r2, w);
+    subscribe(*b, r3, w, "other");
+    const auto before = std::chrono::system_clock::now();
+    publish(*b);
+    publish(*b);
+    publish(*b, "other");
+    loop.run();
+    b->note_delivered(5, "chat");  // history or polling answers, counted by the strategy
+    b->note_dropped(1, "chat");
+    b->note_dropped(2);            // no channel: only the global counter
+    b->note_dropped(1, "nosuch");  // an unknown channel is ignored
+    const herald::push::ChannelInfo chat = b->channel_info("chat").info;
+    cr_expect_eq(chat.published, 2u);
+    cr_expect_eq(chat.delivered, 2u * 2 + 5);
+    cr_expect_eq(chat.dropped, 1u);
+    cr_expect(chat.last_publish >= before && chat.last_publish <= std::chrono::system_clock::now());
+    cr_expect_eq(b->channel_info("other").info.delivered, 1u);
+    cr_expect_eq(b->channel_info("other").info.dropped, 0u);
+    cr_expect_eq(b->stats().dropped, 4u);
+    const herald::push::ChannelInfo idle = [&] {
+        b->reconcile(config({channel("chat"), channel("other"), channel("idle")}));
+        return b->channel_info("idle").info;
+    }();
+    cr_expect(idle.last_publish == std::chrono::system_clock::time_point{} &&
+              idle.publish_rate == 0);
+}
+
+Test(broker, publish_rate_is_a_decaying_average) {
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    b->reconcile(config({channel("chat")}));
+    // 10 messages a second for a minute (six time constants): the rate converges to 10/s.
+    for (int i = 0; i < 600; ++i) {
+        publish(*b);
+        clock.advance(std::chrono::milliseconds(100));
+    }
+    double r = b->channel_info("chat").info.publish_rate;
+    cr_expect(r > 9.4 && r < 10.6, "steady rate %f", r);
+    // Silence for one time constant: 1/e of it is left.
+    clock.advance(herald::push::publish_rate_window);
+    const double faded = b->channel_info("chat").info.publish_rate;
+    cr_expect(faded > r / 2.718281828 * 0.99 && faded < r / 2.718281828 * 1.01, "faded %f", faded);
+}
+
+Test(broker, top_channels_rank_by_subscribers_and_by_publish_rate) {
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    b->reconcile(config({channel("a"), channel("b"), channel("c"), channel("d")}));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder subs[6];
+    int k = 0;
+    for (const auto& [name, n] : {std::pair{"b", 3}, std::pair{"c", 2}, std::pair{"a", 1}})
+        for (int i = 0; i < n; ++i) subscribe(*b, subs[k++], w, name);
+    for (int i = 0; i < 5; ++i) publish(*b, "d");
+    for (int i = 0; i < 2; ++i) publish(*b, "a");
+    loop.run();
+    const herald::push::TopChannels t = b->top_channels(2);
+    cr_assert_eq(t.by_subscribers.size(), 2u);
+    cr_expect(t.by_subscribers[0].name == "b" && t.by_subscribers[1].name == "c");
+    cr_assert_eq(t.by_publish_rate.size(), 2u);
+    cr_expect(t.by_publish_rate[0].name == "d" && t.by_publish_rate[1].name == "a");
+    cr_expect_eq(t.by_publish_rate[0].published, 5u);
+    // Fewer channels than asked for: all of them; ties ordered by name.
+    const herald::push::TopChannels all = b->top_channels(10);
+    cr_expect_eq(all.by_subscribers.size(), 4u);
+    cr_expect(all.by_publish_rate[2].name == "b" && all.by_publish_rate[3].name == "c");
+    cr_expect(b->top_channels(0).by_subscribers.empty());
 }

@@ -577,3 +577,30 @@ Test(event_loop, watches_a_high_numbered_fd, .timeout = 10.0) {
     }
     assert_no_leftovers(loop);
 }
+
+Test(event_loop, stats_split_time_between_work_and_waiting, .timeout = 10.0) {
+    ManualClock clock;
+    EventLoop loop(clock);
+    clock.advance(milliseconds(5));  // work before the first wait
+    loop.defer([&] { clock.advance(milliseconds(7)); });
+    loop.run_once(0);
+    const EventLoop::Stats& s = loop.stats();
+    cr_assert_eq(s.iterations.load(), 1u);
+    cr_assert_eq(s.busy_ns.load(), 5000000u);
+    cr_assert_eq(s.wait_ns.load(), 0u);
+    loop.run_once(0);  // the deferred 7 ms count as work of the first iteration, seen now
+    cr_assert_eq(s.iterations.load(), 2u);
+    cr_assert_eq(s.busy_ns.load(), 12000000u);
+    cr_assert_eq(s.wait_ns.load(), 0u);
+    assert_no_leftovers(loop);
+}
+
+Test(event_loop, stats_count_a_real_wait_as_waiting, .timeout = 10.0) {
+    EventLoop loop;
+    loop.run_once(30);
+    const EventLoop::Stats& s = loop.stats();
+    cr_assert_eq(s.iterations.load(), 1u);
+    cr_assert(s.wait_ns.load() >= 25000000u, "waited %lu ns", s.wait_ns.load());
+    cr_assert(s.busy_ns.load() < s.wait_ns.load());
+    assert_no_leftovers(loop);
+}

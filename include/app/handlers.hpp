@@ -2,8 +2,13 @@
 // (respond, stream, hold or upgrade). Called on the worker thread during dispatch.
 #pragma once
 
+#include <string>
+
 namespace herald::http {
 class HttpSession;
+}
+namespace herald::push {
+struct ChannelInfo;
 }
 
 namespace herald::app {
@@ -12,5 +17,9 @@ void serve_static(http::HttpSession& s);   // root/index: GET, HEAD (app/static_
 void serve_push(http::HttpSession& s);     // push STRATEGY; (push/strategy.cpp)
 void serve_publish(http::HttpSession& s);  // publish; (push/publisher.cpp)
 void serve_status(http::HttpSession& s);   // status; (app/status_handler.cpp)
+
+// A channel's figures as one JSON object (GET on a publish location, /status top channels):
+// push/publisher.cpp.
+std::string channel_info_json(const push::ChannelInfo& i);
 
 } // namespace herald::app

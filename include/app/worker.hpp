@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/access_log.hpp"
+#include "core/histogram.hpp"
 #include "event/event_loop.hpp"
 #include "http/router.hpp"
 #include "http/static_files.hpp"
@@ -28,6 +29,9 @@ struct WorkerStats {
     std::atomic<std::uint64_t> subscribers[6] = {};  // by PushStrategy
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> dropped{0};
+    // Live deliveries, publish -> bytes handed to the socket, by PushStrategy (one writer: this
+    // worker's thread; see OutputQueue::stamp_delivery).
+    Histogram latency[6];
 };
 
 class Worker {

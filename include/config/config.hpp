@@ -143,6 +143,7 @@ struct Config {
     std::vector<ChannelConf> channels;
     std::vector<Server> servers;
     Limits http_limits;
+    std::uint32_t status_top_channels = 10; // channels listed per ranking in /status
 };
 
 // Parses FILE (and its includes) into a Config. Throws ConfigError with

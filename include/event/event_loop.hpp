@@ -105,6 +105,18 @@ public:
     void post(std::function<void()> fn);
     // Time read once per iteration (and at construction).
     Clock::time_point now() const noexcept { return now_; }
+    // Reads the loop's clock now (for a measurement that must not lag by a whole iteration).
+    Clock::time_point read_clock() const noexcept { return clock_.now(); }
+
+    // Counters of the loop's own work, written by the loop thread, readable from any thread
+    // (relaxed). busy = from the end of one wait() to the start of the next; waiting = inside
+    // wait(). Costs one clock read per iteration besides the one now() already takes.
+    struct Stats {
+        std::atomic<std::uint64_t> iterations{0};
+        std::atomic<std::uint64_t> busy_ns{0};
+        std::atomic<std::uint64_t> wait_ns{0};
+    };
+    const Stats& stats() const noexcept { return stats_; }
     // Delivers signo into this loop: fn runs on the loop thread after the signal arrives.
     // Uses a self-pipe; installs a process-wide SA_RESTART handler, restored when the loop
     // is destroyed. A second fn for the same signo replaces the first. Call before run(),
@@ -147,6 +159,7 @@ private:
     std::mutex post_mutex_;
     std::vector<std::function<void()>> posted_;  // guarded by post_mutex_
     std::atomic<bool> stop_{false};
+    Stats stats_;
     std::unique_ptr<detail::SignalPipe> signals_;  // created by the first on_signal()
 };
 

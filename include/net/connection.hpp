@@ -35,6 +35,7 @@ public:
     virtual void on_close() noexcept {}
     // Graceful shutdown: finish what is in flight, end streams cleanly, then close.
     virtual void on_shutdown() noexcept;
+    Connection& connection() noexcept { return conn_; }
 
 protected:
     explicit Session(Connection& c) noexcept : conn_(c) {}
@@ -83,7 +84,9 @@ public:
     Session* session() noexcept { return session_.get(); }
 
     void on_ready(const ReadyEvent& ev) noexcept override;
-    void flush_now() noexcept;  // called by the Server's end-of-iteration step
+    // Called by the Server's end-of-iteration step; now = when this batch of writes started
+    // (recorded as the hand-off time of deliveries that complete).
+    void flush_now(Clock::time_point now) noexcept;
 
 private:
     void read_input() noexcept;

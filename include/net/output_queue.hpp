@@ -4,6 +4,7 @@
 // Owns its chunks; not thread-safe (one connection, one loop thread).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,6 +12,9 @@
 #include <vector>
 
 #include <sys/types.h>
+
+#include "core/clock.hpp"
+#include "core/histogram.hpp"
 
 namespace herald::net {
 
@@ -27,12 +31,25 @@ enum class IoStatus : std::uint8_t { done, would_block, error };
 
 class OutputQueue {
 public:
+    OutputQueue() = default;
+    ~OutputQueue() { clear(); }
+    OutputQueue(const OutputQueue&) = delete;
+    OutputQueue& operator=(const OutputQueue&) = delete;
+
     void push(std::string bytes);
     // bytes must outlive the queue entry (string literals, long-lived tables).
     void push_static(std::string_view bytes);
     // bytes stay valid while keep is alive (e.g. a shared_ptr<const Message> and its encoding).
     void push_shared(std::shared_ptr<const void> keep, std::string_view bytes);
     void push_file(std::shared_ptr<const OpenFile> file, std::uint64_t offset, std::uint64_t length);
+    // Marks the last queued chunk as the end of a delivery published at `published`: when its
+    // last byte is handed to the socket, flush() records the time since then in latency (which
+    // must outlive the queue entry). No-op on an empty queue.
+    void stamp_delivery(Clock::time_point published, Histogram& latency) noexcept;
+    // Keeps *total up to date with pending_bytes() (push adds, flush and clear subtract): the
+    // owner's sum over all its queues, written by this queue's thread only (relaxed load and
+    // store), readable from any. total must outlive the queue.
+    void count_into(std::atomic<std::uint64_t>* total) noexcept { total_ = total; }
 
     bool empty() const noexcept { return head_ == chunks_.size(); }
     // Bytes held in memory for this queue (own strings only; shared and file bytes are not
@@ -42,8 +59,10 @@ public:
     std::uint64_t written() const noexcept { return written_; }
 
     // Writes as much as the socket takes. done = queue empty; would_block = socket full;
-    // error = write failed (ec set; EPIPE/ECONNRESET are normal peer errors).
-    IoStatus flush(int fd, std::error_code& ec);
+    // error = write failed (ec set; EPIPE/ECONNRESET are normal peer errors). now is the time
+    // recorded for stamped deliveries that complete (the caller reads the clock once per
+    // batch of flushes); the epoch means "read the clock if one completes".
+    IoStatus flush(int fd, std::error_code& ec, Clock::time_point now = {});
     void clear() noexcept;
 
 private:
@@ -54,6 +73,8 @@ private:
         std::shared_ptr<const void> keep;
         std::shared_ptr<const OpenFile> file;
         std::uint64_t file_offset = 0, file_left = 0;
+        Histogram* latency = nullptr;        // stamped: the last chunk of a delivery
+        Clock::time_point published{};
         // Offsets, not a view, for own bytes: a short string's bytes move with the Chunk.
         std::string_view bytes() const noexcept {
             return own.empty() ? view : std::string_view(own).substr(own_skip);
@@ -63,13 +84,16 @@ private:
             else own_skip += n;
         }
     };
-    void pop_front() noexcept;
-    IoStatus flush_file(int fd, Chunk& c, std::error_code& ec);
+    void pop_front(Clock::time_point& now) noexcept;
+    void sub_pending(std::size_t n) noexcept;
+    void add_total(std::size_t n, bool up) noexcept;
+    IoStatus flush_file(int fd, Chunk& c, std::error_code& ec, Clock::time_point& now);
 
     std::vector<Chunk> chunks_;  // chunks_[head_..] are pending
     std::size_t head_ = 0;
     std::size_t pending_ = 0;
     std::uint64_t written_ = 0;
+    std::atomic<std::uint64_t>* total_ = nullptr;
 };
 
 } // namespace herald::net

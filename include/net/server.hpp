@@ -47,9 +47,11 @@ public:
     void reap(const Connection& c) noexcept;
     void retire(std::unique_ptr<Session> s) noexcept;  // destroyed after dispatch
 
-    // Counters readable from any thread (status page).
+    // Counters readable from any thread (status page). queued = the sum of every
+    // connection's OutputQueue::pending_bytes() (written by the loop thread only).
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> active{0};
+    std::atomic<std::uint64_t> queued{0};
 
 private:
     class Listener;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/clock.hpp"
@@ -104,6 +105,12 @@ struct InfoResult {
     ChannelInfo info;
 };
 
+// The busiest channels, at most n in each ranking (ties by name).
+struct TopChannels {
+    std::vector<ChannelInfo> by_subscribers;
+    std::vector<ChannelInfo> by_publish_rate;
+};
+
 struct BrokerStats {
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;  // deliver() calls plus note_delivered()
@@ -157,8 +164,12 @@ public:
 
     virtual BrokerStats stats() const = 0;
     // Strategies count what they send outside deliver() (history, polling) and what they drop.
-    virtual void note_delivered(std::uint64_t n) noexcept = 0;
-    virtual void note_dropped(std::uint64_t n) noexcept = 0;
+    // channel (optional) also counts them in that channel's figures.
+    virtual void note_delivered(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
+    virtual void note_dropped(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
+    // Info of the top n channels by subscribers and by publish rate. O(channels): meant for
+    // /status reads, not for the request path.
+    virtual TopChannels top_channels(std::size_t n) = 0;
 
 protected:
     friend class Subscription;

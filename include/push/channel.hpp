@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,8 +42,15 @@ struct ChannelInfo {
     std::uint64_t first_id = 0;
     std::uint64_t last_id = 0;
     std::uint64_t published = 0;  // since this channel object was created
+    std::uint64_t delivered = 0;  // messages handed to subscribers (live, history, polling)
+    std::uint64_t dropped = 0;    // subscribers dropped as too slow
+    std::chrono::system_clock::time_point last_publish{};  // epoch = never
+    double publish_rate = 0;      // messages/s, decaying average over ~publish_rate_window
     ChannelConf conf;
 };
+
+// Time constant of ChannelInfo::publish_rate: a burst fades to 1/e of its rate after this.
+inline constexpr std::chrono::seconds publish_rate_window{10};
 
 // Owns its ring buffer (shared_ptrs to messages) and counters; points to a Clock it does not
 // own (steady time for ttl). Every public member locks the channel's own mutex, so any thread
@@ -108,11 +116,17 @@ public:
 
     ChannelInfo info();
     std::uint64_t subscriber_count();
+    // Per-channel delivery figures, from any thread, without the lock.
+    void note_delivered(std::uint64_t n) noexcept {
+        delivered_.fetch_add(n, std::memory_order_relaxed);
+    }
+    void note_dropped(std::uint64_t n) noexcept { dropped_.fetch_add(n, std::memory_order_relaxed); }
 
 private:
     std::shared_ptr<const Message> append_locked(std::shared_ptr<Message> m);
     void close_locked() noexcept;
     void expire(Clock::time_point now) noexcept;
+    double decayed_rate(Clock::time_point now) const noexcept;
     void pop_oldest() noexcept;
     void push(std::shared_ptr<const Message> m);
     void normalize();  // rotates the ring so the oldest message is at index 0
@@ -135,6 +149,12 @@ private:
     StrategyCounts strategy_subscribers_{};
     std::uint64_t total_subscribers_ = 0;
     bool closed_ = false;
+    std::chrono::system_clock::time_point last_publish_{};
+    Clock::time_point rate_at_{};  // when rate_ was last brought up to date
+    double rate_ = 0;              // decaying publish rate as of rate_at_
+    // Lock-free:
+    std::atomic<std::uint64_t> delivered_{0};
+    std::atomic<std::uint64_t> dropped_{0};
 };
 
 // The `source clock` payload: local time as "YYYY-MM-DD HH:MM:SS".

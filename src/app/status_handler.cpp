@@ -1,12 +1,254 @@
-// /status: connections, requests, subscribers per strategy, channels and message counters, as
-// JSON or (?format=prometheus) Prometheus text exposition.
+// /status: connections, requests, subscribers per strategy, channels and message counters,
+// delivery latency per strategy and per-worker loop figures, as JSON or
+// (?format=prometheus) Prometheus text exposition.
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
+#include "core/histogram.hpp"
 #include "http/session.hpp"
 #include "http/target.hpp"
 #include "push/broker.hpp"
 
 namespace herald::app {
+namespace {
+
+const char* const strategy_names[] = {"none",    "polling", "long-polling",
+                                      "iframe",  "sse",     "websocket"};
+
+struct WorkerFigures {
+    std::uint64_t connections = 0, iterations = 0, busy_ns = 0, wait_ns = 0, queued = 0;
+};
+
+// Everything /status reports, read once (relaxed loads; figures may be a few events apart).
+struct Figures {
+    std::uint64_t connections = 0, requests = 0, accepted = 0;
+    push::BrokerStats broker;
+    Histogram::Snapshot latency[6];  // by PushStrategy
+    Histogram::Snapshot latency_all;
+    std::vector<WorkerFigures> workers;
+    push::TopChannels top;
+    std::vector<const push::ChannelInfo*> top_union;  // by subscribers, then by rate; no repeats
+};
+
+Figures gather(Worker& self) {
+    Figures f;
+    for (Worker* w : self.all_workers()) {
+        WorkerFigures wf;
+        wf.connections = w->server().active.load(std::memory_order_relaxed);
+        wf.queued = w->server().queued.load(std::memory_order_relaxed);
+        const EventLoop::Stats& ls = w->loop().stats();
+        wf.iterations = ls.iterations.load(std::memory_order_relaxed);
+        wf.busy_ns = ls.busy_ns.load(std::memory_order_relaxed);
+        wf.wait_ns = ls.wait_ns.load(std::memory_order_relaxed);
+        f.workers.push_back(wf);
+        f.connections += wf.connections;
+        f.accepted += w->server().accepted.load(std::memory_order_relaxed);
+        f.requests += w->stats().requests.load(std::memory_order_relaxed);
+        for (int k = 1; k <= 5; ++k) f.latency[k].merge(w->stats().latency[k].snapshot());
+    }
+    for (int k = 1; k <= 5; ++k) f.latency_all.merge(f.latency[k]);
+    f.broker = self.broker().stats();
+    f.top = self.broker().top_channels(self.routes().config().status_top_channels);
+    for (const auto* list : {&f.top.by_subscribers, &f.top.by_publish_rate})
+        for (const push::ChannelInfo& i : *list)
+            if (std::none_of(f.top_union.begin(), f.top_union.end(),
+                             [&i](const push::ChannelInfo* u) { return u->name == i.name; }))
+                f.top_union.push_back(&i);
+    return f;
+}
+
+void append(std::string& out, std::initializer_list<std::string_view> parts) {
+    for (std::string_view p : parts) out += p;
+}
+
+std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
+}
+
+std::string seconds(std::uint64_t ns) { return num(static_cast<double>(ns) / 1e9); }
+
+void prom_metric(std::string& out, const char* name, const char* type, const char* help,
+                 std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + " " + std::to_string(v) + "\n";
+}
+
+void prom_latency(std::string& out, const Figures& f) {
+    out += "# HELP herald_delivery_latency_seconds Publish to the start of the write batch that "
+           "handed a live delivery's last byte to the socket.\n"
+           "# TYPE herald_delivery_latency_seconds histogram\n";
+    for (int k = 1; k <= 5; ++k) {
+        const Histogram::Snapshot& h = f.latency[k];
+        const std::string label = std::string("{strategy=\"") + strategy_names[k] + "\"";
+        std::uint64_t cum = 0;
+        for (std::size_t i = 0; i < Histogram::buckets; ++i) {
+            cum += h.counts[i];
+            const std::string le = i < Histogram::bounds_us.size()
+                                       ? num(static_cast<double>(Histogram::bounds_us[i]) / 1e6)
+                                       : "+Inf";
+            append(out, {"herald_delivery_latency_seconds_bucket", label, ",le=\"", le, "\"} ",
+                         std::to_string(cum), "\n"});
+        }
+        append(out, {"herald_delivery_latency_seconds_sum", label, "} ", seconds(h.sum_ns), "\n"});
+        append(out, {"herald_delivery_latency_seconds_count", label, "} ",
+                     std::to_string(h.count), "\n"});
+    }
+}
+
+void prom_workers(std::string& out, const Figures& f) {
+    struct Column {
+        const char* name;
+        const char* type;
+        const char* help;
+        bool is_seconds;
+        std::uint64_t WorkerFigures::*field;
+    };
+    static const Column cols[] = {
+        {"herald_worker_connections", "gauge", "Open connections on the worker.", false,
+         &WorkerFigures::connections},
+        {"herald_worker_loop_iterations_total", "counter", "Event loop iterations.", false,
+         &WorkerFigures::iterations},
+        {"herald_worker_busy_seconds_total", "counter", "Time spent running the loop.", true,
+         &WorkerFigures::busy_ns},
+        {"herald_worker_wait_seconds_total", "counter", "Time spent waiting for events.", true,
+         &WorkerFigures::wait_ns},
+        {"herald_worker_queued_bytes", "gauge", "Output bytes queued, not yet written.", false,
+         &WorkerFigures::queued},
+    };
+    for (const Column& c : cols) {
+        out += std::string("# HELP ") + c.name + " " + c.help + "\n# TYPE " + c.name + " " +
+               c.type + "\n";
+        for (std::size_t i = 0; i < f.workers.size(); ++i) {
+            const std::uint64_t v = f.workers[i].*c.field;
+            out += std::string(c.name) + "{worker=\"" + std::to_string(i) + "\"} " +
+                   (c.is_seconds ? seconds(v) : std::to_string(v)) + "\n";
+        }
+    }
+}
+
+// Per-channel series only for the top channels (at most 2 * status_top_channels), so the
+// number of series stays bounded however many channels exist.
+void prom_channels(std::string& out, const Figures& f) {
+    struct Column {
+        const char* name;
+        const char* type;
+        const char* help;
+    };
+    static const Column cols[] = {
+        {"herald_channel_subscribers", "gauge", "Subscribers of a top channel."},
+        {"herald_channel_published_total", "counter", "Messages published to a top channel."},
+        {"herald_channel_delivered_total", "counter", "Messages delivered from a top channel."},
+        {"herald_channel_dropped_total", "counter", "Subscribers of a top channel dropped."},
+        {"herald_channel_buffered_messages", "gauge", "Messages buffered for resume."},
+        {"herald_channel_publish_rate", "gauge", "Publish rate, messages/s (decaying average)."},
+    };
+    for (std::size_t c = 0; c < std::size(cols); ++c) {
+        out += std::string("# HELP ") + cols[c].name + " " + cols[c].help + "\n# TYPE " +
+               cols[c].name + " " + cols[c].type + "\n";
+        for (const push::ChannelInfo* i : f.top_union) {
+            const double v[] = {static_cast<double>(i->total_subscribers),
+                                static_cast<double>(i->published),
+                                static_cast<double>(i->delivered),
+                                static_cast<double>(i->dropped),
+                                static_cast<double>(i->buffered), i->publish_rate};
+            out += std::string(cols[c].name) + "{channel=\"" + i->name + "\"} " + num(v[c]) + "\n";
+        }
+    }
+}
+
+std::string prometheus(const Figures& f) {
+    const push::BrokerStats& b = f.broker;
+    std::string out;
+    prom_metric(out, "herald_connections", "gauge", "Open client connections.", f.connections);
+    prom_metric(out, "herald_connections_accepted_total", "counter", "Accepted connections.",
+                f.accepted);
+    prom_metric(out, "herald_requests_total", "counter", "HTTP requests parsed.", f.requests);
+    prom_metric(out, "herald_channels", "gauge", "Channels.", b.channels);
+    prom_metric(out, "herald_messages_published_total", "counter", "Messages published.",
+                b.published);
+    prom_metric(out, "herald_messages_delivered_total", "counter", "Message deliveries.",
+                b.delivered);
+    prom_metric(out, "herald_messages_dropped_total", "counter",
+                "Deliveries dropped (slow consumers).", b.dropped);
+    out += "# HELP herald_subscribers Live subscribers by strategy.\n"
+           "# TYPE herald_subscribers gauge\n";
+    for (int k = 1; k <= 5; ++k)
+        out += std::string("herald_subscribers{strategy=\"") + strategy_names[k] + "\"} " +
+               std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
+    prom_latency(out, f);
+    prom_workers(out, f);
+    prom_channels(out, f);
+    return out;
+}
+
+// with_buckets: per-bucket counts too (not cumulative; the last is +Inf), so a reader can
+// take the difference of two readings and get the quantiles of that interval alone.
+std::string json_latency(const Histogram::Snapshot& h, bool with_buckets = false) {
+    std::string out = "{\"count\":" + std::to_string(h.count) + ",\"p50_ms\":" +
+                      num(h.quantile_us(0.5) / 1000) + ",\"p99_ms\":" +
+                      num(h.quantile_us(0.99) / 1000) +
+                      ",\"sum_ms\":" + num(static_cast<double>(h.sum_ns) / 1e6);
+    if (with_buckets) {
+        out += ",\"buckets\":[";
+        for (std::size_t i = 0; i < Histogram::buckets; ++i)
+            out += (i ? "," : "") + std::to_string(h.counts[i]);
+        out += "]";
+    }
+    return out + "}";
+}
+
+std::string bounds_ms() {
+    std::string out;
+    for (std::size_t i = 0; i < Histogram::bounds_us.size(); ++i)
+        out += (i ? "," : "") + num(static_cast<double>(Histogram::bounds_us[i]) / 1000);
+    return out;
+}
+
+std::string json_channels(const std::vector<push::ChannelInfo>& list) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < list.size(); ++i)
+        out += (i ? "," : "") + channel_info_json(list[i]);
+    return out + "]";
+}
+
+std::string json(const Figures& f) {
+    const push::BrokerStats& b = f.broker;
+    std::string out = "{\"connections\":" + std::to_string(f.connections) +
+                      ",\"accepted\":" + std::to_string(f.accepted) +
+                      ",\"requests\":" + std::to_string(f.requests) + ",\"subscribers\":{";
+    for (int k = 1; k <= 5; ++k)
+        out += std::string(k > 1 ? "," : "") + "\"" + strategy_names[k] + "\":" +
+               std::to_string(b.subscribers[static_cast<std::size_t>(k)]);
+    out += "},\"channels\":" + std::to_string(b.channels) +
+           ",\"published\":" + std::to_string(b.published) +
+           ",\"delivered\":" + std::to_string(b.delivered) +
+           ",\"dropped\":" + std::to_string(b.dropped) +
+           ",\"workers\":" + std::to_string(f.workers.size()) +
+           ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
+           json_latency(f.latency_all, true);
+    for (int k = 1; k <= 5; ++k)
+        out += std::string(",\"") + strategy_names[k] + "\":" + json_latency(f.latency[k]);
+    out += "},\"top_channels\":{\"by_subscribers\":" + json_channels(f.top.by_subscribers) +
+           ",\"by_publish_rate\":" + json_channels(f.top.by_publish_rate) + "},\"threads\":[";
+    for (std::size_t i = 0; i < f.workers.size(); ++i) {
+        const WorkerFigures& w = f.workers[i];
+        out += std::string(i ? "," : "") + "{\"connections\":" + std::to_string(w.connections) +
+               ",\"iterations\":" + std::to_string(w.iterations) +
+               ",\"busy_s\":" + seconds(w.busy_ns) + ",\"wait_s\":" + seconds(w.wait_ns) +
+               ",\"queued_bytes\":" + std::to_string(w.queued) + "}";
+    }
+    return out + "]}\n";
+}
+
+} // namespace
 
 void serve_status(http::HttpSession& s) {
     const http::Request& req = s.request();
@@ -14,53 +256,13 @@ void serve_status(http::HttpSession& s) {
         s.respond_error(405);
         return;
     }
-    std::uint64_t connections = 0, requests = 0, accepted = 0;
-    for (Worker* w : s.worker().all_workers()) {
-        connections += w->server().active.load(std::memory_order_relaxed);
-        accepted += w->server().accepted.load(std::memory_order_relaxed);
-        requests += w->stats().requests.load(std::memory_order_relaxed);
-    }
-    push::BrokerStats b = s.worker().broker().stats();
-    static const char* names[] = {"none", "polling", "long-polling", "iframe", "sse", "websocket"};
-    bool prom = http::query_arg(req.query, "format").value_or("") == "prometheus";
-    std::string out;
-    if (prom) {
-        auto metric = [&out](const char* name, const char* type, const char* help,
-                             std::uint64_t v) {
-            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type +
-                   "\n" + name + " " + std::to_string(v) + "\n";
-        };
-        metric("herald_connections", "gauge", "Open client connections.", connections);
-        metric("herald_connections_accepted_total", "counter", "Accepted connections.", accepted);
-        metric("herald_requests_total", "counter", "HTTP requests parsed.", requests);
-        metric("herald_channels", "gauge", "Channels.", b.channels);
-        metric("herald_messages_published_total", "counter", "Messages published.", b.published);
-        metric("herald_messages_delivered_total", "counter", "Message deliveries.", b.delivered);
-        metric("herald_messages_dropped_total", "counter", "Deliveries dropped (slow consumers).",
-               b.dropped);
-        out += "# HELP herald_subscribers Live subscribers by strategy.\n"
-               "# TYPE herald_subscribers gauge\n";
-        for (int k = 1; k <= 5; ++k)
-            out += std::string("herald_subscribers{strategy=\"") + names[k] + "\"} " +
-                   std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
-    } else {
-        out = "{\"connections\":" + std::to_string(connections) +
-              ",\"accepted\":" + std::to_string(accepted) +
-              ",\"requests\":" + std::to_string(requests) + ",\"subscribers\":{";
-        for (int k = 1; k <= 5; ++k)
-            out += std::string(k > 1 ? "," : "") + "\"" + names[k] + "\":" +
-                   std::to_string(b.subscribers[static_cast<std::size_t>(k)]);
-        out += "},\"channels\":" + std::to_string(b.channels) +
-               ",\"published\":" + std::to_string(b.published) +
-               ",\"delivered\":" + std::to_string(b.delivered) +
-               ",\"dropped\":" + std::to_string(b.dropped) +
-               ",\"workers\":" + std::to_string(s.worker().all_workers().size()) + "}\n";
-    }
+    const bool prom = http::query_arg(req.query, "format").value_or("") == "prometheus";
+    const Figures f = gather(s.worker());
     http::ResponseHead head(200);
     head.header("Content-Type", prom ? "text/plain; version=0.0.4" : "application/json");
     head.header("Cache-Control", "no-cache");
     s.add_cors(head);
-    s.respond(std::move(head), std::move(out));
+    s.respond(std::move(head), prom ? prometheus(f) : json(f));
 }
 
 } // namespace herald::app

@@ -19,6 +19,7 @@ constexpr std::uint64_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
 constexpr Duration no_time{0};
 constexpr Duration max_time{10LL * 365 * 86'400'000}; // parse_duration()'s ceiling
 constexpr int max_worker_threads = 256;
+constexpr std::uint64_t max_status_top_channels = 1000; // bounds /status size and metric series
 
 std::string dquote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -350,6 +351,9 @@ constexpr Spec table[] = {
         l.cfg.access_log = d.args[0].value == "off" ? "" : l.path(d, 0); }),
     onoff("channel_autocreate", ctx_http, 1, [](Loader& l, const Directive& d) {
         l.cfg.channel_autocreate = l.flag(d); }),
+    one("status_top_channels", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.status_top_channels = static_cast<std::uint32_t>(
+            l.number(d, 0, 0, max_status_top_channels)); }),
     block("types", ctx_http, 0, true, [](Loader& l, const Directive& d) {
         l.process(d.children, ctx_types); }),
     block("channel", ctx_http, 1, true, channel_block),

@@ -307,9 +307,24 @@ int EventLoop::next_timeout_ms(int max_wait_ms) noexcept {
     return max_wait_ms < 0 ? ms : std::min(ms, max_wait_ms);
 }
 
+namespace {
+void add_ns(std::atomic<std::uint64_t>& c, Clock::duration d) noexcept {  // single writer
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    if (ns > 0)
+        c.store(c.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(ns),
+                std::memory_order_relaxed);
+}
+} // namespace
+
 void EventLoop::run_once(int max_wait_ms) {
-    const std::span<const ReadyEvent> events = poller_->wait(next_timeout_ms(max_wait_ms));
+    const int timeout = next_timeout_ms(max_wait_ms);
+    const Clock::time_point before = clock_.now();
+    add_ns(stats_.busy_ns, before - now_);
+    const std::span<const ReadyEvent> events = poller_->wait(timeout);
     now_ = clock_.now();
+    add_ns(stats_.wait_ns, now_ - before);
+    stats_.iterations.store(stats_.iterations.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
     for (const ReadyEvent& ev : events) dispatch(ev);
     run_posted();
     timers_.run_expired(now_);

@@ -23,7 +23,9 @@ void Session::on_peer_closed() noexcept { conn_.close_after_flush(); }
 void Session::on_shutdown() noexcept { conn_.close_after_flush(); }
 
 Connection::Connection(Server& server, UniqueFd fd, const Address& peer, std::size_t listener)
-    : server_(server), fd_(std::move(fd)), peer_(peer), listener_(listener) {}
+    : server_(server), fd_(std::move(fd)), peer_(peer), listener_(listener) {
+    out_.count_into(&server.queued);
+}
 
 Connection::~Connection() = default;
 
@@ -46,7 +48,7 @@ void Connection::replace_session(std::unique_ptr<Session> session) {
 
 void Connection::on_ready(const ReadyEvent& ev) noexcept {
     if (closed_) return;
-    if (ev.writable) flush_now();
+    if (ev.writable) flush_now(loop().now());  // now() was read right after wait()
     if (closed_) return;
     if ((ev.readable || ev.hangup) && (lingering_ || (!paused_ && !peer_closed_))) read_input();
 }
@@ -138,11 +140,11 @@ void Connection::flush_soon() noexcept {
     server_.schedule_flush(*this);
 }
 
-void Connection::flush_now() noexcept {
+void Connection::flush_now(Clock::time_point now) noexcept {
     flush_pending_ = false;
     if (closed_) return;
     std::error_code ec;
-    IoStatus st = out_.flush(fd_.get(), ec);
+    IoStatus st = out_.flush(fd_.get(), ec, now);
     if (st == IoStatus::error) {
         HERALD_DEBUG("write(fd=%d) to %s: %s", fd_.get(), peer_.to_string().c_str(),
                      ec.message().c_str());

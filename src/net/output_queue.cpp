@@ -19,6 +19,7 @@ OpenFile::~OpenFile() {
 void OutputQueue::push(std::string bytes) {
     if (bytes.empty()) return;
     pending_ += bytes.size();
+    add_total(bytes.size(), true);
     Chunk& c = chunks_.emplace_back();
     c.own = std::move(bytes);
 }
@@ -26,12 +27,14 @@ void OutputQueue::push(std::string bytes) {
 void OutputQueue::push_static(std::string_view bytes) {
     if (bytes.empty()) return;
     pending_ += bytes.size();
+    add_total(bytes.size(), true);
     chunks_.emplace_back().view = bytes;
 }
 
 void OutputQueue::push_shared(std::shared_ptr<const void> keep, std::string_view bytes) {
     if (bytes.empty()) return;
     pending_ += bytes.size();
+    add_total(bytes.size(), true);
     Chunk& c = chunks_.emplace_back();
     c.keep = std::move(keep);
     c.view = bytes;
@@ -46,8 +49,31 @@ void OutputQueue::push_file(std::shared_ptr<const OpenFile> file, std::uint64_t 
     c.file_left = length;
 }
 
-void OutputQueue::pop_front() noexcept {
+void OutputQueue::stamp_delivery(Clock::time_point published, Histogram& latency) noexcept {
+    if (empty()) return;
+    chunks_.back().latency = &latency;
+    chunks_.back().published = published;
+}
+
+void OutputQueue::add_total(std::size_t n, bool up) noexcept {
+    if (total_ == nullptr) return;
+    const std::uint64_t t = total_->load(std::memory_order_relaxed);
+    total_->store(up ? t + n : t - n, std::memory_order_relaxed);
+}
+
+void OutputQueue::sub_pending(std::size_t n) noexcept {
+    n = std::min(pending_, n);
+    pending_ -= n;
+    add_total(n, false);
+}
+
+void OutputQueue::pop_front(Clock::time_point& now) noexcept {
     Chunk& c = chunks_[head_];
+    if (c.latency) {
+        if (now == Clock::time_point{}) now = Clock::system().now();
+        c.latency->record(now - c.published);
+        c.latency = nullptr;
+    }
     c.own = std::string();
     c.keep.reset();
     c.file.reset();
@@ -63,10 +89,10 @@ void OutputQueue::clear() noexcept {
     chunks_.clear();
     chunks_.shrink_to_fit();
     head_ = 0;
-    pending_ = 0;
+    sub_pending(pending_);
 }
 
-IoStatus OutputQueue::flush_file(int fd, Chunk& c, std::error_code& ec) {
+IoStatus OutputQueue::flush_file(int fd, Chunk& c, std::error_code& ec, Clock::time_point& now) {
     while (c.file_left > 0) {
         off_t off = static_cast<off_t>(c.file_offset);
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(c.file_left, 1 << 20));
@@ -85,16 +111,16 @@ IoStatus OutputQueue::flush_file(int fd, Chunk& c, std::error_code& ec) {
         c.file_left -= static_cast<std::uint64_t>(n);
         written_ += static_cast<std::uint64_t>(n);
     }
-    pop_front();
+    pop_front(now);
     return IoStatus::done;
 }
 
-IoStatus OutputQueue::flush(int fd, std::error_code& ec) {
+IoStatus OutputQueue::flush(int fd, std::error_code& ec, Clock::time_point now) {
     constexpr int max_iov = 64;
     iovec iov[max_iov];
     while (!empty()) {
         if (chunks_[head_].file) {
-            IoStatus st = flush_file(fd, chunks_[head_], ec);
+            IoStatus st = flush_file(fd, chunks_[head_], ec, now);
             if (st != IoStatus::done) return st;
             continue;
         }
@@ -117,13 +143,13 @@ IoStatus OutputQueue::flush(int fd, std::error_code& ec) {
         }
         std::size_t left = static_cast<std::size_t>(w);
         written_ += left;
-        pending_ -= std::min(pending_, left);
+        sub_pending(left);
         while (left > 0) {
             Chunk& c = chunks_[head_];
             std::size_t len = c.bytes().size();
             if (left >= len) {
                 left -= len;
-                pop_front();
+                pop_front(now);
             } else {
                 c.advance(left);
                 left = 0;

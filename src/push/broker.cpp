@@ -8,6 +8,7 @@
 // drain task then walks its local registry (touched only on that thread) and calls deliver().
 #include "push/broker.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <limits>
@@ -123,12 +124,17 @@ public:
     PushError close_channel(std::string_view channel) override;
     void reconcile(const Config& cfg) override;
     BrokerStats stats() const override;
-    void note_delivered(std::uint64_t n) noexcept override {
+    void note_delivered(std::uint64_t n, std::string_view channel) noexcept override {
         extra_delivered_.fetch_add(n, std::memory_order_relaxed);
+        if (const std::shared_ptr<Channel> ch = channel.empty() ? nullptr : find(channel))
+            ch->note_delivered(n);
     }
-    void note_dropped(std::uint64_t n) noexcept override {
+    void note_dropped(std::uint64_t n, std::string_view channel) noexcept override {
         dropped_.fetch_add(n, std::memory_order_relaxed);
+        if (const std::shared_ptr<Channel> ch = channel.empty() ? nullptr : find(channel))
+            ch->note_dropped(n);
     }
+    TopChannels top_channels(std::size_t n) override;
 
 protected:
     void unsubscribe(const SubscriptionKey& key) noexcept override;
@@ -299,8 +305,11 @@ void MemoryBroker::drain(Worker& wk) noexcept {
     for (const InboxItem& item : wk.draining) {
         const auto it = wk.local.find(item.channel);
         if (it == wk.local.end()) continue;  // nobody here any more
-        if (item.msg)
-            delivered += deliver_local(it->second, item.msg);
+        if (item.msg) {
+            const std::uint64_t k = deliver_local(it->second, item.msg);
+            it->second.channel->note_delivered(k);
+            delivered += k;
+        }
         else
             close_local(it->second);
     }
@@ -417,6 +426,35 @@ InfoResult MemoryBroker::channel_info(std::string_view channel) {
         r.error = PushError::not_found;
     }
     return r;
+}
+
+TopChannels MemoryBroker::top_channels(std::size_t n) {
+    std::vector<std::shared_ptr<Channel>> all;
+    {
+        std::shared_lock<std::shared_mutex> lock(map_mutex_);
+        all.reserve(channels_.size());
+        for (const auto& [name, entry] : channels_) all.push_back(entry.channel);
+    }
+    std::vector<ChannelInfo> infos;
+    infos.reserve(all.size());
+    for (const std::shared_ptr<Channel>& ch : all) infos.push_back(ch->info());
+    const auto top = [&infos, n](auto key) {
+        std::vector<const ChannelInfo*> v;
+        v.reserve(infos.size());
+        for (const ChannelInfo& i : infos) v.push_back(&i);
+        const std::size_t k = std::min(n, v.size());
+        std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(),
+                          [key](const ChannelInfo* a, const ChannelInfo* b) {
+                              return key(*a) != key(*b) ? key(*a) > key(*b) : a->name < b->name;
+                          });
+        std::vector<ChannelInfo> out;
+        for (std::size_t i = 0; i < k; ++i) out.push_back(*v[i]);
+        return out;
+    };
+    TopChannels t;
+    t.by_subscribers = top([](const ChannelInfo& i) { return double(i.total_subscribers); });
+    t.by_publish_rate = top([](const ChannelInfo& i) { return i.publish_rate; });
+    return t;
 }
 
 BrokerStats MemoryBroker::stats() const {

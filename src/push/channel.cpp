@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -30,6 +31,9 @@ std::shared_ptr<const Message> Channel::append_locked(std::shared_ptr<Message> m
     m->published_at = std::chrono::system_clock::now();
     m->published_steady = now;
     ++published_;
+    last_publish_ = m->published_at;
+    rate_ = decayed_rate(now) + 1.0 / std::chrono::duration<double>(publish_rate_window).count();
+    rate_at_ = now;
     std::shared_ptr<const Message> msg(std::move(m));
     push(msg);
     return msg;
@@ -144,6 +148,14 @@ void Channel::close_locked() noexcept {
     head_ = count_ = 0;
 }
 
+// The publish rate as an exponentially decaying average: each message adds 1/window, and the
+// sum decays by e^(-t/window), so a steady r messages/s converges to r and silence fades it.
+double Channel::decayed_rate(Clock::time_point now) const noexcept {
+    if (rate_ == 0) return 0;
+    const double t = std::chrono::duration<double>(now - rate_at_).count();
+    return rate_ * std::exp(-t / std::chrono::duration<double>(publish_rate_window).count());
+}
+
 ChannelInfo Channel::info() {
     std::lock_guard<std::mutex> lock(mutex_);
     expire(clock_.now());
@@ -155,6 +167,10 @@ ChannelInfo Channel::info() {
     i.first_id = first_id_locked();
     i.last_id = last_id_;
     i.published = published_;
+    i.delivered = delivered_.load(std::memory_order_relaxed);
+    i.dropped = dropped_.load(std::memory_order_relaxed);
+    i.last_publish = last_publish_;
+    i.publish_rate = decayed_rate(clock_.now());
     i.conf = conf_;
     return i;
 }

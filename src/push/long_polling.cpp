@@ -26,6 +26,9 @@ public:
         sub_.reset();
         timer_.cancel();
         respond_message(s_, m, t_.format, false, origin_);  // destroys *this after dispatch
+        s_.connection().out().stamp_delivery(
+            m->published_steady,
+            s_.worker().stats().latency[static_cast<int>(PushStrategy::long_polling)]);
     }
 
     void on_channel_closed() noexcept override {
@@ -81,6 +84,7 @@ public:
         }
         if (!r.history.messages.empty()) {  // already buffered: answer now, do not hold
             r.subscription.reset();
+            w.broker().note_delivered(1, t.channel);  // live deliveries count in the broker
             respond_message(s, r.history.messages.front(), t.format, r.history.missed, origin);
             return;
         }

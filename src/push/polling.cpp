@@ -38,7 +38,6 @@ void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>&
         head.header("Content-Security-Policy", "sandbox");
     if (missed) head.header("X-Herald-Missed", "1");
     http::add_cors_headers(head, cors_origin);
-    s.worker().broker().note_delivered(1);
     s.respond_shared(std::move(head), m, m->body(format));
 }
 
@@ -58,6 +57,7 @@ public:
             return;
         }
         if (!r.history.messages.empty()) {
+            broker.note_delivered(1, t.channel);
             respond_message(s, r.history.messages.front(), t.format, r.history.missed, s.cors_origin());
             return;
         }

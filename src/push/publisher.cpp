@@ -1,5 +1,9 @@
 // The publisher API (`publish;` locations): POST/PUT publish the body, GET describes the
 // channel, DELETE closes it (stream subscribers end cleanly, held long-polls get 410).
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
 #include "http/session.hpp"
@@ -23,7 +27,22 @@ void respond_json(http::HttpSession& s, int status, std::string body) {
     s.respond(std::move(head), std::move(body) + "\n");
 }
 
-std::string info_json(const push::ChannelInfo& i) {
+std::string iso_time(std::chrono::system_clock::time_point t) {
+    if (t == std::chrono::system_clock::time_point{}) return "";
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+    const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms.count() % 1000));
+    return buf;
+}
+
+} // namespace
+
+std::string channel_info_json(const push::ChannelInfo& i) {
     static const char* names[] = {"none", "polling", "long-polling", "iframe", "sse", "websocket"};
     std::string j = "{\"channel\":" + json_string(i.name) + ",\"subscribers\":{";
     for (int k = 1; k <= 5; ++k) {
@@ -34,11 +53,15 @@ std::string info_json(const push::ChannelInfo& i) {
     j += ",\"buffered\":" + std::to_string(i.buffered);
     j += ",\"first_id\":\"" + (i.first_id ? std::to_string(i.first_id) : std::string()) + "\"";
     j += ",\"last_id\":\"" + (i.last_id ? std::to_string(i.last_id) : std::string()) + "\"";
-    j += ",\"published\":" + std::to_string(i.published) + "}";
+    j += ",\"published\":" + std::to_string(i.published);
+    j += ",\"delivered\":" + std::to_string(i.delivered);
+    j += ",\"dropped\":" + std::to_string(i.dropped);
+    j += ",\"last_publish\":\"" + iso_time(i.last_publish) + "\"";
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.3f", i.publish_rate);
+    j += std::string(",\"publish_rate\":") + rate + "}";
     return j;
 }
-
-} // namespace
 
 void serve_publish(http::HttpSession& s) {
     const http::Request& req = s.request();
@@ -67,7 +90,7 @@ void serve_publish(http::HttpSession& s) {
             push::respond_push_error(s, r.error);
             return;
         }
-        respond_json(s, 200, info_json(r.info));
+        respond_json(s, 200, channel_info_json(r.info));
         return;
     }
     case http::Method::del: {

@@ -42,7 +42,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
     me.write_own(me.preamble());
     if (r.history.missed) me.write_own(me.missed_signal(me.t_.since, r.history.first_id));
     for (const auto& m : r.history.messages) me.write_message(*m, m);
-    w.broker().note_delivered(r.history.messages.size());
+    w.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);
     me.arm_keepalive();
 }
@@ -63,12 +63,14 @@ void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
     // bytes are shared, not copied) still reaches subscribers that keep up.
     if (s_.connection().out().pending_bytes() <= limit_) {
         write_message(*m, m);
+        s_.connection().out().stamp_delivery(
+            m->published_steady, s_.worker().stats().latency[static_cast<int>(strategy())]);
         return;
     }
     HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
                 to_string(strategy()), s_.connection().peer().to_string().c_str(),
                 t_.channel.c_str(), s_.connection().out().pending_bytes());
-    s_.worker().broker().note_dropped(1);
+    s_.worker().broker().note_dropped(1, t_.channel);
     cancel();
     s_.connection().close();
 }

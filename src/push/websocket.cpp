@@ -63,7 +63,7 @@ public:
         if (!history_.messages.empty()) {  // behind the backlog, in order
             live_behind_ += m->ws_frame(t_.format).size();
             if (live_behind_ > max_queue_) {
-                w_.broker().note_dropped(1);
+                w_.broker().note_dropped(1, t_.channel);
                 sub_.reset();
                 session_->close(ws::CloseCode::policy_violation, "slow consumer");
                 return;
@@ -72,9 +72,12 @@ public:
             return;
         }
         if (!session_->send_frame(m, m->ws_frame(t_.format))) {
-            w_.broker().note_dropped(1);
+            w_.broker().note_dropped(1, t_.channel);
             sub_.reset();
+            return;
         }
+        session_->connection().out().stamp_delivery(
+            m->published_steady, w_.stats().latency[static_cast<int>(PushStrategy::websocket)]);
     }
 
     void on_channel_closed() noexcept override {
@@ -99,7 +102,7 @@ private:
             session_->send_frame(m, m->ws_frame(t_.format));
             ++n;
         }
-        if (n) w_.broker().note_delivered(n);
+        if (n) w_.broker().note_delivered(n, t_.channel);
         if (next_ == q.size()) {
             history_ = History{};
             next_ = 0;

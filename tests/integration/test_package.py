@@ -178,6 +178,7 @@ def test_deb_installs_runs_reloads_and_purges(root_machine):
     files = sh('dpkg', '-L', 'herald').stdout.split()
     unit_path = [f for f in files if f.endswith('/systemd/system/herald.service')][0]
     for f in ('/usr/sbin/herald', '/usr/share/herald/www/index.html',
+              '/usr/share/herald/grafana-herald.json',
               '/usr/share/man/man8/herald.8.gz', '/usr/share/man/man5/herald.conf.5.gz'):
         assert f in files, f
     herald_user = pwd.getpwnam('herald')

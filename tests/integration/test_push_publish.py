@@ -276,9 +276,9 @@ def test_status_prometheus(srv):
         if line.startswith('#'):
             assert re.match(r'# (HELP|TYPE) herald_\w+ ', line), line
             continue
-        m = re.fullmatch(r'(herald_\w+(?:\{[^}]*\})?) (\d+)', line)
+        m = re.fullmatch(r'(herald_\w+(?:\{[^}]*\})?) (\d+(?:\.\d+)?(?:e[-+]?\d+)?)', line)
         assert m, line
-        samples[m.group(1)] = int(m.group(2))
+        samples[m.group(1)] = float(m.group(2))
     assert samples['herald_messages_published_total'] == 1
     assert samples['herald_channels'] == 2
     for s in ('polling', 'long-polling', 'iframe', 'sse', 'websocket'):
