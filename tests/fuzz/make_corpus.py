@@ -113,6 +113,28 @@ CORPORA = {
     },
 }
 
+# fuzz_jwt: tokens signed with the harness's key, and claim sets (the harness also signs its
+# whole input as a payload).
+import base64
+import hashlib
+import hmac
+
+
+def jwt(header, payload, key=b'fuzz-key-0123456789abcdef0123456789'):
+    b = lambda x: base64.urlsafe_b64encode(x).rstrip(b'=')
+    signing_input = b(header) + b'.' + b(payload)
+    return signing_input + b'.' + b(hmac.new(key, signing_input, hashlib.sha256).digest())
+
+
+CORPORA['jwt'] = {
+    'valid': jwt(b'{"alg":"HS256","typ":"JWT"}',
+                 b'{"sub":"u1","channels":["a","news.*"],"publish":["*"],"exp":1700000100}'),
+    'alg_none': jwt(b'{"alg":"none"}', b'{}'),
+    'claims': b'{"sub":"u\\u00e9","nbf":1.5,"exp":-3,"aud":[{"x":[null,true,false]}]}',
+    'escapes': b'{"channels":["\\ud83d\\ude00*","a\\"b"],"publish":[]}',
+    'bad_b64': b'eyJhbGciOiJIUzI1NiJ9.e30=.AAAA+/',
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
