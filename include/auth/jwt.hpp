@@ -67,7 +67,7 @@ public:
     JwtError verify(std::string_view token, std::int64_t now, JwtClaims& claims) const;
 
 private:
-    JwtVerifier(std::string key, std::int64_t leeway_seconds) noexcept
+    JwtVerifier(std::string&& key, std::int64_t leeway_seconds) noexcept
         : key_(std::move(key)), leeway_(leeway_seconds) {}
 
     std::string key_;
