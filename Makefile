@@ -174,7 +174,7 @@ tsan: deps-test
 # `make fuzz FUZZ_TARGETS=http` runs a subset. Each target links only the sources it tests.
 FUZZ_CXX       := clang++
 FUZZ_SECONDS   ?= 60
-FUZZ_TARGETS   ?= http ws config encoders path resp
+FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy
 FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/request.cpp \
@@ -186,6 +186,9 @@ FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/ws/frame.cpp s
                      src/core/clock.cpp
 FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp
 FUZZ_SRC_resp     := src/redis/resp.cpp src/core/buffer.cpp
+FUZZ_SRC_jwt      := src/auth/jwt.cpp src/auth/json_reader.cpp src/core/base64url.cpp \
+                     src/core/hmac.cpp src/core/sha256.cpp
+FUZZ_SRC_proxy    := src/net/proxy_protocol.cpp src/net/socket.cpp src/core/unique_fd.cpp
 
 build/fuzz/obj/%.o: %.cpp | deps-fuzz
 	@mkdir -p $(dir $@)

@@ -100,6 +100,11 @@ Test(config_model, defaults) {
     cr_expect(same_limits(cfg->http_limits, Limits{}));
 }
 
+Test(config_model, listen_proxy_protocol) {
+    auto cfg = load("http { server { listen 127.0.0.1:80 proxy_protocol; } }");
+    cr_expect(cfg->servers.at(0).listens.at(0).proxy_protocol);
+}
+
 Test(config_model, server_and_location_defaults) {
     auto cfg = load("http { server { listen 80; location / { } location =/e { } } }");
     const Server& s = cfg->servers.at(0);
@@ -108,6 +113,7 @@ Test(config_model, server_and_location_defaults) {
     cr_expect_eq(s.listens[0].port, 80);
     cr_expect(!s.listens[0].reuseport);
     cr_expect_eq(s.listens[0].backlog, 511);
+    cr_expect(!s.listens[0].proxy_protocol);
     cr_expect(s.root.empty() && s.server_names.empty());
     cr_expect(s.index == std::vector<std::string>{"index.html"});
     cr_expect(same_limits(s.limits, Limits{}));

@@ -75,6 +75,7 @@ public:
 private:
     void apply_config(std::shared_ptr<const http::Router> routes);
     void check_idle_exit();
+    bool proxy_protocol(std::size_t listener) const noexcept;
 
     std::size_t index_;
     EventLoop loop_;

@@ -100,6 +100,7 @@ struct Listen {
     std::uint16_t port = 0;                 // 0 = ephemeral (bound port is logged)
     bool reuseport = false;
     int backlog = 511;
+    bool proxy_protocol = false;            // every connection starts with a PROXY header
 };
 
 struct Server {

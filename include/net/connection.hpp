@@ -78,6 +78,8 @@ public:
     bool peer_closed() const noexcept { return peer_closed_; }
     int fd() const noexcept { return fd_.get(); }
     const Address& peer() const noexcept { return peer_; }
+    // The client's address as a PROXY protocol header gave it (replaces the socket's peer).
+    void set_peer(const Address& a) noexcept { peer_ = a; }
     std::size_t listener() const noexcept { return listener_; }
     Server& server() noexcept { return server_; }
     EventLoop& loop() noexcept;

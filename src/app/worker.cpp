@@ -3,6 +3,7 @@
 
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "net/proxy_session.hpp"
 #include "push/broker.hpp"
 
 namespace herald::app {
@@ -11,7 +12,14 @@ Worker::Worker(std::size_t index, std::shared_ptr<const http::Router> routes,
                push::Broker& broker, std::vector<Worker*>* all)
     : index_(index), routes_(std::move(routes)), broker_(broker), access_log_(loop_), all_(all) {
     server_ = std::make_unique<net::Server>(
-        loop_, [this](net::Connection& c) { return std::make_unique<http::HttpSession>(c, *this); },
+        loop_,
+        [this](net::Connection& c) -> std::unique_ptr<net::Session> {
+            auto http = [this](net::Connection& cc) -> std::unique_ptr<net::Session> {
+                return std::make_unique<http::HttpSession>(cc, *this);
+            };
+            if (proxy_protocol(c.listener())) return std::make_unique<net::ProxySession>(c, http);
+            return http(c);
+        },
         routes_->config().worker_connections);
     broker_worker_ = broker_.attach_worker(loop_);
     std::error_code ec = access_log_.open(routes_->config().access_log);
@@ -31,6 +39,15 @@ void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
     if (ec) HERALD_ERROR("watch(listener %s): %s", listen_key.c_str(), ec.message().c_str());
     if (listener_keys_.size() <= idx) listener_keys_.resize(idx + 1);
     listener_keys_[idx] = listen_key;
+}
+
+// A listen address takes PROXY headers when any server's `listen` for it says proxy_protocol.
+bool Worker::proxy_protocol(std::size_t listener) const noexcept {
+    const std::string& key = listen_key(listener);
+    for (const Server& s : routes_->config().servers)
+        for (const Listen& l : s.listens)
+            if (l.proxy_protocol && http::Router::listen_key(l) == key) return true;
+    return false;
 }
 
 const std::string& Worker::listen_key(std::size_t listener) const noexcept {

@@ -136,6 +136,8 @@ void listen(Loader& l, const Directive& d) {
         std::string_view v = d.args[i].value;
         if (v == "reuseport") {
             ls.reuseport = true;
+        } else if (v == "proxy_protocol") {
+            ls.proxy_protocol = true;
         } else if (v.substr(0, 8) == "backlog=") {
             auto n = parse_number(v.substr(8));
             if (!n || *n < 1 || *n > 65535)
@@ -367,7 +369,7 @@ constexpr Spec table[] = {
     one("max_subscribers", ctx_channel, [](Loader& l, const Directive& d) {
         l.channel->max_subscribers = static_cast<std::uint32_t>(l.number(d, 0, 0, 10'000'000)); }),
     // server
-    repeated("listen", ctx_server, 1, 3, listen),
+    repeated("listen", ctx_server, 1, 4, listen),
     repeated("server_name", ctx_server, 1, any_args, [](Loader& l, const Directive& d) {
         for (const Arg& a : d.args) l.server->server_names.push_back(a.value); }),
     one("root", ctx_sl, root),

@@ -123,6 +123,45 @@ CORPORA = {
     },
 }
 
+# fuzz_jwt: tokens signed with the harness's key, and claim sets (the harness also signs its
+# whole input as a payload).
+import base64
+import hashlib
+import hmac
+
+
+def jwt(header, payload, key=b'fuzz-key-0123456789abcdef0123456789'):
+    b = lambda x: base64.urlsafe_b64encode(x).rstrip(b'=')
+    signing_input = b(header) + b'.' + b(payload)
+    return signing_input + b'.' + b(hmac.new(key, signing_input, hashlib.sha256).digest())
+
+
+CORPORA['jwt'] = {
+    'valid': jwt(b'{"alg":"HS256","typ":"JWT"}',
+                 b'{"sub":"u1","channels":["a","news.*"],"publish":["*"],"exp":1700000100}'),
+    'alg_none': jwt(b'{"alg":"none"}', b'{}'),
+    'claims': b'{"sub":"u\\u00e9","nbf":1.5,"exp":-3,"aud":[{"x":[null,true,false]}]}',
+    'escapes': b'{"channels":["\\ud83d\\ude00*","a\\"b"],"publish":[]}',
+    'bad_b64': b'eyJhbGciOiJIUzI1NiJ9.e30=.AAAA+/',
+}
+
+# fuzz_proxy: [cut1 u16][cut2 u16] then a PROXY header and the first bytes after it.
+def proxy(cut1, cut2, data):
+    return u16(cut1) + u16(cut2) + data
+
+
+V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
+CORPORA['proxy'] = {
+    'v1_tcp4': proxy(10, 30, b'PROXY TCP4 192.0.2.1 127.0.0.1 56324 443\r\nGET / HTTP/1.1\r\n'),
+    'v1_tcp6': proxy(5, 6, b'PROXY TCP6 2001:db8::1 ::1 1 65535\r\n'),
+    'v1_unknown': proxy(0, 3, b'PROXY UNKNOWN\r\n'),
+    'v2_inet': proxy(12, 16, V2_SIG + b'\x21\x11\x00\x12' + bytes([192, 0, 2, 1, 127, 0, 0, 1])
+                     + struct.pack('>HH', 56324, 443) + b'\x04\x00\x03abc'),
+    'v2_inet6': proxy(1, 20, V2_SIG + b'\x21\x21\x00\x24' + bytes(15) + b'\x01' + bytes(15)
+                      + b'\x01' + struct.pack('>HH', 1, 2)),
+    'v2_local': proxy(0, 0, V2_SIG + b'\x20\x00\x00\x00'),
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
