@@ -191,6 +191,7 @@ FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws
 FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp \
                      src/http/request.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/ws/frame.cpp src/ws/close.cpp \
+                     src/deflate/deflater.cpp \
                      src/core/clock.cpp
 FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp
 FUZZ_SRC_inflate  := src/deflate/inflater.cpp

@@ -116,6 +116,9 @@ const Row rows[] = {
     {"ws_max_queue", hsl, "ws_max_queue 2m;", "", "ws_max_queue;", main_},
     {"ws_close_timeout", hsl, "ws_close_timeout 2s;", "", "ws_close_timeout;", main_},
     {"ws_ping_interval", hsl, "ws_ping_interval 0;", "", "ws_ping_interval;", main_},
+    {"ws_deflate", hsl, "ws_deflate off;", "", "ws_deflate;", main_},
+    {"ws_deflate_min_size", hsl, "ws_deflate_min_size 1k;", "", "ws_deflate_min_size;", main_},
+    {"ws_deflate_level", hsl, "ws_deflate_level 9;", "", "ws_deflate_level 1 2;", main_},
     {"push_format", hsl, "push_format json;", "", "push_format;", main_},
     {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
 };

@@ -94,6 +94,11 @@ private:
                        ProtocolHandler& handler) noexcept;
     CloseCode handle_close(std::string_view payload, ProtocolHandler& handler) noexcept;
     CloseCode deliver(Opcode op, std::string_view payload, ProtocolHandler& handler) noexcept;
+    // Bytes a message may take on the wire: compressed data may exceed its inflated size by
+    // DEFLATE's stored-block overhead (5 bytes a block; zlib writes blocks of 16 KiB or less).
+    std::size_t wire_limit() const noexcept {
+        return compressed_ ? max_message_size_ + max_message_size_ / 1024 + 64 : max_message_size_;
+    }
     CloseCode deliver_inflated(Opcode op, std::string_view payload,
                                ProtocolHandler& handler) noexcept;
 

@@ -53,16 +53,16 @@ CloseCode Protocol::check_header(const FrameHeader& h) noexcept {
     case Opcode::continuation:
         // RFC 6455 §5.4: a continuation frame only continues an open fragmented message.
         if (!message_open_) return CloseCode::protocol_error;
-        if (h.payload_length > max_message_size_ - message_.size())
+        if (h.payload_length > wire_limit() - message_.size())
             return CloseCode::message_too_big;
         return CloseCode::none;
     case Opcode::text:
     case Opcode::binary:
         // RFC 6455 §5.4: fragments of different messages MUST NOT interleave.
         if (message_open_) return CloseCode::protocol_error;
-        if (h.payload_length > max_message_size_) return CloseCode::message_too_big;
-        text_ = h.opcode == Opcode::text;
         compressed_ = h.rsv1;
+        if (h.payload_length > wire_limit()) return CloseCode::message_too_big;
+        text_ = h.opcode == Opcode::text;
         utf8_.reset();
         return CloseCode::none;
     default:
