@@ -102,6 +102,13 @@ build/tools/parse_dump: $(call objs,release,$(PARSE_DUMP_SRC))
 	@mkdir -p $(dir $@)
 	$(CXX) $(STD) $(REL_FLAGS) -o $@ $^
 
+# herald's DEFLATE module on stdin/stdout (sanitized), for the round trips against Python's
+# zlib (tests/integration/test_deflate.py).
+DEFLATE_TOOL_SRC := tools/deflate_tool.cpp src/deflate/inflater.cpp src/deflate/deflater.cpp
+build/tools/deflate_tool: $(call objs,asan,$(DEFLATE_TOOL_SRC))
+	@mkdir -p $(dir $@)
+	$(CXX) $(STD) $(SAN_FLAGS) -o $@ $^
+
 # Debian package (issue 5): `make deb` -> herald_VERSION_ARCH.deb (pkg/build-deb.sh). The
 # binary is built in its own dir with Debian's hardening flags and the packaged default config
 # path. VERSION is read by pkg/build-deb.sh from include/app/version.hpp. -Werror is left to
@@ -174,21 +181,25 @@ tsan: deps-test
 # `make fuzz FUZZ_TARGETS=http` runs a subset. Each target links only the sources it tests.
 FUZZ_CXX       := clang++
 FUZZ_SECONDS   ?= 60
-FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy
+FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy inflate deflate
 FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/request.cpp \
                      src/http/target.cpp
-FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws/close.cpp
+FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws/close.cpp \
+                     src/deflate/inflater.cpp
 FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp \
                      src/http/request.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/ws/frame.cpp src/ws/close.cpp \
+                     src/deflate/deflater.cpp \
                      src/core/clock.cpp
 FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp
 FUZZ_SRC_resp     := src/redis/resp.cpp src/core/buffer.cpp
 FUZZ_SRC_jwt      := src/auth/jwt.cpp src/auth/json_reader.cpp src/core/base64url.cpp \
                      src/core/hmac.cpp src/core/sha256.cpp
 FUZZ_SRC_proxy    := src/net/proxy_protocol.cpp src/net/socket.cpp src/core/unique_fd.cpp
+FUZZ_SRC_inflate  := src/deflate/inflater.cpp
+FUZZ_SRC_deflate  := src/deflate/deflater.cpp src/deflate/inflater.cpp
 
 build/fuzz/obj/%.o: %.cpp | deps-fuzz
 	@mkdir -p $(dir $@)

@@ -52,7 +52,9 @@ bool same_limits(const Limits& a, const Limits& b) {
            a.sse_retry == b.sse_retry && a.ws_max_message_size == b.ws_max_message_size &&
            a.ws_max_queue == b.ws_max_queue && a.ws_close_timeout == b.ws_close_timeout &&
            a.ws_ping_interval == b.ws_ping_interval && a.push_format == b.push_format &&
-           a.default_type == b.default_type;
+           a.default_type == b.default_type && a.ws_deflate == b.ws_deflate &&
+           a.ws_deflate_min_size == b.ws_deflate_min_size &&
+           a.ws_deflate_level == b.ws_deflate_level;
 }
 
 // A fresh folder under /tmp, removed when the object goes away.
@@ -181,7 +183,8 @@ Test(config_model, main_events_http_values) {
                     "large_header_buffer 4k; max_header_size 32k; max_headers 64;\n"
                     "output_queue_limit 256k; client_header_timeout 1m30s; client_body_timeout 9;"
                     " send_timeout 1h; longpoll_timeout 2m; stream_keepalive 0;"
-                    " ws_max_message_size 16m; ws_close_timeout 250ms; }");
+                    " ws_max_message_size 16m; ws_close_timeout 250ms;"
+                    " ws_deflate off; ws_deflate_min_size 2k; ws_deflate_level 1; }");
     cr_expect_eq(cfg->worker_threads, 8);
     expect_str(cfg->pid_file, (cwd() + "/run/h.pid"));
     expect_str(cfg->error_log, (cwd() + "/logs/e.log"));
@@ -198,6 +201,23 @@ Test(config_model, main_events_http_values) {
     cr_expect(h.client_body_timeout == 9s && h.send_timeout == 1h && h.longpoll_timeout == 2min);
     cr_expect(h.stream_keepalive == 0ms && h.ws_max_message_size == 16u << 20);
     cr_expect(h.ws_close_timeout == 250ms);
+    cr_expect(!h.ws_deflate && h.ws_deflate_min_size == 2048 && h.ws_deflate_level == 1);
+}
+
+Test(config_model, ws_deflate_defaults_and_range) {
+    const Limits d;
+    cr_expect(d.ws_deflate && d.ws_deflate_min_size == 64 && d.ws_deflate_level == 6);
+    auto cfg = load("http { server { listen 127.0.0.1:80; location /a { ws_deflate_level 9; } } }");
+    cr_expect(cfg->servers[0].locations[0].limits.ws_deflate_level == 9);
+    for (const char* bad : {"http { ws_deflate_level 0; }", "http { ws_deflate_level 10; }",
+                            "http { ws_deflate maybe; }", "http { ws_deflate_min_size -1; }"}) {
+        try {
+            load_config_string(bad, "t.conf");
+            cr_assert_fail("accepted: %s", bad);
+        } catch (const ConfigError& e) {
+            cr_expect(std::string(e.what()).rfind("t.conf:1:", 0) == 0, "%s", e.what());
+        }
+    }
 }
 
 Test(config_model, worker_threads_auto) {

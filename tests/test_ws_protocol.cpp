@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/stream_buffers.hpp"
+#include "deflate/deflater.hpp"
 #include "ws/protocol.hpp"
 
 using namespace herald::ws;
@@ -99,9 +100,11 @@ struct Outcome {
 // Feeds `in` cut at `cuts` the way a connection does: append what was read, feed the
 // unconsumed bytes from the first one, drop `consumed`, stop at done or error.
 template <typename Buffer>
-Outcome run(std::string_view in, const std::vector<std::size_t>& cuts, std::size_t max) {
+Outcome run(std::string_view in, const std::vector<std::size_t>& cuts, std::size_t max,
+            unsigned deflate_bits = 0) {
     Buffer buf(in.size());
     Protocol proto(max);
+    if (deflate_bits != 0) proto.enable_deflate(deflate_bits);
     Recorder rec;
     Outcome o;
     std::size_t prev = 0;
@@ -142,6 +145,7 @@ struct Case {
     CloseCode code;
     std::string log;
     std::size_t max = default_max_message_size;
+    unsigned deflate_bits = 0;  // permessage-deflate negotiated with this client window
 };
 
 void check(const Case& c, const Outcome& got, const char* how, std::size_t cut) {
@@ -153,10 +157,11 @@ void check(const Case& c, const Outcome& got, const char* how, std::size_t cut) 
 }
 
 void check_all_splits(const Case& c) {
-    check(c, run<InPlaceBuffer>(c.input, {}, c.max), "whole", 0);
-    check(c, run<InPlaceBuffer>(c.input, per_byte(c.input.size()), c.max), "per byte", 0);
+    check(c, run<InPlaceBuffer>(c.input, {}, c.max, c.deflate_bits), "whole", 0);
+    check(c, run<InPlaceBuffer>(c.input, per_byte(c.input.size()), c.max, c.deflate_bits),
+          "per byte", 0);
     for (std::size_t cut = 0; cut <= c.input.size(); ++cut)
-        check(c, run<InPlaceBuffer>(c.input, {cut}, c.max), "split at", cut);
+        check(c, run<InPlaceBuffer>(c.input, {cut}, c.max, c.deflate_bits), "split at", cut);
 }
 
 constexpr ParseStatus more = ParseStatus::need_more;
@@ -249,7 +254,64 @@ std::vector<Case> violation_cases() {
     };
 }
 
+// RFC 7692 payloads: herald's Deflater with the 00 00 ff ff tail stripped (§7.2.1).
+std::string deflated(std::string_view s) {
+    std::string out;
+    herald::deflate::Deflater(6).compress(
+        {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}, out,
+        herald::deflate::Flush::sync);
+    out.resize(out.size() - 4);
+    return out;
+}
+
+std::vector<Case> deflate_cases() {
+    constexpr unsigned rsv1 = 0x40;
+    const std::string hello = "\xf2\x48\xcd\xc9\xc9\x07\x00"; // RFC 7692 §7.2.3.1
+    const std::string json = "{\"id\":1,\"data\":\"" + pattern(300) + pattern(300) + "\"}";
+    const std::string big = deflated(json);
+    return {
+        {"compressed_text", frame(fin | rsv1 | text, hello), more, none, "text:Hello;", 1 << 20,
+         15},
+        {"compressed_binary_json", frame(fin | rsv1 | binary, big), more, none,
+         "binary:" + json + ";", 1 << 20, 15},
+        {"compressed_stored_final_block",
+         frame(fin | rsv1 | text, std::string("\x01\x05\x00\xfa\xffHello", 10)), more, none,
+         "text:Hello;", 1 << 20, 15},
+        {"compressed_empty", frame(fin | rsv1 | text, std::string(1, '\0')), more, none, "text:;",
+         1 << 20, 15},
+        {"compressed_fragmented_with_ping",
+         frame(rsv1 | text, hello.substr(0, 3)) + frame(fin | ping, "p") +
+             frame(cont, hello.substr(3, 2)) + frame(fin | cont, hello.substr(5)),
+         more, none, "ping:p;text:Hello;", 1 << 20, 15},
+        {"plain_message_on_deflate_connection",
+         frame(fin | text, "plain") + frame(fin | rsv1 | text, hello), more, none,
+         "text:plain;text:Hello;", 1 << 20, 15},
+        {"small_window_accepts_near_distances", frame(fin | rsv1 | binary, big), more, none,
+         "binary:" + json + ";", 1 << 20, 9},
+        {"rsv1_not_negotiated", frame(fin | rsv1 | text, hello), error, e1002, "", 1 << 20, 0},
+        {"rsv1_on_ping", frame(fin | rsv1 | ping, ""), error, e1002, "", 1 << 20, 15},
+        {"rsv1_on_continuation", frame(rsv1 | text, "\xf2\x48") + frame(fin | rsv1 | cont, "x"),
+         error, e1002, "", 1 << 20, 15},
+        {"rsv2_still_refused", frame(fin | 0x20 | text, "x"), error, e1002, "", 1 << 20, 15},
+        {"inflated_over_max", frame(fin | rsv1 | binary, big), error, e1009, "", 100, 15},
+        {"inflated_exactly_max", frame(fin | rsv1 | binary, big), more, none,
+         "binary:" + json + ";", json.size(), 15},
+        {"corrupt_deflate_data", frame(fin | rsv1 | binary, "\x07\x00"), error, e1007, "", 1 << 20,
+         15},
+        {"compressed_invalid_utf8", frame(fin | rsv1 | text, deflated("ok\xED\xA0\x80")), error,
+         e1007, "", 1 << 20, 15},
+        {"distance_past_client_window",
+         frame(fin | rsv1 | binary, deflated(pattern(26) + std::string(300, 'x') + pattern(26))),
+         error, e1007, "", 1 << 20, 8},
+    };
+}
+
 } // namespace
+
+Test(ws_protocol, permessage_deflate_at_every_split) {
+    for (const Case& c : deflate_cases())
+        check_all_splits(c);
+}
 
 Test(ws_protocol, messages_at_every_split) {
     for (const Case& c : message_cases()) check_all_splits(c);

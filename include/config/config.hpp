@@ -66,6 +66,9 @@ struct Limits {
     std::uint64_t ws_max_queue = 1 << 20;              // queued outbound bytes -> close 1008
     Duration ws_close_timeout{5'000};
     Duration ws_ping_interval{30'000};                  // 0 = off
+    bool ws_deflate = true;                             // offer-driven permessage-deflate
+    std::uint64_t ws_deflate_min_size = 64;             // smaller messages go uncompressed
+    std::uint8_t ws_deflate_level = 6;                  // 1 (fast) .. 9 (small)
     PushFormat push_format = PushFormat::raw;
     // `push_trusted on;`: the publishers of these messages are trusted, so active types
     // (HTML, XHTML, SVG, XML) are served inline without `Content-Security-Policy: sandbox`.

@@ -65,6 +65,11 @@ struct Message {
     // A complete unmasked final frame: raw -> data (text or binary opcode by is_text()),
     // json -> the envelope (always text).
     std::string_view ws_frame(PushFormat f) const;
+    // The same message as one permessage-deflate frame (RFC 7692 §7.2.1: RSV1 set, payload
+    // compressed with no history and the 00 00 ff ff tail removed), for every subscriber that
+    // negotiated the extension with a full 32 KiB server window. Compressed once, at `level`
+    // (the first caller's: locations with different ws_deflate_level share the first build).
+    std::string_view ws_frame_deflated(PushFormat f, int level) const;
     // "id: ID\n" + "data: ...\n" per line + "\n"; json puts the envelope on one data line.
     // chunked: framed as one HTTP chunk; otherwise the bare event (a substring of the same bytes).
     std::string_view sse_event(PushFormat f, bool chunked) const;
@@ -72,7 +77,10 @@ struct Message {
     IframeCall iframe_call(PushFormat f) const;
 
 private:
-    enum Kind : std::uint8_t { ws_raw, ws_json, sse_raw, sse_json, iframe_raw, iframe_json, kinds };
+    enum Kind : std::uint8_t {
+        ws_raw, ws_json, sse_raw, sse_json, iframe_raw, iframe_json, ws_raw_deflate,
+        ws_json_deflate, kinds
+    };
     // bytes = [unused reserve][begin: chunk/frame head][payload .. payload+payload_len][tail].
     // Heads are written right-aligned into a reserve in front of the payload, so each encoding
     // is produced in one pass with no second copy.
@@ -89,6 +97,7 @@ private:
     const Encoding& encoded(Kind k) const;
     void build(Kind k, Encoding& e) const;
     void build_ws(bool json, Encoding& e) const;
+    void build_ws_deflated(bool json, int level, Encoding& e) const;
     void build_sse(bool json, Encoding& e) const;
     void build_iframe(bool json, Encoding& e) const;
     void append_envelope(std::string& out) const;

@@ -26,6 +26,7 @@ struct FrameHeader {
     Opcode opcode = Opcode::continuation;
     bool fin = false;
     bool masked = false;
+    bool rsv1 = false;               // RFC 7692 §6: "Per-Message Compressed" (when allowed)
     std::uint8_t header_length = 0;  // 2..14 bytes before the payload
 
     bool is_control() const noexcept { return (static_cast<unsigned>(opcode) & 0x8) != 0; }
@@ -41,11 +42,13 @@ struct HeaderResult {
 // Parses and validates the frame header at the start of bytes. Stateless: returns need_more
 // (and may be called again with more bytes) until the whole header is there, but reports a
 // violation as soon as the bytes that prove it arrive. Violations, all close 1002:
-// RSV1-3 set (no extension is ever negotiated), reserved opcodes 3-7 and 0xB-0xF, a control
+// RSV2-3 set, RSV1 set unless allow_rsv1 (permessage-deflate negotiated) or, even then, on a
+// control or continuation frame (RFC 7692 §6.1), reserved opcodes 3-7 and 0xB-0xF, a control
 // frame with FIN=0 or more than 125 bytes, a 64-bit length with the top bit set, and a mask
 // bit that is not expect_masked (clients must mask, servers must not: §5.1).
 // Non-minimal length encodings are accepted: §5.2 binds the sender and they are harmless.
-HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked = true) noexcept;
+HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked = true,
+                                bool allow_rsv1 = false) noexcept;
 
 // XORs data with the masking key in place, a word at a time. offset is the position of
 // data[0] within the frame payload, so a payload may be unmasked in pieces.
@@ -74,6 +77,8 @@ public:
     // The current (or just completed) frame's header: valid from the call that reported
     // new_header until the feed() after the one that returned done.
     const FrameHeader& header() const noexcept { return header_; }
+    // Accept RSV1 on first data frames (permessage-deflate was negotiated).
+    void allow_rsv1(bool on) noexcept { allow_rsv1_ = on; }
     // True between the call that parsed a header and the one that completes the frame.
     bool has_header() const noexcept { return have_header_; }
     // Payload bytes of the current frame unmasked so far (they sit at header_length..).
@@ -85,6 +90,7 @@ private:
     bool have_header_ = false;
     CloseCode error_ = CloseCode::none;
     bool expect_masked_;
+    bool allow_rsv1_ = false;
 };
 
 // A complete unmasked (server) frame with a copy of payload. Convenience for control frames

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "deflate/inflater.hpp"
 #include "ws/close.hpp"
 #include "ws/frame.hpp"
 #include "ws/utf8.hpp"
@@ -68,6 +69,16 @@ public:
 
     FeedResult feed(std::span<char> unconsumed, ProtocolHandler& handler) noexcept;
 
+    // permessage-deflate was negotiated (RFC 7692): data messages whose first frame has RSV1
+    // are inflated (with the appended 00 00 ff ff of §7.2.2) into a per-message buffer before
+    // delivery; max_message_size then bounds the inflated size (1009), corrupt data fails with
+    // 1007. window_bits: the client's agreed LZ77 window. No context takeover: the Inflater
+    // (2^window_bits bytes plus about 2 KiB) exists only while one message is inflated.
+    void enable_deflate(unsigned window_bits) noexcept {
+        deflate_window_bits_ = window_bits;
+        parser_.allow_rsv1(true);
+    }
+
     // A fragmented message has started and not yet finished.
     bool message_open() const noexcept { return message_open_; }
     std::size_t max_message_size() const noexcept { return max_message_size_; }
@@ -83,6 +94,13 @@ private:
                        ProtocolHandler& handler) noexcept;
     CloseCode handle_close(std::string_view payload, ProtocolHandler& handler) noexcept;
     CloseCode deliver(Opcode op, std::string_view payload, ProtocolHandler& handler) noexcept;
+    // Bytes a message may take on the wire: compressed data may exceed its inflated size by
+    // DEFLATE's stored-block overhead (5 bytes a block; zlib writes blocks of 16 KiB or less).
+    std::size_t wire_limit() const noexcept {
+        return compressed_ ? max_message_size_ + max_message_size_ / 1024 + 64 : max_message_size_;
+    }
+    CloseCode deliver_inflated(Opcode op, std::string_view payload,
+                               ProtocolHandler& handler) noexcept;
 
     FrameParser parser_;
     std::string message_;          // reassembly buffer; released when the message ends
@@ -91,6 +109,8 @@ private:
     Opcode message_opcode_ = Opcode::text;
     bool message_open_ = false;
     bool text_ = false;            // the current data frame belongs to a text message
+    bool compressed_ = false;      // the current message had RSV1 (validated once inflated)
+    unsigned deflate_window_bits_ = 0;  // 0: permessage-deflate not negotiated
     bool closed_ = false;          // a close frame was handled
     CloseCode error_ = CloseCode::none;
 };

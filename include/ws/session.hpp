@@ -36,6 +36,14 @@ struct SessionLimits {
     std::size_t max_queue = 1 << 20;
     Clock::duration close_timeout = std::chrono::seconds(5);
     Clock::duration ping_interval = std::chrono::seconds(30);  // zero = off
+    // permessage-deflate (RFC 7692), when negotiated: the client's window for inflating, the
+    // server's window herald's frames may use (compressed frames are sent only with the full
+    // 15 bits: the shared frames are built once for that window), and what to compress.
+    bool deflate = false;
+    unsigned deflate_client_window_bits = 15;
+    unsigned deflate_server_window_bits = 15;
+    std::size_t deflate_min_size = 64;
+    int deflate_level = 6;
 };
 
 class WsSession final : public net::Session, private ProtocolHandler {
@@ -54,6 +62,13 @@ public:
     bool closing() const noexcept { return close_sent_; }
     // True if a message queued now would be accepted (not closing, queue within ws_max_queue).
     bool has_room() const noexcept;
+    // Whether a message of `size` bytes goes out compressed (RSV1): permessage-deflate was
+    // negotiated with a full server window and size >= ws_deflate_min_size.
+    bool compresses(std::size_t size) const noexcept {
+        return limits_.deflate && limits_.deflate_server_window_bits == 15 &&
+               size >= limits_.deflate_min_size;
+    }
+    int deflate_level() const noexcept { return limits_.deflate_level; }
 
     // Starts the session: calls endpoint->on_open() and arms the ping timer.
     void open();
@@ -72,6 +87,7 @@ private:
     void fail(CloseCode code);
     void queue_control(Opcode op, std::string_view payload);
     bool check_queue();
+    void send_deflated(Opcode op, std::string_view payload, std::string_view prefix);
     void arm_ping();
 
     Protocol protocol_;

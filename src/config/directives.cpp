@@ -405,6 +405,11 @@ constexpr Spec table[] = {
     one("ws_max_queue", ctx_hsl, size_limit<&Limits::ws_max_queue, 4 * kib, gib>),
     one("ws_close_timeout", ctx_hsl, time_limit<&Limits::ws_close_timeout, 1>),
     one("ws_ping_interval", ctx_hsl, time_limit<&Limits::ws_ping_interval, 0>),
+    onoff("ws_deflate", ctx_hsl, 1, [](Loader& l, const Directive& d) {
+        l.limits->ws_deflate = l.flag(d); }),
+    one("ws_deflate_min_size", ctx_hsl, size_limit<&Limits::ws_deflate_min_size, 0, gib>),
+    one("ws_deflate_level", ctx_hsl, [](Loader& l, const Directive& d) {
+        l.limits->ws_deflate_level = static_cast<std::uint8_t>(l.number(d, 0, 1, 9)); }),
     one("push_format", ctx_hsl, push_format),
     onoff("push_trusted", ctx_hsl, 1, [](Loader& l, const Directive& d) {
         l.limits->push_trusted = l.flag(d); }),

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "deflate/deflater.hpp"
 #include "push/encode.hpp"
 #include "ws/frame_header.hpp"
 
@@ -58,6 +59,8 @@ void Message::build(Kind k, Encoding& e) const {
     case sse_json: build_sse(true, e); break;
     case iframe_raw: build_iframe(false, e); break;
     case iframe_json: build_iframe(true, e); break;
+    case ws_raw_deflate:
+    case ws_json_deflate:  // built by ws_frame_deflated(), which knows the level
     case kinds: break;
     }
 }
@@ -154,6 +157,40 @@ std::string_view Message::json_envelope() const {
 std::string_view Message::ws_frame(PushFormat f) const {
     const Encoding& e = encoded(f == PushFormat::json ? ws_json : ws_raw);
     return std::string_view(e.bytes).substr(e.begin);
+}
+
+std::string_view Message::ws_frame_deflated(PushFormat f, int level) const {
+    const bool json = f == PushFormat::json;
+    Encoding& e = enc_[json ? ws_json_deflate : ws_raw_deflate];
+    if (!e.ready.load(std::memory_order_acquire)) {
+        std::call_once(e.once, [&] {
+            build_ws_deflated(json, level, e);
+            e.ready.store(true, std::memory_order_release);
+        });
+    }
+    return std::string_view(e.bytes).substr(e.begin);
+}
+
+// RFC 7692 §7.2.1: compress, drop the sync flush's 00 00 ff ff, set RSV1 on the frame.
+void Message::build_ws_deflated(bool json, int level, Encoding& e) const {
+    const Encoding& plain = encoded(json ? ws_json : ws_raw);
+    const std::string_view payload = std::string_view(plain.bytes).substr(plain.payload,
+                                                                           plain.payload_len);
+    constexpr std::size_t reserve = ws::max_frame_header;
+    std::string& b = e.bytes;
+    b.assign(reserve, '\0');
+    deflate::Deflater(level).compress(
+        {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, b,
+        deflate::Flush::sync);
+    b.resize(b.size() - 4);
+    e.payload = reserve;
+    e.payload_len = b.size() - reserve;
+    unsigned char head[ws::max_frame_header];
+    const ws::Opcode op = json || text_ ? ws::Opcode::text : ws::Opcode::binary;
+    const std::size_t n = ws::encode_frame_header(op, true, e.payload_len, head);
+    head[0] |= 0x40;  // RSV1: "Per-Message Compressed"
+    e.begin = reserve - n;
+    std::memcpy(b.data() + e.begin, head, n);
 }
 
 std::string_view Message::sse_event(PushFormat f, bool chunked) const {

@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
+#include "ws/deflate_offer.hpp"
 #include "ws/handshake.hpp"
 #include "ws/session.hpp"
 
@@ -61,7 +62,7 @@ public:
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
         if (!session_) return;
         if (!history_.messages.empty()) {  // behind the backlog, in order
-            live_behind_ += m->ws_frame(t_.format).size();
+            live_behind_ += frame_of(*session_, *m).size();
             if (live_behind_ > max_queue_) {
                 w_.broker().note_dropped(1, t_.channel);
                 sub_.reset();
@@ -71,7 +72,7 @@ public:
             history_.messages.push_back(m);
             return;
         }
-        if (!session_->send_frame(m, m->ws_frame(t_.format))) {
+        if (!session_->send_frame(m, frame_of(*session_, *m))) {
             w_.broker().note_dropped(1, t_.channel);
             sub_.reset();
             return;
@@ -99,7 +100,7 @@ private:
         std::size_t n = 0;
         while (next_ < q.size() && session_ && session_->has_room()) {
             const auto& m = q[next_++];
-            session_->send_frame(m, m->ws_frame(t_.format));
+            session_->send_frame(m, frame_of(*session_, *m));
             ++n;
         }
         if (n) w_.broker().note_delivered(n, t_.channel);
@@ -108,6 +109,14 @@ private:
             next_ = 0;
             live_behind_ = 0;
         }
+    }
+
+    // The shared frame for this subscriber: compressed once per message for every connection
+    // that negotiated permessage-deflate, plain otherwise or below ws_deflate_min_size.
+    std::string_view frame_of(const ws::WsSession& s, const Message& m) const {
+        if (s.compresses(m.body(t_.format).size()))
+            return m.ws_frame_deflated(t_.format, s.deflate_level());
+        return m.ws_frame(t_.format);
     }
 
     app::Worker& w_;
@@ -166,8 +175,23 @@ public:
                 offered.append(offered.empty() ? "" : ",").append(req.headers[i].value);
         if (auto p = ws::select_protocol(offered, loc.ws_protocols))
             head += "Sec-WebSocket-Protocol: " + *p + "\r\n";
-        head += "Server: herald\r\n\r\n";
         ws::SessionLimits lim;
+        if (loc.limits.ws_deflate) {
+            // RFC 7692 §5: offers may span several Sec-WebSocket-Extensions fields.
+            std::string exts;
+            for (std::size_t i = 0; i < req.header_count; ++i)
+                if (http::iequals(req.headers[i].name, "Sec-WebSocket-Extensions"))
+                    exts.append(exts.empty() ? "" : ",").append(req.headers[i].value);
+            if (auto p = ws::negotiate_deflate(exts)) {
+                head += "Sec-WebSocket-Extensions: " + ws::deflate_response(*p) + "\r\n";
+                lim.deflate = true;
+                lim.deflate_client_window_bits = p->client_max_window_bits;
+                lim.deflate_server_window_bits = p->server_max_window_bits;
+                lim.deflate_min_size = loc.limits.ws_deflate_min_size;
+                lim.deflate_level = loc.limits.ws_deflate_level;
+            }
+        }
+        head += "Server: herald\r\n\r\n";
         lim.max_message_size = loc.limits.ws_max_message_size;
         lim.max_queue = loc.limits.ws_max_queue;
         lim.close_timeout = loc.limits.ws_close_timeout;

@@ -21,11 +21,15 @@ inline std::uint8_t byte_at(std::span<const char> b, std::size_t i) noexcept {
 
 } // namespace
 
-HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked) noexcept {
+HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked,
+                                bool allow_rsv1) noexcept {
     if (bytes.empty()) return need_more;
     std::uint8_t b0 = byte_at(bytes, 0);
-    // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them; none is negotiated.
-    if ((b0 & 0x70) != 0 || !known_opcode(b0 & 0x0F)) return violation;
+    // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them. RFC 7692 §6.1:
+    // permessage-deflate defines RSV1, on the first frame of a data message only.
+    const bool rsv1 = (b0 & 0x40) != 0;
+    if ((b0 & 0x30) != 0 || !known_opcode(b0 & 0x0F)) return violation;
+    if (rsv1 && (!allow_rsv1 || (b0 & 0x0F) == 0 || (b0 & 0x08) != 0)) return violation;
     // RFC 6455 §5.5: control frames (opcode bit 3) MUST NOT be fragmented.
     if ((b0 & 0x08) != 0 && (b0 & 0x80) == 0) return violation;
     if (bytes.size() < 2) return need_more;
@@ -34,6 +38,7 @@ HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked)
     h.fin = (b0 & 0x80) != 0;
     h.opcode = static_cast<Opcode>(b0 & 0x0F);
     h.masked = (b1 & 0x80) != 0;
+    h.rsv1 = rsv1;
     // RFC 6455 §5.1: a server MUST close on an unmasked client frame (and a client on a
     // masked server frame).
     if (h.masked != expect_masked) return violation;
@@ -95,7 +100,7 @@ FrameParser::Result FrameParser::feed(std::span<char> bytes) noexcept {
         return r;
     }
     if (!have_header_) {
-        HeaderResult hr = parse_frame_header(bytes, expect_masked_);
+        HeaderResult hr = parse_frame_header(bytes, expect_masked_, allow_rsv1_);
         if (hr.status != ParseStatus::done) {
             r.status = hr.status;
             r.error = error_ = hr.error;

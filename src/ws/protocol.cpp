@@ -2,6 +2,8 @@
 // UTF-8 text, close frames.
 #include "ws/protocol.hpp"
 
+#include <array>
+
 namespace herald::ws {
 namespace {
 
@@ -22,7 +24,7 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
             if (CloseCode c = check_header(h); c != CloseCode::none) return fail(c, off);
         }
         // RFC 6455 §8.1: fail on invalid text as soon as it is seen, not at the message end.
-        if (text_ && !h.is_control() && r.fresh_end != r.fresh_begin &&
+        if (text_ && !compressed_ && !h.is_control() && r.fresh_end != r.fresh_begin &&
             !utf8_.feed(view(rest.subspan(r.fresh_begin, r.fresh_end - r.fresh_begin))))
             return fail(CloseCode::invalid_payload, off);
         if (r.status == ParseStatus::need_more)
@@ -51,14 +53,15 @@ CloseCode Protocol::check_header(const FrameHeader& h) noexcept {
     case Opcode::continuation:
         // RFC 6455 §5.4: a continuation frame only continues an open fragmented message.
         if (!message_open_) return CloseCode::protocol_error;
-        if (h.payload_length > max_message_size_ - message_.size())
+        if (h.payload_length > wire_limit() - message_.size())
             return CloseCode::message_too_big;
         return CloseCode::none;
     case Opcode::text:
     case Opcode::binary:
         // RFC 6455 §5.4: fragments of different messages MUST NOT interleave.
         if (message_open_) return CloseCode::protocol_error;
-        if (h.payload_length > max_message_size_) return CloseCode::message_too_big;
+        compressed_ = h.rsv1;
+        if (h.payload_length > wire_limit()) return CloseCode::message_too_big;
         text_ = h.opcode == Opcode::text;
         utf8_.reset();
         return CloseCode::none;
@@ -100,9 +103,30 @@ CloseCode Protocol::dispatch(const FrameHeader& h, std::string_view payload,
 
 CloseCode Protocol::deliver(Opcode op, std::string_view payload,
                             ProtocolHandler& handler) noexcept {
+    if (compressed_) return deliver_inflated(op, payload, handler);
     // The bytes were validated as they arrived; only a sequence cut off at the end remains.
     if (op == Opcode::text && !utf8_.complete()) return CloseCode::invalid_payload;
     handler.on_message(op, payload);
+    return CloseCode::none;
+}
+
+// RFC 7692 §7.2.2: append 00 00 ff ff to the payload and inflate; the text check runs on the
+// inflated bytes.
+CloseCode Protocol::deliver_inflated(Opcode op, std::string_view payload,
+                                     ProtocolHandler& handler) noexcept {
+    static constexpr std::array<std::uint8_t, 4> tail = {0x00, 0x00, 0xff, 0xff};
+    compressed_ = false;
+    deflate::Inflater inflater(deflate_window_bits_);
+    std::string out;
+    const std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                           payload.size());
+    deflate::InflateResult r = inflater.inflate(in, out, max_message_size_);
+    if (r.status == deflate::InflateStatus::need_more)
+        r = inflater.inflate(tail, out, max_message_size_);
+    if (r.status == deflate::InflateStatus::too_large) return CloseCode::message_too_big;
+    if (r.status == deflate::InflateStatus::error) return CloseCode::invalid_payload;
+    if (op == Opcode::text && !valid_utf8(out)) return CloseCode::invalid_payload;
+    handler.on_message(op, out);
     return CloseCode::none;
 }
 

@@ -1,15 +1,20 @@
 // WebSocket session: protocol events -> endpoint, control frames, close handshake, keepalive.
 #include "ws/session.hpp"
 
+#include <cstring>
+
 #include <sys/socket.h>
 
 #include "core/log.hpp"
+#include "deflate/deflater.hpp"
 
 namespace herald::ws {
 
 WsSession::WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint)
     : Session(c), protocol_(limits.max_message_size), limits_(limits),
-      endpoint_(std::move(endpoint)) {}
+      endpoint_(std::move(endpoint)) {
+    if (limits_.deflate) protocol_.enable_deflate(limits_.deflate_client_window_bits);
+}
 
 WsSession::~WsSession() = default;
 
@@ -125,6 +130,10 @@ bool WsSession::check_queue() {
 
 bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefix) {
     if (close_sent_ || !check_queue()) return false;
+    if (compresses(prefix.size() + payload.size())) {
+        send_deflated(op, payload, prefix);
+        return true;
+    }
     unsigned char head[max_frame_header];
     std::size_t n = encode_frame_header(op, true, prefix.size() + payload.size(), head);
     std::string frame;
@@ -133,6 +142,25 @@ bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefi
     conn_.out().push(std::move(frame));
     conn_.flush_soon();
     return true;
+}
+
+// RFC 7692 §7.2.1: one compressed message, no context takeover (the Deflater keeps nothing
+// between calls, so the connection holds no compression state).
+void WsSession::send_deflated(Opcode op, std::string_view payload, std::string_view prefix) {
+    std::string joined;
+    if (!prefix.empty()) payload = joined.append(prefix).append(payload);
+    std::string frame(max_frame_header, '\0');
+    deflate::Deflater(limits_.deflate_level)
+        .compress({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, frame,
+                  deflate::Flush::sync);
+    frame.resize(frame.size() - 4);
+    unsigned char head[max_frame_header];
+    std::size_t n = encode_frame_header(op, true, frame.size() - max_frame_header, head);
+    head[0] |= 0x40;  // RSV1
+    std::memcpy(frame.data() + max_frame_header - n, head, n);
+    frame.erase(0, max_frame_header - n);
+    conn_.out().push(std::move(frame));
+    conn_.flush_soon();
 }
 
 bool WsSession::send_frame(std::shared_ptr<const void> keep, std::string_view frame) {

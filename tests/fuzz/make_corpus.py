@@ -5,6 +5,7 @@ in its header comment); the prefixes here give the split cuts and limits. Run it
 editing a case: `tests/fuzz/make_corpus.py`."""
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -32,6 +33,19 @@ def ws_frame(opcode, payload, fin=True, key=b'\0\0\0\0'):
 
 def ws(limit, cut1, cut2, code, data):
     return bytes([limit]) + u16(cut1) + u16(cut2) + u16(code) + data
+
+
+def raw_deflate(data, level=6, strategy=zlib.Z_DEFAULT_STRATEGY, flush=zlib.Z_SYNC_FLUSH):
+    c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
+    return c.compress(data) + c.flush(flush)
+
+
+def inflate(limit, cut1, cut2, window_bits, data):
+    return u16(limit) + u16(cut1) + u16(cut2) + bytes([window_bits]) + data
+
+
+def deflate(level, cut, data):
+    return bytes([level]) + u16(cut) + data
 
 
 def cfg(cut1, cut2, text):
@@ -160,6 +174,23 @@ CORPORA['proxy'] = {
     'v2_inet6': proxy(1, 20, V2_SIG + b'\x21\x21\x00\x24' + bytes(15) + b'\x01' + bytes(15)
                       + b'\x01' + struct.pack('>HH', 1, 2)),
     'v2_local': proxy(0, 0, V2_SIG + b'\x20\x00\x00\x00'),
+}
+
+JSON = b'{"channel":"news","id":42,"data":{"title":"hello","tags":["a","b"]}}' * 8
+CORPORA['inflate'] = {
+    'dynamic': inflate(4096, 10, 40, 7, raw_deflate(JSON)),
+    'fixed': inflate(4096, 3, 5, 7, raw_deflate(b'hello hello hello', 6, zlib.Z_FIXED)),
+    'stored': inflate(100, 1, 2, 7, raw_deflate(b'stored bytes', 0, flush=zlib.Z_FINISH)),
+    'rfc7692_hello': inflate(64, 2, 4, 7, bytes.fromhex('f248cdc9c90700') + b'\0\0\xff\xff'),
+    'bomb': inflate(256, 5, 9, 7, raw_deflate(bytes(100000), 9)),
+    'small_window': inflate(4096, 0, 0, 0, raw_deflate(bytes(range(256)) * 3)),
+    'bad_type': inflate(16, 0, 1, 7, b'\x07\x00'),
+}
+CORPORA['deflate'] = {
+    'json': deflate(5, 7, JSON),
+    'empty': deflate(0, 0, b''),
+    'repeats': deflate(8, 100, b'ab' * 3000 + b'z' * 400),
+    'binary': deflate(1, 3, bytes(range(256)) * 2),
 }
 
 # The shipped config, minus its include (the harness only lexes inputs that include files).

@@ -47,13 +47,25 @@ def run(coro, timeout=8):
 
 # ---- Python websockets ---------------------------------------------------------------------
 
-def test_python_websockets_echo_session(srv):
+def check_extensions(ws, compression):
+    if compression is None:
+        assert not ws.extensions
+    else:  # herald accepts websockets' offer, without context takeover in either direction
+        assert [e.name for e in ws.extensions] == ['permessage-deflate']
+        assert ws.extensions[0].remote_no_context_takeover
+        assert ws.extensions[0].local_no_context_takeover
+
+
+COMPRESSION = pytest.mark.parametrize('compression', [None, 'deflate'])
+
+
+@COMPRESSION
+def test_python_websockets_echo_session(srv, compression):
     url = 'ws://127.0.0.1:%d/echo' % srv.port
 
     async def session():
-        # websockets offers permessage-deflate by default: herald declines it.
-        async with websockets.connect(url, max_size=None) as ws:
-            assert not ws.extensions
+        async with websockets.connect(url, max_size=None, compression=compression) as ws:
+            check_extensions(ws, compression)
             await ws.send('hello')
             assert await ws.recv() == PREFIX + 'hello'
             await ws.send('你好 ✓')
@@ -79,12 +91,13 @@ def test_python_websockets_echo_session(srv):
     assert code == 1000
 
 
-def test_python_websockets_large_binary_and_subprotocol(srv):
+def test_python_websockets_large_binary_and_subprotocol(srv, compression=None):
     url = 'ws://127.0.0.1:%d/proto' % srv.port
 
     async def session():
         async with websockets.connect(url, subprotocols=['nope', 'superchat', 'chat'],
-                                      max_size=None) as ws:
+                                      max_size=None, compression=compression) as ws:
+            check_extensions(ws, compression)
             assert ws.subprotocol == 'superchat'
             data = os.urandom(1 << 20)  # exactly the default ws_max_message_size
             await ws.send(data)
@@ -95,11 +108,14 @@ def test_python_websockets_large_binary_and_subprotocol(srv):
     assert run(session()) == 1000
 
 
-def test_python_websockets_too_big_gets_1009(srv):
+@COMPRESSION
+def test_python_websockets_too_big_gets_1009(srv, compression):
+    # Compressed, 2 KiB of 'x' is a few bytes on the wire: the limit applies to the inflated size.
     url = 'ws://127.0.0.1:%d/small' % srv.port
 
     async def session():
-        async with websockets.connect(url) as ws:
+        async with websockets.connect(url, compression=compression) as ws:
+            check_extensions(ws, compression)
             await ws.send('x' * 2048)
             with pytest.raises(ConnectionClosedError) as e:
                 await ws.recv()
@@ -108,11 +124,12 @@ def test_python_websockets_too_big_gets_1009(srv):
     assert run(session()) == 1009
 
 
-def test_python_websockets_sees_1001_on_shutdown(srv):
+@COMPRESSION
+def test_python_websockets_sees_1001_on_shutdown(srv, compression):
     url = 'ws://127.0.0.1:%d/echo' % srv.port
 
     async def session():
-        async with websockets.connect(url) as ws:
+        async with websockets.connect(url, compression=compression) as ws:
             await ws.send('before')
             assert await ws.recv() == PREFIX + 'before'
             srv.signal(signal.SIGQUIT)
@@ -139,10 +156,14 @@ def node_client(script, *args, timeout=15):
     return p.returncode, json.loads(lines[-1])
 
 
-def test_node_ws_echo_session(srv):
-    rc, out = node_client('echo-client.mjs', 'ws://127.0.0.1:%d/echo' % srv.port, PREFIX)
+@pytest.mark.parametrize('mode', ['', 'deflate'])
+def test_node_ws_echo_session(srv, mode):
+    rc, out = node_client('echo-client.mjs', 'ws://127.0.0.1:%d/echo' % srv.port, PREFIX, mode)
     assert out['failures'] == [], out
     assert out['closeCode'] == 1000, out
-    assert out['extensions'] == ''
+    if mode:
+        assert out['extensions'].startswith('permessage-deflate'), out
+    else:
+        assert out['extensions'] == ''
     assert out['steps'] >= 9
     assert rc == 0 and out['ok'], out

@@ -8,7 +8,10 @@
 // and exits 0 only if every check passed and the close was clean (code 1000, wasClean).
 import WebSocket from 'ws';
 
-const [url, prefix = ''] = process.argv.slice(2);
+// A third argument "deflate" expects permessage-deflate to be negotiated (ws offers it by
+// default); without it the client offers nothing.
+const [url, prefix = '', mode = ''] = process.argv.slice(2);
+const deflate = mode === 'deflate';
 if (!url) {
     console.error('usage: node echo-client.mjs URL [PREFIX]');
     process.exit(2);
@@ -32,7 +35,7 @@ const deliver = (item) => {
 const next = () =>
     inbox.length ? Promise.resolve(inbox.shift()) : new Promise((resolve) => waiters.push(resolve));
 
-const ws = new WebSocket(url);  // offers permessage-deflate by default: herald must decline
+const ws = new WebSocket(url, { perMessageDeflate: deflate ? { threshold: 0 } : false });
 const timer = setTimeout(() => {
     failures.push('timeout');
     finish(null, '', false);
@@ -66,7 +69,8 @@ async function expectBinary(want, what) {
 }
 
 ws.on('open', async () => {
-    check(ws.extensions === '', `extensions negotiated: ${ws.extensions}`);
+    check(deflate ? ws.extensions.startsWith('permessage-deflate') : ws.extensions === '',
+          `extensions negotiated: ${ws.extensions}`);
 
     ws.send('hello');
     await expectText(prefix + 'hello', 'text');
