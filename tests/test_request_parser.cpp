@@ -594,7 +594,7 @@ Test(request_parser, default_limits) {
 
 Test(request_parser, limits_above_the_field_array_are_clamped) {
     std::string req = "GET / HTTP/1.1\r\nHost: a\r\n";
-    for (std::size_t i = 1; i < herald::http::max_headers + 1; ++i)
+    for (std::size_t i = 1; i < herald::max_headers + 1; ++i)
         req += "F: x\r\n";
     req += "\r\n";
     RequestParser p(ParserLimits{

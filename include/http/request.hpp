@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/limits.hpp"
+
 namespace herald::http {
 
 // Every way a request can be rejected; mapped to a status by status_of().
@@ -44,9 +46,6 @@ struct Header {
     std::string_view name;   // as sent; compare case-insensitively
     std::string_view value;  // OWS trimmed
 };
-
-// Maximum number of header fields kept in a Request (the 431 limit may be lower).
-inline constexpr std::size_t max_headers = 128;
 
 // A request head. All views point into the caller's read buffer and stay valid until the
 // connection consumes those bytes (i.e. until the request is finished or the buffer moves).
