@@ -616,16 +616,3 @@ Test(request_parser, guard_page_catches_over_reads, .exit_code = 42) {
     volatile const char* past = in.data() + in.size();
     cr_log_info("read %d", int(*past));
 }
-
-Test(request_parser, list_tokens_and_case_insensitive_names) {
-    using herald::http::has_token;
-    using herald::http::iequals;
-    cr_expect(iequals("Content-Length", "content-LENGTH"), "iequals");
-    cr_expect(!iequals("Host", "Hosts"), "iequals length");
-    cr_expect(!iequals("[", "{"), "only letters fold");
-    cr_expect(has_token("keep-alive, Upgrade", "upgrade"), "has_token second");
-    cr_expect(has_token(" ,close ,", "close"), "empty elements and OWS");
-    cr_expect(has_token("a,\tclose\t", "close"), "tabs");
-    cr_expect(!has_token("closed, xclose", "close"), "whole tokens only");
-    cr_expect(!has_token("", "close"), "empty list");
-}

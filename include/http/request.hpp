@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/ascii.hpp"
 #include "core/limits.hpp"
 
 namespace herald::http {
@@ -78,8 +79,8 @@ struct Request {
     bool has_body() const noexcept { return chunked || content_length > 0; }
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
-// True if a comma-separated list (like Connection) contains token, case-insensitively.
-bool has_token(std::string_view list, std::string_view token) noexcept;
+// The ASCII helpers, also reachable as http::iequals / http::has_token.
+using ascii::has_token;
+using ascii::iequals;
 
 } // namespace herald::http

@@ -21,7 +21,6 @@ void serve_status(http::HttpSession& s) {
         requests += w->stats().requests.load(std::memory_order_relaxed);
     }
     push::BrokerStats b = s.worker().broker().stats();
-    static const char* names[] = {"none", "polling", "long-polling", "iframe", "sse", "websocket"};
     bool prom = http::query_arg(req.query, "format").value_or("") == "prometheus";
     std::string out;
     if (prom) {
@@ -41,14 +40,16 @@ void serve_status(http::HttpSession& s) {
         out += "# HELP herald_subscribers Live subscribers by strategy.\n"
                "# TYPE herald_subscribers gauge\n";
         for (int k = 1; k <= 5; ++k)
-            out += std::string("herald_subscribers{strategy=\"") + names[k] + "\"} " +
+            out += std::string("herald_subscribers{strategy=\"") +
+                   to_string(static_cast<PushStrategy>(k)) + "\"} " +
                    std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
     } else {
         out = "{\"connections\":" + std::to_string(connections) +
               ",\"accepted\":" + std::to_string(accepted) +
               ",\"requests\":" + std::to_string(requests) + ",\"subscribers\":{";
         for (int k = 1; k <= 5; ++k)
-            out += std::string(k > 1 ? "," : "") + "\"" + names[k] + "\":" +
+            out += std::string(k > 1 ? "," : "") + "\"" +
+                   to_string(static_cast<PushStrategy>(k)) + "\":" +
                    std::to_string(b.subscribers[static_cast<std::size_t>(k)]);
         out += "},\"channels\":" + std::to_string(b.channels) +
                ",\"published\":" + std::to_string(b.published) +
