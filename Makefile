@@ -49,7 +49,7 @@ KQ_UNIT   := $(call objs,asan,$(KQ_UNIT_SRC)) $(call objs,kq,$(COMPAT_TEST_SRC))
 TSAN_OBJ  := $(call objs,tsan,$(LIB_SRC) $(POLLER_SRC) src/main.cpp)
 
 .PHONY: all run test test-fast unit integration e2e deps deps-test deps-fuzz deps-lint clean format tsan lint \
-        lint-cppcheck bench fuzz deb
+        lint-cppcheck lint-layers bench fuzz deb
 .DEFAULT_GOAL := all
 
 # The top-level targets build their parts in parallel themselves, so the README's plain
@@ -188,8 +188,7 @@ FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/r
                      src/http/target.cpp
 FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws/close.cpp \
                      src/deflate/inflater.cpp
-FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp \
-                     src/http/request.cpp
+FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/ws/frame.cpp src/ws/close.cpp \
                      src/deflate/deflater.cpp \
                      src/core/clock.cpp
@@ -222,10 +221,11 @@ deps-fuzz:
 	@tools/deps.sh fuzz
 
 # ---- static analysis (issue 7) ----------------------------------------------------------
-# `make lint` (use -j2): cppcheck over src/ and include/, then clang-tidy (checks and their
-# reasons in .clang-tidy) on every source file with the headers it includes; both must be
-# silent. clang-tidy results are stamped per file under build/lint/, redone when the file, a
-# header or .clang-tidy changes. cppcheck suppressions, each with its reason:
+# `make lint` (use -j2): the layer check (tools/check-layers.py: no #include points up the
+# module graph, README "Architecture"), cppcheck over src/ and include/, then clang-tidy (checks
+# and their reasons in .clang-tidy) on every source file with the headers it includes; all three
+# must be silent. clang-tidy results are stamped per file under build/lint/, redone when the
+# file, a header or .clang-tidy changes. cppcheck suppressions, each with its reason:
 #   useStlAlgorithm: a plain loop is as clear as std::find_if/any_of; STYLE asks for neither.
 #   constParameterCallback: config directive handlers share one signature (directive table).
 #   missingIncludeSystem: cppcheck needs no system headers to analyse the code.
@@ -239,7 +239,10 @@ CPPCHECK_FLAGS := --std=c++20 --language=c++ $(INCS) --enable=warning,performanc
                   --suppress=missingIncludeSystem --suppress=unmatchedSuppression
 TIDY_STAMPS    := $(patsubst %.cpp,build/lint/%.tidy,$(ALL_SRC))
 
-lint: lint-cppcheck $(TIDY_STAMPS)
+lint: lint-layers lint-cppcheck $(TIDY_STAMPS)
+
+lint-layers:
+	@tools/check-layers.py
 
 lint-cppcheck: | deps-lint
 	@mkdir -p build/lint/cppcheck

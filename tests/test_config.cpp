@@ -11,22 +11,10 @@
 
 #include "config/config.hpp"
 #include "config/values.hpp"
+#include "support/config_files.hpp"
 
 using namespace herald;
-
-namespace {
-
-// load_config_string() as "t.conf" in the working directory: "OK" or the error message.
-std::string load_error(const std::string& text) {
-    try {
-        load_config_string(text, "t.conf");
-        return "OK";
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-}
-
-} // namespace
+using herald::test::load_error;
 
 // ---- values -------------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
 
 #include "config/config.hpp"
 #include "config/loader.hpp"
+#include "support/config_files.hpp"
 
 using namespace herald;
+using herald::test::load_error;
 namespace detail = herald::config::detail;
 
 namespace {
@@ -41,15 +43,6 @@ const char* ctx_name(Ctx ctx) {
     case channel: return "channel";
     }
     return "?";
-}
-
-std::string load_error(const std::string& text) {
-    try {
-        load_config_string(text, "t.conf");
-        return "OK";
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
 }
 
 struct Row {

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "support/config_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace herald;
+using herald::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -56,32 +58,6 @@ bool same_limits(const Limits& a, const Limits& b) {
            a.ws_deflate_min_size == b.ws_deflate_min_size &&
            a.ws_deflate_level == b.ws_deflate_level;
 }
-
-// A fresh folder under /tmp, removed when the object goes away.
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/herald-config-XXXXXX";
-        cr_assert(mkdtemp(tmpl) != nullptr);
-        path_ = tmpl;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-    std::string write(const std::string& rel, std::string_view text) const {
-        fs::path p = fs::path(path_) / rel;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p, std::ios::binary) << text;
-        return p.string();
-    }
-
-private:
-    std::string path_;
-};
 
 } // namespace
 

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "config/parser.hpp"
+#include "support/config_files.hpp"
 
 namespace fs = std::filesystem;
 using herald::ConfigError;
@@ -17,6 +18,7 @@ using herald::config::ConfigTree;
 using herald::config::Directive;
 using herald::config::parse_config_file;
 using herald::config::parse_config_text;
+using herald::test::TempDir;
 
 namespace {
 
@@ -70,32 +72,6 @@ std::string parse_file(const std::string& path) {
         return e.what();
     }
 }
-
-// A fresh folder under /tmp, removed when the object goes away.
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/herald-config-XXXXXX";
-        cr_assert(mkdtemp(tmpl) != nullptr);
-        path_ = tmpl;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-    std::string write(const std::string& rel, std::string_view text) const {
-        fs::path p = fs::path(path_) / rel;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p, std::ios::binary) << text;
-        return p.string();
-    }
-
-private:
-    std::string path_;
-};
 
 struct Case {
     const char* name;

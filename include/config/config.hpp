@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/log.hpp"
+
 namespace herald {
 
 using Duration = std::chrono::milliseconds;
@@ -24,8 +26,6 @@ class ConfigError : public std::runtime_error {
 public:
     explicit ConfigError(const std::string& msg) : std::runtime_error(msg) {}
 };
-
-enum class LogLevel : std::uint8_t { debug, info, notice, warn, error };
 
 enum class PushStrategy : std::uint8_t { none, polling, long_polling, iframe, sse, websocket };
 enum class PushFormat : std::uint8_t { raw, json };

@@ -2,10 +2,14 @@
 // fd). The target may be swapped at runtime (reload, USR1 reopen) from any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <system_error>
 
-#include "config/config.hpp"
+namespace herald {
+// Severity of a log line; the config's error_log level is one of these.
+enum class LogLevel : std::uint8_t { debug, info, notice, warn, error };
+} // namespace herald
 
 namespace herald::log {
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "core/ascii.hpp"
+
 namespace herald::http::detail {
 
 struct CharTable {
@@ -19,8 +21,8 @@ template <class Pred> constexpr CharTable make_char_table(Pred pred) noexcept {
     return t;
 }
 
-constexpr bool is_alpha(unsigned c) noexcept { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-constexpr bool is_digit(unsigned c) noexcept { return c >= '0' && c <= '9'; }
+using ascii::is_alpha;
+using ascii::is_digit;
 constexpr bool is_one_of(unsigned c, const char* set) noexcept {
     for (; *set; ++set)
         if (c == static_cast<unsigned char>(*set))
@@ -28,10 +30,9 @@ constexpr bool is_one_of(unsigned c, const char* set) noexcept {
     return false;
 }
 
-// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-//                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-inline constexpr CharTable tchar = make_char_table(
-    [](unsigned c) { return is_alpha(c) || is_digit(c) || is_one_of(c, "!#$%&'*+-.^_`|~"); });
+// RFC 9110 §5.6.2 tchar (the rule is ascii::is_tchar), as a table for the parser's hot loop.
+inline constexpr CharTable tchar =
+    make_char_table([](unsigned c) { return ascii::is_tchar(static_cast<unsigned char>(c)); });
 
 // RFC 9110 §5.5: field-vchar = VCHAR / obs-text (SP and HTAB are allowed only between them).
 inline constexpr CharTable field_vchar =

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/ascii.hpp"
+#include "core/limits.hpp"
+
 namespace herald::http {
 
 // Every way a request can be rejected; mapped to a status by status_of().
@@ -45,9 +48,6 @@ struct Header {
     std::string_view value;  // OWS trimmed
 };
 
-// Maximum number of header fields kept in a Request (the 431 limit may be lower).
-inline constexpr std::size_t max_headers = 128;
-
 // A request head. All views point into the caller's read buffer and stay valid until the
 // connection consumes those bytes (i.e. until the request is finished or the buffer moves).
 struct Request {
@@ -81,8 +81,8 @@ struct Request {
     bool has_body() const noexcept { return chunked || content_length > 0; }
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
-// True if a comma-separated list (like Connection) contains token, case-insensitively.
-bool has_token(std::string_view list, std::string_view token) noexcept;
+// The ASCII helpers, also reachable as http::iequals / http::has_token.
+using ascii::has_token;
+using ascii::iequals;
 
 } // namespace herald::http

@@ -6,6 +6,7 @@
 
 #include "config/loader.hpp"
 #include "config/parser.hpp"
+#include "core/ascii.hpp"
 
 namespace herald {
 
@@ -36,7 +37,7 @@ std::string_view mime_type_for(const Config& cfg, const Limits& limits, std::str
     char ext[max_ext];
     std::size_t n = 0;
     for (char c : filename.substr(dot + 1))
-        ext[n++] = c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+        ext[n++] = ascii::lower(c);
     auto it = cfg.mime_types.find(std::string(ext, n));
     return it == cfg.mime_types.end() ? std::string_view(limits.default_type)
                                       : std::string_view(it->second);

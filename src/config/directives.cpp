@@ -6,7 +6,7 @@
 
 #include "config/loader.hpp"
 #include "config/values.hpp"
-#include "http/request.hpp"
+#include "core/limits.hpp"
 
 namespace herald::config::detail {
 namespace {
@@ -40,7 +40,7 @@ void time_limit(Loader& l, const Directive& d) {
 }
 
 void max_headers(Loader& l, const Directive& d) {
-    l.limits->max_header_count = static_cast<std::uint32_t>(l.number(d, 0, 1, http::max_headers));
+    l.limits->max_header_count = static_cast<std::uint32_t>(l.number(d, 0, 1, herald::max_headers));
 }
 
 void push_format(Loader& l, const Directive& d) {

@@ -6,13 +6,12 @@
 #include <filesystem>
 
 #include "config/values.hpp"
+#include "core/ascii.hpp"
 
 namespace herald::config::detail {
 namespace {
 
 std::string dquote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
 // "250ms", "30s", "5m", "2h", "1d": the largest unit that divides d exactly.
 std::string format_duration(Duration d) {
@@ -87,7 +86,7 @@ void Loader::type_mapping(const Directive& d) {
     for (std::size_t i = 0; i < d.args.size(); ++i) {
         std::string ext = d.args[i].value;
         if (ext.empty() || ext.find_first_of("./") != std::string::npos) invalid(d, i);
-        std::transform(ext.begin(), ext.end(), ext.begin(), lower);
+        std::transform(ext.begin(), ext.end(), ext.begin(), ascii::lower);
         cfg.mime_types[std::move(ext)] = d.name;
     }
 }

@@ -8,12 +8,12 @@
 
 #include <arpa/inet.h>
 
+#include "core/ascii.hpp"
+
 namespace herald::config {
 namespace {
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
 constexpr std::array<bool, 256> make_channel_chars() {
     std::array<bool, 256> t{};
@@ -53,7 +53,7 @@ std::uint64_t take_time_unit(std::string_view& s, int& rank) noexcept {
         std::size_t len = std::strlen(units[k].name);
         if (s.size() < len) continue;
         bool match = true;
-        for (std::size_t j = 0; j < len; ++j) match = match && lower(s[j]) == units[k].name[j];
+        for (std::size_t j = 0; j < len; ++j) match = match && ascii::lower(s[j]) == units[k].name[j];
         if (!match) continue;
         s.remove_prefix(len);
         rank = ranks[k];
@@ -91,7 +91,7 @@ std::optional<std::uint64_t> parse_number(std::string_view s) noexcept {
 std::optional<std::uint64_t> parse_size(std::string_view s) noexcept {
     std::uint64_t scale = 1;
     if (!s.empty()) {
-        switch (lower(s.back())) {
+        switch (ascii::lower(s.back())) {
         case 'k': scale = 1ull << 10; break;
         case 'm': scale = 1ull << 20; break;
         case 'g': scale = 1ull << 30; break;

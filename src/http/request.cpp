@@ -34,12 +34,6 @@ constexpr ErrorInfo error_table[] = {
 static_assert(std::size(error_table) == static_cast<std::size_t>(HttpError::expectation_failed) + 1,
               "error_table must have one entry per HttpError");
 
-constexpr unsigned char lower(unsigned char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
-}
-
-constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
 } // namespace
 
 int status_of(HttpError e) noexcept { return error_table[static_cast<std::size_t>(e)].status; }
@@ -48,43 +42,16 @@ const char* reason_of(HttpError e) noexcept {
     return error_table[static_cast<std::size_t>(e)].reason;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-// RFC 9110 §5.6.1: #element lists; empty elements and OWS around commas are allowed.
-bool has_token(std::string_view list, std::string_view token) noexcept {
-    while (!list.empty()) {
-        std::size_t comma = list.find(',');
-        std::string_view item = list.substr(0, comma);
-        while (!item.empty() && is_ows(item.front()))
-            item.remove_prefix(1);
-        while (!item.empty() && is_ows(item.back()))
-            item.remove_suffix(1);
-        if (iequals(item, token))
-            return true;
-        if (comma == std::string_view::npos)
-            break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
 std::string_view Request::header(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < header_count; ++i)
-        if (iequals(headers[i].name, name))
+        if (ascii::iequals(headers[i].name, name))
             return headers[i].value;
     return {};
 }
 
 bool Request::has_header(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < header_count; ++i)
-        if (iequals(headers[i].name, name))
+        if (ascii::iequals(headers[i].name, name))
             return true;
     return false;
 }

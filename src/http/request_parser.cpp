@@ -326,7 +326,7 @@ HttpError RequestParser::end_field(std::string_view name, std::string_view value
                                    Span value_span) noexcept {
     switch (name.size()) {
     case 4:
-        if (!iequals(name, "host"))
+        if (!ascii::iequals(name, "host"))
             break;
         // RFC 9112 §3.2: 400 for more than one Host or an invalid Host value.
         if (host_seen_)
@@ -337,7 +337,7 @@ HttpError RequestParser::end_field(std::string_view name, std::string_view value
         host_ = value_span;
         break;
     case 14:
-        if (!iequals(name, "content-length"))
+        if (!ascii::iequals(name, "content-length"))
             break;
         // RFC 9110 §8.6: a repeated or list-valued Content-Length may be rejected; we do.
         if (content_length_seen_ || !parse_content_length(value, content_length_))
@@ -347,26 +347,26 @@ HttpError RequestParser::end_field(std::string_view name, std::string_view value
             return HttpError::te_and_cl;
         break;
     case 17:
-        if (!iequals(name, "transfer-encoding"))
+        if (!ascii::iequals(name, "transfer-encoding"))
             break;
-        te_chunked_ = te_count_ == 0 && iequals(value, "chunked");
+        te_chunked_ = te_count_ == 0 && ascii::iequals(value, "chunked");
         te_count_ = static_cast<std::uint8_t>(std::min(te_count_ + 1, 2));
         if (content_length_seen_) // RFC 9112 §6.3 item 3
             return HttpError::te_and_cl;
         break;
     case 10:
-        if (!iequals(name, "connection"))
+        if (!ascii::iequals(name, "connection"))
             break;
         // RFC 9110 §7.6.1: Connection = #connection-option; RFC 9112 §9.3 persistence.
-        connection_close_ = connection_close_ || has_token(value, "close");
-        connection_keep_alive_ = connection_keep_alive_ || has_token(value, "keep-alive");
-        connection_upgrade_ = connection_upgrade_ || has_token(value, "upgrade");
+        connection_close_ = connection_close_ || ascii::has_token(value, "close");
+        connection_keep_alive_ = connection_keep_alive_ || ascii::has_token(value, "keep-alive");
+        connection_upgrade_ = connection_upgrade_ || ascii::has_token(value, "upgrade");
         break;
     case 6:
-        if (!iequals(name, "expect"))
+        if (!ascii::iequals(name, "expect"))
             break;
         // RFC 9110 §10.1.1: Expect = #expectation; only 100-continue is defined.
-        if (iequals(value, "100-continue"))
+        if (ascii::iequals(value, "100-continue"))
             expect_continue_ = true;
         else
             expect_other_ = true;

@@ -73,7 +73,7 @@ const Server* Router::server_for(std::string_view listen_key, std::string_view h
                                             : host.rfind(':'));
     for (std::size_t i : it->second)
         for (const std::string& name : servers_[i].server->server_names)
-            if (iequals(name, h)) return servers_[i].server;
+            if (ascii::iequals(name, h)) return servers_[i].server;
     return servers_[it->second.front()].server;
 }
 

@@ -40,7 +40,7 @@ HttpError split_absolute(std::string_view t, TargetParts& parts) noexcept {
     if (sep == std::string_view::npos)
         return HttpError::bad_target;
     std::string_view scheme = t.substr(0, sep);
-    if (!iequals(scheme, "http") && !iequals(scheme, "https"))
+    if (!ascii::iequals(scheme, "http") && !ascii::iequals(scheme, "https"))
         return HttpError::bad_target;
     std::string_view rest = t.substr(sep + 3);
     std::size_t end = rest.find_first_of("/?");

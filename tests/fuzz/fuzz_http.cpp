@@ -47,7 +47,7 @@ std::string render(const Request& r, const Piece& bytes) {
             "request views point into the input");
     require(inside(r.path) || r.path == "/", "path view points into the input (or is \"/\")");
     require(!r.method_name.empty() && !r.target.empty(), "method and target are not empty");
-    require(r.header_count <= max_headers, "header_count <= max_headers");
+    require(r.header_count <= herald::max_headers, "header_count <= max_headers");
     require(!(r.chunked && r.has_content_length), "never both chunked and Content-Length");
     std::string s;
     s += std::to_string(static_cast<int>(r.method)) + " " + std::to_string(r.version_minor) + "\n";

@@ -1,0 +1,34 @@
+// ASCII text helpers shared by every module that reads protocol or config text: case folding,
+// case-insensitive comparison and the RFC 9110 token and list rules (§5.6.1-§5.6.3). Only the
+// letters A-Z fold; every other byte, UTF-8 included, compares as it is.
+#pragma once
+
+#include <string_view>
+
+namespace herald::ascii {
+
+constexpr bool is_alpha(unsigned char c) noexcept { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+constexpr bool is_digit(unsigned char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+//                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+constexpr bool is_tchar(unsigned char c) noexcept {
+    return is_alpha(c) || is_digit(c) ||
+           (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos);
+}
+
+// RFC 9110 §5.6.2: token = 1*tchar.
+bool is_token(std::string_view s) noexcept;
+
+// Equal ignoring the case of ASCII letters.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// s without the optional whitespace (SP, HTAB) at either end (RFC 9110 §5.6.3 OWS).
+std::string_view trim_ows(std::string_view s) noexcept;
+
+// True if a comma-separated field value (RFC 9110 §5.6.1 #element list, like Connection)
+// has an element equal to token, ignoring case; empty elements and OWS around commas are allowed.
+bool has_token(std::string_view list, std::string_view token) noexcept;
+
+} // namespace herald::ascii

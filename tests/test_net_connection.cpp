@@ -1,0 +1,220 @@
+// Unit tests for net/connection over a socketpair, a real EventLoop and a manual clock: input
+// offered until the session stops consuming, pause and resume, a session replaced with bytes
+// left over, the lingering close and the send timeout.
+#include <criterion/criterion.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include "net/connection.hpp"
+#include "support/connection_rig.hpp"
+
+using namespace herald;
+using namespace herald::net;
+
+namespace {
+
+// A Session whose behaviour is the test's: on_data_fn decides how much it consumes.
+struct Probe final : Session {
+    using OnData = std::function<std::size_t(Probe&, std::string_view)>;
+    Probe(Connection& c, OnData fn, bool* destroyed = nullptr)
+        : Session(c), on_data_fn(std::move(fn)), destroyed_(destroyed) {}
+    ~Probe() override {
+        if (destroyed_) *destroyed_ = true;
+    }
+    std::size_t on_data(std::span<char> data) noexcept override {
+        offers.emplace_back(data.data(), data.size());
+        return on_data_fn(*this, offers.back());
+    }
+    void on_drained() noexcept override { ++drained; }
+    void on_peer_closed() noexcept override {
+        ++peer_closed;
+        Session::on_peer_closed();
+    }
+    void on_close() noexcept override { ++closed; }
+    Connection& conn() noexcept { return conn_; }
+
+    OnData on_data_fn;
+    std::vector<std::string> offers;  // every on_data() input, in order
+    int drained = 0, peer_closed = 0, closed = 0;
+    bool* destroyed_;
+};
+
+// Consumes whole lines only; the unconsumed tail is offered again with more bytes.
+std::size_t whole_lines(Probe&, std::string_view in) {
+    std::size_t nl = in.rfind('\n');
+    return nl == std::string_view::npos ? 0 : nl + 1;
+}
+
+// The rig with a Probe started as the connection's session.
+struct Rig : test::ConnectionRig {
+    Probe* probe = nullptr;
+    explicit Rig(Probe::OnData fn, bool* destroyed = nullptr) {
+        auto p = std::make_unique<Probe>(*conn, std::move(fn), destroyed);
+        probe = p.get();
+        conn->start(std::move(p));
+    }
+};
+
+} // namespace
+
+Test(connection, offers_input_until_the_session_stops_consuming, .timeout = 5.0) {
+    Rig r(whole_lines);
+    r.send("ab\ncd");
+    r.spin();
+    r.send("e\n");
+    r.spin();
+    // "cd" is offered once more at once (the session may want it after all), then kept and
+    // offered again in front of the next bytes.
+    cr_assert_eq(r.probe->offers.size(), 3u);
+    cr_expect(r.probe->offers[0] == "ab\ncd");
+    cr_expect(r.probe->offers[1] == "cd");
+    cr_expect(r.probe->offers[2] == "cde\n", "the unconsumed tail comes first: \"%s\"",
+              r.probe->offers[2].c_str());
+}
+
+Test(connection, paused_input_waits_and_resume_offers_it_again, .timeout = 5.0) {
+    // The session takes one line, then pauses (as HTTP does while it writes a response).
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        std::size_t nl = in.find('\n');
+        if (nl == std::string_view::npos) return 0;
+        p.conn().pause_reading(true);
+        return nl + 1;
+    });
+    r.send("one\ntwo\n");
+    r.spin();
+    r.send("three\n");
+    r.spin();
+    cr_assert_eq(r.probe->offers.size(), 1u, "nothing is offered while paused");
+    r.conn->pause_reading(false);
+    r.conn->resume_input();
+    cr_assert_eq(r.probe->offers.size(), 2u);
+    cr_expect(r.probe->offers[1] == "two\n", "the buffered rest: \"%s\"",
+              r.probe->offers[1].c_str());
+    r.conn->pause_reading(false);
+    r.spin();
+    cr_assert_eq(r.probe->offers.size(), 3u, "reading resumed");
+    cr_expect(r.probe->offers[2] == "three\n");
+}
+
+Test(connection, a_replaced_session_gets_the_bytes_left_over, .timeout = 5.0) {
+    bool old_destroyed = false, old_alive_after_replace = false;
+    Probe* next = nullptr;
+    Rig r(
+        [&](Probe& p, std::string_view in) -> std::size_t {
+            std::size_t nl = in.find('\n');
+            if (nl == std::string_view::npos) return 0;
+            auto n = std::make_unique<Probe>(p.conn(), whole_lines);
+            next = n.get();
+            p.conn().replace_session(std::move(n));
+            old_alive_after_replace = !old_destroyed;  // the caller is still running
+            return nl + 1;
+        },
+        &old_destroyed);
+    r.send("UPGRADE\nframe1\nfra");
+    r.loop.run_once(0);
+    cr_assert_not_null(next);
+    cr_expect(old_alive_after_replace);
+    cr_expect(old_destroyed, "the old session is destroyed after the dispatch");
+    cr_assert_geq(next->offers.size(), 1u);
+    cr_expect(next->offers[0] == "frame1\nfra", "leftover: \"%s\"", next->offers[0].c_str());
+    r.send("me2\n");
+    r.spin();
+    cr_expect(next->offers.back() == "frame2\n", "\"%s\"", next->offers.back().c_str());
+    cr_expect(r.conn->session() == next);
+}
+
+Test(connection, replacing_without_consuming_hands_over_everything, .timeout = 5.0) {
+    Probe* next = nullptr;
+    Rig r([&](Probe& p, std::string_view) -> std::size_t {
+        auto n = std::make_unique<Probe>(p.conn(), whole_lines);
+        next = n.get();
+        p.conn().replace_session(std::move(n));
+        return 0;
+    });
+    r.send("all\nof it\n");
+    r.spin();
+    cr_assert_not_null(next);
+    cr_assert_eq(next->offers.size(), 1u);
+    cr_expect(next->offers[0] == "all\nof it\n");
+}
+
+Test(connection, close_after_flush_lingers_until_the_peer_closes, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push("bye\n");
+        p.conn().close_after_flush();
+        return in.size();
+    });
+    r.send("request\n");
+    r.spin();
+    bool eof = false;
+    cr_expect(r.receive(&eof) == "bye\n");
+    cr_expect(eof, "our side is shut down for writing");
+    cr_expect(!r.conn->closed(), "lingering: input is still read");
+    r.send("late bytes the peer sent before it saw the answer\n");
+    r.spin();
+    cr_expect_eq(r.probe->offers.size(), 1u, "input is discarded while lingering");
+    cr_expect(!r.conn->closed());
+    r.client.reset();
+    r.spin();
+    cr_expect(r.conn->closed(), "the peer's close ends the linger");
+    cr_expect_eq(r.probe->closed, 1);
+}
+
+Test(connection, a_linger_ends_after_linger_timeout, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push("bye\n");
+        p.conn().close_after_flush();
+        return in.size();
+    });
+    r.send("request\n");
+    r.spin();
+    r.clock.advance(Connection::linger_timeout - std::chrono::milliseconds(1));
+    r.spin();
+    cr_expect(!r.conn->closed(), "still lingering just before the timeout");
+    r.clock.advance(std::chrono::milliseconds(1));
+    r.spin();
+    cr_expect(r.conn->closed(), "closed at linger_timeout");
+    cr_expect_eq(r.probe->closed, 1);
+}
+
+Test(connection, a_peer_that_closed_first_is_closed_without_linger, .timeout = 5.0) {
+    Rig r(whole_lines);
+    r.send("last\n");
+    ::shutdown(r.client.get(), SHUT_WR);
+    r.spin();
+    cr_expect_eq(r.probe->peer_closed, 1);
+    cr_expect(r.conn->closed(), "nothing queued, peer gone: closed at once");
+}
+
+Test(connection, a_write_stall_past_send_timeout_closes, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push(std::string(4 << 20, 'x'));  // more than the socket holds
+        p.conn().flush_soon();
+        return in.size();
+    });
+    r.conn->set_send_timeout(std::chrono::seconds(5));
+    r.send("go\n");
+    r.spin();
+    cr_expect(!r.conn->closed());
+    cr_expect_eq(r.probe->drained, 0);
+    r.clock.advance(std::chrono::seconds(5));
+    r.spin();
+    cr_expect(r.conn->closed(), "no byte accepted for send_timeout");
+}
+
+Test(connection, a_drained_queue_is_reported_to_the_session, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push(std::string(in));
+        p.conn().flush_soon();
+        return in.size();
+    });
+    r.send("echo\n");
+    r.spin();
+    cr_expect(r.receive() == "echo\n");
+    cr_expect_eq(r.probe->drained, 1);
+}
