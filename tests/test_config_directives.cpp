@@ -76,6 +76,7 @@ const Row rows[] = {
     {"worker_connections", events, "worker_connections 10;", "", "worker_connections 1 2;", main_},
     {"access_log", http, "access_log off;", "", "access_log a b;", server},
     {"channel_autocreate", http, "channel_autocreate on;", "", "channel_autocreate;", server},
+    {"max_channels", http, "max_channels 10;", "", "max_channels;", server},
     {"types", http, "types { text/x x; }", "", "types a { }", server},
     {"channel", http, "channel d { }", "", "channel { }", server},
     {"server", http, "server { listen 2; }", "", "server x { listen 2; }", main_},

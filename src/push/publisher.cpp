@@ -41,6 +41,7 @@ std::string info_json(const push::ChannelInfo& i) {
 } // namespace
 
 void serve_publish(http::HttpSession& s) {
+    if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
     const http::Request& req = s.request();
     push::Target t;
     if (!push::resolve_target(s, t)) return;
