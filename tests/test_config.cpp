@@ -151,6 +151,7 @@ Test(config_values, access_rules_and_matching) {
 }
 
 Test(config_values, channel_names) {
+    using namespace std::string_view_literals;
     cr_expect(config::is_valid_channel_name("clock"));
     cr_expect(config::is_valid_channel_name("a-b_c.d:e09Z"));
     cr_expect(config::is_valid_channel_name(std::string(128, 'x')));
@@ -159,6 +160,13 @@ Test(config_values, channel_names) {
     cr_expect(!config::is_valid_channel_name("a/b"));
     cr_expect(!config::is_valid_channel_name("a b"));
     cr_expect(!config::is_valid_channel_name("é"));
+    cr_expect(!config::is_valid_channel_name("a%20"));
+    cr_expect(!config::is_valid_channel_name("a\0b"sv));
+    // Path segments a URL normalizer removes: such a channel could never be subscribed to.
+    cr_expect(!config::is_valid_channel_name("."));
+    cr_expect(!config::is_valid_channel_name(".."));
+    cr_expect(config::is_valid_channel_name("..."));
+    cr_expect(config::is_valid_channel_name(".a"));
 }
 
 // ---- loader errors ------------------------------------------------------------------------
@@ -242,12 +250,15 @@ const ErrorCase error_cases[] = {
      "OK"},
     {"bad_channel_ref", loc("push sse; channel $foo;\n}}}"),
      "t.conf:5:19: invalid value \"$foo\" in \"channel\" directive, it must be a channel name "
-     "(1-128 of A-Z a-z 0-9 _ . : -), $arg_NAME or $tail"},
+     "(1-128 of A-Z a-z 0-9 _ . : -, not \".\" or \"..\"), $arg_NAME or $tail"},
     {"bad_arg_ref", loc("push sse; channel $arg_;\n}}}"),
      "t.conf:5:19: invalid value \"$arg_\" in \"channel\" directive"},
     {"bad_channel_name", "http { channel a/b {} }",
      "t.conf:1:16: invalid value \"a/b\" in \"channel\" directive, a channel name is 1-128 of "
-     "A-Z a-z 0-9 _ . : -"},
+     "A-Z a-z 0-9 _ . : -, not \".\" or \"..\""},
+    {"dot_channel_name", "http { channel .. {} }",
+     "t.conf:1:16: invalid value \"..\" in \"channel\" directive, a channel name is 1-128 of "
+     "A-Z a-z 0-9 _ . : -, not \".\" or \"..\""},
     {"duplicate_channel", "http {\n  channel a {}\n  channel a { buffer 1; }\n}",
      "t.conf:3:11: duplicate channel \"a\""},
     {"source_kind", "http { channel a { source timer 1s; } }",

@@ -70,6 +70,7 @@ const Row rows[] = {
     {"access_log", http, "access_log off;", "", "access_log a b;", server},
     {"channel_autocreate", http, "channel_autocreate on;", "", "channel_autocreate;", server},
     {"status_top_channels", http, "status_top_channels 5;", "", "status_top_channels;", server},
+    {"max_channels", http, "max_channels 10;", "", "max_channels;", server},
     {"types", http, "types { text/x x; }", "", "types a { }", server},
     {"channel", http, "channel d { }", "", "channel { }", server},
     {"server", http, "server { listen 2; }", "", "server x { listen 2; }", main_},

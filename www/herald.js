@@ -132,7 +132,8 @@
 
   // ---- transports ------------------------------------------------------------------------
   // Each opens one connection (or a request loop) and reports through h:
-  //   h.open()  h.message(data, id)  h.missed({since, first})  h.fail(reason)
+  //   h.open()  h.message(data, id)  h.missed({since, first[, next]})  h.fail(reason)
+  //   (next: where to resume once no message follows the signal, so it is not signalled again)
   //   h.renew() (reconnect at once, no backoff: the transport wants a fresh start)
   // h ignores calls after fail() or after the subscription moved on. Each returns
   // {close(), send(text) -> bool}; close() must not call h.fail().
@@ -226,6 +227,9 @@
           if (stopped) return;
           if (res.status === 304 || res.status === 204) {
             h.open();
+            // The gap is signalled with no message: resume after the newest id (the ETag), or
+            // from the start ('0') of a channel that has none, so it is reported once.
+            if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: '', next: etagId(res) || '0' });
             // polling waits; a long-poll answered 304 timed out, so ask again at once
             // (unless the server answered suspiciously fast, which would make a hot loop).
             var quick = Date.now() - started < 200;
@@ -408,9 +412,10 @@
 
   Subscription.prototype._missed = function (info) {
     // Everything the server still has follows; the ids may even restart (a restarted server),
-    // so the next message is taken whatever its id. lastId stays: resuming from it again
-    // yields the same signal and the same messages.
+    // so the next message is taken whatever its id. lastId stays when messages follow (the
+    // first one moves it on); without any (a 204/304 answer) it moves to info.next.
     this._acceptNext = true;
+    if (info.next !== undefined && info.next !== null) this.lastId = String(info.next);
     var detail = { since: info.since === undefined ? this.lastId : info.since,
       first: info.first === undefined ? '' : info.first, strategy: this.strategy };
     this._status('missed', detail);

@@ -22,4 +22,9 @@ void serve_status(http::HttpSession& s);   // status; (app/status_handler.cpp)
 // push/publisher.cpp.
 std::string channel_info_json(const push::ChannelInfo& i);
 
+// allow_origin on push and publish routes (push/strategy.cpp): a browser Origin that is not
+// listed -> 403 before anything else happens; OPTIONS preflight -> 204 with the CORS headers
+// (405 without allow_origin). Returns true when the request goes on to its handler.
+bool check_cors(http::HttpSession& s);
+
 } // namespace herald::app

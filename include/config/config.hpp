@@ -144,6 +144,7 @@ struct Config {
     std::unordered_map<std::string, std::string> mime_types; // lower-case ext -> type (`types {}`)
     bool channel_autocreate = false;
     ChannelConf autocreate_defaults;        // buffer/ttl for channels created on publish
+    std::uint64_t max_channels = 100'000;   // channels at once; past it autocreate fails (503)
     std::vector<ChannelConf> channels;
     std::vector<Server> servers;
     Limits http_limits;

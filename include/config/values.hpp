@@ -30,7 +30,10 @@ namespace herald::config {
 // IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.
 [[nodiscard]] bool parse_access_rule(std::string_view s, bool allow, AccessRule& out);
 
-// [A-Za-z0-9_.:-]{1,128}: the names of channels, in the config and in request paths.
+inline constexpr std::size_t max_channel_name = 128;
+// [A-Za-z0-9_.:-]{1,max_channel_name} except "." and ".." (path segments a URL normalizer
+// would remove, so such a channel could be published but never subscribed): the one check
+// for channel names, in the config, in request paths and in the broker.
 [[nodiscard]] bool is_valid_channel_name(std::string_view s) noexcept;
 
 } // namespace herald::config

@@ -26,6 +26,7 @@ enum class PushError : std::uint8_t {
     not_found,             // no such channel (and no autocreate) or it was closed -> 404
     invalid_name,          // not [A-Za-z0-9_.:-]{1,128} -> 400
     too_many_subscribers,  // channel max_subscribers reached
+    too_many_channels,     // autocreate past max_channels -> 503
 };
 const char* to_string(PushError e) noexcept;
 
@@ -137,7 +138,8 @@ public:
     }
 
     // Publishes a copy of data. With channel_autocreate, an unknown channel is created with
-    // autocreate_defaults. Errors: invalid_name, not_found.
+    // autocreate_defaults unless max_channels exist. Errors: invalid_name, not_found,
+    // too_many_channels.
     virtual PublishResult publish(std::string_view channel, std::string_view data,
                                   std::string_view content_type) = 0;
 

@@ -1,7 +1,7 @@
 // Pure escapers and validators behind the push encodings: JSON strings (RFC 8259 §7), JavaScript
 // string literals that are safe inside an HTML <script> element (HTML §4.12.1.3), SSE data lines
 // (HTML §9.2.6), HTTP/1.1 chunk framing (RFC 9112 §7.1), and the checks for channel names and
-// ?callback= values. No allocation beyond growing the caller's output string.
+// ?callback= values (channel names: config::is_valid_channel_name). No allocation beyond growing the caller's output string.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,6 @@
 
 namespace herald::push {
 
-inline constexpr std::size_t max_channel_name = 128;
 inline constexpr std::size_t max_callback = 128;
 inline constexpr std::string_view default_callback = "herald_push";
 inline constexpr std::string_view callback_prefix = "herald_";
@@ -20,9 +19,6 @@ inline constexpr std::size_t max_chunk_header = 18;
 
 // True if s is well-formed UTF-8 (RFC 3629 §4: no overlongs, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;
-
-// Issue 4: channel names are [A-Za-z0-9_.:-]{1,128}.
-bool is_valid_channel_name(std::string_view s) noexcept;
 
 // ?callback= must be "herald_" followed by [A-Za-z0-9_]+, at most 128 bytes in all
 // ("herald_push", "herald_cb_3_x9z"). The frame calls parent.NAME(...): a single name with this

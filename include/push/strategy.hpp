@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "push/broker.hpp"
+#include "push/resume.hpp"
 
 namespace herald::http {
 class HttpSession;
@@ -21,15 +22,18 @@ namespace herald::push {
 // What a push or publish request names, resolved from the location and the request.
 struct Target {
     std::string channel;
-    std::optional<std::uint64_t> since;  // ?since=ID, or the strategy's native form
+    std::optional<std::uint64_t> since;  // the strategy's native form, else ?since=ID
+    bool latest = false;                 // If-None-Match: * (since stays empty)
     PushFormat format = PushFormat::raw; // push_format, or ?format=raw|json
 };
 
-// Resolves the channel (literal, $arg_NAME, $tail), ?format and ?since (or native_since when
-// ?since is absent). On a bad request it responds (400) and returns false.
-bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_since = {});
+// Resolves the channel (literal, $arg_NAME, $tail), ?format and the resume point: native (the
+// strategy's own header) when given, else ?since= (pick_resume). On a bad request it responds
+// (400) and returns false.
+bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});
 
-// Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full).
+// Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full or
+// max_channels reached).
 void respond_push_error(http::HttpSession& s, PushError e);
 
 // The "messages were missed" payload shared by several strategies:
@@ -47,7 +51,7 @@ public:
     // Answers the current request of s (respond, hold, stream or upgrade).
     virtual void serve(http::HttpSession& s, Target& t) const = 0;
     // The resume point native to the strategy (If-None-Match, Last-Event-ID), if any.
-    virtual std::string_view native_since(const http::HttpSession&) const { return {}; }
+    virtual Resume native_since(const http::HttpSession&) const { return {}; }
 };
 
 const Strategy& make_strategy(PushStrategy s);

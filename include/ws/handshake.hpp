@@ -57,9 +57,5 @@ std::string accept_key(std::string_view client_key);
 std::optional<std::string> select_protocol(std::string_view offered,
                                            const std::vector<std::string>& server_list);
 
-// allow_origin: true if the allow list is empty (no restriction), contains "*", or contains
-// origin (ASCII case-insensitive; browsers send lowercase scheme and host). An absent Origin
-// ("") is allowed: only browsers send it, and the check protects browser pages (§10.2).
-bool origin_allowed(std::string_view origin, const std::vector<std::string>& allow) noexcept;
 
 } // namespace herald::ws

@@ -99,7 +99,7 @@ void http_block(Loader& l, const Directive& d) {
 void channel_block(Loader& l, const Directive& d) {
     const std::string& name = d.args[0].value;
     if (!is_valid_channel_name(name))
-        l.invalid(d, 0, ", a channel name is 1-128 of A-Z a-z 0-9 _ . : -");
+        l.invalid(d, 0, ", a channel name is 1-128 of A-Z a-z 0-9 _ . : -, not \".\" or \"..\"");
     for (const ChannelConf& c : l.cfg.channels)
         if (c.name == name) l.fail(d, 0, "duplicate channel " + dquote(name));
     l.cfg.channels.push_back(ChannelConf{});
@@ -263,8 +263,8 @@ void channel_ref(Loader& l, const Directive& d) {
     } else {
         if (!is_valid_channel_name(v))
             l.invalid(d, 0,
-                      ", it must be a channel name (1-128 of A-Z a-z 0-9 _ . : -), "
-                      "$arg_NAME or $tail");
+                      ", it must be a channel name (1-128 of A-Z a-z 0-9 _ . : -, "
+                      "not \".\" or \"..\"), $arg_NAME or $tail");
         ref.kind = ChannelRef::Kind::literal;
         ref.value = v;
         l.channel_uses.push_back(Loader::ChannelUse{v, l.where(d)});
@@ -356,6 +356,8 @@ constexpr Spec table[] = {
     one("status_top_channels", ctx_http, [](Loader& l, const Directive& d) {
         l.cfg.status_top_channels = static_cast<std::uint32_t>(
             l.number(d, 0, 0, max_status_top_channels)); }),
+    one("max_channels", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.max_channels = l.number(d, 0, 1, 100'000'000); }),
     block("types", ctx_http, 0, true, [](Loader& l, const Directive& d) {
         l.process(d.children, ctx_types); }),
     block("channel", ctx_http, 1, true, channel_block),

@@ -184,7 +184,7 @@ bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
 }
 
 bool is_valid_channel_name(std::string_view s) noexcept {
-    if (s.empty() || s.size() > 128) return false;
+    if (s.empty() || s.size() > max_channel_name || s == "." || s == "..") return false;
     for (char c : s)
         if (!channel_chars[static_cast<unsigned char>(c)]) return false;
     return true;

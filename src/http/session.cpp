@@ -7,6 +7,7 @@
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
 #include "core/log.hpp"
+#include "http/origin.hpp"
 #include "http/target.hpp"
 
 namespace herald::http {
@@ -356,12 +357,8 @@ void HttpSession::on_shutdown() noexcept {
 }
 
 std::string_view HttpSession::cors_origin() const {
-    if (!loc_ || loc_->allow_origin.empty()) return {};
-    std::string_view origin = request().header("Origin");
-    if (origin.empty()) return {};
-    for (const std::string& o : loc_->allow_origin)
-        if (o == "*" || o == origin) return o == "*" ? std::string_view("*") : origin;
-    return {};
+    if (!loc_) return {};
+    return cors_allow_origin(request().header("Origin"), loc_->allow_origin);
 }
 
 void add_cors_headers(ResponseHead& head, std::string_view origin) {

@@ -19,7 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "push/encode.hpp"
+#include "config/values.hpp"
 
 namespace herald::push {
 
@@ -29,6 +29,7 @@ const char* to_string(PushError e) noexcept {
     case PushError::not_found: return "channel not found";
     case PushError::invalid_name: return "invalid channel name";
     case PushError::too_many_subscribers: return "too many subscribers";
+    case PushError::too_many_channels: return "too many channels";
     }
     return "unknown";
 }
@@ -141,7 +142,8 @@ protected:
 
 private:
     std::shared_ptr<Channel> find(std::string_view name) const;
-    std::shared_ptr<Channel> find_or_autocreate(std::string_view name);
+    // nullptr + not_found / too_many_channels when there is none and none may be made.
+    std::shared_ptr<Channel> find_or_autocreate(std::string_view name, PushError& why);
     std::shared_ptr<Channel> make_channel(ChannelConf conf);  // map_mutex_ held exclusively
     void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
     void close_and_wake(Channel& ch);
@@ -162,6 +164,7 @@ private:
     mutable std::shared_mutex map_mutex_;
     std::unordered_map<std::string, ChannelEntry, StringHash, std::equal_to<>> channels_;
     bool autocreate_ = false;          // guarded by map_mutex_
+    std::uint64_t max_channels_ = 0;   // guarded by map_mutex_
     ChannelConf autocreate_defaults_;  // guarded by map_mutex_
     std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
 
@@ -194,12 +197,18 @@ std::shared_ptr<Channel> MemoryBroker::make_channel(ChannelConf conf) {
     return std::make_shared<Channel>(std::move(conf), clock_, next_key_++);
 }
 
-std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name) {
+std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
+                                                          PushError& why) {
     if (std::shared_ptr<Channel> ch = find(name)) return ch;
     std::unique_lock<std::shared_mutex> lock(map_mutex_);
+    why = PushError::not_found;
     if (!autocreate_) return nullptr;
     const auto it = channels_.find(name);
     if (it != channels_.end()) return it->second.channel;  // created by a racing publisher
+    if (channels_.size() >= max_channels_) {
+        why = PushError::too_many_channels;
+        return nullptr;
+    }
     ChannelConf conf = autocreate_defaults_;
     conf.name = std::string(name);
     std::shared_ptr<Channel> ch = make_channel(std::move(conf));
@@ -230,9 +239,10 @@ void MemoryBroker::post_wakes() {
 
 PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
                                     std::string_view content_type) {
-    if (!is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0};
-    const std::shared_ptr<Channel> ch = find_or_autocreate(channel);
-    if (!ch) return {PushError::not_found, 0, 0};
+    if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0};
+    PushError why = PushError::none;
+    const std::shared_ptr<Channel> ch = find_or_autocreate(channel, why);
+    if (!ch) return {why, 0, 0};
     auto m = std::make_shared<Message>(std::string(channel), std::string(data),
                                        std::string(content_type));
     const std::uint64_t key = ch->key();
@@ -250,7 +260,7 @@ SubscribeResult MemoryBroker::subscribe(std::string_view channel,
                                         std::optional<std::uint64_t> since, Subscriber& s,
                                         WorkerId worker) {
     SubscribeResult r;
-    if (!is_valid_channel_name(channel)) {
+    if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
         return r;
     }
@@ -356,7 +366,7 @@ void MemoryBroker::close_and_wake(Channel& ch) {
 }
 
 PushError MemoryBroker::close_channel(std::string_view channel) {
-    if (!is_valid_channel_name(channel)) return PushError::invalid_name;
+    if (!config::is_valid_channel_name(channel)) return PushError::invalid_name;
     std::shared_ptr<Channel> ch;
     {
         std::unique_lock<std::shared_mutex> lock(map_mutex_);
@@ -374,6 +384,7 @@ void MemoryBroker::reconcile(const Config& cfg) {
     {
         std::unique_lock<std::shared_mutex> lock(map_mutex_);
         autocreate_ = cfg.channel_autocreate;
+        max_channels_ = cfg.max_channels;
         autocreate_defaults_ = cfg.autocreate_defaults;
         std::unordered_set<std::string_view> declared;
         for (const ChannelConf& c : cfg.channels) {
@@ -406,7 +417,7 @@ void MemoryBroker::reconcile(const Config& cfg) {
 FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<std::uint64_t> since,
                                 std::size_t limit) {
     FetchResult r;
-    if (!is_valid_channel_name(channel)) {
+    if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
     } else if (const std::shared_ptr<Channel> ch = find(channel)) {
         r.history = ch->after(since, limit);
@@ -418,7 +429,7 @@ FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<std::uin
 
 InfoResult MemoryBroker::channel_info(std::string_view channel) {
     InfoResult r;
-    if (!is_valid_channel_name(channel)) {
+    if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
     } else if (const std::shared_ptr<Channel> ch = find(channel)) {
         r.info = ch->info();

@@ -30,17 +30,6 @@ constexpr std::array<std::uint8_t, 256> make_js_class() {
 constexpr auto json_class = make_json_class();
 constexpr auto js_class = make_js_class();
 
-constexpr std::array<bool, 256> make_channel_chars() {
-    std::array<bool, 256> t{};
-    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-    for (int c = '0'; c <= '9'; ++c) t[c] = true;
-    for (unsigned char c : std::string_view("_.:-")) t[c] = true;
-    return t;
-}
-
-constexpr auto channel_chars = make_channel_chars();
-
 constexpr bool is_ident_start(unsigned char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
 }
@@ -153,13 +142,6 @@ bool is_valid_utf8(std::string_view s) noexcept {
         if (!st.valid) return false;
         p += st.len;
     }
-    return true;
-}
-
-bool is_valid_channel_name(std::string_view s) noexcept {
-    if (s.empty() || s.size() > max_channel_name) return false;
-    for (unsigned char c : s)
-        if (!channel_chars[c]) return false;
     return true;
 }
 

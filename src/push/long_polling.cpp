@@ -69,8 +69,8 @@ private:
 
 class LongPolling final : public Strategy {
 public:
-    std::string_view native_since(const http::HttpSession& s) const override {
-        return s.request().header("If-None-Match");
+    Resume native_since(const http::HttpSession& s) const override {
+        return parse_if_none_match(s.request().header("If-None-Match"));
     }
 
     void serve(http::HttpSession& s, Target& t) const override {

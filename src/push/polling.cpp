@@ -1,5 +1,5 @@
-// polling: answer at once with the newest message, or the next one after ?since= /
-// If-None-Match; 304 when nothing is newer, 204 when the channel is empty.
+// polling: answer at once with the newest message, or the next one after If-None-Match /
+// ?since=; 304 when nothing is newer, 204 when the channel is empty.
 #include "app/worker.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
@@ -45,13 +45,14 @@ namespace {
 
 class Polling final : public Strategy {
 public:
-    std::string_view native_since(const http::HttpSession& s) const override {
-        return s.request().header("If-None-Match");
+    Resume native_since(const http::HttpSession& s) const override {
+        return parse_if_none_match(s.request().header("If-None-Match"));
     }
 
     void serve(http::HttpSession& s, Target& t) const override {
         Broker& broker = s.worker().broker();
-        FetchResult r = broker.fetch(t.channel, t.since, 1);
+        // If-None-Match: * holds the newest message already: only the counts are needed.
+        FetchResult r = broker.fetch(t.channel, t.since, t.latest ? 0 : 1);
         if (r.error != PushError::none) {
             respond_push_error(s, r.error);
             return;
@@ -62,7 +63,7 @@ public:
             return;
         }
         // Nothing to send: 204 for an empty channel, 304 when the client is up to date.
-        http::ResponseHead head(t.since && r.history.last_id ? 304 : 204);
+        http::ResponseHead head((t.since || t.latest) && r.history.last_id ? 304 : 204);
         head.header("Cache-Control", "no-cache");
         if (r.history.last_id) head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
         if (r.history.missed) head.header("X-Herald-Missed", "1");

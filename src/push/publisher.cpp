@@ -64,6 +64,7 @@ std::string channel_info_json(const push::ChannelInfo& i) {
 }
 
 void serve_publish(http::HttpSession& s) {
+    if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
     const http::Request& req = s.request();
     push::Target t;
     if (!push::resolve_target(s, t)) return;

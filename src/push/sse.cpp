@@ -37,8 +37,8 @@ private:
 
 class Sse final : public Strategy {
 public:
-    std::string_view native_since(const http::HttpSession& s) const override {
-        return s.request().header("Last-Event-ID");
+    Resume native_since(const http::HttpSession& s) const override {
+        return parse_resume_id(s.request().header("Last-Event-ID"));
     }
     void serve(http::HttpSession& s, Target& t) const override {
         http::ResponseHead head(200);

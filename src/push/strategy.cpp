@@ -1,26 +1,18 @@
 // Push request plumbing and the dispatch from a location to its strategy.
 #include "push/strategy.hpp"
 
-#include <charconv>
-
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
+#include "core/log.hpp"
+#include "http/origin.hpp"
 #include "http/session.hpp"
+#include "config/values.hpp"
 #include "http/target.hpp"
 #include "push/encode.hpp"
 
 namespace herald::push {
-namespace {
-bool parse_id(std::string_view s, std::uint64_t& v) {
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-    if (s.substr(0, 2) == "W/") return false;
-    if (s.empty()) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return ec == std::errc() && p == s.data() + s.size();
-}
-} // namespace
 
-bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_since) {
+bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     const Location& loc = s.location();
     const http::Request& req = s.request();
     switch (loc.channel.kind) {
@@ -35,7 +27,7 @@ bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_s
     }
     case ChannelRef::Kind::none: out.channel.clear(); break;
     }
-    if (!is_valid_channel_name(out.channel)) {
+    if (!config::is_valid_channel_name(out.channel)) {
         s.respond_error(400);
         return false;
     }
@@ -49,14 +41,12 @@ bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_s
         }
     }
     std::optional<std::string> since = http::query_arg(req.query, "since");
-    std::string_view text = since ? std::string_view(*since) : native_since;
-    if (!text.empty()) {
-        std::uint64_t id = 0;
-        if (!parse_id(text, id)) {
-            s.respond_error(400);
-            return false;
-        }
-        out.since = id;
+    const Resume r = pick_resume(native, parse_resume_id(since ? *since : std::string_view()));
+    switch (r.kind) {
+    case ResumeKind::invalid: s.respond_error(400); return false;
+    case ResumeKind::id: out.since = r.id; break;
+    case ResumeKind::latest: out.latest = true; break;
+    case ResumeKind::none: break;
     }
     return true;
 }
@@ -64,7 +54,8 @@ bool resolve_target(http::HttpSession& s, Target& out, std::string_view native_s
 void respond_push_error(http::HttpSession& s, PushError e) {
     switch (e) {
     case PushError::invalid_name: s.respond_error(400); return;
-    case PushError::too_many_subscribers: s.respond_error(503); return;
+    case PushError::too_many_subscribers:
+    case PushError::too_many_channels: s.respond_error(503); return;
     default: s.respond_error(404); return;
     }
 }
@@ -92,18 +83,15 @@ const Strategy& make_strategy(PushStrategy s) {
 
 namespace herald::app {
 
-// Cross-origin: a browser Origin not in allow_origin -> 403; OPTIONS preflight -> 204.
-static bool check_cors(http::HttpSession& s) {
+bool check_cors(http::HttpSession& s) {
     const Location& loc = s.location();
     const http::Request& req = s.request();
-    std::string_view origin = req.header("Origin");
-    if (!loc.allow_origin.empty() && !origin.empty()) {
-        bool ok = false;
-        for (const std::string& o : loc.allow_origin) ok = ok || o == "*" || o == origin;
-        if (!ok) {
-            s.respond_error(403);
-            return false;
-        }
+    if (!http::origin_allowed(req.header("Origin"), loc.allow_origin)) {
+        HERALD_INFO("origin \"%.*s\" not in allow_origin of %s: 403",
+                    static_cast<int>(req.header("Origin").size()), req.header("Origin").data(),
+                    loc.path.c_str());
+        s.respond_error(403);
+        return false;
     }
     if (req.method == http::Method::options && loc.push != PushStrategy::websocket) {
         if (loc.allow_origin.empty()) {
@@ -113,7 +101,7 @@ static bool check_cors(http::HttpSession& s) {
         http::ResponseHead head(204);
         s.add_cors(head);
         head.header("Access-Control-Allow-Methods",
-                    loc.publish ? "GET, POST, PUT, DELETE, OPTIONS" : "GET, OPTIONS");
+                    loc.publish ? "GET, HEAD, POST, PUT, DELETE, OPTIONS" : "GET, HEAD, OPTIONS");
         head.header("Access-Control-Allow-Headers",
                     "Content-Type, Last-Event-ID, If-None-Match, Cache-Control");
         head.header("Access-Control-Max-Age", "600");

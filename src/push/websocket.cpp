@@ -149,10 +149,6 @@ public:
             refuse(s, err);
             return;
         }
-        if (!ws::origin_allowed(req.header("Origin"), loc.allow_origin)) {
-            s.respond_error(403);
-            return;
-        }
         std::unique_ptr<ws::Endpoint> endpoint;
         if (loc.echo) {
             endpoint = std::make_unique<EchoEndpoint>(*loc.echo);

@@ -130,11 +130,4 @@ std::optional<std::string> select_protocol(std::string_view offered,
     return chosen;
 }
 
-bool origin_allowed(std::string_view origin, const std::vector<std::string>& allow) noexcept {
-    if (allow.empty() || origin.empty()) return true;
-    for (const std::string& a : allow)
-        if (a == "*" || equals_nocase(a, origin)) return true;
-    return false;
-}
-
 } // namespace herald::ws

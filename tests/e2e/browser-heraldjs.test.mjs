@@ -1,9 +1,11 @@
 // herald.js in headless Chromium against the real herald: resume without gaps or duplicates
 // (connections dropped while messages are published, and herald killed and restarted), and
-// `auto` falling back to SSE when the WebSocket upgrade is refused.
+// `auto` falling back to SSE when the WebSocket upgrade is refused. Also the browser's own
+// EventSource reconnecting by itself (Last-Event-ID wins over the URL's ?since=).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, removeLocations, setDirective, sleep, waitFor } from './server.mjs';
+import net from 'node:net';
+import { startHerald, removeLocations, setDirective, addToHttp, sleep, waitFor } from './server.mjs';
 import { launch } from './browser.mjs';
 
 const STRATEGIES = ['websocket', 'sse', 'long-polling', 'polling', 'iframe'];
@@ -161,6 +163,108 @@ describe('auto falls back', () => {
     });
     try {
       await expectSseFallback(srv, 'allow_origin');
+    } finally {
+      await stopClean(srv);
+    }
+  });
+});
+
+// A TCP relay in front of herald whose connections the test can cut, as a network would: the
+// page is loaded through it, so its EventSource reconnects by itself to the same URL.
+async function relay(port) {
+  const conns = new Set();
+  const server = net.createServer((c) => {
+    const up = net.connect(port, '127.0.0.1');
+    conns.add(c).add(up);
+    const drop = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', drop).on('close', drop);
+    up.on('error', drop).on('close', drop);
+    c.pipe(up);
+    up.pipe(c);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    cut() { for (const c of conns) c.destroy(); conns.clear(); },
+    close() { this.cut(); return new Promise((resolve) => server.close(resolve)); },
+  };
+}
+
+describe('a native EventSource', () => {
+  test('reconnecting to /sse/chat?since=N resumes from its Last-Event-ID: no duplicate, no gap', async () => {
+    const srv = await startHerald({ name: 'eventsource', edit: (t) => setDirective(t, 'sse_retry', '200ms') });
+    const proxy = await relay(srv.port);
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(proxy.origin + '/index.html');
+      const tag = `es-${Date.now()}`;
+      const start = await srv.publish('chat', `${tag} start`);
+      await page.evaluate(([since]) => {
+        window.got = [];
+        window.opens = 0;
+        window.es = new EventSource(`/sse/chat?since=${since}`);
+        window.es.onopen = () => { window.opens++; };
+        window.es.onmessage = (e) => window.got.push({ id: e.lastEventId, data: e.data });
+      }, [start.id]);
+      await page.waitForFunction(() => window.opens === 1, null, { timeout: 5000 });
+      const want = [];
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 5; i++) {
+          const body = `${tag} ${round}.${i}`;
+          await srv.publish('chat', body);
+          want.push(body);
+        }
+        await waitFor(async () => (await page.evaluate(() => window.got.length)) >= want.length,
+          { what: `round ${round}: ${want.length} messages` });
+        proxy.cut(); // the browser sees the stream die and reconnects after retry: 200 ms
+        await srv.publish('chat', `${tag} ${round} away`); // published while it is away
+        want.push(`${tag} ${round} away`);
+        await page.waitForFunction((n) => window.opens === n, round + 2, { timeout: 5000 });
+      }
+      await waitFor(async () => (await page.evaluate(() => window.got.length)) >= want.length,
+        { what: 'every message' });
+      await sleep(300); // let any duplicate arrive
+      const got = await page.evaluate(() => window.got);
+      expectExactly(got.map((m) => m.data), want, 'EventSource');
+      await page.evaluate(() => window.es.close());
+      await page.close();
+    } finally {
+      await proxy.close();
+      await stopClean(srv);
+    }
+  });
+});
+
+describe('the missed signal without a message', () => {
+  // A resume point the channel never had, on a channel with nothing buffered: polling and
+  // long-polling get 204 + X-Herald-Missed, the streams their in-band signal. Every strategy
+  // reports it exactly once, keeps polling without reporting it again, then gets what follows.
+  test('is reported exactly once per gap on every strategy, whatever the status', async () => {
+    const srv = await startHerald({ name: 'gap', edit: (t) => addToHttp(t, 'channel gap { buffer 10; }') });
+    try {
+      const page = await harness(srv);
+      for (const s of STRATEGIES) {
+        await page.evaluate((key) => track(key, 'gap', { strategy: key, since: '50', pollInterval: 100 }), s);
+      }
+      await page.waitForFunction((ks) => ks.every((k) => subs[k].sub.state === 'open' || subs[k].missed.length > 0),
+        STRATEGIES, { timeout: 5000 });
+      await sleep(1500); // polling asks ~15 times, long-polling is held or asks again
+      for (const s of STRATEGIES) {
+        const missed = await page.evaluate((k) => subs[k].missed, s);
+        assert.equal(missed.length, 1, `${s}: missed reported once: ${JSON.stringify(missed)}`);
+      }
+      await srv.publish('gap', 'after the gap');
+      for (const s of STRATEGIES) {
+        await waitFor(async () => (await page.evaluate((k) => subs[k].got.length, s)) >= 1,
+          { what: `${s}: the message after the gap` });
+      }
+      await sleep(500);
+      for (const s of STRATEGIES) {
+        const rec = await page.evaluate((k) => ({ got: subs[k].got.map((m) => m.data), missed: subs[k].missed.length }), s);
+        assert.deepEqual(rec, { got: ['after the gap'], missed: 1 }, s);
+      }
+      await page.evaluate(() => Object.values(subs).forEach((r) => r.sub.close()));
+      await page.close();
     } finally {
       await stopClean(srv);
     }

@@ -90,7 +90,11 @@ void check_values(std::string_view s) {
     herald::AccessRule rule;
     if (parse_access_rule(s, true, rule))
         require(rule.prefix_len <= 128, "access rule prefix <= 128");
-    (void)is_valid_channel_name(s);
+    bool name = !s.empty() && s.size() <= max_channel_name && s != "." && s != "..";
+    for (char c : s)
+        name = name && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-');
+    require(is_valid_channel_name(s) == name, "is_valid_channel_name agrees with its grammar");
 }
 
 } // namespace

@@ -136,6 +136,16 @@ def test_if_none_match_is_the_resume_point(srv):
     publish(srv, 'a', 'm4')
     status, h, body = c.response()
     assert (etag_id(h), body) == (4, b'm4')
+    # Weak tags, lists and "*" (RFC 9110 §13.1.2); the header wins over ?since=.
+    status, h, body = c.request('GET', '/lp/a?since=0', headers={'If-None-Match': 'W/"2"'})
+    assert (etag_id(h), body) == (3, b'm3')
+    status, h, body = c.request('GET', '/lp/a', headers={'If-None-Match': '"1", "3"'})
+    assert (etag_id(h), body) == (4, b'm4')
+    c.send(build_request('GET', '/lp/a?since=0', headers={'If-None-Match': '*'}))
+    assert not answered(c, 0.3)  # "*": the client has the newest, so wait for the next
+    publish(srv, 'a', 'm5')
+    status, h, body = c.response()
+    assert (etag_id(h), body) == (5, b'm5')
     c.close()
 
 
@@ -226,7 +236,8 @@ def test_client_leaving_while_held(srv):
 def test_errors(srv):
     for path, headers, want in [('/lp/nope?since=0', None, 404), ('/lp/bad*name', None, 400),
                                 ('/lp/a?since=x1', None, 400),
-                                ('/lp/a', {'If-None-Match': 'W/"1"'}, 400)]:
+                                ('/lp/a', {'If-None-Match': '"x"'}, 400),
+                                ('/lp/a?since=0', {'If-None-Match': '"x"'}, 400)]:
         c = Conn(srv.port)
         assert c.request('GET', path, headers=headers)[0] == want, path
         c.close()

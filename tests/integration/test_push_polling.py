@@ -87,9 +87,28 @@ def test_if_none_match_walks_like_since(srv):
     assert (status, etag_id(h), body) == (200, 2, b'm2')
     status, h, _ = get(srv, '/poll/a', headers={'If-None-Match': '"3"'})
     assert status == 304 and etag_id(h) == 3
-    # ?since= wins over If-None-Match.
+    # The transport's own header wins over ?since= (a client revalidating with the ETag it
+    # got keeps the URL it started with).
     status, h, body = get(srv, '/poll/a?since=0', headers={'If-None-Match': '"2"'})
-    assert body == b'm1'
+    assert (status, etag_id(h), body) == (200, 3, b'm3')
+    status, h, body = get(srv, '/poll/a?since=2', headers={'If-None-Match': '"3"'})
+    assert status == 304 and etag_id(h) == 3
+
+
+def test_if_none_match_weak_star_and_lists(srv):
+    """RFC 9110 §13.1.2: If-None-Match is a list compared weakly; "*" matches any current
+    representation."""
+    for i in range(1, 4):
+        publish(srv, 'a', 'm%d' % i)
+    status, h, body = get(srv, '/poll/a', headers={'If-None-Match': 'W/"1"'})
+    assert (status, etag_id(h), body) == (200, 2, b'm2')
+    status, h, body = get(srv, '/poll/a', headers={'If-None-Match': '"1", W/"2"'})
+    assert (status, etag_id(h), body) == (200, 3, b'm3')  # after the newest one held
+    status, h, body = get(srv, '/poll/a', headers={'If-None-Match': '"other-tag", "1"'})
+    assert (status, etag_id(h), body) == (200, 2, b'm2')
+    status, h, body = get(srv, '/poll/a', headers={'If-None-Match': '*'})
+    assert (status, etag_id(h), body) == (304, 3, b'')
+    assert get(srv, '/poll/empty', headers={'If-None-Match': '*'})[0] == 204
 
 
 def test_missed_when_resume_point_left_the_buffer(srv):
@@ -159,6 +178,9 @@ def test_longest_valid_name_is_accepted(srv):
 
 def test_bad_if_none_match_is_400(srv):
     assert get(srv, '/poll/a', headers={'If-None-Match': '"abc"'})[0] == 400
+    assert get(srv, '/poll/a', headers={'If-None-Match': '3'})[0] == 400  # not an entity-tag
+    # The header wins over ?since=, so a bad header is not rescued by a good ?since=.
+    assert get(srv, '/poll/a?since=0', headers={'If-None-Match': '"abc"'})[0] == 400
 
 
 def test_post_is_405(srv):

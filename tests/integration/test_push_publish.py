@@ -35,6 +35,8 @@ http {
         location = /net   { publish; channel $arg_channel;
                             deny 127.0.0.3; allow 127.0.0.0/30; deny all; }
         location = /pubcors { publish; channel $arg_channel; allow_origin https://good.example; }
+        location = /wspub { push websocket; channel a; publish on;
+                            allow_origin https://good.example; }
         location = /status { status; }
     }
 }
@@ -206,6 +208,33 @@ def test_channel_autocreate(herald):
     assert req(srv, 'GET', '/poll/other')[0] == 404
 
 
+def test_max_channels_bounds_autocreate(herald):
+    """Autocreated channels are bounded by max_channels (declared ones count too): past it a
+    publish to a new name is refused with 503 and creates nothing."""
+    srv = herald(CONF.replace('access_log off;', 'access_log off; channel_autocreate on; '
+                              'max_channels 4;'))
+    assert publish(srv, 'c1', 'x')[0] == 201
+    assert publish(srv, 'c2', 'x')[0] == 201
+    assert req(srv, 'POST', '/pub?channel=c3', body='x')[0] == 503
+    assert status_json(srv)['channels'] == 4
+    assert publish(srv, 'c1', 'y')[0] == 201  # existing channels still take messages
+    assert req(srv, 'DELETE', '/pub?channel=c1')[0] == 200
+    assert publish(srv, 'c3', 'x')[0] == 201  # room again
+
+
+def test_dot_channel_names_are_invalid(herald):
+    """"." and ".." are path segments a URL normalizer removes, so a channel with such a name
+    could be published but never subscribed: they are invalid names everywhere."""
+    srv = herald(CONF.replace('access_log off;', 'access_log off; channel_autocreate on;'))
+    for name in ('.', '..'):
+        assert req(srv, 'POST', '/pub?channel=' + name, body='x')[0] == 400, name
+        assert req(srv, 'GET', '/pub?channel=' + name)[0] == 400, name
+        assert req(srv, 'DELETE', '/pub?channel=' + name)[0] == 400, name
+    assert status_json(srv)['channels'] == 2
+    assert publish(srv, '...', 'dots')[0] == 201  # only the two segment names are special
+    assert req(srv, 'GET', '/poll/...')[2] == b'dots'
+
+
 def can_bind(addr):
     try:
         s = socket.socket()
@@ -234,6 +263,45 @@ def test_publisher_cors(srv):
     status, h, _ = req(srv, 'POST', '/pubcors?channel=a', body='x',
                        headers={'Origin': 'https://good.example'})
     assert status == 201 and h['access-control-allow-origin'] == 'https://good.example'
+    # Origins compare case-insensitively (RFC 6454), on every route alike.
+    status, h, _ = req(srv, 'POST', '/pubcors?channel=a', body='y',
+                       headers={'Origin': 'HTTPS://Good.Example'})
+    assert status == 201
+
+
+def test_publisher_refuses_unlisted_origins(srv):
+    """allow_origin on a publish route: a browser request from an unlisted origin is refused
+    before anything is published, and the preflight of a JSON publish is answered."""
+    for method in ('POST', 'PUT', 'DELETE', 'GET'):
+        status, h, _ = req(srv, method, '/pubcors?channel=a', body='evil',
+                           headers={'Origin': 'https://evil.example'})
+        assert status == 403 and 'access-control-allow-origin' not in h, method
+    assert json.loads(req(srv, 'GET', '/pub?channel=a')[2])['published'] == 0
+    assert req(srv, 'GET', '/poll/a')[0] == 204  # nothing reached the channel
+    status, h, body = req(srv, 'OPTIONS', '/pubcors?channel=a', headers={
+        'Origin': 'https://good.example', 'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type'})
+    assert status == 204 and h['access-control-allow-origin'] == 'https://good.example'
+    assert 'POST' in h['access-control-allow-methods']
+    assert 'content-type' in h['access-control-allow-headers'].lower()
+    status, h, body = req(srv, 'OPTIONS', '/pubcors?channel=a', headers={
+        'Origin': 'https://evil.example', 'Access-Control-Request-Method': 'POST'})
+    assert status == 403
+    status, h, _ = req(srv, 'POST', '/pubcors?channel=a', body='{"a":1}', headers={
+        'Origin': 'https://good.example', 'Content-Type': 'application/json'})
+    assert status == 201
+    # The WebSocket publish route: the upgrade itself is refused.
+    ws = Ws(srv.port, '/wspub', headers={'Origin': 'https://evil.example'})
+    assert ws.status == 403
+    ws.close()
+    ws = Ws(srv.port, '/wspub', headers={'Origin': 'https://good.example'})
+    assert ws.status == 101
+    ws.send_text('from ws')
+    deadline = time.time() + 3
+    while json.loads(req(srv, 'GET', '/pub?channel=a')[2])['published'] != 2:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    ws.close()
 
 
 def test_status_json(srv):
