@@ -31,6 +31,7 @@ struct History {
     bool missed = false;
     std::uint64_t first_id = 0;  // oldest buffered id; 0 = nothing buffered
     std::uint64_t last_id = 0;   // newest id published when looked up; 0 = none yet
+    std::uint64_t epoch = 0;     // the channel's life these ids belong to
 };
 
 struct ChannelInfo {
@@ -41,6 +42,7 @@ struct ChannelInfo {
     std::uint64_t first_id = 0;
     std::uint64_t last_id = 0;
     std::uint64_t published = 0;  // since this channel object was created
+    std::uint64_t epoch = 0;
     ChannelConf conf;
 };
 
@@ -50,13 +52,15 @@ struct ChannelInfo {
 // broker queues a message to each worker in id order. Ids in the buffer are contiguous.
 class Channel {
 public:
-    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0);
+    // epoch names this life of the channel in client-visible ids (push/resume.hpp).
+    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0, std::uint64_t epoch = 1);
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
 
     const std::string& name() const noexcept { return name_; }
     // Unique per channel object (a channel deleted and created again gets a new key).
     std::uint64_t key() const noexcept { return key_; }
+    std::uint64_t epoch() const noexcept { return epoch_; }
 
     // Reload: new buffer/ttl/max_subscribers apply at once (a smaller buffer drops the oldest).
     void reconfigure(const ChannelConf& conf);
@@ -122,6 +126,7 @@ private:
 
     const std::string name_;
     const std::uint64_t key_;
+    const std::uint64_t epoch_;
     Clock& clock_;
     std::mutex mutex_;
     // Guarded by mutex_:

@@ -42,7 +42,7 @@ public:
         session_ = &s;
         if (history_.missed)
             s.send(ws::Opcode::text,
-                   "{\"herald\":\"missed\"," + missed_json(t_.since, history_.first_id).substr(1));
+                   "{\"herald\":\"missed\"," + missed_json(t_.since, history_).substr(1));
         for (const auto& m : history_.messages) s.send_frame(m, m->ws_frame(t_.format));
         w_.broker().note_delivered(history_.messages.size());
         history_ = History{};
