@@ -272,7 +272,7 @@ describe('publish()', () => {
   test('resolves to the server\'s answer', async () => {
     const r = await herald.publish('/chat/send', 'from publish()');
     assert.equal(r.channel, 'chat');
-    assert.match(r.id, /^\d+$/);
+    assert.match(r.id, /^[0-9a-f]{12}-[1-9][0-9]*$/);
     assert.equal(typeof r.subscribers, 'number');
   });
 
