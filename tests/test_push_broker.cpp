@@ -26,6 +26,14 @@ using herald::push::Subscription;
 using herald::push::WorkerId;
 
 namespace {
+// A resume point in the channel's current life, as "0" and in-process callers name it.
+std::optional<herald::push::Cursor> at(std::optional<std::uint64_t> seq) {
+    if (!seq) return std::nullopt;
+    return herald::push::Cursor{0, *seq, false};
+}
+} // namespace
+
+namespace {
 
 // Posted tasks wait in a vector until the test runs them: every interleaving is explicit.
 struct FakeLoop {
@@ -81,7 +89,7 @@ Config config(std::vector<herald::ChannelConf> channels, bool autocreate = false
 
 PushError subscribe(Broker& b, Recorder& r, WorkerId w, const char* ch = "chat",
                     std::optional<std::uint64_t> since = std::nullopt) {
-    herald::push::SubscribeResult res = b.subscribe(ch, since, r, w);
+    herald::push::SubscribeResult res = b.subscribe(ch, at(since), r, w);
     for (const auto& m : res.history.messages) r.history.push_back(m->id);
     r.missed = res.history.missed;
     r.sub = std::move(res.subscription);
@@ -266,7 +274,7 @@ Test(broker, reconcile_keeps_creates_and_closes) {
     cr_expect(b->channel_info("gone").error == PushError::not_found);
     cr_expect(b->channel_info("new").error == PushError::none);
     cr_expect(b->channel_info("auto").error == PushError::none, "autocreated kept");
-    const herald::push::FetchResult f = b->fetch("keep", 0, SIZE_MAX);
+    const herald::push::FetchResult f = b->fetch("keep", at(0), SIZE_MAX);
     cr_expect(f.history.messages.size() == 2 && f.history.first_id == 3 && f.history.missed);
     cr_expect(publish(*b, "keep") == 5, "ids survive reload");
     loop.run();
@@ -277,6 +285,46 @@ Test(broker, reconcile_keeps_creates_and_closes) {
     cr_expect(b->publish("other", "x", "").error == PushError::not_found);
 }
 
+Test(broker, a_cursor_of_an_earlier_life_is_after_nothing) {
+    using herald::push::Cursor;
+    auto b = herald::push::make_memory_broker();
+    b->reconcile(config({channel("c", 10)}, true));
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    const std::uint64_t first_life = b->publish("c", "o1", "").epoch;
+    publish(*b, "c");
+    publish(*b, "c");
+    cr_assert(first_life != 0);
+    cr_expect(b->channel_info("c").info.epoch == first_life);
+    herald::push::FetchResult f = b->fetch("c", Cursor{first_life, 1, false}, SIZE_MAX);
+    cr_expect(f.history.messages.size() == 2 && !f.history.missed, "same life: exact resume");
+
+    auto check_new_life = [&](const char* what) {
+        const std::uint64_t life = b->publish("c", "n1", "").epoch;
+        cr_expect(life != 0 && life != first_life, "%s: a new life", what);
+        f = b->fetch("c", Cursor{first_life, 1, false}, SIZE_MAX);
+        cr_expect(f.history.messages.size() == 1 && f.history.missed && f.history.epoch == life,
+                  "%s: fetch gives everything and missed", what);
+        Recorder r;
+        herald::push::SubscribeResult res = b->subscribe("c", Cursor{first_life, 0, false}, r, w);
+        cr_expect(res.history.messages.size() == 1 && res.history.missed,
+                  "%s: subscribe gives everything and missed", what);
+        res = b->subscribe("c", Cursor{0, 0, true}, r, w);
+        cr_expect(res.history.messages.size() == 1 && res.history.missed, "%s: foreign", what);
+        res = b->subscribe("c", Cursor{life, 1, false}, r, w);
+        cr_expect(res.history.messages.empty() && !res.history.missed, "%s: current", what);
+    };
+    // DELETE, then autocreated again by a publish.
+    cr_expect(b->close_channel("c") == PushError::none);
+    loop.run();
+    check_new_life("re-created");
+    // A reload that removes the channel and one that adds it back.
+    b->reconcile(config({}, false));
+    loop.run();
+    b->reconcile(config({channel("c", 10)}, false));
+    check_new_life("reloaded");
+}
+
 Test(broker, fetch_for_polling) {
     auto b = herald::push::make_memory_broker();
     b->reconcile(config({channel("chat")}));
@@ -285,10 +333,10 @@ Test(broker, fetch_for_polling) {
     publish(*b, "chat", "b");
     herald::push::FetchResult f = b->fetch("chat", std::nullopt, 1);
     cr_expect(f.history.messages.size() == 1 && f.history.messages[0]->data == "b");
-    f = b->fetch("chat", 1, 1);
+    f = b->fetch("chat", at(1), 1);
     cr_expect(f.history.messages.size() == 1 && f.history.messages[0]->id == 2);
     cr_expect(!f.history.missed);
-    f = b->fetch("chat", 2, 1);
+    f = b->fetch("chat", at(2), 1);
     cr_expect(f.history.messages.empty() && f.history.last_id == 2);
 }
 
@@ -375,7 +423,7 @@ Test(broker, cross_thread_every_id_once_in_order, .timeout = 10.0) {
             cv.notify_all();
         };
         wt.loop.post([&, c, since, id = wt.id] {
-            herald::push::SubscribeResult r = b->subscribe("chat", since, *c, id);
+            herald::push::SubscribeResult r = b->subscribe("chat", at(since), *c, id);
             cr_assert(r.error == PushError::none);
             for (const auto& msg : r.history.messages) c->take(msg->id);
             c->sub = std::move(r.subscription);

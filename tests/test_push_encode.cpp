@@ -40,6 +40,7 @@ std::shared_ptr<Message> published(std::uint64_t id, std::string data, std::stri
                                    std::string channel = "chat") {
     auto m = std::make_shared<Message>(std::move(channel), std::move(data), std::move(type));
     m->id = id;
+    m->epoch = 0x5f0c2a9e17b4;  // ids read "5f0c2a9e17b4-ID"
     return m;
 }
 
@@ -216,7 +217,7 @@ Test(push_message, text_detection) {
 Test(push_message, websocket_frames) {
     auto m = published(17, "hi");
     cr_expect(m->ws_frame(PushFormat::raw) == "\x81\x02hi"sv);
-    const std::string env = R"({"id":"17","channel":"chat","data":"hi"})";
+    const std::string env = R"({"id":"5f0c2a9e17b4-17","channel":"chat","data":"hi"})";
     cr_expect(m->json_envelope() == env);
     cr_expect(m->body(PushFormat::json) == env);
     cr_expect(m->body(PushFormat::raw) == "hi");
@@ -227,7 +228,8 @@ Test(push_message, websocket_frames) {
     auto bin = published(3, "\x00\xff"s, "application/octet-stream");
     cr_expect(bin->ws_frame(PushFormat::raw) == "\x82\x02\x00\xff"sv);
     cr_expect(bin->ws_frame(PushFormat::json)[0] == '\x81', "json envelope is always text");
-    cr_expect(bin->json_envelope() == R"({"id":"3","channel":"chat","data":"\u0000\ufffd"})");
+    cr_expect(bin->json_envelope() ==
+              R"({"id":"5f0c2a9e17b4-3","channel":"chat","data":"\u0000\ufffd"})");
 }
 
 Test(push_message, websocket_frame_lengths) {
@@ -243,10 +245,12 @@ Test(push_message, websocket_frame_lengths) {
 
 Test(push_message, sse_events) {
     auto m = published(5, "a\nb");
-    cr_expect(m->sse_event(PushFormat::raw, false) == "id: 5\ndata: a\ndata: b\n\n");
-    cr_expect(m->sse_event(PushFormat::raw, true) == "17\r\nid: 5\ndata: a\ndata: b\n\n\r\n");
+    cr_expect(m->sse_event(PushFormat::raw, false) == "id: 5f0c2a9e17b4-5\ndata: a\ndata: b\n\n");
+    cr_expect(m->sse_event(PushFormat::raw, true) ==
+              "24\r\nid: 5f0c2a9e17b4-5\ndata: a\ndata: b\n\n\r\n");
     cr_expect(m->sse_event(PushFormat::json, false) ==
-              "id: 5\ndata: {\"id\":\"5\",\"channel\":\"chat\",\"data\":\"a\\nb\"}\n\n");
+              "id: 5f0c2a9e17b4-5\ndata: {\"id\":\"5f0c2a9e17b4-5\","
+              "\"channel\":\"chat\",\"data\":\"a\\nb\"}\n\n");
     const std::string_view framed = m->sse_event(PushFormat::json, true);
     const std::string_view bare = m->sse_event(PushFormat::json, false);
     cr_expect(framed.size() > bare.size());
@@ -259,7 +263,7 @@ Test(push_message, iframe_calls) {
     auto m = published(12, "</script><script>alert(1)</script>");
     const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
     const std::string tail = "(\"\\u003c\\u002fscript\\u003e\\u003cscript\\u003ealert(1)"
-                             "\\u003c\\u002fscript\\u003e\",\"12\")</script>";
+                             "\\u003c\\u002fscript\\u003e\",\"5f0c2a9e17b4-12\")</script>";
     cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
     std::string chunked_tail;
     herald::push::append_chunk(chunked_tail, tail);

@@ -6,7 +6,7 @@
  *
  *   const sub = herald.subscribe('chat', {  // or '/chat', or {websocket: '/ws/chat', sse: ...}
  *     strategy: 'auto',                   // or websocket | sse | long-polling | polling | iframe
- *     since: '17',                        // optional: start after this id ('0': all buffered)
+ *     since: '5f0c2a9e17b4-17',           // optional: start after this id ('0': all buffered)
  *     routes: { polling: null },          // optional: per-strategy routes (null: never use it)
  *     onmessage(data, id) { ... },        // every message once, in order
  *     onstatus(state, detail) { ... },    // connecting | open | fallback | reconnecting | missed | closed
@@ -70,12 +70,20 @@
     try { fn.apply(self, args); } catch (e) { setTimeout(function () { throw e; }, 0); }
   }
 
-  // Ids are unsigned decimal integers of any size: compare them as digit strings.
-  function normId(id) { return String(id).replace(/^0+(?=\d)/, ''); }
+  // Ids are opaque strings, sent back to the server exactly as seen. Within one life of a
+  // channel they read "LIFE-SEQ" with SEQ increasing, so a message is "seen already" only when
+  // it has the same LIFE and a SEQ no greater (SEQ compared as an unbounded decimal); an id of
+  // another life, or of any other shape, is new.
+  function splitId(id) {
+    var s = String(id);
+    var m = /^(.*?)(\d+)$/.exec(s);
+    return m ? { life: m[1], seq: m[2].replace(/^0+(?=\d)/, '') } : null;
+  }
   function idAfter(a, b) {
     if (b === null || b === undefined || b === '') return true;
-    a = normId(a); b = normId(b);
-    return a.length !== b.length ? a.length > b.length : a > b;
+    var x = splitId(a), y = splitId(b);
+    if (!x || !y || x.life !== y.life) return String(a) !== String(b);
+    return x.seq.length !== y.seq.length ? x.seq.length > y.seq.length : x.seq > y.seq;
   }
 
   // Delay before retry number `attempt` (0 = first retry): exponential with "equal jitter",

@@ -16,6 +16,7 @@
 #include "event/event_loop.hpp"
 #include "push/channel.hpp"
 #include "push/message.hpp"
+#include "push/resume.hpp"
 
 namespace herald::push {
 
@@ -87,6 +88,7 @@ private:
 struct PublishResult {
     PushError error = PushError::none;
     std::uint64_t id = 0;
+    std::uint64_t epoch = 0;        // the channel life id belongs to
     std::uint64_t subscribers = 0;  // subscribers of the channel when it was published
 };
 
@@ -144,13 +146,15 @@ public:
                                   std::string_view content_type) = 0;
 
     // On worker's thread. Returns the buffered messages after since (none without since) and,
-    // with no gap, subscribes s for everything later (see Subscriber). Errors: invalid_name,
-    // not_found, too_many_subscribers.
-    virtual SubscribeResult subscribe(std::string_view channel, std::optional<std::uint64_t> since,
+    // with no gap, subscribes s for everything later (see Subscriber). A cursor of another
+    // life of the channel (or a foreign one) is after nothing: every buffered message, and
+    // history.missed. Errors: invalid_name, not_found, too_many_subscribers.
+    virtual SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
                                       Subscriber& s, WorkerId worker) = 0;
 
-    // Polling: Channel::after() semantics (without since: the newest `limit` messages).
-    virtual FetchResult fetch(std::string_view channel, std::optional<std::uint64_t> since,
+    // Polling: Channel::after() semantics (without since: the newest `limit` messages), with
+    // cursors of other lives as in subscribe().
+    virtual FetchResult fetch(std::string_view channel, std::optional<Cursor> since,
                               std::size_t limit) = 0;
 
     virtual InfoResult channel_info(std::string_view channel) = 0;

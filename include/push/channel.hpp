@@ -32,6 +32,7 @@ struct History {
     bool missed = false;
     std::uint64_t first_id = 0;  // oldest buffered id; 0 = nothing buffered
     std::uint64_t last_id = 0;   // newest id published when looked up; 0 = none yet
+    std::uint64_t epoch = 0;     // the channel's life these ids belong to
 };
 
 struct ChannelInfo {
@@ -46,6 +47,7 @@ struct ChannelInfo {
     std::uint64_t dropped = 0;    // subscribers dropped as too slow
     std::chrono::system_clock::time_point last_publish{};  // epoch = never
     double publish_rate = 0;      // messages/s, decaying average over ~publish_rate_window
+    std::uint64_t epoch = 0;
     ChannelConf conf;
 };
 
@@ -58,13 +60,15 @@ inline constexpr std::chrono::seconds publish_rate_window{10};
 // broker queues a message to each worker in id order. Ids in the buffer are contiguous.
 class Channel {
 public:
-    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0);
+    // epoch names this life of the channel in client-visible ids (push/resume.hpp).
+    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0, std::uint64_t epoch = 1);
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
 
     const std::string& name() const noexcept { return name_; }
     // Unique per channel object (a channel deleted and created again gets a new key).
     std::uint64_t key() const noexcept { return key_; }
+    std::uint64_t epoch() const noexcept { return epoch_; }
 
     // Reload: new buffer/ttl/max_subscribers apply at once (a smaller buffer drops the oldest).
     void reconfigure(const ChannelConf& conf);
@@ -136,6 +140,7 @@ private:
 
     const std::string name_;
     const std::uint64_t key_;
+    const std::uint64_t epoch_;
     Clock& clock_;
     std::mutex mutex_;
     // Guarded by mutex_:

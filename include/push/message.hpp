@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "core/clock.hpp"
+#include "push/resume.hpp"
 
 namespace herald::push {
 
@@ -45,7 +46,8 @@ struct Message {
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
 
-    std::uint64_t id = 0;                                      // per channel, from 1
+    std::uint64_t id = 0;                                      // per channel life, from 1
+    std::uint64_t epoch = 0;                                   // the channel life
     std::string channel;
     std::string data;
     std::string content_type;                                  // as published; may be ""
@@ -56,6 +58,9 @@ struct Message {
     // application/javascript (empty type counts as text); and never if data is not valid
     // UTF-8. Decides the WebSocket opcode of the raw frame.
     bool is_text() const noexcept { return text_; }
+
+    // The client-visible id "EPOCH-SEQ" (push/resume.hpp).
+    std::string id_text() const { return message_id(epoch, id); }
 
     // HTTP body of a one-message response (polling, long-polling): data, or the envelope.
     std::string_view body(PushFormat f) const;

@@ -22,7 +22,7 @@ namespace herald::push {
 // What a push or publish request names, resolved from the location and the request.
 struct Target {
     std::string channel;
-    std::optional<std::uint64_t> since;  // the strategy's native form, else ?since=ID
+    std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
     PushFormat format = PushFormat::raw; // push_format, or ?format=raw|json
 };
@@ -37,8 +37,9 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});
 void respond_push_error(http::HttpSession& s, PushError e);
 
 // The "messages were missed" payload shared by several strategies:
-// {"since":"5","first":"12"} ("first" is "" when nothing is buffered).
-std::string missed_json(std::optional<std::uint64_t> since, std::uint64_t first_id);
+// {"since":"E-5","first":"F-12"}: the client's resume point ("" when it was no id) and the
+// oldest buffered id ("" when nothing is buffered).
+std::string missed_json(const std::optional<Cursor>& since, const History& h);
 
 // One message as a complete response (polling, long-polling): body per format, ETag "ID",
 // X-Herald-Missed: 1 when the resume point was lost, CORS origin if any.

@@ -33,9 +33,8 @@ public:
 protected:
     // The first bytes of the body (SSE retry field, iframe HTML preamble).
     virtual std::string preamble() const = 0;
-    // The bytes of the "messages were missed" signal.
-    virtual std::string missed_signal(std::optional<std::uint64_t> since,
-                                      std::uint64_t first_id) const = 0;
+    // The bytes of the "messages were missed" signal; missed is missed_json().
+    virtual std::string missed_signal(std::string_view missed) const = 0;
     // Queues one message (framed as a chunk when chunked()).
     virtual void write_message(const Message& m, const std::shared_ptr<const Message>& keep) = 0;
     virtual std::string_view keepalive() const = 0;

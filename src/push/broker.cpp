@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cassert>
 #include <limits>
+#include <random>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -117,9 +118,9 @@ public:
     WorkerId attach_worker(PostFn post) override;
     PublishResult publish(std::string_view channel, std::string_view data,
                           std::string_view content_type) override;
-    SubscribeResult subscribe(std::string_view channel, std::optional<std::uint64_t> since,
+    SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
                               Subscriber& s, WorkerId worker) override;
-    FetchResult fetch(std::string_view channel, std::optional<std::uint64_t> since,
+    FetchResult fetch(std::string_view channel, std::optional<Cursor> since,
                       std::size_t limit) override;
     InfoResult channel_info(std::string_view channel) override;
     PushError close_channel(std::string_view channel) override;
@@ -167,6 +168,7 @@ private:
     std::uint64_t max_channels_ = 0;   // guarded by map_mutex_
     ChannelConf autocreate_defaults_;  // guarded by map_mutex_
     std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
+    std::mt19937_64 epochs_{std::random_device{}()};  // guarded by map_mutex_ (exclusive)
 
     // Sized max_workers up front and never reallocated: publishers read workers_[w] without
     // the mutex (w came from a channel count set after attach_worker() returned it).
@@ -194,7 +196,18 @@ std::shared_ptr<Channel> MemoryBroker::find(std::string_view name) const {
 }
 
 std::shared_ptr<Channel> MemoryBroker::make_channel(ChannelConf conf) {
-    return std::make_shared<Channel>(std::move(conf), clock_, next_key_++);
+    return std::make_shared<Channel>(std::move(conf), clock_, next_key_++, make_epoch(epochs_()));
+}
+
+// A cursor as a sequence number of ch's current life: its own when it names this life (or
+// "0"), else 0 with *other_life set (everything buffered, plus the missed signal).
+std::optional<std::uint64_t> in_life(const std::optional<Cursor>& c, const Channel& ch,
+                                     bool& other_life) noexcept {
+    other_life = false;
+    if (!c) return std::nullopt;
+    if (!c->foreign && (c->epoch == 0 || c->epoch == ch.epoch())) return c->seq;
+    other_life = true;
+    return 0;
 }
 
 std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
@@ -239,10 +252,10 @@ void MemoryBroker::post_wakes() {
 
 PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
                                     std::string_view content_type) {
-    if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0};
+    if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0, 0};
     PushError why = PushError::none;
     const std::shared_ptr<Channel> ch = find_or_autocreate(channel, why);
-    if (!ch) return {why, 0, 0};
+    if (!ch) return {why, 0, 0, 0};
     auto m = std::make_shared<Message>(std::string(channel), std::string(data),
                                        std::string(content_type));
     const std::uint64_t key = ch->key();
@@ -251,22 +264,24 @@ PublishResult MemoryBroker::publish(std::string_view channel, std::string_view d
     };
     const Channel::Appended a = ch->append(std::move(m), to_worker);
     post_wakes();
-    if (!a.message) return {PushError::not_found, 0, 0};  // closed while we published
+    if (!a.message) return {PushError::not_found, 0, 0, 0};  // closed while we published
     published_.fetch_add(1, std::memory_order_relaxed);
-    return {PushError::none, a.message->id, a.subscribers};
+    return {PushError::none, a.message->id, a.message->epoch, a.subscribers};
 }
 
-SubscribeResult MemoryBroker::subscribe(std::string_view channel,
-                                        std::optional<std::uint64_t> since, Subscriber& s,
-                                        WorkerId worker) {
+SubscribeResult MemoryBroker::subscribe(std::string_view channel, std::optional<Cursor> since,
+                                        Subscriber& s, WorkerId worker) {
     SubscribeResult r;
     if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
         return r;
     }
     const std::shared_ptr<Channel> ch = find(channel);
+    bool other_life = false;
     const Channel::JoinStatus st =
-        ch ? ch->join(worker, s.strategy(), since, r.history) : Channel::JoinStatus::closed;
+        ch ? ch->join(worker, s.strategy(), in_life(since, *ch, other_life), r.history)
+           : Channel::JoinStatus::closed;
+    if (other_life) r.history.missed = true;
     if (st != Channel::JoinStatus::ok) {
         r.error = st == Channel::JoinStatus::full ? PushError::too_many_subscribers
                                                   : PushError::not_found;
@@ -414,13 +429,15 @@ void MemoryBroker::reconcile(const Config& cfg) {
     for (const std::shared_ptr<Channel>& ch : removed) close_and_wake(*ch);
 }
 
-FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<std::uint64_t> since,
+FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<Cursor> since,
                                 std::size_t limit) {
     FetchResult r;
     if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
     } else if (const std::shared_ptr<Channel> ch = find(channel)) {
-        r.history = ch->after(since, limit);
+        bool other_life = false;
+        r.history = ch->after(in_life(since, *ch, other_life), limit);
+        if (other_life) r.history.missed = true;
     } else {
         r.error = PushError::not_found;
     }

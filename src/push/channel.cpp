@@ -9,8 +9,8 @@
 
 namespace herald::push {
 
-Channel::Channel(ChannelConf conf, Clock& clock, std::uint64_t key)
-    : name_(conf.name), key_(key), clock_(clock), conf_(std::move(conf)) {}
+Channel::Channel(ChannelConf conf, Clock& clock, std::uint64_t key, std::uint64_t epoch)
+    : name_(conf.name), key_(key), epoch_(epoch), clock_(clock), conf_(std::move(conf)) {}
 
 void Channel::reconfigure(const ChannelConf& conf) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -28,6 +28,7 @@ std::shared_ptr<const Message> Channel::append_locked(std::shared_ptr<Message> m
     const Clock::time_point now = clock_.now();
     expire(now);
     m->id = ++last_id_;
+    m->epoch = epoch_;
     m->published_at = std::chrono::system_clock::now();
     m->published_steady = now;
     ++published_;
@@ -97,6 +98,7 @@ History Channel::after(std::optional<std::uint64_t> since, std::size_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
     expire(clock_.now());
     History h;
+    h.epoch = epoch_;
     h.first_id = first_id_locked();
     h.last_id = last_id_;
     if (!since) {
@@ -120,6 +122,7 @@ Channel::JoinStatus Channel::join(WorkerId w, PushStrategy s, std::optional<std:
         return JoinStatus::full;
     expire(clock_.now());
     out = History{};
+    out.epoch = epoch_;
     out.first_id = first_id_locked();
     out.last_id = last_id_;
     if (since) {
@@ -171,6 +174,7 @@ ChannelInfo Channel::info() {
     i.dropped = dropped_.load(std::memory_order_relaxed);
     i.last_publish = last_publish_;
     i.publish_rate = decayed_rate(clock_.now());
+    i.epoch = epoch_;
     i.conf = conf_;
     return i;
 }

@@ -30,9 +30,8 @@ private:
         p += " -->\n";
         return p;
     }
-    std::string missed_signal(std::optional<std::uint64_t> since,
-                              std::uint64_t first_id) const override {
-        std::string j = missed_json(since, first_id);
+    std::string missed_signal(std::string_view missed) const override {
+        std::string j(missed);
         j.insert(1, "\"missed\":true,");
         return "<script>parent." + callback_ + "(null,\"\"," + j + ")</script>\n";
     }

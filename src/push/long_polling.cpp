@@ -15,8 +15,10 @@ public:
         : Subscriber(PushStrategy::long_polling), s_(s), t_(std::move(t)),
           origin_(std::move(origin)) {}
 
-    void start(Subscription sub, Duration timeout) {
+    // last: the newest id when subscribed (the ETag of a timed-out answer).
+    void start(Subscription sub, Duration timeout, std::string last) {
         sub_ = std::move(sub);
+        last_ = std::move(last);
         timer_ = s_.worker().loop().add_timer(timeout, [this] { expire(); });
     }
 
@@ -54,7 +56,7 @@ private:
         timer_.cancel();
         http::ResponseHead head(304);
         head.header("Cache-Control", "no-cache");
-        if (t_.since) head.header("ETag", "\"" + std::to_string(*t_.since) + "\"");
+        if (!last_.empty()) head.header("ETag", "\"" + last_ + "\"");
         http::add_cors_headers(head, origin_);
         s_.respond(std::move(head), {});
     }
@@ -62,6 +64,7 @@ private:
     http::HttpSession& s_;
     Target t_;
     std::string origin_;
+    std::string last_;
     Timer timer_;
     bool done_ = false;
     Subscription sub_;  // last: unsubscribes before the rest is destroyed
@@ -94,14 +97,15 @@ public:
             http::ResponseHead head(204);
             head.header("Cache-Control", "no-cache").header("X-Herald-Missed", "1");
             if (r.history.last_id)
-                head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
+                head.header("ETag", "\"" + message_id(r.history.epoch, r.history.last_id) + "\"");
             http::add_cors_headers(head, origin);
             s.respond(std::move(head), {});
             return;
         }
         HeldPoll& h = *held;
         s.hold(std::move(held));
-        h.start(std::move(r.subscription), s.location().limits.longpoll_timeout);
+        h.start(std::move(r.subscription), s.location().limits.longpoll_timeout,
+                r.history.last_id ? message_id(r.history.epoch, r.history.last_id) : std::string());
     }
 };
 

@@ -67,7 +67,7 @@ void Message::build(Kind k, Encoding& e) const {
 
 void Message::append_envelope(std::string& out) const {
     out.append("{\"id\":\"");
-    append_decimal(out, id);
+    append_message_id(out, epoch, id);
     out.append("\",\"channel\":\"");
     append_json_escaped(out, channel);
     out.append("\",\"data\":\"");
@@ -99,7 +99,7 @@ void Message::build_sse(bool json, Encoding& e) const {
     b.reserve(reserve + data.size() + data.size() / 8 + 96 + channel.size());
     b.assign(reserve, '\0');
     b.append("id: ");
-    append_decimal(b, id);
+    append_message_id(b, epoch, id);
     b.push_back('\n');
     if (json) {
         b.append("data: ");
@@ -132,7 +132,7 @@ void Message::build_iframe(bool json, Encoding& e) const {
         append_js_escaped(b, data);
     }
     b.append("\",\"");
-    append_decimal(b, id);
+    append_message_id(b, epoch, id);
     b.append("\")</script>");
     e.payload = reserve;
     e.payload_len = b.size() - reserve;

@@ -28,7 +28,7 @@ bool is_active_type(std::string_view type) noexcept {
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
                      PushFormat format, bool missed, std::string_view cors_origin) {
     http::ResponseHead head(200);
-    std::string etag = "\"" + std::to_string(m->id) + "\"";
+    std::string etag = "\"" + m->id_text() + "\"";
     std::string_view type = format == PushFormat::json ? std::string_view("application/json")
                             : m->content_type.empty() ? std::string_view("text/plain")
                                                       : std::string_view(m->content_type);
@@ -65,7 +65,8 @@ public:
         // Nothing to send: 204 for an empty channel, 304 when the client is up to date.
         http::ResponseHead head((t.since || t.latest) && r.history.last_id ? 304 : 204);
         head.header("Cache-Control", "no-cache");
-        if (r.history.last_id) head.header("ETag", "\"" + std::to_string(r.history.last_id) + "\"");
+        if (r.history.last_id)
+            head.header("ETag", "\"" + message_id(r.history.epoch, r.history.last_id) + "\"");
         if (r.history.missed) head.header("X-Herald-Missed", "1");
         s.add_cors(head);
         s.respond(std::move(head), {});

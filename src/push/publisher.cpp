@@ -51,8 +51,8 @@ std::string channel_info_json(const push::ChannelInfo& i) {
     }
     j += "},\"total_subscribers\":" + std::to_string(i.total_subscribers);
     j += ",\"buffered\":" + std::to_string(i.buffered);
-    j += ",\"first_id\":\"" + (i.first_id ? std::to_string(i.first_id) : std::string()) + "\"";
-    j += ",\"last_id\":\"" + (i.last_id ? std::to_string(i.last_id) : std::string()) + "\"";
+    j += ",\"first_id\":\"" + (i.first_id ? push::message_id(i.epoch, i.first_id) : "") + "\"";
+    j += ",\"last_id\":\"" + (i.last_id ? push::message_id(i.epoch, i.last_id) : "") + "\"";
     j += ",\"published\":" + std::to_string(i.published);
     j += ",\"delivered\":" + std::to_string(i.delivered);
     j += ",\"dropped\":" + std::to_string(i.dropped);
@@ -79,7 +79,7 @@ void serve_publish(http::HttpSession& s) {
             return;
         }
         respond_json(s, 201,
-                     "{\"id\":\"" + std::to_string(r.id) + "\",\"channel\":" +
+                     "{\"id\":\"" + push::message_id(r.epoch, r.id) + "\",\"channel\":" +
                          json_string(t.channel) + ",\"subscribers\":" +
                          std::to_string(r.subscribers) + "}");
         return;

@@ -1,4 +1,4 @@
-// Resume points from ?since=, Last-Event-ID and If-None-Match.
+// Message ids ("EPOCH-SEQ") and resume points from ?since=, Last-Event-ID and If-None-Match.
 #include "push/resume.hpp"
 
 #include <charconv>
@@ -19,30 +19,76 @@ bool parse_decimal(std::string_view s, std::uint64_t& v) noexcept {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
+int hex_digit(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+// "EPOCH-SEQ" or "0"; false for anything else.
+bool parse_id(std::string_view s, Cursor& out) noexcept {
+    if (s == "0") {
+        out = Cursor{};
+        return true;
+    }
+    if (s.size() < epoch_digits + 2 || s[epoch_digits] != '-') return false;
+    std::uint64_t epoch = 0;
+    for (std::size_t i = 0; i < epoch_digits; ++i) {
+        const int d = hex_digit(s[i]);
+        if (d < 0) return false;
+        epoch = epoch << 4 | static_cast<std::uint64_t>(d);
+    }
+    std::uint64_t seq = 0;
+    if (epoch == 0 || !parse_decimal(s.substr(epoch_digits + 1), seq)) return false;
+    out = Cursor{epoch, seq, false};
+    return true;
+}
+
 } // namespace
+
+std::uint64_t make_epoch(std::uint64_t random) noexcept {
+    const std::uint64_t e = (random ^ (random >> (64 - 4 * epoch_digits))) & epoch_mask;
+    return e != 0 ? e : 1;
+}
+
+void append_message_id(std::string& out, std::uint64_t epoch, std::uint64_t seq) {
+    static constexpr char hex[] = "0123456789abcdef";
+    char buf[epoch_digits + 1 + 20];
+    std::size_t n = 0;
+    for (std::size_t i = epoch_digits; i-- > 0;) buf[n++] = hex[(epoch >> (4 * i)) & 0xf];
+    buf[n++] = '-';
+    auto [end, ec] = std::to_chars(buf + n, buf + sizeof buf, seq);
+    (void)ec;  // 20 digits always fit
+    out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+std::string message_id(std::uint64_t epoch, std::uint64_t seq) {
+    std::string s;
+    append_message_id(s, epoch, seq);
+    return s;
+}
 
 Resume parse_resume_id(std::string_view text) noexcept {
     if (text.empty()) return {};
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
         text = text.substr(1, text.size() - 2);
-    Resume r{ResumeKind::invalid, 0};
-    if (parse_decimal(text, r.id)) r.kind = ResumeKind::id;
+    Resume r{ResumeKind::id, Cursor{0, 0, true}};
+    if (parse_id(text, r.at)) r.at.foreign = false;
     return r;
 }
 
 Resume parse_if_none_match(std::string_view list) noexcept {
     if (trim(list).empty()) return {};
-    Resume best{ResumeKind::invalid, 0};
+    Resume best{ResumeKind::id, Cursor{0, 0, true}};
     while (true) {
         const std::size_t comma = list.find(',');
         std::string_view tag = trim(list.substr(0, comma));
-        if (tag == "*") return {ResumeKind::latest, 0};
+        if (tag == "*") return {ResumeKind::latest, Cursor{}};
         if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-        std::uint64_t v = 0;
+        Cursor c;
         if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"' &&
-            parse_decimal(tag.substr(1, tag.size() - 2), v) &&
-            (best.kind != ResumeKind::id || v > best.id))
-            best = {ResumeKind::id, v};
+            parse_id(tag.substr(1, tag.size() - 2), c) && (best.at.foreign || c.seq > best.at.seq))
+            best.at = c;
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
     }

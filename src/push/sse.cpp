@@ -22,9 +22,8 @@ private:
         p += "\n\n";
         return p;
     }
-    std::string missed_signal(std::optional<std::uint64_t> since,
-                              std::uint64_t first_id) const override {
-        return "event: herald-missed\ndata: " + missed_json(since, first_id) + "\n\n";
+    std::string missed_signal(std::string_view missed) const override {
+        return "event: herald-missed\ndata: " + std::string(missed) + "\n\n";
     }
     void write_message(const Message& m, const std::shared_ptr<const Message>& keep) override {
         session().connection().out().push_shared(keep, m.sse_event(target().format, chunked()));

@@ -43,8 +43,7 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     std::optional<std::string> since = http::query_arg(req.query, "since");
     const Resume r = pick_resume(native, parse_resume_id(since ? *since : std::string_view()));
     switch (r.kind) {
-    case ResumeKind::invalid: s.respond_error(400); return false;
-    case ResumeKind::id: out.since = r.id; break;
+    case ResumeKind::id: out.since = r.at; break;
     case ResumeKind::latest: out.latest = true; break;
     case ResumeKind::none: break;
     }
@@ -60,11 +59,14 @@ void respond_push_error(http::HttpSession& s, PushError e) {
     }
 }
 
-std::string missed_json(std::optional<std::uint64_t> since, std::uint64_t first_id) {
+std::string missed_json(const std::optional<Cursor>& since, const History& h) {
     std::string j = "{\"since\":\"";
-    if (since) append_decimal(j, *since);
+    if (since && !since->foreign) {
+        if (since->epoch == 0) append_decimal(j, since->seq);
+        else append_message_id(j, since->epoch, since->seq);
+    }
     j += "\",\"first\":\"";
-    if (first_id) append_decimal(j, first_id);
+    if (h.first_id) append_message_id(j, h.epoch, h.first_id);
     j += "\"}";
     return j;
 }

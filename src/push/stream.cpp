@@ -40,7 +40,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
         return;
     }
     me.write_own(me.preamble());
-    if (r.history.missed) me.write_own(me.missed_signal(me.t_.since, r.history.first_id));
+    if (r.history.missed) me.write_own(me.missed_signal(missed_json(me.t_.since, r.history)));
     for (const auto& m : r.history.messages) me.write_message(*m, m);
     w.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);

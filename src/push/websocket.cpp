@@ -44,7 +44,7 @@ public:
         session_ = &s;
         if (history_.missed)
             s.send(ws::Opcode::text,
-                   "{\"herald\":\"missed\"," + missed_json(t_.since, history_.first_id).substr(1));
+                   "{\"herald\":\"missed\"," + missed_json(t_.since, history_).substr(1));
         send_backlog();
     }
 

@@ -3,7 +3,7 @@
 // other's messages in order, no page loads anything from elsewhere. Screenshots go to build/e2e/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, sleep, waitFor } from './server.mjs';
+import { startHerald, sleep, waitFor, idLife, idSeq } from './server.mjs';
 import { launch, screenshotPath } from './browser.mjs';
 
 const TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
@@ -107,7 +107,8 @@ test('chat.html: websocket and long-polling pages see each other in order, once'
   for (const [label, p] of [['websocket page', a.page], ['long-polling page', b.page]]) {
     const got = await texts(p);
     assert.deepEqual(got.map((m) => m.text), sent, `${label}: order`);
-    const ids = got.map((m) => BigInt(m.id));
+    assert.equal(new Set(got.map((m) => idLife(m.id))).size, 1, `${label}: one life`);
+    const ids = got.map((m) => idSeq(m.id));
     for (let i = 1; i < ids.length; i++) assert.ok(ids[i] > ids[i - 1], `${label}: ids increase`);
     const all = await p.evaluate(() => chat.received.map((m) => m.id));
     assert.equal(new Set(all).size, all.length, `${label}: no duplicate id`);

@@ -49,10 +49,14 @@ async function publishAll(channel, bodies) {
 const opened = (rec) => waitFor(() => rec.sub.state === 'open', { timeout: 5000, what: `${rec.sub.strategy} open` });
 
 describe('pure helpers', () => {
-  test('ids compare as unbounded decimal integers', () => {
+  test('ids of one life compare by sequence; ids of another life are new', () => {
+    const e = '5f0c2a9e17b4-', f = '00000000000a-';
     const cases = [
       ['2', '1', true], ['10', '9', true], ['9', '10', false], ['5', '5', false], ['007', '7', false],
       ['18446744073709551616', '18446744073709551615', true], ['1', null, true], ['1', '', true],
+      [e + '2', e + '1', true], [e + '10', e + '9', true], [e + '9', e + '10', false],
+      [e + '5', e + '5', false], [f + '1', e + '9', true], [e + '1', f + '9', true],
+      [e + '3', '0', true], ['x', 'x', false], ['x', 'y', true],
     ];
     for (const [a, b, want] of cases) assert.equal(herald._idAfter(a, b), want, `${a} after ${b}`);
   });
@@ -268,7 +272,7 @@ describe('publish()', () => {
   test('resolves to the server\'s answer', async () => {
     const r = await herald.publish('/chat/send', 'from publish()');
     assert.equal(r.channel, 'chat');
-    assert.match(r.id, /^\d+$/);
+    assert.match(r.id, /^[0-9a-f]{12}-[1-9][0-9]*$/);
     assert.equal(typeof r.subscribers, 'number');
   });
 

@@ -19,6 +19,20 @@ export const SHIPPED_CONF = path.resolve(ROOT, process.env.HERALD_CONF_TEMPLATE 
 const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'runtime error:', 'ERROR: LeakSanitizer'];
 
 // Removes every `location [=] PATH... { ... }` block whose path starts with prefix.
+// A message id is "LIFE-SEQ" (README, "Push strategies"): its sequence number as a BigInt, and
+// its life, asserting the shape.
+const ID_RE = /^([0-9a-f]{12})-([1-9][0-9]*)$/;
+export function idSeq(id) {
+  const m = ID_RE.exec(id);
+  if (!m) throw new Error(`not a message id: ${id}`);
+  return BigInt(m[2]);
+}
+export function idLife(id) {
+  const m = ID_RE.exec(id);
+  if (!m) throw new Error(`not a message id: ${id}`);
+  return m[1];
+}
+
 export function removeLocations(text, prefix) {
   const esc = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return text.replace(new RegExp(`^[ \\t]*location\\s+(?:=\\s*)?${esc}\\S*\\s*\\{[^}]*\\}[ \\t]*\\n?`, 'gm'), '');

@@ -286,7 +286,7 @@ void check_sse(const Message& m, PushFormat f, std::string_view want_data) {
     bool trailing = false;
     std::vector<SseEvent> events = parse_event_stream(bare, trailing);
     require(!trailing && events.size() == 1, "sse_event is exactly one complete event");
-    require(events[0].has_id && events[0].id == std::to_string(m.id), "SSE id is the message id");
+    require(events[0].has_id && events[0].id == m.id_text(), "SSE id is the message id");
     require(events[0].data == want_data, "SSE event data is the message data");
     require(bare.size() >= 2 && bare.substr(bare.size() - 2) == "\n\n", "SSE event ends the event");
     require(one_chunk(m.sse_event(f, true)) == bare, "chunked SSE event is one chunk of it");
@@ -311,7 +311,7 @@ void check_ws(const Message& m, PushFormat f) {
 
 void check_iframe(const Message& m, PushFormat f, std::string_view want) {
     IframeCall call = m.iframe_call(f);
-    const std::string id = std::to_string(m.id);
+    const std::string id = m.id_text();
     std::string_view tail = call.tail;
     const std::string close = "\",\"" + id + "\")</script>";
     require(tail.substr(0, 2) == "(\"" && tail.size() >= 2 + close.size() &&
@@ -337,13 +337,14 @@ void check_message(std::string_view data, std::uint16_t id, std::uint8_t flags) 
     static const char* const channels[] = {"c", "news.sport:1", "A_b-9"};
     Message m(channels[flags % 3], std::string(data), types[(flags >> 2) % 6]);
     m.id = id + 1u;
+    m.epoch = 1u + flags;  // ids read "LIFE-SEQ"
     require(!m.is_text() || ref::valid(data), "is_text() only for valid UTF-8");
     require(m.body(PushFormat::raw) == data, "raw body is the data");
     require(m.body(PushFormat::json) == m.json_envelope(), "json body is the envelope");
 
     std::vector<std::pair<std::string, std::string>> env;
     require(parse_envelope(m.json_envelope(), env) && env.size() == 3 && env[0].first == "id" &&
-                env[0].second == std::to_string(m.id) && env[1].first == "channel" &&
+                env[0].second == m.id_text() && env[1].first == "channel" &&
                 env[1].second == m.channel && env[2].first == "data" &&
                 env[2].second == ref::replace_invalid(data),
             "JSON envelope is {id, channel, data}");

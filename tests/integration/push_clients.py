@@ -151,13 +151,74 @@ def parse_head(raw):
     return status, h
 
 
+# Message ids are "LIFE-SEQ" (README, "Push strategies"): LIFE is 12 hex digits drawn when the
+# channel's current life began, SEQ counts its messages from 1.
+ID_RE = re.compile(r'([0-9a-f]{12})-([1-9][0-9]*)')
+
+
+def id_seq(mid):
+    """The sequence part of a message id (asserting its shape)."""
+    m = ID_RE.fullmatch(mid)
+    assert m, mid
+    return int(m.group(2))
+
+
+def id_life(mid):
+    """The life part of a message id (asserting its shape)."""
+    m = ID_RE.fullmatch(mid)
+    assert m, mid
+    return m.group(1)
+
+
+class Life:
+    """The ids of one life of a channel: L(3) is the id of its third message, L.seq(id) the
+    sequence number of an id that must belong to this life, L.seqs(ids) all of them."""
+
+    def __init__(self, life):
+        assert re.fullmatch(r'[0-9a-f]{12}', life), life
+        self.life = life
+
+    @classmethod
+    def of(cls, mid):
+        return cls(id_life(mid))
+
+    def __call__(self, seq):
+        return '%s-%d' % (self.life, seq)
+
+    def seq(self, mid):
+        assert id_life(mid) == self.life, (mid, self.life)
+        return id_seq(mid)
+
+    def seqs(self, mids):
+        return [self.seq(m) for m in mids]
+
+
+def channel_life(srv, channel, path='/pub'):
+    """The current Life of a channel that holds a message, from its publisher GET."""
+    c = Conn(srv.port)
+    try:
+        status, _, body = c.request('GET', '%s?channel=%s' % (path, channel))
+    finally:
+        c.close()
+    assert status == 200, (status, body)
+    last = json.loads(body)['last_id']
+    assert last, 'channel %s holds no id yet' % channel
+    return Life.of(last)
+
+
 def etag_id(h):
-    """The message id of an ETag "ID" header (None if absent)."""
+    """The sequence number of the message id in an ETag "LIFE-SEQ" header (None if absent)."""
     tag = h.get('etag')
     if tag is None:
         return None
-    assert re.fullmatch(r'"\d+"', tag), tag
-    return int(tag.strip('"'))
+    assert tag.startswith('"') and tag.endswith('"'), tag
+    return id_seq(tag[1:-1])
+
+
+def etag_text(h):
+    """The whole message id of an ETag header (None if absent)."""
+    tag = h.get('etag')
+    return None if tag is None else tag.strip('"')
 
 
 def publish(srv, channel, data, ctype='text/plain', path='/pub', method='POST', conn=None):
@@ -393,3 +454,8 @@ class IframeParser:
             return []
         done, self.pending = self.pending[:end + 9], self.pending[end + 9:]
         return parse_iframe(done)
+
+
+def mid(srv, channel, seq, path='/pub'):
+    """The id of message seq of channel's current life (the channel must hold an id)."""
+    return channel_life(srv, channel, path)(seq)

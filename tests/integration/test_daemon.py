@@ -24,7 +24,7 @@ import time
 import pytest
 
 from harness import BIN, read_response
-from push_clients import take_chunks
+from push_clients import Life, id_seq, take_chunks
 
 # ---- subscribers -----------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class Sub:
             if op == 0x1:
                 msg = json.loads(payload)
                 if 'id' in msg:
-                    self.ids.append(int(msg['id']))
+                    self.ids.append(id_seq(msg['id']))
                 else:
                     self.events.append(msg)
             elif op == 0x8:
@@ -133,12 +133,12 @@ class Sub:
                 fields = dict(line.split(': ', 1) for line in block.split('\n')
                               if ': ' in line and not line.startswith(':'))
                 if 'id' in fields and 'event' not in fields:
-                    self.ids.append(int(fields['id']))
+                    self.ids.append(id_seq(fields['id']))
                 elif 'event' in fields:
                     self.events.append((fields['event'], fields.get('data')))
         elif self.kind == 'iframe':
-            for m in re.finditer(rb'parent\.herald_cb\("([^"]*)","(\d+)"\)', bytes(self.body)):
-                self.ids.append(int(m.group(2)))
+            for m in re.finditer(rb'parent\.herald_cb\("([^"]*)","([0-9a-f-]+)"\)', bytes(self.body)):
+                self.ids.append(id_seq(m.group(2).decode()))
             keep = self.body.rfind(b'<script')
             if keep > 0 and self.body.find(b'</script>', keep) >= 0:
                 keep = len(self.body)
@@ -279,6 +279,7 @@ class Publisher(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.channel, self.period = port, channel, period
         self.sent, self.errors = 0, []
+        self.last_id = '0'  # the id of the newest message sent
         self.stop_flag = threading.Event()
 
     def run(self):
@@ -288,10 +289,11 @@ class Publisher(threading.Thread):
                 conn.request('POST', '/pub?channel=' + self.channel, body='m%d' % (self.sent + 1))
                 r = conn.getresponse()
                 body = r.read()
-                if r.status != 201 or json.loads(body)['id'] != str(self.sent + 1):
+                if r.status != 201 or id_seq(json.loads(body)['id']) != self.sent + 1:
                     self.errors.append((r.status, body))
                 else:
                     self.sent += 1
+                    self.last_id = json.loads(body)['id']
             except Exception as e:  # noqa: BLE001 - kept and asserted on by the test
                 self.errors.append(repr(e))
                 conn.close()
@@ -344,7 +346,7 @@ def test_reload_under_load_loses_nothing(herald):
         assert channel_subscribers(port, 'feed') == 200
 
         # The switched route now streams, with the new config's sse_retry; the new port answers.
-        s = Sub('sse', port, '/switch/feed?since=%d' % (total - 1))
+        s = Sub('sse', port, '/switch/feed?since=' + Life.of(pub.last_id)(total - 1))
         s.read_until(lambda s: total in s.ids)
         assert s.status == 200 and 'text/event-stream' in s.head
         assert b'retry: 1010' in s.text

@@ -21,8 +21,8 @@ import socket
 import time
 
 import test_push_loss as loss
-from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, build_request, etag_id,
-                          ws_key)
+from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, Life, SseParser, build_request,
+                          channel_life, etag_id, etag_text, id_seq, ws_key)
 
 # ---- 1. reconnect storm ---------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def publish_paced(port, n, rate, stop_at):
     for i in range(1, n + 1):
         status, _, body = c.request('POST', '/pub?channel=loss', body=loss.payload(i),
                                     headers={'Content-Type': 'text/plain; charset=utf-8'})
-        assert status == 201 and json.loads(body)['id'] == str(i), (i, status, body)
+        assert status == 201 and id_seq(json.loads(body)['id']) == i, (i, status, body)
         if time.monotonic() > stop_at:
             return i
         ahead = i / rate - (time.monotonic() - t0)
@@ -146,11 +146,26 @@ def publish_range(srv, channel, first, last):
     for i in range(first, last + 1):
         status, _, body = c.request('POST', '/pub?channel=' + channel, body='m%d' % i,
                                     headers={'Content-Type': 'text/plain'})
-        assert status == 201 and json.loads(body)['id'] == str(i), (status, body)
+        assert status == 201 and id_seq(json.loads(body)['id']) == i, (status, body)
     c.close()
 
 
-class PollSub:
+class Sub:
+    """A subscriber that names its resume point by sequence number within the one life of its
+    channel that it has seen (0: from the start)."""
+    life = None
+
+    def seen(self, mid):
+        """The sequence number of an id it received (all of one life)."""
+        if self.life is None:
+            self.life = Life.of(mid)
+        return self.life.seq(mid)
+
+    def since_id(self, seq):
+        return self.life(seq) if seq else '0'
+
+
+class PollSub(Sub):
     """Polling and long-polling: one request per message, resuming with ?since=."""
 
     def __init__(self, srv, route):
@@ -164,12 +179,12 @@ class PollSub:
         """The next n items: ('msg', id, data) or ('missed', header value)."""
         out = []
         while len([x for x in out if x[0] == 'msg']) < n:
-            status, h, body = self.conn.request('GET', '/%s/%s?since=%d' % (
-                self.route, self.route, self.since))
+            status, h, body = self.conn.request('GET', '/%s/%s?since=%s' % (
+                self.route, self.route, self.since_id(self.since)))
             assert status == 200, (self.route, status, h)
             if 'x-herald-missed' in h:
                 out.append(('missed', h['x-herald-missed']))
-            mid = etag_id(h)
+            mid = self.seen(etag_text(h))
             out.append(('msg', mid, body.decode()))
             self.since = mid
         return out
@@ -178,13 +193,13 @@ class PollSub:
         self.conn.close()
 
 
-class SseSub:
+class SseSub(Sub):
     def __init__(self, srv):
         self.srv = srv
 
     def connect(self, since):
         self.conn = Conn(self.srv.port)
-        hdrs = {'Last-Event-ID': str(since)} if since else None
+        hdrs = {'Last-Event-ID': self.since_id(since)} if since else None
         self.conn.send(build_request('GET', '/sse/sse', headers=hdrs))
         status, _ = self.conn.head()
         assert status == 200
@@ -200,20 +215,20 @@ class SseSub:
                 out.append(('missed', json.loads(ev['data'])))
             else:
                 assert ev['event'] == 'message', ev
-                out.append(('msg', int(ev['id']), ev['data']))
+                out.append(('msg', self.seen(ev['id']), ev['data']))
         return out
 
     def close(self):
         self.conn.close()
 
 
-class IframeSub:
+class IframeSub(Sub):
     def __init__(self, srv):
         self.srv = srv
 
     def connect(self, since):
         self.conn = Conn(self.srv.port)
-        self.conn.send(build_request('GET', '/if/if?callback=herald_cb&since=%d' % since))
+        self.conn.send(build_request('GET', '/if/if?callback=herald_cb&since=' + self.since_id(since)))
         status, _ = self.conn.head()
         assert status == 200
         self.parser, self.pending, self.chunks = IframeParser(), [], self.conn.chunks()
@@ -228,20 +243,20 @@ class IframeSub:
             if args[0] is None:
                 out.append(('missed', args[2]))
             else:
-                out.append(('msg', int(args[1]), args[0]))
+                out.append(('msg', self.seen(args[1]), args[0]))
         return out
 
     def close(self):
         self.conn.close()
 
 
-class WsSub:
+class WsSub(Sub):
     def __init__(self, srv):
         self.srv = srv
 
     def connect(self, since):
         self.conn = Conn(self.srv.port)
-        self.conn.send(build_request('GET', '/ws/ws?format=json&since=%d' % since, headers={
+        self.conn.send(build_request('GET', '/ws/ws?format=json&since=' + self.since_id(since), headers={
             'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
             'Sec-WebSocket-Key': ws_key()}))
         status, _ = self.conn.head()
@@ -259,7 +274,7 @@ class WsSub:
                 out.append(('missed', env))
             else:
                 assert env['channel'] == 'ws', env
-                out.append(('msg', int(env['id']), env['data']))
+                out.append(('msg', self.seen(env['id']), env['data']))
         return out
 
     def close(self):
@@ -275,9 +290,9 @@ def test_resume_outside_the_window_is_told_then_gets_the_buffer(herald):
     strategies = {
         'poll': (lambda: PollSub(srv, 'poll'), '1'),
         'lp': (lambda: PollSub(srv, 'lp'), '1'),
-        'if': (lambda: IframeSub(srv), {'missed': True, 'since': '5', 'first': '86'}),
-        'sse': (lambda: SseSub(srv), {'since': '5', 'first': '86'}),
-        'ws': (lambda: WsSub(srv), {'since': '5', 'first': '86'}),
+        'if': (lambda: IframeSub(srv), {'missed': True, 'since': 5, 'first': 86}),
+        'sse': (lambda: SseSub(srv), {'since': 5, 'first': 86}),
+        'ws': (lambda: WsSub(srv), {'since': 5, 'first': 86}),
     }
     for channel, (make, signal) in strategies.items():
         paused, steady = make(), make()
@@ -299,6 +314,8 @@ def test_resume_outside_the_window_is_told_then_gets_the_buffer(herald):
         publish(6, 5 + AWAY)
         paused.connect(5)  # resume from the last id it saw
         got = paused.take(WINDOW)
+        if isinstance(signal, dict):  # the ids it names, in the channel's life
+            signal = {k: paused.life(v) if k != 'missed' else v for k, v in signal.items()}
         assert got == [('missed', signal)] + msgs(6 + AWAY - WINDOW, 5 + AWAY), (channel, got)
         publish(6 + AWAY, 8 + AWAY)  # live again
         assert paused.take(3) == msgs(6 + AWAY, 8 + AWAY), channel
@@ -307,6 +324,7 @@ def test_resume_outside_the_window_is_told_then_gets_the_buffer(herald):
         steady.close()
     # Polling forms: If-None-Match names the resume point as well as ?since= does.
     c = Conn(srv.port)
-    status, h, body = c.request('GET', '/poll/poll', headers={'If-None-Match': '"5"'})
+    status, h, body = c.request('GET', '/poll/poll',
+                                headers={'If-None-Match': '"%s"' % channel_life(srv, 'poll')(5)})
     assert (status, h.get('x-herald-missed'), etag_id(h)) == (200, '1', 89), h
     c.close()

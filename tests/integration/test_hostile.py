@@ -7,6 +7,7 @@ report) when the fixture stops it.
 Load generators that must not share the GIL with a latency measurement run in forked child
 processes. Every test is bounded in time and stops by itself.
 """
+import json
 import multiprocessing
 import os
 import resource
@@ -24,7 +25,7 @@ from clients import (cpu_seconds, dechunk, drain_to_eof, open_socket, percentile
                      raise_nofile, read_head, release_binary, reset, rss_bytes, status,
                      wait_connections, ws_frames, ws_upgrade)
 from harness import read_response
-from push_clients import Conn, build_request, parse_sse, publish, ws_client_frame
+from push_clients import Conn, build_request, id_seq, parse_sse, publish, ws_client_frame
 
 
 @pytest.fixture(autouse=True)
@@ -334,8 +335,8 @@ def test_slow_readers_dropped_memory_bounded(herald):
             body, ended = dechunk(rest)
             assert not ended
             events, _, _ = parse_sse(body)
-            ids = [int(e['id']) for e in events]
-            assert all(e['data'].encode() == feed_payload(int(e['id'])) for e in events)
+            ids = [id_seq(e['id']) for e in events]
+            assert all(e['data'].encode() == feed_payload(id_seq(e['id'])) for e in events)
         assert ids == list(range(1, n_msgs + 1)), 'healthy subscriber %d: %d messages' % (
             k, len(ids))
     # The slow ones were dropped: counters, then what each sees once it reads.
@@ -619,7 +620,8 @@ def streaming(port, path, rcvbuf=None):
 
 def stage_broken_peers(srv, last_id):
     """Opens connections stopped at every stage of a request; returns [(what, socket)].
-    last_id: the newest message of channel c (so the long-polls are held)."""
+    last_id: the id of the newest message of channel c, '0' if none (so the long-polls are
+    held)."""
     port = srv.port
     out = []
     for _ in range(10):
@@ -640,7 +642,7 @@ def stage_broken_peers(srv, last_id):
         s = upgraded(port, '/ws/big', rcvbuf=4096)
         out.append(('mid server WebSocket frame', s))
         s = open_socket(port)
-        s.sendall(build_request('GET', '/lp/c?since=%d' % last_id))
+        s.sendall(build_request('GET', '/lp/c?since=' + last_id))
         out.append(('held long-poll', s))
         out.append(('SSE stream', streaming(port, '/sse/c')))
         out.append(('iframe stream', streaming(port, '/if/c')))
@@ -649,8 +651,9 @@ def stage_broken_peers(srv, last_id):
 
 def test_resets_and_half_closes_leak_nothing(herald):
     srv = herald(RESET_CONF, files={'www/index.html': 'hello\n', 'www/big.bin': BIG})
+    last_id = '0'
     for rnd in range(2):  # once with RST, once with a plain close (FIN): the client vanishes
-        staged = stage_broken_peers(srv, last_id=rnd)
+        staged = stage_broken_peers(srv, last_id=last_id)
         # A 1 MiB message is half written to the WebSocket subscribers of "big" when they go.
         code, _, _ = srv.request('POST', '/pub?channel=big', body=b'm' * (1 << 20))
         assert code == 201
@@ -666,7 +669,10 @@ def test_resets_and_half_closes_leak_nothing(herald):
                 s.close()
         # Herald writes to whatever is left of them (EPIPE/ECONNRESET, never SIGPIPE).
         for ch in ('c', 'big'):
-            assert srv.request('POST', '/pub?channel=' + ch, body=b'after')[0] == 201
+            code, _, body = srv.request('POST', '/pub?channel=' + ch, body=b'after')
+            assert code == 201
+            if ch == 'c':
+                last_id = json.loads(body)['id']
         st = wait_connections(srv)
         assert st['connections'] == 1, (rnd, st)
         assert sum(st['subscribers'].values()) == 0, st
@@ -681,7 +687,7 @@ def test_resets_and_half_closes_leak_nothing(herald):
     # Half-closed subscribers are gone subscribers: released at once.
     socks = [streaming(srv.port, '/sse/c'), upgraded(srv.port, '/ws/c')]
     s = open_socket(srv.port)
-    s.sendall(build_request('GET', '/lp/c?since=2'))
+    s.sendall(build_request('GET', '/lp/c?since=' + last_id))
     socks.append(s)
     time.sleep(0.1)
     assert status(srv)['subscribers']['long-polling'] == 1

@@ -25,6 +25,7 @@ import time
 import pytest
 
 from harness import ROOT
+from push_clients import id_seq
 from test_daemon import Sub
 
 CONF = '/etc/herald/herald.conf'
@@ -214,7 +215,7 @@ def test_deb_installs_runs_reloads_and_purges(root_machine):
         time.sleep(0.1)
         status, _, body = get('/pub?channel=chat', method='POST', body='hello from dpkg')
         assert status == 201, body
-        first = int(json.loads(body)['id'])
+        first = id_seq(json.loads(body)['id'])
         sub.read_until(lambda s: first in s.ids)
         assert b'data: hello from dpkg' in sub.text
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from harness import ROOT
-from push_clients import Conn, Stream, Ws, build_request, etag_id, parse_iframe, parse_sse
+from push_clients import (Conn, Stream, Ws, build_request, channel_life, etag_id, etag_text, id_seq,
+                          parse_iframe, parse_sse)
 
 CLOCK_RE = r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d'
 
@@ -37,7 +38,7 @@ def test_shipped_config_serves_every_strategy(herald):
     assert ws.status == 101
     sse.wait_for(lambda s: parse_sse(s.body)[0], timeout=3)
     ev = parse_sse(sse.body)[0][0]
-    assert re.fullmatch(CLOCK_RE, ev['data']) and int(ev['id']) >= 1
+    assert re.fullmatch(CLOCK_RE, ev['data']) and id_seq(ev['id']) >= 1
     ifr.wait_for(lambda s: parse_iframe(s.body), timeout=3)
     name, (data, mid) = parse_iframe(ifr.body)[0]
     assert name == 'herald_tick' and re.fullmatch(CLOCK_RE, data)
@@ -48,7 +49,7 @@ def test_shipped_config_serves_every_strategy(herald):
     assert status == 200 and re.fullmatch(CLOCK_RE, body.decode())
     last = etag_id(h)
     t0 = time.time()
-    status, h, body = c.request('GET', '/longpoll/clock?since=%d' % last)  # held ~1 s
+    status, h, body = c.request('GET', '/longpoll/clock?since=' + etag_text(h))  # held ~1 s
     assert status == 200 and etag_id(h) == last + 1 and time.time() - t0 < 2.5
     for s in (sse, ifr, ws):
         s.close()
@@ -129,7 +130,7 @@ def serves(srv):
             # polling answers at once; so does long-polling for a buffered message: tell them
             # apart by whether an up-to-date request is held.
             c.read_exact(int(h['content-length']))
-            c.send(build_request('GET', '/x/c?since=1'))
+            c.send(build_request('GET', '/x/c?since=' + etag_text(h)))
             c.sock.settimeout(0.5)
             try:
                 return 'polling' if c.head()[0] == 304 else None
@@ -174,6 +175,7 @@ def test_reload_reconciles_channels_and_routes(herald):
     c = Conn(srv.port)
     for i in range(1, 6):
         c.request('POST', '/pub?channel=keep', body='k%d' % i)  # buffer 3: 3, 4, 5 kept
+    L = channel_life(srv, 'keep')
     keep = Stream(srv.port, '/s/keep')
     gone = Stream(srv.port, '/s/gone')
     for s in (keep, gone):
@@ -193,13 +195,14 @@ def test_reload_reconciles_channels_and_routes(herald):
     gone.close()
     assert c.request('POST', '/pub?channel=gone', body='x')[0] == 404
     # A kept channel: the stream stays, ids continue, the buffer grows to the new size.
+    # A kept channel keeps its life: ids go on from L(5).
     for i in range(6, 13):
         status, h, body = c.request('POST', '/pub?channel=keep', body='k%d' % i)
-        assert json.loads(body)['id'] == str(i)
+        assert json.loads(body)['id'] == L(i)
     keep.wait_for(lambda x: len(parse_sse(x.body)[0]) == 7)
-    assert [e['id'] for e in parse_sse(keep.body)[0]] == [str(i) for i in range(6, 13)]
+    assert [e['id'] for e in parse_sse(keep.body)[0]] == [L(i) for i in range(6, 13)]
     keep.close()
-    st = Stream(srv.port, '/s/keep?since=2')
+    st = Stream(srv.port, '/s/keep?since=' + L(2))
     st.wait_for(lambda x: len(parse_sse(x.body)[0]) == 10)
     ev = parse_sse(st.body)[0]
     assert [e['data'] for e in ev] == ['k%d' % i for i in range(3, 13)]  # no missed signal

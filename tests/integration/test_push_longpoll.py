@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from push_clients import Conn, build_request, etag_id, publish
+from push_clients import Conn, build_request, etag_id, mid, publish
 
 CONF = '''
 error_log stderr info;
@@ -75,7 +75,7 @@ def test_buffered_message_answers_at_once(srv):
     status, h, body = c.request('GET', '/lp/a?since=0')
     assert (status, etag_id(h), body) == (200, 1, b'm1')
     assert h['cache-control'] == 'no-cache'
-    status, h, body = c.request('GET', '/lp/a?since=1')  # keep-alive
+    status, h, body = c.request('GET', '/lp/a?since=' + mid(srv, 'a', 1))  # keep-alive
     assert (status, etag_id(h), body) == (200, 2, b'm2')
     assert time.time() - t0 < 0.9
     c.close()
@@ -83,7 +83,7 @@ def test_buffered_message_answers_at_once(srv):
 
 def test_held_until_publish(srv):
     publish(srv, 'a', 'm1')
-    c = start(srv, '/lp/a?since=1')
+    c = start(srv, '/lp/a?since=' + mid(srv, 'a', 1))
     assert not answered(c, 0.3)
     t0 = time.time()
     assert publish(srv, 'a', 'later', ctype='text/x-custom')[0] == 201
@@ -92,7 +92,7 @@ def test_held_until_publish(srv):
     assert (status, etag_id(h), body) == (200, 2, b'later')
     assert h['content-type'] == 'text/x-custom'
     # The connection stays usable: the next poll is held again.
-    c.send(build_request('GET', '/lp/a?since=2'))
+    c.send(build_request('GET', '/lp/a?since=' + mid(srv, 'a', 2)))
     assert not answered(c, 0.2)
     publish(srv, 'a', 'third')
     assert c.response()[2] == b'third'
@@ -111,7 +111,7 @@ def test_without_since_waits_for_the_next_new_message(srv):
 
 def test_timeout_is_304(srv):
     publish(srv, 'a', 'm1')
-    c = start(srv, '/lp/a?since=1')
+    c = start(srv, '/lp/a?since=' + mid(srv, 'a', 1))
     t0 = time.time()
     status, h, body = c.response()
     took = time.time() - t0
@@ -120,7 +120,7 @@ def test_timeout_is_304(srv):
     assert 0.8 <= took < 3, took
     # Keep-alive after the 304: the next poll still works.
     publish(srv, 'a', 'm2')
-    status, h, body = c.request('GET', '/lp/a?since=1')
+    status, h, body = c.request('GET', '/lp/a?since=' + mid(srv, 'a', 1))
     assert body == b'm2'
     c.close()
 
@@ -129,17 +129,20 @@ def test_if_none_match_is_the_resume_point(srv):
     for i in range(1, 4):
         publish(srv, 'a', 'm%d' % i)
     c = Conn(srv.port)
-    status, h, body = c.request('GET', '/lp/a', headers={'If-None-Match': '"1"'})
+    status, h, body = c.request('GET', '/lp/a',
+                                headers={'If-None-Match': '"%s"' % mid(srv, 'a', 1)})
     assert (etag_id(h), body) == (2, b'm2')
-    c.send(build_request('GET', '/lp/a', headers={'If-None-Match': '"3"'}))
+    c.send(build_request('GET', '/lp/a', headers={'If-None-Match': '"%s"' % mid(srv, 'a', 3)}))
     assert not answered(c, 0.3)
     publish(srv, 'a', 'm4')
     status, h, body = c.response()
     assert (etag_id(h), body) == (4, b'm4')
     # Weak tags, lists and "*" (RFC 9110 §13.1.2); the header wins over ?since=.
-    status, h, body = c.request('GET', '/lp/a?since=0', headers={'If-None-Match': 'W/"2"'})
+    status, h, body = c.request('GET', '/lp/a?since=0',
+                                headers={'If-None-Match': 'W/"%s"' % mid(srv, 'a', 2)})
     assert (etag_id(h), body) == (3, b'm3')
-    status, h, body = c.request('GET', '/lp/a', headers={'If-None-Match': '"1", "3"'})
+    status, h, body = c.request('GET', '/lp/a', headers={
+        'If-None-Match': '"%s", "%s"' % (mid(srv, 'a', 1), mid(srv, 'a', 3))})
     assert (etag_id(h), body) == (4, b'm4')
     c.send(build_request('GET', '/lp/a?since=0', headers={'If-None-Match': '*'}))
     assert not answered(c, 0.3)  # "*": the client has the newest, so wait for the next
@@ -153,10 +156,10 @@ def test_missed_older_than_buffer(srv):
     for i in range(1, 7):
         publish(srv, 'small', 'm%d' % i)
     c = Conn(srv.port)
-    status, h, body = c.request('GET', '/lp/small?since=2')
+    status, h, body = c.request('GET', '/lp/small?since=' + mid(srv, 'small', 2))
     assert (status, etag_id(h), body) == (200, 4, b'm4')
     assert h['x-herald-missed'] == '1'
-    status, h, body = c.request('GET', '/lp/small?since=4')
+    status, h, body = c.request('GET', '/lp/small?since=' + mid(srv, 'small', 4))
     assert body == b'm5' and 'x-herald-missed' not in h
     c.close()
 
@@ -166,7 +169,7 @@ def test_missed_for_unknown_id(srv):
         publish(srv, 'small', 'm%d' % i)
     c = Conn(srv.port)
     t0 = time.time()
-    status, h, body = c.request('GET', '/lp/small?since=50')
+    status, h, body = c.request('GET', '/lp/small?since=' + mid(srv, 'small', 50))
     assert (status, etag_id(h), body) == (200, 1, b'm1')
     assert h['x-herald-missed'] == '1'
     assert time.time() - t0 < 0.9  # never held: the client must learn it at once
@@ -177,11 +180,11 @@ def test_missed_with_nothing_buffered_answers_at_once(srv):
     publish(srv, 'none', 'gone')  # buffer 0: nothing is kept
     c = Conn(srv.port)
     t0 = time.time()
-    status, h, body = c.request('GET', '/lp/none?since=7')
+    status, h, body = c.request('GET', '/lp/none?since=' + mid(srv, 'none', 7))
     assert time.time() - t0 < 0.9
     assert status in (204, 304) and h['x-herald-missed'] == '1'
     # Up to date on an unbuffered channel: held, then the live message.
-    c.send(build_request('GET', '/lp/none?since=1'))
+    c.send(build_request('GET', '/lp/none?since=' + mid(srv, 'none', 1)))
     assert not answered(c, 0.2)
     publish(srv, 'none', 'live')
     status, h, body = c.response()
@@ -234,12 +237,20 @@ def test_client_leaving_while_held(srv):
 
 
 def test_errors(srv):
-    for path, headers, want in [('/lp/nope?since=0', None, 404), ('/lp/bad*name', None, 400),
-                                ('/lp/a?since=x1', None, 400),
-                                ('/lp/a', {'If-None-Match': '"x"'}, 400),
-                                ('/lp/a?since=0', {'If-None-Match': '"x"'}, 400)]:
+    for path, headers, want in [('/lp/nope?since=0', None, 404), ('/lp/bad*name', None, 400)]:
         c = Conn(srv.port)
         assert c.request('GET', path, headers=headers)[0] == want, path
+        c.close()
+
+
+def test_a_resume_point_that_is_no_id_gets_all_and_missed_at_once(srv):
+    publish(srv, 'a', 'm1')
+    for path, headers in [('/lp/a?since=x1', None), ('/lp/a?since=1', None),
+                          ('/lp/a', {'If-None-Match': '"x"'}),
+                          ('/lp/a?since=0', {'If-None-Match': '"x"'})]:
+        c = Conn(srv.port)
+        status, h, body = c.request('GET', path, headers=headers)
+        assert (status, etag_id(h), body, h['x-herald-missed']) == (200, 1, b'm1', '1'), path
         c.close()
 
 
@@ -251,7 +262,8 @@ def test_cors_on_held_and_timed_out_answers(srv):
     status, h, body = c.response()
     assert status == 200 and h['access-control-allow-origin'] == 'https://good.example'
     assert 'x-herald-missed' in h['access-control-expose-headers'].lower()
-    status, h, body = c.request('GET', '/cors/a?since=1', headers=origin)  # times out
+    # times out:
+    status, h, body = c.request('GET', '/cors/a?since=' + mid(srv, 'a', 1), headers=origin)
     assert status == 304 and h['access-control-allow-origin'] == 'https://good.example'
     c.close()
     c = Conn(srv.port)
@@ -265,7 +277,8 @@ def test_cors_on_held_and_timed_out_answers(srv):
 def test_pipelined_request_waits_behind_a_held_poll(srv):
     publish(srv, 'a', 'm1')
     c = Conn(srv.port)
-    c.send(build_request('GET', '/lp/a?since=1') + build_request('GET', '/lp/a?since=0') +
+    c.send(build_request('GET', '/lp/a?since=' + mid(srv, 'a', 1)) +
+           build_request('GET', '/lp/a?since=0') +
            build_request('GET', '/status'))
     assert not answered(c, 0.3)  # the held poll answers first, so nothing may come yet
     publish(srv, 'a', 'm2')

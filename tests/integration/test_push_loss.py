@@ -19,8 +19,8 @@ import struct
 import time
 import traceback
 
-from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, build_request, etag_id,
-                          ws_client_frame, ws_key)
+from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, build_request,
+                          etag_text, id_life, id_seq, ws_client_frame, ws_key)
 
 # Under `make tsan` (HERALD_TSAN=1) every request costs several times more and polling walks
 # the channel one request per message: fewer messages keep that run inside RUN_LIMIT while the
@@ -86,20 +86,25 @@ class Subscriber:
         self.port = port
         self.rng = random.Random(seed)
         self.stop_at = stop_at
-        self.last = 0            # last id received
+        self.last = 0            # sequence number of the last id received
+        self.last_id = '0'       # that id as the server wrote it: the resume point
         self.got = []            # message numbers, in arrival order
         self.errors = []
         self.sessions = 0
         self.server_closed = 0   # sessions the server ended (e.g. a slow consumer dropped)
         self.conn = None
 
-    def take(self, mid, data):
+    def take(self, mid_text, data):
+        mid = id_seq(mid_text)
+        if self.last and id_life(mid_text) != id_life(self.last_id):
+            self.errors.append('%s: id %s after %s' % (self.name, mid_text, self.last_id))
         if mid != self.last + 1:
             self.errors.append('%s: id %d after %d' % (self.name, mid, self.last))
         if data != payload(mid):
             self.errors.append('%s: id %d carried %r' % (self.name, mid, data[:60]))
         self.got.append(number(data) if data else -1)
-        self.last = max(self.last, mid)
+        if mid > self.last:
+            self.last, self.last_id = mid, mid_text
 
     def missed(self, what):
         self.errors.append('%s: unexpected missed signal %r (last %d)' % (self.name, what,
@@ -144,15 +149,15 @@ class Polling(Subscriber):
         taken = 0
         while taken < budget and self.last < N:
             if self.rng.random() < 0.5:
-                c.send(build_request('GET', '%s?since=%d' % (self.path, self.last)))
+                c.send(build_request('GET', '%s?since=%s' % (self.path, self.last_id)))
             else:
                 c.send(build_request('GET', self.path,
-                                     headers={'If-None-Match': '"%d"' % self.last}))
+                                     headers={'If-None-Match': '"%s"' % self.last_id}))
             status, h, body = c.response()
             if 'x-herald-missed' in h:
                 self.missed(h['x-herald-missed'])
             if status == 200:
-                self.take(etag_id(h), body.decode('utf-8'))
+                self.take(etag_text(h), body.decode('utf-8'))
                 taken += 1
             elif status in (204, 304):
                 time.sleep(self.idle)
@@ -169,9 +174,9 @@ class LongPolling(Polling):
 class Sse(Subscriber):
     def session(self, budget, deadline):
         if self.rng.random() < 0.5:
-            req = build_request('GET', '/sse/loss?since=%d' % self.last)
+            req = build_request('GET', '/sse/loss?since=%s' % self.last_id)
         else:
-            req = build_request('GET', '/sse/loss', headers={'Last-Event-ID': str(self.last)})
+            req = build_request('GET', '/sse/loss', headers={'Last-Event-ID': self.last_id})
         c = self.connect(deadline, req)
         status, h = c.head()
         if status != 200:
@@ -184,7 +189,7 @@ class Sse(Subscriber):
                 if ev['event'] != 'message':
                     self.missed(ev)
                     continue
-                self.take(int(ev['id']), ev['data'])
+                self.take(ev['id'], ev['data'])
                 taken += 1
             if taken >= budget or self.last >= N:
                 return
@@ -194,7 +199,7 @@ class Iframe(Subscriber):
     def session(self, budget, deadline):
         cb = self.rng.choice(['herald_push', 'herald_cb', 'herald_a1'])
         c = self.connect(deadline, build_request(
-            'GET', '/if/loss?since=%d&callback=%s' % (self.last, cb)))
+            'GET', '/if/loss?since=%s&callback=%s' % (self.last_id, cb)))
         status, h = c.head()
         if status != 200:
             self.errors.append('%s: status %d' % (self.name, status))
@@ -208,7 +213,7 @@ class Iframe(Subscriber):
                 if args[0] is None:
                     self.missed(args)
                     continue
-                self.take(int(args[1]), args[0])
+                self.take(args[1], args[0])
                 taken += 1
             if taken >= budget or self.last >= N:
                 return
@@ -217,7 +222,7 @@ class Iframe(Subscriber):
 class WebSocket(Subscriber):
     def session(self, budget, deadline):
         c = self.connect(deadline, build_request(
-            'GET', '/ws/loss?since=%d&format=json' % self.last, headers={
+            'GET', '/ws/loss?since=%s&format=json' % self.last_id, headers={
                 'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
                 'Sec-WebSocket-Key': ws_key()}))
         status, h = c.head()
@@ -236,7 +241,7 @@ class WebSocket(Subscriber):
                 continue
             if env['channel'] != 'loss':
                 self.errors.append('%s: channel %r' % (self.name, env['channel']))
-            self.take(int(env['id']), env['data'])
+            self.take(env['id'], env['data'])
             taken += 1
             if taken >= budget or self.last >= N:
                 if self.rng.random() < 0.5:
@@ -269,7 +274,7 @@ def publish_all(port, stop_at):
         for i in batch:
             status, h, body = c.response()
             assert status == 201, (i, status, body)
-            assert json.loads(body)['id'] == str(i)
+            assert id_seq(json.loads(body)['id']) == i
             done = i
         if time.monotonic() > stop_at:
             break

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from push_clients import Conn, Stream, Ws, build_request, parse_sse, publish
+from push_clients import Conn, Life, Stream, Ws, build_request, channel_life, id_life, parse_sse, publish
 
 CONF = '''
 error_log stderr info;
@@ -74,14 +74,17 @@ def test_post_and_put_publish(srv):
     status, h, body = req(srv, 'POST', '/pub?channel=a', body='one',
                           headers={'Content-Type': 'text/plain'})
     assert status == 201 and h['content-type'].startswith('application/json')
-    assert json.loads(body) == {'id': '1', 'channel': 'a', 'subscribers': 0}
+    first = json.loads(body)
+    L = Life.of(first['id'])
+    assert first == {'id': L(1), 'channel': 'a', 'subscribers': 0}
     status, info = publish(srv, 'a', 'two', method='PUT')
-    assert status == 201 and info['id'] == '2'
+    assert status == 201 and info['id'] == L(2)
     status, h, body = req(srv, 'PUT', '/pubput', body='three')  # literal channel
-    assert status == 201 and json.loads(body)['id'] == '3'
+    assert status == 201 and json.loads(body)['id'] == L(3)
     assert req(srv, 'GET', '/poll/a')[2] == b'three'
-    # Ids are per channel.
-    assert publish(srv, 'b', 'x')[1]['id'] == '1'
+    # Ids are per channel, and so is the life they name.
+    other = publish(srv, 'b', 'x')[1]['id']
+    assert Life.of(other)(1) == other and id_life(other) != L.life
 
 
 def test_publish_counts_subscribers(srv):
@@ -113,7 +116,8 @@ def test_get_channel_info(srv):
         publish(srv, 'a', 'm%d' % i)  # buffer 10
     sse = Stream(srv.port, '/sse/a')
     lp = Conn(srv.port)
-    lp.send(build_request('GET', '/lp/a?since=12'))
+    L = channel_life(srv, 'a')
+    lp.send(build_request('GET', '/lp/a?since=' + L(12)))
     ws = Ws(srv.port, '/ws/a')
     wait_subscribers(srv, 'websocket', 1)
     wait_subscribers(srv, 'long-polling', 1)
@@ -124,7 +128,7 @@ def test_get_channel_info(srv):
     assert info['subscribers'] == {'polling': 0, 'long-polling': 1, 'iframe': 0, 'sse': 1,
                                    'websocket': 1}
     assert info['buffered'] == 10
-    assert info['first_id'] == '3' and info['last_id'] == '12'
+    assert info['first_id'] == L(3) and info['last_id'] == L(12)
     assert info['published'] == 12
     assert req(srv, 'GET', '/pub?channel=nope')[0] == 404
     for c in (sse, lp, ws):
@@ -138,7 +142,7 @@ def test_delete_closes_every_subscriber(srv):
     ws = Ws(srv.port, '/ws/a?since=0')
     assert ws.status == 101
     lp = Conn(srv.port)
-    lp.send(build_request('GET', '/lp/a?since=1'))
+    lp.send(build_request('GET', '/lp/a?since=' + channel_life(srv, 'a')(1)))
     wait_subscribers(srv, 'long-polling', 1)
     wait_subscribers(srv, 'websocket', 1)
     status, h, body = req(srv, 'DELETE', '/pub?channel=a')
@@ -200,7 +204,8 @@ def test_unknown_and_invalid_channels(srv):
 def test_channel_autocreate(herald):
     srv = herald(CONF.replace('access_log off;', 'access_log off; channel_autocreate on;'))
     status, info = publish(srv, 'fresh', 'born')
-    assert status == 201 and info == {'id': '1', 'channel': 'fresh', 'subscribers': 0}
+    assert status == 201 and info == {'id': Life.of(info['id'])(1), 'channel': 'fresh',
+                                      'subscribers': 0}
     assert req(srv, 'GET', '/poll/fresh')[2] == b'born'
     assert status_json(srv)['channels'] == 3
     assert req(srv, 'POST', '/pub?channel=bad*name', body='x')[0] == 400

@@ -15,7 +15,7 @@ import threading
 import time
 
 from push_clients import (STRATEGY_ROUTES, Conn, IframeParser, SseParser, Stream, Ws, build_request, etag_id,
-                          publish, ws_client_frame, ws_key)
+                          etag_text, id_seq, publish, ws_client_frame, ws_key)
 
 PUBLISHERS = 4
 PER_PUBLISHER = 100
@@ -39,12 +39,12 @@ http {
 
 
 def poll_walk(c, path, out, deadline, idle):
-    since = 0
+    since = '0'
     while len(out) < M and time.monotonic() < deadline:
-        status, h, body = c.request('GET', '%s?since=%d' % (path, since))
+        status, h, body = c.request('GET', '%s?since=%s' % (path, since))
         if status == 200:
-            since = etag_id(h)
-            out.append((since, body.decode()))
+            since = etag_text(h)
+            out.append((id_seq(since), body.decode()))
         else:
             assert status in (204, 304), status
             time.sleep(idle)
@@ -71,13 +71,13 @@ def subscriber(kind, port, out, ready, deadline):
             c.send(build_request('GET', '/sse/x?since=0'))
             ready.set()
             p = SseParser()
-            stream(c, out, deadline, lambda b: [(int(e['id']), e['data'])
+            stream(c, out, deadline, lambda b: [(id_seq(e['id']), e['data'])
                                                 for e in p.feed(b.decode())])
         elif kind == 'iframe':
             c.send(build_request('GET', '/if/x?since=0'))
             ready.set()
             p = IframeParser()
-            stream(c, out, deadline, lambda b: [(int(a[1]), a[0]) for _, a in p.feed(b)])
+            stream(c, out, deadline, lambda b: [(id_seq(a[1]), a[0]) for _, a in p.feed(b)])
         else:
             c.send(build_request('GET', '/ws/x?since=0&format=json', headers={
                 'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
@@ -87,7 +87,7 @@ def subscriber(kind, port, out, ready, deadline):
             for op, data in c.frames():
                 assert op == 0x1
                 env = json.loads(data)
-                out.append((int(env['id']), env['data']))
+                out.append((id_seq(env['id']), env['data']))
                 if len(out) >= M or time.monotonic() > deadline:
                     break
     except Exception as e:  # reported through the missing messages
@@ -101,7 +101,7 @@ def publisher(srv, k, ids):
     for i in range(PER_PUBLISHER):
         status, info = publish(srv, 'x', 'p%d-%d' % (k, i), conn=c)
         assert status == 201
-        ids.append(int(info['id']))
+        ids.append(id_seq(info['id']))
     c.close()
 
 
@@ -276,5 +276,5 @@ def test_churn_of_channels_subscribers_and_reloads(herald):
     status, info = publish(srv, 'c0', 'after the storm')
     assert status == 201
     status, h, body = c.request('GET', '/poll/c0')
-    assert (etag_id(h), body) == (int(info['id']), b'after the storm')
+    assert (etag_text(h), body) == (info['id'], b'after the storm')
     c.close()

@@ -469,18 +469,22 @@ inline void Worker::on_http_bytes(Conn& c, std::string_view data) {
     c.in.erase(0, off);
 }
 
-// Long-poll GET resuming after the last message seen: herald's ?since=ID (from a numeric ETag)
-// plus the If-None-Match / If-Modified-Since pair that nchan's long-poll uses.
+// Long-poll GET resuming after the last message seen: herald's ?since=ID (the ETag's opaque id,
+// passed on as it is when it needs no percent-encoding) plus the If-None-Match /
+// If-Modified-Since pair that nchan's long-poll uses.
 inline void Worker::queue_request(Conn& c) {
     std::string_view id = c.etag;
     if (id.substr(0, 2) == "W/") id.remove_prefix(2);
     if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
-    bool numeric = !id.empty();
-    for (char ch : id) numeric = numeric && ch >= '0' && ch <= '9';
+    bool url_safe = !id.empty();  // RFC 3986 unreserved characters only
+    for (char ch : id)
+        url_safe = url_safe && ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                                (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '.' || ch == '_' ||
+                                ch == '~');
     std::string& r = c.out;
     r += "GET ";
     r += opt_.url.target;
-    if (numeric) {
+    if (url_safe) {
         r += opt_.url.target.find('?') == std::string::npos ? "?since=" : "&since=";
         r += id;
     }
