@@ -97,7 +97,7 @@ build/tsan/herald: $(TSAN_OBJ)
 # herald's request parsing alone, for the differential check against llhttp (tests/diff/,
 # tests/integration/test_differential.py). Release objects, shared with ./herald.
 PARSE_DUMP_SRC := tools/parse_dump.cpp src/http/request.cpp src/http/request_parser.cpp \
-                  src/http/chunked.cpp src/http/target.cpp
+                  src/http/chunked.cpp src/http/target.cpp src/core/ascii.cpp
 build/tools/parse_dump: $(call objs,release,$(PARSE_DUMP_SRC))
 	@mkdir -p $(dir $@)
 	$(CXX) $(STD) $(REL_FLAGS) -o $@ $^
@@ -189,13 +189,13 @@ FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy inflate deflate
 FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/request.cpp \
-                     src/http/target.cpp
+                     src/http/target.cpp src/core/ascii.cpp
 FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws/close.cpp \
                      src/deflate/inflater.cpp
-FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp
+FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp src/core/ascii.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/push/resume.cpp src/ws/frame.cpp \
                      src/ws/close.cpp src/deflate/deflater.cpp src/core/clock.cpp
-FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp
+FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp src/core/ascii.cpp
 FUZZ_SRC_resp     := src/redis/resp.cpp src/core/buffer.cpp
 FUZZ_SRC_jwt      := src/auth/jwt.cpp src/auth/json_reader.cpp src/core/base64url.cpp \
                      src/core/hmac.cpp src/core/sha256.cpp

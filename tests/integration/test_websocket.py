@@ -720,9 +720,10 @@ def test_origin_checks(srv):
     connect(srv, '/anyorigin', headers={'Origin': 'https://evil.example'}).close()
 
 
-def test_extensions_are_declined(srv):
+def test_unknown_extensions_are_declined(srv):
+    # permessage-deflate is negotiated (test_ws_clients.py, test_deflate.py); anything else is not.
     c = connect(srv, '/echo', headers={
-        'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits, x-webkit-deflate-frame'})
+        'Sec-WebSocket-Extensions': 'x-webkit-deflate-frame, permessage-deflate; bogus_param'})
     assert 'sec-websocket-extensions' not in c.headers
     # Since nothing was negotiated, RSV1 (the compression bit) is still a violation.
     c.send_frame(TEXT, 'x', rsv=4)
