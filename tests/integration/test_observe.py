@@ -8,7 +8,7 @@ import re
 import time
 
 from harness import Herald
-from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, publish
+from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, id_life, id_seq, publish
 
 CONF = '''
 error_log stderr notice;
@@ -207,7 +207,8 @@ def test_channel_info_figures(tmp_path):
         assert info['subscribers'] == {'polling': 0, 'long-polling': 0, 'iframe': 0, 'sse': 1,
                                        'websocket': 1}
         assert (info['published'], info['delivered'], info['dropped']) == (5, 11, 0)
-        assert (info['buffered'], info['first_id'], info['last_id']) == (5, '1', '5')
+        assert (info['buffered'], id_seq(info['first_id']), id_seq(info['last_id'])) == (5, 1, 5)
+        assert id_life(info['first_id']) == id_life(info['last_id'])
         t = time.mktime(time.strptime(info['last_publish'][:19], '%Y-%m-%dT%H:%M:%S')) - time.timezone
         assert before - 1 <= t <= time.time() + 1, info['last_publish']
         assert 0 < info['publish_rate'] <= 1.0, info  # 5 messages add 5 / 10 s
