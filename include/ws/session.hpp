@@ -48,7 +48,8 @@ struct SessionLimits {
 
 class WsSession final : public net::Session, private ProtocolHandler {
 public:
-    WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint);
+    WsSession(net::Connection& c, const SessionLimits& limits,
+              std::unique_ptr<Endpoint> endpoint);
     ~WsSession() override;
 
     // Queues one message frame whose payload is prefix + payload (copied once, into the frame).

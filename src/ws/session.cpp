@@ -10,7 +10,8 @@
 
 namespace herald::ws {
 
-WsSession::WsSession(net::Connection& c, SessionLimits limits, std::unique_ptr<Endpoint> endpoint)
+WsSession::WsSession(net::Connection& c, const SessionLimits& limits,
+                     std::unique_ptr<Endpoint> endpoint)
     : Session(c), protocol_(limits.max_message_size), limits_(limits),
       endpoint_(std::move(endpoint)) {
     if (limits_.deflate) protocol_.enable_deflate(limits_.deflate_client_window_bits);
