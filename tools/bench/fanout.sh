@@ -189,7 +189,7 @@ for proto in $PROTOS; do
     done
 done
 
-[ "$IDLE" = 1 ] || bench_finish
+[ "$IDLE" = 1 ] || { bench_finish; exit 0; }
 for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done
 SERVER_PIDS=()
 echo

@@ -162,7 +162,7 @@ for size in $SIZES; do
     done
 done
 
-[ "$IDLE" = 1 ] || bench_finish
+[ "$IDLE" = 1 ] || { bench_finish; exit 0; }
 # Idle memory on fresh servers: the echo runs above grew their heaps.
 for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done
 SERVER_PIDS=()
