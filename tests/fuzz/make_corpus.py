@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""Writes the checked-in seed corpora, tests/fuzz/corpus/<target>/*, from the readable cases
-below. Each harness reads a few parameter bytes before its payload (see the "Input layout" line
-in its header comment); the prefixes here give the split cuts and limits. Run it again after
-editing a case: `tests/fuzz/make_corpus.py`."""
+"""Writes the seed corpora, OUT/<target>/*, from the readable cases below (the cases are the
+source; the seed files are build output, made by tests/fuzz/run.sh into build/fuzz/seeds/).
+Each harness reads a few parameter bytes before its payload (see the "Input layout" line in its
+header comment); the prefixes here give the split cuts and limits.
+Usage: tests/fuzz/make_corpus.py OUT"""
 import os
 import struct
+import sys
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -198,8 +200,9 @@ with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
 CORPORA['config']['herald_conf'] = cfg(100, 1000, shipped)
 
+OUT = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
 for target, cases in CORPORA.items():
-    folder = os.path.join(HERE, 'corpus', target)
+    folder = os.path.join(OUT, target)
     os.makedirs(folder, exist_ok=True)
     for name, data in cases.items():
         with open(os.path.join(folder, name), 'wb') as f:

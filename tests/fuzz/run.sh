@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs one libFuzzer target built by `make fuzz` for a number of seconds, on a scratch copy of
-# its checked-in seed corpus (build/fuzz/corpus/TARGET, which keeps growing between local
-# runs while tests/fuzz/corpus stays small), with its dictionary. Prints one summary line;
+# Runs one libFuzzer target built by `make fuzz` for a number of seconds, on a scratch corpus
+# (build/fuzz/corpus/TARGET, which keeps growing between local runs) seeded from the readable
+# cases of tests/fuzz/make_corpus.py (written to build/fuzz/seeds/TARGET), with its dictionary. Prints one summary line;
 # on a finding prints the end of the log, keeps the input in build/fuzz/artifacts/TARGET/
 # and fails. Extra libFuzzer flags may be given in FUZZ_ARGS (e.g. FUZZ_ARGS=-jobs=2).
 # Usage: tests/fuzz/run.sh TARGET SECONDS
@@ -13,8 +13,10 @@ bin=build/fuzz/fuzz_$target
 corpus=build/fuzz/corpus/$target
 artifacts=build/fuzz/artifacts/$target
 log=build/fuzz/$target.log
-mkdir -p "$corpus" "$artifacts"
-cp tests/fuzz/corpus/"$target"/* "$corpus"/
+seeds=build/fuzz/seeds/$target
+mkdir -p "$corpus" "$artifacts" "$seeds"
+/usr/bin/python3 tests/fuzz/make_corpus.py "$seeds/.." >/dev/null
+cp "$seeds"/* "$corpus"/
 case $target in
   http|path) dict=-dict=tests/fuzz/http.dict ;;
   config) dict=-dict=tests/fuzz/config.dict ;;
