@@ -1,6 +1,5 @@
 // Unit tests for the WebSocket opening handshake helpers (ws/handshake.hpp): RFC 6455 §4.2
-// accept key, client key validation, upgrade checks and their statuses, subprotocol choice,
-// Origin allow-list.
+// accept key, client key validation, upgrade checks and their statuses, subprotocol choice.
 #include <criterion/criterion.h>
 
 #include <optional>

@@ -5,7 +5,6 @@ Modules are the directories under include/ and src/ (src/main.cpp is the module 
 A file may include its own module and the modules listed for it below; anything else is an
 upward (or sideways: http and ws do not include each other) edge and is reported as
 FILE:LINE: module -> module ("header") does not point down.
-An allowed upward include that is gone is reported too, so the allow-list only shrinks.
 Run from the repository root; prints nothing and exits 0 when every include points down.
 """
 import pathlib
@@ -31,25 +30,6 @@ DEPENDS = {
     "main": {"app", "push", "http", "ws", "redis", "net", "event", "core"} | BESIDE,
 }
 
-# Upward edges that exist today, to be removed when app/ implements the interfaces http and
-# push declare. Exact (file, header) pairs: a new upward include anywhere else still fails.
-ALLOWED = {
-    # HttpSession holds an app::Worker& and dispatches to app's handlers.
-    ("src/http/session.cpp", "app/handlers.hpp"),
-    ("src/http/session.cpp", "app/worker.hpp"),
-    # The push strategies and the publisher reach the broker through app::Worker.
-    ("src/push/iframe_stream.cpp", "app/worker.hpp"),
-    ("src/push/long_polling.cpp", "app/worker.hpp"),
-    ("src/push/polling.cpp", "app/worker.hpp"),
-    ("src/push/publisher.cpp", "app/handlers.hpp"),
-    ("src/push/publisher.cpp", "app/worker.hpp"),
-    ("src/push/sse.cpp", "app/worker.hpp"),
-    ("src/push/strategy.cpp", "app/handlers.hpp"),
-    ("src/push/strategy.cpp", "app/worker.hpp"),
-    ("src/push/stream.cpp", "app/worker.hpp"),
-    ("src/push/websocket.cpp", "app/worker.hpp"),
-}
-
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -60,7 +40,6 @@ def module_of(path: pathlib.Path) -> str:
 
 def main() -> int:
     errors = []
-    seen = set()
     files = sorted(p for top in ("include", "src") for p in pathlib.Path(top).rglob("*")
                    if p.suffix in (".hpp", ".cpp"))
     for path in files:
@@ -76,12 +55,7 @@ def main() -> int:
             target = header.split("/")[0] if "/" in header else mod
             if target == mod or target in DEPENDS[mod]:
                 continue
-            if (str(path), header) in ALLOWED:
-                seen.add((str(path), header))
-                continue
             errors.append(f"{path}:{lineno}: {mod} -> {target} (\"{header}\") does not point down")
-    for file, header in sorted(ALLOWED - seen):
-        errors.append(f"{file}: no longer includes \"{header}\": delete it from ALLOWED")
     for e in errors:
         print(e, file=sys.stderr)
     return 1 if errors else 0

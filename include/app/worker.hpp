@@ -1,5 +1,7 @@
 // Worker: one event-loop thread with its own listeners, connections and per-thread state
-// (config snapshot in use, open-file cache, access log buffer). Owned by main. Everything here
+// (config snapshot in use, open-file cache, access log buffer). Owned by main. It is the host
+// that http sessions (http::SessionHost) and push strategies (push::PushHost) are given, so
+// neither module needs to know app. Everything here
 // runs on the worker's thread except the constructor, start(), join() and the counters.
 #pragma once
 
@@ -10,12 +12,14 @@
 #include <thread>
 #include <vector>
 
-#include "app/access_log.hpp"
+#include "http/access_log.hpp"
 #include "core/histogram.hpp"
 #include "event/event_loop.hpp"
 #include "http/router.hpp"
+#include "http/session_host.hpp"
 #include "http/static_files.hpp"
 #include "net/server.hpp"
+#include "push/host.hpp"
 
 namespace herald::push {
 class Broker;
@@ -26,15 +30,12 @@ namespace herald::app {
 // Counters summed by /status. Relaxed atomics: written by one worker, read by any.
 struct WorkerStats {
     std::atomic<std::uint64_t> requests{0};
-    std::atomic<std::uint64_t> subscribers[6] = {};  // by PushStrategy
-    std::atomic<std::uint64_t> delivered{0};
-    std::atomic<std::uint64_t> dropped{0};
     // Live deliveries, publish -> bytes handed to the socket, by PushStrategy (one writer: this
     // worker's thread; see OutputQueue::stamp_delivery).
     Histogram latency[6];
 };
 
-class Worker {
+class Worker final : public http::SessionHost, public push::PushHost {
 public:
     Worker(std::size_t index, std::shared_ptr<const http::Router> routes, push::Broker& broker,
            std::vector<struct Worker*>* all);
@@ -60,14 +61,22 @@ public:
     EventLoop& loop() noexcept { return loop_; }
     net::Server& server() noexcept { return *server_; }
     const http::Router& routes() const noexcept { return *routes_; }
-    const std::shared_ptr<const http::Router>& routes_ptr() const noexcept { return routes_; }
+    const std::shared_ptr<const http::Router>& routes_ptr() const noexcept override {
+        return routes_;
+    }
     http::FileCache& files() noexcept { return files_; }
-    AccessLog& access_log() noexcept { return access_log_; }
-    push::Broker& broker() noexcept { return broker_; }
+    http::AccessLog& access_log() noexcept override { return access_log_; }
+    push::Broker& broker() noexcept override { return broker_; }
     std::size_t index() const noexcept { return index_; }
-    std::size_t broker_worker() const noexcept { return broker_worker_; }
-    const std::string& listen_key(std::size_t listener) const noexcept;
-    bool stopping() const noexcept { return stopping_; }
+    push::WorkerId broker_worker() const noexcept override { return broker_worker_; }
+    const std::string& listen_key(std::size_t listener) const noexcept override;
+    void count_request() noexcept override {
+        stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    }
+    void dispatch(http::HttpSession& s) override;
+    Histogram& latency(PushStrategy s) noexcept override {
+        return stats_.latency[static_cast<int>(s)];
+    }
     bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }
     WorkerStats& stats() noexcept { return stats_; }
     const std::vector<Worker*>& all_workers() const noexcept { return *all_; }
@@ -81,10 +90,10 @@ private:
     EventLoop loop_;
     std::shared_ptr<const http::Router> routes_;
     push::Broker& broker_;
-    std::size_t broker_worker_ = 0;
+    push::WorkerId broker_worker_ = 0;
     std::unique_ptr<net::Server> server_;
     http::FileCache files_;
-    AccessLog access_log_;
+    http::AccessLog access_log_;
     std::vector<std::string> listener_keys_;  // by listener index
     std::thread thread_;
     WorkerStats stats_;

@@ -16,11 +16,8 @@
 #include "http/request_parser.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
+#include "http/session_host.hpp"
 #include "net/connection.hpp"
-
-namespace herald::app {
-class Worker;
-}
 
 namespace herald::http {
 
@@ -43,7 +40,7 @@ void add_cors_headers(ResponseHead& head, std::string_view origin);
 
 class HttpSession final : public net::Session {
 public:
-    HttpSession(net::Connection& c, app::Worker& w);
+    HttpSession(net::Connection& c, SessionHost& host);
     ~HttpSession() override;
 
     std::size_t on_data(std::span<char> data) noexcept override;
@@ -60,7 +57,6 @@ public:
     const Location& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
     std::string_view body() const noexcept { return body_; }
-    app::Worker& worker() noexcept { return worker_; }
     net::Connection& connection() noexcept { return conn_; }
     bool head_only() const noexcept { return head_only_; }
     bool keep_alive() const noexcept { return keep_alive_; }
@@ -110,7 +106,7 @@ private:
     ParserLimits limits_for_listener() const noexcept;
     const Limits& listener_limits() const noexcept;
 
-    app::Worker& worker_;
+    SessionHost& host_;
     std::shared_ptr<const Router> routes_;   // snapshot in use for the current request
     std::unique_ptr<RequestParser> parser_;  // null while a held/streamed response runs
     State state_ = State::head;

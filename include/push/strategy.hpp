@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "push/broker.hpp"
+#include "push/host.hpp"
 #include "push/resume.hpp"
 
 namespace herald::http {
@@ -49,8 +50,9 @@ void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>&
 class Strategy {
 public:
     virtual ~Strategy() = default;
-    // Answers the current request of s (respond, hold, stream or upgrade).
-    virtual void serve(http::HttpSession& s, Target& t) const = 0;
+    // Answers the current request of s (respond, hold, stream or upgrade), with the broker and
+    // figures of the worker h that serves it.
+    virtual void serve(PushHost& h, http::HttpSession& s, Target& t) const = 0;
     // The resume point native to the strategy (If-None-Match, Last-Event-ID), if any.
     virtual Resume native_since(const http::HttpSession&) const { return {}; }
 };

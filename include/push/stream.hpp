@@ -18,7 +18,7 @@ namespace herald::push {
 
 class Stream : public http::Responder, public Subscriber {
 public:
-    Stream(http::HttpSession& s, PushStrategy kind, Target t);
+    Stream(PushHost& h, http::HttpSession& s, PushStrategy kind, Target t);
     ~Stream() override;
 
     // Subscribes, sends the head and preamble, replays history (with the missed signal), and
@@ -49,6 +49,8 @@ private:
     void end();
     void arm_keepalive();
 
+    PushHost& h_;
+    Histogram& latency_;  // this worker's, looked up once, not per delivery
     http::HttpSession& s_;
     Target t_;
     bool chunked_;

@@ -1,5 +1,6 @@
 // WebSocket opening handshake checks over plain header values (RFC 6455 §4.2.1, §4.2.2):
-// upgrade validation, Sec-WebSocket-Accept, subprotocol choice, Origin allow-list.
+// upgrade validation, Sec-WebSocket-Accept, subprotocol choice (the Origin check is
+// http/origin.hpp, shared with every route).
 #pragma once
 
 #include <cstdint>

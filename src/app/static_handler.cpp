@@ -69,7 +69,7 @@ void send_file(http::HttpSession& s, const http::FileInfo& f,
 
 } // namespace
 
-void serve_static(http::HttpSession& s) {
+void serve_static(Worker& w, http::HttpSession& s) {
     const http::Request& req = s.request();
     if (req.method != http::Method::get && req.method != http::Method::head) {
         s.respond_error(405);
@@ -81,7 +81,6 @@ void serve_static(http::HttpSession& s) {
         s.respond_error(404);
         return;
     }
-    Worker& w = s.worker();
     std::shared_ptr<const http::FileInfo> info;
     std::string_view path = s.path();
     auto r = w.files().open(root, path, w.loop().now(), info);

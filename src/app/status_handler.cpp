@@ -247,14 +247,14 @@ std::string json(const Figures& f) {
 
 } // namespace
 
-void serve_status(http::HttpSession& s) {
+void serve_status(Worker& w, http::HttpSession& s) {
     const http::Request& req = s.request();
     if (req.method != http::Method::get && req.method != http::Method::head) {
         s.respond_error(405);
         return;
     }
     const bool prom = http::query_arg(req.query, "format").value_or("") == "prometheus";
-    const Figures f = gather(s.worker());
+    const Figures f = gather(w);
     http::ResponseHead head(200);
     head.header("Content-Type", prom ? "text/plain; version=0.0.4" : "application/json");
     head.header("Cache-Control", "no-cache");

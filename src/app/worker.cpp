@@ -1,6 +1,7 @@
 // Worker: thread + loop + server; config snapshots arrive by post().
 #include "app/worker.hpp"
 
+#include "app/handlers.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "net/proxy_session.hpp"
@@ -132,6 +133,15 @@ void Worker::post_fast_stop() {
         access_log_.flush();
         loop_.defer([this] { loop_.stop(); });
     });
+}
+
+// A location's kind picks its handler; every handler gets this worker.
+void Worker::dispatch(http::HttpSession& s) {
+    const Location& loc = s.location();
+    if (loc.status) serve_status(*this, s);
+    else if (loc.push != PushStrategy::none) serve_push(*this, s);
+    else if (loc.publish) serve_publish(*this, s);
+    else serve_static(*this, s);
 }
 
 } // namespace herald::app

@@ -4,16 +4,15 @@
 #include <cassert>
 #include <cstring>
 
-#include "app/handlers.hpp"
-#include "app/worker.hpp"
+#include "http/access_log.hpp"
 #include "core/log.hpp"
 #include "http/origin.hpp"
 #include "http/target.hpp"
 
 namespace herald::http {
 
-HttpSession::HttpSession(net::Connection& c, app::Worker& w)
-    : Session(c), worker_(w), routes_(w.routes_ptr()),
+HttpSession::HttpSession(net::Connection& c, SessionHost& host)
+    : Session(c), host_(host), routes_(host.routes_ptr()),
       parser_(std::make_unique<RequestParser>(limits_for_listener())),
       remote_(c.peer().host_string()) {
     const Limits& l = listener_limits();
@@ -31,7 +30,7 @@ const Request& HttpSession::request() const noexcept {
 // Before a request is routed, the default server of the listener decides (header limits and
 // client_header_timeout are http/server settings; keepalive_timeout may be per location).
 const Limits& HttpSession::listener_limits() const noexcept {
-    const Server* srv = routes_->server_for(worker_.listen_key(conn_.listener()), {});
+    const Server* srv = routes_->server_for(host_.listen_key(conn_.listener()), {});
     return srv ? srv->limits : routes_->config().http_limits;
 }
 
@@ -45,7 +44,7 @@ ParserLimits HttpSession::limits_for_listener() const noexcept {
 }
 
 void HttpSession::arm_timer(Duration d) noexcept {
-    timer_ = worker_.loop().add_timer(d, [this] { on_timeout(); });
+    timer_ = conn_.loop().add_timer(d, [this] { on_timeout(); });
 }
 
 void HttpSession::on_timeout() noexcept {
@@ -95,8 +94,8 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
     http10_ = req.version_minor == 0;
     keep_alive_ = req.keep_alive && !shutting_down_;
     head_only_ = req.method == Method::head;
-    worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
-    if (worker_.access_log().enabled()) {
+    host_.count_request();
+    if (host_.access_log().enabled()) {
         request_line_.assign(req.method_name).append(" ").append(req.target);
         request_line_.append(http10_ ? " HTTP/1.0" : " HTTP/1.1");
         referer_.assign(req.header("Referer"));
@@ -173,8 +172,8 @@ std::size_t HttpSession::read_body(std::span<char> data) noexcept {
 bool HttpSession::route() noexcept {
     if (loc_) return true;
     const Request& req = request();
-    routes_ = worker_.routes_ptr();  // the snapshot current when this head was parsed
-    server_ = routes_->server_for(worker_.listen_key(conn_.listener()), req.host);
+    routes_ = host_.routes_ptr();  // the snapshot current when this head was parsed
+    server_ = routes_->server_for(host_.listen_key(conn_.listener()), req.host);
     if (!server_) {
         respond_error(404);
         return false;
@@ -209,10 +208,7 @@ void HttpSession::dispatch() noexcept {
         return;
     }
     in_dispatch_ = true;
-    if (loc_->status) app::serve_status(*this);
-    else if (loc_->push != PushStrategy::none) app::serve_push(*this);
-    else if (loc_->publish) app::serve_publish(*this);
-    else app::serve_static(*this);
+    host_.dispatch(*this);
     in_dispatch_ = false;
     if (responder_) {  // held or streaming: nothing reads the head any more
         parser_.reset();
@@ -287,7 +283,7 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 void HttpSession::finish_request() noexcept {
     if (responder_) {  // may be running right now: destroy after dispatch
         std::shared_ptr<Responder> r(std::move(responder_));
-        worker_.loop().defer([r] {});
+        conn_.loop().defer([r] {});
     }
     bool async = state_ == State::dispatched && !in_dispatch_;
     const Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
@@ -342,7 +338,7 @@ void HttpSession::on_close() noexcept {
     if (responder_) {
         responder_->cancel();
         std::shared_ptr<Responder> r(std::move(responder_));
-        worker_.loop().defer([r] {});
+        conn_.loop().defer([r] {});
     }
 }
 
@@ -369,7 +365,7 @@ void add_cors_headers(ResponseHead& head, std::string_view origin) {
 }
 
 void HttpSession::log_access(int status, std::uint64_t bytes) noexcept {
-    app::AccessLog& log = worker_.access_log();
+    AccessLog& log = host_.access_log();
     if (!log.enabled()) return;
     log.write(remote_, request_line_, status, bytes, referer_, user_agent_);
 }

@@ -1,7 +1,6 @@
 // iframe ("forever frame"): one never-ending chunked text/html response; each message is a
 // <script>parent.CALLBACK("DATA","ID")</script> call, DATA escaped so no message can leave the
 // script element. CALLBACK comes from ?callback= (a JS identifier path; default herald_push).
-#include "app/worker.hpp"
 #include "http/session.hpp"
 #include "http/target.hpp"
 #include "push/encode.hpp"
@@ -14,8 +13,8 @@ constexpr std::string_view default_callback = "herald_push";
 
 class IframeStream final : public Stream {
 public:
-    IframeStream(http::HttpSession& s, Target t, std::string callback)
-        : Stream(s, PushStrategy::iframe, std::move(t)), callback_(std::move(callback)) {
+    IframeStream(PushHost& h, http::HttpSession& s, Target t, std::string callback)
+        : Stream(h, s, PushStrategy::iframe, std::move(t)), callback_(std::move(callback)) {
         if (callback_ != default_callback)
             prefix_ = std::make_shared<const std::string>(iframe_call_prefix(callback_, chunked()));
     }
@@ -59,7 +58,7 @@ private:
 
 class Iframe final : public Strategy {
 public:
-    void serve(http::HttpSession& s, Target& t) const override {
+    void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
         std::string cb = http::query_arg(s.request().query, "callback").value_or(
             std::string(default_callback));
         if (!is_valid_callback(cb)) {
@@ -70,7 +69,7 @@ public:
         head.header("Content-Type", "text/html; charset=utf-8");
         head.header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
         head.header("X-Content-Type-Options", "nosniff");
-        Stream::start(std::make_unique<IframeStream>(s, t, std::move(cb)), std::move(head));
+        Stream::start(std::make_unique<IframeStream>(h, s, t, std::move(cb)), std::move(head));
     }
 };
 

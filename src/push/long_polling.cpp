@@ -1,7 +1,6 @@
 // long-polling: the next message after ?since= at once if buffered, else the request is held
 // (a subscriber with one timer, no thread, no scan) until a message arrives -> 200, the
 // longpoll_timeout passes -> 304, or the channel is deleted -> 410.
-#include "app/worker.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
@@ -11,15 +10,15 @@ namespace {
 
 class HeldPoll final : public http::Responder, public Subscriber {
 public:
-    HeldPoll(http::HttpSession& s, Target t, std::string origin)
-        : Subscriber(PushStrategy::long_polling), s_(s), t_(std::move(t)),
+    HeldPoll(PushHost& h, http::HttpSession& s, Target t, std::string origin)
+        : Subscriber(PushStrategy::long_polling), h_(h), s_(s), t_(std::move(t)),
           origin_(std::move(origin)) {}
 
     // last: the newest id when subscribed (the ETag of a timed-out answer).
     void start(Subscription sub, Duration timeout, std::string last) {
         sub_ = std::move(sub);
         last_ = std::move(last);
-        timer_ = s_.worker().loop().add_timer(timeout, [this] { expire(); });
+        timer_ = s_.connection().loop().add_timer(timeout, [this] { expire(); });
     }
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
@@ -29,8 +28,7 @@ public:
         timer_.cancel();
         respond_message(s_, m, t_.format, false, origin_);  // destroys *this after dispatch
         s_.connection().out().stamp_delivery(
-            m->published_steady,
-            s_.worker().stats().latency[static_cast<int>(PushStrategy::long_polling)]);
+            m->published_steady, h_.latency(PushStrategy::long_polling));
     }
 
     void on_channel_closed() noexcept override {
@@ -61,6 +59,7 @@ private:
         s_.respond(std::move(head), {});
     }
 
+    PushHost& h_;
     http::HttpSession& s_;
     Target t_;
     std::string origin_;
@@ -76,10 +75,9 @@ public:
         return parse_if_none_match(s.request().header("If-None-Match"));
     }
 
-    void serve(http::HttpSession& s, Target& t) const override {
-        app::Worker& w = s.worker();
+    void serve(PushHost& w, http::HttpSession& s, Target& t) const override {
         std::string origin(s.cors_origin());
-        auto held = std::make_unique<HeldPoll>(s, t, origin);
+        auto held = std::make_unique<HeldPoll>(w, s, t, origin);
         SubscribeResult r = w.broker().subscribe(t.channel, t.since, *held, w.broker_worker());
         if (r.error != PushError::none) {
             respond_push_error(s, r.error);

@@ -1,6 +1,5 @@
 // polling: answer at once with the newest message, or the next one after If-None-Match /
 // ?since=; 304 when nothing is newer, 204 when the channel is empty.
-#include "app/worker.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
 
@@ -49,8 +48,8 @@ public:
         return parse_if_none_match(s.request().header("If-None-Match"));
     }
 
-    void serve(http::HttpSession& s, Target& t) const override {
-        Broker& broker = s.worker().broker();
+    void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
+        Broker& broker = h.broker();
         // If-None-Match: * holds the newest message already: only the counts are needed.
         FetchResult r = broker.fetch(t.channel, t.since, t.latest ? 0 : 1);
         if (r.error != PushError::none) {

@@ -1,7 +1,6 @@
 // sse: Server-Sent Events (HTML Living Standard §9.2): text/event-stream, "retry:" from
 // sse_retry, one event per message with its id, Last-Event-ID / ?since= resume, comment lines
 // as keepalive, and an `event: herald-missed` event when the resume point is gone.
-#include "app/worker.hpp"
 #include "http/session.hpp"
 #include "push/encode.hpp"
 #include "push/stream.hpp"
@@ -11,7 +10,8 @@ namespace {
 
 class SseStream final : public Stream {
 public:
-    SseStream(http::HttpSession& s, Target t) : Stream(s, PushStrategy::sse, std::move(t)) {
+    SseStream(PushHost& h, http::HttpSession& s, Target t)
+        : Stream(h, s, PushStrategy::sse, std::move(t)) {
         retry_ms_ = static_cast<std::uint64_t>(s.location().limits.sse_retry.count());
     }
 
@@ -39,13 +39,13 @@ public:
     Resume native_since(const http::HttpSession& s) const override {
         return parse_resume_id(s.request().header("Last-Event-ID"));
     }
-    void serve(http::HttpSession& s, Target& t) const override {
+    void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
         http::ResponseHead head(200);
         head.header("Content-Type", "text/event-stream; charset=utf-8");
         head.header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
         head.header("X-Content-Type-Options", "nosniff");
         s.add_cors(head);
-        Stream::start(std::make_unique<SseStream>(s, t), std::move(head));
+        Stream::start(std::make_unique<SseStream>(h, s, t), std::move(head));
     }
 };
 

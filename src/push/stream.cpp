@@ -1,14 +1,13 @@
 // Stream: chunked streaming responses shared by SSE and iframe.
 #include "push/stream.hpp"
 
-#include "app/worker.hpp"
 #include "core/log.hpp"
 #include "push/encode.hpp"
 
 namespace herald::push {
 
-Stream::Stream(http::HttpSession& s, PushStrategy kind, Target t)
-    : Subscriber(kind), s_(s), t_(std::move(t)), chunked_(!s.http10()),
+Stream::Stream(PushHost& h, http::HttpSession& s, PushStrategy kind, Target t)
+    : Subscriber(kind), h_(h), latency_(h.latency(kind)), s_(s), t_(std::move(t)), chunked_(!s.http10()),
       limit_(s.location().limits.output_queue_limit) {}
 
 Stream::~Stream() = default;
@@ -24,8 +23,8 @@ void Stream::write_own(std::string_view bytes) {
 void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
     Stream& me = *st;
     http::HttpSession& s = me.s_;
-    app::Worker& w = s.worker();
-    SubscribeResult r = w.broker().subscribe(me.t_.channel, me.t_.since, me, w.broker_worker());
+    PushHost& h = me.h_;
+    SubscribeResult r = h.broker().subscribe(me.t_.channel, me.t_.since, me, h.broker_worker());
     if (r.error != PushError::none) {
         respond_push_error(s, r.error);
         return;
@@ -42,7 +41,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
     me.write_own(me.preamble());
     if (r.history.missed) me.write_own(me.missed_signal(missed_json(me.t_.since, r.history)));
     for (const auto& m : r.history.messages) me.write_message(*m, m);
-    w.broker().note_delivered(r.history.messages.size(), me.t_.channel);
+    h.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);
     me.arm_keepalive();
 }
@@ -50,7 +49,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
 void Stream::arm_keepalive() {
     Duration every = s_.location().limits.stream_keepalive;
     if (every.count() <= 0) return;
-    keepalive_ = s_.worker().loop().add_timer(every, [this] {
+    keepalive_ = s_.connection().loop().add_timer(every, [this] {
         write_own(keepalive());
         arm_keepalive();
     });
@@ -63,14 +62,13 @@ void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
     // bytes are shared, not copied) still reaches subscribers that keep up.
     if (s_.connection().out().pending_bytes() <= limit_) {
         write_message(*m, m);
-        s_.connection().out().stamp_delivery(
-            m->published_steady, s_.worker().stats().latency[static_cast<int>(strategy())]);
+        s_.connection().out().stamp_delivery(m->published_steady, latency_);
         return;
     }
     HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
                 to_string(strategy()), s_.connection().peer().to_string().c_str(),
                 t_.channel.c_str(), s_.connection().out().pending_bytes());
-    s_.worker().broker().note_dropped(1, t_.channel);
+    h_.broker().note_dropped(1, t_.channel);
     cancel();
     s_.connection().close();
 }

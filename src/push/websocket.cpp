@@ -2,7 +2,6 @@
 // endpoint (`echo "PREFIX";`) or a channel subscriber that sends each message as one frame
 // (encoded once, shared by every subscriber) and, with `publish on;`, publishes what clients
 // send. Resume with ?since=; a {"herald":"missed",...} text frame signals a lost resume point.
-#include "app/worker.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
@@ -27,9 +26,9 @@ private:
 
 class ChannelEndpoint final : public ws::Endpoint, public Subscriber {
 public:
-    ChannelEndpoint(app::Worker& w, Target t, bool publish, std::uint64_t max_queue)
-        : Subscriber(PushStrategy::websocket), w_(w), t_(std::move(t)), publish_(publish),
-          max_queue_(max_queue) {}
+    ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue)
+        : Subscriber(PushStrategy::websocket), w_(w), latency_(w.latency(PushStrategy::websocket)),
+          t_(std::move(t)), publish_(publish), max_queue_(max_queue) {}
 
     // Subscribes; the backlog (and the missed signal) goes out right after the 101.
     PushError subscribe() {
@@ -78,7 +77,7 @@ public:
             return;
         }
         session_->connection().out().stamp_delivery(
-            m->published_steady, w_.stats().latency[static_cast<int>(PushStrategy::websocket)]);
+            m->published_steady, latency_);
     }
 
     void on_channel_closed() noexcept override {
@@ -119,7 +118,8 @@ private:
         return m.ws_frame(t_.format);
     }
 
-    app::Worker& w_;
+    PushHost& w_;
+    Histogram& latency_;  // this worker's, looked up once, not per delivery
     Target t_;
     bool publish_;
     std::uint64_t max_queue_;
@@ -132,7 +132,7 @@ private:
 
 class WebSocket final : public Strategy {
 public:
-    void serve(http::HttpSession& s, Target& t) const override {
+    void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
         const http::Request& req = s.request();
         const Location& loc = s.location();
         ws::UpgradeFields f;
@@ -153,7 +153,7 @@ public:
         if (loc.echo) {
             endpoint = std::make_unique<EchoEndpoint>(*loc.echo);
         } else {
-            auto ch = std::make_unique<ChannelEndpoint>(s.worker(), t, loc.publish,
+            auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish,
                                                         loc.limits.ws_max_queue);
             if (PushError e = ch->subscribe(); e != PushError::none) {
                 respond_push_error(s, e);

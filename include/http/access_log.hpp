@@ -9,7 +9,7 @@
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
 
-namespace herald::app {
+namespace herald::http {
 
 class AccessLog {
 public:
@@ -33,4 +33,4 @@ private:
     Timer timer_;
 };
 
-} // namespace herald::app
+} // namespace herald::http

@@ -1,5 +1,5 @@
 // AccessLog: combined format, buffered.
-#include "app/access_log.hpp"
+#include "http/access_log.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace herald::app {
+namespace herald::http {
 namespace {
 // Escapes quotes, backslashes and non-printable bytes as nginx does (\xHH).
 void append_escaped(std::string& out, std::string_view s) {
@@ -79,4 +79,4 @@ void AccessLog::flush() noexcept {
     buf_.clear();
 }
 
-} // namespace herald::app
+} // namespace herald::http

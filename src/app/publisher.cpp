@@ -63,12 +63,12 @@ std::string channel_info_json(const push::ChannelInfo& i) {
     return j;
 }
 
-void serve_publish(http::HttpSession& s) {
+void serve_publish(Worker& w, http::HttpSession& s) {
     if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
     const http::Request& req = s.request();
     push::Target t;
     if (!push::resolve_target(s, t)) return;
-    push::Broker& broker = s.worker().broker();
+    push::Broker& broker = w.broker();
     switch (req.method) {
     case http::Method::post:
     case http::Method::put: {

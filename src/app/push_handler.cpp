@@ -1,0 +1,58 @@
+// The push handler: a push location's request, from the CORS check to its strategy.
+#include "app/handlers.hpp"
+
+#include "app/worker.hpp"
+#include "core/log.hpp"
+#include "http/origin.hpp"
+#include "http/session.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::app {
+
+bool check_cors(http::HttpSession& s) {
+    const Location& loc = s.location();
+    const http::Request& req = s.request();
+    if (!http::origin_allowed(req.header("Origin"), loc.allow_origin)) {
+        HERALD_INFO("origin \"%.*s\" not in allow_origin of %s: 403",
+                    static_cast<int>(req.header("Origin").size()), req.header("Origin").data(),
+                    loc.path.c_str());
+        s.respond_error(403);
+        return false;
+    }
+    if (req.method == http::Method::options && loc.push != PushStrategy::websocket) {
+        if (loc.allow_origin.empty()) {
+            s.respond_error(405);
+            return false;
+        }
+        http::ResponseHead head(204);
+        s.add_cors(head);
+        head.header("Access-Control-Allow-Methods",
+                    loc.publish ? "GET, HEAD, POST, PUT, DELETE, OPTIONS" : "GET, HEAD, OPTIONS");
+        head.header("Access-Control-Allow-Headers",
+                    "Content-Type, Last-Event-ID, If-None-Match, Cache-Control");
+        head.header("Access-Control-Max-Age", "600");
+        s.respond(std::move(head), {});
+        return false;
+    }
+    return true;
+}
+
+void serve_push(Worker& w, http::HttpSession& s) {
+    if (!check_cors(s)) return;
+    const push::Strategy& strategy = push::make_strategy(s.location().push);
+    const http::Request& req = s.request();
+    if (s.location().push != PushStrategy::websocket && req.method != http::Method::get &&
+        req.method != http::Method::head) {
+        s.respond_error(405);
+        return;
+    }
+    push::Target t;
+    if (s.location().echo) {  // the echo route has no channel
+        strategy.serve(w, s, t);
+        return;
+    }
+    if (!push::resolve_target(s, t, strategy.native_since(s))) return;
+    strategy.serve(w, s, t);
+}
+
+} // namespace herald::app
