@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT } from './server.mjs';
+import { before, after } from 'node:test';
+import { ROOT, startHerald } from './server.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const SHOTS = path.join(ROOT, 'build', 'e2e');
@@ -51,4 +52,23 @@ function watch(page, errors) {
 export function screenshotPath(name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   return path.join(SHOTS, name);
+}
+
+// For a test file: starts herald on the shipped config (startHerald({ name })) and one
+// Chromium before its tests, and after them closes the browser, stops herald and checks it
+// exited cleanly. The returned object's srv and browser are set once the before hook ran.
+export function heraldAndBrowser(name) {
+  const env = { srv: null, browser: null };
+  before(async () => {
+    env.srv = await startHerald({ name });
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    if (env.srv) {
+      await env.srv.stop();
+      try { env.srv.assertClean(); } finally { env.srv.cleanup(); }
+    }
+  });
+  return env;
 }

@@ -1,41 +1,27 @@
 // The demo pages in headless Chromium against the real herald on the shipped config:
 // every clock page ticks, the echo answers, two chat pages on different strategies see each
 // other's messages in order, no page loads anything from elsewhere. Screenshots go to build/e2e/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, sleep, waitFor, idLife, idSeq } from './server.mjs';
-import { launch, screenshotPath } from './browser.mjs';
+import { sleep, waitFor, idLife, idSeq } from './server.mjs';
+import { heraldAndBrowser, screenshotPath } from './browser.mjs';
 
 const TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startHerald({ name: 'pages' });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  if (srv) {
-    await srv.stop();
-    try { srv.assertClean(); } finally { srv.cleanup(); }
-  }
-});
+const env = heraldAndBrowser('pages');
 
 // Opens a page and records every request it makes, to check they all stay on herald.
 async function open(path, { viewport } = {}) {
-  const page = await browser.context.newPage();
+  const page = await env.browser.context.newPage();
   if (viewport) await page.setViewportSize(viewport);
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(srv.url(path), { waitUntil: 'domcontentloaded' });
+  await page.goto(env.srv.url(path), { waitUntil: 'domcontentloaded' });
   return { page, requests };
 }
 
 function assertLocal(requests) {
-  const origin = srv.origin;
+  const origin = env.srv.origin;
   const ws = origin.replace(/^http/, 'ws');
   for (const url of requests) {
     assert.ok(url.startsWith(origin + '/') || url.startsWith(ws + '/') || url.startsWith('data:'),
@@ -134,12 +120,12 @@ test('chat.html: switching strategy keeps the conversation without gaps', async 
   const order = ['polling', 'iframe', 'auto', 'long-polling'];
   const sent = [];
   for (let i = 0; i < order.length; i++) {
-    await srv.publish('chat', JSON.stringify({ nick: 'srv', text: `${tag} ${i}` }));
+    await env.srv.publish('chat', JSON.stringify({ nick: 'srv', text: `${tag} ${i}` }));
     sent.push(`${tag} ${i}`);
     await page.selectOption('#strategy', order[i]);
     await page.waitForSelector('#state.open', { timeout: 5000 });
   }
-  await srv.publish('chat', JSON.stringify({ nick: 'srv', text: `${tag} end` }));
+  await env.srv.publish('chat', JSON.stringify({ nick: 'srv', text: `${tag} end` }));
   sent.push(`${tag} end`);
   const got = await waitFor(async () => {
     const r = await page.evaluate((t) => chat.received.filter((m) => m.text.startsWith(t)).map((m) => m.text), tag);
@@ -182,7 +168,7 @@ test('index.html links every demo page, all of which load cleanly', async () => 
   await page.screenshot({ path: screenshotPath('index-phone.png'), fullPage: true });
   assertLocal(requests);
   for (const link of links) {
-    const res = await fetch(srv.url('/' + link));
+    const res = await fetch(env.srv.url('/' + link));
     assert.equal(res.status, 200, link);
     assert.match(res.headers.get('content-type') || '', /^text\/html/, link);
     const html = await res.text();
@@ -200,11 +186,11 @@ test('herald.js loads as an ES module through herald.mjs', async () => {
   });
   const mod = await waitFor(() => page.evaluate(() => window.mod), { what: 'module evaluated' });
   assert.deepEqual(mod, ['function', true, 'websocket,sse,long-polling,polling,iframe']);
-  const res = await fetch(srv.url('/herald.mjs'));
+  const res = await fetch(env.srv.url('/herald.mjs'));
   assert.match(res.headers.get('content-type') || '', /javascript/);
   await page.close();
 });
 
 test('no page threw an uncaught error', () => {
-  assert.deepEqual(browser.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });

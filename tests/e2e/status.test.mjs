@@ -2,31 +2,17 @@
 // subscriber, its canvas charts draw and move (new samples, new pixels, non-zero rates and
 // latency), the worker and top-channel tables fill, and the page fits a phone's width.
 // Screenshots go to build/e2e/ (docs/status.png is one of them, copied by hand).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, sleep, waitFor } from './server.mjs';
-import { launch, screenshotPath } from './browser.mjs';
+import { sleep, waitFor } from './server.mjs';
+import { heraldAndBrowser, screenshotPath } from './browser.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startHerald({ name: 'status' });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  if (srv) {
-    await srv.stop();
-    try { srv.assertClean(); } finally { srv.cleanup(); }
-  }
-});
+const env = heraldAndBrowser('status');
 
 // Holds an SSE subscription to `chat` open (so publishes are delivered and timed) until abort.
 function subscribe() {
   const ctl = new AbortController();
-  const done = fetch(srv.url('/sse/chat'), { signal: ctl.signal })
+  const done = fetch(env.srv.url('/sse/chat'), { signal: ctl.signal })
     .then(async (res) => { for await (const _ of res.body) { /* drain */ } })
     .catch(() => {});
   return { stop: async () => { ctl.abort(); await done; } };
@@ -37,7 +23,7 @@ function publishing() {
   let on = true;
   const loop = (async () => {
     for (let i = 0; on && i < 400; i++) {
-      await srv.publish('chat', `status test ${i}`);
+      await env.srv.publish('chat', `status test ${i}`);
       await sleep(50);
     }
   })();
@@ -55,10 +41,10 @@ for (const [label, viewport] of [['desktop', { width: 1100, height: 1400 }], ['p
   test(`status.html (${label}): the charts draw and move while messages are published`, async () => {
     const sub = subscribe();
     const pub = publishing();
-    const page = await browser.context.newPage();
+    const page = await env.browser.context.newPage();
     try {
       await page.setViewportSize(viewport);
-      await page.goto(srv.url('/status.html'), { waitUntil: 'domcontentloaded' });
+      await page.goto(env.srv.url('/status.html'), { waitUntil: 'domcontentloaded' });
       await waitFor(async () => (await chart(page, 'published')).samples >= 2,
         { timeout: 8000, what: 'two samples on the published chart' });
       const first = {};
@@ -81,7 +67,7 @@ for (const [label, viewport] of [['desktop', { width: 1100, height: 1400 }], ['p
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `page is ${overflow}px wider than the viewport`);
       await page.screenshot({ path: screenshotPath(`status-${label}.png`), fullPage: label === 'desktop' });
-      assert.deepEqual(browser.errors, []);
+      assert.deepEqual(env.browser.errors, []);
     } finally {
       await page.close();
       await pub.stop();
