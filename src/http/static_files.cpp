@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http/entity_tag.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
 
@@ -100,21 +101,10 @@ FileCache::Result FileCache::open_uncached(const std::string& real_root, const s
 }
 
 bool etag_list_matches(std::string_view list, std::string_view etag, bool strong) noexcept {
-    auto strip_weak = [](std::string_view t) {
-        return t.substr(0, 2) == "W/" ? t.substr(2) : t;
-    };
-    std::string_view mine = strip_weak(etag);
-    while (!list.empty()) {
-        std::size_t comma = list.find(',');
-        std::string_view item = list.substr(0, comma);
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-        bool weak = item.substr(0, 2) == "W/";
-        if (item == "*" || (!(strong && weak) && strip_weak(item) == mine)) return true;
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
+    const std::string_view mine = etag.substr(0, 2) == "W/" ? etag.substr(2) : etag;
+    return any_entity_tag(list, [&](std::string_view tag, bool weak) {
+        return tag == "*" || (!(strong && weak) && tag == mine);
+    });
 }
 
 bool precondition_failed(std::string_view if_match, std::string_view if_unmodified_since,

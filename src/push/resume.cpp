@@ -3,15 +3,12 @@
 
 #include <charconv>
 
+#include "core/ascii.hpp"
+#include "http/entity_tag.hpp"
+
 namespace herald::push {
 
 namespace {
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool parse_decimal(std::string_view s, std::uint64_t& v) noexcept {
     if (s.empty() || s.front() < '0' || s.front() > '9') return false;
@@ -78,20 +75,17 @@ Resume parse_resume_id(std::string_view text) noexcept {
 }
 
 Resume parse_if_none_match(std::string_view list) noexcept {
-    if (trim(list).empty()) return {};
+    if (ascii::trim_ows(list).empty()) return {};
     Resume best{ResumeKind::id, Cursor{0, 0, true}};
-    while (true) {
-        const std::size_t comma = list.find(',');
-        std::string_view tag = trim(list.substr(0, comma));
-        if (tag == "*") return {ResumeKind::latest, Cursor{}};
-        if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    const bool star = http::any_entity_tag(list, [&](std::string_view tag, bool) {
+        if (tag == "*") return true;
         Cursor c;
         if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"' &&
             parse_id(tag.substr(1, tag.size() - 2), c) && (best.at.foreign || c.seq > best.at.seq))
             best.at = c;
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
+        return false;
+    });
+    if (star) return {ResumeKind::latest, Cursor{}};
     return best;
 }
 

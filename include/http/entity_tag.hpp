@@ -1,0 +1,27 @@
+// Entity-tag lists of If-Match and If-None-Match (RFC 9110 §8.8.3, §13.1.1, §13.1.2): the one
+// walker that static files' conditional requests and the push resume point both use.
+#pragma once
+
+#include <string_view>
+
+#include "core/ascii.hpp"
+
+namespace herald::http {
+
+// Calls fn(tag, weak) for each member of a comma-separated list, in order: tag is the member
+// with OWS trimmed and a "W/" prefix removed (weak says whether it had one), quotes kept; "*"
+// is passed as it is. Stops at the first call that returns true and returns true then.
+template <class F>
+bool any_entity_tag(std::string_view list, F&& fn) {
+    for (;;) {
+        const std::size_t comma = list.find(',');
+        std::string_view tag = ascii::trim_ows(list.substr(0, comma));
+        const bool weak = tag.substr(0, 2) == "W/";
+        if (weak) tag.remove_prefix(2);
+        if (!tag.empty() && fn(tag, weak)) return true;
+        if (comma == std::string_view::npos) return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+} // namespace herald::http
