@@ -27,8 +27,22 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 // s without the optional whitespace (SP, HTAB) at either end (RFC 9110 §5.6.3 OWS).
 std::string_view trim_ows(std::string_view s) noexcept;
 
-// True if a comma-separated field value (RFC 9110 §5.6.1 #element list, like Connection)
-// has an element equal to token, ignoring case; empty elements and OWS around commas are allowed.
+// Calls fn on each non-empty element of a comma-separated field value (RFC 9110 §5.6.1
+// #element list), OWS trimmed, in order, until fn returns true; returns whether it did. The one
+// list walker: has_token, the WebSocket handshake's fields and entity-tag lists use it.
+template <class Fn>
+bool any_element(std::string_view list, Fn&& fn) {
+    for (;;) {
+        const std::size_t comma = list.find(',');
+        const std::string_view item = trim_ows(list.substr(0, comma));
+        if (!item.empty() && fn(item)) return true;
+        if (comma == std::string_view::npos) return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+// True if a comma-separated field value (like Connection) has an element equal to token,
+// ignoring case; empty elements and OWS around commas are allowed.
 bool has_token(std::string_view list, std::string_view token) noexcept;
 
 } // namespace herald::ascii

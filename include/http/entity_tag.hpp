@@ -13,15 +13,11 @@ namespace herald::http {
 // is passed as it is. Stops at the first call that returns true and returns true then.
 template <class F>
 bool any_entity_tag(std::string_view list, F&& fn) {
-    for (;;) {
-        const std::size_t comma = list.find(',');
-        std::string_view tag = ascii::trim_ows(list.substr(0, comma));
+    return ascii::any_element(list, [&fn](std::string_view tag) {
         const bool weak = tag.substr(0, 2) == "W/";
         if (weak) tag.remove_prefix(2);
-        if (!tag.empty() && fn(tag, weak)) return true;
-        if (comma == std::string_view::npos) return false;
-        list.remove_prefix(comma + 1);
-    }
+        return !tag.empty() && fn(tag, weak);
+    });
 }
 
 } // namespace herald::http

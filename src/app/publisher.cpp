@@ -43,11 +43,10 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
 } // namespace
 
 std::string channel_info_json(const push::ChannelInfo& i) {
-    static const char* names[] = {"none", "polling", "long-polling", "iframe", "sse", "websocket"};
     std::string j = "{\"channel\":" + json_string(i.name) + ",\"subscribers\":{";
     for (int k = 1; k <= 5; ++k) {
-        j += std::string(k > 1 ? "," : "") + "\"" + names[k] + "\":" +
-             std::to_string(i.subscribers[static_cast<std::size_t>(k)]);
+        j += std::string(k > 1 ? "," : "") + "\"" + to_string(static_cast<PushStrategy>(k)) +
+             "\":" + std::to_string(i.subscribers[static_cast<std::size_t>(k)]);
     }
     j += "},\"total_subscribers\":" + std::to_string(i.total_subscribers);
     j += ",\"buffered\":" + std::to_string(i.buffered);

@@ -6,6 +6,7 @@
 
 #include "config/loader.hpp"
 #include "config/values.hpp"
+#include "core/ascii.hpp"
 #include "core/limits.hpp"
 
 namespace herald::config::detail {
@@ -227,15 +228,10 @@ void check_location(const Loader& l, const Directive& d, const Location& loc) {
 // location
 
 void push(Loader& l, const Directive& d) {
-    static constexpr std::pair<std::string_view, PushStrategy> names[] = {
-        {"polling", PushStrategy::polling},
-        {"long-polling", PushStrategy::long_polling},
-        {"iframe", PushStrategy::iframe},
-        {"sse", PushStrategy::sse},
-        {"websocket", PushStrategy::websocket}};
-    for (const auto& [name, strategy] : names) {
-        if (d.args[0].value != name) continue;
-        l.location->push = strategy;
+    for (auto s : {PushStrategy::polling, PushStrategy::long_polling, PushStrategy::iframe,
+                   PushStrategy::sse, PushStrategy::websocket}) {
+        if (d.args[0].value != to_string(s)) continue;
+        l.location->push = s;
         return;
     }
     l.invalid(d, 0, ", it must be polling, long-polling, iframe, sse or websocket");
@@ -271,18 +267,11 @@ void channel_ref(Loader& l, const Directive& d) {
     }
 }
 
-// RFC 9110 §5.6.2 token, the syntax of a WebSocket subprotocol name (RFC 6455 §4.1).
-bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    });
-}
 
 void ws_protocols(Loader& l, const Directive& d) {
     for (std::size_t i = 0; i < d.args.size(); ++i) {
-        if (!is_token(d.args[i].value)) l.invalid(d, i);
+        // RFC 6455 §4.1: a subprotocol name is an RFC 9110 token.
+        if (!ascii::is_token(d.args[i].value)) l.invalid(d, i);
         l.location->ws_protocols.push_back(d.args[i].value);
     }
 }

@@ -30,15 +30,7 @@ std::string_view trim_ows(std::string_view s) noexcept {
 }
 
 bool has_token(std::string_view list, std::string_view token) noexcept {
-    while (!list.empty()) {
-        std::size_t comma = list.find(',');
-        if (iequals(trim_ows(list.substr(0, comma)), token))
-            return true;
-        if (comma == std::string_view::npos)
-            break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
+    return any_element(list, [token](std::string_view e) { return iequals(e, token); });
 }
 
 } // namespace herald::ascii

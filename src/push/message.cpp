@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/ascii.hpp"
 #include "deflate/deflater.hpp"
 #include "push/encode.hpp"
 #include "ws/frame_header.hpp"
@@ -15,17 +16,6 @@ namespace {
 constexpr std::string_view default_head = "1a\r\n<script>parent.herald_push\r\n";
 static_assert(std::string_view("<script>parent.herald_push").size() == 0x1a);
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        unsigned char x = static_cast<unsigned char>(a[i]);
-        unsigned char y = static_cast<unsigned char>(b[i]);
-        if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
-
 } // namespace
 
 bool is_text_type(std::string_view content_type) noexcept {
@@ -33,8 +23,8 @@ bool is_text_type(std::string_view content_type) noexcept {
     while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
     if (t.empty()) return true;
-    return (t.size() > 5 && iequals(t.substr(0, 5), "text/")) || iequals(t, "application/json") ||
-           iequals(t, "application/javascript");
+    return (t.size() > 5 && ascii::iequals(t.substr(0, 5), "text/")) || ascii::iequals(t, "application/json") ||
+           ascii::iequals(t, "application/javascript");
 }
 
 Message::Message(std::string channel_name, std::string bytes, std::string type)

@@ -7,6 +7,8 @@
 
 #include <array>
 
+#include "core/ascii.hpp"
+
 namespace herald::ws {
 namespace {
 
@@ -19,37 +21,6 @@ constexpr std::array<bool, 256> make_base64_alphabet() {
     return t;
 }
 constexpr auto base64_alphabet = make_base64_alphabet();
-
-constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
-
-bool equals_nocase(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-// Calls fn on each non-empty element of a comma-separated field value (RFC 9110 §5.6.1),
-// OWS trimmed, until fn returns true; returns whether it did.
-template <typename Fn> bool any_element(std::string_view list, Fn fn) {
-    while (true) {
-        std::size_t comma = list.find(',');
-        std::string_view item = trim_ows(list.substr(0, comma));
-        if (!item.empty() && fn(item)) return true;
-        if (comma == std::string_view::npos) return false;
-        list.remove_prefix(comma + 1);
-    }
-}
-
-bool has_token_nocase(std::string_view list, std::string_view token) noexcept {
-    return any_element(list, [token](std::string_view t) { return equals_nocase(t, token); });
-}
 
 } // namespace
 
@@ -84,13 +55,13 @@ HandshakeError check_upgrade(const UpgradeFields& f) noexcept {
     if (!f.is_get) return HandshakeError::method_not_allowed;
     // RFC 6455 §4.2.1 items 3-4: "Upgrade: websocket" and a Connection list with "Upgrade",
     // both case-insensitive.
-    if (!has_token_nocase(f.upgrade, "websocket") || !has_token_nocase(f.connection, "upgrade"))
+    if (!ascii::has_token(f.upgrade, "websocket") || !ascii::has_token(f.connection, "upgrade"))
         return HandshakeError::not_upgrade;
     if (!f.http11) return HandshakeError::bad_http_version;
     // RFC 6455 §11.3.1, §11.3.5: each of these fields must not appear more than once.
     if (f.version_fields > 1 || f.key_fields > 1) return HandshakeError::repeated_field;
-    if (trim_ows(f.version) != "13") return HandshakeError::bad_version;
-    if (!valid_client_key(trim_ows(f.key))) return HandshakeError::bad_key;
+    if (ascii::trim_ows(f.version) != "13") return HandshakeError::bad_version;
+    if (!valid_client_key(ascii::trim_ows(f.key))) return HandshakeError::bad_key;
     return HandshakeError::none;
 }
 
@@ -119,7 +90,7 @@ std::string accept_key(std::string_view client_key) {
 std::optional<std::string> select_protocol(std::string_view offered,
                                            const std::vector<std::string>& server_list) {
     std::optional<std::string> chosen;
-    any_element(offered, [&](std::string_view p) {
+    ascii::any_element(offered, [&](std::string_view p) {
         for (const std::string& s : server_list)
             if (s == p) {
                 chosen.emplace(s);
