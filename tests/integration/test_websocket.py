@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -728,6 +729,33 @@ def test_unknown_extensions_are_declined(srv):
     # Since nothing was negotiated, RSV1 (the compression bit) is still a violation.
     c.send_frame(TEXT, 'x', rsv=4)
     c.expect_close(1002)
+
+
+def test_deflate_min_size_sends_short_messages_plain(fresh):
+    # ws_deflate_min_size (64 bytes by default): once permessage-deflate is negotiated, a
+    # shorter message still goes out as a plain frame; a longer one is compressed (RSV1).
+    c = connect(fresh, '/ws/c2', headers={'Sec-WebSocket-Extensions': 'permessage-deflate'})
+    assert c.headers['sec-websocket-extensions'].startswith('permessage-deflate')
+    big = json.dumps({'text': 'herald ' * 80}).encode()
+    for body in (b'short', big):
+        status, _, _ = fresh.request('POST', '/pub?channel=c2', body=body)
+        assert status == 201
+    got = []
+    for _ in range(2):
+        assert c._fill(2)
+        b0, n = c.buf[0], c.buf[1] & 0x7F
+        off = 2
+        if n == 126:
+            assert c._fill(4)
+            n, off = struct.unpack('!H', c.buf[2:4])[0], 4
+        assert c._fill(off + n)
+        got.append((bool(b0 & 0x40), bytes(c.buf[off:off + n])))
+        c.buf = c.buf[off + n:]
+    assert got[0] == (False, b'short')
+    assert got[1][0], 'a message over ws_deflate_min_size goes out compressed'
+    assert len(got[1][1]) < len(big) // 4
+    assert zlib.decompressobj(-15).decompress(got[1][1] + b'\x00\x00\xff\xff') == big
+    c.close()
 
 
 def test_first_frame_in_handshake_write_is_kept(srv):
