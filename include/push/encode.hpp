@@ -14,11 +14,6 @@ namespace herald::push {
 inline constexpr std::size_t max_callback = 128;
 inline constexpr std::string_view default_callback = "herald_push";
 inline constexpr std::string_view callback_prefix = "herald_";
-// Longest chunk-size line format_chunk_header() writes: 16 hex digits + CRLF.
-inline constexpr std::size_t max_chunk_header = 18;
-
-// True if s is well-formed UTF-8 (RFC 3629 §4: no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view s) noexcept;
 
 // ?callback= must be "herald_" followed by [A-Za-z0-9_]+, at most 128 bytes in all
 // ("herald_push", "herald_cb_3_x9z"). The frame calls parent.NAME(...): a single name with this
@@ -46,9 +41,6 @@ void append_sse_data(std::string& out, std::string_view data);
 
 void append_decimal(std::string& out, std::uint64_t v);
 
-// Writes the chunk-size line "HEX\r\n" (lower-case, no leading zeros) into out (at least
-// max_chunk_header bytes). Returns the number of bytes written.
-std::size_t format_chunk_header(std::size_t payload_length, char* out) noexcept;
 
 // Appends "HEX\r\n" + payload + "\r\n".
 void append_chunk(std::string& out, std::string_view payload);

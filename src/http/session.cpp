@@ -101,8 +101,7 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
         referer_.assign(req.header("Referer"));
         user_agent_.assign(req.header("User-Agent"));
     }
-    bool has_body = req.chunked || (req.has_content_length && req.content_length > 0);
-    if (!has_body) {
+    if (!req.has_body()) {
         dispatch();
         return head_len;
     }

@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 
+#include "http/chunked.hpp"
+
 namespace herald::push {
 
 namespace {
@@ -130,20 +132,6 @@ void append_escaped(std::string& out, std::string_view s, const std::array<std::
 
 } // namespace
 
-bool is_valid_utf8(std::string_view s) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    while (p < end) {
-        if (*p < 0x80) {
-            ++p;
-            continue;
-        }
-        const Utf8Step st = decode_utf8(p, end);
-        if (!st.valid) return false;
-        p += st.len;
-    }
-    return true;
-}
 
 bool is_valid_callback(std::string_view s) noexcept {
     if (s.size() <= callback_prefix.size() || s.size() > max_callback) return false;
@@ -182,18 +170,12 @@ void append_decimal(std::string& out, std::uint64_t v) {
     out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
-std::size_t format_chunk_header(std::size_t payload_length, char* out) noexcept {
-    const auto r = std::to_chars(out, out + 16, static_cast<std::uint64_t>(payload_length), 16);
-    r.ptr[0] = '\r';
-    r.ptr[1] = '\n';
-    return static_cast<std::size_t>(r.ptr - out) + 2;
-}
 
 void append_chunk(std::string& out, std::string_view payload) {
-    char head[max_chunk_header];
-    out.append(head, format_chunk_header(payload.size(), head));
+    char head[http::max_chunk_header];
+    out.append(head, http::chunk_header(payload.size(), head));
     out.append(payload);
-    out.append("\r\n", 2);
+    out.append(http::chunk_end);
 }
 
 std::string iframe_call_prefix(std::string_view callback, bool chunked) {

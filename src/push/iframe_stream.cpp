@@ -9,8 +9,6 @@
 namespace herald::push {
 namespace {
 
-constexpr std::string_view default_callback = "herald_push";
-
 class IframeStream final : public Stream {
 public:
     IframeStream(PushHost& h, http::HttpSession& s, Target t, std::string callback)

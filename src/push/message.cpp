@@ -6,7 +6,9 @@
 #include "core/ascii.hpp"
 #include "deflate/deflater.hpp"
 #include "push/encode.hpp"
+#include "http/chunked.hpp"
 #include "ws/frame_header.hpp"
+#include "ws/utf8.hpp"
 
 namespace herald::push {
 
@@ -29,7 +31,7 @@ bool is_text_type(std::string_view content_type) noexcept {
 
 Message::Message(std::string channel_name, std::string bytes, std::string type)
     : channel(std::move(channel_name)), data(std::move(bytes)), content_type(std::move(type)),
-      text_(is_text_type(content_type) && is_valid_utf8(data)) {}
+      text_(is_text_type(content_type) && ws::valid_utf8(data)) {}
 
 const Message::Encoding& Message::encoded(Kind k) const {
     Encoding& e = enc_[k];
@@ -84,7 +86,7 @@ void Message::build_ws(bool json, Encoding& e) const {
 }
 
 void Message::build_sse(bool json, Encoding& e) const {
-    constexpr std::size_t reserve = max_chunk_header;
+    constexpr std::size_t reserve = http::max_chunk_header;
     std::string& b = e.bytes;
     b.reserve(reserve + data.size() + data.size() / 8 + 96 + channel.size());
     b.assign(reserve, '\0');
@@ -101,15 +103,15 @@ void Message::build_sse(bool json, Encoding& e) const {
     b.push_back('\n');
     e.payload = reserve;
     e.payload_len = b.size() - reserve;
-    char head[max_chunk_header];
-    const std::size_t n = format_chunk_header(e.payload_len, head);
+    char head[http::max_chunk_header];
+    const std::size_t n = http::chunk_header(e.payload_len, head);
     e.begin = reserve - n;
     std::memcpy(b.data() + e.begin, head, n);
     b.append("\r\n");
 }
 
 void Message::build_iframe(bool json, Encoding& e) const {
-    const std::size_t reserve = default_head.size() + max_chunk_header;
+    const std::size_t reserve = default_head.size() + http::max_chunk_header;
     std::string& b = e.bytes;
     b.reserve(reserve + data.size() + data.size() / 4 + 96 + channel.size());
     b.assign(reserve, '\0');
@@ -126,8 +128,8 @@ void Message::build_iframe(bool json, Encoding& e) const {
     b.append("\")</script>");
     e.payload = reserve;
     e.payload_len = b.size() - reserve;
-    char head[max_chunk_header];
-    const std::size_t n = format_chunk_header(e.payload_len, head);
+    char head[http::max_chunk_header];
+    const std::size_t n = http::chunk_header(e.payload_len, head);
     e.mid = reserve - n;
     std::memcpy(b.data() + e.mid, head, n);
     e.begin = e.mid - default_head.size();

@@ -79,7 +79,7 @@ void Stream::end() {
     sub_.reset();
     keepalive_.cancel();
     if (chunked_) {
-        s_.connection().out().push_static("0\r\n\r\n");
+        s_.connection().out().push_static(http::last_chunk);
         s_.end_response();
     } else {
         s_.connection().close_after_flush();

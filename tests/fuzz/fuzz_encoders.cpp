@@ -14,7 +14,7 @@
 //  - Message::ws_frame: one final unmasked frame, text exactly when the data is valid UTF-8 of
 //    a text type; Message::iframe_call: the three views fit together and the script holds the
 //    escaped data and the id; the JSON envelope has id, channel and data;
-//  - is_valid_utf8 agrees with the reference decoder; is_valid_callback and
+//  - ws::valid_utf8 (which decides a message's text opcode) agrees with the reference decoder; is_valid_callback and
 //    agree with their grammars, and a valid callback's prefix is safe.
 // Input layout: [flags][id u16][callback length u8][callback][message bytes].
 #include <cstddef>
@@ -27,6 +27,7 @@
 #include "fuzz/fuzz_support.hpp"
 #include "push/encode.hpp"
 #include "push/message.hpp"
+#include "ws/utf8.hpp"
 #include "ws/frame.hpp"
 
 namespace {
@@ -278,7 +279,7 @@ void check_escapers(std::string_view s) {
         at = eol + 1;
     }
     require(joined == normalize_line_ends(s), "SSE data lines rejoin to the input");
-    require(is_valid_utf8(s) == ref::valid(s), "is_valid_utf8 agrees with the reference");
+    require(herald::ws::valid_utf8(s) == ref::valid(s), "valid_utf8 agrees with the reference");
 }
 
 void check_sse(const Message& m, PushFormat f, std::string_view want_data) {
