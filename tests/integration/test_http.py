@@ -217,6 +217,10 @@ def test_slowloris_header_is_cut(srv):
                 break
         except socket.timeout:
             pass
+        except ConnectionResetError:
+            # herald closed with our unread bytes in its receive queue: the kernel answers RST
+            closed_at = time.time()
+            break
         if time.time() - start > 4:
             break
     assert closed_at is not None, 'trickling client was never cut off'
