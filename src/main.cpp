@@ -17,6 +17,7 @@
 #include "app/worker.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
+#include "core/memory.hpp"
 #include "event/event_loop.hpp"
 #include "net/socket.hpp"
 #include "push/broker.hpp"
@@ -110,6 +111,7 @@ private:
     void apply_log_settings(const Config& cfg);
     void start_clocks();
     void arm_clock(std::size_t slot);
+    void arm_collector();
     void check_stopped();
     void reload();
     void stop(bool graceful);
@@ -123,6 +125,9 @@ private:
     std::vector<std::string> listen_keys_;
     std::vector<Timer> clocks_;
     std::vector<std::pair<std::string, Duration>> clock_channels_;
+    Timer collector_;            // idle channel collection (channel_idle_timeout)
+    TrimPolicy channel_trim_;    // give memory back after many channels went
+    bool trim_next_tick_ = false;
     Timer stop_poll_;
     bool stopping_ = false;
 };
@@ -144,6 +149,32 @@ void Master::start_clocks() {
         clocks_.emplace_back();
         arm_clock(clocks_.size() - 1);
     }
+    arm_collector();
+}
+
+// channel_idle_timeout: look for idle autocreated channels a few times per timeout (a channel
+// goes between 1x and 1.25x its timeout after it fell idle), at most every 250 ms and at least
+// every 30 s.
+void Master::arm_collector() {
+    collector_ = Timer();
+    const Duration idle = cfg_->channel_idle_timeout;
+    if (idle.count() <= 0) return;
+    const Duration every = std::clamp<Duration>(idle / 4, Duration(250), Duration(30'000));
+    collector_ = loop_.add_timer(every, [this] {
+        const std::size_t n = broker_->collect_idle();
+        if (n != 0) HERALD_INFO("collected %zu idle channel%s", n, n == 1 ? "" : "s");
+        // The policy sees every tick, so it knows the peak as well as the fall. The tick after
+        // a collection trims once more: a single malloc_trim() right after 100,000 channels
+        // were freed sometimes left 20-30 MiB resident that the next one returned.
+        const std::uint64_t left = broker_->stats().channels;
+        if (channel_trim_.should_release(left) || trim_next_tick_) {
+            release_free_memory();
+            HERALD_DEBUG("free memory released, %llu channels",
+                         static_cast<unsigned long long>(left));
+        }
+        trim_next_tick_ = n != 0;
+        arm_collector();
+    });
 }
 
 // `source clock INTERVAL`: publish the local time, then re-arm.
@@ -207,6 +238,7 @@ void Master::stop(bool graceful) {
     stopping_ = true;
     HERALD_NOTICE(graceful ? "graceful shutdown" : "fast shutdown");
     clocks_.clear();
+    collector_ = Timer();
     for (auto& w : workers_) {
         if (graceful) w->post_graceful_stop(cfg_->shutdown_timeout);
         else w->post_fast_stop();
@@ -286,6 +318,7 @@ void Master::reload() {
 
 int main(int argc, char** argv) {
     using namespace herald;
+    tune_allocator();
     Options opts;
     if (!parse_args(argc, argv, opts)) return 1;
     if (opts.help) {

@@ -73,6 +73,7 @@ Test(config_model, defaults) {
     cr_expect(cfg->shutdown_timeout == 10s);
     cr_expect_eq(cfg->worker_connections, 10'000);
     cr_expect(cfg->access_log.empty() && cfg->mime_types.empty() && !cfg->channel_autocreate);
+    cr_expect(cfg->autocreate_on_subscribe && cfg->channel_idle_timeout == 5min);
     cr_expect_eq(cfg->status_top_channels, 10u);
     cr_expect(cfg->channels.empty() && cfg->servers.empty());
     cr_expect(same_limits(cfg->http_limits, Limits{}));
@@ -155,7 +156,8 @@ Test(config_model, main_events_http_values) {
     auto cfg = load("worker_threads 8; pid run/h.pid; error_log logs/e.log debug; daemon on;\n"
                     "user www data; shutdown_timeout 500ms; events { worker_connections 5; }\n"
                     "http { access_log /var/log/a.log; channel_autocreate on; "
-                    "status_top_channels 3; "
+                    "status_top_channels 3; channel_autocreate_on_subscribe off; "
+                    "channel_idle_timeout 90s; "
                     "large_header_buffer 4k; max_header_size 32k; max_headers 64;\n"
                     "output_queue_limit 256k; client_header_timeout 1m30s; client_body_timeout 9;"
                     " send_timeout 1h; longpoll_timeout 2m; stream_keepalive 0;"
@@ -169,6 +171,7 @@ Test(config_model, main_events_http_values) {
     cr_expect(cfg->shutdown_timeout == 500ms && cfg->worker_connections == 5);
     expect_str(cfg->access_log, "/var/log/a.log");
     cr_expect(cfg->channel_autocreate);
+    cr_expect(!cfg->autocreate_on_subscribe && cfg->channel_idle_timeout == 90s);
     cr_expect_eq(cfg->status_top_channels, 3u);
     const Limits& h = cfg->http_limits;
     cr_expect(h.large_header_buffer == 4096 && h.max_header_bytes == 32768 &&

@@ -545,3 +545,99 @@ Test(broker, top_channels_rank_by_subscribers_and_by_publish_rate) {
     cr_expect(all.by_publish_rate[2].name == "b" && all.by_publish_rate[3].name == "c");
     cr_expect(b->top_channels(0).by_subscribers.empty());
 }
+
+// Issue 12.4: with channel_autocreate a subscriber (or a poll) may create the channel, unless
+// channel_autocreate_on_subscribe is off; the subscriber then gets what is published next.
+Test(broker, subscribers_create_channels_unless_told_not_to) {
+    auto b = herald::push::make_memory_broker();
+    Config cfg = config({}, true);
+    b->reconcile(cfg);
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+    Recorder r;
+    cr_assert(subscribe(*b, r, w, "user.1") == PushError::none);
+    cr_expect(b->stats().channels == 1);
+    cr_expect(publish(*b, "user.1") == 1);
+    loop.run();
+    cr_expect(r.ids == Ids({1}));
+    const herald::push::FetchResult f = b->fetch("user.2", std::nullopt, 1);
+    cr_expect(f.error == PushError::none && f.history.messages.empty());
+    cr_expect(b->stats().channels == 2);
+
+    cfg.autocreate_on_subscribe = false;
+    b->reconcile(cfg);
+    Recorder r2;
+    cr_expect(subscribe(*b, r2, w, "user.3") == PushError::not_found);
+    cr_expect(b->fetch("user.3", std::nullopt, 1).error == PushError::not_found);
+    cr_expect(subscribe(*b, r2, w, "user.1") == PushError::none);  // existing ones still open
+    cr_expect(publish(*b, "user.3") == 1);                          // publishers still create
+    cfg.channel_autocreate = false;
+    cfg.autocreate_on_subscribe = true;
+    b->reconcile(cfg);  // closes the autocreated channels
+    Recorder r3;
+    cr_expect(subscribe(*b, r3, w, "user.4") == PushError::not_found);
+    loop.run();
+}
+
+// Issue 12.4: an autocreated channel with no subscriber (nor poll) for channel_idle_timeout
+// and no message younger than its ttl is collected; declared channels never are; a channel
+// collected and made again is a new life (an old cursor gets the missed signal).
+Test(broker, idle_autocreated_channels_are_collected) {
+    using std::chrono::seconds;
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    Config cfg = config({channel("declared")}, true);
+    cfg.channel_idle_timeout = seconds(60);
+    b->reconcile(cfg);
+    FakeLoop loop;
+    const WorkerId w = b->attach_worker(loop.poster());
+
+    publish(*b, "published");               // no subscriber ever
+    Recorder held;
+    cr_assert(subscribe(*b, held, w, "held") == PushError::none);
+    b->fetch("polled", std::nullopt, 1);     // made by a poll
+    cr_expect(b->stats().channels == 4);
+    clock.advance(seconds(59));
+    cr_expect(b->collect_idle() == 0);
+    b->fetch("polled", std::nullopt, 1);     // a poll is a visit
+    clock.advance(seconds(1));
+    cr_expect(b->collect_idle() == 1);       // "published"
+    cr_expect(b->channel_info("published").error == PushError::not_found);
+    clock.advance(seconds(59));
+    cr_expect(b->collect_idle() == 1);       // "polled"; "held" has its subscriber
+    clock.advance(seconds(600));
+    cr_expect(b->collect_idle() == 0);
+    const std::uint64_t held_epoch = b->channel_info("held").info.epoch;
+    publish(*b, "held");
+    held.sub.reset();                        // idle from now
+    loop.run();
+    clock.advance(seconds(59));
+    cr_expect(b->collect_idle() == 0);
+    clock.advance(seconds(1));
+    cr_expect(b->collect_idle() == 1);
+    cr_expect(b->stats().channels == 1);     // the declared one
+    // The next subscriber makes a new life: its old cursor is from another life.
+    herald::push::SubscribeResult again =
+        b->subscribe("held", herald::push::Cursor{held_epoch, 1, false}, held, w);
+    cr_expect(again.error == PushError::none && again.history.missed);
+    cr_expect(b->channel_info("held").info.epoch != held_epoch);
+    again.subscription.reset();
+    loop.run();
+
+    // With a ttl, the channel stays while it holds a message younger than the ttl.
+    cfg.autocreate_defaults.ttl = seconds(300);
+    b->reconcile(cfg);
+    publish(*b, "kept");
+    clock.advance(seconds(120));
+    cr_expect(b->channel_info("kept").info.buffered == 1);
+    cr_expect(b->collect_idle() == 1);       // only "held" (idle 120 s, nothing buffered)
+    clock.advance(seconds(179));
+    cr_expect(b->collect_idle() == 0);
+    clock.advance(seconds(1));
+    cr_expect(b->collect_idle() == 1);       // its message expired
+    cfg.channel_idle_timeout = seconds(0);   // 0: never
+    b->reconcile(cfg);
+    publish(*b, "forever");
+    clock.advance(seconds(100'000));
+    cr_expect(b->collect_idle() == 0);
+}

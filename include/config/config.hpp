@@ -143,7 +143,9 @@ struct Config {
     std::string access_log;                 // "" = off
     std::unordered_map<std::string, std::string> mime_types; // lower-case ext -> type (`types {}`)
     bool channel_autocreate = false;
-    ChannelConf autocreate_defaults;        // buffer/ttl for channels created on publish
+    bool autocreate_on_subscribe = true;    // with channel_autocreate: subscribers create too
+    Duration channel_idle_timeout{300'000}; // collect idle autocreated channels; 0 = never
+    ChannelConf autocreate_defaults;        // buffer/ttl for autocreated channels
     std::uint64_t max_channels = 100'000;   // channels at once; past it autocreate fails (503)
     std::vector<ChannelConf> channels;
     std::vector<Server> servers;

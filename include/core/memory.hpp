@@ -11,6 +11,10 @@ namespace herald {
 // per object. Any thread.
 void release_free_memory() noexcept;
 
+// Fixes the allocator's trim and mmap thresholds (see memory.cpp) so memory freed in worker
+// threads' heaps goes back to the kernel. Call once at startup, before any thread starts.
+void tune_allocator() noexcept;
+
 // When to call release_free_memory(): after the number of live objects of some kind (here,
 // connections) fell to half of its peak since the last release, by at least `min_drop`, or to
 // zero from at least `min_drop / 4`. One per owner thread; not thread-safe.

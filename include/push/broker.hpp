@@ -148,12 +148,15 @@ public:
     // On worker's thread. Returns the buffered messages after since (none without since) and,
     // with no gap, subscribes s for everything later (see Subscriber). A cursor of another
     // life of the channel (or a foreign one) is after nothing: every buffered message, and
-    // history.missed. Errors: invalid_name, not_found, too_many_subscribers.
+    // history.missed. An unknown channel is created as by publish() when channel_autocreate
+    // and channel_autocreate_on_subscribe are on. Errors: invalid_name, not_found,
+    // too_many_subscribers, too_many_channels.
     virtual SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
                                       Subscriber& s, WorkerId worker) = 0;
 
     // Polling: Channel::after() semantics (without since: the newest `limit` messages), with
-    // cursors of other lives as in subscribe().
+    // cursors of other lives and autocreation as in subscribe(). A poll counts as a
+    // subscriber's visit for idle collection.
     virtual FetchResult fetch(std::string_view channel, std::optional<Cursor> since,
                               std::size_t limit) = 0;
 
@@ -167,6 +170,13 @@ public:
     // are created, removed ones are closed. Autocreated channels stay while channel_autocreate
     // is on (taking the new autocreate_defaults) and are closed when it is turned off.
     virtual void reconcile(const Config& cfg) = 0;
+
+    // Removes every autocreated channel that is idle (Channel::idle() with the config's
+    // channel_idle_timeout; never declared channels, never with channel_idle_timeout 0).
+    // Call it periodically from any thread; returns how many were removed. A publisher or
+    // subscriber racing the removal gets a new life of the channel (or not_found without
+    // autocreate), never a closed one.
+    virtual std::size_t collect_idle() = 0;
 
     virtual BrokerStats stats() const = 0;
     // Strategies count what they send outside deliver() (history, polling) and what they drop.

@@ -118,6 +118,13 @@ public:
         return true;
     }
 
+    // Idle collection (channel_idle_timeout): true when the channel has had no subscriber (nor
+    // a poll) for `idle` and holds no message younger than its ttl (with no ttl: none
+    // published within `idle`). Declared channels are never asked.
+    bool idle(Clock::time_point now, Duration idle);
+    // Closes the channel (as close(), with nobody to tell) if idle(now, idle) holds; true if so.
+    bool close_if_idle(Clock::time_point now, Duration idle);
+
     ChannelInfo info();
     std::uint64_t subscriber_count();
     // Per-channel delivery figures, from any thread, without the lock.
@@ -129,6 +136,7 @@ public:
 private:
     std::shared_ptr<const Message> append_locked(std::shared_ptr<Message> m);
     void close_locked() noexcept;
+    bool idle_locked(Clock::time_point now, Duration idle) noexcept;
     void expire(Clock::time_point now) noexcept;
     double decayed_rate(Clock::time_point now) const noexcept;
     void pop_oldest() noexcept;
@@ -154,6 +162,7 @@ private:
     StrategyCounts strategy_subscribers_{};
     std::uint64_t total_subscribers_ = 0;
     bool closed_ = false;
+    Clock::time_point active_at_;  // created, or the last subscriber left, or the last poll
     std::chrono::system_clock::time_point last_publish_{};
     Clock::time_point rate_at_{};  // when rate_ was last brought up to date
     double rate_ = 0;              // decaying publish rate as of rate_at_

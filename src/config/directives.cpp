@@ -342,6 +342,10 @@ constexpr Spec table[] = {
         l.cfg.access_log = d.args[0].value == "off" ? "" : l.path(d, 0); }),
     onoff("channel_autocreate", ctx_http, 1, [](Loader& l, const Directive& d) {
         l.cfg.channel_autocreate = l.flag(d); }),
+    onoff("channel_autocreate_on_subscribe", ctx_http, 1, [](Loader& l, const Directive& d) {
+        l.cfg.autocreate_on_subscribe = l.flag(d); }),
+    one("channel_idle_timeout", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.channel_idle_timeout = l.time(d, 0, no_time, max_time); }),
     one("status_top_channels", ctx_http, [](Loader& l, const Directive& d) {
         l.cfg.status_top_channels = static_cast<std::uint32_t>(
             l.number(d, 0, 0, max_status_top_channels)); }),

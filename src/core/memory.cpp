@@ -16,6 +16,19 @@ void release_free_memory() noexcept {
 #endif
 }
 
+// glibc raises its trim threshold to twice the size of the largest mmap()ed block freed so far
+// (up to 64 MiB); from then on the free top of every per-thread heap up to that size stays
+// resident, and malloc_trim() does not shrink a per-thread heap's top at all. 100,000
+// collected channels left 24-38 MiB per worker arena that way. Fixed thresholds end the
+// dynamic adjustment: blocks of 4 MiB and more are mmap()ed, and a heap top larger than
+// 1 MiB is given back when freed into.
+void tune_allocator() noexcept {
+#if defined(__GLIBC__)
+    ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
+#endif
+}
+
 bool TrimPolicy::should_release(std::size_t live) noexcept {
     if (live > peak_) {
         peak_ = live;

@@ -125,6 +125,7 @@ public:
     InfoResult channel_info(std::string_view channel) override;
     PushError close_channel(std::string_view channel) override;
     void reconcile(const Config& cfg) override;
+    std::size_t collect_idle() override;
     BrokerStats stats() const override;
     void note_delivered(std::uint64_t n, std::string_view channel) noexcept override {
         extra_delivered_.fetch_add(n, std::memory_order_relaxed);
@@ -143,8 +144,10 @@ protected:
 
 private:
     std::shared_ptr<Channel> find(std::string_view name) const;
-    // nullptr + not_found / too_many_channels when there is none and none may be made.
-    std::shared_ptr<Channel> find_or_autocreate(std::string_view name, PushError& why);
+    // nullptr + not_found / too_many_channels when there is none and none may be made
+    // (by_subscriber: for a subscriber or a poll, which channel_autocreate_on_subscribe gates).
+    std::shared_ptr<Channel> find_or_autocreate(std::string_view name, bool by_subscriber,
+                                                PushError& why);
     std::shared_ptr<Channel> make_channel(ChannelConf conf);  // map_mutex_ held exclusively
     void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
     void close_and_wake(Channel& ch);
@@ -165,6 +168,8 @@ private:
     mutable std::shared_mutex map_mutex_;
     std::unordered_map<std::string, ChannelEntry, StringHash, std::equal_to<>> channels_;
     bool autocreate_ = false;          // guarded by map_mutex_
+    bool autocreate_on_subscribe_ = true;  // guarded by map_mutex_
+    Duration idle_timeout_{0};         // guarded by map_mutex_
     std::uint64_t max_channels_ = 0;   // guarded by map_mutex_
     ChannelConf autocreate_defaults_;  // guarded by map_mutex_
     std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
@@ -211,11 +216,11 @@ std::optional<std::uint64_t> in_life(const std::optional<Cursor>& c, const Chann
 }
 
 std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
-                                                          PushError& why) {
+                                                          bool by_subscriber, PushError& why) {
     if (std::shared_ptr<Channel> ch = find(name)) return ch;
     std::unique_lock<std::shared_mutex> lock(map_mutex_);
     why = PushError::not_found;
-    if (!autocreate_) return nullptr;
+    if (!autocreate_ || (by_subscriber && !autocreate_on_subscribe_)) return nullptr;
     const auto it = channels_.find(name);
     if (it != channels_.end()) return it->second.channel;  // created by a racing publisher
     if (channels_.size() >= max_channels_) {
@@ -253,20 +258,25 @@ void MemoryBroker::post_wakes() {
 PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
                                     std::string_view content_type) {
     if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0, 0};
-    PushError why = PushError::none;
-    const std::shared_ptr<Channel> ch = find_or_autocreate(channel, why);
-    if (!ch) return {why, 0, 0, 0};
     auto m = std::make_shared<Message>(std::string(channel), std::string(data),
                                        std::string(content_type));
-    const std::uint64_t key = ch->key();
-    const auto to_worker = [this, key](WorkerId w, const std::shared_ptr<const Message>& msg) {
-        enqueue(w, key, msg);
-    };
-    const Channel::Appended a = ch->append(std::move(m), to_worker);
-    post_wakes();
-    if (!a.message) return {PushError::not_found, 0, 0, 0};  // closed while we published
-    published_.fetch_add(1, std::memory_order_relaxed);
-    return {PushError::none, a.message->id, a.message->epoch, a.subscribers};
+    // Twice at most: a channel closed between the lookup and the append (DELETE, reload, idle
+    // collection) is looked up again, which makes its next life under channel_autocreate.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        PushError why = PushError::none;
+        const std::shared_ptr<Channel> ch = find_or_autocreate(channel, false, why);
+        if (!ch) return {why, 0, 0, 0};
+        const std::uint64_t key = ch->key();
+        const auto to_worker = [this, key](WorkerId w, const std::shared_ptr<const Message>& msg) {
+            enqueue(w, key, msg);
+        };
+        const Channel::Appended a = ch->append(m, to_worker);
+        post_wakes();
+        if (!a.message) continue;  // closed while we published
+        published_.fetch_add(1, std::memory_order_relaxed);
+        return {PushError::none, a.message->id, a.message->epoch, a.subscribers};
+    }
+    return {PushError::not_found, 0, 0, 0};
 }
 
 SubscribeResult MemoryBroker::subscribe(std::string_view channel, std::optional<Cursor> since,
@@ -276,11 +286,19 @@ SubscribeResult MemoryBroker::subscribe(std::string_view channel, std::optional<
         r.error = PushError::invalid_name;
         return r;
     }
-    const std::shared_ptr<Channel> ch = find(channel);
+    std::shared_ptr<Channel> ch;
+    Channel::JoinStatus st = Channel::JoinStatus::closed;
     bool other_life = false;
-    const Channel::JoinStatus st =
-        ch ? ch->join(worker, s.strategy(), in_life(since, *ch, other_life), r.history)
-           : Channel::JoinStatus::closed;
+    // As in publish(): a channel closed after the lookup is looked up once more.
+    for (int attempt = 0; attempt < 2 && st == Channel::JoinStatus::closed; ++attempt) {
+        PushError why = PushError::none;
+        ch = find_or_autocreate(channel, true, why);
+        if (!ch) {
+            r.error = why;
+            return r;
+        }
+        st = ch->join(worker, s.strategy(), in_life(since, *ch, other_life), r.history);
+    }
     if (other_life) r.history.missed = true;
     if (st != Channel::JoinStatus::ok) {
         r.error = st == Channel::JoinStatus::full ? PushError::too_many_subscribers
@@ -399,6 +417,8 @@ void MemoryBroker::reconcile(const Config& cfg) {
     {
         std::unique_lock<std::shared_mutex> lock(map_mutex_);
         autocreate_ = cfg.channel_autocreate;
+        autocreate_on_subscribe_ = cfg.autocreate_on_subscribe;
+        idle_timeout_ = cfg.channel_idle_timeout;
         max_channels_ = cfg.max_channels;
         autocreate_defaults_ = cfg.autocreate_defaults;
         std::unordered_set<std::string_view> declared;
@@ -434,14 +454,40 @@ FetchResult MemoryBroker::fetch(std::string_view channel, std::optional<Cursor> 
     FetchResult r;
     if (!config::is_valid_channel_name(channel)) {
         r.error = PushError::invalid_name;
-    } else if (const std::shared_ptr<Channel> ch = find(channel)) {
+    } else if (const std::shared_ptr<Channel> ch = find_or_autocreate(channel, true, r.error)) {
+        r.error = PushError::none;
         bool other_life = false;
         r.history = ch->after(in_life(since, *ch, other_life), limit);
         if (other_life) r.history.missed = true;
-    } else {
-        r.error = PushError::not_found;
     }
     return r;
+}
+
+std::size_t MemoryBroker::collect_idle() {
+    const Clock::time_point now = clock_.now();
+    Duration idle{0};
+    std::vector<std::string> candidates;
+    {
+        std::shared_lock<std::shared_mutex> lock(map_mutex_);
+        idle = idle_timeout_;
+        if (idle.count() <= 0) return 0;
+        for (const auto& [name, entry] : channels_)
+            if (!entry.declared && entry.channel->idle(now, idle)) candidates.push_back(name);
+    }
+    if (candidates.empty()) return 0;
+    std::vector<std::shared_ptr<Channel>> collected;  // freed after the lock is released
+    {
+        std::unique_lock<std::shared_mutex> lock(map_mutex_);
+        for (const std::string& name : candidates) {
+            const auto it = channels_.find(name);
+            if (it == channels_.end() || it->second.declared ||
+                !it->second.channel->close_if_idle(now, idle))
+                continue;  // taken again (or replaced) since the scan
+            collected.push_back(std::move(it->second.channel));
+            channels_.erase(it);
+        }
+    }
+    return collected.size();
 }
 
 InfoResult MemoryBroker::channel_info(std::string_view channel) {

@@ -10,7 +10,8 @@
 namespace herald::push {
 
 Channel::Channel(ChannelConf conf, Clock& clock, std::uint64_t key, std::uint64_t epoch)
-    : name_(conf.name), key_(key), epoch_(epoch), clock_(clock), conf_(std::move(conf)) {}
+    : name_(conf.name), key_(key), epoch_(epoch), clock_(clock), conf_(std::move(conf)),
+      active_at_(clock.now()) {}
 
 void Channel::reconfigure(const ChannelConf& conf) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -96,7 +97,8 @@ void Channel::collect(History& out, std::uint64_t since, std::size_t limit) cons
 
 History Channel::after(std::optional<std::uint64_t> since, std::size_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
-    expire(clock_.now());
+    active_at_ = clock_.now();  // a poll keeps the channel as a subscriber would
+    expire(active_at_);
     History h;
     h.epoch = epoch_;
     h.first_id = first_id_locked();
@@ -142,7 +144,28 @@ void Channel::leave(WorkerId w, PushStrategy s) noexcept {
     assert(w < worker_subscribers_.size() && worker_subscribers_[w] > 0);
     --worker_subscribers_[w];
     --strategy_subscribers_[static_cast<std::size_t>(s)];
-    --total_subscribers_;
+    if (--total_subscribers_ == 0) active_at_ = clock_.now();
+}
+
+bool Channel::idle_locked(Clock::time_point now, Duration idle) noexcept {
+    if (closed_ || total_subscribers_ != 0 || now - active_at_ < idle) return false;
+    if (conf_.ttl.count() > 0) {
+        expire(now);
+        return count_ == 0;
+    }
+    return count_ == 0 || at(count_ - 1)->published_steady + idle <= now;
+}
+
+bool Channel::idle(Clock::time_point now, Duration idle) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return idle_locked(now, idle);
+}
+
+bool Channel::close_if_idle(Clock::time_point now, Duration idle) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_locked(now, idle)) return false;
+    close_locked();
+    return true;
 }
 
 void Channel::close_locked() noexcept {

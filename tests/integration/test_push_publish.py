@@ -209,8 +209,9 @@ def test_channel_autocreate(herald):
     assert req(srv, 'GET', '/poll/fresh')[2] == b'born'
     assert status_json(srv)['channels'] == 3
     assert req(srv, 'POST', '/pub?channel=bad*name', body='x')[0] == 400
-    # Subscribing does not create channels; only publishing does.
-    assert req(srv, 'GET', '/poll/other')[0] == 404
+    # A subscriber creates the channel too (issue 12.4; test_push_idle.py has the rest).
+    assert req(srv, 'GET', '/poll/other')[0] == 204
+    assert status_json(srv)['channels'] == 4
 
 
 def test_max_channels_bounds_autocreate(herald):
@@ -225,6 +226,7 @@ def test_max_channels_bounds_autocreate(herald):
     assert publish(srv, 'c1', 'y')[0] == 201  # existing channels still take messages
     assert req(srv, 'DELETE', '/pub?channel=c1')[0] == 200
     assert publish(srv, 'c3', 'x')[0] == 201  # room again
+    assert req(srv, 'GET', '/poll/c4')[0] == 503  # subscribers are bounded the same way
 
 
 def test_dot_channel_names_are_invalid(herald):
