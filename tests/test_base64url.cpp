@@ -1,12 +1,15 @@
 // Unit tests for base64url without padding (core/base64url.hpp): RFC 4648 §10 vectors,
 // round trips of every length, strict rejection (padding, bad characters, impossible
-// lengths, non-zero pad bits), and agreement with Python's base64.urlsafe_b64encode.
+// lengths, non-zero pad bits), and agreement with Python's base64.urlsafe_b64encode; and for
+// the standard padded encoder append_base64: RFC 4648 §10 vectors and agreement with Python's
+// base64.b64encode.
 #include <criterion/criterion.h>
 
 #include <cstdio>
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <unistd.h>
 
@@ -14,6 +17,8 @@
 
 using herald::base64url_decode;
 using herald::base64url_encode;
+
+using herald::append_base64;
 
 namespace {
 
@@ -92,16 +97,14 @@ Test(base64url, round_trips_random_bytes_of_every_length) {
     }
 }
 
-Test(base64url, agrees_with_python_urlsafe_b64encode, .timeout = 30.0) {
-    std::mt19937 rng(4648);
-    std::string ours;
-    std::string hex_lines;
+namespace {
+
+// Runs Python's base64 module function `fn` over each byte string (one per line, hex) and
+// returns its output lines, '=' stripped when strip_pad.
+std::string python_base64(const std::vector<std::string>& inputs, const char* fn, bool strip_pad) {
     static constexpr char digits[] = "0123456789abcdef";
-    for (std::size_t n = 0; n <= 100; ++n) {
-        std::string bytes(n, '\0');
-        for (char& c : bytes)
-            c = static_cast<char>(rng() & 0xFF);
-        ours += base64url_encode(bytes) + "\n";
+    std::string hex_lines;
+    for (const std::string& bytes : inputs) {
         for (char c : bytes) {
             hex_lines += digits[static_cast<unsigned char>(c) >> 4];
             hex_lines += digits[static_cast<unsigned char>(c) & 15];
@@ -116,9 +119,9 @@ Test(base64url, agrees_with_python_urlsafe_b64encode, .timeout = 30.0) {
     close(fd);
     std::string cmd = std::string("/usr/bin/python3 -c 'import sys,base64\n"
                                   "for l in open(sys.argv[1]):\n"
-                                  "    print(base64.urlsafe_b64encode(bytes.fromhex(l.strip()))"
-                                  ".decode().rstrip(\"=\"))\n' ") +
-                      path;
+                                  "    print(base64.") +
+                      fn + "(bytes.fromhex(l.strip())).decode()" +
+                      (strip_pad ? ".rstrip(\"=\")" : "") + ")\n' " + path;
     FILE* p = popen(cmd.c_str(), "r");
     cr_assert_not_null(p);
     std::string theirs;
@@ -128,5 +131,58 @@ Test(base64url, agrees_with_python_urlsafe_b64encode, .timeout = 30.0) {
         theirs.append(buf, got);
     cr_assert_eq(pclose(p), 0);
     unlink(path);
+    return theirs;
+}
+
+std::vector<std::string> random_inputs(unsigned seed, std::size_t max_len) {
+    std::mt19937 rng(seed);
+    std::vector<std::string> inputs;
+    for (std::size_t n = 0; n <= max_len; ++n) {
+        std::string bytes(n, '\0');
+        for (char& c : bytes)
+            c = static_cast<char>(rng() & 0xFF);
+        inputs.push_back(std::move(bytes));
+    }
+    return inputs;
+}
+
+} // namespace
+
+Test(base64url, agrees_with_python_urlsafe_b64encode, .timeout = 30.0) {
+    const std::vector<std::string> inputs = random_inputs(4648, 100);
+    std::string ours;
+    for (const std::string& bytes : inputs)
+        ours += base64url_encode(bytes) + "\n";
+    const std::string theirs = python_base64(inputs, "urlsafe_b64encode", true);
+    cr_assert(theirs == ours, "python:\n%s\nherald:\n%s", theirs.c_str(), ours.c_str());
+}
+
+// RFC 4648 §10, padded, plus bytes that use '+' and '/'; appends after what out holds.
+Test(base64, rfc4648_vectors) {
+    const Vector padded[] = {
+        {"", ""},           {"f", "Zg=="},        {"fo", "Zm8="},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "+/8="},
+        {"\xff\xfe\xfd", "//79"},
+    };
+    for (const Vector& v : padded) {
+        std::string out = "x";
+        append_base64(out, v.bytes);
+        expect_str(out, "x" + std::string(v.text), v.bytes);
+        cr_assert_eq(out.size() - 1, herald::base64_encoded_size(std::string_view(v.bytes).size()));
+    }
+    std::string nul;
+    append_base64(nul, std::string_view("\0\0\0\0", 4));
+    expect_str(nul, "AAAAAA==", "NUL bytes");
+}
+
+Test(base64, agrees_with_python_b64encode, .timeout = 30.0) {
+    std::vector<std::string> inputs = random_inputs(4, 200);
+    inputs.push_back(std::string(3000, '\xff'));
+    std::string ours;
+    for (const std::string& bytes : inputs) {
+        append_base64(ours, bytes);
+        ours += "\n";
+    }
+    const std::string theirs = python_base64(inputs, "b64encode", false);
     cr_assert(theirs == ours, "python:\n%s\nherald:\n%s", theirs.c_str(), ours.c_str());
 }

@@ -211,7 +211,67 @@ Test(push_message, websocket_frames) {
     cr_expect(bin->ws_frame(PushFormat::raw) == "\x82\x02\x00\xff"sv);
     cr_expect(bin->ws_frame(PushFormat::json)[0] == '\x81', "json envelope is always text");
     cr_expect(bin->json_envelope() ==
-              R"({"id":"5f0c2a9e17b4-3","channel":"chat","data":"\u0000\ufffd"})");
+              R"({"id":"5f0c2a9e17b4-3","channel":"chat","data":"AP8=","encoding":"base64"})");
+}
+
+// Issue 12: a binary message (a non-text type, or bytes that are not UTF-8) keeps every byte
+// on the text encodings: base64 with "encoding":"base64" in the envelope, an "event: binary"
+// SSE event, an iframe call with a third argument "base64". Text messages are unchanged.
+Test(push_message, binary_messages_are_carried_in_base64) {
+    // "\xfb\xff" gives base64 "+/8=": '+', '/' and '=' all appear.
+    const std::string bytes = "\x00\xff<\"\r\n</script>\xfb\xff"s;
+    const std::string b64 = "AP88Ig0KPC9zY3JpcHQ++/8=";
+    for (const char* type : {"application/octet-stream", "text/plain", ""}) {
+        auto m = published(4, bytes, type);
+        cr_assert_not(m->is_text(), "%s", type);
+        const std::string env = R"({"id":"5f0c2a9e17b4-4","channel":"chat","data":")" + b64 +
+                                R"(","encoding":"base64"})";
+        cr_expect(m->json_envelope() == env, "%s: %s", type,
+                  std::string(m->json_envelope()).c_str());
+        cr_expect(m->body(PushFormat::json) == env);
+        cr_expect(m->body(PushFormat::raw) == bytes, "raw bodies are the bytes");
+        cr_expect(m->ws_frame(PushFormat::raw).substr(2) == bytes);
+        cr_expect(m->ws_frame(PushFormat::raw)[0] == '\x82');
+        cr_expect(m->ws_frame(PushFormat::json).substr(2) == env);
+
+        cr_expect(m->sse_event(PushFormat::raw, false) ==
+                  "id: 5f0c2a9e17b4-4\nevent: binary\ndata: " + b64 + "\n\n");
+        std::string chunk;
+        herald::push::append_chunk(chunk, m->sse_event(PushFormat::raw, false));
+        cr_expect(m->sse_event(PushFormat::raw, true) == chunk);
+        cr_expect(m->sse_event(PushFormat::json, false) ==
+                  "id: 5f0c2a9e17b4-4\ndata: " + env + "\n\n");
+
+        const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
+        const std::string tail = "(\"" + b64 + "\",\"5f0c2a9e17b4-4\",\"base64\")</script>";
+        cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
+        std::string chunked_tail;
+        herald::push::append_chunk(chunked_tail, tail);
+        cr_expect(c.chunked_tail == chunked_tail);
+        cr_expect(c.chunked_default ==
+                  herald::push::iframe_call_prefix(herald::push::default_callback, true) +
+                      chunked_tail);
+        const herald::push::IframeCall j = m->iframe_call(PushFormat::json);
+        cr_expect(j.tail == "(\"" + js(env) + "\",\"5f0c2a9e17b4-4\")</script>", "json tail %s",
+                  std::string(j.tail).c_str());
+    }
+
+    // Text stays text: no encoding field, no named event, two arguments.
+    auto t = published(5, "h\xc3\xa9", "text/plain; charset=utf-8");
+    cr_expect(t->json_envelope() ==
+              R"({"id":"5f0c2a9e17b4-5","channel":"chat","data":")" "h\xc3\xa9" R"("})");
+    cr_expect(t->sse_event(PushFormat::raw, false) == "id: 5f0c2a9e17b4-5\ndata: h\xc3\xa9\n\n");
+    cr_expect(t->iframe_call(PushFormat::raw).tail ==
+              "(\"h\xc3\xa9\",\"5f0c2a9e17b4-5\")</script>");
+
+    // An empty binary message is an empty base64 string.
+    auto e = published(6, "", "image/png");
+    cr_expect(e->json_envelope() ==
+              R"({"id":"5f0c2a9e17b4-6","channel":"chat","data":"","encoding":"base64"})");
+    cr_expect(e->sse_event(PushFormat::raw, false) ==
+              "id: 5f0c2a9e17b4-6\nevent: binary\ndata: \n\n");
+    cr_expect(e->iframe_call(PushFormat::raw).tail ==
+              "(\"\",\"5f0c2a9e17b4-6\",\"base64\")</script>");
 }
 
 Test(push_message, websocket_frame_lengths) {

@@ -8,7 +8,8 @@
  *     strategy: 'auto',                   // or websocket | sse | long-polling | polling | iframe
  *     since: '5f0c2a9e17b4-17',           // optional: start after this id ('0': all buffered)
  *     routes: { polling: null },          // optional: per-strategy routes (null: never use it)
- *     onmessage(data, id) { ... },        // every message once, in order
+ *     onmessage(data, id) { ... },        // every message once, in order; data: a string,
+ *                                         // or a Uint8Array for a binary message
  *     onstatus(state, detail) { ... },    // connecting | open | fallback | reconnecting | missed | closed
  *     onmissed(info) { ... },             // the server says messages were lost: {since, first}
  *   });                                   // more options: see `defaults` below
@@ -19,11 +20,18 @@
  * /iframe/NAME. herald.js needs fetch, URL and setTimeout; WebSocket, EventSource and a
  * document are used when present (in Node, pass `WebSocket` from the `ws` package).
  *
- * Wire protocol (see the README): message ids are per-channel decimal integers. WebSocket uses
+ * Wire protocol (see the README): message ids are opaque strings "LIFE-SEQ". WebSocket uses
  * ?format=json so each frame carries {"id","channel","data"}; SSE ids come from lastEventId;
  * polling and long-polling read the ETag header; the iframe stream calls a per-connection
  * global callback. Every (re)connection resumes with ?since=<last id seen>, and any message
  * whose id is not after the last one seen is dropped, so a page sees no gap and no duplicate.
+ *
+ * Binary messages (the server's rule: a type other than text/*, application/json,
+ * application/javascript, or bytes that are not valid UTF-8) reach onmessage as a Uint8Array
+ * holding exactly the published bytes: the WebSocket envelope carries them in base64 with
+ * "encoding":"base64", SSE as a named event `binary` with base64 data, the iframe call with a
+ * third argument 'base64'; polling and long-polling read the body as bytes and decode it as
+ * UTF-8 only when its Content-Type is a text type (or absent) and it is valid UTF-8.
  *
  * `auto` tries websocket, then sse, then long-polling, then polling, moving on when a
  * transport fails to open (an old browser, a proxy that refuses the upgrade). Once one has
@@ -94,6 +102,31 @@
     return Math.round(ceil / 2 + Math.random() * ceil / 2);
   }
 
+  // Standard padded base64 (what the server sends for binary messages) -> Uint8Array.
+  function fromBase64(text) {
+    var bin = global.atob(text);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  // The server's text rule for a Content-Type (push/message.hpp, is_text_type): no type,
+  // text/*, application/json or application/javascript, parameters ignored, any case.
+  function isTextType(type) {
+    var t = (type || '').split(';')[0].replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
+    return t === '' || (t.length > 5 && t.slice(0, 5) === 'text/') ||
+      t === 'application/json' || t === 'application/javascript';
+  }
+
+  // A polling body: a string when the server would call it text (a text type and valid
+  // UTF-8), else the exact bytes. ignoreBOM keeps a leading U+FEFF, which is part of the data.
+  function bodyData(buf, type) {
+    if (isTextType(type)) {
+      try { return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf); } catch (e) { /* bytes */ }
+    }
+    return new Uint8Array(buf);
+  }
+
   // "W/\"17\"" or "\"17\"" -> "17"
   function etagId(res) {
     var tag = res.headers.get('ETag');
@@ -152,6 +185,7 @@
     var url = sub._url('websocket', { format: 'json' }).replace(/^http/, 'ws');
     var ws;
     try { ws = new WS(url); } catch (e) { defer(h.fail, String(e && e.message || e)); return { close: noop }; }
+    ws.binaryType = 'arraybuffer'; // json format sends none, but a binary frame stays bytes
     var timer = setTimeout(function () { h.fail('open timeout'); shut(); }, sub.options.openTimeout);
     function shut() {
       clearTimeout(timer);
@@ -160,12 +194,16 @@
     }
     ws.onopen = function () { clearTimeout(timer); h.open(); };
     ws.onmessage = function (ev) {
-      if (typeof ev.data !== 'string') return; // binary frames carry no id; json format never sends them
+      if (typeof ev.data !== 'string') { // a binary frame carries no id
+        if (ev.data && typeof ev.data.byteLength === 'number') h.message(new Uint8Array(ev.data), null);
+        return;
+      }
       var m = null;
       try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
       if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first });
-      else if (m && typeof m === 'object' && 'id' in m) h.message(m.data, String(m.id));
-      else h.message(ev.data, null);
+      else if (m && typeof m === 'object' && 'id' in m) {
+        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id));
+      } else h.message(ev.data, null);
     };
     ws.onerror = noop; // onclose follows and carries the code
     ws.onclose = function (ev) { clearTimeout(timer); h.fail('closed (' + ev.code + ')'); };
@@ -188,6 +226,7 @@
     function shut() { clearTimeout(timer); es.onopen = es.onmessage = es.onerror = null; es.close(); }
     es.onopen = function () { clearTimeout(timer); h.open(); };
     es.onmessage = function (ev) { h.message(ev.data, ev.lastEventId || null); };
+    es.addEventListener('binary', function (ev) { h.message(fromBase64(ev.data), ev.lastEventId || null); });
     es.addEventListener('herald-missed', function (ev) {
       var info = {};
       try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
@@ -221,13 +260,13 @@
       fetch(sub._url(name), { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
         .then(function (res) {
           if (res.status === 200) {
-            return res.text().then(function (body) {
+            return res.arrayBuffer().then(function (buf) {
               done();
               if (stopped) return;
               h.open();
               var id = etagId(res);
               if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: id });
-              h.message(body, id);
+              h.message(bodyData(buf, res.headers.get('Content-Type')), id);
               next(0); // more may be waiting: walk the channel at once
             });
           }
@@ -264,7 +303,8 @@
   function openPolling(sub, h) { return openRequestLoop(sub, h, 'polling', false); }
   function openLongPolling(sub, h) { return openRequestLoop(sub, h, 'long-polling', true); }
 
-  // The "forever iframe": the server streams <script>parent.NAME(data, id)</script> chunks.
+  // The "forever iframe": the server streams <script>parent.NAME(data, id)</script> chunks
+  // (parent.NAME(base64, id, 'base64') for a binary message).
   // No event says "the stream started": the document still loading from our URL means it did.
   // Nor does one say that it died: when the connection breaks without a proper end (a crashed
   // server) the frame may stay "loading" for ever. So it is watched: messages and the server's
@@ -281,11 +321,11 @@
     var observer = null;
     var frame = doc.createElement('iframe');
 
-    global[name] = function (data, id, missed) {
+    global[name] = function (data, id, extra) {
       lastSign = Date.now();
-      if (missed) { h.missed({ since: missed.since, first: missed.first }); return; }
+      if (extra && extra.missed) { h.missed({ since: extra.since, first: extra.first }); return; }
       h.open();
-      h.message(data, id);
+      h.message(extra === 'base64' ? fromBase64(data) : data, id);
       // Each message leaves a <script> in the frame: start a fresh document now and then.
       if (++count >= sub.options.iframeRenew) defer(h.renew);
     };
@@ -492,13 +532,17 @@
 
   function subscribe(target, options) { return new Subscription(target, options); }
 
-  // POSTs data to a publish route. Resolves to the server's answer
-  // ({id, channel, subscribers}); rejects on a network error or a non-2xx status.
+  // POSTs data to a publish route: a string as text/plain, an ArrayBuffer or typed array as
+  // application/octet-stream bytes, a Blob as it is, any other object as JSON (options.type
+  // overrides the type). Resolves to the server's answer ({id, channel, subscribers});
+  // rejects on a network error or a non-2xx status.
   function publish(url, data, options) {
     var o = options || {};
     var body = data;
     var type = 'text/plain; charset=utf-8';
-    if (data !== null && typeof data === 'object' && !(typeof Blob === 'function' && data instanceof Blob)) {
+    if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+      type = 'application/octet-stream';
+    } else if (data !== null && typeof data === 'object' && !(typeof Blob === 'function' && data instanceof Blob)) {
       body = JSON.stringify(data);
       type = 'application/json';
     }
@@ -525,7 +569,9 @@
     // exposed for tests
     _idAfter: idAfter,
     _backoffDelay: backoffDelay,
-    _resolveRoutes: resolveRoutes
+    _resolveRoutes: resolveRoutes,
+    _isTextType: isTextType,
+    _bodyData: bodyData
   };
 
   global.herald = herald;

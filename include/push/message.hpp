@@ -17,8 +17,9 @@
 
 namespace herald::push {
 
-// The three views of one iframe call `<script>parent.CALLBACK("DATA","ID")</script>`.
-// The shared tail `("DATA","ID")</script>` does not depend on the callback, so:
+// The three views of one iframe call `<script>parent.CALLBACK("DATA","ID")</script>` (a binary
+// raw message: `("BASE64","ID","base64")`). The shared tail from `("` on does not depend on the
+// callback, so:
 //  - default callback, chunked body: write chunked_default (one view, two chunks);
 //  - custom callback, chunked body: write the subscriber's iframe_call_prefix(cb, true), built
 //    once at subscribe time, then chunked_tail;
@@ -27,7 +28,7 @@ namespace herald::push {
 struct IframeCall {
     std::string_view chunked_default;  // "1a\r\n<script>parent.herald_push\r\n" + chunked_tail
     std::string_view chunked_tail;     // "HEX\r\n" + tail + "\r\n"
-    std::string_view tail;             // ("DATA","ID")</script>
+    std::string_view tail;             // ("DATA","ID")</script> or ("DATA","ID","base64")...
 };
 
 // A published message. Created by the broker, given its id and times by Channel::append()
@@ -56,7 +57,8 @@ struct Message {
 
     // Text unless the media type is something other than text/*, application/json,
     // application/javascript (empty type counts as text); and never if data is not valid
-    // UTF-8. Decides the WebSocket opcode of the raw frame.
+    // UTF-8. Decides the WebSocket opcode of the raw frame, and whether the text encodings
+    // (envelope, SSE, iframe) carry data as it is or in base64, so no byte is ever lost.
     bool is_text() const noexcept { return text_; }
 
     // The client-visible id "EPOCH-SEQ" (push/resume.hpp).
@@ -64,8 +66,9 @@ struct Message {
 
     // HTTP body of a one-message response (polling, long-polling): data, or the envelope.
     std::string_view body(PushFormat f) const;
-    // {"id":"ID","channel":"NAME","data":"..."}; data is always a JSON string (ill-formed
-    // UTF-8 replaced by U+FFFD).
+    // {"id":"ID","channel":"NAME","data":"..."}: data as a JSON string when is_text(); else
+    // {"id":"ID","channel":"NAME","data":"BASE64","encoding":"base64"}, data in padded
+    // standard base64 (RFC 4648 §4).
     std::string_view json_envelope() const;
     // A complete unmasked final frame: raw -> data (text or binary opcode by is_text()),
     // json -> the envelope (always text).
@@ -75,10 +78,12 @@ struct Message {
     // negotiated the extension with a full 32 KiB server window. Compressed once, at `level`
     // (the first caller's: locations with different ws_deflate_level share the first build).
     std::string_view ws_frame_deflated(PushFormat f, int level) const;
-    // "id: ID\n" + "data: ...\n" per line + "\n"; json puts the envelope on one data line.
+    // "id: ID\n" + "data: ...\n" per line + "\n"; json puts the envelope on one data line;
+    // a binary raw message is "id: ID\nevent: binary\ndata: BASE64\n\n".
     // chunked: framed as one HTTP chunk; otherwise the bare event (a substring of the same bytes).
     std::string_view sse_event(PushFormat f, bool chunked) const;
-    // DATA is data (raw) or the envelope (json) as an escaped JS string literal body.
+    // DATA is data (raw) or the envelope (json) as an escaped JS string literal body; a binary
+    // raw message's DATA is its base64 and the call gets a third argument, "base64".
     IframeCall iframe_call(PushFormat f) const;
 
 private:

@@ -1,4 +1,5 @@
-// herald: base64url encoding and strict decoding without padding (RFC 4648 §5, §3.5).
+// herald: base64url encoding and strict decoding without padding (RFC 4648 §5, §3.5), and
+// standard padded base64 encoding (RFC 4648 §4).
 #include "core/base64url.hpp"
 
 #include <array>
@@ -24,32 +25,44 @@ constexpr std::array<std::uint8_t, 256> make_decode_table() {
 
 constexpr auto decode_table = make_decode_table();
 
+// RFC 4648 §4/§5: each 3 bytes become 4 characters of the alphabet; a last group of 1 or 2
+// bytes becomes 2 or 3 characters, followed by '=' up to 4 when pad is set.
+void append_encoded(std::string& out, std::string_view bytes, std::string_view abc, bool pad) {
+    auto at = [&](std::size_t j) { return std::uint32_t{static_cast<unsigned char>(bytes[j])}; };
+    std::size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        std::uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+        out += abc[v >> 18 & 63];
+        out += abc[v >> 12 & 63];
+        out += abc[v >> 6 & 63];
+        out += abc[v & 63];
+    }
+    std::size_t rest = bytes.size() - i;
+    if (rest == 0)
+        return;
+    std::uint32_t v = at(i) << 16 | (rest == 2 ? at(i + 1) << 8 : 0);
+    out += abc[v >> 18 & 63];
+    out += abc[v >> 12 & 63];
+    if (rest == 2)
+        out += abc[v >> 6 & 63];
+    if (pad)
+        out.append(3 - rest, '=');
+}
+
+constexpr std::string_view standard_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 } // namespace
 
 std::string base64url_encode(std::string_view bytes) {
     std::string out;
     out.reserve(base64url_encoded_size(bytes.size()));
-    std::size_t i = 0;
-    auto at = [&](std::size_t j) { return std::uint32_t{static_cast<unsigned char>(bytes[j])}; };
-    for (; i + 3 <= bytes.size(); i += 3) {
-        std::uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
-        out += alphabet[v >> 18 & 63];
-        out += alphabet[v >> 12 & 63];
-        out += alphabet[v >> 6 & 63];
-        out += alphabet[v & 63];
-    }
-    std::size_t rest = bytes.size() - i;
-    if (rest == 1) {
-        std::uint32_t v = at(i) << 16;
-        out += alphabet[v >> 18 & 63];
-        out += alphabet[v >> 12 & 63];
-    } else if (rest == 2) {
-        std::uint32_t v = at(i) << 16 | at(i + 1) << 8;
-        out += alphabet[v >> 18 & 63];
-        out += alphabet[v >> 12 & 63];
-        out += alphabet[v >> 6 & 63];
-    }
+    append_encoded(out, bytes, alphabet, false);
     return out;
+}
+
+void append_base64(std::string& out, std::string_view bytes) {
+    append_encoded(out, bytes, standard_alphabet, true);
 }
 
 bool base64url_decode(std::string_view text, std::string& out) {

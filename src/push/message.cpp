@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/ascii.hpp"
+#include "core/base64url.hpp"
 #include "deflate/deflater.hpp"
 #include "push/encode.hpp"
 #include "http/chunked.hpp"
@@ -63,14 +64,19 @@ void Message::append_envelope(std::string& out) const {
     out.append("\",\"channel\":\"");
     append_json_escaped(out, channel);
     out.append("\",\"data\":\"");
-    append_json_escaped(out, data);
-    out.append("\"}");
+    if (text_) {
+        append_json_escaped(out, data);
+        out.append("\"}");
+    } else {
+        append_base64(out, data);  // its alphabet needs no JSON escaping
+        out.append("\",\"encoding\":\"base64\"}");
+    }
 }
 
 void Message::build_ws(bool json, Encoding& e) const {
     constexpr std::size_t reserve = ws::max_frame_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + (json ? data.size() / 8 + 64 + channel.size() : 0));
+    b.reserve(reserve + data.size() + (json ? data.size() / 2 + 96 + channel.size() : 0));
     b.assign(reserve, '\0');
     if (json)
         append_envelope(b);
@@ -88,7 +94,7 @@ void Message::build_ws(bool json, Encoding& e) const {
 void Message::build_sse(bool json, Encoding& e) const {
     constexpr std::size_t reserve = http::max_chunk_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + data.size() / 8 + 96 + channel.size());
+    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size());
     b.assign(reserve, '\0');
     b.append("id: ");
     append_message_id(b, epoch, id);
@@ -97,8 +103,13 @@ void Message::build_sse(bool json, Encoding& e) const {
         b.append("data: ");
         append_envelope(b);  // JSON escaping leaves no line ends: one data line
         b.push_back('\n');
-    } else {
+    } else if (text_) {
         append_sse_data(b, data);
+    } else {
+        // A named event: a page listening only to "message" never sees base64 as text.
+        b.append("event: binary\ndata: ");
+        append_base64(b, data);
+        b.push_back('\n');
     }
     b.push_back('\n');
     e.payload = reserve;
@@ -113,19 +124,23 @@ void Message::build_sse(bool json, Encoding& e) const {
 void Message::build_iframe(bool json, Encoding& e) const {
     const std::size_t reserve = default_head.size() + http::max_chunk_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + data.size() / 4 + 96 + channel.size());
+    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size());
     b.assign(reserve, '\0');
     b.append("(\"");
     if (json) {
         std::string envelope;
         append_envelope(envelope);
         append_js_escaped(b, envelope);
-    } else {
+    } else if (text_) {
         append_js_escaped(b, data);
+    } else {
+        // base64 holds no quote, backslash, '<', '>', '&' or line terminator; its '/' cannot
+        // end the script element without a '<' before it, so it is written unescaped.
+        append_base64(b, data);
     }
     b.append("\",\"");
     append_message_id(b, epoch, id);
-    b.append("\")</script>");
+    b.append(json || text_ ? "\")</script>" : "\",\"base64\")</script>");
     e.payload = reserve;
     e.payload_len = b.size() - reserve;
     char head[http::max_chunk_header];

@@ -1,7 +1,8 @@
 // herald.js in headless Chromium against the real herald: resume without gaps or duplicates
 // (connections dropped while messages are published, and herald killed and restarted), and
 // `auto` falling back to SSE when the WebSocket upgrade is refused. Also the browser's own
-// EventSource reconnecting by itself (Last-Event-ID wins over the URL's ?since=).
+// EventSource reconnecting by itself (Last-Event-ID wins over the URL's ?since=), and binary
+// messages reaching the page as Uint8Array on every strategy.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -263,6 +264,51 @@ describe('the missed signal without a message', () => {
       for (const s of STRATEGIES) {
         const rec = await page.evaluate((k) => ({ got: subs[k].got.map((m) => m.data), missed: subs[k].missed.length }), s);
         assert.deepEqual(rec, { got: ['after the gap'], missed: 1 }, s);
+      }
+      await page.evaluate(() => Object.values(subs).forEach((r) => r.sub.close()));
+      await page.close();
+    } finally {
+      await stopClean(srv);
+    }
+  });
+});
+
+// Issue 12: random bytes (and bytes that are not UTF-8 under a text type) come back byte for
+// byte as a Uint8Array on all five strategies; text messages stay strings.
+describe('binary messages', () => {
+  test('every strategy hands the page the published bytes as a Uint8Array', async () => {
+    const srv = await startHerald({ name: 'binary', edit: (t) => addToHttp(t, 'channel bin { buffer 20; }') });
+    try {
+      const post = async (data, type) => {
+        const res = await fetch(srv.url('/pub?channel=bin'), { method: 'POST', body: data, headers: { 'Content-Type': type } });
+        assert.equal(res.status, 201);
+        return (await res.json()).id;
+      };
+      const start = await post('start', 'text/plain');
+      const random = new Uint8Array(20000);
+      crypto.getRandomValues(random);
+      const nasty = new TextEncoder().encode('\0\r\n\r</script><!--"\'\\\u2028');
+      const sent = [
+        [new Uint8Array([0xff, 0xfe, ...nasty, ...random, 0xc3]), 'application/octet-stream'],
+        ['caf\u00e9 \u2713 </script>', 'text/plain; charset=utf-8'],
+        [new Uint8Array([0x61, 0xc0, 0xaf, 0x0a, 0x62]), 'text/plain'],
+        [new Uint8Array(0), 'image/png'],
+      ];
+      for (const [data, type] of sent) await post(data, type);
+      const want = sent.map(([d]) => (typeof d === 'string' ? { text: d } : { bytes: Array.from(d) }));
+
+      const page = await harness(srv);
+      for (const s of STRATEGIES) {
+        await page.evaluate(([key, since]) => track(key, 'bin', { strategy: key, since, pollInterval: 100 }), [s, start]);
+      }
+      for (const s of STRATEGIES) {
+        await waitFor(async () => (await page.evaluate((k) => subs[k].got.length, s)) >= sent.length,
+          { timeout: 8000, what: `${s}: ${sent.length} messages` });
+      }
+      for (const s of STRATEGIES) {
+        const got = await page.evaluate((k) => subs[k].got.map((m) => (typeof m.data === 'string' ? { text: m.data }
+          : m.data instanceof Uint8Array ? { bytes: Array.from(m.data) } : { other: String(m.data) })), s);
+        assert.deepEqual(got, want, `${s}: every message byte for byte`);
       }
       await page.evaluate(() => Object.values(subs).forEach((r) => r.sub.close()));
       await page.close();

@@ -1,6 +1,6 @@
 // herald.js unit tests under Node (node --test), against a real herald: id tracking and
 // de-duplication, resume with since=, the "missed" signal, reconnection with backoff, auto
-// fallback, publish(). Node 20 has fetch but no WebSocket or EventSource: the websocket
+// fallback, publish(), binary messages as Uint8Array. Node 20 has fetch but no WebSocket or EventSource: the websocket
 // transport runs on the `ws` package (pinned in package-lock.json); SSE and iframe are covered
 // by the browser tests.
 import { test, before, after, describe } from 'node:test';
@@ -12,7 +12,7 @@ import { startHerald, addToHttp, sleep, waitFor } from './server.mjs';
 let srv;
 
 // Test channels next to the shipped ones: each test uses its own, so ids are predictable.
-const CHANNELS = ['u_poll', 'u_lp', 'u_ws', 'u_since', 'u_dedup', 'u_restart', 'u_down', 'u_auto']
+const CHANNELS = ['u_poll', 'u_lp', 'u_ws', 'u_since', 'u_dedup', 'u_restart', 'u_down', 'u_auto', 'u_bin']
   .map((c) => `channel ${c} { buffer 100; }`).join('\n    ') + '\n    channel u_small { buffer 4; }';
 
 before(async () => {
@@ -291,4 +291,56 @@ describe('publish()', () => {
       rec.sub.close();
     }
   });
+});
+
+// Issue 12: binary messages reach onmessage as a Uint8Array of exactly the published bytes, text
+// messages as strings. (SSE and iframe: browser-heraldjs.test.mjs; Node has no EventSource.)
+describe('binary messages', () => {
+  test('the text rule matches the server\'s (is_text_type, then valid UTF-8)', () => {
+    for (const t of ['', 'text/plain', 'TEXT/HTML; charset=utf-8', ' application/json ', 'application/javascript;x'])
+      assert.equal(herald._isTextType(t), true, t);
+    for (const t of ['text/', 'application/octet-stream', 'image/png', 'application/jsonx'])
+      assert.equal(herald._isTextType(t), false, t);
+    assert.equal(herald._isTextType(null), true, 'no Content-Type');
+    const bytes = (a) => new Uint8Array(a).buffer;
+    assert.equal(herald._bodyData(bytes([0xef, 0xbb, 0xbf, 0x68, 0xc3, 0xa9]), 'text/plain'), '\ufeffhé',
+      'a leading BOM is data');
+    assert.deepEqual(herald._bodyData(bytes([0x68, 0xff]), 'text/plain'), new Uint8Array([0x68, 0xff]));
+    assert.deepEqual(herald._bodyData(bytes([0x68, 0x69]), 'image/png'), new Uint8Array([0x68, 0x69]));
+  });
+
+  for (const strategy of ['polling', 'long-polling', 'websocket']) {
+    test(`${strategy}: random bytes come back byte for byte as a Uint8Array, text as a string`, async () => {
+      const start = await srv.publish('u_bin', 'start');
+      const rec = track('u_bin', { strategy, since: start.id, pollInterval: 50 });
+      try {
+        await opened(rec);
+        const random = new Uint8Array(5000);
+        crypto.getRandomValues(random);
+        const nasty = new TextEncoder().encode('\0\r\n</script>"\'\\<');
+        const bytes = new Uint8Array([0xff, 0xfe, ...nasty, ...random, 0xc3]);
+        const sent = [
+          ['bytes', bytes, null],
+          ['text', 'h\u00e9llo\n"w"', null],
+          ['not UTF-8 as text/plain', new Uint8Array([0x61, 0xc0, 0xaf, 0x62]), 'text/plain'],
+          ['empty bytes', new Uint8Array(0), null],
+        ];
+        for (const [, data, type] of sent) await herald.publish(`/pub?channel=u_bin`, data, type ? { type } : {});
+        await waitFor(() => rec.got.length >= sent.length, { timeout: 5000, what: 'messages' });
+        for (const [i, [label, data]] of sent.entries()) {
+          const got = rec.got[i].data;
+          if (typeof data === 'string') {
+            assert.equal(got, data, label);
+          } else {
+            assert.ok(got instanceof Uint8Array, `${label}: a Uint8Array, got ${typeof got}`);
+            assert.deepEqual(got, data, label);
+          }
+        }
+        assert.equal(rec.got.length, sent.length);
+        assert.deepEqual(rec.missed, []);
+      } finally {
+        rec.sub.close();
+      }
+    });
+  }
 });

@@ -14,6 +14,10 @@
 //  - Message::ws_frame: one final unmasked frame, text exactly when the data is valid UTF-8 of
 //    a text type; Message::iframe_call: the three views fit together and the script holds the
 //    escaped data and the id; the JSON envelope has id, channel and data;
+//  - a binary (not is_text()) message loses no byte (issue 12): its envelope's data is padded
+//    base64 of the bytes with "encoding":"base64", its raw SSE event is `event: binary` with
+//    base64 data, its raw iframe call is ("BASE64","ID","base64"); each decodes, with a strict
+//    reference base64 decoder, to exactly the message bytes;
 //  - ws::valid_utf8 (which decides a message's text opcode) agrees with the reference decoder; is_valid_callback and
 //    agree with their grammars, and a valid callback's prefix is safe.
 // Input layout: [flags][id u16][callback length u8][callback][message bytes].
@@ -128,6 +132,7 @@ bool decode_literal(std::string_view s, Dialect d, std::string& out) {
 struct SseEvent {
     std::string data;
     std::string id;
+    std::string event; // the event type; "" means "message"
     bool has_id = false;
 };
 
@@ -170,6 +175,8 @@ std::vector<SseEvent> parse_event_stream(std::string_view s, bool& trailing) {
         if (field == "data") {
             data.append(value).push_back('\n');
             any_data = true;
+        } else if (field == "event") {
+            cur.event = value;
         } else if (field == "id" && value.find('\0') == std::string_view::npos) {
             cur.id = value;
             cur.has_id = true;
@@ -206,6 +213,41 @@ std::string_view one_chunk(std::string_view s) {
             "one chunk: size line, payload, CRLF");
     require(n > 0 && s[0] != '0', "chunk size has no leading zero and is not the last chunk");
     return s.substr(crlf + 2, n);
+}
+
+// RFC 4648 §4, strict: length a multiple of 4, only A-Z a-z 0-9 + /, '=' only as the last one
+// or two characters, and zero pad bits (so each byte string has one encoding).
+bool base64_decode(std::string_view s, std::string& out) {
+    out.clear();
+    if (s.size() % 4 != 0)
+        return false;
+    std::size_t pad = 0;
+    while (pad < 2 && pad < s.size() && s[s.size() - 1 - pad] == '=')
+        ++pad;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : s.substr(0, s.size() - pad)) {
+        std::uint32_t v;
+        if (c >= 'A' && c <= 'Z')
+            v = static_cast<std::uint32_t>(c - 'A');
+        else if (c >= 'a' && c <= 'z')
+            v = static_cast<std::uint32_t>(c - 'a' + 26);
+        else if (c >= '0' && c <= '9')
+            v = static_cast<std::uint32_t>(c - '0' + 52);
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else
+            return false;
+        acc = (acc << 6 | v) & 0xFFFFFF;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>(acc >> bits & 0xFF));
+        }
+    }
+    return (acc & ((1u << bits) - 1)) == 0;
 }
 
 // Parses {"k":"v",...} with string values only (the envelope) into pairs.
@@ -288,7 +330,15 @@ void check_sse(const Message& m, PushFormat f, std::string_view want_data) {
     std::vector<SseEvent> events = parse_event_stream(bare, trailing);
     require(!trailing && events.size() == 1, "sse_event is exactly one complete event");
     require(events[0].has_id && events[0].id == m.id_text(), "SSE id is the message id");
-    require(events[0].data == want_data, "SSE event data is the message data");
+    if (f == PushFormat::raw && !m.is_text()) {
+        std::string bytes;
+        require(events[0].event == "binary", "a binary raw SSE event is `event: binary`");
+        require(base64_decode(events[0].data, bytes) && bytes == m.data,
+                "a binary raw SSE event's data is base64 of the message bytes");
+    } else {
+        require(events[0].event.empty(), "a text or json SSE event is a default message event");
+        require(events[0].data == want_data, "SSE event data is the message data");
+    }
     require(bare.size() >= 2 && bare.substr(bare.size() - 2) == "\n\n", "SSE event ends the event");
     require(one_chunk(m.sse_event(f, true)) == bare, "chunked SSE event is one chunk of it");
 }
@@ -314,14 +364,22 @@ void check_iframe(const Message& m, PushFormat f, std::string_view want) {
     IframeCall call = m.iframe_call(f);
     const std::string id = m.id_text();
     std::string_view tail = call.tail;
-    const std::string close = "\",\"" + id + "\")</script>";
+    const bool base64 = f == PushFormat::raw && !m.is_text();
+    const std::string close = "\",\"" + id + (base64 ? "\",\"base64" : "") + "\")</script>";
     require(tail.substr(0, 2) == "(\"" && tail.size() >= 2 + close.size() &&
                 tail.substr(tail.size() - close.size()) == close,
-            "iframe tail is (\"DATA\",\"ID\")</script>");
+            "iframe tail is (\"DATA\",\"ID\")</script>, or (\"DATA\",\"ID\",\"base64\") if binary");
     std::string_view lit = tail.substr(2, tail.size() - 2 - close.size());
     std::string decoded;
-    require(decode_literal(lit, Dialect::js_in_script, decoded), "iframe DATA is a safe literal");
-    require(decoded == want, "iframe DATA decodes to the message");
+    if (base64) {
+        // Unescaped base64: its '/' is harmless without a '<' (checked below for the tail).
+        require(base64_decode(lit, decoded) && decoded == m.data,
+                "a binary raw iframe DATA is base64 of the message bytes");
+    } else {
+        require(decode_literal(lit, Dialect::js_in_script, decoded),
+                "iframe DATA is a safe literal");
+        require(decoded == want, "iframe DATA decodes to the message");
+    }
     require(tail.find("</") == tail.size() - 9 && tail.find("<!--") == std::string_view::npos,
             "the only </ in the iframe call is its </script>");
     require(one_chunk(call.chunked_tail) == tail, "chunked_tail is one chunk of tail");
@@ -344,11 +402,20 @@ void check_message(std::string_view data, std::uint16_t id, std::uint8_t flags) 
     require(m.body(PushFormat::json) == m.json_envelope(), "json body is the envelope");
 
     std::vector<std::pair<std::string, std::string>> env;
-    require(parse_envelope(m.json_envelope(), env) && env.size() == 3 && env[0].first == "id" &&
-                env[0].second == m.id_text() && env[1].first == "channel" &&
-                env[1].second == m.channel && env[2].first == "data" &&
-                env[2].second == ref::replace_invalid(data),
-            "JSON envelope is {id, channel, data}");
+    require(parse_envelope(m.json_envelope(), env) && env.size() == (m.is_text() ? 3u : 4u) &&
+                env[0].first == "id" && env[0].second == m.id_text() &&
+                env[1].first == "channel" && env[1].second == m.channel &&
+                env[2].first == "data",
+            "JSON envelope is {id, channel, data} (+ encoding when binary)");
+    if (m.is_text()) {
+        require(env[2].second == data, "a text envelope's data is the message");
+    } else {
+        std::string bytes;
+        require(env[3].first == "encoding" && env[3].second == "base64",
+                "a binary envelope says \"encoding\":\"base64\"");
+        require(base64_decode(env[2].second, bytes) && bytes == data,
+                "a binary envelope's data is base64 of the message bytes");
+    }
     require(ref::valid(m.json_envelope()), "JSON envelope is valid UTF-8");
 
     check_sse(m, PushFormat::raw, normalize_line_ends(data));
