@@ -190,7 +190,7 @@ FUZZ_FLAGS     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/request.cpp \
                      src/http/target.cpp src/core/ascii.cpp
-FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/utf8.cpp src/ws/close.cpp \
+FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/deflate_stats.cpp src/ws/utf8.cpp src/ws/close.cpp \
                      src/deflate/inflater.cpp
 FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp src/core/ascii.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/push/resume.cpp src/ws/frame.cpp \

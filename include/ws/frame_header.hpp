@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace herald::ws {
 
@@ -37,6 +38,16 @@ inline std::size_t encode_frame_header(Opcode op, bool fin, std::uint64_t payloa
     for (int i = 0; i < 8; ++i)
         out[2 + i] = static_cast<unsigned char>(payload_length >> (56 - 8 * i));
     return 10;
+}
+
+// Of a complete frame as encode_frame_header() starts it (at least 2 bytes): whether RSV1
+// (permessage-deflate's "compressed") is set, and its payload length.
+inline bool frame_rsv1(std::string_view frame) noexcept {
+    return (static_cast<unsigned char>(frame[0]) & 0x40) != 0;
+}
+inline std::size_t frame_payload_size(std::string_view frame) noexcept {
+    const unsigned len7 = static_cast<unsigned char>(frame[1]) & 0x7f;
+    return frame.size() - (len7 == 127 ? 10 : len7 == 126 ? 4 : 2);
 }
 
 } // namespace herald::ws

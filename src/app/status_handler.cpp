@@ -14,6 +14,7 @@
 #include "http/session.hpp"
 #include "http/target.hpp"
 #include "push/broker.hpp"
+#include "ws/deflate_stats.hpp"
 
 namespace herald::app {
 namespace {
@@ -31,6 +32,7 @@ struct Figures {
     std::vector<WorkerFigures> workers;
     push::TopChannels top;
     std::vector<const push::ChannelInfo*> top_union;  // by subscribers, then by rate; no repeats
+    ws::DeflateTotals deflate;
 };
 
 Figures gather(Worker& self) {
@@ -51,6 +53,7 @@ Figures gather(Worker& self) {
     }
     for (int k = 1; k <= 5; ++k) f.latency_all.merge(f.latency[k]);
     f.broker = self.broker().stats();
+    f.deflate = ws::deflate_totals();
     f.top = self.broker().top_channels(self.routes().config().status_top_channels);
     for (const auto* list : {&f.top.by_subscribers, &f.top.by_publish_rate})
         for (const push::ChannelInfo& i : *list)
@@ -72,10 +75,12 @@ std::string num(double v) {
 
 std::string seconds(std::uint64_t ns) { return num(static_cast<double>(ns) / 1e9); }
 
+// labels (optional): `key="value",...` of the first sample; further samples follow by hand.
 void prom_metric(std::string& out, const char* name, const char* type, const char* help,
-                 std::uint64_t v) {
+                 std::uint64_t v, std::string_view labels = {}) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + " " + std::to_string(v) + "\n";
+           name + (labels.empty() ? "" : "{" + std::string(labels) + "}") + " " +
+           std::to_string(v) + "\n";
 }
 
 void prom_latency(std::string& out, const Figures& f) {
@@ -180,6 +185,21 @@ std::string prometheus(const Figures& f) {
     for (int k = 1; k <= 5; ++k)
         out += std::string("herald_subscribers{strategy=\"") + to_string(static_cast<PushStrategy>(k)) + "\"} " +
                std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
+    const ws::DeflateTotals& d = f.deflate;
+    prom_metric(out, "herald_ws_deflate_messages_total", "counter",
+                "WebSocket messages compressed (sent) or inflated (received).", d.sent_messages,
+                "direction=\"sent\"");
+    out += "herald_ws_deflate_messages_total{direction=\"received\"} " +
+           std::to_string(d.received_messages) + "\n";
+    prom_metric(out, "herald_ws_deflate_bytes_total", "counter",
+                "Payload bytes of those messages, uncompressed (plain) and compressed (wire).",
+                d.sent_plain, "direction=\"sent\",form=\"plain\"");
+    out += "herald_ws_deflate_bytes_total{direction=\"sent\",form=\"wire\"} " +
+           std::to_string(d.sent_compressed) + "\n" +
+           "herald_ws_deflate_bytes_total{direction=\"received\",form=\"wire\"} " +
+           std::to_string(d.received_compressed) + "\n" +
+           "herald_ws_deflate_bytes_total{direction=\"received\",form=\"plain\"} " +
+           std::to_string(d.received_plain) + "\n";
     prom_latency(out, f);
     prom_workers(out, f);
     prom_channels(out, f);
@@ -228,6 +248,12 @@ std::string json(const Figures& f) {
            ",\"published\":" + std::to_string(b.published) +
            ",\"delivered\":" + std::to_string(b.delivered) +
            ",\"dropped\":" + std::to_string(b.dropped) +
+           ",\"ws_deflate\":{\"sent\":{\"messages\":" + std::to_string(f.deflate.sent_messages) +
+           ",\"plain_bytes\":" + std::to_string(f.deflate.sent_plain) +
+           ",\"wire_bytes\":" + std::to_string(f.deflate.sent_compressed) +
+           "},\"received\":{\"messages\":" + std::to_string(f.deflate.received_messages) +
+           ",\"wire_bytes\":" + std::to_string(f.deflate.received_compressed) +
+           ",\"plain_bytes\":" + std::to_string(f.deflate.received_plain) + "}}" +
            ",\"workers\":" + std::to_string(f.workers.size()) +
            ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
            json_latency(f.latency_all, true);

@@ -6,6 +6,7 @@
 #include "http/session.hpp"
 #include "push/strategy.hpp"
 #include "ws/deflate_offer.hpp"
+#include "ws/deflate_stats.hpp"
 #include "ws/handshake.hpp"
 #include "ws/session.hpp"
 
@@ -71,7 +72,7 @@ public:
             history_.messages.push_back(m);
             return;
         }
-        if (!session_->send_frame(m, frame_of(*session_, *m))) {
+        if (!send(m)) {
             w_.broker().note_dropped(1, t_.channel);
             sub_.reset();
             return;
@@ -99,7 +100,7 @@ private:
         std::size_t n = 0;
         while (next_ < q.size() && session_ && session_->has_room()) {
             const auto& m = q[next_++];
-            session_->send_frame(m, frame_of(*session_, *m));
+            send(m);
             ++n;
         }
         if (n) w_.broker().note_delivered(n, t_.channel);
@@ -116,6 +117,15 @@ private:
         if (s.compresses(m.body(t_.format).size()))
             return m.ws_frame_deflated(t_.format, s.deflate_level());
         return m.ws_frame(t_.format);
+    }
+
+    // Queues m's frame (shared, not copied); counts what compression saved when it was used.
+    bool send(const std::shared_ptr<const Message>& m) noexcept {
+        const std::string_view frame = frame_of(*session_, *m);
+        if (!session_->send_frame(m, frame)) return false;
+        if (ws::frame_rsv1(frame))
+            ws::count_sent_deflated(m->body(t_.format).size(), ws::frame_payload_size(frame));
+        return true;
     }
 
     PushHost& w_;

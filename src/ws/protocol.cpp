@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "ws/deflate_stats.hpp"
+
 namespace herald::ws {
 namespace {
 
@@ -126,6 +128,7 @@ CloseCode Protocol::deliver_inflated(Opcode op, std::string_view payload,
     if (r.status == deflate::InflateStatus::too_large) return CloseCode::message_too_big;
     if (r.status == deflate::InflateStatus::error) return CloseCode::invalid_payload;
     if (op == Opcode::text && !valid_utf8(out)) return CloseCode::invalid_payload;
+    count_received_deflated(payload.size(), out.size());
     handler.on_message(op, out);
     return CloseCode::none;
 }

@@ -7,6 +7,7 @@
 
 #include "core/log.hpp"
 #include "deflate/deflater.hpp"
+#include "ws/deflate_stats.hpp"
 
 namespace herald::ws {
 
@@ -155,6 +156,7 @@ void WsSession::send_deflated(Opcode op, std::string_view payload, std::string_v
         .compress({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, frame,
                   deflate::Flush::sync);
     frame.resize(frame.size() - 4);
+    count_sent_deflated(payload.size(), frame.size() - max_frame_header);
     unsigned char head[max_frame_header];
     std::size_t n = encode_frame_header(op, true, frame.size() - max_frame_header, head);
     head[0] |= 0x40;  // RSV1

@@ -25,12 +25,16 @@ worker_threads 1;
 http {
     access_log off;
     ws_close_timeout 1s;
+    channel_autocreate on;
     server {
         listen 127.0.0.1:0;
         location = /echo  { push websocket; echo "服务器回应:"; }
         location = /raw   { push websocket; echo ""; }
         location = /small { push websocket; echo ""; ws_max_message_size 1k; }
         location = /proto { push websocket; echo ""; ws_protocols chat superchat; }
+        location = /status { status; }
+        location /ws/ { push websocket; channel $tail; }
+        location = /pub { publish; channel $arg_channel; }
     }
 }
 '''
@@ -91,13 +95,25 @@ def test_python_websockets_echo_session(srv, compression):
     assert code == 1000
 
 
-def test_python_websockets_large_binary_and_subprotocol(srv, compression=None):
+@pytest.mark.parametrize('compression', [None, 'deflate', 'memLevel1'])
+def test_python_websockets_large_binary_and_subprotocol(srv, compression):
+    # Random bytes do not compress: zlib sends them as stored blocks, 5 bytes of overhead each,
+    # in blocks of 2 KiB at websockets' default memLevel 5 and 128 bytes at memLevel 1, so the
+    # compressed frame of a maximal message is larger than ws_max_message_size; the limit is
+    # on the inflated size, and the frame must be accepted.
     url = 'ws://127.0.0.1:%d/proto' % srv.port
+    extensions = None
+    if compression == 'memLevel1':
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+        extensions = [ClientPerMessageDeflateFactory(client_max_window_bits=True,
+                                                     compress_settings={'memLevel': 1})]
+        compression = None
 
     async def session():
         async with websockets.connect(url, subprotocols=['nope', 'superchat', 'chat'],
-                                      max_size=None, compression=compression) as ws:
-            check_extensions(ws, compression)
+                                      max_size=None, compression=compression,
+                                      extensions=extensions) as ws:
+            check_extensions(ws, 'deflate' if extensions else compression)
             assert ws.subprotocol == 'superchat'
             data = os.urandom(1 << 20)  # exactly the default ws_max_message_size
             await ws.send(data)
@@ -106,6 +122,47 @@ def test_python_websockets_large_binary_and_subprotocol(srv, compression=None):
             return ws.close_code
 
     assert run(session()) == 1000
+
+
+def test_status_counts_bytes_before_and_after_compression(srv):
+    """/status's ws_deflate: messages and payload bytes, plain and on the wire, each way: an
+    echo (inflated in, compressed out) and a published message (a shared frame)."""
+    import urllib.request
+
+    def figures():
+        with urllib.request.urlopen('http://127.0.0.1:%d/status' % srv.port, timeout=5) as r:
+            return json.load(r)['ws_deflate']
+
+    assert figures() == {'sent': {'messages': 0, 'plain_bytes': 0, 'wire_bytes': 0},
+                         'received': {'messages': 0, 'wire_bytes': 0, 'plain_bytes': 0}}
+    text = 'compressible ' * 300  # 3,900 bytes
+
+    async def session():
+        async with websockets.connect('ws://127.0.0.1:%d/raw' % srv.port,
+                                      compression='deflate') as ws:
+            await ws.send(text)
+            assert await ws.recv() == text
+        async with websockets.connect('ws://127.0.0.1:%d/ws/news' % srv.port,
+                                      compression='deflate') as ws:
+            req = urllib.request.Request('http://127.0.0.1:%d/pub?channel=news' % srv.port,
+                                         data=text.encode(), method='POST',
+                                         headers={'Content-Type': 'text/plain'})
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: urllib.request.urlopen(req, timeout=5).read())
+            assert await ws.recv() == text
+
+    run(session())
+    f = figures()
+    assert f['received']['messages'] == 1 and f['received']['plain_bytes'] == len(text)
+    assert 0 < f['received']['wire_bytes'] < len(text) // 10, f
+    assert f['sent']['messages'] == 2 and f['sent']['plain_bytes'] == 2 * len(text)
+    assert 0 < f['sent']['wire_bytes'] < 2 * len(text) // 10, f
+    with urllib.request.urlopen('http://127.0.0.1:%d/status?format=prometheus' % srv.port,
+                                timeout=5) as r:
+        prom = r.read().decode()
+    assert ('herald_ws_deflate_bytes_total{direction="sent",form="plain"} %d' % (2 * len(text))
+            in prom), prom
+    assert 'herald_ws_deflate_messages_total{direction="received"} 1' in prom
 
 
 @COMPRESSION
