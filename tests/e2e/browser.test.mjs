@@ -63,6 +63,35 @@ test('echo.html shows 服务器回应:hello, and echoes what is typed', async ()
   await page.close();
 });
 
+// Chromium always offers permessage-deflate: herald accepts it, the browser's compressed
+// message is inflated intact, and the reply goes back compressed (herald's /status counts
+// both; the page sees the exact text).
+test("Chromium's WebSocket negotiates permessage-deflate and round-trips compressed text", async () => {
+  const status = async () => (await (await fetch(env.srv.url('/status'))).json()).ws_deflate;
+  const { page } = await open('/echo.html');
+  await page.waitForSelector('#log li.received', { timeout: 4000 });
+  const before = await status();
+  const text = 'compressible, and again '.repeat(400); // 9,600 bytes
+  const got = await page.evaluate(async (t) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/echo');
+    await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error('ws error')); });
+    const reply = new Promise((ok) => { ws.onmessage = (e) => ok(e.data); });
+    ws.send(t);
+    const data = await reply;
+    ws.close();
+    return { extensions: ws.extensions, same: data === '服务器回应:' + t };
+  }, text);
+  assert.match(got.extensions, /^permessage-deflate/);
+  assert.ok(got.same, 'the echo came back changed');
+  const after = await status();
+  assert.ok(after.received.messages > before.received.messages, 'herald inflated nothing');
+  assert.ok(after.received.plain_bytes - before.received.plain_bytes >= text.length);
+  assert.ok(after.received.wire_bytes - before.received.wire_bytes < text.length / 10);
+  assert.ok(after.sent.messages > before.sent.messages, 'herald compressed nothing');
+  assert.ok(after.sent.wire_bytes - before.sent.wire_bytes < text.length / 10);
+  await page.close();
+});
+
 test('chat.html: websocket and long-polling pages see each other in order, once', async () => {
   const a = await open('/chat.html?strategy=websocket&nick=ann');
   const b = await open('/chat.html?strategy=long-polling&nick=bob');
