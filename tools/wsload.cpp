@@ -8,7 +8,8 @@
 //   idle       opens N ws/sse connections and holds them (--rss-pid: server RSS per connection)
 // One epoll loop per thread (--threads), non-blocking sockets, connects paced by --connect-batch.
 // Prints a human summary, then one machine-readable line starting with "result ".
-// Build: g++ -O2 -std=c++20 -Wall -Wextra -Werror -Iinclude tools/wsload.cpp -o build/tools/wsload
+// Build: g++ -O2 -std=c++20 -Wall -Wextra -Werror -Iinclude tools/wsload.cpp src/deflate/inflater.cpp
+//        src/deflate/deflater.cpp -o build/tools/wsload (tools/bench/lib.sh does)
 // (one translation unit; the pieces live in tools/wsload/*.hpp).
 
 #include <chrono>
@@ -224,6 +225,7 @@ void report(const Options& o, const Shared& sh, const Stats& s, const Run& run) 
                     proto_name(o.proto), ready, o.inflight, o.size, ull(s.received), rate,
                     us(s.latency.percentile(50)), us(s.latency.percentile(99)), us(s.latency.percentile(99.9)),
                     us(s.latency.max()), ull(errors), ull(s.peer_closed));
+        std::printf(" bytes_in=%llu", ull(s.bytes_in));
         print_cpu(o, run, s.received, "msg", false);
     } else if (o.mode == Mode::subscribe) {
         const std::uint64_t published = sh.published.load();
@@ -249,6 +251,9 @@ void report(const Options& o, const Shared& sh, const Stats& s, const Run& run) 
                     ull(s.duplicates), ull(s.missed_signals), ull(s.unparsed), rate, ms(s.latency.percentile(50)),
                     ms(s.latency.percentile(99)), ms(s.latency.percentile(99.9)), ms(s.latency.max()),
                     ull(s.polls), ull(s.poll_timeouts), ull(errors), ull(s.peer_closed), ull(s.pub_errors));
+        std::printf(" bytes_in=%llu bytes_per_delivery=%.1f inflated=%llu", ull(s.bytes_in),
+                    s.deliveries ? static_cast<double>(s.bytes_in) / static_cast<double>(s.deliveries) : 0.0,
+                    ull(s.inflated));
         print_cpu(o, run, s.deliveries, "delivery", false);
     } else if (o.mode == Mode::publish) {
         if (!o.quiet)
@@ -313,6 +318,8 @@ int run_main(int argc, char** argv) {
         total.pub_ok += s.pub_ok;
         total.pub_errors += s.pub_errors;
         total.pub_late += s.pub_late;
+        total.bytes_in += s.bytes_in;
+        total.inflated += s.inflated;
         total.last_delivery_ns = std::max(total.last_delivery_ns, s.last_delivery_ns);
         total.latency.merge(s.latency);
         total.pub_rtt.merge(s.pub_rtt);

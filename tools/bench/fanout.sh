@@ -17,10 +17,18 @@
 # If-None-Match/If-Modified-Since (nchan). Then idle memory: server RSS growth per subscriber
 # with $IDLE_SUBS idle WebSocket and SSE subscribers, each on a freshly started server.
 # Servers run on CPU $SERVER_CPU; client and servers are separate processes (fd limit 20000 each).
+# DEFLATES="0 1" also runs every ws case with permessage-deflate (wsload --deflate offers it and
+# inflates; nchan gets nchan_deflate_message_for_websocket on, which compresses every message
+# once at publish, for its plain ws rows too; herald has ws_deflate on by default and compresses
+# a message once, when the first subscriber that negotiated the extension needs it; floor
+# cannot compress and is left out of those rows), labelled "ws+z"; JSON=1 makes
+# the messages JSON records that compress like real ones. B/del is bytes read by the
+# subscribers per delivery (frame headers included), the bytes on the wire.
 #
 # Usage: tools/bench/fanout.sh         (as root it installs nginx and libnginx-mod-nchan if missing)
 # Env:   DURATION=10 GRACE=5 SUBS="1000 10000" RATES="10 100" PROTOS="ws sse longpoll"
 #        SERVERS="floor nchan herald" SIZE=100 IDLE_SUBS=10000 IDLE=1 (0 skips idle memory)
+#        DEFLATES=0 ("0 1": ws with and without permessage-deflate) JSON=0
 #        SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald MAX_SECONDS=1800
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +42,8 @@ SERVERS=${SERVERS:-floor nchan herald}
 SIZE=${SIZE:-100}
 IDLE_SUBS=${IDLE_SUBS:-10000}
 IDLE=${IDLE:-1}
+DEFLATES=${DEFLATES:-0}
+JSON=${JSON:-0}
 start_watchdog "${MAX_SECONDS:-1800}"
 
 "$ROOT/tools/deps.sh" bench || exit 1
@@ -65,9 +75,13 @@ http {
     nchan_message_timeout 1h;
     server {
         listen 127.0.0.1:$port;
-        location = /pub { nchan_publisher; nchan_channel_id \$arg_channel; }
+        location = /pub {
+            nchan_publisher; nchan_channel_id \$arg_channel;
+            $([[ " $DEFLATES " == *" 1 "* ]] && echo "nchan_deflate_message_for_websocket on;")
+        }
         location ~ ^/ws/(.+)\$ {
             nchan_subscriber websocket; nchan_channel_id \$1; nchan_subscriber_first_message newest;
+            $([[ " $DEFLATES " == *" 1 "* ]] && echo "nchan_deflate_message_for_websocket on;")
         }
         location ~ ^/sse/(.+)\$ {
             nchan_subscriber eventsource; nchan_channel_id \$1; nchan_subscriber_first_message newest;
@@ -142,28 +156,41 @@ done
 RESULTS=$TMP/results
 : >"$RESULTS"
 channel=0
-echo "Fan-out: ${SIZE}-byte messages for ${DURATION}s (+ up to ${GRACE}s grace); servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-ROW='%-8s %6s %5s %-7s %12s %12s %9s %9s %9s %9s %10s %8s %7s\n'
+echo "Fan-out: ${SIZE}-byte $([ "$JSON" = 1 ] && echo "JSON ")messages for ${DURATION}s (+ up to ${GRACE}s grace); servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
+ROW='%-8s %6s %5s %-7s %12s %12s %9s %9s %9s %9s %10s %8s %7s %8s\n'
 # shellcheck disable=SC2059
-printf "$ROW" proto subs rate server deliveries/s expected/s delivered p50_ms p99_ms cpu_s cpu_us/del errors other%
+printf "$ROW" proto subs rate server deliveries/s expected/s delivered p50_ms p99_ms cpu_s cpu_us/del errors other% B/del
+CASES=""
 for proto in $PROTOS; do
+    if [ "$proto" = ws ]; then
+        for d in $DEFLATES; do if [ "$d" = 1 ]; then CASES="$CASES ws+z"; else CASES="$CASES ws"; fi; done
+    else
+        CASES="$CASES $proto"
+    fi
+done
+for label in $CASES; do
+    proto=${label%+z}
+    extra=()
+    [ "$JSON" = 1 ] && extra+=(--json)
+    [ "$label" = ws+z ] && extra+=(--deflate)
     for n in $SUBS; do
         for rate in $RATES; do
             channel=$((channel + 1))
             # shellcheck disable=SC2086
             for s in $(rotate "$channel" $ACTIVE); do
+                [ "$label" = ws+z ] && [ "$s" = floor ] && continue
                 guard_begin
                 r=$(wsload --mode subscribe --proto "$proto" --url "$(sub_url "$proto" "${BASES[$s]}" "b$channel")" \
                     -c "$n" --publish "${BASES[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" \
-                    -s "$SIZE" --grace "$GRACE" --cpu-pid "${SPIDS[$s]}")
+                    -s "$SIZE" --grace "$GRACE" --cpu-pid "${SPIDS[$s]}" "${extra[@]}")
                 exp=$(field expected "$r"); del=$(field delivered "$r")
                 pct=$(awk -v d="${del:-0}" -v e="${exp:-0}" 'BEGIN { if (e > 0) printf "%.1f%%", 100 * d / e; else print "-" }')
                 errs=$(( $(field errors "$r" | grep . || echo 0) + $(field closed "$r" | grep . || echo 0) \
                     + $(field pub_errors "$r" | grep . || echo 0) ))
                 if guard_end; then
-                    line="$proto $n $rate $s $(field deliveries_per_s "$r") $((n * rate)) $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $errs $GUARD_PCT"
+                    line="$label $n $rate $s $(field deliveries_per_s "$r") $((n * rate)) $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $errs $GUARD_PCT $(field bytes_per_delivery "$r")"
                 else
-                    line="$proto $n $rate $s - $((n * rate)) - - - - - - $GUARD_PCT"
+                    line="$label $n $rate $s - $((n * rate)) - - - - - - $GUARD_PCT -"
                 fi
                 echo "$line" >>"$RESULTS"
                 # shellcheck disable=SC2086,SC2059
@@ -177,7 +204,7 @@ get() { awk -v p="$1" -v n="$2" -v r="$3" -v s="$4" -v c="$5" '$1 == p && $2 == 
 echo
 echo "herald/nchan and herald/floor (lower is better for CPU and latency)"
 printf '%-8s %6s %5s %14s %10s %10s %16s\n' proto subs rate cpu/del_nchan p50_nchan p99_nchan cpu/del_floor
-for proto in $PROTOS; do
+for proto in $CASES; do
     for n in $SUBS; do
         for rate in $RATES; do
             printf '%-8s %6s %5s %14s %10s %10s %16s\n' "$proto" "$n" "$rate" \
@@ -188,6 +215,24 @@ for proto in $PROTOS; do
         done
     done
 done
+
+if [[ " $CASES " == *" ws+z "* && " $CASES " == *" ws "* ]]; then
+    echo
+    echo "permessage-deflate: ws+z over ws, per server (bytes and CPU per delivery; issue 18 wants herald's CPU within 1.2x)"
+    printf '%-7s %6s %5s %10s %10s %12s %12s %10s\n' server subs rate B/del_ws B/del_ws+z wire_ratio cpu/del_ratio p99_ratio
+    for s in $ACTIVE; do
+        [ "$s" = floor ] && continue
+        for n in $SUBS; do
+            for rate in $RATES; do
+                printf '%-7s %6s %5s %10s %10s %12s %12s %10s\n' "$s" "$n" "$rate" \
+                    "$(get ws "$n" "$rate" "$s" 14)" "$(get ws+z "$n" "$rate" "$s" 14)" \
+                    "$(ratio "$(get ws+z "$n" "$rate" "$s" 14)" "$(get ws "$n" "$rate" "$s" 14)")" \
+                    "$(ratio "$(get ws+z "$n" "$rate" "$s" 11)" "$(get ws "$n" "$rate" "$s" 11)")" \
+                    "$(ratio "$(get ws+z "$n" "$rate" "$s" 9)" "$(get ws "$n" "$rate" "$s" 9)")"
+            done
+        done
+    done
+fi
 
 [ "$IDLE" = 1 ] || { bench_finish; exit 0; }
 for pid in "${SERVER_PIDS[@]}"; do stop_server "$pid"; done

@@ -16,6 +16,9 @@
 #                                      installed from tools/bench/package-lock.json with npm ci)
 # Env:   DURATION=5 WARMUP=1 CONNS=64 SIZES="32 4096" INFLIGHTS="1 16" SERVERS="raw node herald"
 #        IDLE_CONNS=10000 IDLE=1 (0 skips idle memory) SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald
+#        DEFLATE=0 (1: the client offers permessage-deflate and sends compressed frames; Node `ws`
+#        runs with perMessageDeflate on, its default context takeover; herald compresses each
+#        reply with no context takeover; raw cannot and is skipped) JSON=0 (1: JSON payloads)
 #        MAX_SECONDS=900
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +31,11 @@ INFLIGHTS=${INFLIGHTS:-1 16}
 SERVERS=${SERVERS:-raw node herald}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE=${IDLE:-1}
+DEFLATE=${DEFLATE:-0}
+JSON=${JSON:-0}
+ZARGS=()
+[ "$DEFLATE" = 1 ] && ZARGS+=(--deflate)
+[ "$JSON" = 1 ] && ZARGS+=(--json)
 start_watchdog "${MAX_SECONDS:-900}"
 
 "$ROOT/tools/deps.sh" bench || exit 1
@@ -53,7 +61,8 @@ start_echo() {
         URL=raw://127.0.0.1:$port ;;
     node)
         have_node || return 1
-        start_server node-ws-echo "$TMP/node.log" node "$ROOT/tools/bench/node-ws-echo.js" "$port"
+        start_server node-ws-echo "$TMP/node.log" node "$ROOT/tools/bench/node-ws-echo.js" "$port" \
+            "$([ "$DEFLATE" = 1 ] && echo deflate)"
         URL=ws://127.0.0.1:$port/ ;;
     herald)
         have_herald || { note "bench: no herald binary ($HERALD): skipping herald"; return 1; }
@@ -109,8 +118,9 @@ wsload() {
 declare -A URLS SPIDS
 ACTIVE=""
 for s in $SERVERS; do
+    [ "$DEFLATE" = 1 ] && [ "$s" = raw ] && { note "bench: raw echo cannot compress: skipping it"; continue; }
     start_echo "$s" || continue
-    args=()
+    args=("${ZARGS[@]}")
     [ "$s" = raw ] && args=(--raw)
     check=$(DURATION=1 WARMUP=0 wsload --url "$URL" "${args[@]}" -c 2 -d 1 -s 32 -t 1 --warmup 0)
     if [ "$(field msgs "$check")" = "" ] || [ "$(field msgs "$check")" = 0 ] || [ "$(field errors "$check")" != 0 ]; then
@@ -125,13 +135,13 @@ done
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-echo "Echo: $CONNS connections, ${DURATION}s measured after ${WARMUP}s warm-up; servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
+echo "Echo: $CONNS connections, ${DURATION}s measured after ${WARMUP}s warm-up$([ "$DEFLATE" = 1 ] && echo ", permessage-deflate")$([ "$JSON" = 1 ] && echo ", JSON payloads"); servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
 printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors other%
 for size in $SIZES; do
     for d in $INFLIGHTS; do
         # shellcheck disable=SC2086
         for s in $(rotate "$d" $ACTIVE); do
-            args=()
+            args=("${ZARGS[@]}")
             [ "$s" = raw ] && args=(--raw)
             guard_begin
             r=$(wsload --url "${URLS[$s]}" "${args[@]}" -c "$CONNS" -d "$d" -s "$size" -t "$DURATION" \

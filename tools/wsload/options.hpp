@@ -30,6 +30,8 @@ struct Options {
     double rate = 10.0;
     unsigned threads = 1;
     bool binary = false;
+    bool deflate = false;         // ws: offer permessage-deflate; inflate what comes compressed
+    bool json = false;            // payloads are JSON documents (compressible like real ones)
     unsigned connect_batch = 256;
     double connect_timeout = 60.0;
     unsigned src_ips = 0;         // 0: auto
@@ -49,6 +51,10 @@ inline const char* usage_text =
     "  -t, --duration S  measured seconds (echo, idle hold) / publishing seconds (default 5)\n"
     "  --warmup S     echo: unmeasured seconds before the measurement (default 1)\n"
     "  --binary       echo: binary frames instead of text\n"
+    "  --deflate      ws: offer permessage-deflate (no context takeover); echo sends compressed\n"
+    "                 frames, subscribe inflates; the result line gets wire bytes either way\n"
+    "  --json         echo and publish payloads are JSON records (about 3-5x compressible)\n"
+    "                 instead of one repeated letter\n"
     "  --publish URL  subscribe: also POST messages to URL (after --settle) at --rate for -t\n"
     "  --rate R       messages per second to publish (default 10)\n"
     "  --settle S     subscribe: pause between all-subscribed and publishing (default 1)\n"
@@ -97,6 +103,8 @@ inline Options parse_options(int argc, char** argv) {
         else if (a == "--rate") o.rate = num(i);
         else if (a == "--threads") o.threads = static_cast<unsigned>(num(i));
         else if (a == "--binary") o.binary = true;
+        else if (a == "--deflate") o.deflate = true;
+        else if (a == "--json") o.json = true;
         else if (a == "--publish") { o.publish_url = parse_url(value(i)); o.has_publisher = true; }
         else if (a == "--connect-batch") o.connect_batch = static_cast<unsigned>(num(i));
         else if (a == "--connect-timeout") o.connect_timeout = num(i);

@@ -11,12 +11,50 @@
 #include <string_view>
 #include <vector>
 
+#include "deflate/deflater.hpp"
+#include "deflate/inflater.hpp"
 #include "histogram.hpp"
 #include "http_client.hpp"
 #include "options.hpp"
 #include "ws_client.hpp"
 
 namespace wsload {
+
+// --json: a JSON array of records (ids, names, prices, tags, short texts) of exactly `size`
+// bytes (padded with spaces), different for each seed. Compresses about as well as real
+// notification payloads do (3-5x), where a run of one letter would compress 100-fold.
+inline std::string json_payload(std::size_t size, std::uint64_t seed) {
+    static const char* const words[] = {
+        "alpha", "bravo", "market", "update", "price", "order", "filled", "pending", "user",
+        "session", "quote", "delta", "north", "south", "green", "amber", "stream", "notice",
+        "shipment", "invoice", "ticket", "closed", "opened", "review", "comment", "status"};
+    constexpr std::size_t nwords = sizeof words / sizeof words[0];
+    std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+    const auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    std::string out = "[";
+    for (;;) {
+        char rec[256];
+        const int n = std::snprintf(
+            rec, sizeof rec,
+            "%s{\"id\":%llu,\"user\":\"%s%llu\",\"price\":%llu.%02llu,\"tags\":[\"%s\",\"%s\"],"
+            "\"text\":\"%s %s %s\"}",
+            out.size() > 1 ? "," : "", static_cast<unsigned long long>(next() % 1000000),
+            words[next() % nwords], static_cast<unsigned long long>(next() % 10000),
+            static_cast<unsigned long long>(next() % 5000), static_cast<unsigned long long>(next() % 100),
+            words[next() % nwords], words[next() % nwords], words[next() % nwords],
+            words[next() % nwords], words[next() % nwords]);
+        if (n <= 0 || out.size() + static_cast<std::size_t>(n) + 1 > size) break;
+        out.append(rec, static_cast<std::size_t>(n));
+    }
+    out += ']';
+    if (out.size() < size) out.insert(out.size() - 1, size - out.size(), ' ');
+    return out;
+}
 
 // State shared by all workers and the main thread. Everything in it is atomic.
 struct Shared {
@@ -53,6 +91,8 @@ struct Stats {
     std::uint64_t pub_ok = 0;            // 2xx responses
     std::uint64_t pub_errors = 0;        // other responses, or lost with the connection
     std::uint64_t pub_late = 0;          // publishes sent more than 10 ms after their slot
+    std::uint64_t bytes_in = 0;          // bytes read from the server (ws/sse/raw connections)
+    std::uint64_t inflated = 0;          // ws --deflate: compressed messages received
     std::int64_t last_delivery_ns = 0;   // monotonic time of the last delivery
     Histogram latency;                   // echo: round trip; subscribe: publish -> delivery
     Histogram pub_rtt;                   // publisher: POST -> response
@@ -137,6 +177,7 @@ private:
     void send_echo(Conn& c, std::uint32_t k, std::int64_t now);
     void on_echoed(Conn& c, std::uint32_t k, std::int64_t now);
     void on_message(Conn& c, std::string_view data);
+    void on_ws_message(Conn& c, std::string_view payload, bool compressed);
     void on_response(Conn& c);
     void on_poll_response(Conn& c);
     void on_publish_response(Conn& c);
@@ -156,6 +197,7 @@ private:
     std::vector<char> rbuf_;
     std::string request_;             // upgrade / GET request (identical for every conn)
     std::string tpl_;                 // echo: inflight+1 masked frames (or raw messages)
+    std::string inflated_;            // subscribe --deflate: the message being read
     std::uint32_t frame_len_ = 0;
     std::vector<std::int64_t> ring_;  // echo: send times, inflight per connection
     bool echo_started_ = false;

@@ -52,16 +52,29 @@ inline Worker::Worker(Shared& shared, std::vector<std::uint32_t> indices, bool p
     if (opt_.proto == Proto::ws) {
         request_ = "GET " + opt_.url.target + " HTTP/1.1\r\n" + host +
                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                   std::string(opt_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                              "client_no_context_takeover\r\n" : "") + "\r\n";
     } else if (opt_.proto == Proto::sse) {
         request_ = "GET " + opt_.url.target + " HTTP/1.1\r\n" + host +
                    "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
     }
     if (opt_.mode == Mode::echo) {
-        const std::string payload(opt_.size, 'x');
+        const std::string payload = opt_.json ? json_payload(opt_.size, 1) : std::string(opt_.size, 'x');
         std::string frame;
-        if (opt_.proto == Proto::raw) frame = payload;
-        else append_client_frame(frame, opt_.binary ? op_binary : op_text, payload, mask_key);
+        if (opt_.proto == Proto::raw) {
+            frame = payload;
+        } else if (opt_.deflate) {  // RFC 7692 §7.2.1: compressed, 00 00 ff ff removed, RSV1
+            std::string z;
+            herald::deflate::Deflater(6).compress(
+                {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, z,
+                herald::deflate::Flush::sync);
+            z.resize(z.size() - 4);
+            append_client_frame(frame, opt_.binary ? op_binary : op_text, z, mask_key);
+            frame[0] = static_cast<char>(frame[0] | 0x40);
+        } else {
+            append_client_frame(frame, opt_.binary ? op_binary : op_text, payload, mask_key);
+        }
         frame_len_ = static_cast<std::uint32_t>(frame.size());
         for (unsigned i = 0; i <= opt_.inflight; ++i) tpl_ += frame;
         ring_.assign(indices.size() * opt_.inflight, 0);
@@ -307,7 +320,10 @@ inline void Worker::on_closed(Conn& c) {
 inline void Worker::on_bytes(Conn& c, std::string_view data) {
     if (c.state == State::handshake) {
         on_handshake_bytes(c, data);
-    } else if (c.is_publisher || opt_.proto == Proto::longpoll) {
+        return;
+    }
+    if (!c.is_publisher) stats.bytes_in += data.size();
+    if (c.is_publisher || opt_.proto == Proto::longpoll) {
         on_http_bytes(c, data);
     } else if (opt_.proto == Proto::ws) {
         on_ws_bytes(c, data);
@@ -335,6 +351,14 @@ inline void Worker::on_handshake_bytes(Conn& c, std::string_view data) {
         fail_connect(c);
         return;
     }
+    if (opt_.deflate && opt_.proto == Proto::ws &&
+        c.in.substr(0, static_cast<std::size_t>(head_len)).find("permessage-deflate") == std::string::npos) {
+        if (handshake_reported_++ < 3 && !opt_.quiet)
+            std::fprintf(stderr, "wsload: --deflate: the server did not accept permessage-deflate\n");
+        ++stats.handshake_errors;
+        fail_connect(c);
+        return;
+    }
     std::string rest = c.in.substr(static_cast<std::size_t>(head_len));
     c.in = std::string();    // idle connections keep no buffer
     if (opt_.proto == Proto::sse) c.body_mode = c.head.chunked ? BodyMode::chunked : BodyMode::stream;
@@ -345,7 +369,8 @@ inline void Worker::on_handshake_bytes(Conn& c, std::string_view data) {
 inline void Worker::on_ws_bytes(Conn& c, std::string_view data) {
     std::uint32_t messages = 0;
     bool closed = false;
-    const bool ok = c.frames.feed(data, [&](std::uint8_t opcode, bool fin, std::string_view payload) {
+    const bool ok = c.frames.feed(data, [&](std::uint8_t opcode, bool fin, std::string_view payload,
+                                            bool compressed) {
         if (opcode == op_close) {
             closed = true;
         } else if (opcode == op_ping) {
@@ -357,11 +382,11 @@ inline void Worker::on_ws_bytes(Conn& c, std::string_view data) {
                 if (!fin || !c.body.empty()) {
                     c.body.append(payload);
                     if (fin) {
-                        on_message(c, c.body);
+                        on_ws_message(c, c.body, compressed);
                         c.body.clear();
                     }
                 } else {
-                    on_message(c, payload);
+                    on_ws_message(c, payload, compressed);
                 }
             }
         }
@@ -378,6 +403,27 @@ inline void Worker::on_ws_bytes(Conn& c, std::string_view data) {
     } else if (!c.out.empty()) {
         flush(c);
     }
+}
+
+// A whole data message; inflated first when it came compressed (RFC 7692 §7.2.2: the payload
+// plus 00 00 ff ff, no context takeover since herald shares one compressed frame among all).
+inline void Worker::on_ws_message(Conn& c, std::string_view payload, bool compressed) {
+    if (!compressed) {
+        on_message(c, payload);
+        return;
+    }
+    static constexpr std::uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    herald::deflate::Inflater inflater;
+    inflated_.clear();
+    auto r = inflater.inflate({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()},
+                              inflated_, 64u << 20);
+    if (r.status == herald::deflate::InflateStatus::need_more) r = inflater.inflate(tail, inflated_, 64u << 20);
+    if (r.status == herald::deflate::InflateStatus::error || r.status == herald::deflate::InflateStatus::too_large) {
+        ++stats.protocol_errors;
+        return;
+    }
+    ++stats.inflated;
+    on_message(c, inflated_);
 }
 
 // Queues a masked control frame (the caller flushes). In echo mode a partly written template

@@ -183,11 +183,19 @@ inline void Worker::append_publish(Conn& c) {
     const int len = std::snprintf(head, sizeof head, "{\"n\":%" PRIu64 ",\"t\":%" PRId64 ",\"p\":\"", pub_seq_,
                                   real_ns());
     std::string body(head, static_cast<std::size_t>(len));
-    if (body.size() + 2 < opt_.size) body.append(opt_.size - body.size() - 2, 'x');
-    body += "\"}";
+    if (opt_.json) {  // {"n":..,"t":..,"p":[records]} of --size bytes
+        body.pop_back();  // the opening quote: p is an array here
+        const std::size_t room = opt_.size > body.size() + 1 ? opt_.size - body.size() - 1 : 2;
+        body += json_payload(room, pub_seq_);
+        body += '}';
+    } else {
+        if (body.size() + 2 < opt_.size) body.append(opt_.size - body.size() - 2, 'x');
+        body += "\"}";
+    }
     const Url& u = opt_.publish_url;
     c.out += "POST " + u.target + " HTTP/1.1\r\nHost: " + host_header(u) +
-             "\r\nUser-Agent: wsload\r\nContent-Type: text/plain\r\nContent-Length: " +
+             "\r\nUser-Agent: wsload\r\nContent-Type: " + (opt_.json ? "application/json" : "text/plain") +
+             "\r\nContent-Length: " +
              std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 

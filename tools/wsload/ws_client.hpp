@@ -43,8 +43,9 @@ class FrameParser {
 public:
     explicit FrameParser(bool keep_payload = false) : keep_payload_(keep_payload) {}
 
-    // Calls on_frame(std::uint8_t opcode, bool fin, std::string_view payload) for each frame
-    // completed in `in`. Returns false on a frame a server must not send (masked, or a 64-bit
+    // Calls on_frame(std::uint8_t opcode, bool fin, std::string_view payload, bool compressed)
+    // for each frame completed in `in` (compressed: RSV1 was set on the message's first frame,
+    // permessage-deflate). Returns false on a frame a server must not send (masked, or a 64-bit
     // length with the top bit set).
     template <class OnFrame>
     bool feed(std::string_view in, OnFrame&& on_frame) {
@@ -105,10 +106,14 @@ private:
         have_ = 0;
         need_ = 2;
         if (opcode == op_cont) {
-            on_frame(message_opcode_, fin, payload);
+            on_frame(message_opcode_, fin, payload, message_rsv1_);
         } else {
-            if (opcode < op_close) message_opcode_ = opcode;
-            on_frame(opcode, fin, payload);
+            const bool rsv1 = hdr_[0] & 0x40;
+            if (opcode < op_close) {
+                message_opcode_ = opcode;
+                message_rsv1_ = rsv1;
+            }
+            on_frame(opcode, fin, payload, rsv1);
         }
     }
 
@@ -117,6 +122,7 @@ private:
     std::uint8_t have_ = 0;
     std::uint8_t need_ = 2;
     std::uint8_t message_opcode_ = op_text;
+    bool message_rsv1_ = false;
     std::array<std::uint8_t, 10> hdr_{};
     std::uint64_t left_ = 0;
     std::string buf_;
