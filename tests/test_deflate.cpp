@@ -271,3 +271,18 @@ Test(deflater, own_output_inflates_at_every_split, .timeout = 30.0) {
     cr_assert(inflate_bytewise(packed, by).status == InflateStatus::need_more);
     cr_assert(by == text);
 }
+
+// A block whose code-length code has no codes at all, after a dynamic block: the decoder must
+// not decode with the previous block's look-up table (found by fuzz_inflate: it did, and read
+// a literal symbol as a repeat code, out of its table's bounds).
+Test(inflater, an_empty_code_after_a_dynamic_block_is_an_error) {
+    const std::string text(2000, 'a');
+    std::string stream = compress(text + "the quick brown fox jumps over the lazy dog", 6, Flush::sync);
+    // BFINAL=1, BTYPE=10 (dynamic), HLIT=0, HDIST=0, HCLEN=0 (4 code length code lengths, all
+    // 0: no code), then bits that some stale table would decode.
+    stream += "\x05\x00\x00\x00\xff\xff\xff\xff"sv;
+    Inflater inf;
+    std::string out;
+    cr_assert(inf.inflate(bytes(stream), out, 1 << 20).status == InflateStatus::error);
+    cr_assert(out == text + "the quick brown fox jumps over the lazy dog");
+}

@@ -26,7 +26,7 @@ struct InflateResult {
 // Decodes one DEFLATE stream fed in pieces split anywhere; bits of a piece that do not yet
 // make a whole symbol are kept inside, so the caller passes only new bytes each time.
 // Owns its history window (2^window_bits bytes, allocated at construction) and the current
-// block's Huffman tables (about 2 KiB): sizeof(Inflater) plus the window is its whole memory.
+// block's Huffman tables (about 4 KiB): sizeof(Inflater) plus the window is its whole memory.
 // Distances are checked against the history written so far (including earlier messages
 // when the caller keeps one Inflater across them: context takeover) and the window size.
 // Single-threaded; not copyable.
@@ -52,11 +52,16 @@ public:
     // where a sync flush (empty stored block, 00 00 ff ff) leaves it.
     bool at_block_boundary() const noexcept;
 
-    // A canonical Huffman code (RFC 1951 §3.2.2): counts per length, symbols in code order.
+    // A canonical Huffman code (RFC 1951 §3.2.2): counts per length, symbols in code order,
+    // and a look-up table for the codes of at most fast_bits bits, indexed by the next
+    // fast_bits bits of the stream: (symbol << 4) | length, 0 where no such code starts there
+    // (longer codes, unused codes: those take the bit-by-bit walk).
+    static constexpr unsigned fast_bits = 9;
     struct Huffman {
         std::array<std::uint16_t, 16> count{};
         std::array<std::uint16_t, 288> symbol{};
         std::uint16_t coded = 0; // symbols with a code
+        std::array<std::uint16_t, 1U << fast_bits> fast{};
     };
 
 private:
@@ -82,7 +87,13 @@ private:
     }
     void refill() noexcept;
     int decode(const Huffman& h, unsigned& used) const noexcept;
-    void put(std::uint8_t byte, std::string& out) noexcept;
+    void put(std::uint8_t byte, std::string& out) noexcept {  // one literal: out and window
+        out.push_back(static_cast<char>(byte));
+        window_[window_pos_] = byte;
+        window_pos_ = (window_pos_ + 1) & window_mask_;
+        if (history_ <= window_mask_) ++history_;
+    }
+    void copy_match(std::size_t dist, unsigned len, std::string& out);
     InflateStatus step(std::string& out, std::size_t limit);
     InflateStatus read_block_header() noexcept;
     InflateStatus read_stored_len() noexcept;

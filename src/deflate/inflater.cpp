@@ -3,6 +3,7 @@
 // have not all arrived leaves the state untouched and the next call retries it.
 #include "deflate/inflater.hpp"
 
+#include <algorithm>
 #include <cassert>
 
 #include "deflate/format.hpp"
@@ -13,6 +14,7 @@ using namespace detail;
 
 int build_huffman(Inflater::Huffman& h, std::span<const std::uint8_t> lengths) noexcept {
     h.count.fill(0);
+    h.fast.fill(0);  // first: the early returns below must not leave the last block's table
     for (std::uint8_t len : lengths)
         ++h.count[len];
     h.coded = static_cast<std::uint16_t>(lengths.size() - h.count[0]);
@@ -31,6 +33,22 @@ int build_huffman(Inflater::Huffman& h, std::span<const std::uint8_t> lengths) n
     for (std::size_t sym = 0; sym < lengths.size(); ++sym)
         if (lengths[sym] != 0)
             h.symbol[offs[lengths[sym]]++] = static_cast<std::uint16_t>(sym);
+    // The look-up table: canonical codes (RFC 1951 §3.2.2 step 2) of at most fast_bits bits,
+    // bit-reversed since DEFLATE sends a code's first bit in the lowest position.
+    constexpr unsigned fast_size = 1U << Inflater::fast_bits;
+    std::array<unsigned, 16> next{};
+    for (unsigned len = 2; len <= max_code_bits; ++len)
+        next[len] = (next[len - 1] + h.count[len - 1]) << 1;
+    for (std::size_t sym = 0; sym < lengths.size(); ++sym) {
+        const unsigned len = lengths[sym];
+        if (len == 0) continue;
+        const unsigned code = next[len]++;
+        if (len > Inflater::fast_bits) continue;
+        unsigned rev = 0;
+        for (unsigned i = 0; i < len; ++i) rev |= ((code >> i) & 1U) << (len - 1 - i);
+        const auto entry = static_cast<std::uint16_t>((sym << 4) | len);
+        for (unsigned k = rev; k < fast_size; k += 1U << len) h.fast[k] = entry;
+    }
     return left;
 }
 
@@ -63,7 +81,8 @@ constexpr int bad_code = -2;
 } // namespace
 
 Inflater::Inflater(unsigned window_bits)
-    : window_(std::make_unique<std::uint8_t[]>(std::size_t{1} << window_bits)),
+    // Not zeroed: a distance is checked against the history written, never reads past it.
+    : window_(std::make_unique_for_overwrite<std::uint8_t[]>(std::size_t{1} << window_bits)),
       window_mask_((std::size_t{1} << window_bits) - 1) {
     assert(window_bits >= 8 && window_bits <= max_window_bits);
 }
@@ -96,6 +115,15 @@ bool Inflater::need(unsigned n) noexcept {
 // Decodes one symbol from the bits after the first `used` ones; on success adds its length to
 // `used`. Returns the symbol, need_bits when the bits run out, bad_code for an unused code.
 int Inflater::decode(const Huffman& h, unsigned& used) const noexcept {
+    // Bits past bit_count_ read as 0, so the entry is right whenever its code's bits are all here.
+    if (used < bit_count_) {
+        const std::uint16_t e = h.fast[(bits_ >> used) & ((1U << fast_bits) - 1)];
+        const unsigned len = e & 15U;
+        if (len != 0 && used + len <= bit_count_) {
+            used += len;
+            return e >> 4;
+        }
+    }
     int code = 0, first = 0, index = 0;
     for (unsigned len = 1; len <= max_code_bits; ++len) {
         if (used + len > bit_count_)
@@ -117,13 +145,20 @@ int Inflater::decode(const Huffman& h, unsigned& used) const noexcept {
     return bad_code;
 }
 
-void Inflater::put(std::uint8_t byte, std::string& out) noexcept {
-    out.push_back(static_cast<char>(byte));
-    window_[window_pos_] = byte;
-    window_pos_ = (window_pos_ + 1) & window_mask_;
-    if (history_ <= window_mask_)
-        ++history_;
+// Byte by byte: a match may overlap its own output (dist < len repeats a pattern).
+void Inflater::copy_match(std::size_t dist, unsigned len, std::string& out) {
+    const std::size_t base = out.size();
+    out.resize(base + len);
+    char* dst = out.data() + base;
+    for (unsigned i = 0; i < len; ++i) {
+        const std::uint8_t b = window_[(window_pos_ - dist) & window_mask_];
+        dst[i] = static_cast<char>(b);
+        window_[window_pos_] = b;
+        window_pos_ = (window_pos_ + 1) & window_mask_;
+    }
+    history_ = std::min(history_ + len, window_mask_ + 1);
 }
+
 
 InflateResult Inflater::inflate(std::span<const std::uint8_t> in, std::string& out,
                                 std::size_t limit) {
@@ -372,8 +407,7 @@ InflateStatus Inflater::decode_codes(std::string& out, std::size_t limit) {
         if (out.size() + len > limit)
             return fail(State::too_large);
         drop(used);
-        for (unsigned i = 0; i < len; ++i)
-            put(window_[(window_pos_ - dist) & window_mask_], out);
+        copy_match(dist, len, out);
     }
 }
 
