@@ -11,11 +11,11 @@
 #include "support/feed.hpp"
 
 using namespace std::literals;
+using herald::ParseStatus;
 using herald::http::HttpError;
 using herald::http::Method;
 using herald::http::ParseResult;
 using herald::http::ParserLimits;
-using herald::http::ParseStatus;
 using herald::http::Request;
 using herald::http::RequestParser;
 using herald::test::FeedMode;

@@ -39,6 +39,7 @@
 namespace {
 
 using namespace herald::http;
+using herald::ParseStatus;
 
 // ---- input -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 
 #include "core/ascii.hpp"
 #include "core/limits.hpp"
+#include "core/parse_status.hpp"
 
 namespace herald::http {
 
@@ -33,8 +34,7 @@ enum class HttpError : std::uint8_t {
 int status_of(HttpError e) noexcept;
 const char* reason_of(HttpError e) noexcept;  // short text for logs
 
-// Outcome of one feed() of an HTTP parser (STYLE §6). need_more is control flow, not an error.
-enum class ParseStatus : std::uint8_t { done, need_more, error };
+// Outcome of one feed() of an HTTP parser (STYLE §6); ParseStatus is core's.
 struct ParseResult {
     ParseStatus status;
     std::size_t consumed;  // meaning depends on the parser; see its feed() comment
