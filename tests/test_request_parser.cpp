@@ -292,7 +292,6 @@ Test(request_parser, every_error_maps_to_its_status) {
         {HttpError::body_too_large, 413},
         {HttpError::not_implemented, 501},
         {HttpError::version_not_supported, 505},
-        {HttpError::method_not_allowed, 405},
         {HttpError::expectation_failed, 417},
     };
     for (const Row& r : rows) {

@@ -27,7 +27,6 @@ enum class HttpError : std::uint8_t {
     body_too_large,         // 413 over client_max_body_size
     not_implemented,        // 501 Transfer-Encoding other than chunked
     version_not_supported,  // 505
-    method_not_allowed,     // 405 (router level)
     expectation_failed,     // 417 Expect other than 100-continue
 };
 
