@@ -109,7 +109,7 @@ build/tools/deflate_tool: $(call objs,asan,$(DEFLATE_TOOL_SRC))
 	@mkdir -p $(dir $@)
 	$(CXX) $(STD) $(SAN_FLAGS) -o $@ $^
 
-# Debian package (issue 5): `make deb` -> herald_VERSION_ARCH.deb (pkg/build-deb.sh). The
+# Debian package: `make deb` -> herald_VERSION_ARCH.deb (pkg/build-deb.sh). The
 # binary is built in its own dir with Debian's hardening flags and the packaged default config
 # path. VERSION is read by pkg/build-deb.sh from include/app/version.hpp. -Werror is left to
 # the other builds: a fortify-only warning should not stop a package build.
@@ -178,7 +178,7 @@ tsan: deps-test
 	HERALD_TSAN=1 TSAN_OPTIONS="second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 	    tools/run-integration.sh build/tsan/herald
 
-# ---- fuzzing (issue 7) -------------------------------------------------------------------
+# ---- fuzzing -----------------------------------------------------------------------------
 # libFuzzer + ASan + UBSan with Debian clang. `make fuzz FUZZ_SECONDS=N` builds every target
 # and runs each for N seconds (tests/fuzz/run.sh: scratch corpus under build/fuzz/corpus/,
 # dictionary, findings in build/fuzz/artifacts/). With -j2 two targets run at a time.
@@ -224,7 +224,7 @@ fuzz: $(FUZZ_TARGETS:%=fuzz-%)
 deps-fuzz:
 	@tools/deps.sh fuzz
 
-# ---- static analysis (issue 7) ----------------------------------------------------------
+# ---- static analysis --------------------------------------------------------------------
 # `make lint` (use -j2): the layer check (tools/check-layers.py: no #include points up the
 # module graph, README "Architecture"), cppcheck over src/ and include/, then clang-tidy (checks
 # and their reasons in .clang-tidy) on every source file with the headers it includes; all three

@@ -75,7 +75,7 @@ Test(push_message, websocket_frames) {
               R"({"id":"5f0c2a9e17b4-3","channel":"chat","data":"AP8=","encoding":"base64"})");
 }
 
-// Issue 12: a binary message (a non-text type, or bytes that are not UTF-8) keeps every byte
+// A binary message (a non-text type, or bytes that are not UTF-8) keeps every byte
 // on the text encodings: base64 with "encoding":"base64" in the envelope, an "event: binary"
 // SSE event, an iframe call with a third argument "base64". Text messages are unchanged.
 Test(push_message, binary_messages_are_carried_in_base64) {
