@@ -42,9 +42,11 @@ SAN_UNIT  := $(call objs,asan,$(UNIT_SRC))
 # object is the ASan build's own, so the second backend costs three compiles, not a rebuild.
 KQ_LIB    := $(call objs,asan,$(LIB_SRC)) $(call objs,kq,$(KQ_POLLER_SRC) $(COMPAT_LIB_SRC))
 KQ_MAIN   := $(call objs,asan,src/main.cpp)
-# Over kqueue: the reactor suites and the emulation's own tests (the pure parsers do not
+# Over kqueue: the reactor suites, the suites that drive a Connection over a socketpair
+# (tests/support/connection_rig.hpp) and the emulation's own tests (the pure parsers do not
 # touch the backend; the integration suite runs over both backends as a whole).
-KQ_UNIT_SRC := tests/test_event_loop.cpp tests/test_poller.cpp tests/test_timer_queue.cpp
+KQ_UNIT_SRC := tests/test_event_loop.cpp tests/test_poller.cpp tests/test_timer_queue.cpp \
+               tests/test_net_connection.cpp tests/test_ws_session.cpp tests/test_http_session.cpp
 KQ_UNIT   := $(call objs,asan,$(KQ_UNIT_SRC)) $(call objs,kq,$(COMPAT_TEST_SRC))
 TSAN_OBJ  := $(call objs,tsan,$(LIB_SRC) $(POLLER_SRC) src/main.cpp)
 
