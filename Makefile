@@ -42,9 +42,11 @@ SAN_UNIT  := $(call objs,asan,$(UNIT_SRC))
 # object is the ASan build's own, so the second backend costs three compiles, not a rebuild.
 KQ_LIB    := $(call objs,asan,$(LIB_SRC)) $(call objs,kq,$(KQ_POLLER_SRC) $(COMPAT_LIB_SRC))
 KQ_MAIN   := $(call objs,asan,src/main.cpp)
-# Over kqueue: the reactor suites and the emulation's own tests (the pure parsers do not
+# Over kqueue: the reactor suites, the suites that drive a Connection over a socketpair
+# (tests/support/connection_rig.hpp) and the emulation's own tests (the pure parsers do not
 # touch the backend; the integration suite runs over both backends as a whole).
-KQ_UNIT_SRC := tests/test_event_loop.cpp tests/test_poller.cpp tests/test_timer_queue.cpp
+KQ_UNIT_SRC := tests/test_event_loop.cpp tests/test_poller.cpp tests/test_timer_queue.cpp \
+               tests/test_net_connection.cpp tests/test_ws_session.cpp tests/test_http_session.cpp
 KQ_UNIT   := $(call objs,asan,$(KQ_UNIT_SRC)) $(call objs,kq,$(COMPAT_TEST_SRC))
 TSAN_OBJ  := $(call objs,tsan,$(LIB_SRC) $(POLLER_SRC) src/main.cpp)
 
@@ -109,7 +111,7 @@ build/tools/deflate_tool: $(call objs,asan,$(DEFLATE_TOOL_SRC))
 	@mkdir -p $(dir $@)
 	$(CXX) $(STD) $(SAN_FLAGS) -o $@ $^
 
-# Debian package (issue 5): `make deb` -> herald_VERSION_ARCH.deb (pkg/build-deb.sh). The
+# Debian package: `make deb` -> herald_VERSION_ARCH.deb (pkg/build-deb.sh). The
 # binary is built in its own dir with Debian's hardening flags and the packaged default config
 # path. VERSION is read by pkg/build-deb.sh from include/app/version.hpp. -Werror is left to
 # the other builds: a fortify-only warning should not stop a package build.
@@ -178,7 +180,7 @@ tsan: deps-test
 	HERALD_TSAN=1 TSAN_OPTIONS="second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 	    tools/run-integration.sh build/tsan/herald
 
-# ---- fuzzing (issue 7) -------------------------------------------------------------------
+# ---- fuzzing -----------------------------------------------------------------------------
 # libFuzzer + ASan + UBSan with Debian clang. `make fuzz FUZZ_SECONDS=N` builds every target
 # and runs each for N seconds (tests/fuzz/run.sh: scratch corpus under build/fuzz/corpus/,
 # dictionary, findings in build/fuzz/artifacts/). With -j2 two targets run at a time.
@@ -224,7 +226,7 @@ fuzz: $(FUZZ_TARGETS:%=fuzz-%)
 deps-fuzz:
 	@tools/deps.sh fuzz
 
-# ---- static analysis (issue 7) ----------------------------------------------------------
+# ---- static analysis --------------------------------------------------------------------
 # `make lint` (use -j2): the layer check (tools/check-layers.py: no #include points up the
 # module graph, README "Architecture"), cppcheck over src/ and include/, then clang-tidy (checks
 # and their reasons in .clang-tidy) on every source file with the headers it includes; all three

@@ -9,10 +9,10 @@
 #include "support/feed.hpp"
 
 using namespace std::literals;
+using herald::ParseStatus;
 using herald::http::ChunkedDecoder;
 using herald::http::HttpError;
 using herald::http::ParseResult;
-using herald::http::ParseStatus;
 using herald::test::FeedMode;
 using herald::test::GuardedBuffer;
 

@@ -546,7 +546,7 @@ Test(broker, top_channels_rank_by_subscribers_and_by_publish_rate) {
     cr_expect(b->top_channels(0).by_subscribers.empty());
 }
 
-// Issue 12.4: with channel_autocreate a subscriber (or a poll) may create the channel, unless
+// With channel_autocreate a subscriber (or a poll) may create the channel, unless
 // channel_autocreate_on_subscribe is off; the subscriber then gets what is published next.
 Test(broker, subscribers_create_channels_unless_told_not_to) {
     auto b = herald::push::make_memory_broker();
@@ -579,7 +579,7 @@ Test(broker, subscribers_create_channels_unless_told_not_to) {
     loop.run();
 }
 
-// Issue 12.4: an autocreated channel with no subscriber (nor poll) for channel_idle_timeout
+// An autocreated channel with no subscriber (nor poll) for channel_idle_timeout
 // and no message younger than its ttl is collected; declared channels never are; a channel
 // collected and made again is a new life (an old cursor gets the missed signal).
 Test(broker, idle_autocreated_channels_are_collected) {

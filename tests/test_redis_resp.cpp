@@ -11,8 +11,8 @@
 
 using namespace std::literals;
 using herald::Buffer;
+using herald::ParseStatus;
 using herald::redis::ParseResult;
-using herald::redis::ParseStatus;
 using herald::redis::RespError;
 using herald::redis::RespParser;
 using herald::redis::RespType;

@@ -35,8 +35,8 @@ struct ProtocolCase {
 } // namespace
 
 Test(ws_handshake, accept_key_rfc_sample) {
-    // RFC 6455 §1.3 and §4.2.2 item 5. (Issue 3 quotes "...zzhZxOo+xOo=", a typo: the RFC,
-    // MDN and `openssl sha1 | base64` all give "...zzhZRbK+xOo=".)
+    // RFC 6455 §1.3 and §4.2.2 item 5. (The "...zzhZxOo+xOo=" sometimes quoted is a typo: the
+    // RFC, MDN and `openssl sha1 | base64` all give "...zzhZRbK+xOo=".)
     cr_assert(accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     // The example exchange on Wikipedia's "WebSocket" page.
     cr_assert(accept_key("x3JJHMbDL1EzLkh9GBhXDw==") == "HSmrc0sMlYUkAGmm5OPpG2HaGWk=");

@@ -39,6 +39,7 @@
 namespace {
 
 using namespace herald::http;
+using herald::ParseStatus;
 
 // ---- input -------------------------------------------------------------------------------
 
@@ -270,7 +271,6 @@ const char* error_name(HttpError e) noexcept {
         "body_too_large",
         "not_implemented",
         "version_not_supported",
-        "method_not_allowed",
         "expectation_failed",
     };
     static_assert(std::size(names) == static_cast<std::size_t>(HttpError::expectation_failed) + 1);

@@ -22,7 +22,8 @@ void set_level(LogLevel lv) noexcept;
 [[nodiscard]] std::error_code open(const std::string& path);
 // Reopens the current path (USR1 after logrotate moved the file).
 [[nodiscard]] std::error_code reopen();
-// Redirects to stderr again (fd 2) if the log is a file; used by tests and shutdown.
+// The current target as given to open() ("stderr" until a file is opened). Read it on the
+// thread that calls open() (the main thread): the string is not guarded against a swap.
 const std::string& path() noexcept;
 
 void write(LogLevel lv, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

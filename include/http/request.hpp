@@ -7,6 +7,7 @@
 
 #include "core/ascii.hpp"
 #include "core/limits.hpp"
+#include "core/parse_status.hpp"
 
 namespace herald::http {
 
@@ -26,15 +27,13 @@ enum class HttpError : std::uint8_t {
     body_too_large,         // 413 over client_max_body_size
     not_implemented,        // 501 Transfer-Encoding other than chunked
     version_not_supported,  // 505
-    method_not_allowed,     // 405 (router level)
     expectation_failed,     // 417 Expect other than 100-continue
 };
 
 int status_of(HttpError e) noexcept;
 const char* reason_of(HttpError e) noexcept;  // short text for logs
 
-// Outcome of one feed() of an HTTP parser (STYLE §6). need_more is control flow, not an error.
-enum class ParseStatus : std::uint8_t { done, need_more, error };
+// Outcome of one feed() of an HTTP parser (STYLE §6); ParseStatus is core's.
 struct ParseResult {
     ParseStatus status;
     std::size_t consumed;  // meaning depends on the parser; see its feed() comment

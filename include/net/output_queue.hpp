@@ -52,8 +52,9 @@ public:
     void count_into(std::atomic<std::uint64_t>* total) noexcept { total_ = total; }
 
     bool empty() const noexcept { return head_ == chunks_.size(); }
-    // Bytes held in memory for this queue (own strings only; shared and file bytes are not
-    // copies, but they count against the connection's limit through pending_bytes()).
+    // Bytes queued in memory and not yet written: own strings, static and shared views (shared
+    // bytes are not copies, but they count). File ranges are not counted. The connection's
+    // output limits (output_queue_limit, ws_max_queue) are compared against this.
     std::size_t pending_bytes() const noexcept { return pending_; }
     // Total bytes successfully written since construction.
     std::uint64_t written() const noexcept { return written_; }

@@ -18,7 +18,8 @@ namespace herald::net {
 
 class Server {
 public:
-    // Builds the first Session of an accepted connection; listener = index given to listen().
+    // Builds the first Session of an accepted connection. The connection's listener() is the
+    // index that listen() returned for the socket it was accepted on.
     using SessionFactory = std::function<std::unique_ptr<Session>(Connection&)>;
 
     Server(EventLoop& loop, SessionFactory factory, int max_connections);
@@ -26,7 +27,8 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Starts accepting on fd (already bound and listening). Returns the listener index.
+    // Starts accepting on fd (already bound and listening). Returns the listener index: the
+    // next slot, never reused (close_listener() empties a slot but keeps it).
     std::size_t listen(UniqueFd fd, std::error_code& ec);
     // Stops accepting on one listener (reload removed it) or on all (graceful shutdown).
     void close_listener(std::size_t index) noexcept;

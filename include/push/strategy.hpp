@@ -47,6 +47,9 @@ std::string missed_json(const std::optional<Cursor>& since, const History& h);
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
                      PushFormat format, bool missed, std::string_view cors_origin);
 
+// Stateless: each strategy is one const static instance, shared by every worker thread, so
+// serve() may run on several threads at once. Per-request state lives in the session, its
+// Responder and the PushHost of the worker serving it, never in the strategy.
 class Strategy {
 public:
     virtual ~Strategy() = default;

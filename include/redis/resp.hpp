@@ -11,10 +11,9 @@
 #include <vector>
 
 #include "core/buffer.hpp"
+#include "core/parse_status.hpp"
 
 namespace herald::redis {
-
-enum class ParseStatus : std::uint8_t { done, need_more, error };
 
 // What made a reply malformed (or too big). Reported, never thrown.
 enum class RespError : std::uint8_t {

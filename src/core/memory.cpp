@@ -24,8 +24,9 @@ void release_free_memory() noexcept {
 // 1 MiB is given back when freed into.
 void tune_allocator() noexcept {
 #if defined(__GLIBC__)
-    ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
-    ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    // Called once at startup, before any thread starts (core/memory.hpp).
+    ::mallopt(M_MMAP_THRESHOLD, 4 << 20); // NOLINT(concurrency-mt-unsafe)
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 20); // NOLINT(concurrency-mt-unsafe)
 #endif
 }
 

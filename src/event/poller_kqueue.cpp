@@ -1,6 +1,6 @@
 // Poller over kqueue(2) (FreeBSD, macOS): EVFILT_READ/EVFILT_WRITE level-triggered knotes
 // per fd, merged into one ReadyEvent per fd per wait(); EVFILT_USER + NOTE_TRIGGER for
-// wake(). Model: redis src/ae_kqueue.c. Verified on Linux against tests/compat (issue 8).
+// wake(). Model: redis src/ae_kqueue.c. Tested on Linux over the kqueue emulation in tests/compat.
 #include "event/poller.hpp"
 
 #include <array>

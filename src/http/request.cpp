@@ -28,7 +28,6 @@ constexpr ErrorInfo error_table[] = {
     {413, "body too large"},
     {501, "unsupported Transfer-Encoding"},
     {505, "HTTP version not supported"},
-    {405, "method not allowed"},
     {417, "unsupported expectation"},
 };
 static_assert(std::size(error_table) == static_cast<std::size_t>(HttpError::expectation_failed) + 1,

@@ -1,4 +1,4 @@
-// kqueue(2) emulation for Linux (test-only, issue 8): lets herald's kqueue backend run the
+// kqueue(2) emulation for Linux (test-only): lets herald's kqueue backend run the
 // reactor test suites on Linux. Semantics are FreeBSD's (sys/kern/kern_event.c), described
 // in tests/compat/sys/event.h.
 //

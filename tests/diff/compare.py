@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compares herald's request parsing with llhttp's over one corpus (issue 7 differential check).
+"""Compares herald's request parsing with llhttp's over one corpus (the differential check).
 
 Runs both sides on the corpus (tools/parse_dump for herald, tests/diff/diff.mjs for Node's
 llhttp in strict mode) and reports every disagreement, one per (input, kind):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Builds the corpus for the HTTP parser differential check (herald vs llhttp, issue 7).
+"""Builds the corpus for the HTTP parser differential check (herald vs llhttp).
 
 One JSON object per line: {"id", "raw_b64", "source"}; raw_b64 is the exact bytes one client
 sends on one connection (possibly several pipelined requests). Ids:
@@ -8,7 +8,7 @@ sends on one connection (possibly several pipelined requests). Ids:
   http-parser:<line no.>   every vector of tests/data/vectors/http-parser/requests.jsonl
                            (numbered from 1, as in tests/integration/test_vectors.py)
   gen:valid/<name>         generated well-formed requests (RFC 9110/9112)
-  gen:invalid/<rule>/<name> generated requests that break one rule of issue 2's strictness list
+  gen:invalid/<rule>/<name> generated requests that break one of herald's strict-parsing rules
   gen:limit/<name>         sizes around the parsers' configured limits
   gen:incomplete/<name>    bytes that stop inside a message
 
@@ -222,7 +222,7 @@ def connection_cases():
 
 
 def invalid_cases():
-    """Each rule of issue 2's strictness list, with a few spellings each."""
+    """Each of herald's strict-parsing rules, with a few spellings each."""
     bad = {}
 
     def add(rule, name, raw):
@@ -349,7 +349,7 @@ def invalid_cases():
         ('empty-method', b' / HTTP/1.1'), ('nul-first', b'\x00GET / HTTP/1.1')),
         b'\r\nHost: a\r\n\r\n')
     add('request-line', 'whitespace-line-after', G + b' \r\nHost: a\r\n\r\n')
-    # request-target forms (RFC 9112 §3.2; RFC 9110 §4.2.4) and path rules (issue 2, RFC 3986)
+    # request-target forms (RFC 9112 §3.2; RFC 9110 §4.2.4) and path rules (RFC 3986)
     add_all('target', b'', (
         ('asterisk-get', b'GET *'), ('authority-get', b'GET example.com:80'),
         ('connect-origin', b'CONNECT /'), ('connect-no-port', b'CONNECT example.com'),

@@ -1,4 +1,4 @@
-// The llhttp side of the HTTP parser differential check (issue 7): parses every input of a
+// The llhttp side of the HTTP parser differential check: parses every input of a
 // corpus (JSON lines {"id", "raw_b64"}, as tests/diff/corpus.py writes) with the llhttp that
 // Node.js itself uses (process.binding('http_parser'), llhttp 9 in Node 20), in strict mode
 // (kLenientNone: no lenient flag), and prints one JSON line per input in the shape of

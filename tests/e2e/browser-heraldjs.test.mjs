@@ -273,7 +273,7 @@ describe('the missed signal without a message', () => {
   });
 });
 
-// Issue 12: random bytes (and bytes that are not UTF-8 under a text type) come back byte for
+// Binary messages: random bytes (and bytes that are not UTF-8 under a text type) come back byte for
 // byte as a Uint8Array on all five strategies; text messages stay strings.
 describe('binary messages', () => {
   test('every strategy hands the page the published bytes as a Uint8Array', async () => {

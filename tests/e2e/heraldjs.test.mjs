@@ -293,7 +293,7 @@ describe('publish()', () => {
   });
 });
 
-// Issue 12: binary messages reach onmessage as a Uint8Array of exactly the published bytes, text
+// Binary messages reach onmessage as a Uint8Array of exactly the published bytes, text
 // messages as strings. (SSE and iframe: browser-heraldjs.test.mjs; Node has no EventSource.)
 describe('binary messages', () => {
   test('the text rule matches the server\'s (is_text_type, then valid UTF-8)', () => {

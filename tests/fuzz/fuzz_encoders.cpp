@@ -14,7 +14,7 @@
 //  - Message::ws_frame: one final unmasked frame, text exactly when the data is valid UTF-8 of
 //    a text type; Message::iframe_call: the three views fit together and the script holds the
 //    escaped data and the id; the JSON envelope has id, channel and data;
-//  - a binary (not is_text()) message loses no byte (issue 12): its envelope's data is padded
+//  - a binary (not is_text()) message loses no byte: its envelope's data is padded
 //    base64 of the bytes with "encoding":"base64", its raw SSE event is `event: binary` with
 //    base64 data, its raw iframe call is ("BASE64","ID","base64"); each decodes, with a strict
 //    reference base64 decoder, to exactly the message bytes;

@@ -26,6 +26,7 @@
 namespace {
 
 using namespace herald::http;
+using herald::ParseStatus;
 using herald::fuzz::Piece;
 using herald::fuzz::require;
 

@@ -21,6 +21,7 @@
 namespace {
 
 using namespace herald::redis;
+using herald::ParseStatus;
 using herald::fuzz::Piece;
 using herald::fuzz::require;
 

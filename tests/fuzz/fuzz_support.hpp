@@ -1,4 +1,4 @@
-// Shared pieces of the libFuzzer harnesses (issue 7): an input reader that takes the harness's
+// Shared pieces of the libFuzzer harnesses: an input reader that takes the harness's
 // parameters from the front of the fuzz input, exact-size heap copies (so ASan catches a read
 // one byte past a piece), a property check that aborts with a message, and a reference UTF-8
 // decoder written from RFC 3629 §4 / Unicode Table 3-7 as plainly as possible, used to check

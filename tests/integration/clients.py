@@ -1,4 +1,4 @@
-"""Helpers for the hostile-peer and fault tests (issue 7): file-descriptor limits, process
+"""Helpers for the hostile-peer and fault tests: file-descriptor limits, process
 figures read from /proc (RSS, CPU time), the /status counters, resets (RST), many non-blocking
 sockets at once, and latency percentiles. Protocol clients live in push_clients.py; these are
 only what the resource tests add on top.

@@ -56,7 +56,7 @@ class Herald:
         # herald refuses to serve as root without an explicit `user`; tests run as root in CI.
         if os.geteuid() == 0 and not re.search(r'^\s*user\s', text, re.M):
             text = 'user root;\n' + text
-        # `make tsan` (issue 7): run every test with 4 event loops so that cross-thread paths
+        # `make tsan`: run every test with 4 event loops so that cross-thread paths
         # (broker fan-out, post(), reload) are exercised, unless the test chose a count.
         if os.environ.get('HERALD_TSAN') == '1' and not re.search(r'^\s*worker_threads\s', text,
                                                                   re.M):

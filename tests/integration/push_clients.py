@@ -1,4 +1,4 @@
-"""Client side of the push integration tests (issue 4): small, strict, blocking clients for every
+"""Client side of the push integration tests: small, strict, blocking clients for every
 herald push strategy over raw sockets, and incremental parsers for long streams.
 
 Wire format checked here is the README's "Push strategies and their wire format":

@@ -1,4 +1,4 @@
-"""Command line: -t, -v, -h, bad options, config errors with FILE:LINE:COL (issue 2)."""
+"""Command line: -t, -v, -h, bad options, config errors with FILE:LINE:COL."""
 import os
 import subprocess
 

@@ -1,4 +1,4 @@
-"""Process management against the real binary (issue 5): reload under load (HUP) with zero
+"""Process management against the real binary: reload under load (HUP) with zero
 disconnects and zero lost messages, reload with an invalid edit, QUIT (graceful: every stream
 ends with its clean close), TERM (fast), USR1 (log reopen after rotation), `daemon on` with its
 pid file and lock, `herald -s`, and the privilege drop (`user`).

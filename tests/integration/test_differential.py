@@ -1,4 +1,4 @@
-"""Differential check of herald's HTTP/1.1 request parsing against Node's llhttp (issue 7).
+"""Differential check of herald's HTTP/1.1 request parsing against Node's llhttp.
 
 The corpus (tests/diff/corpus.py: every vector of tests/data/vectors plus generated valid,
 invalid, limit and incomplete requests) goes through herald's parser (build/tools/parse_dump:
@@ -92,7 +92,7 @@ DIFFERENCES = [
              'not served; herald answers 400)'),
     dict(rule='path-normalisation', kind='herald_rejects', herald='bad_target', side=H,
          ids=['gen:invalid/target/pct-%s' % n for n in ('bad', 'truncated', 'nul', 'slash')],
-         why='malformed "%" escape, %00, or %2F: refused before routing (issue 2 target rules)',
+         why='malformed "%" escape, %00, or %2F: refused before routing (herald's target rules)',
          rfc='RFC 3986 §2.1 (pct-encoded = "%" HEXDIG HEXDIG), §2.2 (%2F is not "/")'),
     dict(rule='dot-segments', kind='herald_rejects', herald='bad_target', side=H,
          ids=['gen:invalid/target/dotdot-above-root', 'gen:invalid/target/pct-dotdot'],
@@ -195,7 +195,7 @@ def test_corpus_has_every_vector_and_each_rule():
     counts = collections.Counter(i.split(':')[0] for i in ids)
     assert counts['llhttp'] == 152 and counts['http-parser'] == 110, counts
     rules = {i.split('/')[1] for i in ids if i.startswith('gen:invalid/')}
-    # issue 2's strictness list, one group each
+    # herald's strict-parsing rules, one group each
     assert {'cl-te', 'cl-differ', 'cl-bad', 'te', 'chunk', 'space-before-colon', 'obs-fold',
             'ctl-target', 'ctl-value', 'host', 'version', 'bare-lf', 'bare-cr'} <= rules, rules
 

@@ -1,4 +1,4 @@
-"""Faults that must not lose data (issue 7).
+"""Faults that must not lose data.
 
 1. Reconnect storm: subscribers of every strategy (polling, long-polling, iframe, SSE,
    WebSocket) drop their connection at random moments (after a random number of messages or a

@@ -1,4 +1,4 @@
-"""Hostile and broken peers (issue 7), over loopback against the real binary: slowloris,
+"""Hostile and broken peers, over loopback against the real binary: slowloris,
 slow readers, connection floods past worker_connections and past the fd limit, resets and
 half-closes at every stage of a request, and oversized everything. In each case herald must keep
 serving the other clients, keep its memory bounded, and exit cleanly (code 0, no sanitizer

@@ -1,4 +1,4 @@
-"""HTTP/1.1 and static files over real sockets against the real binary (issue 2)."""
+"""HTTP/1.1 and static files over real sockets against the real binary."""
 import os
 import re
 import socket

@@ -1,4 +1,4 @@
-"""The Debian package end to end (issue 5), as root on this machine: `make deb`, lintian (no
+"""The Debian package end to end, as root on this machine: `make deb`, lintian (no
 errors), `dpkg -i`, start herald the way herald.service does (systemd is absent in CI: the
 ExecStartPre and ExecStart lines are run by hand), the demo page and a pub/sub round trip, an
 edit of the conffile applied with `herald -s reload` while a subscriber stays connected, log

@@ -1,4 +1,4 @@
-"""Binary payloads on every push strategy (issue 12, item 6): a message that is not text (a type
+"""Binary payloads on every push strategy: a message that is not text (a type
 other than text/*, application/json, application/javascript, or bytes that are not valid UTF-8)
 comes back byte for byte on all five strategies, raw and ?format=json:
   WebSocket: a binary frame (raw), {"data":"BASE64","encoding":"base64"} (json);

@@ -1,4 +1,4 @@
-"""The config decides the strategy (issue 4 acceptance): the shipped conf/herald.conf serves every
+"""The config decides the strategy: the shipped conf/herald.conf serves every
 push route of the wire protocol (on an ephemeral port), and editing a route's `push` strategy
 then restarting changes what that route serves."""
 import json

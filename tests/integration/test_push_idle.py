@@ -1,4 +1,4 @@
-"""Channels made by subscribers, and idle channels collected (issue 12, point 4).
+"""Channels made by subscribers, and idle channels collected.
 
 With `channel_autocreate on`, a subscriber that arrives before the first publish creates the
 channel (as nchan does) and gets what is published next, on all five strategies, instead of a

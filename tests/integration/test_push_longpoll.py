@@ -1,4 +1,4 @@
-"""`push long-polling;` over real sockets (issue 4): buffered answers at once, held requests
+"""`push long-polling;` over real sockets: buffered answers at once, held requests
 answered by the next publish or by longpoll_timeout (304), If-None-Match, the X-Herald-Missed
 signal, 410 on channel DELETE, many held at once, clients that leave while held, CORS."""
 import json

@@ -1,4 +1,4 @@
-"""The loss test (issue 4, issue 7 "Faults that must not lose data"): one channel with a 10,000
+"""The loss test (no message lost by any strategy, with resumes): one channel with a 10,000
 message buffer; 5 subscribers of each strategy (polling, long-polling, iframe, SSE, WebSocket);
 a publisher posts 5,000 numbered messages over one keep-alive connection (pipelined in small
 batches) while every subscriber disconnects at random points (after a random number of messages,

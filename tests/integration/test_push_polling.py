@@ -1,4 +1,4 @@
-"""`push polling;` over real sockets (issue 4): newest message with ETag, walking the channel with
+"""`push polling;` over real sockets: newest message with ETag, walking the channel with
 ?since= and If-None-Match, 304/204, the X-Herald-Missed signal, the JSON envelope, errors
 (404/400/405) and CORS."""
 import json

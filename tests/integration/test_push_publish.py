@@ -1,4 +1,4 @@
-"""The publisher API, channel DELETE, /status and access control over real sockets (issue 4):
+"""The publisher API, channel DELETE, /status and access control over real sockets:
 POST/PUT -> 201 {"id","channel","subscribers"}, GET channel info, DELETE closing every kind of
 subscriber (WebSocket close 1000, SSE/iframe last chunk, held long-poll 410), 413/404/400/403,
 channel_autocreate, allow/deny by address, and /status as JSON and Prometheus text."""
@@ -209,7 +209,7 @@ def test_channel_autocreate(herald):
     assert req(srv, 'GET', '/poll/fresh')[2] == b'born'
     assert status_json(srv)['channels'] == 3
     assert req(srv, 'POST', '/pub?channel=bad*name', body='x')[0] == 400
-    # A subscriber creates the channel too (issue 12.4; test_push_idle.py has the rest).
+    # A subscriber creates the channel too (channel_autocreate; test_push_idle.py has the rest).
     assert req(srv, 'GET', '/poll/other')[0] == 204
     assert status_json(srv)['channels'] == 4
 

@@ -1,4 +1,4 @@
-"""The two HTTP streaming strategies over real sockets (issue 4): `push sse;` (retry:, id:, one
+"""The two HTTP streaming strategies over real sockets: `push sse;` (retry:, id:, one
 data: line per line, Last-Event-ID / ?since= resume, the herald-missed event, keepalive comments)
 and `push iframe;` (>= 1 KiB preamble, parent.CB("DATA","ID") calls whose DATA is a JavaScript
 string literal nothing can break out of, ?callback= validation, the missed call), both ending
@@ -280,7 +280,7 @@ def test_iframe_escaping_keeps_data_inside_the_script(srv):
 
 def test_iframe_invalid_utf8_is_carried_in_base64(srv):
     # Not UTF-8, so binary whatever its type: base64 and a third argument, no byte lost
-    # (issue 12; test_push_binary.py covers every strategy).
+    # (test_push_binary.py covers every strategy).
     st = Stream(srv.port, '/if/a')
     st.wait_for(lambda s: len(s.body) >= 1024)
     publish(srv, 'a', b'ok\xff\xc3(end', ctype='text/plain')

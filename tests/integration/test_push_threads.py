@@ -1,4 +1,4 @@
-"""Cross-thread fan-out (issue 4): with `worker_threads 4`, 40 subscribers of every strategy
+"""Cross-thread fan-out: with `worker_threads 4`, 40 subscribers of every strategy
 (8 each) land on the four event loops (each worker has its own SO_REUSEPORT listener and the
 kernel hashes connections over them), four publishers post concurrently over their own
 connections (so messages are published from several threads at once), and every subscriber

@@ -1,4 +1,4 @@
-"""WebSocket (RFC 6455) against the real binary over raw sockets (issue 3): the opening
+"""WebSocket (RFC 6455) against the real binary over raw sockets: the opening
 handshake (§4.2), every framing violation with the exact close code herald must send (§5, §7.4,
 §8.1) followed by the TCP close, the echo route, keepalive pings, the close handshake and its
 timeout, shutdown (1001), and `push websocket` channel subscriptions.

@@ -1,4 +1,4 @@
-"""Real WebSocket clients against herald's echo route (issue 3): Python `websockets` (Debian
+"""Real WebSocket clients against herald's echo route: Python `websockets` (Debian
 python3-websockets, asyncio API) and Node `ws` (tests/node, pinned by package-lock.json; run
 `npm ci` there, tools/run-integration.sh does). Each runs an echo session of text, binary and
 fragmented messages and ends with a clean close that must report code 1000.

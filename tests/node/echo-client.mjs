@@ -1,4 +1,4 @@
-// Node `ws` echo session against herald's echo route (issue 3, "Real clients"); run by
+// Node `ws` echo session against herald's echo route (a real client library); run by
 // tests/integration/test_ws_clients.py.
 //
 // Usage: node echo-client.mjs ws://127.0.0.1:PORT/echo PREFIX

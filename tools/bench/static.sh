@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/bench/static.sh: static files, herald vs nginx (issue 2 benchmark; not a test).
+# tools/bench/static.sh: static files, herald vs nginx (a benchmark, not a test).
 #
 # Serves the same 1 KiB and 64 KiB files from nginx (worker_processes 1, sendfile on,
 # access_log off) and herald (worker_threads 1, access_log off) on 127.0.0.1, servers pinned to

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tools/bench/ws-echo.sh: WebSocket echo, herald vs Node `ws` vs a raw-TCP epoll echo in C
-# (issue 3 benchmark; not a test).
+# (a benchmark, not a test).
 #
 # In one run: herald's echo route (`location = /echo { push websocket; echo ""; }`, empty prefix
 # so replies are as long as requests), tools/bench/node-ws-echo.js (the seed's stack) and

@@ -1,4 +1,4 @@
-/* kqueue(2) for Linux, test-only (issue 8): the subset of FreeBSD's <sys/event.h> that
+/* kqueue(2) for Linux, test-only: the subset of FreeBSD's <sys/event.h> that
  * herald's kqueue backend and the emulation's own tests use, implemented over epoll in
  * tests/compat/kqueue_emul.cpp. Never linked into ./herald. Names, values and the struct
  * layout follow FreeBSD 12+ (sys/sys/event.h); semantics follow FreeBSD's kqueue(2):
