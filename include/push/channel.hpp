@@ -24,7 +24,7 @@ using WorkerId = std::uint32_t;
 inline constexpr std::size_t strategy_count = 6;  // PushStrategy values, none..websocket
 using StrategyCounts = std::array<std::uint64_t, strategy_count>;  // indexed by PushStrategy
 
-// Result of a resume lookup. "missed" (issue 4): the resume point is older than the buffer
+// Result of a resume lookup. "missed": the resume point is older than the buffer
 // (since + 1 < first buffered id) or an id the channel never had (since > last_id); the caller
 // still gets every buffered message and must send its strategy's "missed" signal.
 struct History {
