@@ -46,6 +46,10 @@ struct SessionLimits {
     int deflate_level = 6;
 };
 
+// Threads: a WsSession lives on its connection's worker thread and every member (and every
+// Endpoint callback) runs there; other threads reach it only by posting to that worker's loop
+// (the broker's fan-out does). send_frame() shares a frame built once for all subscribers
+// (`keep` holds it alive, read-only, until written); nothing else is shared.
 class WsSession final : public net::Session, private ProtocolHandler {
 public:
     WsSession(net::Connection& c, const SessionLimits& limits,
