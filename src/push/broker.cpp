@@ -81,8 +81,11 @@ struct InboxItem {
     std::shared_ptr<const Message> msg;  // nullptr: the channel was closed
 };
 
-struct Worker {
-    explicit Worker(PostFn p) : post(std::move(p)) {}
+// A worker loop attached by attach_worker(): its inbox of messages to deliver, and (touched
+// only on that loop's thread) its local subscriber registry. Not app::Worker, which owns the
+// loop; this is the broker's view of it.
+struct AttachedLoop {
+    explicit AttachedLoop(PostFn p) : post(std::move(p)) {}
     const PostFn post;
     std::mutex inbox_mutex;
     std::vector<InboxItem> inbox;  // guarded by inbox_mutex
@@ -108,7 +111,7 @@ struct ChannelEntry {
 
 // Workers waiting for a wake-up post, collected under locks and posted after. Per thread so a
 // publish allocates nothing once warm.
-thread_local std::vector<Worker*> pending_wakes;
+thread_local std::vector<AttachedLoop*> pending_wakes;
 
 class MemoryBroker final : public Broker {
 public:
@@ -152,7 +155,7 @@ private:
     void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
     void close_and_wake(Channel& ch);
     void post_wakes();
-    void drain(Worker& wk) noexcept;
+    void drain(AttachedLoop& wk) noexcept;
     std::uint64_t deliver_local(LocalChannel& lc, const std::shared_ptr<const Message>& m) noexcept;
     void close_local(LocalChannel& lc) noexcept;
     void count_subscriber(PushStrategy s, bool added) noexcept {
@@ -178,7 +181,7 @@ private:
     // Sized max_workers up front and never reallocated: publishers read workers_[w] without
     // the mutex (w came from a channel count set after attach_worker() returned it).
     mutable std::mutex workers_mutex_;
-    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<std::unique_ptr<AttachedLoop>> workers_;
     std::size_t worker_count_ = 0;  // guarded by workers_mutex_
 
     std::atomic<std::uint64_t> published_{0};
@@ -190,7 +193,7 @@ private:
 WorkerId MemoryBroker::attach_worker(PostFn post) {
     std::lock_guard<std::mutex> lock(workers_mutex_);
     if (worker_count_ == workers_.size()) throw std::length_error("too many broker workers");
-    workers_[worker_count_] = std::make_unique<Worker>(std::move(post));
+    workers_[worker_count_] = std::make_unique<AttachedLoop>(std::move(post));
     return static_cast<WorkerId>(worker_count_++);
 }
 
@@ -236,7 +239,7 @@ std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
 
 void MemoryBroker::enqueue(WorkerId w, std::uint64_t channel,
                            const std::shared_ptr<const Message>& m) {
-    Worker& wk = *workers_[w];
+    AttachedLoop& wk = *workers_[w];
     std::lock_guard<std::mutex> lock(wk.inbox_mutex);
     wk.inbox.push_back(InboxItem{channel, m});
     if (!wk.wake_pending) {
@@ -249,7 +252,7 @@ void MemoryBroker::enqueue(WorkerId w, std::uint64_t channel,
 // posts and clears the same list, and the only cost is a spare, empty drain.
 void MemoryBroker::post_wakes() {
     for (std::size_t i = 0; i < pending_wakes.size(); ++i) {
-        Worker* wk = pending_wakes[i];
+        AttachedLoop* wk = pending_wakes[i];
         wk->post([this, wk] { drain(*wk); });
     }
     pending_wakes.clear();
@@ -324,7 +327,7 @@ SubscribeResult MemoryBroker::subscribe(std::string_view channel, std::optional<
 }
 
 void MemoryBroker::unsubscribe(const SubscriptionKey& key) noexcept {
-    Worker& wk = *workers_[key.worker];
+    AttachedLoop& wk = *workers_[key.worker];
     const auto it = wk.local.find(key.channel);
     if (it == wk.local.end()) return;  // channel closed (and swept) before
     LocalChannel& lc = it->second;
@@ -337,7 +340,7 @@ void MemoryBroker::unsubscribe(const SubscriptionKey& key) noexcept {
     if (lc.live == 0 && wk.depth == 0) wk.local.erase(it);
 }
 
-void MemoryBroker::drain(Worker& wk) noexcept {
+void MemoryBroker::drain(AttachedLoop& wk) noexcept {
     {
         std::lock_guard<std::mutex> lock(wk.inbox_mutex);
         wk.draining.swap(wk.inbox);  // both keep their capacity: no steady-state allocation
