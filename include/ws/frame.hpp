@@ -8,12 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/parse_status.hpp"
 #include "ws/close.hpp"
 #include "ws/frame_header.hpp"
 
 namespace herald::ws {
 
-enum class ParseStatus : std::uint8_t { done, need_more, error };
+using herald::ParseStatus;  // core's: the same outcome as the HTTP and RESP parsers
 
 // RFC 6455 §5.5: control frames carry at most 125 payload bytes.
 inline constexpr std::size_t max_control_payload = 125;

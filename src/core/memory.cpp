@@ -1,7 +1,11 @@
 // Giving freed heap memory back to the operating system.
 #include "core/memory.hpp"
 
-#if defined(__GLIBC__)
+// Under a sanitizer the heap is the sanitizer's allocator, not glibc's: glibc's malloc_trim()
+// would walk arenas glibc never set up (seen: a SEGV in mtrim under ASan when two threads
+// trimmed at once), and there is nothing of glibc's to give back or tune.
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define HERALD_GLIBC_MALLOC 1
 #include <malloc.h>
 #endif
 
@@ -11,7 +15,7 @@ namespace herald {
 // the middle of a heap, and in the per-thread arenas the worker threads allocate from, stay
 // resident until malloc_trim() madvises them away. The one libc-specific line in herald.
 void release_free_memory() noexcept {
-#if defined(__GLIBC__)
+#if defined(HERALD_GLIBC_MALLOC)
     ::malloc_trim(0);
 #endif
 }
@@ -23,7 +27,7 @@ void release_free_memory() noexcept {
 // dynamic adjustment: blocks of 4 MiB and more are mmap()ed, and a heap top larger than
 // 1 MiB is given back when freed into.
 void tune_allocator() noexcept {
-#if defined(__GLIBC__)
+#if defined(HERALD_GLIBC_MALLOC)
     // Called once at startup, before any thread starts (core/memory.hpp).
     ::mallopt(M_MMAP_THRESHOLD, 4 << 20); // NOLINT(concurrency-mt-unsafe)
     ::mallopt(M_TRIM_THRESHOLD, 1 << 20); // NOLINT(concurrency-mt-unsafe)

@@ -92,7 +92,7 @@ DIFFERENCES = [
              'not served; herald answers 400)'),
     dict(rule='path-normalisation', kind='herald_rejects', herald='bad_target', side=H,
          ids=['gen:invalid/target/pct-%s' % n for n in ('bad', 'truncated', 'nul', 'slash')],
-         why='malformed "%" escape, %00, or %2F: refused before routing (herald's target rules)',
+         why='malformed "%" escape, %00, or %2F: refused before routing (the target rules of herald)',
          rfc='RFC 3986 §2.1 (pct-encoded = "%" HEXDIG HEXDIG), §2.2 (%2F is not "/")'),
     dict(rule='dot-segments', kind='herald_rejects', herald='bad_target', side=H,
          ids=['gen:invalid/target/dotdot-above-root', 'gen:invalid/target/pct-dotdot'],

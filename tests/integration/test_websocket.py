@@ -89,11 +89,26 @@ def close_payload(code, reason=b''):
     return struct.pack('!H', code) + reason
 
 
+# The suite runs twice: as is, and with every connection offering permessage-deflate (RFC 7692)
+# the way browsers do. Client frames stay uncompressed (a sender may leave RSV1 clear on any
+# message); the server's compressed messages are inflated by WsClient with Python's zlib, so
+# every expectation about what comes back holds in both modes.
+MODE = {'deflate': False}
+
+
+@pytest.fixture(autouse=True, scope='module', params=['plain', 'deflate'])
+def ws_mode(request):
+    MODE['deflate'] = request.param == 'deflate'
+    yield request.param
+    MODE['deflate'] = False
+
+
 class WsClient:
     """A connected, upgraded socket plus a read buffer (bytes after the 101 head included)."""
 
     def __init__(self, sock, status, headers, buf):
         self.sock, self.status, self.headers, self.buf = sock, status, headers, buf
+        self.deflate = headers.get('sec-websocket-extensions', '').startswith('permessage-deflate')
 
     def send(self, data):
         self.sock.sendall(data)
@@ -115,7 +130,10 @@ class WsClient:
             assert self.buf == b'', 'EOF inside a frame header: %r' % self.buf
             return None
         b0, b1 = self.buf[0], self.buf[1]
-        assert b0 & 0x70 == 0, 'server frame with RSV bits: %#x' % b0
+        # RSV1 only where permessage-deflate was negotiated, and only on a data message's first
+        # frame (RFC 7692 §6.1).
+        rsv1_ok = self.deflate and (b0 & 0x0F) in (TEXT, BINARY)
+        assert b0 & (0x30 if rsv1_ok else 0x70) == 0, 'server frame with RSV bits: %#x' % b0
         assert b1 & 0x80 == 0, 'server frames must not be masked (RFC 6455 §5.1)'
         n, off = b1 & 0x7F, 2
         if n == 126:
@@ -129,6 +147,9 @@ class WsClient:
         self.buf = self.buf[off + n:]
         if op & 0x8:
             assert fin and n <= 125, 'bad server control frame'
+        if b0 & 0x40:  # a compressed message: herald sends it as one frame
+            assert fin, 'compressed message in fragments'
+            payload = zlib.decompressobj(-15).decompress(payload + b'\x00\x00\xff\xff')
         return fin, op, payload
 
     def recv_message(self):
@@ -220,6 +241,10 @@ def read_head(sock):
 def connect(srv, path='/echo', early=b'', expect=101, rcvbuf=None, **kw):
     """Opens a WebSocket (or a refused handshake when expect != 101). early: bytes sent in the
     same write as the request; rcvbuf: a small SO_RCVBUF makes a slow reader."""
+    if MODE['deflate'] and not any(k.lower() == 'sec-websocket-extensions'
+                                   for k in (kw.get('headers') or {})):
+        kw['headers'] = dict(kw.get('headers') or {}, **{
+            'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits'})
     req, key = upgrade_request(path, **kw)
     if rcvbuf:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -284,6 +309,14 @@ def test_unmasked_frame_is_1002(srv):
 @pytest.mark.parametrize('rsv', [4, 2, 1, 7])  # RSV1 (0x40), RSV2, RSV3, all
 @pytest.mark.parametrize('op', [TEXT, BINARY, PING])
 def test_rsv_bits_are_1002(srv, rsv, op):
+    if MODE['deflate'] and rsv == 4 and op != PING:
+        # Negotiated, RSV1 marks a compressed message: 'x' (0x78) opens a stored block that
+        # the appended 00 00 ff ff completes, so it inflates to the empty message.
+        c = connect(srv, '/raw')
+        c.send(frame(op, 'x', rsv=rsv))
+        assert c.recv_message() == (op, b'')
+        c.close()
+        return
     violation(srv, frame(op, 'x', rsv=rsv), 1002)
 
 
@@ -566,7 +599,8 @@ def drain_until_close(c):
 
 def test_slow_reader_closed_with_1008(fresh):
     c = connect(fresh, '/slow', rcvbuf=4096)  # ws_max_queue 64k
-    chunk = frame(BINARY, b's' * 32768)
+    # Random bytes: with permessage-deflate a run of one letter would compress to nothing.
+    chunk = frame(BINARY, os.urandom(32768))
     sent = 0
     try:
         for _ in range(400):  # 13 MB of echo that we do not read
@@ -585,7 +619,7 @@ def test_slow_reader_closed_with_1008(fresh):
 
 def test_slow_subscriber_closed_with_1008(fresh):
     c = connect(fresh, '/slowws/c1', rcvbuf=4096)  # ws_max_queue 64k
-    body = b'm' * (256 << 10)
+    body = os.urandom(256 << 10)  # incompressible, as above
     for i in range(40):  # 10 MB we do not read
         publish(fresh, 'c1', body)
     fast = connect(fresh, '/ws/c1')  # the others are unaffected
