@@ -161,9 +161,14 @@ def test_worker_figures(tmp_path):
         threads = st['threads']
         assert len(threads) == st['workers'] == 2
         assert sum(t['connections'] for t in threads) == st['connections'] == 7
+        # The kernel spreads connections over the workers' listening sockets at random, so all
+        # seven may land on one worker (1 in 64): only a worker that has connections must have
+        # looped; every figure only grows.
         for a, b in zip(first['threads'], threads):
-            assert b['iterations'] >= a['iterations'] > 0
-            assert b['wait_s'] + b['busy_s'] >= a['wait_s'] + a['busy_s'] > 0
+            assert b['iterations'] >= a['iterations']
+            assert b['wait_s'] + b['busy_s'] >= a['wait_s'] + a['busy_s']
+            if a['connections']:
+                assert a['iterations'] > 0 and a['wait_s'] + a['busy_s'] > 0
         # A wait is counted when it ends: the worker that answered the second reading woke up
         # after waiting through most of the 0.3 s.
         assert sum(t['wait_s'] for t in threads) - sum(t['wait_s'] for t in first['threads']) > 0.1
@@ -172,7 +177,8 @@ def test_worker_figures(tmp_path):
         wait_until(lambda: (lambda p: p['herald_worker_connections{worker="0"}'] +
                             p['herald_worker_connections{worker="1"}'])(prometheus(srv)) == 7)
         samples = prometheus(srv)
-        assert samples['herald_worker_loop_iterations_total{worker="0"}'] > 0
+        assert (samples['herald_worker_loop_iterations_total{worker="0"}'] +
+                samples['herald_worker_loop_iterations_total{worker="1"}']) > 0
         assert 'herald_worker_queued_bytes{worker="1"}' in samples
         for c in held:
             c.close()
