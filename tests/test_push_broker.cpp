@@ -641,3 +641,42 @@ Test(broker, idle_autocreated_channels_are_collected) {
     clock.advance(seconds(100'000));
     cr_expect(b->collect_idle() == 0);
 }
+
+// Back-pressure (publish_backlog): while a worker with subscribers of the channel has that
+// many messages waiting for fan-out, publishing to the channel stores nothing and says
+// backlog; channels whose subscribers are elsewhere are not held back; once the worker
+// drains, publishing goes on with the next id.
+Test(broker, publish_backlog_refuses_until_the_worker_drains) {
+    auto b = herald::push::make_memory_broker();
+    Config cfg = config({channel("slow"), channel("other")});
+    cfg.publish_backlog = 3;
+    b->reconcile(cfg);
+    FakeLoop busy, idle;
+    const WorkerId w0 = b->attach_worker(busy.poster());
+    const WorkerId w1 = b->attach_worker(idle.poster());
+    Recorder r0, r1;
+    cr_assert(subscribe(*b, r0, w0, "slow") == PushError::none);
+    cr_assert(subscribe(*b, r1, w1, "other") == PushError::none);
+    cr_expect(publish(*b, "slow") == 1);
+    cr_expect(publish(*b, "slow") == 2);
+    cr_expect(publish(*b, "slow") == 3);
+    const herald::push::PublishResult refused = b->publish("slow", "x", "text/plain");
+    cr_expect(refused.error == PushError::backlog, "%s", to_string(refused.error));
+    cr_expect(b->channel_info("slow").info.last_id == 3, "nothing stored");
+    cr_expect(publish(*b, "other") == 1);   // w1 is not behind
+    cr_expect(publish(*b, "other") == 2);
+    idle.run();
+    cr_expect(publish(*b, "other") == 3);
+    cr_expect(publish(*b, "other") == 4);
+    idle.run();
+    busy.run();                             // w0 drains its three
+    cr_expect(r0.ids == Ids({1, 2, 3}));
+    cr_expect(publish(*b, "slow") == 4);
+    busy.run();
+    cr_expect(r0.ids == Ids({1, 2, 3, 4}) && r1.ids == Ids({1, 2, 3, 4}));
+    cfg.publish_backlog = 0;                // off
+    b->reconcile(cfg);
+    for (int i = 0; i < 10; ++i) publish(*b, "slow");
+    busy.run();
+    cr_expect(r0.ids.size() == 14);
+}

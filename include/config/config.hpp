@@ -147,6 +147,8 @@ struct Config {
     Duration channel_idle_timeout{300'000}; // collect idle autocreated channels; 0 = never
     ChannelConf autocreate_defaults;        // buffer/ttl for autocreated channels
     std::uint64_t max_channels = 100'000;   // channels at once; past it autocreate fails (503)
+    std::uint64_t publish_backlog = 10'000; // messages a worker may have waiting for fan-out
+                                            // before publishes to its subscribers get 503; 0 = off
     std::vector<ChannelConf> channels;
     std::vector<Server> servers;
     Limits http_limits;

@@ -68,7 +68,8 @@ public:
     // Body shared, not copied (a message's bytes kept alive by keep).
     void respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
                         std::string_view body);
-    void respond_error(int status, bool close = false);
+    // retry_after > 0: a Retry-After header (seconds), for a 503 that will pass.
+    void respond_error(int status, bool close = false, int retry_after = 0);
     // Sends a head now and keeps the response open; `owner` writes to connection().out() and
     // calls end_response() when done. For HTTP/1.1 the head should say chunked.
     void start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner);

@@ -28,6 +28,7 @@ enum class PushError : std::uint8_t {
     invalid_name,          // not [A-Za-z0-9_.:-]{1,128} -> 400
     too_many_subscribers,  // channel max_subscribers reached
     too_many_channels,     // autocreate past max_channels -> 503
+    backlog,               // a subscribed worker is publish_backlog messages behind -> 503
 };
 const char* to_string(PushError e) noexcept;
 
@@ -140,8 +141,10 @@ public:
     }
 
     // Publishes a copy of data. With channel_autocreate, an unknown channel is created with
-    // autocreate_defaults unless max_channels exist. Errors: invalid_name, not_found,
-    // too_many_channels.
+    // autocreate_defaults unless max_channels exist. Back-pressure: when a worker with
+    // subscribers of the channel has publish_backlog messages (or more) still waiting for
+    // fan-out, nothing is stored and the error is backlog. Errors: invalid_name, not_found,
+    // too_many_channels, backlog.
     virtual PublishResult publish(std::string_view channel, std::string_view data,
                                   std::string_view content_type) = 0;
 

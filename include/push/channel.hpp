@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -74,20 +75,29 @@ public:
     void reconfigure(const ChannelConf& conf);
 
     struct Appended {
-        std::shared_ptr<const Message> message;  // nullptr if the channel is closed
+        std::shared_ptr<const Message> message;  // nullptr if closed or refused
         std::uint64_t subscribers = 0;           // subscriber count at that moment
+        bool refused = false;                    // admit() said no: nothing was stored
     };
-    // Assigns m's id (++last_id) and publish times, buffers it and, still under the lock,
-    // calls per_worker(WorkerId, const std::shared_ptr<const Message>&) for every worker with
-    // subscribers: that is how the broker queues messages to each worker in id order.
-    template <class F>
-    Appended append(std::shared_ptr<Message> m, F&& per_worker) {
+    // Under the lock: first asks admit(WorkerId) for every worker with subscribers (any false:
+    // nothing happens, refused); then assigns m's id (++last_id) and publish times, buffers it
+    // and calls per_worker(WorkerId, const std::shared_ptr<const Message>&) for every worker
+    // with subscribers: that is how the broker queues messages to each worker in id order.
+    template <class A, class F>
+    Appended append(std::shared_ptr<Message> m, A&& admit, F&& per_worker) {
         std::lock_guard<std::mutex> lock(mutex_);
-        Appended a{append_locked(std::move(m)), total_subscribers_};
+        for (WorkerId w = 0; w < worker_subscribers_.size(); ++w)
+            if (worker_subscribers_[w] != 0 && !admit(w))
+                return Appended{nullptr, total_subscribers_, true};
+        Appended a{append_locked(std::move(m)), total_subscribers_, false};
         if (a.message)
             for (WorkerId w = 0; w < worker_subscribers_.size(); ++w)
                 if (worker_subscribers_[w] != 0) per_worker(w, a.message);
         return a;
+    }
+    template <class F>
+    Appended append(std::shared_ptr<Message> m, F&& per_worker) {
+        return append(std::move(m), [](WorkerId) { return true; }, std::forward<F>(per_worker));
     }
     Appended append(std::shared_ptr<Message> m) {
         return append(std::move(m), [](WorkerId, const std::shared_ptr<const Message>&) {});

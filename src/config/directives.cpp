@@ -351,6 +351,8 @@ constexpr Spec table[] = {
             l.number(d, 0, 0, max_status_top_channels)); }),
     one("max_channels", ctx_http, [](Loader& l, const Directive& d) {
         l.cfg.max_channels = l.number(d, 0, 1, 100'000'000); }),
+    one("publish_backlog", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.publish_backlog = l.number(d, 0, 0, 100'000'000); }),
     block("types", ctx_http, 0, true, [](Loader& l, const Directive& d) {
         l.process(d.children, ctx_types); }),
     block("channel", ctx_http, 1, true, channel_block),

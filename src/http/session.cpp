@@ -239,10 +239,11 @@ void HttpSession::respond_shared(ResponseHead&& head, std::shared_ptr<const void
     finish_request();
 }
 
-void HttpSession::respond_error(int status, bool close) {
+void HttpSession::respond_error(int status, bool close, int retry_after) {
     if (close) keep_alive_ = false;
     ResponseHead head(status);
     head.header("Content-Type", "text/html");
+    if (retry_after > 0) head.header("Retry-After", std::to_string(retry_after));
     if (status == 405) head.header("Allow", "GET, HEAD");
     respond(std::move(head), error_page(status));
 }

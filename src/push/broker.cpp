@@ -31,6 +31,7 @@ const char* to_string(PushError e) noexcept {
     case PushError::invalid_name: return "invalid channel name";
     case PushError::too_many_subscribers: return "too many subscribers";
     case PushError::too_many_channels: return "too many channels";
+    case PushError::backlog: return "fan-out backlog full";
     }
     return "unknown";
 }
@@ -90,6 +91,10 @@ struct AttachedLoop {
     std::mutex inbox_mutex;
     std::vector<InboxItem> inbox;  // guarded by inbox_mutex
     bool wake_pending = false;     // guarded by inbox_mutex: a drain is posted and not started
+    // Messages queued here and not yet handed to the subscribers (inbox plus the batch being
+    // drained): what publish_backlog bounds. Written under inbox_mutex or by the loop thread
+    // after its batch; read by publishers without a lock.
+    std::atomic<std::uint64_t> backlog{0};
     // The worker's loop thread only:
     std::vector<InboxItem> draining;
     std::unordered_map<std::uint64_t, LocalChannel> local;
@@ -173,6 +178,7 @@ private:
     bool autocreate_ = false;          // guarded by map_mutex_
     bool autocreate_on_subscribe_ = true;  // guarded by map_mutex_
     Duration idle_timeout_{0};         // guarded by map_mutex_
+    std::atomic<std::uint64_t> publish_backlog_{0};  // 0 = unbounded
     std::uint64_t max_channels_ = 0;   // guarded by map_mutex_
     ChannelConf autocreate_defaults_;  // guarded by map_mutex_
     std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
@@ -242,6 +248,7 @@ void MemoryBroker::enqueue(WorkerId w, std::uint64_t channel,
     AttachedLoop& wk = *workers_[w];
     std::lock_guard<std::mutex> lock(wk.inbox_mutex);
     wk.inbox.push_back(InboxItem{channel, m});
+    wk.backlog.fetch_add(1, std::memory_order_relaxed);
     if (!wk.wake_pending) {
         wk.wake_pending = true;
         pending_wakes.push_back(&wk);
@@ -273,8 +280,13 @@ PublishResult MemoryBroker::publish(std::string_view channel, std::string_view d
         const auto to_worker = [this, key](WorkerId w, const std::shared_ptr<const Message>& msg) {
             enqueue(w, key, msg);
         };
-        const Channel::Appended a = ch->append(m, to_worker);
+        const std::uint64_t limit = publish_backlog_.load(std::memory_order_relaxed);
+        const auto admit = [this, limit](WorkerId w) {
+            return limit == 0 || workers_[w]->backlog.load(std::memory_order_relaxed) < limit;
+        };
+        const Channel::Appended a = ch->append(m, admit, to_worker);
         post_wakes();
+        if (a.refused) return {PushError::backlog, 0, 0, a.subscribers};
         if (!a.message) continue;  // closed while we published
         published_.fetch_add(1, std::memory_order_relaxed);
         return {PushError::none, a.message->id, a.message->epoch, a.subscribers};
@@ -364,6 +376,7 @@ void MemoryBroker::drain(AttachedLoop& wk) noexcept {
         const auto it = wk.local.find(item.channel);
         if (it != wk.local.end() && it->second.live == 0) wk.local.erase(it);
     }
+    wk.backlog.fetch_sub(wk.draining.size(), std::memory_order_relaxed);
     wk.draining.clear();
     wk.delivered.fetch_add(delivered, std::memory_order_relaxed);
 }
@@ -422,6 +435,7 @@ void MemoryBroker::reconcile(const Config& cfg) {
         autocreate_ = cfg.channel_autocreate;
         autocreate_on_subscribe_ = cfg.autocreate_on_subscribe;
         idle_timeout_ = cfg.channel_idle_timeout;
+        publish_backlog_.store(cfg.publish_backlog, std::memory_order_relaxed);
         max_channels_ = cfg.max_channels;
         autocreate_defaults_ = cfg.autocreate_defaults;
         std::unordered_set<std::string_view> declared;

@@ -51,6 +51,7 @@ void respond_push_error(http::HttpSession& s, PushError e) {
     case PushError::invalid_name: s.respond_error(400); return;
     case PushError::too_many_subscribers:
     case PushError::too_many_channels: s.respond_error(503); return;
+    case PushError::backlog: s.respond_error(503, false, 1); return;  // Retry-After: 1
     default: s.respond_error(404); return;
     }
 }

@@ -55,6 +55,8 @@ public:
         auto r = w_.broker().publish(t_.channel, payload,
                                      op == ws::Opcode::text ? "text/plain; charset=utf-8"
                                                             : "application/octet-stream");
+        // Back-pressure included: 1008 with the reason "fan-out backlog full" (1013 "try
+        // again later" is not a code RFC 6455 defines, and peers echo it back).
         if (r.error != PushError::none && session_)
             session_->close(ws::CloseCode::policy_violation, to_string(r.error));
     }

@@ -363,3 +363,44 @@ def test_status_prometheus(srv):
     names = re.findall(r'^# TYPE (\w+) ', text, re.M)
     assert len(names) == len(set(names))
     assert req(srv, 'POST', '/status', body='x')[0] == 405
+
+
+def test_publish_backlog_answers_503_with_retry_after(herald):
+    """Back-pressure: publishes that arrive while the subscribers' worker still has
+    publish_backlog messages waiting for fan-out get 503 + Retry-After and store nothing; the
+    subscriber gets exactly the accepted ones. Fifty publishes pipelined in one write reach one
+    worker thread together, before it fans any of them out."""
+    from harness import read_response
+    srv = herald('''
+error_log stderr info;
+worker_threads 1;
+http {
+    access_log off;
+    publish_backlog 2;
+    channel bp { buffer 100; }
+    server {
+        listen 127.0.0.1:0;
+        location /ws/ { push websocket; channel $tail; }
+        location = /pub { publish; channel $arg_channel; }
+    }
+}
+''')
+    ws = Ws(srv.port, '/ws/bp')
+    assert ws.status == 101
+    s = srv.connect(timeout=5)
+    head = b'POST /pub?channel=bp HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n'
+    s.sendall(b''.join(head + b'm%02d' % i for i in range(50)))
+    statuses, retry = [], set()
+    for _ in range(50):
+        status, headers, _ = read_response(s)
+        statuses.append(status)
+        if status == 503:
+            retry.add(headers.get('retry-after'))
+    s.close()
+    assert set(statuses) <= {201, 503}, statuses
+    assert 503 in statuses, 'no back-pressure: %r' % statuses
+    assert retry == {'1'}
+    accepted = [i for i, st in enumerate(statuses) if st == 201]
+    got = [ws.recv()[1] for _ in accepted]
+    assert got == [b'm%02d' % i for i in accepted]
+    ws.close()
