@@ -32,9 +32,12 @@ struct Registry {
     DeflateTotals retired;          // guarded by mutex: threads that exited
 };
 
+// Constructed by a thread's first count, before that thread's slot, so destroyed after every
+// slot: worker threads are joined before static teardown, and the main thread's thread_local
+// objects are destroyed before its statics.
 Registry& registry() {
-    static Registry* r = new Registry;  // never destroyed: threads may exit during static teardown
-    return *r;
+    static Registry r;
+    return r;
 }
 
 // Registers on a thread's first count; folds its figures into `retired` when the thread exits.
