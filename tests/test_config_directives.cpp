@@ -75,6 +75,7 @@ const Row rows[] = {
      server},
     {"status_top_channels", http, "status_top_channels 5;", "", "status_top_channels;", server},
     {"max_channels", http, "max_channels 10;", "", "max_channels;", server},
+    {"publish_backlog", http, "publish_backlog 0;", "", "publish_backlog;", server},
     {"types", http, "types { text/x x; }", "", "types a { }", server},
     {"channel", http, "channel d { }", "", "channel { }", server},
     {"server", http, "server { listen 2; }", "", "server x { listen 2; }", main_},
