@@ -26,7 +26,8 @@ struct InflateResult {
 // Decodes one DEFLATE stream fed in pieces split anywhere; bits of a piece that do not yet
 // make a whole symbol are kept inside, so the caller passes only new bytes each time.
 // Owns its history window (2^window_bits bytes, allocated at construction) and the current
-// block's Huffman tables (about 4 KiB): sizeof(Inflater) plus the window is its whole memory.
+// block's Huffman tables (sizeof(Inflater) is 3,680 bytes on x86-64): that plus the window is
+// its whole memory.
 // Distances are checked against the history written so far (including earlier messages
 // when the caller keeps one Inflater across them: context takeover) and the window size.
 // Single-threaded; not copyable.

@@ -40,11 +40,7 @@ inline std::size_t encode_frame_header(Opcode op, bool fin, std::uint64_t payloa
     return 10;
 }
 
-// Of a complete frame as encode_frame_header() starts it (at least 2 bytes): whether RSV1
-// (permessage-deflate's "compressed") is set, and its payload length.
-inline bool frame_rsv1(std::string_view frame) noexcept {
-    return (static_cast<unsigned char>(frame[0]) & 0x40) != 0;
-}
+// The payload length of a complete frame as encode_frame_header() starts it (at least 2 bytes).
 inline std::size_t frame_payload_size(std::string_view frame) noexcept {
     const unsigned len7 = static_cast<unsigned char>(frame[1]) & 0x7f;
     return frame.size() - (len7 == 127 ? 10 : len7 == 126 ? 4 : 2);

@@ -115,18 +115,21 @@ private:
 
     // The shared frame for this subscriber: compressed once per message for every connection
     // that negotiated permessage-deflate, plain otherwise or below ws_deflate_min_size.
+    // plain: the payload size before compression (m.body()), looked up once by the caller.
+    std::string_view frame_of(const ws::WsSession& s, const Message& m, std::size_t plain) const {
+        return s.compresses(plain) ? m.ws_frame_deflated(t_.format, s.deflate_level())
+                                   : m.ws_frame(t_.format);
+    }
     std::string_view frame_of(const ws::WsSession& s, const Message& m) const {
-        if (s.compresses(m.body(t_.format).size()))
-            return m.ws_frame_deflated(t_.format, s.deflate_level());
-        return m.ws_frame(t_.format);
+        return frame_of(s, m, m.body(t_.format).size());
     }
 
     // Queues m's frame (shared, not copied); counts what compression saved when it was used.
     bool send(const std::shared_ptr<const Message>& m) noexcept {
-        const std::string_view frame = frame_of(*session_, *m);
+        const std::size_t plain = m->body(t_.format).size();
+        const std::string_view frame = frame_of(*session_, *m, plain);
         if (!session_->send_frame(m, frame)) return false;
-        if (ws::frame_rsv1(frame))
-            ws::count_sent_deflated(m->body(t_.format).size(), ws::frame_payload_size(frame));
+        if (session_->compresses(plain)) ws::count_sent_deflated(plain, ws::frame_payload_size(frame));
         return true;
     }
 
