@@ -152,9 +152,9 @@ void Master::start_clocks() {
     arm_collector();
 }
 
-// channel_idle_timeout: look for idle autocreated channels a few times per timeout (a channel
-// goes between 1x and 1.25x its timeout after it fell idle), at most every 250 ms and at least
-// every 30 s.
+// channel_idle_timeout: look for idle autocreated channels four times per timeout, no more
+// often than every 250 ms and at least every 30 s (so, for timeouts of 1 s and more, a channel
+// goes between 1x and 1.25x its timeout after it fell idle).
 void Master::arm_collector() {
     collector_ = Timer();
     const Duration idle = cfg_->channel_idle_timeout;

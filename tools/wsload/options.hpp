@@ -53,7 +53,7 @@ inline const char* usage_text =
     "  --binary       echo: binary frames instead of text\n"
     "  --deflate      ws: offer permessage-deflate (no context takeover); echo sends compressed\n"
     "                 frames, subscribe inflates; the result line gets wire bytes either way\n"
-    "  --json         echo and publish payloads are JSON records (about 3-5x compressible)\n"
+    "  --json         echo and publish payloads are JSON records (2.5x compressible at 1 KiB)\n"
     "                 instead of one repeated letter\n"
     "  --publish URL  subscribe: also POST messages to URL (after --settle) at --rate for -t\n"
     "  --rate R       messages per second to publish (default 10)\n"

@@ -21,8 +21,9 @@
 namespace wsload {
 
 // --json: a JSON array of records (ids, names, prices, tags, short texts) of exactly `size`
-// bytes (padded with spaces), different for each seed. Compresses about as well as real
-// notification payloads do (3-5x), where a run of one letter would compress 100-fold.
+// bytes (padded with spaces), different for each seed. herald's deflater at level 6 makes
+// 1 KiB of it 2.5x smaller and 4 KiB 3.4x (measured: the fan-out's bytes per delivery, and
+// a 4 KiB sample), where a run of one letter would compress 100-fold.
 inline std::string json_payload(std::size_t size, std::uint64_t seed) {
     static const char* const words[] = {
         "alpha", "bravo", "market", "update", "price", "order", "filled", "pending", "user",
