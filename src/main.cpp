@@ -69,7 +69,7 @@ struct BoundListen {
     std::vector<UniqueFd> fds;
 };
 
-BoundListen bind_listen(const Listen& l, std::size_t workers) {
+BoundListen bind_listen(const config::ListenConf& l, std::size_t workers) {
     BoundListen b;
     b.key = http::Router::listen_key(l);
     net::Address addr;
@@ -90,11 +90,11 @@ BoundListen bind_listen(const Listen& l, std::size_t workers) {
     return b;
 }
 
-std::vector<Listen> unique_listens(const Config& cfg) {
-    std::map<std::string, Listen> seen;
-    for (const Server& s : cfg.servers)
-        for (const Listen& l : s.listens) seen.emplace(http::Router::listen_key(l), l);
-    std::vector<Listen> out;
+std::vector<config::ListenConf> unique_listens(const config::Config& cfg) {
+    std::map<std::string, config::ListenConf> seen;
+    for (const config::ServerConf& s : cfg.servers)
+        for (const config::ListenConf& l : s.listens) seen.emplace(http::Router::listen_key(l), l);
+    std::vector<config::ListenConf> out;
     out.reserve(seen.size());
     for (auto& [k, l] : seen) out.push_back(l);
     return out;
@@ -102,13 +102,13 @@ std::vector<Listen> unique_listens(const Config& cfg) {
 
 class Master {
 public:
-    Master(std::shared_ptr<const Config> cfg, Options opts)
+    Master(std::shared_ptr<const config::Config> cfg, Options opts)
         : opts_(std::move(opts)), cfg_(std::move(cfg)), broker_(push::make_memory_broker()) {}
 
     int run();
 
 private:
-    void apply_log_settings(const Config& cfg);
+    void apply_log_settings(const config::Config& cfg);
     void start_clocks();
     void arm_clock(std::size_t slot);
     void arm_collector();
@@ -117,7 +117,7 @@ private:
     void stop(bool graceful);
 
     Options opts_;
-    std::shared_ptr<const Config> cfg_;
+    std::shared_ptr<const config::Config> cfg_;
     std::unique_ptr<push::Broker> broker_;
     EventLoop loop_;
     std::vector<std::unique_ptr<app::Worker>> workers_;
@@ -132,7 +132,7 @@ private:
     bool stopping_ = false;
 };
 
-void Master::apply_log_settings(const Config& cfg) {
+void Master::apply_log_settings(const config::Config& cfg) {
     log::set_level(cfg.error_log_level);
     if (cfg.error_log != log::path()) {
         if (auto ec = log::open(cfg.error_log))
@@ -143,7 +143,7 @@ void Master::apply_log_settings(const Config& cfg) {
 void Master::start_clocks() {
     clocks_.clear();
     clock_channels_.clear();
-    for (const ChannelConf& ch : cfg_->channels) {
+    for (const config::ChannelConf& ch : cfg_->channels) {
         if (ch.clock_interval.count() <= 0) continue;
         clock_channels_.emplace_back(ch.name, ch.clock_interval);
         clocks_.emplace_back();
@@ -194,7 +194,7 @@ int Master::run() {
     auto routes = std::make_shared<const http::Router>(cfg_);
     std::size_t n = static_cast<std::size_t>(cfg_->worker_threads);
     std::vector<BoundListen> bound;
-    for (const Listen& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
+    for (const config::ListenConf& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
     broker_->reconcile(*cfg_);
     // Workers open the access log here, still with the privileges the logs need; no thread
     // runs before after_bind(), which may fork.
@@ -257,7 +257,7 @@ void Master::check_stopped() {
 }
 
 // Settings that belong to the process, not to requests: a reload cannot apply them.
-void warn_restart_only(const Config& cur, const Config& next) {
+void warn_restart_only(const config::Config& cur, const config::Config& next) {
     if (next.worker_threads != cur.worker_threads)
         HERALD_WARN("worker_threads changes take effect on restart only (keeping %d)",
                     cur.worker_threads);
@@ -274,9 +274,9 @@ void Master::reload() {
         return;
     }
     HERALD_NOTICE("reloading configuration from \"%s\"", opts_.conf.c_str());
-    std::shared_ptr<const Config> next;
+    std::shared_ptr<const config::Config> next;
     try {
-        next = load_config(opts_.conf);
+        next = config::load_config(opts_.conf);
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
         return;
@@ -286,7 +286,7 @@ void Master::reload() {
     std::vector<BoundListen> fresh;
     std::vector<std::string> keys, removed;
     try {
-        for (const Listen& l : unique_listens(*next)) {
+        for (const config::ListenConf& l : unique_listens(*next)) {
             std::string key = http::Router::listen_key(l);
             keys.push_back(key);
             if (std::find(listen_keys_.begin(), listen_keys_.end(), key) == listen_keys_.end())
@@ -329,9 +329,9 @@ int main(int argc, char** argv) {
         std::printf("herald version %s\n", HERALD_VERSION);
         return 0;
     }
-    std::shared_ptr<const Config> cfg;
+    std::shared_ptr<const config::Config> cfg;
     try {
-        cfg = load_config(opts.conf);
+        cfg = config::load_config(opts.conf);
         if (opts.test) app::check_identity(*cfg);  // what a start would refuse, -t refuses
     } catch (const std::exception& e) {
         std::fprintf(stderr, "herald: %s\n", e.what());

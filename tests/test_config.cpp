@@ -192,9 +192,9 @@ Test(config, every_error_names_file_line_and_column) {
 
 Test(config, unreadable_main_file) {
     try {
-        load_config("/nonexistent/herald.conf");
+        config::load_config("/nonexistent/herald.conf");
         cr_assert_fail("loaded a missing file");
-    } catch (const ConfigError& e) {
+    } catch (const config::ConfigError& e) {
         cr_expect_str_eq(e.what(),
                          "open() \"/nonexistent/herald.conf\" failed (No such file or directory)");
     }

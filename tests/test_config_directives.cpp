@@ -204,9 +204,9 @@ Test(config_directives, repeatable_ones_accumulate) {
                        "location /a/ { allow 10.0.0.1; deny all; allow ::1; }\n"
                        "location /b/ { }\n"
                        "} server { listen 3; } types { a/b b; } types { c/d d; } }";
-    auto cfg = load_config_string(text, "t.conf");
+    auto cfg = config::load_config_string(text, "t.conf");
     cr_assert_eq(cfg->servers.size(), 2u);
-    const Server& s = cfg->servers[0];
+    const config::ServerConf& s = cfg->servers[0];
     cr_expect_eq(s.listens.size(), 2u);
     cr_expect_eq(s.server_names.size(), 3u);
     cr_expect_eq(s.index.size(), 2u);

@@ -24,17 +24,17 @@ void expect_str(const std::string& got, const std::string& want) {
     cr_expect(got == want, "got:  %s\nwant: %s", got.c_str(), want.c_str());
 }
 
-std::shared_ptr<const Config> load(const std::string& text, const std::string& path = "t.conf") {
+std::shared_ptr<const config::Config> load(const std::string& text, const std::string& path = "t.conf") {
     try {
-        return load_config_string(text, path);
-    } catch (const ConfigError& e) {
+        return config::load_config_string(text, path);
+    } catch (const config::ConfigError& e) {
         cr_assert_fail("unexpected config error: %s", e.what());
     }
     std::abort();
 }
 
-const Location& find_location(const Server& s, std::string_view path) {
-    for (const Location& l : s.locations)
+const config::LocationConf& find_location(const config::ServerConf& s, std::string_view path) {
+    for (const config::LocationConf& l : s.locations)
         if (l.path == path) return l;
     cr_assert_fail("no location %.*s", int(path.size()), path.data());
     std::abort();
@@ -42,7 +42,7 @@ const Location& find_location(const Server& s, std::string_view path) {
 
 std::string cwd() { return fs::current_path().lexically_normal().string(); }
 
-bool same_limits(const Limits& a, const Limits& b) {
+bool same_limits(const config::Limits& a, const config::Limits& b) {
     return a.client_max_body_size == b.client_max_body_size &&
            a.large_header_buffer == b.large_header_buffer &&
            a.max_header_bytes == b.max_header_bytes && a.max_header_count == b.max_header_count &&
@@ -76,7 +76,7 @@ Test(config_model, defaults) {
     cr_expect(cfg->autocreate_on_subscribe && cfg->channel_idle_timeout == 5min);
     cr_expect_eq(cfg->status_top_channels, 10u);
     cr_expect(cfg->channels.empty() && cfg->servers.empty());
-    cr_expect(same_limits(cfg->http_limits, Limits{}));
+    cr_expect(same_limits(cfg->http_limits, config::Limits{}));
 }
 
 Test(config_model, listen_proxy_protocol) {
@@ -86,7 +86,7 @@ Test(config_model, listen_proxy_protocol) {
 
 Test(config_model, server_and_location_defaults) {
     auto cfg = load("http { server { listen 80; location / { } location =/e { } } }");
-    const Server& s = cfg->servers.at(0);
+    const config::ServerConf& s = cfg->servers.at(0);
     cr_assert_eq(s.listens.size(), 1u);
     expect_str(s.listens[0].host, "0.0.0.0");
     cr_expect_eq(s.listens[0].port, 80);
@@ -95,18 +95,18 @@ Test(config_model, server_and_location_defaults) {
     cr_expect(!s.listens[0].proxy_protocol);
     cr_expect(s.root.empty() && s.server_names.empty());
     cr_expect(s.index == std::vector<std::string>{"index.html"});
-    cr_expect(same_limits(s.limits, Limits{}));
-    const Location& l = s.locations.at(0);
-    cr_expect(l.match == Location::Match::prefix && l.path == "/");
+    cr_expect(same_limits(s.limits, config::Limits{}));
+    const config::LocationConf& l = s.locations.at(0);
+    cr_expect(l.match == config::LocationConf::Match::prefix && l.path == "/");
     cr_expect(l.root.empty() && l.index == std::vector<std::string>{"index.html"});
-    cr_expect(l.push == PushStrategy::none && l.channel.kind == ChannelRef::Kind::none);
+    cr_expect(l.push == config::PushStrategy::none && l.channel.kind == config::ChannelRef::Kind::none);
     cr_expect(!l.publish && !l.status && !l.echo);
     cr_expect(l.ws_protocols.empty() && l.allow_origin.empty() && l.access.empty());
-    cr_expect(same_limits(l.limits, Limits{}));
+    cr_expect(same_limits(l.limits, config::Limits{}));
     expect_str(l.file, "t.conf");
     expect_str(l.where, "t.conf:1:28");
-    const Location& e = s.locations.at(1);
-    cr_expect(e.match == Location::Match::exact && e.path == "/e");
+    const config::LocationConf& e = s.locations.at(1);
+    cr_expect(e.match == config::LocationConf::Match::exact && e.path == "/e");
 }
 
 Test(config_model, inheritance_http_server_location) {
@@ -130,23 +130,23 @@ http {
 )");
     cr_expect_eq(cfg->http_limits.client_max_body_size, 2u << 20);
     cr_expect(cfg->http_limits.sse_retry == 7s);
-    const Server& s1 = cfg->servers.at(0);
+    const config::ServerConf& s1 = cfg->servers.at(0);
     cr_expect_eq(s1.limits.client_max_body_size, 2u << 20);
     cr_expect(s1.limits.keepalive_timeout == 5s && s1.limits.sse_retry == 7s);
     cr_expect(s1.limits.ws_ping_interval == 0ms && s1.limits.default_type == "text/html");
-    const Location& a = find_location(s1, "/");
+    const config::LocationConf& a = find_location(s1, "/");
     cr_expect_eq(a.limits.client_max_body_size, 4096u);
     cr_expect(a.limits.keepalive_timeout == 5s && a.limits.sse_retry == 7s);
     cr_expect_eq(a.limits.ws_max_queue, 8192u);
     expect_str(a.root, "/srv/a");
     cr_expect(a.index == (std::vector<std::string>{"a.html", "b.html"}));
-    const Location& b = find_location(s1, "/b/");
+    const config::LocationConf& b = find_location(s1, "/b/");
     expect_str(b.root, "/srv/b");
     cr_expect(b.index == std::vector<std::string>{"c.html"});
-    cr_expect(b.limits.push_format == PushFormat::json);
-    cr_expect(a.limits.push_format == PushFormat::raw);
+    cr_expect(b.limits.push_format == config::PushFormat::json);
+    cr_expect(a.limits.push_format == config::PushFormat::raw);
     cr_expect_eq(b.limits.client_max_body_size, 2u << 20);
-    const Server& s2 = cfg->servers.at(1);
+    const config::ServerConf& s2 = cfg->servers.at(1);
     cr_expect(s2.limits.keepalive_timeout == 75s && s2.limits.sse_retry == 7s);
     cr_expect_eq(s2.limits.ws_max_queue, 1u << 20);
     cr_expect(s2.index == std::vector<std::string>{"index.html"});
@@ -173,7 +173,7 @@ Test(config_model, main_events_http_values) {
     cr_expect(cfg->channel_autocreate);
     cr_expect(!cfg->autocreate_on_subscribe && cfg->channel_idle_timeout == 90s);
     cr_expect_eq(cfg->status_top_channels, 3u);
-    const Limits& h = cfg->http_limits;
+    const config::Limits& h = cfg->http_limits;
     cr_expect(h.large_header_buffer == 4096 && h.max_header_bytes == 32768 &&
               h.max_header_count == 64);
     cr_expect(h.output_queue_limit == 256 * 1024 && h.client_header_timeout == 90s);
@@ -184,16 +184,16 @@ Test(config_model, main_events_http_values) {
 }
 
 Test(config_model, ws_deflate_defaults_and_range) {
-    const Limits d;
+    const config::Limits d;
     cr_expect(d.ws_deflate && d.ws_deflate_min_size == 64 && d.ws_deflate_level == 6);
     auto cfg = load("http { server { listen 127.0.0.1:80; location /a { ws_deflate_level 9; } } }");
     cr_expect(cfg->servers[0].locations[0].limits.ws_deflate_level == 9);
     for (const char* bad : {"http { ws_deflate_level 0; }", "http { ws_deflate_level 10; }",
                             "http { ws_deflate maybe; }", "http { ws_deflate_min_size -1; }"}) {
         try {
-            load_config_string(bad, "t.conf");
+            config::load_config_string(bad, "t.conf");
             cr_assert_fail("accepted: %s", bad);
-        } catch (const ConfigError& e) {
+        } catch (const config::ConfigError& e) {
             cr_expect(std::string(e.what()).rfind("t.conf:1:", 0) == 0, "%s", e.what());
         }
     }
@@ -210,10 +210,10 @@ Test(config_model, channels) {
         load("http { channel clock { buffer 16; ttl 1h; source clock 1s; max_subscribers 9; }"
              " channel chat { } }");
     cr_assert_eq(cfg->channels.size(), 2u);
-    const ChannelConf& c = cfg->channels[0];
+    const config::ChannelConf& c = cfg->channels[0];
     cr_expect(c.name == "clock" && c.buffer == 16 && c.ttl == 1h && c.clock_interval == 1s);
     cr_expect_eq(c.max_subscribers, 9u);
-    const ChannelConf& d = cfg->channels[1];
+    const config::ChannelConf& d = cfg->channels[1];
     cr_expect(d.name == "chat" && d.buffer == 100 && d.ttl == 0ms && d.clock_interval == 0ms);
 }
 
@@ -231,40 +231,40 @@ Test(config_model, location_fields) {
     location = /echo { push websocket; echo "服务器回应:"; }
     location = /status { status; }
 } })");
-    const Server& s = cfg->servers.at(0);
+    const config::ServerConf& s = cfg->servers.at(0);
     cr_expect(s.listens.at(0).host == "::1" && s.listens[0].port == 0 && s.listens[0].reuseport);
     cr_expect_eq(s.listens[0].backlog, 64);
     cr_expect(s.server_names == std::vector<std::string>{"example.org"});
-    const Location& p = find_location(s, "/p/");
-    cr_expect(p.push == PushStrategy::polling && p.channel.kind == ChannelRef::Kind::tail);
-    const Location& l = find_location(s, "/l/");
-    cr_expect(l.push == PushStrategy::long_polling && l.channel.kind == ChannelRef::Kind::literal);
+    const config::LocationConf& p = find_location(s, "/p/");
+    cr_expect(p.push == config::PushStrategy::polling && p.channel.kind == config::ChannelRef::Kind::tail);
+    const config::LocationConf& l = find_location(s, "/l/");
+    cr_expect(l.push == config::PushStrategy::long_polling && l.channel.kind == config::ChannelRef::Kind::literal);
     cr_expect(l.channel.value == "news" && l.allow_origin == std::vector<std::string>{"*"});
-    const Location& i = find_location(s, "/i/");
-    cr_expect(i.push == PushStrategy::iframe && i.channel.kind == ChannelRef::Kind::query_arg);
+    const config::LocationConf& i = find_location(s, "/i/");
+    cr_expect(i.push == config::PushStrategy::iframe && i.channel.kind == config::ChannelRef::Kind::query_arg);
     expect_str(i.channel.value, "ch");
-    cr_expect(find_location(s, "/s/").push == PushStrategy::sse);
-    const Location& w = find_location(s, "/w");
-    cr_expect(w.match == Location::Match::exact && w.push == PushStrategy::websocket && w.publish);
+    cr_expect(find_location(s, "/s/").push == config::PushStrategy::sse);
+    const config::LocationConf& w = find_location(s, "/w");
+    cr_expect(w.match == config::LocationConf::Match::exact && w.push == config::PushStrategy::websocket && w.publish);
     cr_expect(w.ws_protocols == (std::vector<std::string>{"chat", "v2"}));
     cr_expect_eq(w.allow_origin.size(), 2u);
-    const Location& pub = find_location(s, "/pub");
-    cr_expect(pub.publish && pub.push == PushStrategy::none && pub.access.size() == 2);
+    const config::LocationConf& pub = find_location(s, "/pub");
+    cr_expect(pub.publish && pub.push == config::PushStrategy::none && pub.access.size() == 2);
     cr_expect(pub.access[0].allow && pub.access[0].prefix_len == 128 && pub.access[0].net[15] == 1);
     cr_expect(!pub.access[1].allow && pub.access[1].all);
     cr_expect(!find_location(s, "/off").publish);
-    const Location& e = find_location(s, "/echo");
-    cr_expect(e.echo && *e.echo == "服务器回应:" && e.channel.kind == ChannelRef::Kind::none);
+    const config::LocationConf& e = find_location(s, "/echo");
+    cr_expect(e.echo && *e.echo == "服务器回应:" && e.channel.kind == config::ChannelRef::Kind::none);
     cr_expect(find_location(s, "/status").status);
 }
 
 Test(config_model, to_string_names_strategies) {
-    expect_str(to_string(PushStrategy::none), "none");
-    expect_str(to_string(PushStrategy::polling), "polling");
-    expect_str(to_string(PushStrategy::long_polling), "long-polling");
-    expect_str(to_string(PushStrategy::iframe), "iframe");
-    expect_str(to_string(PushStrategy::sse), "sse");
-    expect_str(to_string(PushStrategy::websocket), "websocket");
+    expect_str(to_string(config::PushStrategy::none), "none");
+    expect_str(to_string(config::PushStrategy::polling), "polling");
+    expect_str(to_string(config::PushStrategy::long_polling), "long-polling");
+    expect_str(to_string(config::PushStrategy::iframe), "iframe");
+    expect_str(to_string(config::PushStrategy::sse), "sse");
+    expect_str(to_string(config::PushStrategy::websocket), "websocket");
 }
 
 Test(config_model, relative_paths_use_the_folder_of_their_file) {
@@ -273,13 +273,13 @@ Test(config_model, relative_paths_use_the_folder_of_their_file) {
                                               "http { include sites/*.conf; access_log a.log; }\n");
     dir.write("sites/one.conf", "server { listen 1; root www/; location / { root ./x/../y; } "
                                 "location /abs/ { root /; } }\n");
-    auto cfg = load_config(main);
+    auto cfg = config::load_config(main);
     fs::path parent = fs::path(dir.path()).parent_path();
     expect_str(cfg->prefix, dir.path());
     expect_str(cfg->pid_file, (dir.path() + "/herald.pid"));
     expect_str(cfg->error_log, (parent / "logs/e.log"));
     expect_str(cfg->access_log, (dir.path() + "/a.log"));
-    const Server& s = cfg->servers.at(0);
+    const config::ServerConf& s = cfg->servers.at(0);
     expect_str(s.root, (dir.path() + "/sites/www"));
     expect_str(s.locations.at(0).root, (dir.path() + "/sites/y"));
     expect_str(s.locations.at(1).root, "/");
@@ -293,7 +293,7 @@ Test(config_model, mime_types_from_the_shipped_file) {
                        "server { listen 1; location / { default_type text/x-loc; } } }";
     auto cfg = load(text);
     cr_expect_gt(cfg->mime_types.size(), 100u);
-    const Limits& h = cfg->http_limits;
+    const config::Limits& h = cfg->http_limits;
     struct C {
         const char* file;
         const char* type;
@@ -318,16 +318,16 @@ Test(config_model, mime_types_from_the_shipped_file) {
     for (const C& c : cases)
         cr_expect(mime_type_for(*cfg, h, c.file) == c.type, "%s -> %s", c.file,
                   std::string(mime_type_for(*cfg, h, c.file)).c_str());
-    const Location& l = cfg->servers.at(0).locations.at(0);
+    const config::LocationConf& l = cfg->servers.at(0).locations.at(0);
     cr_expect(mime_type_for(*cfg, l.limits, "x.nope") == "text/x-loc");
     cr_expect(mime_type_for(*cfg, l.limits, "x.PNG") == "image/png");
 }
 
 Test(config_model, shipped_config_loads) {
-    std::shared_ptr<const Config> cfg;
+    std::shared_ptr<const config::Config> cfg;
     try {
-        cfg = load_config("conf/herald.conf");
-    } catch (const ConfigError& e) {
+        cfg = config::load_config("conf/herald.conf");
+    } catch (const config::ConfigError& e) {
         cr_assert_fail("conf/herald.conf: %s", e.what());
     }
     cr_expect_geq(cfg->worker_threads, 1);
@@ -340,41 +340,41 @@ Test(config_model, shipped_config_loads) {
     cr_expect(cfg->channels[0].clock_interval == 1s);
     cr_expect(cfg->channels[1].name == "chat" && cfg->channels[1].buffer == 200);
     cr_assert_eq(cfg->servers.size(), 1u);
-    const Server& s = cfg->servers[0];
+    const config::ServerConf& s = cfg->servers[0];
     cr_expect(s.listens.at(0).host == "127.0.0.1" && s.listens[0].port == 8080);
     std::string www = (fs::current_path() / "www").lexically_normal().string();
     expect_str(s.root, www);
     struct Route {
         const char* path;
-        Location::Match match;
-        PushStrategy push;
-        ChannelRef::Kind ch;
+        config::LocationConf::Match match;
+        config::PushStrategy push;
+        config::ChannelRef::Kind ch;
     };
-    using M = Location::Match;
-    using K = ChannelRef::Kind;
+    using M = config::LocationConf::Match;
+    using K = config::ChannelRef::Kind;
     static const Route routes[] = {
-        {"/", M::prefix, PushStrategy::none, K::none},
-        {"/poll/", M::prefix, PushStrategy::polling, K::tail},
-        {"/longpoll/", M::prefix, PushStrategy::long_polling, K::tail},
-        {"/iframe/", M::prefix, PushStrategy::iframe, K::tail},
-        {"/sse/", M::prefix, PushStrategy::sse, K::tail},
-        {"/ws/", M::prefix, PushStrategy::websocket, K::tail},
-        {"/ws/chat", M::exact, PushStrategy::websocket, K::literal},
-        {"/chat/send", M::exact, PushStrategy::none, K::literal},
-        {"/pub", M::exact, PushStrategy::none, K::query_arg},
-        {"/echo", M::exact, PushStrategy::websocket, K::none},
-        {"/status", M::exact, PushStrategy::none, K::none},
+        {"/", M::prefix, config::PushStrategy::none, K::none},
+        {"/poll/", M::prefix, config::PushStrategy::polling, K::tail},
+        {"/longpoll/", M::prefix, config::PushStrategy::long_polling, K::tail},
+        {"/iframe/", M::prefix, config::PushStrategy::iframe, K::tail},
+        {"/sse/", M::prefix, config::PushStrategy::sse, K::tail},
+        {"/ws/", M::prefix, config::PushStrategy::websocket, K::tail},
+        {"/ws/chat", M::exact, config::PushStrategy::websocket, K::literal},
+        {"/chat/send", M::exact, config::PushStrategy::none, K::literal},
+        {"/pub", M::exact, config::PushStrategy::none, K::query_arg},
+        {"/echo", M::exact, config::PushStrategy::websocket, K::none},
+        {"/status", M::exact, config::PushStrategy::none, K::none},
     };
     cr_expect_eq(s.locations.size(), std::size(routes));
     for (const Route& r : routes) {
-        const Location& l = find_location(s, r.path);
+        const config::LocationConf& l = find_location(s, r.path);
         cr_expect(l.match == r.match && l.push == r.push && l.channel.kind == r.ch, "%s", r.path);
         cr_expect_str_eq(l.root.c_str(), www.c_str(), "%s", r.path);
     }
     cr_expect(find_location(s, "/ws/chat").publish);
     cr_expect(find_location(s, "/chat/send").publish);
     cr_expect_eq(find_location(s, "/chat/send").limits.client_max_body_size, 4096u);
-    const Location& pub = find_location(s, "/pub");
+    const config::LocationConf& pub = find_location(s, "/pub");
     cr_expect(pub.publish && pub.channel.value == "channel" && pub.access.size() == 2);
     cr_expect(*find_location(s, "/echo").echo == "服务器回应:");
     cr_expect(find_location(s, "/status").status);

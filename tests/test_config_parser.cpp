@@ -13,7 +13,7 @@
 #include "support/config_files.hpp"
 
 namespace fs = std::filesystem;
-using herald::ConfigError;
+using herald::config::ConfigError;
 using herald::config::ConfigTree;
 using herald::config::Directive;
 using herald::config::parse_config_file;

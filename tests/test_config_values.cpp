@@ -15,6 +15,7 @@
 #include "config/values.hpp"
 
 using namespace herald;
+using namespace herald::config;
 
 // ---- values -------------------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ Test(config_values, listen_addresses) {
                            {"127.0.0.1:0", "127.0.0.1", 0}, {"[::1]:8080", "::1", 8080},
                            {"[::]:443", "::", 443},         {"10.1.2.3:65535", "10.1.2.3", 65535}};
     for (const C& c : ok) {
-        Listen l;
+        config::ListenConf l;
         cr_expect(config::parse_listen_address(c.in, l), "%s", c.in);
         cr_expect_str_eq(l.host.c_str(), c.host, "%s", c.in);
         cr_expect_eq(l.port, c.port, "%s", c.in);
@@ -91,7 +92,7 @@ Test(config_values, listen_addresses) {
                                 "1.2.3:80", "1.2.3.4:", ":80",     "1.2.3.4:-1",
                                 "[::1:80",  "*:x"};
     for (const char* b : bad) {
-        Listen l;
+        config::ListenConf l;
         cr_expect(!config::parse_listen_address(b, l), "%s", b);
     }
 }
@@ -108,7 +109,7 @@ Test(config_values, access_rules_and_matching) {
         cr_assert(inet_pton(AF_INET6, s, a.data()) == 1);
         return a;
     };
-    AccessRule r;
+    config::AccessRule r;
     cr_assert(config::parse_access_rule("10.1.2.3/8", true, r));
     cr_expect_eq(r.prefix_len, 104);
     cr_expect(r.net[12] == 10 && r.net[13] == 0 && r.net[15] == 0, "host bits cleared");
@@ -118,7 +119,7 @@ Test(config_values, access_rules_and_matching) {
     cr_expect(!config::parse_access_rule("10.0.0.1/", true, r));
     cr_expect(!config::parse_access_rule("alll", true, r));
 
-    std::vector<AccessRule> rules(4);
+    std::vector<config::AccessRule> rules(4);
     cr_assert(config::parse_access_rule("127.0.0.1", true, rules[0]));
     cr_assert(config::parse_access_rule("192.168.0.0/23", true, rules[1]));
     cr_assert(config::parse_access_rule("2001:db8::/32", true, rules[2]));
@@ -131,19 +132,19 @@ Test(config_values, access_rules_and_matching) {
     cr_expect(!access_allowed(rules, v6("2001:db9::1")));
     cr_expect(!access_allowed(rules, v6("::1")));
     cr_expect(access_allowed({}, v6("::1")), "no rules = allowed");
-    std::vector<AccessRule> deny_one(1);
+    std::vector<config::AccessRule> deny_one(1);
     cr_assert(config::parse_access_rule("::1", false, deny_one[0]));
     cr_expect(!access_allowed(deny_one, v6("::1")));
     cr_expect(access_allowed(deny_one, v6("::2")), "no match = allowed");
     // An IPv6 rule never matches an IPv4 client, even ::/0 or ::ffff:0:0/96 (as nginx).
-    std::vector<AccessRule> v6_only(2);
+    std::vector<config::AccessRule> v6_only(2);
     cr_assert(config::parse_access_rule("::/0", true, v6_only[0]));
     cr_assert(config::parse_access_rule("all", false, v6_only[1]));
     cr_expect(access_allowed(v6_only, v6("2001:db8::1")));
     cr_expect(!access_allowed(v6_only, v4("127.0.0.1")), "::/0 matched an IPv4 client");
     cr_assert(config::parse_access_rule("::ffff:0:0/96", true, v6_only[0]));
     cr_expect(!access_allowed(v6_only, v4("10.0.0.1")), "::ffff:0:0/96 matched an IPv4 client");
-    std::vector<AccessRule> v4_zero(2);
+    std::vector<config::AccessRule> v4_zero(2);
     cr_assert(config::parse_access_rule("0.0.0.0/0", true, v4_zero[0]));
     cr_assert(config::parse_access_rule("all", false, v4_zero[1]));
     cr_expect(access_allowed(v4_zero, v4("10.0.0.1")));

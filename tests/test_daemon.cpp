@@ -16,7 +16,7 @@
 #include "app/daemon.hpp"
 #include "config/config.hpp"
 
-using herald::Config;
+using herald::config::Config;
 using herald::app::Process;
 using herald::app::send_signal;
 

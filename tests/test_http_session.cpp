@@ -48,8 +48,8 @@ constexpr auto keepalive_timeout = 30s;
 
 std::shared_ptr<const Router> make_routes() {
     try {
-        return std::make_shared<const Router>(load_config_string(kConf, "session.conf"));
-    } catch (const ConfigError& e) {
+        return std::make_shared<const Router>(config::load_config_string(kConf, "session.conf"));
+    } catch (const config::ConfigError& e) {
         cr_assert_fail("unexpected config error: %s", e.what());
     }
     std::abort();

@@ -17,8 +17,8 @@
 #include "event/event_loop.hpp"
 #include "push/broker.hpp"
 
-using herald::Config;
-using herald::PushStrategy;
+using herald::config::Config;
+using herald::config::PushStrategy;
 using herald::push::Broker;
 using herald::push::Message;
 using herald::push::PushError;
@@ -70,16 +70,16 @@ struct Recorder final : herald::push::Subscriber {
     }
 };
 
-herald::ChannelConf channel(std::string name, std::uint32_t buffer = 100,
+herald::config::ChannelConf channel(std::string name, std::uint32_t buffer = 100,
                             std::uint32_t max_subscribers = 0) {
-    herald::ChannelConf c;
+    herald::config::ChannelConf c;
     c.name = std::move(name);
     c.buffer = buffer;
     c.max_subscribers = max_subscribers;
     return c;
 }
 
-Config config(std::vector<herald::ChannelConf> channels, bool autocreate = false) {
+Config config(std::vector<herald::config::ChannelConf> channels, bool autocreate = false) {
     Config cfg;
     cfg.channels = std::move(channels);
     cfg.channel_autocreate = autocreate;

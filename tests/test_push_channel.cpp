@@ -14,9 +14,9 @@
 
 #include "push/channel.hpp"
 
-using herald::ChannelConf;
+using herald::config::ChannelConf;
 using herald::ManualClock;
-using herald::PushStrategy;
+using herald::config::PushStrategy;
 using herald::push::Channel;
 using herald::push::History;
 using herald::push::Message;

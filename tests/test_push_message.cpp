@@ -15,7 +15,7 @@
 
 using namespace std::string_literals;
 using namespace std::string_view_literals;
-using herald::PushFormat;
+using herald::config::PushFormat;
 using herald::push::Message;
 
 namespace {

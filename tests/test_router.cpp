@@ -14,10 +14,10 @@ using herald::http::Router;
 
 namespace {
 
-std::shared_ptr<const Config> load(const std::string& text) {
+std::shared_ptr<const config::Config> load(const std::string& text) {
     try {
-        return load_config_string(text, "router.conf");
-    } catch (const ConfigError& e) {
+        return config::load_config_string(text, "router.conf");
+    } catch (const config::ConfigError& e) {
         cr_assert_fail("unexpected config error: %s", e.what());
     }
     std::abort();
@@ -44,7 +44,7 @@ http {
 }
 )";
 
-const std::string& path_of(const Location* loc) {
+const std::string& path_of(const config::LocationConf* loc) {
     cr_assert(loc != nullptr);
     return loc->path;
 }
@@ -54,8 +54,8 @@ const std::string& path_of(const Location* loc) {
 Test(router, server_by_listen_key_and_host, .timeout = 10.0) {
     auto cfg = load(kConf);
     Router r(cfg);
-    const Server& a = cfg->servers[0];
-    const Server& b = cfg->servers[1];
+    const config::ServerConf& a = cfg->servers[0];
+    const config::ServerConf& b = cfg->servers[1];
     cr_expect_eq(r.server_for("127.0.0.1:8001", "a.example"), &a);
     cr_expect_eq(r.server_for("127.0.0.1:8001", "b.example:8001"), &b, "port is ignored");
     cr_expect_eq(r.server_for("127.0.0.1:8001", "b2.EXAMPLE"), &b, "case-insensitive");
@@ -68,9 +68,9 @@ Test(router, server_by_listen_key_and_host, .timeout = 10.0) {
 Test(router, exact_beats_prefix_and_longest_prefix_wins, .timeout = 10.0) {
     auto cfg = load(kConf);
     Router r(cfg);
-    const Server& a = cfg->servers[0];
-    const Location* exact = r.match(a, "/chat/");
-    cr_assert(exact != nullptr && exact->status && exact->match == Location::Match::exact);
+    const config::ServerConf& a = cfg->servers[0];
+    const config::LocationConf* exact = r.match(a, "/chat/");
+    cr_assert(exact != nullptr && exact->status && exact->match == config::LocationConf::Match::exact);
     cr_expect(path_of(r.match(a, "/chat/room")) == "/chat/");
     cr_expect(path_of(r.match(a, "/chat/xyz")) == "/chat/x");
     cr_expect(path_of(r.match(a, "/chat")) == "/", "no trailing slash: not under /chat/");
@@ -80,13 +80,13 @@ Test(router, exact_beats_prefix_and_longest_prefix_wins, .timeout = 10.0) {
 Test(router, locations_belong_to_their_server, .timeout = 10.0) {
     auto cfg = load(kConf);
     Router r(cfg);
-    const Server& b = cfg->servers[1];
+    const config::ServerConf& b = cfg->servers[1];
     cr_expect(path_of(r.match(b, "/ws/x")) == "/ws/");
     // b has no "location /": its root gives a static fallback for the rest.
-    const Location* fallback = r.match(b, "/chat/room");
+    const config::LocationConf* fallback = r.match(b, "/chat/room");
     cr_assert(fallback != nullptr);
     cr_expect(fallback->path == "/" && fallback->root == "/nonexistent-b");
-    cr_expect(fallback->push == PushStrategy::none);
+    cr_expect(fallback->push == config::PushStrategy::none);
 }
 
 Test(router, server_of_another_snapshot_matches_nothing, .timeout = 10.0) {
@@ -94,6 +94,6 @@ Test(router, server_of_another_snapshot_matches_nothing, .timeout = 10.0) {
     auto other = load(kConf);
     Router r(cfg);
     cr_expect_null(r.match(other->servers[0], "/chat/room"));
-    Server stray;
+    config::ServerConf stray;
     cr_expect_null(r.match(stray, "/"));
 }

@@ -26,7 +26,7 @@ const char* default_config_path() noexcept;
 // empties it when it cannot.
 class Process {
 public:
-    explicit Process(const Config& cfg) : cfg_(cfg) {}
+    explicit Process(const config::Config& cfg) : cfg_(cfg) {}
     ~Process();
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
@@ -36,7 +36,7 @@ private:
     void lock_pid_file();
     void write_pid();
 
-    const Config& cfg_;
+    const config::Config& cfg_;
     UniqueFd pid_fd_;        // open and flock()ed while we run; -1 when `pid` is unset
     UniqueFd ready_fd_;      // daemon mode: write end of the pipe the shell's process waits on
 };
@@ -44,11 +44,11 @@ private:
 // The start-up checks that need no socket (`herald -t` runs them too): as root, a `user` line
 // must be present and name an existing user (and group). Throws std::runtime_error with the
 // same message a start would give.
-void check_identity(const Config& cfg);
+void check_identity(const config::Config& cfg);
 
 // `herald -s reload|stop|quit|reopen`: HUP/TERM/QUIT/USR1 to the pid in cfg.pid_file.
 // Returns the process exit code (0 ok, 1 error with a message on stderr: no pid file, a stale
 // one, or kill() failing).
-int send_signal(const Config& cfg, const std::string& name);
+int send_signal(const config::Config& cfg, const std::string& name);
 
 } // namespace herald::app

@@ -74,7 +74,7 @@ public:
         stats_.requests.fetch_add(1, std::memory_order_relaxed);
     }
     void dispatch(http::HttpSession& s) override;
-    Histogram& latency(PushStrategy s) noexcept override {
+    Histogram& latency(config::PushStrategy s) noexcept override {
         return stats_.latency[static_cast<int>(s)];
     }
     bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }

@@ -14,11 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 
-namespace herald {
-
-using Duration = std::chrono::milliseconds;
+namespace herald::config {
 
 // Thrown by load_config() for any config error. what() is the full message,
 // "FILE:LINE:COL: message", ready to print after "herald: ".
@@ -76,7 +75,7 @@ struct Limits {
     std::string default_type = "text/plain";
 };
 
-struct Location {
+struct LocationConf {
     enum class Match : std::uint8_t { prefix, exact };
     Match match = Match::prefix;
     std::string path;                       // "/chat/" or "/echo"
@@ -98,7 +97,7 @@ struct Location {
     std::string file, where;                // for messages: "FILE:LINE:COL" of the block
 };
 
-struct Listen {
+struct ListenConf {
     std::string host = "0.0.0.0";           // numeric v4 or v6 (brackets removed)
     std::uint16_t port = 0;                 // 0 = ephemeral (bound port is logged)
     bool reuseport = false;
@@ -106,12 +105,12 @@ struct Listen {
     bool proxy_protocol = false;            // every connection starts with a PROXY header
 };
 
-struct Server {
-    std::vector<Listen> listens;
+struct ServerConf {
+    std::vector<ListenConf> listens;
     std::vector<std::string> server_names; // reserved; first server for a listen is default
     std::string root;
     std::vector<std::string> index;
-    std::vector<Location> locations;        // in config order; router sorts its own index
+    std::vector<LocationConf> locations;        // in config order; router sorts its own index
     Limits limits;
 };
 
@@ -150,7 +149,7 @@ struct Config {
     std::uint64_t publish_backlog = 10'000; // messages a worker may have waiting for fan-out
                                             // before publishes to its subscribers get 503; 0 = off
     std::vector<ChannelConf> channels;
-    std::vector<Server> servers;
+    std::vector<ServerConf> servers;
     Limits http_limits;
     std::uint32_t status_top_channels = 10; // channels listed per ranking in /status
 };
@@ -175,4 +174,4 @@ const char* to_string(PushStrategy s) noexcept;
 bool access_allowed(const std::vector<AccessRule>& rules,
                     std::span<const std::uint8_t, 16> addr) noexcept;
 
-} // namespace herald
+} // namespace herald::config

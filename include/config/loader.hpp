@@ -77,8 +77,8 @@ public:
     const std::string& file(const Directive& d) const; // the file that holds d
 
     Config& cfg;
-    Server* server = nullptr;
-    Location* location = nullptr;
+    ServerConf* server = nullptr;
+    LocationConf* location = nullptr;
     ChannelConf* channel = nullptr;
     Limits* limits = nullptr;
 

@@ -24,7 +24,7 @@ namespace herald::config {
 
 // The address part of `listen`: "8080", "*:80", "127.0.0.1:8080", "[::1]:8080".
 // Fills host (numeric, IPv6 without brackets; "0.0.0.0" for a bare port or "*") and port.
-[[nodiscard]] bool parse_listen_address(std::string_view s, Listen& out);
+[[nodiscard]] bool parse_listen_address(std::string_view s, ListenConf& out);
 
 // `allow`/`deny` argument: "all", "10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32".
 // IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.

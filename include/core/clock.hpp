@@ -5,6 +5,9 @@
 
 namespace herald {
 
+// Durations in configuration and timers: milliseconds.
+using Duration = std::chrono::milliseconds;
+
 class Clock {
 public:
     using duration = std::chrono::steady_clock::duration;

@@ -17,32 +17,32 @@ class Router {
 public:
     // Keeps cfg alive. Resolves every static root with realpath() (missing roots are kept as
     // written and answer 404).
-    explicit Router(std::shared_ptr<const Config> cfg);
+    explicit Router(std::shared_ptr<const config::Config> cfg);
 
-    const Config& config() const noexcept { return *cfg_; }
-    const std::shared_ptr<const Config>& config_ptr() const noexcept { return cfg_; }
+    const config::Config& config() const noexcept { return *cfg_; }
+    const std::shared_ptr<const config::Config>& config_ptr() const noexcept { return cfg_; }
 
     // The server for a listen key ("host:port" as configured, see listen_key()) and Host.
-    const Server* server_for(std::string_view listen_key, std::string_view host) const noexcept;
+    const config::ServerConf* server_for(std::string_view listen_key, std::string_view host) const noexcept;
     // The location for a normalised path, or nullptr when nothing matches.
-    const Location* match(const Server& srv, std::string_view path) const noexcept;
+    const config::LocationConf* match(const config::ServerConf& srv, std::string_view path) const noexcept;
     // realpath() of a location's root ("" when it has none).
-    const std::string& real_root(const Location& loc) const noexcept;
+    const std::string& real_root(const config::LocationConf& loc) const noexcept;
 
-    static std::string listen_key(const Listen& l);
+    static std::string listen_key(const config::ListenConf& l);
 
 private:
     struct ServerRoutes {
-        const Server* server;
-        std::unordered_map<std::string_view, const Location*> exact;
-        std::vector<const Location*> prefixes;  // longest first
-        std::unique_ptr<Location> fallback;     // "location /" from the server root, if needed
+        const config::ServerConf* server;
+        std::unordered_map<std::string_view, const config::LocationConf*> exact;
+        std::vector<const config::LocationConf*> prefixes;  // longest first
+        std::unique_ptr<config::LocationConf> fallback;     // "location /" from the server root, if needed
     };
-    std::shared_ptr<const Config> cfg_;
+    std::shared_ptr<const config::Config> cfg_;
     std::vector<ServerRoutes> servers_;
     // listen key -> server indexes; a handful of entries, scanned without allocating.
     std::vector<std::pair<std::string, std::vector<std::size_t>>> by_listen_;
-    std::unordered_map<const Location*, std::string> real_roots_;
+    std::unordered_map<const config::LocationConf*, std::string> real_roots_;
     std::string empty_;
 };
 

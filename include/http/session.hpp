@@ -54,7 +54,7 @@ public:
     // they keep past dispatch.
     const Request& request() const noexcept;
     std::string_view path() const noexcept { return path_; }    // decoded, normalised
-    const Location& location() const noexcept { return *loc_; }
+    const config::LocationConf& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
     std::string_view body() const noexcept { return body_; }
     net::Connection& connection() noexcept { return conn_; }
@@ -105,14 +105,14 @@ private:
     void arm_timer(Duration d) noexcept;
     void on_timeout() noexcept;
     ParserLimits limits_for_listener() const noexcept;
-    const Limits& listener_limits() const noexcept;
+    const config::Limits& listener_limits() const noexcept;
 
     SessionHost& host_;
     std::shared_ptr<const Router> routes_;   // snapshot in use for the current request
     std::unique_ptr<RequestParser> parser_;  // null while a held/streamed response runs
     State state_ = State::head;
-    const Server* server_ = nullptr;
-    const Location* loc_ = nullptr;
+    const config::ServerConf* server_ = nullptr;
+    const config::LocationConf* loc_ = nullptr;
     std::string path_;
     std::string head_copy_;                  // head bytes kept while a body is read
     std::string body_;

@@ -43,18 +43,18 @@ const char* to_string(PushError e) noexcept;
 // and the Subscription is inert. The Subscriber must outlive its Subscription.
 class Subscriber {
 public:
-    PushStrategy strategy() const noexcept { return strategy_; }
+    config::PushStrategy strategy() const noexcept { return strategy_; }
     virtual void deliver(const std::shared_ptr<const Message>& m) noexcept = 0;
     virtual void on_channel_closed() noexcept = 0;
 
 protected:
-    explicit Subscriber(PushStrategy s) noexcept : strategy_(s) {}
+    explicit Subscriber(config::PushStrategy s) noexcept : strategy_(s) {}
     ~Subscriber() = default;
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
 
 private:
-    PushStrategy strategy_;
+    config::PushStrategy strategy_;
 };
 
 // What a broker needs to find a subscription again; opaque to everyone else.
@@ -172,7 +172,7 @@ public:
     // Reload: channels still declared keep their buffer and ids (new settings apply), new ones
     // are created, removed ones are closed. Autocreated channels stay while channel_autocreate
     // is on (taking the new autocreate_defaults) and are closed when it is turned off.
-    virtual void reconcile(const Config& cfg) = 0;
+    virtual void reconcile(const config::Config& cfg) = 0;
 
     // Removes every autocreated channel that is idle (Channel::idle() with the config's
     // channel_idle_timeout; never declared channels, never with channel_idle_timeout 0).

@@ -49,7 +49,7 @@ struct ChannelInfo {
     std::chrono::system_clock::time_point last_publish{};  // epoch = never
     double publish_rate = 0;      // messages/s, decaying average over ~publish_rate_window
     std::uint64_t epoch = 0;
-    ChannelConf conf;
+    config::ChannelConf conf;
 };
 
 // Time constant of ChannelInfo::publish_rate: a burst fades to 1/e of its rate after this.
@@ -62,7 +62,7 @@ inline constexpr std::chrono::seconds publish_rate_window{10};
 class Channel {
 public:
     // epoch names this life of the channel in client-visible ids (push/resume.hpp).
-    Channel(ChannelConf conf, Clock& clock, std::uint64_t key = 0, std::uint64_t epoch = 1);
+    Channel(config::ChannelConf conf, Clock& clock, std::uint64_t key = 0, std::uint64_t epoch = 1);
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
 
@@ -72,7 +72,7 @@ public:
     std::uint64_t epoch() const noexcept { return epoch_; }
 
     // Reload: new buffer/ttl/max_subscribers apply at once (a smaller buffer drops the oldest).
-    void reconfigure(const ChannelConf& conf);
+    void reconfigure(const config::ChannelConf& conf);
 
     struct Appended {
         std::shared_ptr<const Message> message;  // nullptr if closed or refused
@@ -111,9 +111,9 @@ public:
     // Atomically with respect to append(): fills out with every buffered message after since
     // (none without since; out.last_id is always set) and counts one more subscriber of
     // strategy s on worker w. full = max_subscribers reached.
-    JoinStatus join(WorkerId w, PushStrategy s, std::optional<std::uint64_t> since, History& out);
+    JoinStatus join(WorkerId w, config::PushStrategy s, std::optional<std::uint64_t> since, History& out);
     // Undoes one join().
-    void leave(WorkerId w, PushStrategy s) noexcept;
+    void leave(WorkerId w, config::PushStrategy s) noexcept;
 
     // Marks the channel closed (append and join fail from now on), frees the buffer, and calls
     // per_worker(WorkerId) under the lock for every worker with subscribers. Returns false if
@@ -162,7 +162,7 @@ private:
     Clock& clock_;
     std::mutex mutex_;
     // Guarded by mutex_:
-    ChannelConf conf_;
+    config::ChannelConf conf_;
     std::vector<std::shared_ptr<const Message>> ring_;  // grows up to conf_.buffer slots
     std::size_t head_ = 0;                              // oldest
     std::size_t count_ = 0;

@@ -17,7 +17,7 @@ public:
     // This worker's id at the broker (the one subscribe() and Subscription use).
     virtual WorkerId broker_worker() const noexcept = 0;
     // Live delivery latency of one strategy on this worker (OutputQueue::stamp_delivery).
-    virtual Histogram& latency(PushStrategy s) noexcept = 0;
+    virtual Histogram& latency(config::PushStrategy s) noexcept = 0;
 
 protected:
     ~PushHost() = default;

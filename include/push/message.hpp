@@ -65,26 +65,26 @@ struct Message {
     std::string id_text() const { return message_id(epoch, id); }
 
     // HTTP body of a one-message response (polling, long-polling): data, or the envelope.
-    std::string_view body(PushFormat f) const;
+    std::string_view body(config::PushFormat f) const;
     // {"id":"ID","channel":"NAME","data":"..."}: data as a JSON string when is_text(); else
     // {"id":"ID","channel":"NAME","data":"BASE64","encoding":"base64"}, data in padded
     // standard base64 (RFC 4648 §4).
     std::string_view json_envelope() const;
     // A complete unmasked final frame: raw -> data (text or binary opcode by is_text()),
     // json -> the envelope (always text).
-    std::string_view ws_frame(PushFormat f) const;
+    std::string_view ws_frame(config::PushFormat f) const;
     // The same message as one permessage-deflate frame (RFC 7692 §7.2.1: RSV1 set, payload
     // compressed with no history and the 00 00 ff ff tail removed), for every subscriber that
     // negotiated the extension with a full 32 KiB server window. Compressed once, at `level`
     // (the first caller's: locations with different ws_deflate_level share the first build).
-    std::string_view ws_frame_deflated(PushFormat f, int level) const;
+    std::string_view ws_frame_deflated(config::PushFormat f, int level) const;
     // "id: ID\n" + "data: ...\n" per line + "\n"; json puts the envelope on one data line;
     // a binary raw message is "id: ID\nevent: binary\ndata: BASE64\n\n".
     // chunked: framed as one HTTP chunk; otherwise the bare event (a substring of the same bytes).
-    std::string_view sse_event(PushFormat f, bool chunked) const;
+    std::string_view sse_event(config::PushFormat f, bool chunked) const;
     // DATA is data (raw) or the envelope (json) as an escaped JS string literal body; a binary
     // raw message's DATA is its base64 and the call gets a third argument, "base64".
-    IframeCall iframe_call(PushFormat f) const;
+    IframeCall iframe_call(config::PushFormat f) const;
 
 private:
     enum Kind : std::uint8_t {

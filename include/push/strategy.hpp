@@ -25,7 +25,7 @@ struct Target {
     std::string channel;
     std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
-    PushFormat format = PushFormat::raw; // push_format, or ?format=raw|json
+    config::PushFormat format = config::PushFormat::raw; // push_format, or ?format=raw|json
 };
 
 // Resolves the channel (literal, $arg_NAME, $tail), ?format and the resume point: native (the
@@ -45,7 +45,7 @@ std::string missed_json(const std::optional<Cursor>& since, const History& h);
 // One message as a complete response (polling, long-polling): body per format, ETag "ID",
 // X-Herald-Missed: 1 when the resume point was lost, CORS origin if any.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
-                     PushFormat format, bool missed, std::string_view cors_origin);
+                     config::PushFormat format, bool missed, std::string_view cors_origin);
 
 // Stateless: each strategy is one const static instance, shared by every worker thread, so
 // serve() may run on several threads at once. Per-request state lives in the session, its
@@ -60,7 +60,7 @@ public:
     virtual Resume native_since(const http::HttpSession&) const { return {}; }
 };
 
-const Strategy& make_strategy(PushStrategy s);
+const Strategy& make_strategy(config::PushStrategy s);
 
 // Implemented by the strategy files, used only by make_strategy().
 const Strategy& polling_strategy();

@@ -18,7 +18,7 @@ namespace herald::push {
 
 class Stream : public http::Responder, public Subscriber {
 public:
-    Stream(PushHost& h, http::HttpSession& s, PushStrategy kind, Target t);
+    Stream(PushHost& h, http::HttpSession& s, config::PushStrategy kind, Target t);
     ~Stream() override;
 
     // Subscribes, sends the head and preamble, replays history (with the missed signal), and

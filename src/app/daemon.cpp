@@ -47,7 +47,7 @@ struct Identity {
 
 // Resolves `user NAME [GROUP]` before anything irreversible happens, so that a typo is
 // reported on the terminal rather than by a daemon that already detached.
-Identity resolve_identity(const Config& cfg) {
+Identity resolve_identity(const config::Config& cfg) {
     Identity id;
     if (::geteuid() != 0) {
         if (cfg.user) HERALD_INFO("\"user\" is ignored: not started as root");
@@ -73,13 +73,13 @@ Identity resolve_identity(const Config& cfg) {
 
 } // namespace
 
-void check_identity(const Config& cfg) { (void)resolve_identity(cfg); }
+void check_identity(const config::Config& cfg) { (void)resolve_identity(cfg); }
 
 namespace {
 
 // Supplementary groups first, then the group, then the user: after setuid() the others
 // would no longer be permitted.
-void drop_privileges(const Config& cfg, const Identity& id) {
+void drop_privileges(const config::Config& cfg, const Identity& id) {
     if (!id.drop) return;
     if (::setgroups(1, &id.gid) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0)
         throw std::runtime_error("dropping privileges to \"" + *cfg.user + "\" failed (" +
@@ -181,7 +181,7 @@ Process::~Process() {
     }
 }
 
-int send_signal(const Config& cfg, const std::string& name) {
+int send_signal(const config::Config& cfg, const std::string& name) {
     int sig = name == "reload" ? SIGHUP
               : name == "stop" ? SIGTERM
               : name == "quit" ? SIGQUIT

@@ -45,7 +45,7 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
 std::string channel_info_json(const push::ChannelInfo& i) {
     std::string j = "{\"channel\":" + json_string(i.name) + ",\"subscribers\":{";
     for (int k = 1; k <= 5; ++k) {
-        j += std::string(k > 1 ? "," : "") + "\"" + to_string(static_cast<PushStrategy>(k)) +
+        j += std::string(k > 1 ? "," : "") + "\"" + to_string(static_cast<config::PushStrategy>(k)) +
              "\":" + std::to_string(i.subscribers[static_cast<std::size_t>(k)]);
     }
     j += "},\"total_subscribers\":" + std::to_string(i.total_subscribers);

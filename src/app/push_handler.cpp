@@ -10,7 +10,7 @@
 namespace herald::app {
 
 bool check_cors(http::HttpSession& s) {
-    const Location& loc = s.location();
+    const config::LocationConf& loc = s.location();
     const http::Request& req = s.request();
     if (!http::origin_allowed(req.header("Origin"), loc.allow_origin)) {
         HERALD_INFO("origin \"%.*s\" not in allow_origin of %s: 403",
@@ -19,7 +19,7 @@ bool check_cors(http::HttpSession& s) {
         s.respond_error(403);
         return false;
     }
-    if (req.method == http::Method::options && loc.push != PushStrategy::websocket) {
+    if (req.method == http::Method::options && loc.push != config::PushStrategy::websocket) {
         if (loc.allow_origin.empty()) {
             s.respond_error(405);
             return false;
@@ -41,7 +41,7 @@ void serve_push(Worker& w, http::HttpSession& s) {
     if (!check_cors(s)) return;
     const push::Strategy& strategy = push::make_strategy(s.location().push);
     const http::Request& req = s.request();
-    if (s.location().push != PushStrategy::websocket && req.method != http::Method::get &&
+    if (s.location().push != config::PushStrategy::websocket && req.method != http::Method::get &&
         req.method != http::Method::head) {
         s.respond_error(405);
         return;

@@ -14,8 +14,8 @@ using http::ResponseHead;
 void send_file(http::HttpSession& s, const http::FileInfo& f,
                const std::shared_ptr<const http::FileInfo>& keep) {
     const http::Request& req = s.request();
-    const Location& loc = s.location();
-    const Config& cfg = s.routes()->config();
+    const config::LocationConf& loc = s.location();
+    const config::Config& cfg = s.routes()->config();
     std::string_view type = mime_type_for(cfg, loc.limits, f.path);
     if (http::precondition_failed(req.header("If-Match"), req.header("If-Unmodified-Since"),
                                   f.etag, f.mtime)) {
@@ -75,7 +75,7 @@ void serve_static(Worker& w, http::HttpSession& s) {
         s.respond_error(405);
         return;
     }
-    const Location& loc = s.location();
+    const config::LocationConf& loc = s.location();
     const std::string& root = s.routes()->real_root(loc);
     if (root.empty()) {
         s.respond_error(404);

@@ -89,7 +89,7 @@ void prom_latency(std::string& out, const Figures& f) {
            "# TYPE herald_delivery_latency_seconds histogram\n";
     for (int k = 1; k <= 5; ++k) {
         const Histogram::Snapshot& h = f.latency[k];
-        const std::string label = std::string("{strategy=\"") + to_string(static_cast<PushStrategy>(k)) + "\"";
+        const std::string label = std::string("{strategy=\"") + to_string(static_cast<config::PushStrategy>(k)) + "\"";
         std::uint64_t cum = 0;
         for (std::size_t i = 0; i < Histogram::buckets; ++i) {
             cum += h.counts[i];
@@ -183,7 +183,7 @@ std::string prometheus(const Figures& f) {
     out += "# HELP herald_subscribers Live subscribers by strategy.\n"
            "# TYPE herald_subscribers gauge\n";
     for (int k = 1; k <= 5; ++k)
-        out += std::string("herald_subscribers{strategy=\"") + to_string(static_cast<PushStrategy>(k)) + "\"} " +
+        out += std::string("herald_subscribers{strategy=\"") + to_string(static_cast<config::PushStrategy>(k)) + "\"} " +
                std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
     const ws::DeflateTotals& d = f.deflate;
     prom_metric(out, "herald_ws_deflate_messages_total", "counter",
@@ -242,7 +242,7 @@ std::string json(const Figures& f) {
                       ",\"accepted\":" + std::to_string(f.accepted) +
                       ",\"requests\":" + std::to_string(f.requests) + ",\"subscribers\":{";
     for (int k = 1; k <= 5; ++k)
-        out += std::string(k > 1 ? "," : "") + "\"" + to_string(static_cast<PushStrategy>(k)) + "\":" +
+        out += std::string(k > 1 ? "," : "") + "\"" + to_string(static_cast<config::PushStrategy>(k)) + "\":" +
                std::to_string(b.subscribers[static_cast<std::size_t>(k)]);
     out += "},\"channels\":" + std::to_string(b.channels) +
            ",\"published\":" + std::to_string(b.published) +
@@ -258,7 +258,7 @@ std::string json(const Figures& f) {
            ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
            json_latency(f.latency_all, true);
     for (int k = 1; k <= 5; ++k)
-        out += std::string(",\"") + to_string(static_cast<PushStrategy>(k)) + "\":" + json_latency(f.latency[k]);
+        out += std::string(",\"") + to_string(static_cast<config::PushStrategy>(k)) + "\":" + json_latency(f.latency[k]);
     out += "},\"top_channels\":{\"by_subscribers\":" + json_channels(f.top.by_subscribers) +
            ",\"by_publish_rate\":" + json_channels(f.top.by_publish_rate) + "},\"threads\":[";
     for (std::size_t i = 0; i < f.workers.size(); ++i) {

@@ -45,8 +45,8 @@ void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
 // A listen address takes PROXY headers when any server's `listen` for it says proxy_protocol.
 bool Worker::proxy_protocol(std::size_t listener) const noexcept {
     const std::string& key = listen_key(listener);
-    for (const Server& s : routes_->config().servers)
-        for (const Listen& l : s.listens)
+    for (const config::ServerConf& s : routes_->config().servers)
+        for (const config::ListenConf& l : s.listens)
             if (l.proxy_protocol && http::Router::listen_key(l) == key) return true;
     return false;
 }
@@ -86,8 +86,8 @@ void Worker::post_config(std::shared_ptr<const http::Router> routes,
 }
 
 void Worker::apply_config(std::shared_ptr<const http::Router> routes) {
-    const Config& old_cfg = routes_->config();
-    const Config& cfg = routes->config();
+    const config::Config& old_cfg = routes_->config();
+    const config::Config& cfg = routes->config();
     if (cfg.access_log != old_cfg.access_log) {
         std::error_code ec = access_log_.open(cfg.access_log);
         if (ec)
@@ -137,9 +137,9 @@ void Worker::post_fast_stop() {
 
 // A location's kind picks its handler; every handler gets this worker.
 void Worker::dispatch(http::HttpSession& s) {
-    const Location& loc = s.location();
+    const config::LocationConf& loc = s.location();
     if (loc.status) serve_status(*this, s);
-    else if (loc.push != PushStrategy::none) serve_push(*this, s);
+    else if (loc.push != config::PushStrategy::none) serve_push(*this, s);
     else if (loc.publish) serve_publish(*this, s);
     else serve_static(*this, s);
 }

@@ -8,7 +8,7 @@
 #include "config/parser.hpp"
 #include "core/ascii.hpp"
 
-namespace herald {
+namespace herald::config {
 
 std::shared_ptr<const Config> load_config(const std::string& path) {
     config::ConfigTree tree = config::parse_config_file(path);
@@ -73,4 +73,4 @@ bool access_allowed(const std::vector<AccessRule>& rules,
     return true;
 }
 
-} // namespace herald
+} // namespace herald::config

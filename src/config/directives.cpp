@@ -116,8 +116,8 @@ void source(Loader& l, const Directive& d) {
 }
 
 void server_block(Loader& l, const Directive& d) {
-    l.cfg.servers.push_back(Server{});
-    Server& s = l.cfg.servers.back();
+    l.cfg.servers.push_back(ServerConf{});
+    ServerConf& s = l.cfg.servers.back();
     s.limits = l.cfg.http_limits;
     l.server = &s;
     l.limits = &s.limits;
@@ -131,7 +131,7 @@ void server_block(Loader& l, const Directive& d) {
 // server
 
 void listen(Loader& l, const Directive& d) {
-    Listen ls;
+    ListenConf ls;
     if (!parse_listen_address(d.args[0].value, ls)) l.invalid(d, 0);
     for (std::size_t i = 1; i < d.args.size(); ++i) {
         std::string_view v = d.args[i].value;
@@ -148,7 +148,7 @@ void listen(Loader& l, const Directive& d) {
             l.fail(d, i, "invalid parameter " + dquote(v));
         }
     }
-    for (const Listen& other : l.server->listens)
+    for (const ListenConf& other : l.server->listens)
         if (ls.port != 0 && other.host == ls.host && other.port == ls.port)
             l.fail(d, 0, "duplicate listen " + dquote(d.args[0].value));
     l.server->listens.push_back(std::move(ls));
@@ -168,16 +168,16 @@ void index(Loader& l, const Directive& d) {
     }
 }
 
-void check_location(const Loader& l, const Directive& d, const Location& loc);
+void check_location(const Loader& l, const Directive& d, const LocationConf& loc);
 
 void location_block(Loader& l, const Directive& d) {
-    Location loc;
+    LocationConf loc;
     std::size_t path_arg = d.args.size() - 1;
     std::string_view path = d.args[path_arg].value;
     if (d.args.size() == 2 && d.args[0].value != "=")
         l.fail(d, 0, "invalid location modifier " + dquote(d.args[0].value));
     if (d.args.size() == 2 || (path.size() > 1 && path[0] == '=')) {
-        loc.match = Location::Match::exact;
+        loc.match = LocationConf::Match::exact;
         if (d.args.size() == 1) path.remove_prefix(1);
     }
     if (path.empty() || path[0] != '/')
@@ -185,14 +185,14 @@ void location_block(Loader& l, const Directive& d) {
                "invalid location " + dquote(d.args[path_arg].value) +
                    ", it must start with \"/\" (regex and named locations are not supported)");
     loc.path = path;
-    for (const Location& other : l.server->locations)
+    for (const LocationConf& other : l.server->locations)
         if (other.match == loc.match && other.path == loc.path)
             l.fail(d, path_arg, "duplicate location " + dquote(loc.path));
     loc.limits = l.server->limits;
     loc.file = l.file(d);
     loc.where = l.where(d);
     l.server->locations.push_back(std::move(loc));
-    Location& cur = l.server->locations.back();
+    LocationConf& cur = l.server->locations.back();
     l.location = &cur;
     l.limits = &cur.limits;
     l.process(d.children, ctx_location);
@@ -206,7 +206,7 @@ void location_block(Loader& l, const Directive& d) {
 }
 
 // A location is one kind: static, push (websocket may also publish or echo), publish, status.
-void check_location(const Loader& l, const Directive& d, const Location& loc) {
+void check_location(const Loader& l, const Directive& d, const LocationConf& loc) {
     const std::string in = " in location " + dquote(loc.path);
     bool pushes = loc.push != PushStrategy::none;
     bool websocket = loc.push == PushStrategy::websocket;
@@ -249,7 +249,7 @@ void channel_ref(Loader& l, const Directive& d) {
     const std::string& v = d.args[0].value;
     ChannelRef& ref = l.location->channel;
     if (v == "$tail") {
-        if (l.location->match == Location::Match::exact)
+        if (l.location->match == LocationConf::Match::exact)
             l.fail(d, 0, "\"channel $tail\" is allowed only in prefix locations");
         ref.kind = ChannelRef::Kind::tail;
     } else if (v.rfind("$arg_", 0) == 0) {

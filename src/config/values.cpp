@@ -125,7 +125,7 @@ std::optional<Duration> parse_duration(std::string_view s) noexcept {
     return Duration(static_cast<Duration::rep>(total));
 }
 
-bool parse_listen_address(std::string_view s, Listen& out) {
+bool parse_listen_address(std::string_view s, ListenConf& out) {
     std::string host;
     std::string_view port;
     if (!s.empty() && s.front() == '[') {

@@ -10,18 +10,18 @@
 
 namespace herald::http {
 
-std::string Router::listen_key(const Listen& l) {
+std::string Router::listen_key(const config::ListenConf& l) {
     return l.host + ":" + std::to_string(l.port);
 }
 
-Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
+Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {
     servers_.reserve(cfg_->servers.size());
-    for (const Server& srv : cfg_->servers) {
+    for (const config::ServerConf& srv : cfg_->servers) {
         ServerRoutes r;
         r.server = &srv;
         bool has_root_prefix = false;
-        for (const Location& loc : srv.locations) {
-            if (loc.match == Location::Match::exact) {
+        for (const config::LocationConf& loc : srv.locations) {
+            if (loc.match == config::LocationConf::Match::exact) {
                 r.exact.emplace(loc.path, &loc);
             } else {
                 r.prefixes.push_back(&loc);
@@ -29,7 +29,7 @@ Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
             }
         }
         if (!has_root_prefix && !srv.root.empty()) {
-            r.fallback = std::make_unique<Location>();
+            r.fallback = std::make_unique<config::LocationConf>();
             r.fallback->path = "/";
             r.fallback->root = srv.root;
             r.fallback->index = srv.index.empty() ? std::vector<std::string>{"index.html"} : srv.index;
@@ -37,10 +37,10 @@ Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
             r.prefixes.push_back(r.fallback.get());
         }
         std::stable_sort(r.prefixes.begin(), r.prefixes.end(),
-                         [](const Location* a, const Location* b) {
+                         [](const config::LocationConf* a, const config::LocationConf* b) {
                              return a->path.size() > b->path.size();
                          });
-        for (const Location* loc : r.prefixes) {
+        for (const config::LocationConf* loc : r.prefixes) {
             if (loc->root.empty()) continue;
             char buf[PATH_MAX];
             real_roots_[loc] = ::realpath(loc->root.c_str(), buf) ? std::string(buf) : loc->root;
@@ -53,7 +53,7 @@ Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
         servers_.push_back(std::move(r));
     }
     for (std::size_t i = 0; i < servers_.size(); ++i)
-        for (const Listen& l : servers_[i].server->listens) {
+        for (const config::ListenConf& l : servers_[i].server->listens) {
             std::string key = listen_key(l);
             auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
                                    [&](const auto& e) { return e.first == key; });
@@ -62,7 +62,7 @@ Router::Router(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {
         }
 }
 
-const Server* Router::server_for(std::string_view listen_key, std::string_view host) const noexcept {
+const config::ServerConf* Router::server_for(std::string_view listen_key, std::string_view host) const noexcept {
     auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
                            [&](const auto& e) { return e.first == listen_key; });
     if (it == by_listen_.end() || it->second.empty()) return nullptr;
@@ -77,19 +77,19 @@ const Server* Router::server_for(std::string_view listen_key, std::string_view h
     return servers_[it->second.front()].server;
 }
 
-const Location* Router::match(const Server& srv, std::string_view path) const noexcept {
+const config::LocationConf* Router::match(const config::ServerConf& srv, std::string_view path) const noexcept {
     // servers_[i] is the routes of cfg_->servers[i]: index by the server's position.
-    const std::vector<Server>& all = cfg_->servers;
-    std::less<const Server*> before;  // a total order, also for a pointer from elsewhere
+    const std::vector<config::ServerConf>& all = cfg_->servers;
+    std::less<const config::ServerConf*> before;  // a total order, also for a pointer from elsewhere
     if (before(&srv, all.data()) || !before(&srv, all.data() + all.size())) return nullptr;
     const ServerRoutes* r = &servers_[static_cast<std::size_t>(&srv - all.data())];
     if (auto it = r->exact.find(path); it != r->exact.end()) return it->second;
-    for (const Location* loc : r->prefixes)
+    for (const config::LocationConf* loc : r->prefixes)
         if (path.substr(0, loc->path.size()) == loc->path) return loc;
     return nullptr;
 }
 
-const std::string& Router::real_root(const Location& loc) const noexcept {
+const std::string& Router::real_root(const config::LocationConf& loc) const noexcept {
     auto it = real_roots_.find(&loc);
     return it == real_roots_.end() ? empty_ : it->second;
 }

@@ -15,7 +15,7 @@ HttpSession::HttpSession(net::Connection& c, SessionHost& host)
     : Session(c), host_(host), routes_(host.routes_ptr()),
       parser_(std::make_unique<RequestParser>(limits_for_listener())),
       remote_(c.peer().host_string()) {
-    const Limits& l = listener_limits();
+    const config::Limits& l = listener_limits();
     conn_.set_send_timeout(l.send_timeout);
     arm_timer(l.client_header_timeout);
 }
@@ -29,13 +29,13 @@ const Request& HttpSession::request() const noexcept {
 
 // Before a request is routed, the default server of the listener decides (header limits and
 // client_header_timeout are http/server settings; keepalive_timeout may be per location).
-const Limits& HttpSession::listener_limits() const noexcept {
-    const Server* srv = routes_->server_for(host_.listen_key(conn_.listener()), {});
+const config::Limits& HttpSession::listener_limits() const noexcept {
+    const config::ServerConf* srv = routes_->server_for(host_.listen_key(conn_.listener()), {});
     return srv ? srv->limits : routes_->config().http_limits;
 }
 
 ParserLimits HttpSession::limits_for_listener() const noexcept {
-    const Limits& l = listener_limits();
+    const config::Limits& l = listener_limits();
     ParserLimits p;
     p.max_request_line = l.large_header_buffer;
     p.max_header_bytes = l.max_header_bytes;
@@ -286,7 +286,7 @@ void HttpSession::finish_request() noexcept {
         conn_.loop().defer([r] {});
     }
     bool async = state_ == State::dispatched && !in_dispatch_;
-    const Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
+    const config::Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
     Duration keepalive = l.keepalive_timeout;
     std::uint64_t queue_limit = l.output_queue_limit;
     if (parser_) parser_->reset();

@@ -132,7 +132,7 @@ public:
                       std::size_t limit) override;
     InfoResult channel_info(std::string_view channel) override;
     PushError close_channel(std::string_view channel) override;
-    void reconcile(const Config& cfg) override;
+    void reconcile(const config::Config& cfg) override;
     std::size_t collect_idle() override;
     BrokerStats stats() const override;
     void note_delivered(std::uint64_t n, std::string_view channel) noexcept override {
@@ -156,14 +156,14 @@ private:
     // (by_subscriber: for a subscriber or a poll, which channel_autocreate_on_subscribe gates).
     std::shared_ptr<Channel> find_or_autocreate(std::string_view name, bool by_subscriber,
                                                 PushError& why);
-    std::shared_ptr<Channel> make_channel(ChannelConf conf);  // map_mutex_ held exclusively
+    std::shared_ptr<Channel> make_channel(config::ChannelConf conf);  // map_mutex_ held exclusively
     void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
     void close_and_wake(Channel& ch);
     void post_wakes();
     void drain(AttachedLoop& wk) noexcept;
     std::uint64_t deliver_local(LocalChannel& lc, const std::shared_ptr<const Message>& m) noexcept;
     void close_local(LocalChannel& lc) noexcept;
-    void count_subscriber(PushStrategy s, bool added) noexcept {
+    void count_subscriber(config::PushStrategy s, bool added) noexcept {
         auto& c = subscribers_[static_cast<std::size_t>(s)];
         if (added)
             c.fetch_add(1, std::memory_order_relaxed);
@@ -180,7 +180,7 @@ private:
     Duration idle_timeout_{0};         // guarded by map_mutex_
     std::atomic<std::uint64_t> publish_backlog_{0};  // 0 = unbounded
     std::uint64_t max_channels_ = 0;   // guarded by map_mutex_
-    ChannelConf autocreate_defaults_;  // guarded by map_mutex_
+    config::ChannelConf autocreate_defaults_;  // guarded by map_mutex_
     std::uint64_t next_key_ = 1;       // guarded by map_mutex_ (exclusive)
     std::mt19937_64 epochs_{std::random_device{}()};  // guarded by map_mutex_ (exclusive)
 
@@ -209,7 +209,7 @@ std::shared_ptr<Channel> MemoryBroker::find(std::string_view name) const {
     return it == channels_.end() ? nullptr : it->second.channel;
 }
 
-std::shared_ptr<Channel> MemoryBroker::make_channel(ChannelConf conf) {
+std::shared_ptr<Channel> MemoryBroker::make_channel(config::ChannelConf conf) {
     return std::make_shared<Channel>(std::move(conf), clock_, next_key_++, make_epoch(epochs_()));
 }
 
@@ -236,7 +236,7 @@ std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
         why = PushError::too_many_channels;
         return nullptr;
     }
-    ChannelConf conf = autocreate_defaults_;
+    config::ChannelConf conf = autocreate_defaults_;
     conf.name = std::string(name);
     std::shared_ptr<Channel> ch = make_channel(std::move(conf));
     channels_.emplace(std::string(name), ChannelEntry{ch, false});
@@ -428,7 +428,7 @@ PushError MemoryBroker::close_channel(std::string_view channel) {
     return PushError::none;
 }
 
-void MemoryBroker::reconcile(const Config& cfg) {
+void MemoryBroker::reconcile(const config::Config& cfg) {
     std::vector<std::shared_ptr<Channel>> removed;
     {
         std::unique_lock<std::shared_mutex> lock(map_mutex_);
@@ -439,7 +439,7 @@ void MemoryBroker::reconcile(const Config& cfg) {
         max_channels_ = cfg.max_channels;
         autocreate_defaults_ = cfg.autocreate_defaults;
         std::unordered_set<std::string_view> declared;
-        for (const ChannelConf& c : cfg.channels) {
+        for (const config::ChannelConf& c : cfg.channels) {
             declared.insert(c.name);
             const auto it = channels_.find(c.name);
             if (it == channels_.end()) {
@@ -453,7 +453,7 @@ void MemoryBroker::reconcile(const Config& cfg) {
             if (declared.count(it->first) != 0) {
                 ++it;
             } else if (!it->second.declared && autocreate_) {
-                ChannelConf conf = autocreate_defaults_;
+                config::ChannelConf conf = autocreate_defaults_;
                 conf.name = it->first;
                 it->second.channel->reconfigure(conf);
                 ++it;

@@ -9,11 +9,11 @@
 
 namespace herald::push {
 
-Channel::Channel(ChannelConf conf, Clock& clock, std::uint64_t key, std::uint64_t epoch)
+Channel::Channel(config::ChannelConf conf, Clock& clock, std::uint64_t key, std::uint64_t epoch)
     : name_(conf.name), key_(key), epoch_(epoch), clock_(clock), conf_(std::move(conf)),
       active_at_(clock.now()) {}
 
-void Channel::reconfigure(const ChannelConf& conf) {
+void Channel::reconfigure(const config::ChannelConf& conf) {
     std::lock_guard<std::mutex> lock(mutex_);
     conf_ = conf;
     normalize();
@@ -116,7 +116,7 @@ History Channel::after(std::optional<std::uint64_t> since, std::size_t limit) {
     return h;
 }
 
-Channel::JoinStatus Channel::join(WorkerId w, PushStrategy s, std::optional<std::uint64_t> since,
+Channel::JoinStatus Channel::join(WorkerId w, config::PushStrategy s, std::optional<std::uint64_t> since,
                                   History& out) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return JoinStatus::closed;
@@ -139,7 +139,7 @@ Channel::JoinStatus Channel::join(WorkerId w, PushStrategy s, std::optional<std:
     return JoinStatus::ok;
 }
 
-void Channel::leave(WorkerId w, PushStrategy s) noexcept {
+void Channel::leave(WorkerId w, config::PushStrategy s) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     assert(w < worker_subscribers_.size() && worker_subscribers_[w] > 0);
     --worker_subscribers_[w];

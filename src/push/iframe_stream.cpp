@@ -12,7 +12,7 @@ namespace {
 class IframeStream final : public Stream {
 public:
     IframeStream(PushHost& h, http::HttpSession& s, Target t, std::string callback)
-        : Stream(h, s, PushStrategy::iframe, std::move(t)), callback_(std::move(callback)) {
+        : Stream(h, s, config::PushStrategy::iframe, std::move(t)), callback_(std::move(callback)) {
         if (callback_ != default_callback)
             prefix_ = std::make_shared<const std::string>(iframe_call_prefix(callback_, chunked()));
     }

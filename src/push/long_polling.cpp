@@ -11,7 +11,7 @@ namespace {
 class HeldPoll final : public http::Responder, public Subscriber {
 public:
     HeldPoll(PushHost& h, http::HttpSession& s, Target t, std::string origin)
-        : Subscriber(PushStrategy::long_polling), h_(h), s_(s), t_(std::move(t)),
+        : Subscriber(config::PushStrategy::long_polling), h_(h), s_(s), t_(std::move(t)),
           origin_(std::move(origin)) {}
 
     // last: the newest id when subscribed (the ETag of a timed-out answer).
@@ -28,7 +28,7 @@ public:
         timer_.cancel();
         respond_message(s_, m, t_.format, false, origin_);  // destroys *this after dispatch
         s_.connection().out().stamp_delivery(
-            m->published_steady, h_.latency(PushStrategy::long_polling));
+            m->published_steady, h_.latency(config::PushStrategy::long_polling));
     }
 
     void on_channel_closed() noexcept override {

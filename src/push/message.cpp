@@ -152,8 +152,8 @@ void Message::build_iframe(bool json, Encoding& e) const {
     b.append("\r\n");
 }
 
-std::string_view Message::body(PushFormat f) const {
-    return f == PushFormat::json ? json_envelope() : std::string_view(data);
+std::string_view Message::body(config::PushFormat f) const {
+    return f == config::PushFormat::json ? json_envelope() : std::string_view(data);
 }
 
 std::string_view Message::json_envelope() const {
@@ -161,13 +161,13 @@ std::string_view Message::json_envelope() const {
     return std::string_view(e.bytes).substr(e.payload, e.payload_len);
 }
 
-std::string_view Message::ws_frame(PushFormat f) const {
-    const Encoding& e = encoded(f == PushFormat::json ? ws_json : ws_raw);
+std::string_view Message::ws_frame(config::PushFormat f) const {
+    const Encoding& e = encoded(f == config::PushFormat::json ? ws_json : ws_raw);
     return std::string_view(e.bytes).substr(e.begin);
 }
 
-std::string_view Message::ws_frame_deflated(PushFormat f, int level) const {
-    const bool json = f == PushFormat::json;
+std::string_view Message::ws_frame_deflated(config::PushFormat f, int level) const {
+    const bool json = f == config::PushFormat::json;
     Encoding& e = enc_[json ? ws_json_deflate : ws_raw_deflate];
     if (!e.ready.load(std::memory_order_acquire)) {
         std::call_once(e.once, [&] {
@@ -200,14 +200,14 @@ void Message::build_ws_deflated(bool json, int level, Encoding& e) const {
     std::memcpy(b.data() + e.begin, head, n);
 }
 
-std::string_view Message::sse_event(PushFormat f, bool chunked) const {
-    const Encoding& e = encoded(f == PushFormat::json ? sse_json : sse_raw);
+std::string_view Message::sse_event(config::PushFormat f, bool chunked) const {
+    const Encoding& e = encoded(f == config::PushFormat::json ? sse_json : sse_raw);
     const std::string_view all(e.bytes);
     return chunked ? all.substr(e.begin) : all.substr(e.payload, e.payload_len);
 }
 
-IframeCall Message::iframe_call(PushFormat f) const {
-    const Encoding& e = encoded(f == PushFormat::json ? iframe_json : iframe_raw);
+IframeCall Message::iframe_call(config::PushFormat f) const {
+    const Encoding& e = encoded(f == config::PushFormat::json ? iframe_json : iframe_raw);
     const std::string_view all(e.bytes);
     return {all.substr(e.begin), all.substr(e.mid), all.substr(e.payload, e.payload_len)};
 }

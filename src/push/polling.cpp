@@ -25,10 +25,10 @@ bool is_active_type(std::string_view type) noexcept {
 // the route does not trust (push_trusted off) is served inside `Content-Security-Policy:
 // sandbox`, where no script runs and the document has an opaque origin.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
-                     PushFormat format, bool missed, std::string_view cors_origin) {
+                     config::PushFormat format, bool missed, std::string_view cors_origin) {
     http::ResponseHead head(200);
     std::string etag = "\"" + m->id_text() + "\"";
-    std::string_view type = format == PushFormat::json ? std::string_view("application/json")
+    std::string_view type = format == config::PushFormat::json ? std::string_view("application/json")
                             : m->content_type.empty() ? std::string_view("text/plain")
                                                       : std::string_view(m->content_type);
     head.header("Content-Type", type).header("ETag", etag).header("Cache-Control", "no-cache");

@@ -11,7 +11,7 @@ namespace {
 class SseStream final : public Stream {
 public:
     SseStream(PushHost& h, http::HttpSession& s, Target t)
-        : Stream(h, s, PushStrategy::sse, std::move(t)) {
+        : Stream(h, s, config::PushStrategy::sse, std::move(t)) {
         retry_ms_ = static_cast<std::uint64_t>(s.location().limits.sse_retry.count());
     }
 

@@ -9,19 +9,19 @@
 namespace herald::push {
 
 bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
-    const Location& loc = s.location();
+    const config::LocationConf& loc = s.location();
     const http::Request& req = s.request();
     switch (loc.channel.kind) {
-    case ChannelRef::Kind::literal: out.channel = loc.channel.value; break;
-    case ChannelRef::Kind::query_arg:
+    case config::ChannelRef::Kind::literal: out.channel = loc.channel.value; break;
+    case config::ChannelRef::Kind::query_arg:
         out.channel = http::query_arg(req.query, loc.channel.value).value_or("");
         break;
-    case ChannelRef::Kind::tail: {
+    case config::ChannelRef::Kind::tail: {
         std::string_view p = s.path();
         out.channel = std::string(p.substr(std::min(p.size(), loc.path.size())));
         break;
     }
-    case ChannelRef::Kind::none: out.channel.clear(); break;
+    case config::ChannelRef::Kind::none: out.channel.clear(); break;
     }
     if (!config::is_valid_channel_name(out.channel)) {
         s.respond_error(400);
@@ -29,8 +29,8 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     }
     out.format = loc.limits.push_format;
     if (auto f = http::query_arg(req.query, "format")) {
-        if (*f == "json") out.format = PushFormat::json;
-        else if (*f == "raw") out.format = PushFormat::raw;
+        if (*f == "json") out.format = config::PushFormat::json;
+        else if (*f == "raw") out.format = config::PushFormat::raw;
         else {
             s.respond_error(400);
             return false;
@@ -68,12 +68,12 @@ std::string missed_json(const std::optional<Cursor>& since, const History& h) {
     return j;
 }
 
-const Strategy& make_strategy(PushStrategy s) {
+const Strategy& make_strategy(config::PushStrategy s) {
     switch (s) {
-    case PushStrategy::polling: return polling_strategy();
-    case PushStrategy::long_polling: return long_polling_strategy();
-    case PushStrategy::iframe: return iframe_strategy();
-    case PushStrategy::sse: return sse_strategy();
+    case config::PushStrategy::polling: return polling_strategy();
+    case config::PushStrategy::long_polling: return long_polling_strategy();
+    case config::PushStrategy::iframe: return iframe_strategy();
+    case config::PushStrategy::sse: return sse_strategy();
     default: return websocket_strategy();
     }
 }

@@ -6,7 +6,7 @@
 
 namespace herald::push {
 
-Stream::Stream(PushHost& h, http::HttpSession& s, PushStrategy kind, Target t)
+Stream::Stream(PushHost& h, http::HttpSession& s, config::PushStrategy kind, Target t)
     : Subscriber(kind), h_(h), latency_(h.latency(kind)), s_(s), t_(std::move(t)), chunked_(!s.http10()),
       limit_(s.location().limits.output_queue_limit) {}
 

@@ -28,7 +28,7 @@ private:
 class ChannelEndpoint final : public ws::Endpoint, public Subscriber {
 public:
     ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue)
-        : Subscriber(PushStrategy::websocket), w_(w), latency_(w.latency(PushStrategy::websocket)),
+        : Subscriber(config::PushStrategy::websocket), w_(w), latency_(w.latency(config::PushStrategy::websocket)),
           t_(std::move(t)), publish_(publish), max_queue_(max_queue) {}
 
     // Subscribes; the backlog (and the missed signal) goes out right after the 101.
@@ -149,7 +149,7 @@ class WebSocket final : public Strategy {
 public:
     void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
         const http::Request& req = s.request();
-        const Location& loc = s.location();
+        const config::LocationConf& loc = s.location();
         ws::UpgradeFields f;
         f.is_get = req.method == http::Method::get;
         f.http11 = req.version_minor >= 1;

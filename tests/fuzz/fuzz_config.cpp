@@ -65,9 +65,9 @@ void check_lexer(std::string_view text, std::size_t cut1, std::size_t cut2) {
 
 void check_load(std::string_view text) {
     try {
-        auto cfg = herald::load_config_string(text, fuzz_path);
+        auto cfg = herald::config::load_config_string(text, fuzz_path);
         require(cfg != nullptr, "load_config_string returns a config");
-    } catch (const herald::ConfigError& e) {
+    } catch (const herald::config::ConfigError& e) {
         std::string_view what = e.what();
         require(what.substr(0, std::string_view(fuzz_path).size() + 1) ==
                     std::string(fuzz_path) + ":",
@@ -85,9 +85,9 @@ void check_values(std::string_view s) {
     if (!s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos)
         require(n == z, "parse_size of digits is parse_number");
     (void)parse_duration(s);
-    herald::Listen listen;
+    herald::config::ListenConf listen;
     (void)parse_listen_address(s, listen);
-    herald::AccessRule rule;
+    herald::config::AccessRule rule;
     if (parse_access_rule(s, true, rule))
         require(rule.prefix_len <= 128, "access rule prefix <= 128");
     bool name = !s.empty() && s.size() <= max_channel_name && s != "." && s != "..";

@@ -37,7 +37,7 @@
 namespace {
 
 using namespace herald::push;
-using herald::PushFormat;
+using herald::config::PushFormat;
 using herald::fuzz::hex_value;
 using herald::fuzz::require;
 namespace ref = herald::fuzz::ref;

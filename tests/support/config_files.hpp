@@ -46,9 +46,9 @@ private:
 // load_config_string() as "t.conf" in the working directory: "OK" or the error message.
 inline std::string load_error(const std::string& text) {
     try {
-        load_config_string(text, "t.conf");
+        config::load_config_string(text, "t.conf");
         return "OK";
-    } catch (const ConfigError& e) {
+    } catch (const config::ConfigError& e) {
         return e.what();
     }
 }
