@@ -86,9 +86,12 @@ public:
     Session* session() noexcept { return session_.get(); }
 
     void on_ready(const ReadyEvent& ev) noexcept override;
-    // Called by the Server's end-of-iteration step; now = when this batch of writes started
-    // (recorded as the hand-off time of deliveries that complete).
+    // Writes what is queued; now = when this batch of writes started (recorded as the
+    // hand-off time of deliveries that complete; the epoch: read the clock if one does).
     void flush_now(Clock::time_point now) noexcept;
+    // The Server's end-of-iteration step: flushes if a flush is still pending (a read flushes
+    // the answers it produced itself, at once).
+    void flush_scheduled(Clock::time_point now) noexcept;
 
 private:
     void read_input() noexcept;

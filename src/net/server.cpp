@@ -165,7 +165,7 @@ void Server::end_of_iteration() noexcept {
         // One clock read per batch, not per connection: what a delivery's latency measures
         // is "published -> this batch of writes started" (see README, delivery latency).
         const Clock::time_point now = dirty.empty() ? Clock::time_point{} : loop_.read_clock();
-        for (Connection* c : dirty) c->flush_now(now);  // closed ones return at once
+        for (Connection* c : dirty) c->flush_scheduled(now);  // closed ones return at once
         retired_.clear();
         std::vector<int> reaped;
         reaped.swap(reaped_);
