@@ -238,17 +238,18 @@ Test(ws_utf8, random_strings_match_reference) {
     }
 }
 
-// The ASCII fast path must hand over to the DFA at any position within a word.
+// The ASCII fast paths (32 bytes, then 8 at a time) must hand over to the DFA at any
+// position within a round or a word.
 Test(ws_utf8, fast_path_every_position) {
-    for (std::size_t pos = 0; pos < 40; ++pos) {
-        std::string good(48, 'x');
+    for (std::size_t pos = 0; pos < 110; ++pos) {
+        std::string good(112, 'x');
         good.replace(pos, 2, "\xC3\xA9");
         cr_assert(valid_utf8(good), "valid char at %zu", pos);
-        std::string bad(48, 'x');
+        std::string bad(112, 'x');
         bad[pos] = '\x80';
         Utf8Validator v;
         cr_assert_not(v.feed(bad), "invalid byte at %zu", pos);
-        std::string cut(48, 'x');
+        std::string cut(112, 'x');
         cut[pos] = '\xE2';
         cr_assert_not(valid_utf8(cut), "truncated/interrupted sequence at %zu", pos);
     }

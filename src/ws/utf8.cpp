@@ -130,6 +130,14 @@ bool Utf8Validator::feed(std::string_view chunk) noexcept {
             // Between code points, at an ASCII byte: skip ASCII a word at a time, landing on
             // the first non-ASCII byte of the word that has one. (Not tried when the next byte
             // is a lead byte: in non-Latin text that would cost a wasted load per character.)
+            // 32 bytes a round while all of them are ASCII (four independent loads, one
+            // test), then the word that holds the first non-ASCII byte is found below.
+            while (end - p >= 32) {
+                std::uint64_t w[4];
+                std::memcpy(w, p, 32);
+                if (((w[0] | w[1]) | (w[2] | w[3])) & high_bits) break;
+                p += 32;
+            }
             while (end - p >= 8) {
                 std::uint64_t w;
                 std::memcpy(&w, p, 8);
