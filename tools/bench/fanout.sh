@@ -218,7 +218,7 @@ done
 
 if [[ " $CASES " == *" ws+z "* && " $CASES " == *" ws "* ]]; then
     echo
-    echo "permessage-deflate: ws+z over ws, per server (bytes and CPU per delivery; issue 18 wants herald's CPU within 1.2x)"
+    echo "permessage-deflate: ws+z over ws, per server (bytes and CPU per delivery; the target: herald's CPU within 1.2x of its uncompressed fan-out)"
     printf '%-7s %6s %5s %10s %10s %12s %12s %10s\n' server subs rate B/del_ws B/del_ws+z wire_ratio cpu/del_ratio p99_ratio
     for s in $ACTIVE; do
         [ "$s" = floor ] && continue
