@@ -50,7 +50,8 @@ constexpr auto keepalive_timeout = 30s;
 
 std::shared_ptr<const Router> make_routes() {
     try {
-        return std::make_shared<const Router>(config::load_config_string(kConf, "session.conf"));
+        return std::make_shared<const Router>(config::load_config_string(kConf, "session.conf"),
+                                              std::vector<std::string>{"127.0.0.1:8080"});
     } catch (const config::ConfigError& e) {
         cr_assert_fail("unexpected config error: %s", e.what());
     }
@@ -70,10 +71,6 @@ public:
     explicit FakeHost(EventLoop& loop) : routes_(make_routes()), log_(loop) {}
 
     const std::shared_ptr<const Router>& routes_ptr() const noexcept override { return routes_; }
-    const std::string& listen_key(std::size_t listener) const noexcept override {
-        cr_expect_eq(listener, 0u);
-        return key_;
-    }
     AccessLog& access_log() noexcept override { return log_; }
     void count_request() noexcept override { ++requests; }
     void dispatch(HttpSession& s) override {
@@ -90,7 +87,6 @@ public:
 
 private:
     std::shared_ptr<const Router> routes_;
-    std::string key_ = "127.0.0.1:8080";
     AccessLog log_;
 };
 

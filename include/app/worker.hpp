@@ -69,7 +69,7 @@ public:
     push::Broker& broker() noexcept override { return broker_; }
     std::size_t index() const noexcept { return index_; }
     push::WorkerId broker_worker() const noexcept override { return broker_worker_; }
-    const std::string& listen_key(std::size_t listener) const noexcept override;
+    const std::string& listen_key(std::size_t listener) const noexcept;
     void count_request() noexcept override {
         stats_.requests.fetch_add(1, std::memory_order_relaxed);
     }

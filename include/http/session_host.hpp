@@ -2,9 +2,7 @@
 // http declares it, app::Worker implements it (layers point down: http never includes app).
 #pragma once
 
-#include <cstddef>
 #include <memory>
-#include <string>
 
 namespace herald::http {
 
@@ -18,8 +16,6 @@ public:
     // The routes snapshot current now; a request keeps the one current when its head was
     // parsed until it completes.
     virtual const std::shared_ptr<const Router>& routes_ptr() const noexcept = 0;
-    // The listen key ("host:port") of the listener a connection came in on, by its index.
-    virtual const std::string& listen_key(std::size_t listener) const noexcept = 0;
     virtual AccessLog& access_log() noexcept = 0;
     // One request head parsed (the /status request counter).
     virtual void count_request() noexcept = 0;

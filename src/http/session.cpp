@@ -30,8 +30,7 @@ const Request& HttpSession::request() const noexcept {
 // Before a request is routed, the default server of the listener decides (header limits and
 // client_header_timeout are http/server settings; keepalive_timeout may be per location).
 const config::Limits& HttpSession::listener_limits() const noexcept {
-    const config::ServerConf* srv = routes_->server_for(host_.listen_key(conn_.listener()), {});
-    return srv ? srv->limits : routes_->config().http_limits;
+    return routes_->limits(conn_.listener());
 }
 
 ParserLimits HttpSession::limits_for_listener() const noexcept {
@@ -172,7 +171,9 @@ bool HttpSession::route() noexcept {
     if (loc_) return true;
     const Request& req = request();
     routes_ = host_.routes_ptr();  // the snapshot current when this head was parsed
-    server_ = routes_->server_for(host_.listen_key(conn_.listener()), req.host);
+    HttpError err = normalize_path(req.path, path_);
+    Router::Route r = routes_->route(conn_.listener(), req.host, path_);
+    server_ = r.server;
     if (!server_) {
         respond_error(404);
         return false;
@@ -181,12 +182,11 @@ bool HttpSession::route() noexcept {
         respond_error(405, true);
         return false;
     }
-    HttpError err = normalize_path(req.path, path_);
     if (err != HttpError::none) {
         respond_error(status_of(err), true);
         return false;
     }
-    loc_ = routes_->match(*server_, path_);
+    loc_ = r.location;
     if (!loc_) {
         respond_error(404);
         return false;
