@@ -60,7 +60,7 @@ std::shared_ptr<const Router> make_routes() {
 
 // What dispatch() saw of one request.
 struct Seen {
-    std::string method, path, body;
+    std::string method, path, body, tag;  // tag: the X-Tag field
     bool keep_alive = false, http10 = false;
 };
 
@@ -76,7 +76,8 @@ public:
     void dispatch(HttpSession& s) override {
         const Request& req = s.request();
         seen.push_back({std::string(req.method_name), std::string(s.path()),
-                        std::string(s.body()), s.keep_alive(), s.http10()});
+                        std::string(s.body()), std::string(req.header("X-Tag")), s.keep_alive(),
+                        s.http10()});
         ResponseHead head(200);
         head.header("Content-Type", "text/plain");
         s.respond(std::move(head), std::string(s.path()) + "|" + std::string(s.body()));
@@ -260,7 +261,7 @@ Test(http_session, http10_closes_unless_it_asks_for_keep_alive, .timeout = 5.0) 
 
 Test(http_session, content_length_body_is_read_before_dispatch, .timeout = 5.0) {
     HttpRig r;
-    r.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
+    r.send("POST /p HTTP/1.1\r\nHost: x\r\nX-Tag: kept\r\nContent-Length: 11\r\n\r\nhello");
     r.spin();
     cr_expect(r.host.seen.empty(), "not dispatched before the whole body");
     cr_expect(r.receive().empty());
@@ -268,6 +269,10 @@ Test(http_session, content_length_body_is_read_before_dispatch, .timeout = 5.0) 
     cr_assert_eq(got.size(), 1u);
     cr_expect(got[0].body == "/p|hello world", "\"%s\"", got[0].body.c_str());
     cr_expect(!r.conn->closing());
+    cr_assert_eq(r.host.seen.size(), 1u);
+    // The head was read with the first bytes; its views must survive the later reads.
+    cr_expect(r.host.seen[0].method == "POST" && r.host.seen[0].tag == "kept", "\"%s\" \"%s\"",
+              r.host.seen[0].method.c_str(), r.host.seen[0].tag.c_str());
 }
 
 Test(http_session, chunked_body_is_decoded_before_dispatch, .timeout = 5.0) {

@@ -1,8 +1,8 @@
-// HttpSession: HTTP/1.1 on one connection (RFC 9112): parses request heads and bodies, routes,
-// dispatches to the location's handler, writes responses in order (pipelining), applies
-// keep-alive and the header/body/keep-alive timeouts, and hands the connection over on a
-// WebSocket upgrade. Owned by its Connection; the current Responder (a held long-poll or a
-// stream) is owned by the session until its response ends.
+// HttpSession: HTTP/1.1 on one connection (RFC 9112): parses request heads (a BodyReader reads
+// the bodies), routes, dispatches to the location's handler, writes responses in order
+// (pipelining), applies keep-alive and the header/body/keep-alive timeouts, and hands the
+// connection over on a WebSocket upgrade. Owned by its Connection; the current Responder (a held
+// long-poll or a stream) is owned by the session until its response ends.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "http/chunked.hpp"
+#include "http/body_reader.hpp"
 #include "http/request.hpp"
 #include "http/request_parser.hpp"
 #include "http/response.hpp"
@@ -56,7 +56,7 @@ public:
     std::string_view path() const noexcept { return path_; }    // decoded, normalised
     const config::LocationConf& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
-    std::string_view body() const noexcept { return body_; }
+    std::string_view body() const noexcept { return body_.body(); }
     net::Connection& connection() noexcept { return conn_; }
     bool head_only() const noexcept { return head_only_; }
     bool keep_alive() const noexcept { return keep_alive_; }
@@ -115,10 +115,7 @@ private:
     const config::LocationConf* loc_ = nullptr;
     std::string path_;
     std::string head_copy_;                  // head bytes kept while a body is read
-    std::string body_;
-    std::uint64_t body_left_ = 0;            // Content-Length body still to read
-    ChunkedDecoder chunked_{0};
-    bool reading_chunked_ = false;
+    BodyReader body_;
     bool head_only_ = false, keep_alive_ = true, http10_ = false;
     bool waiting_drain_ = false;             // output over its limit: stop parsing
     bool input_held_ = false;                // reading paused while a response is held

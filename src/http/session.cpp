@@ -1,7 +1,6 @@
 // HttpSession: request lifecycle on one connection (RFC 9112 §9: persistence and pipelining).
 #include "http/session.hpp"
 
-#include <cassert>
 #include <cstring>
 
 #include "http/access_log.hpp"
@@ -110,61 +109,35 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
     keep_alive_ = false;
     if (!route()) return data.size();
     keep_alive_ = keep;
-    if (req.has_content_length && req.content_length > loc_->limits.client_max_body_size) {
+    if (body_.start(req, loc_->limits.client_max_body_size) != HttpError::none) {
         respond_error(413, true);
         return data.size();
     }
-    // The body arrives over several reads and the read buffer moves: keep a copy of the head
-    // and re-parse it so the Request views point into the copy.
+    // The body arrives over several reads and the read buffer moves: copy the head once and
+    // move the Request's views into the copy.
     head_copy_.assign(data.data(), head_len);
-    parser_->reset();
-    ParseResult again = parser_->feed(head_copy_);
-    assert(again.status == ParseStatus::done);  // the same bytes parsed a moment ago
-    (void)again;
+    parser_->rebase(std::string_view(data.data(), head_len), head_copy_.data());
     if (req.expect_continue && !http10_) {
         conn_.out().push_static("HTTP/1.1 100 Continue\r\n\r\n");
         conn_.flush_soon();
     }
-    body_.clear();
-    reading_chunked_ = req.chunked;
-    body_left_ = req.chunked ? 0 : req.content_length;
-    chunked_ = ChunkedDecoder(loc_->limits.client_max_body_size);
     state_ = State::body;
     arm_timer(loc_->limits.client_body_timeout);
     return head_len;
 }
 
 std::size_t HttpSession::read_body(std::span<char> data) noexcept {
-    std::string_view in(data.data(), data.size());
-    std::size_t used;
-    if (reading_chunked_) {
-        used = 0;
-        for (;;) {
-            std::string_view piece;
-            ParseResult r = chunked_.feed(in.substr(used), piece);
-            used += r.consumed;
-            body_.append(piece);
-            if (r.status == ParseStatus::error) {
-                respond_error(status_of(r.error), true);
-                return data.size();
-            }
-            if (r.status == ParseStatus::done) break;
-            if (used >= in.size() || r.consumed == 0) {
-                timer_.restart(loc_->limits.client_body_timeout);
-                return used;
-            }
-        }
-    } else {
-        used = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size()));
-        body_.append(in.substr(0, used));
-        body_left_ -= used;
-        if (body_left_ > 0) {
-            timer_.restart(loc_->limits.client_body_timeout);
-            return used;
-        }
+    ParseResult r = body_.feed(std::string_view(data.data(), data.size()));
+    if (r.status == ParseStatus::error) {
+        respond_error(status_of(r.error), true);
+        return data.size();
+    }
+    if (r.status == ParseStatus::need_more) {
+        timer_.restart(loc_->limits.client_body_timeout);
+        return r.consumed;
     }
     dispatch();
-    return used;
+    return r.consumed;
 }
 
 bool HttpSession::route() noexcept {
@@ -212,7 +185,7 @@ void HttpSession::dispatch() noexcept {
     if (responder_) {  // held or streaming: nothing reads the head any more
         parser_.reset();
         head_copy_ = std::string();
-        body_ = std::string();
+        body_.release();
     }
 }
 
@@ -291,8 +264,7 @@ void HttpSession::finish_request() noexcept {
     std::uint64_t queue_limit = l.output_queue_limit;
     if (parser_) parser_->reset();
     head_copy_.clear();
-    body_.clear();
-    body_.shrink_to_fit();
+    body_.release();
     loc_ = nullptr;
     server_ = nullptr;
     state_ = State::head;
