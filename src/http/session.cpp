@@ -10,11 +10,25 @@
 
 namespace herald::http {
 
+namespace {
+
+// Before a request is routed, the default server of the listener decides (header limits and
+// client_header_timeout are http/server settings; keepalive_timeout may be per location).
+ParserLimits parser_limits(const config::Limits& l) noexcept {
+    ParserLimits p;
+    p.max_request_line = l.large_header_buffer;
+    p.max_header_bytes = l.max_header_bytes;
+    p.max_header_count = l.max_header_count;
+    return p;
+}
+
+} // namespace
+
 HttpSession::HttpSession(net::Connection& c, SessionHost& host)
     : Session(c), host_(host), routes_(host.routes_ptr()),
-      parser_(std::make_unique<RequestParser>(limits_for_listener())),
+      parser_(std::make_unique<RequestParser>(parser_limits(routes_->limits(c.listener())))),
       remote_(c.peer().host_string()) {
-    const config::Limits& l = listener_limits();
+    const config::Limits& l = routes_->limits(conn_.listener());
     conn_.set_send_timeout(l.send_timeout);
     arm_timer(l.client_header_timeout);
 }
@@ -26,29 +40,12 @@ const Request& HttpSession::request() const noexcept {
     return parser_ ? parser_->request() : empty;
 }
 
-// Before a request is routed, the default server of the listener decides (header limits and
-// client_header_timeout are http/server settings; keepalive_timeout may be per location).
-const config::Limits& HttpSession::listener_limits() const noexcept {
-    return routes_->limits(conn_.listener());
-}
-
-ParserLimits HttpSession::limits_for_listener() const noexcept {
-    const config::Limits& l = listener_limits();
-    ParserLimits p;
-    p.max_request_line = l.large_header_buffer;
-    p.max_header_bytes = l.max_header_bytes;
-    p.max_header_count = l.max_header_count;
-    return p;
-}
-
 void HttpSession::arm_timer(Duration d) noexcept {
-    timer_ = conn_.loop().add_timer(d, [this] { on_timeout(); });
-}
-
-void HttpSession::on_timeout() noexcept {
-    HERALD_INFO("client %s timed out (%s) on fd=%d", remote_.c_str(),
-                state_ == State::body ? "body" : "header or keep-alive", conn_.fd());
-    conn_.close();
+    timer_ = conn_.loop().add_timer(d, [this] {
+        HERALD_INFO("client %s timed out (%s) on fd=%d", remote_.c_str(),
+                    state_ == State::body ? "body" : "header or keep-alive", conn_.fd());
+        conn_.close();
+    });
 }
 
 std::size_t HttpSession::on_data(std::span<char> data) noexcept {
@@ -67,9 +64,10 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
     if (state_ == State::body) return read_body(data);
     if (!header_timer_) {  // first bytes of a request: the header clock starts
         header_timer_ = true;
-        arm_timer(listener_limits().client_header_timeout);
+        arm_timer(routes_->limits(conn_.listener()).client_header_timeout);
     }
-    if (!parser_) parser_ = std::make_unique<RequestParser>(limits_for_listener());
+    if (!parser_)
+        parser_ = std::make_unique<RequestParser>(parser_limits(routes_->limits(conn_.listener())));
     ParseResult r = parser_->feed(std::string_view(data.data(), data.size()));
     if (r.status == ParseStatus::need_more) return 0;
     if (r.status == ParseStatus::error) {
@@ -189,27 +187,39 @@ void HttpSession::dispatch() noexcept {
     }
 }
 
-void HttpSession::respond(ResponseHead&& head, std::string body) {
+// The one place where a complete response's head is finished: Content-Length, and whether the
+// connection stays open (the request asked for it, HTTP/1.0 said keep-alive, no shutdown, the
+// peer did not half-close).
+std::uint64_t HttpSession::send_head(ResponseHead&& head, std::uint64_t length) {
     int status = head.status();
     bool bodyless = status < 200 || status == 204 || status == 304;
-    if (!bodyless) head.content_length(body.size());
+    if (!bodyless) head.content_length(length);
     keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
     conn_.out().push(std::move(head).finish(keep_alive_));
-    std::uint64_t n = head_only_ || bodyless ? 0 : body.size();
+    return head_only_ || bodyless ? 0 : length;
+}
+
+void HttpSession::respond(ResponseHead&& head, std::string body) {
+    int status = head.status();
+    std::uint64_t n = send_head(std::move(head), body.size());
     if (n) conn_.out().push(std::move(body));
-    log_access(status, n);
-    finish_request();
+    finish_request(status, n);
 }
 
 void HttpSession::respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
                                  std::string_view body) {
     int status = head.status();
-    head.content_length(body.size());
-    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
-    conn_.out().push(std::move(head).finish(keep_alive_));
-    if (!head_only_) conn_.out().push_shared(std::move(keep), body);
-    log_access(status, head_only_ ? 0 : body.size());
-    finish_request();
+    std::uint64_t n = send_head(std::move(head), body.size());
+    if (n) conn_.out().push_shared(std::move(keep), body);
+    finish_request(status, n);
+}
+
+void HttpSession::respond_file(ResponseHead&& head, std::shared_ptr<const net::OpenFile> file,
+                               std::uint64_t offset, std::uint64_t length) {
+    int status = head.status();
+    std::uint64_t n = send_head(std::move(head), length);
+    if (n) conn_.out().push_file(std::move(file), offset, n);
+    finish_request(status, n);
 }
 
 void HttpSession::respond_error(int status, bool close, int retry_after) {
@@ -222,11 +232,11 @@ void HttpSession::respond_error(int status, bool close, int retry_after) {
 }
 
 void HttpSession::start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner) {
+    // A stream ends by closing under HTTP/1.0 (no chunked coding there).
     keep_alive_ = keep_alive_ && !http10_;
     conn_.out().push(std::move(head).finish(keep_alive_));
     conn_.flush_soon();
-    responder_ = std::move(owner);
-    state_ = State::dispatched;
+    hold(std::move(owner));
 }
 
 void HttpSession::hold(std::unique_ptr<Responder> owner) {
@@ -234,15 +244,7 @@ void HttpSession::hold(std::unique_ptr<Responder> owner) {
     state_ = State::dispatched;
 }
 
-void HttpSession::end_response() {
-    log_access(200, 0);
-    finish_request();
-}
-
-void HttpSession::end_response_with(int status, std::uint64_t body_bytes) {
-    log_access(status, body_bytes);
-    finish_request();
-}
+void HttpSession::end_response() { finish_request(200, 0); }
 
 void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
     log_access(101, 0);
@@ -253,13 +255,15 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
     conn_.replace_session(std::move(next));
 }
 
-void HttpSession::finish_request() noexcept {
+void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
+    log_access(status, body_bytes);
     if (responder_) {  // may be running right now: destroy after dispatch
         std::shared_ptr<Responder> r(std::move(responder_));
         conn_.loop().defer([r] {});
     }
     bool async = state_ == State::dispatched && !in_dispatch_;
-    const config::Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
+    const config::Limits& l =
+        loc_ ? loc_->limits : server_ ? server_->limits : routes_->limits(conn_.listener());
     Duration keepalive = l.keepalive_timeout;
     std::uint64_t queue_limit = l.output_queue_limit;
     if (parser_) parser_->reset();
