@@ -65,9 +65,29 @@ struct Seen {
     bool http10 = false;
 };
 
+// A held request, answered when the test says so. It counts its own destruction.
+class HeldResponder final : public Responder {
+public:
+    HeldResponder(HttpSession& s, int& destroyed) : s_(s), destroyed_(destroyed) {}
+    ~HeldResponder() override { ++destroyed_; }
+    // Answers from inside the responder, as a long-poll's delivery does, then uses itself.
+    void answer() {
+        ResponseHead head(200);
+        s_.respond(std::move(head), "late");
+        ++answers_;  // *this must still be alive here
+    }
+    void cancel() noexcept override { ++cancels; }
+    int cancels = 0;
+
+private:
+    HttpSession& s_;
+    int& destroyed_;
+    int answers_ = 0;
+};
+
 // The worker's side: one routes snapshot, listener 0 = the config's listen, a disabled access
-// log. dispatch() records the request and answers 200 with "<path>|<body>"; /file answers with
-// `file` through respond_file().
+// log. dispatch() records the request and answers 200 with "<path>|<body>"; /held is held by a
+// HeldResponder; /file answers with `file` through respond_file().
 class FakeHost final : public SessionHost {
 public:
     explicit FakeHost(EventLoop& loop) : routes_(make_routes()), log_(loop) {}
@@ -79,6 +99,12 @@ public:
         const Request& req = s.request();
         seen.push_back({std::string(req.method_name), std::string(s.path()),
                         std::string(s.body()), std::string(req.header("X-Tag")), s.http10()});
+        if (s.path() == "/held") {
+            auto r = std::make_unique<HeldResponder>(s, destroyed);
+            held = r.get();
+            s.hold(std::move(r));
+            return;
+        }
         if (s.path() == "/file") {
             ResponseHead head(200);
             s.respond_file(std::move(head), file, 1, 5);
@@ -88,9 +114,14 @@ public:
         head.header("Content-Type", "text/plain");
         s.respond(std::move(head), std::string(s.path()) + "|" + std::string(s.body()));
     }
+    // Kept, not destroyed: the test checks when the session hands a responder over.
+    void retire(std::unique_ptr<Responder> r) noexcept override { retired.push_back(std::move(r)); }
 
     std::vector<Seen> seen;
     int requests = 0;
+    HeldResponder* held = nullptr;
+    int destroyed = 0;
+    std::vector<std::unique_ptr<Responder>> retired;
     std::shared_ptr<const net::OpenFile> file;
 
 private:
@@ -337,7 +368,37 @@ Test(http_session, chunked_body_over_client_max_body_size_is_413, .timeout = 5.0
     cr_expect(r.host.seen.empty());
 }
 
-// ---- static files -------------------------------------------------------------------------
+// ---- held responses and static files ----------------------------------------------------
+
+Test(http_session, a_held_response_is_retired_to_the_host_not_destroyed_inline, .timeout = 5.0) {
+    HttpRig r;
+    r.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(get_b));
+    r.spin();
+    cr_assert(r.host.held != nullptr, "held");
+    cr_expect(r.receive().empty(), "nothing sent while held; /b waits behind it");
+    r.host.held->answer();  // runs inside the responder: it must outlive its own respond()
+    cr_expect_eq(r.host.retired.size(), 1u, "the ended responder went to the host");
+    cr_expect_eq(r.host.destroyed, 0, "and was not destroyed while it ran");
+    r.spin();
+    auto got = parse_responses(r.receive());
+    cr_assert_eq(got.size(), 2u, "the held answer, then the pipelined request");
+    cr_expect(got[0].body == "late" && got[0].has("Connection: keep-alive\r\n"));
+    cr_expect(got[1].body == "/b|");
+    r.host.retired.clear();
+    cr_expect_eq(r.host.destroyed, 1);
+}
+
+Test(http_session, closing_a_held_request_cancels_and_retires_its_responder, .timeout = 5.0) {
+    HttpRig r;
+    r.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.spin();
+    cr_assert(r.host.held != nullptr);
+    HeldResponder* held = r.host.held;
+    r.conn->close();
+    cr_assert_eq(r.host.retired.size(), 1u);
+    cr_expect_eq(held->cancels, 1, "cancelled before it was handed over");
+    cr_expect_eq(r.host.destroyed, 0);
+}
 
 namespace {
 

@@ -2,8 +2,9 @@
 // the bodies), routes them (one Router::route() by listener index), dispatches to the host,
 // writes responses in order (pipelining), decides keep-alive in one place for every response,
 // applies the header/body/keep-alive timeouts, and hands the connection over on a WebSocket
-// upgrade. Owned by its Connection; the current Responder (a held long-poll or a stream) is
-// owned by the session until its response ends.
+// upgrade. Owned by its Connection. The current Responder (a held long-poll or a stream) is
+// owned by the session until its response ends; it is then retired to the host, which destroys
+// it after the current dispatch (it may be the caller).
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@ namespace herald::http {
 
 class AccessLog;
 class HttpSession;
+class Responder;
 class Router;
 
 // Called on the worker's loop thread only. The host outlives every session it serves.
@@ -22,6 +23,10 @@ public:
     // Answers the session's current request by its location's kind (static files, push
     // strategy, publisher, status): respond, stream, hold or upgrade.
     virtual void dispatch(HttpSession& s) = 0;
+    // Takes a Responder whose response ended (or whose connection closed) and destroys it
+    // after the current dispatch, as net::Server::retire does for sessions: it may be the
+    // caller, still running.
+    virtual void retire(std::unique_ptr<Responder> r) noexcept = 0;
 
 protected:
     ~SessionHost() = default;

@@ -257,10 +257,7 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
     log_access(status, body_bytes);
-    if (responder_) {  // may be running right now: destroy after dispatch
-        std::shared_ptr<Responder> r(std::move(responder_));
-        conn_.loop().defer([r] {});
-    }
+    if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
     const config::Limits& l =
         loc_ ? loc_->limits : server_ ? server_->limits : routes_->limits(conn_.listener());
@@ -313,8 +310,7 @@ void HttpSession::on_close() noexcept {
     timer_.cancel();
     if (responder_) {
         responder_->cancel();
-        std::shared_ptr<Responder> r(std::move(responder_));
-        conn_.loop().defer([r] {});
+        host_.retire(std::move(responder_));
     }
 }
 
