@@ -12,8 +12,9 @@ namespace herald::http {
 
 namespace {
 
-// Before a request is routed, the default server of the listener decides (header limits and
-// client_header_timeout are http/server settings; keepalive_timeout may be per location).
+// Before a request is routed, the limits are Router::limits() of the listener (its default
+// server's: header limits and client_header_timeout are http/server settings; keepalive_timeout
+// may be per location and is read when the request finishes).
 ParserLimits parser_limits(const config::Limits& l) noexcept {
     ParserLimits p;
     p.max_request_line = l.large_header_buffer;
