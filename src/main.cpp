@@ -122,7 +122,9 @@ private:
     EventLoop loop_;
     std::vector<std::unique_ptr<app::Worker>> workers_;
     std::vector<app::Worker*> worker_ptrs_;
-    std::vector<std::string> listen_keys_;
+    // The workers' listeners by index (net::Server numbers them in the order they are added, the
+    // same in every worker): a listen key, or "" for one a reload closed. Never reordered.
+    std::vector<std::string> listeners_;
     std::vector<Timer> clocks_;
     std::vector<std::pair<std::string, Duration>> clock_channels_;
     Timer collector_;            // idle channel collection (channel_idle_timeout)
@@ -191,10 +193,11 @@ void Master::arm_clock(std::size_t slot) {
 int Master::run() {
     apply_log_settings(*cfg_);
     net::ignore_sigpipe();
-    auto routes = std::make_shared<const http::Router>(cfg_);
     std::size_t n = static_cast<std::size_t>(cfg_->worker_threads);
     std::vector<BoundListen> bound;
     for (const config::ListenConf& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
+    for (const BoundListen& b : bound) listeners_.push_back(b.key);
+    auto routes = std::make_shared<const http::Router>(cfg_, listeners_);
     broker_->reconcile(*cfg_);
     // Workers open the access log here, still with the privileges the logs need; no thread
     // runs before after_bind(), which may fork.
@@ -204,10 +207,8 @@ int Master::run() {
     }
     app::Process proc(*cfg_);
     proc.after_bind();  // pid file lock, daemonize, drop privileges (as configured)
-    for (BoundListen& b : bound) {
-        listen_keys_.push_back(b.key);
+    for (BoundListen& b : bound)
         for (std::size_t i = 0; i < n; ++i) workers_[i]->add_listener(std::move(b.fds[i]), b.key);
-    }
     auto ignore = [](std::error_code) {};
     ignore(loop_.on_signal(SIGHUP, [this](int) { reload(); }));
     ignore(loop_.on_signal(SIGTERM, [this](int) { stop(false); }));
@@ -289,16 +290,23 @@ void Master::reload() {
         for (const config::ListenConf& l : unique_listens(*next)) {
             std::string key = http::Router::listen_key(l);
             keys.push_back(key);
-            if (std::find(listen_keys_.begin(), listen_keys_.end(), key) == listen_keys_.end())
+            if (std::find(listeners_.begin(), listeners_.end(), key) == listeners_.end())
                 fresh.push_back(bind_listen(l, n));
         }
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
         return;
     }
-    for (const std::string& k : listen_keys_)
-        if (std::find(keys.begin(), keys.end(), k) == keys.end()) removed.push_back(k);
-    auto routes = std::make_shared<const http::Router>(next);
+    // Workers close the removed listeners (their slots stay empty) and add the fresh ones at
+    // the end, in this order.
+    std::vector<std::string> listeners = listeners_;
+    for (std::string& k : listeners)
+        if (!k.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) {
+            removed.push_back(k);
+            k.clear();
+        }
+    for (const BoundListen& b : fresh) listeners.push_back(b.key);
+    auto routes = std::make_shared<const http::Router>(next, listeners);
     broker_->reconcile(*next);
     for (std::size_t i = 0; i < n; ++i) {
         std::vector<std::pair<UniqueFd, std::string>> mine;
@@ -306,7 +314,7 @@ void Master::reload() {
         for (BoundListen& b : fresh) mine.emplace_back(std::move(b.fds[i]), b.key);
         workers_[i]->post_config(routes, std::move(mine), removed);
     }
-    listen_keys_ = keys;
+    listeners_ = std::move(listeners);
     cfg_ = next;
     apply_log_settings(*cfg_);
     start_clocks();

@@ -6,18 +6,21 @@
 #include <criterion/criterion.h>
 
 #include <cstdlib>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
+#include "http/body_reader.hpp"
 #include "http/access_log.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/session.hpp"
 #include "http/session_host.hpp"
 #include "support/connection_rig.hpp"
+#include "support/feed.hpp"
 
 using namespace herald;
 using namespace herald::http;
@@ -48,7 +51,8 @@ constexpr auto keepalive_timeout = 30s;
 
 std::shared_ptr<const Router> make_routes() {
     try {
-        return std::make_shared<const Router>(config::load_config_string(kConf, "session.conf"));
+        return std::make_shared<const Router>(config::load_config_string(kConf, "session.conf"),
+                                              std::vector<std::string>{"127.0.0.1:8080"});
     } catch (const config::ConfigError& e) {
         cr_assert_fail("unexpected config error: %s", e.what());
     }
@@ -57,38 +61,71 @@ std::shared_ptr<const Router> make_routes() {
 
 // What dispatch() saw of one request.
 struct Seen {
-    std::string method, path, body;
-    bool keep_alive = false, http10 = false;
+    std::string method, path, body, tag;  // tag: the X-Tag field
+    bool http10 = false;
+};
+
+// A held request, answered when the test says so. It counts its own destruction.
+class HeldResponder final : public Responder {
+public:
+    HeldResponder(HttpSession& s, int& destroyed) : s_(s), destroyed_(destroyed) {}
+    ~HeldResponder() override { ++destroyed_; }
+    // Answers from inside the responder, as a long-poll's delivery does, then uses itself.
+    void answer() {
+        ResponseHead head(200);
+        s_.respond(std::move(head), "late");
+        ++answers_;  // *this must still be alive here
+    }
+    void cancel() noexcept override { ++cancels; }
+    int cancels = 0;
+
+private:
+    HttpSession& s_;
+    int& destroyed_;
+    int answers_ = 0;
 };
 
 // The worker's side: one routes snapshot, listener 0 = the config's listen, a disabled access
-// log. dispatch() records the request and answers 200 with "<path>|<body>".
+// log. dispatch() records the request and answers 200 with "<path>|<body>"; /held is held by a
+// HeldResponder; /file answers with `file` through respond_file().
 class FakeHost final : public SessionHost {
 public:
     explicit FakeHost(EventLoop& loop) : routes_(make_routes()), log_(loop) {}
 
     const std::shared_ptr<const Router>& routes_ptr() const noexcept override { return routes_; }
-    const std::string& listen_key(std::size_t listener) const noexcept override {
-        cr_expect_eq(listener, 0u);
-        return key_;
-    }
     AccessLog& access_log() noexcept override { return log_; }
     void count_request() noexcept override { ++requests; }
     void dispatch(HttpSession& s) override {
         const Request& req = s.request();
         seen.push_back({std::string(req.method_name), std::string(s.path()),
-                        std::string(s.body()), s.keep_alive(), s.http10()});
+                        std::string(s.body()), std::string(req.header("X-Tag")), s.http10()});
+        if (s.path() == "/held") {
+            auto r = std::make_unique<HeldResponder>(s, destroyed);
+            held = r.get();
+            s.hold(std::move(r));
+            return;
+        }
+        if (s.path() == "/file") {
+            ResponseHead head(200);
+            s.respond_file(std::move(head), file, 1, 5);
+            return;
+        }
         ResponseHead head(200);
         head.header("Content-Type", "text/plain");
         s.respond(std::move(head), std::string(s.path()) + "|" + std::string(s.body()));
     }
+    // Kept, not destroyed: the test checks when the session hands a responder over.
+    void retire(std::unique_ptr<Responder> r) noexcept override { retired.push_back(std::move(r)); }
 
     std::vector<Seen> seen;
     int requests = 0;
+    HeldResponder* held = nullptr;
+    int destroyed = 0;
+    std::vector<std::unique_ptr<Responder>> retired;
+    std::shared_ptr<const net::OpenFile> file;
 
 private:
     std::shared_ptr<const Router> routes_;
-    std::string key_ = "127.0.0.1:8080";
     AccessLog log_;
 };
 
@@ -218,7 +255,6 @@ Test(http_session, connection_close_closes_after_the_response, .timeout = 5.0) {
     cr_expect(got[0].body == "/a|");
     cr_expect(eof, "our side shut down writing after the response");
     cr_assert_eq(r.host.seen.size(), 1u);
-    cr_expect(!r.host.seen[0].keep_alive);
 }
 
 Test(http_session, requests_after_connection_close_are_ignored, .timeout = 5.0) {
@@ -262,7 +298,7 @@ Test(http_session, http10_closes_unless_it_asks_for_keep_alive, .timeout = 5.0) 
 
 Test(http_session, content_length_body_is_read_before_dispatch, .timeout = 5.0) {
     HttpRig r;
-    r.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
+    r.send("POST /p HTTP/1.1\r\nHost: x\r\nX-Tag: kept\r\nContent-Length: 11\r\n\r\nhello");
     r.spin();
     cr_expect(r.host.seen.empty(), "not dispatched before the whole body");
     cr_expect(r.receive().empty());
@@ -270,6 +306,10 @@ Test(http_session, content_length_body_is_read_before_dispatch, .timeout = 5.0) 
     cr_assert_eq(got.size(), 1u);
     cr_expect(got[0].body == "/p|hello world", "\"%s\"", got[0].body.c_str());
     cr_expect(!r.conn->closing());
+    cr_assert_eq(r.host.seen.size(), 1u);
+    // The head was read with the first bytes; its views must survive the later reads.
+    cr_expect(r.host.seen[0].method == "POST" && r.host.seen[0].tag == "kept", "\"%s\" \"%s\"",
+              r.host.seen[0].method.c_str(), r.host.seen[0].tag.c_str());
 }
 
 Test(http_session, chunked_body_is_decoded_before_dispatch, .timeout = 5.0) {
@@ -326,6 +366,185 @@ Test(http_session, chunked_body_over_client_max_body_size_is_413, .timeout = 5.0
     cr_expect(got[0].has("Connection: close\r\n"));
     cr_expect(eof);
     cr_expect(r.host.seen.empty());
+}
+
+// ---- held responses and static files ----------------------------------------------------
+
+Test(http_session, a_held_response_is_retired_to_the_host_not_destroyed_inline, .timeout = 5.0) {
+    HttpRig r;
+    r.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(get_b));
+    r.spin();
+    cr_assert(r.host.held != nullptr, "held");
+    cr_expect(r.receive().empty(), "nothing sent while held; /b waits behind it");
+    r.host.held->answer();  // runs inside the responder: it must outlive its own respond()
+    cr_expect_eq(r.host.retired.size(), 1u, "the ended responder went to the host");
+    cr_expect_eq(r.host.destroyed, 0, "and was not destroyed while it ran");
+    r.spin();
+    auto got = parse_responses(r.receive());
+    cr_assert_eq(got.size(), 2u, "the held answer, then the pipelined request");
+    cr_expect(got[0].body == "late" && got[0].has("Connection: keep-alive\r\n"));
+    cr_expect(got[1].body == "/b|");
+    r.host.retired.clear();
+    cr_expect_eq(r.host.destroyed, 1);
+}
+
+Test(http_session, closing_a_held_request_cancels_and_retires_its_responder, .timeout = 5.0) {
+    HttpRig r;
+    r.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.spin();
+    cr_assert(r.host.held != nullptr);
+    HeldResponder* held = r.host.held;
+    r.conn->close();
+    cr_assert_eq(r.host.retired.size(), 1u);
+    cr_expect_eq(held->cancels, 1, "cancelled before it was handed over");
+    cr_expect_eq(r.host.destroyed, 0);
+}
+
+namespace {
+
+// A temporary file with known bytes, opened for respond_file().
+std::shared_ptr<const net::OpenFile> open_test_file(std::string_view bytes) {
+    std::FILE* f = std::tmpfile();
+    cr_assert(f != nullptr);
+    cr_assert_eq(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
+    cr_assert_eq(std::fflush(f), 0);
+    auto file = std::make_shared<net::OpenFile>();
+    file->fd = ::dup(::fileno(f));
+    std::fclose(f);
+    cr_assert_geq(file->fd, 0);
+    return file;
+}
+
+} // namespace
+
+Test(http_session, a_file_response_follows_the_same_keep_alive_rules, .timeout = 5.0) {
+    {
+        HttpRig r;
+        r.host.file = open_test_file("0123456789");
+        bool eof = false;
+        auto got = r.exchange("GET /file HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(get_b), &eof);
+        cr_assert_eq(got.size(), 2u);
+        cr_expect(got[0].body == "12345", "\"%s\"", got[0].body.c_str());
+        cr_expect(got[0].has("Content-Length: 5\r\n") && got[0].has("Connection: keep-alive\r\n"));
+        cr_expect(got[1].body == "/b|");
+        cr_expect(!eof);
+    }
+    {
+        HttpRig r;
+        r.host.file = open_test_file("0123456789");
+        bool eof = false;
+        auto got = r.exchange("GET /file HTTP/1.0\r\n\r\n", &eof);
+        cr_assert_eq(got.size(), 1u);
+        cr_expect(got[0].body == "12345");
+        cr_expect(got[0].has("Connection: close\r\n"), "HTTP/1.0 without keep-alive closes");
+        cr_expect(eof);
+    }
+    {
+        HttpRig r;
+        r.host.file = open_test_file("0123456789");
+        r.send("HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n");
+        r.spin();
+        std::string in = r.receive();
+        cr_expect(in.find("Content-Length: 5\r\n") != std::string::npos);
+        cr_expect(in.size() >= 4 && in.substr(in.size() - 4) == "\r\n\r\n", "HEAD: no body");
+    }
+}
+
+// ---- BodyReader, on its own: whole, byte by byte and split at every offset ----------------
+
+namespace {
+
+struct BodyCase {
+    const char* name;
+    bool chunked;
+    std::uint64_t content_length;  // when not chunked
+    std::string_view input;
+    ParseStatus status;
+    HttpError error = HttpError::none;
+    std::size_t consumed = 0;      // done: the body's length on the wire
+    std::string_view body = "";    // done and need_more: what was read
+    std::uint64_t max = 16;
+};
+
+const BodyCase body_cases[] = {
+    {"length, exact", false, 5, "hello", ParseStatus::done, HttpError::none, 5, "hello"},
+    {"length, next request follows", false, 2, "okGET / HTTP/1.1\r\n", ParseStatus::done,
+     HttpError::none, 2, "ok"},
+    {"length, short", false, 10, "hello", ParseStatus::need_more, HttpError::none, 5, "hello"},
+    {"length at max", false, 16, "0123456789abcdef", ParseStatus::done, HttpError::none, 16,
+     "0123456789abcdef"},
+    {"chunked", true, 0, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nGET", ParseStatus::done,
+     HttpError::none, 26, "hello world"},
+    {"chunked, unfinished", true, 0, "5\r\nhello\r\n0\r\n", ParseStatus::need_more,
+     HttpError::none, 0, "hello"},
+    {"chunked over max", true, 0, "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+     ParseStatus::error, HttpError::body_too_large},
+    {"bad chunk", true, 0, "x\r\n", ParseStatus::error, HttpError::bad_chunk},
+};
+
+Request body_request(const BodyCase& c) {
+    Request req;
+    req.chunked = c.chunked;
+    req.has_content_length = !c.chunked;
+    req.content_length = c.chunked ? 0 : c.content_length;
+    return req;
+}
+
+} // namespace
+
+Test(body_reader, same_result_whole_bytewise_and_at_every_split, .timeout = 5.0) {
+    test::GuardedBuffer g(64);
+    for (const BodyCase& c : body_cases) {
+        for (int way = 0; way < 3; ++way) {
+            for (std::size_t cut = 0; cut <= (way == 2 ? c.input.size() : 0); ++cut) {
+                BodyReader b;
+                cr_assert(b.start(body_request(c), c.max) == HttpError::none, "%s", c.name);
+                auto step = [&](std::string_view in) { return b.feed(in); };
+                ParseResult r =
+                    way == 0   ? test::feed_whole(g, c.input, test::FeedMode::consume, step)
+                    : way == 1 ? test::feed_bytewise(g, c.input, test::FeedMode::consume, step)
+                               : test::feed_split(g, c.input, cut, test::FeedMode::consume, step);
+                bool ok = r.status == c.status && r.error == c.error &&
+                          (c.status != ParseStatus::done || r.consumed == c.consumed) &&
+                          (c.status == ParseStatus::error || b.body() == c.body);
+                cr_expect(ok, "%s (way %d, cut %zu): status %d error %d consumed %zu body \"%.*s\"",
+                          c.name, way, cut, int(r.status), int(r.error), r.consumed,
+                          static_cast<int>(b.body().size()), b.body().data());
+                if (!ok) return;
+            }
+        }
+    }
+}
+
+Test(body_reader, content_length_over_the_limit_is_refused_before_reading, .timeout = 5.0) {
+    BodyReader b;
+    Request req;
+    req.has_content_length = true;
+    req.content_length = 17;
+    cr_expect(b.start(req, 16) == HttpError::body_too_large);
+    req.content_length = 16;
+    cr_expect(b.start(req, 16) == HttpError::none);
+    req.has_content_length = false;
+    req.content_length = 0;
+    req.chunked = true;
+    cr_expect(b.start(req, 0) == HttpError::none, "a chunked body is checked as it arrives");
+}
+
+Test(body_reader, start_forgets_the_previous_body, .timeout = 5.0) {
+    BodyReader b;
+    Request req;
+    req.has_content_length = true;
+    req.content_length = 3;
+    cr_assert(b.start(req, 16) == HttpError::none);
+    cr_assert(b.feed("abc").status == ParseStatus::done);
+    cr_expect(b.body() == "abc");
+    req.content_length = 2;
+    cr_assert(b.start(req, 16) == HttpError::none);
+    cr_expect(b.body().empty());
+    ParseResult r = b.feed("xyz");
+    cr_expect(r.status == ParseStatus::done && r.consumed == 2 && b.body() == "xy");
+    b.release();
+    cr_expect(b.body().empty());
 }
 
 // ---- errors that close the connection -----------------------------------------------------

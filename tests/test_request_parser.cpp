@@ -530,6 +530,54 @@ Test(request_parser, views_point_into_the_latest_buffer) {
     cr_assert(req.target == "/moved" && req.header("x-a") == "b", "wrong views");
 }
 
+// A session copies a head once when a body follows and moves the views (no second parse).
+Test(request_parser, rebase_moves_every_view_to_the_copy) {
+    struct RebaseCase {
+        const char* name;
+        std::string_view head;
+        bool static_path; // absolute-form with an empty path: "/" is a static string
+    };
+    static const RebaseCase cases[] = {
+        {"origin-form", "POST /a/b?x=1 HTTP/1.1\r\nHost: h:80\r\nX-E:\r\nContent-Length: 3\r\n\r\n",
+         false},
+        {"absolute-form", "GET http://auth.example?q HTTP/1.1\r\nHost: other\r\nA: 1\r\n\r\n", true},
+    };
+    for (const RebaseCase& c : cases) {
+        std::string from(c.head);
+        RequestParser p;
+        const ParseResult r = p.feed(from);
+        cr_assert(r.status == ParseStatus::done, "%s: status %d", c.name, int(r.status));
+        const Request before = p.request();
+        std::string to(from);
+        p.rebase(from, to.data()); // views into `from` now point into `to`; compared below
+        const Request& req = p.request();
+        const char* lo = to.data();
+        const char* hi = to.data() + to.size();
+        auto inside = [&](std::string_view v) { return v.data() >= lo && v.data() + v.size() <= hi; };
+        cr_expect(inside(req.method_name) && req.method_name == before.method_name, "%s: method",
+                  c.name);
+        cr_expect(inside(req.target) && req.target == before.target, "%s: target", c.name);
+        cr_expect(inside(req.query) && req.query == before.query, "%s: query", c.name);
+        cr_expect(inside(req.host) && req.host == before.host, "%s: host", c.name);
+        if (c.static_path)
+            cr_expect(req.path.data() == before.path.data() && req.path == "/",
+                      "%s: the static \"/\" is not moved", c.name);
+        else
+            cr_expect(inside(req.path) && req.path == before.path, "%s: path", c.name);
+        cr_assert_eq(req.header_count, before.header_count, "%s", c.name);
+        for (std::size_t i = 0; i < req.header_count; ++i) {
+            const herald::http::Header& h = req.headers[i];
+            cr_expect(inside(h.name) && h.name == before.headers[i].name, "%s: name %zu", c.name,
+                      i);
+            cr_expect(inside(h.value) && h.value == before.headers[i].value, "%s: value %zu",
+                      c.name, i);
+        }
+        cr_expect(req.keep_alive == before.keep_alive &&
+                      req.content_length == before.content_length,
+                  "%s: derived fields are kept", c.name);
+    }
+}
+
 Test(request_parser, results_are_sticky_until_reset_and_pipelining_works) {
     const std::string buf = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.0\r\n\r\nGET /\x01";
     RequestParser p;

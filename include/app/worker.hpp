@@ -69,11 +69,12 @@ public:
     push::Broker& broker() noexcept override { return broker_; }
     std::size_t index() const noexcept { return index_; }
     push::WorkerId broker_worker() const noexcept override { return broker_worker_; }
-    const std::string& listen_key(std::size_t listener) const noexcept override;
+    const std::string& listen_key(std::size_t listener) const noexcept;
     void count_request() noexcept override {
         stats_.requests.fetch_add(1, std::memory_order_relaxed);
     }
     void dispatch(http::HttpSession& s) override;
+    void retire(std::unique_ptr<http::Responder> r) noexcept override;
     Histogram& latency(config::PushStrategy s) noexcept override {
         return stats_.latency[static_cast<int>(s)];
     }
@@ -92,6 +93,7 @@ private:
     push::Broker& broker_;
     push::WorkerId broker_worker_ = 0;
     std::unique_ptr<net::Server> server_;
+    std::vector<std::unique_ptr<http::Responder>> retired_;  // destroyed after dispatch
     http::FileCache files_;
     http::AccessLog access_log_;
     std::vector<std::string> listener_keys_;  // by listener index

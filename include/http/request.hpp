@@ -78,6 +78,10 @@ struct Request {
     std::size_t header_fields(std::string_view name) const noexcept;
     // True if a body follows the head (chunked, or Content-Length > 0).
     bool has_body() const noexcept { return chunked || content_length > 0; }
+    // The head's bytes `from` were copied to `to` (same length): moves every view that points
+    // into `from` to the same offset in `to`, so the request stays valid after `from` is gone.
+    // Views that point elsewhere (the static "/" of an absolute-form path) are left alone.
+    void rebase(std::string_view from, const char* to) noexcept;
 };
 
 // The ASCII helpers, also reachable as http::iequals / http::has_token.

@@ -63,6 +63,9 @@ public:
 
     // The parsed head; complete only after feed() returned done.
     const Request& request() const noexcept { return request_; }
+    // The head's bytes were copied from `from` to `to`: the Request's views follow them
+    // (Request::rebase), so a body can be read without parsing the head again.
+    void rebase(std::string_view from, const char* to) noexcept { request_.rebase(from, to); }
 
     // Prepares for the next request on the connection (keeps the limits).
     void reset() noexcept;

@@ -15,20 +15,34 @@ namespace herald::http {
 
 class Router {
 public:
-    // Keeps cfg alive. Resolves every static root with realpath() (missing roots are kept as
-    // written and answer 404).
-    explicit Router(std::shared_ptr<const config::Config> cfg);
+    // What route() found for a request: null server when no server listens on the listener
+    // (404), null location when none of the server's locations matches the path (404).
+    struct Route {
+        const config::ServerConf* server = nullptr;
+        const config::LocationConf* location = nullptr;
+    };
+
+    // Keeps cfg alive. listeners[i] is the listen key (see listen_key()) of the workers'
+    // listener i, numbered as net::Server::listen() numbers them, "" for one a reload closed
+    // (every worker adds the same listeners in the same order). Resolves every static root with
+    // realpath() (missing roots are kept as written and answer 404).
+    Router(std::shared_ptr<const config::Config> cfg, std::vector<std::string> listeners);
 
     const config::Config& config() const noexcept { return *cfg_; }
     const std::shared_ptr<const config::Config>& config_ptr() const noexcept { return cfg_; }
 
-    // The server for a listen key ("host:port" as configured, see listen_key()) and Host.
-    const config::ServerConf* server_for(std::string_view listen_key, std::string_view host) const noexcept;
-    // The location for a normalised path, or nullptr when nothing matches.
-    const config::LocationConf* match(const config::ServerConf& srv, std::string_view path) const noexcept;
+    // The server for a request that came in on `listener` with this Host (port ignored,
+    // server_name compared case-insensitively; the listener's first server is the default),
+    // and its location for the normalised path (exact match, then the longest prefix).
+    Route route(std::size_t listener, std::string_view host, std::string_view path) const noexcept;
+    // The limits that apply before a request is routed (header limits and timeouts): those of
+    // the server a request without Host gets on the listener (its default server unless one is
+    // named ""), or the http block's for a listener no server of this snapshot listens on.
+    const config::Limits& limits(std::size_t listener) const noexcept;
     // realpath() of a location's root ("" when it has none).
     const std::string& real_root(const config::LocationConf& loc) const noexcept;
 
+    // "host:port" as configured: the name of a listen address (main binds one socket set per key).
     static std::string listen_key(const config::ListenConf& l);
 
 private:
@@ -38,10 +52,13 @@ private:
         std::vector<const config::LocationConf*> prefixes;  // longest first
         std::unique_ptr<config::LocationConf> fallback;     // "location /" from the server root, if needed
     };
+    const ServerRoutes* server(std::size_t listener, std::string_view host) const noexcept;
+    const config::LocationConf* match(const ServerRoutes& r, std::string_view path) const noexcept;
+
     std::shared_ptr<const config::Config> cfg_;
     std::vector<ServerRoutes> servers_;
-    // listen key -> server indexes; a handful of entries, scanned without allocating.
-    std::vector<std::pair<std::string, std::vector<std::size_t>>> by_listen_;
+    // By listener index: indexes into servers_ of the servers listening there, default first.
+    std::vector<std::vector<std::size_t>> by_listener_;
     std::unordered_map<const config::LocationConf*, std::string> real_roots_;
     std::string empty_;
 };

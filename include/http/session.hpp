@@ -1,8 +1,10 @@
-// HttpSession: HTTP/1.1 on one connection (RFC 9112): parses request heads and bodies, routes,
-// dispatches to the location's handler, writes responses in order (pipelining), applies
-// keep-alive and the header/body/keep-alive timeouts, and hands the connection over on a
-// WebSocket upgrade. Owned by its Connection; the current Responder (a held long-poll or a
-// stream) is owned by the session until its response ends.
+// HttpSession: HTTP/1.1 on one connection (RFC 9112): parses request heads (its BodyReader reads
+// the bodies), routes them (one Router::route() by listener index), dispatches to the host,
+// writes responses in order (pipelining), decides keep-alive in one place for every response,
+// applies the header/body/keep-alive timeouts, and hands the connection over on a WebSocket
+// upgrade. Owned by its Connection. The current Responder (a held long-poll or a stream) is
+// owned by the session until its response ends; it is then retired to the host, which destroys
+// it after the current dispatch (it may be the caller).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +13,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "http/chunked.hpp"
+#include "http/body_reader.hpp"
 #include "http/request.hpp"
 #include "http/request_parser.hpp"
 #include "http/response.hpp"
@@ -21,8 +23,8 @@
 
 namespace herald::http {
 
-// Answers one request over time (held long-poll, SSE/iframe stream). Destroyed by the session
-// when the response ends or the connection closes.
+// Answers one request over time (held long-poll, SSE/iframe stream). Owned by the session until
+// the response ends or the connection closes, then destroyed after the current dispatch.
 class Responder {
 public:
     virtual ~Responder() = default;
@@ -47,6 +49,7 @@ public:
     void on_drained() noexcept override;
     void on_peer_closed() noexcept override;
     void on_close() noexcept override;
+    void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
 
     // ---- For the handler of the current request (valid during dispatch only) ----
     // After a held or streamed response is dispatched, the parser (and its Request, ~6 KB) is
@@ -56,29 +59,31 @@ public:
     std::string_view path() const noexcept { return path_; }    // decoded, normalised
     const config::LocationConf& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
-    std::string_view body() const noexcept { return body_; }
+    std::string_view body() const noexcept { return body_.body(); }
     net::Connection& connection() noexcept { return conn_; }
     bool head_only() const noexcept { return head_only_; }
-    bool keep_alive() const noexcept { return keep_alive_; }
     bool http10() const noexcept { return http10_; }
 
-    // Sends a complete response and finishes the request. The head gets Date, Server,
-    // Connection and (unless status is 1xx/204/304) Content-Length = body size.
+    // Complete responses; each finishes the request. The head gets Date, Server, Connection
+    // (keep-alive or close, decided here for all of them) and, unless the status is 1xx, 204 or
+    // 304, Content-Length = the body's size. No body is sent for HEAD or those statuses.
     void respond(ResponseHead&& head, std::string body);
     // Body shared, not copied (a message's bytes kept alive by keep).
     void respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
                         std::string_view body);
-    // retry_after > 0: a Retry-After header (seconds), for a 503 that will pass.
+    // Body = `length` bytes of an open file from `offset`, sent with sendfile (static files).
+    void respond_file(ResponseHead&& head, std::shared_ptr<const net::OpenFile> file,
+                      std::uint64_t offset, std::uint64_t length);
+    // An error page. close: the connection closes after it. retry_after > 0: a Retry-After
+    // header (seconds), for a 503 that will pass.
     void respond_error(int status, bool close = false, int retry_after = 0);
     // Sends a head now and keeps the response open; `owner` writes to connection().out() and
     // calls end_response() when done. For HTTP/1.1 the head should say chunked.
     void start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner);
     // Keeps the request open without a head; `owner` later calls respond()/respond_shared().
     void hold(std::unique_ptr<Responder> owner);
-    // Ends a stream or held request; the next pipelined request is processed.
+    // Ends a stream; the next pipelined request is processed.
     void end_response();
-    // Finishes a request whose head and body the handler queued itself (static files).
-    void end_response_with(int status, std::uint64_t body_bytes);
     // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.
     void upgrade(std::string head, std::unique_ptr<net::Session> next);
     // The Access-Control-Allow-Origin value for this request under the location's
@@ -87,8 +92,6 @@ public:
     std::string_view cors_origin() const;
     // CORS headers for the current request, added to a response head.
     void add_cors(ResponseHead& head) const { add_cors_headers(head, cors_origin()); }
-    bool responding() const noexcept { return responder_ != nullptr; }
-    void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
 
     // Input buffered while a held or streamed response runs before reading pauses (the
     // connection's read size may add one read on top).
@@ -98,14 +101,13 @@ private:
     enum class State : std::uint8_t { head, body, dispatched, upgraded };
     std::size_t on_head_done(std::span<char> data, std::size_t head_len) noexcept;
     std::size_t read_body(std::span<char> data) noexcept;
-    void dispatch() noexcept;
     bool route() noexcept;
-    void finish_request() noexcept;
+    void dispatch() noexcept;
+    // Queues a complete response's head; returns how many body bytes (of `length`) to send.
+    std::uint64_t send_head(ResponseHead&& head, std::uint64_t length);
+    void finish_request(int status, std::uint64_t body_bytes) noexcept;
     void log_access(int status, std::uint64_t bytes) noexcept;
     void arm_timer(Duration d) noexcept;
-    void on_timeout() noexcept;
-    ParserLimits limits_for_listener() const noexcept;
-    const config::Limits& listener_limits() const noexcept;
 
     SessionHost& host_;
     std::shared_ptr<const Router> routes_;   // snapshot in use for the current request
@@ -115,10 +117,7 @@ private:
     const config::LocationConf* loc_ = nullptr;
     std::string path_;
     std::string head_copy_;                  // head bytes kept while a body is read
-    std::string body_;
-    std::uint64_t body_left_ = 0;            // Content-Length body still to read
-    ChunkedDecoder chunked_{0};
-    bool reading_chunked_ = false;
+    BodyReader body_;
     bool head_only_ = false, keep_alive_ = true, http10_ = false;
     bool waiting_drain_ = false;             // output over its limit: stop parsing
     bool input_held_ = false;                // reading paused while a response is held

@@ -2,14 +2,13 @@
 // http declares it, app::Worker implements it (layers point down: http never includes app).
 #pragma once
 
-#include <cstddef>
 #include <memory>
-#include <string>
 
 namespace herald::http {
 
 class AccessLog;
 class HttpSession;
+class Responder;
 class Router;
 
 // Called on the worker's loop thread only. The host outlives every session it serves.
@@ -18,14 +17,16 @@ public:
     // The routes snapshot current now; a request keeps the one current when its head was
     // parsed until it completes.
     virtual const std::shared_ptr<const Router>& routes_ptr() const noexcept = 0;
-    // The listen key ("host:port") of the listener a connection came in on, by its index.
-    virtual const std::string& listen_key(std::size_t listener) const noexcept = 0;
     virtual AccessLog& access_log() noexcept = 0;
     // One request head parsed (the /status request counter).
     virtual void count_request() noexcept = 0;
     // Answers the session's current request by its location's kind (static files, push
     // strategy, publisher, status): respond, stream, hold or upgrade.
     virtual void dispatch(HttpSession& s) = 0;
+    // Takes a Responder whose response ended (or whose connection closed) and destroys it
+    // after the current dispatch, as net::Server::retire does for sessions: it may be the
+    // caller, still running.
+    virtual void retire(std::unique_ptr<Responder> r) noexcept = 0;
 
 protected:
     ~SessionHost() = default;

@@ -51,20 +51,13 @@ void send_file(http::HttpSession& s, const http::FileInfo& f,
     }
     ResponseHead head(status);
     head.header("Content-Type", type);
-    head.content_length(length);
     head.header("Last-Modified", f.last_modified).header("ETag", f.etag);
     head.header("Accept-Ranges", "bytes");
     if (status == 206)
         head.header("Content-Range", "bytes " + std::to_string(first) + "-" +
                                          std::to_string(first + length - 1) + "/" +
                                          std::to_string(f.size));
-    // Content-Length is already set: respond() with an empty body would overwrite it, so the
-    // head goes out through the stream path and the body through sendfile.
-    net::Connection& c = s.connection();
-    bool ka = s.keep_alive();
-    c.out().push(std::move(head).finish(ka));
-    if (!s.head_only()) c.out().push_file(keep->file, first, length);
-    s.end_response_with(status, s.head_only() ? 0 : length);
+    s.respond_file(std::move(head), keep->file, first, length);
 }
 
 } // namespace

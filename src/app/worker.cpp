@@ -144,4 +144,13 @@ void Worker::dispatch(http::HttpSession& s) {
     else serve_static(*this, s);
 }
 
+void Worker::retire(std::unique_ptr<http::Responder> r) noexcept {
+    if (retired_.empty())
+        loop_.defer([this] {
+            std::vector<std::unique_ptr<http::Responder>> done;
+            done.swap(retired_);
+        });
+    retired_.push_back(std::move(r));
+}
+
 } // namespace herald::app

@@ -2,6 +2,7 @@
 // (RFC 9110 §5.6.1 lists, §7.6.1 Connection).
 #include "http/request.hpp"
 
+#include <functional>
 #include <iterator>
 
 namespace herald::http {
@@ -60,6 +61,24 @@ std::size_t Request::header_fields(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < header_count; ++i)
         if (iequals(headers[i].name, name)) ++n;
     return n;
+}
+
+void Request::rebase(std::string_view from, const char* to) noexcept {
+    std::less_equal<const char*> le;  // a total order, also for pointers into other objects
+    const char* end = from.data() + from.size();
+    auto move = [&](std::string_view& v) {
+        if (v.data() && le(from.data(), v.data()) && le(v.data() + v.size(), end))
+            v = std::string_view(to + (v.data() - from.data()), v.size());
+    };
+    move(method_name);
+    move(target);
+    move(path);
+    move(query);
+    move(host);
+    for (std::size_t i = 0; i < header_count; ++i) {
+        move(headers[i].name);
+        move(headers[i].value);
+    }
 }
 
 } // namespace herald::http

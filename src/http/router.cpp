@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include <functional>
 
 #include "http/request.hpp"
 
@@ -14,7 +13,8 @@ std::string Router::listen_key(const config::ListenConf& l) {
     return l.host + ":" + std::to_string(l.port);
 }
 
-Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {
+Router::Router(std::shared_ptr<const config::Config> cfg, std::vector<std::string> listeners)
+    : cfg_(std::move(cfg)) {
     servers_.reserve(cfg_->servers.size());
     for (const config::ServerConf& srv : cfg_->servers) {
         ServerRoutes r;
@@ -52,39 +52,48 @@ Router::Router(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg))
         }
         servers_.push_back(std::move(r));
     }
+    by_listener_.resize(listeners.size());
     for (std::size_t i = 0; i < servers_.size(); ++i)
         for (const config::ListenConf& l : servers_[i].server->listens) {
             std::string key = listen_key(l);
-            auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
-                                   [&](const auto& e) { return e.first == key; });
-            if (it == by_listen_.end()) it = by_listen_.insert(by_listen_.end(), {key, {}});
-            it->second.push_back(i);
+            for (std::size_t li = 0; li < listeners.size(); ++li) {
+                std::vector<std::size_t>& on = by_listener_[li];
+                // A server with two listens on the same key is listed once.
+                if (listeners[li] == key && (on.empty() || on.back() != i)) on.push_back(i);
+            }
         }
 }
 
-const config::ServerConf* Router::server_for(std::string_view listen_key, std::string_view host) const noexcept {
-    auto it = std::find_if(by_listen_.begin(), by_listen_.end(),
-                           [&](const auto& e) { return e.first == listen_key; });
-    if (it == by_listen_.end() || it->second.empty()) return nullptr;
+const Router::ServerRoutes* Router::server(std::size_t listener,
+                                           std::string_view host) const noexcept {
+    if (listener >= by_listener_.size() || by_listener_[listener].empty()) return nullptr;
+    const std::vector<std::size_t>& on = by_listener_[listener];
     // Host without port, compared case-insensitively with server_name; first server is default.
     std::string_view h = host.substr(0, host.rfind(':') == std::string_view::npos ||
                                                 host.find(']') != std::string_view::npos
                                             ? host.size()
                                             : host.rfind(':'));
-    for (std::size_t i : it->second)
+    for (std::size_t i : on)
         for (const std::string& name : servers_[i].server->server_names)
-            if (ascii::iequals(name, h)) return servers_[i].server;
-    return servers_[it->second.front()].server;
+            if (ascii::iequals(name, h)) return &servers_[i];
+    return &servers_[on.front()];
 }
 
-const config::LocationConf* Router::match(const config::ServerConf& srv, std::string_view path) const noexcept {
-    // servers_[i] is the routes of cfg_->servers[i]: index by the server's position.
-    const std::vector<config::ServerConf>& all = cfg_->servers;
-    std::less<const config::ServerConf*> before;  // a total order, also for a pointer from elsewhere
-    if (before(&srv, all.data()) || !before(&srv, all.data() + all.size())) return nullptr;
-    const ServerRoutes* r = &servers_[static_cast<std::size_t>(&srv - all.data())];
-    if (auto it = r->exact.find(path); it != r->exact.end()) return it->second;
-    for (const config::LocationConf* loc : r->prefixes)
+Router::Route Router::route(std::size_t listener, std::string_view host,
+                            std::string_view path) const noexcept {
+    const ServerRoutes* r = server(listener, host);
+    if (!r) return {};
+    return {r->server, match(*r, path)};
+}
+
+const config::Limits& Router::limits(std::size_t listener) const noexcept {
+    const ServerRoutes* r = server(listener, {});
+    return r ? r->server->limits : cfg_->http_limits;
+}
+
+const config::LocationConf* Router::match(const ServerRoutes& r, std::string_view path) const noexcept {
+    if (auto it = r.exact.find(path); it != r.exact.end()) return it->second;
+    for (const config::LocationConf* loc : r.prefixes)
         if (path.substr(0, loc->path.size()) == loc->path) return loc;
     return nullptr;
 }

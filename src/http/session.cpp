@@ -1,7 +1,6 @@
 // HttpSession: request lifecycle on one connection (RFC 9112 §9: persistence and pipelining).
 #include "http/session.hpp"
 
-#include <cassert>
 #include <cstring>
 
 #include "http/access_log.hpp"
@@ -11,11 +10,26 @@
 
 namespace herald::http {
 
+namespace {
+
+// Before a request is routed, the limits are Router::limits() of the listener (its default
+// server's: header limits and client_header_timeout are http/server settings; keepalive_timeout
+// may be per location and is read when the request finishes).
+ParserLimits parser_limits(const config::Limits& l) noexcept {
+    ParserLimits p;
+    p.max_request_line = l.large_header_buffer;
+    p.max_header_bytes = l.max_header_bytes;
+    p.max_header_count = l.max_header_count;
+    return p;
+}
+
+} // namespace
+
 HttpSession::HttpSession(net::Connection& c, SessionHost& host)
     : Session(c), host_(host), routes_(host.routes_ptr()),
-      parser_(std::make_unique<RequestParser>(limits_for_listener())),
+      parser_(std::make_unique<RequestParser>(parser_limits(routes_->limits(c.listener())))),
       remote_(c.peer().host_string()) {
-    const config::Limits& l = listener_limits();
+    const config::Limits& l = routes_->limits(conn_.listener());
     conn_.set_send_timeout(l.send_timeout);
     arm_timer(l.client_header_timeout);
 }
@@ -27,30 +41,12 @@ const Request& HttpSession::request() const noexcept {
     return parser_ ? parser_->request() : empty;
 }
 
-// Before a request is routed, the default server of the listener decides (header limits and
-// client_header_timeout are http/server settings; keepalive_timeout may be per location).
-const config::Limits& HttpSession::listener_limits() const noexcept {
-    const config::ServerConf* srv = routes_->server_for(host_.listen_key(conn_.listener()), {});
-    return srv ? srv->limits : routes_->config().http_limits;
-}
-
-ParserLimits HttpSession::limits_for_listener() const noexcept {
-    const config::Limits& l = listener_limits();
-    ParserLimits p;
-    p.max_request_line = l.large_header_buffer;
-    p.max_header_bytes = l.max_header_bytes;
-    p.max_header_count = l.max_header_count;
-    return p;
-}
-
 void HttpSession::arm_timer(Duration d) noexcept {
-    timer_ = conn_.loop().add_timer(d, [this] { on_timeout(); });
-}
-
-void HttpSession::on_timeout() noexcept {
-    HERALD_INFO("client %s timed out (%s) on fd=%d", remote_.c_str(),
-                state_ == State::body ? "body" : "header or keep-alive", conn_.fd());
-    conn_.close();
+    timer_ = conn_.loop().add_timer(d, [this] {
+        HERALD_INFO("client %s timed out (%s) on fd=%d", remote_.c_str(),
+                    state_ == State::body ? "body" : "header or keep-alive", conn_.fd());
+        conn_.close();
+    });
 }
 
 std::size_t HttpSession::on_data(std::span<char> data) noexcept {
@@ -69,9 +65,10 @@ std::size_t HttpSession::on_data(std::span<char> data) noexcept {
     if (state_ == State::body) return read_body(data);
     if (!header_timer_) {  // first bytes of a request: the header clock starts
         header_timer_ = true;
-        arm_timer(listener_limits().client_header_timeout);
+        arm_timer(routes_->limits(conn_.listener()).client_header_timeout);
     }
-    if (!parser_) parser_ = std::make_unique<RequestParser>(limits_for_listener());
+    if (!parser_)
+        parser_ = std::make_unique<RequestParser>(parser_limits(routes_->limits(conn_.listener())));
     ParseResult r = parser_->feed(std::string_view(data.data(), data.size()));
     if (r.status == ParseStatus::need_more) return 0;
     if (r.status == ParseStatus::error) {
@@ -111,68 +108,44 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
     keep_alive_ = false;
     if (!route()) return data.size();
     keep_alive_ = keep;
-    if (req.has_content_length && req.content_length > loc_->limits.client_max_body_size) {
+    if (body_.start(req, loc_->limits.client_max_body_size) != HttpError::none) {
         respond_error(413, true);
         return data.size();
     }
-    // The body arrives over several reads and the read buffer moves: keep a copy of the head
-    // and re-parse it so the Request views point into the copy.
+    // The body arrives over several reads and the read buffer moves: copy the head once and
+    // move the Request's views into the copy.
     head_copy_.assign(data.data(), head_len);
-    parser_->reset();
-    ParseResult again = parser_->feed(head_copy_);
-    assert(again.status == ParseStatus::done);  // the same bytes parsed a moment ago
-    (void)again;
+    parser_->rebase(std::string_view(data.data(), head_len), head_copy_.data());
     if (req.expect_continue && !http10_) {
         conn_.out().push_static("HTTP/1.1 100 Continue\r\n\r\n");
         conn_.flush_soon();
     }
-    body_.clear();
-    reading_chunked_ = req.chunked;
-    body_left_ = req.chunked ? 0 : req.content_length;
-    chunked_ = ChunkedDecoder(loc_->limits.client_max_body_size);
     state_ = State::body;
     arm_timer(loc_->limits.client_body_timeout);
     return head_len;
 }
 
 std::size_t HttpSession::read_body(std::span<char> data) noexcept {
-    std::string_view in(data.data(), data.size());
-    std::size_t used;
-    if (reading_chunked_) {
-        used = 0;
-        for (;;) {
-            std::string_view piece;
-            ParseResult r = chunked_.feed(in.substr(used), piece);
-            used += r.consumed;
-            body_.append(piece);
-            if (r.status == ParseStatus::error) {
-                respond_error(status_of(r.error), true);
-                return data.size();
-            }
-            if (r.status == ParseStatus::done) break;
-            if (used >= in.size() || r.consumed == 0) {
-                timer_.restart(loc_->limits.client_body_timeout);
-                return used;
-            }
-        }
-    } else {
-        used = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size()));
-        body_.append(in.substr(0, used));
-        body_left_ -= used;
-        if (body_left_ > 0) {
-            timer_.restart(loc_->limits.client_body_timeout);
-            return used;
-        }
+    ParseResult r = body_.feed(std::string_view(data.data(), data.size()));
+    if (r.status == ParseStatus::error) {
+        respond_error(status_of(r.error), true);
+        return data.size();
+    }
+    if (r.status == ParseStatus::need_more) {
+        timer_.restart(loc_->limits.client_body_timeout);
+        return r.consumed;
     }
     dispatch();
-    return used;
+    return r.consumed;
 }
 
 bool HttpSession::route() noexcept {
     if (loc_) return true;
     const Request& req = request();
     routes_ = host_.routes_ptr();  // the snapshot current when this head was parsed
-    server_ = routes_->server_for(host_.listen_key(conn_.listener()), req.host);
+    HttpError err = normalize_path(req.path, path_);
+    Router::Route r = routes_->route(conn_.listener(), req.host, path_);
+    server_ = r.server;
     if (!server_) {
         respond_error(404);
         return false;
@@ -181,12 +154,11 @@ bool HttpSession::route() noexcept {
         respond_error(405, true);
         return false;
     }
-    HttpError err = normalize_path(req.path, path_);
     if (err != HttpError::none) {
         respond_error(status_of(err), true);
         return false;
     }
-    loc_ = routes_->match(*server_, path_);
+    loc_ = r.location;
     if (!loc_) {
         respond_error(404);
         return false;
@@ -212,31 +184,43 @@ void HttpSession::dispatch() noexcept {
     if (responder_) {  // held or streaming: nothing reads the head any more
         parser_.reset();
         head_copy_ = std::string();
-        body_ = std::string();
+        body_.release();
     }
+}
+
+// The one place where a complete response's head is finished: Content-Length, and whether the
+// connection stays open (the request asked for it, HTTP/1.0 said keep-alive, no shutdown, the
+// peer did not half-close).
+std::uint64_t HttpSession::send_head(ResponseHead&& head, std::uint64_t length) {
+    int status = head.status();
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    if (!bodyless) head.content_length(length);
+    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
+    conn_.out().push(std::move(head).finish(keep_alive_));
+    return head_only_ || bodyless ? 0 : length;
 }
 
 void HttpSession::respond(ResponseHead&& head, std::string body) {
     int status = head.status();
-    bool bodyless = status < 200 || status == 204 || status == 304;
-    if (!bodyless) head.content_length(body.size());
-    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
-    conn_.out().push(std::move(head).finish(keep_alive_));
-    std::uint64_t n = head_only_ || bodyless ? 0 : body.size();
+    std::uint64_t n = send_head(std::move(head), body.size());
     if (n) conn_.out().push(std::move(body));
-    log_access(status, n);
-    finish_request();
+    finish_request(status, n);
 }
 
 void HttpSession::respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
                                  std::string_view body) {
     int status = head.status();
-    head.content_length(body.size());
-    keep_alive_ = keep_alive_ && !shutting_down_ && !conn_.peer_closed();
-    conn_.out().push(std::move(head).finish(keep_alive_));
-    if (!head_only_) conn_.out().push_shared(std::move(keep), body);
-    log_access(status, head_only_ ? 0 : body.size());
-    finish_request();
+    std::uint64_t n = send_head(std::move(head), body.size());
+    if (n) conn_.out().push_shared(std::move(keep), body);
+    finish_request(status, n);
+}
+
+void HttpSession::respond_file(ResponseHead&& head, std::shared_ptr<const net::OpenFile> file,
+                               std::uint64_t offset, std::uint64_t length) {
+    int status = head.status();
+    std::uint64_t n = send_head(std::move(head), length);
+    if (n) conn_.out().push_file(std::move(file), offset, n);
+    finish_request(status, n);
 }
 
 void HttpSession::respond_error(int status, bool close, int retry_after) {
@@ -249,11 +233,11 @@ void HttpSession::respond_error(int status, bool close, int retry_after) {
 }
 
 void HttpSession::start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner) {
+    // A stream ends by closing under HTTP/1.0 (no chunked coding there).
     keep_alive_ = keep_alive_ && !http10_;
     conn_.out().push(std::move(head).finish(keep_alive_));
     conn_.flush_soon();
-    responder_ = std::move(owner);
-    state_ = State::dispatched;
+    hold(std::move(owner));
 }
 
 void HttpSession::hold(std::unique_ptr<Responder> owner) {
@@ -261,15 +245,7 @@ void HttpSession::hold(std::unique_ptr<Responder> owner) {
     state_ = State::dispatched;
 }
 
-void HttpSession::end_response() {
-    log_access(200, 0);
-    finish_request();
-}
-
-void HttpSession::end_response_with(int status, std::uint64_t body_bytes) {
-    log_access(status, body_bytes);
-    finish_request();
-}
+void HttpSession::end_response() { finish_request(200, 0); }
 
 void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
     log_access(101, 0);
@@ -280,19 +256,17 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
     conn_.replace_session(std::move(next));
 }
 
-void HttpSession::finish_request() noexcept {
-    if (responder_) {  // may be running right now: destroy after dispatch
-        std::shared_ptr<Responder> r(std::move(responder_));
-        conn_.loop().defer([r] {});
-    }
+void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
+    log_access(status, body_bytes);
+    if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
-    const config::Limits& l = loc_ ? loc_->limits : server_ ? server_->limits : listener_limits();
+    const config::Limits& l =
+        loc_ ? loc_->limits : server_ ? server_->limits : routes_->limits(conn_.listener());
     Duration keepalive = l.keepalive_timeout;
     std::uint64_t queue_limit = l.output_queue_limit;
     if (parser_) parser_->reset();
     head_copy_.clear();
-    body_.clear();
-    body_.shrink_to_fit();
+    body_.release();
     loc_ = nullptr;
     server_ = nullptr;
     state_ = State::head;
@@ -337,8 +311,7 @@ void HttpSession::on_close() noexcept {
     timer_.cancel();
     if (responder_) {
         responder_->cancel();
-        std::shared_ptr<Responder> r(std::move(responder_));
-        conn_.loop().defer([r] {});
+        host_.retire(std::move(responder_));
     }
 }
 
