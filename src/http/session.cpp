@@ -1,7 +1,6 @@
 // HttpSession: request lifecycle on one connection (RFC 9112 §9: persistence and pipelining).
 #include "http/session.hpp"
 
-#include <cstring>
 
 #include "http/access_log.hpp"
 #include "core/log.hpp"
