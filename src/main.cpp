@@ -285,7 +285,8 @@ void Master::reload() {
     warn_restart_only(*cfg_, *next);
     std::size_t n = workers_.size();
     std::vector<BoundListen> fresh;
-    std::vector<std::string> keys, removed;
+    std::vector<std::string> keys;
+    std::vector<std::size_t> removed;
     try {
         for (const config::ListenConf& l : unique_listens(*next)) {
             std::string key = http::Router::listen_key(l);
@@ -300,10 +301,10 @@ void Master::reload() {
     // Workers close the removed listeners (their slots stay empty) and add the fresh ones at
     // the end, in this order.
     std::vector<std::string> listeners = listeners_;
-    for (std::string& k : listeners)
-        if (!k.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) {
-            removed.push_back(k);
-            k.clear();
+    for (std::size_t i = 0; i < listeners.size(); ++i)
+        if (!listeners[i].empty() && std::find(keys.begin(), keys.end(), listeners[i]) == keys.end()) {
+            removed.push_back(i);
+            listeners[i].clear();
         }
     for (const BoundListen& b : fresh) listeners.push_back(b.key);
     auto routes = std::make_shared<const http::Router>(next, listeners);

@@ -49,9 +49,11 @@ public:
     void join();
 
     // Any thread: the new snapshot is used by requests whose head is parsed after it arrives.
+    // The listeners at the `removed` indexes close (their slots stay empty); new_listeners are
+    // added after the existing ones, in order (the numbering the snapshot's Router was built with).
     void post_config(std::shared_ptr<const http::Router> routes,
                      std::vector<std::pair<UniqueFd, std::string>> new_listeners,
-                     std::vector<std::string> removed_keys);
+                     std::vector<std::size_t> removed);
     // Any thread: stop accepting and close streams cleanly, then exit when idle or at deadline.
     void post_graceful_stop(Clock::duration timeout);
     // Any thread: close everything now and exit.
@@ -69,7 +71,6 @@ public:
     push::Broker& broker() noexcept override { return broker_; }
     std::size_t index() const noexcept { return index_; }
     push::WorkerId broker_worker() const noexcept override { return broker_worker_; }
-    const std::string& listen_key(std::size_t listener) const noexcept;
     void count_request() noexcept override {
         stats_.requests.fetch_add(1, std::memory_order_relaxed);
     }
@@ -85,7 +86,6 @@ public:
 private:
     void apply_config(std::shared_ptr<const http::Router> routes);
     void check_idle_exit();
-    bool proxy_protocol(std::size_t listener) const noexcept;
 
     std::size_t index_;
     EventLoop loop_;
@@ -96,7 +96,6 @@ private:
     std::vector<std::unique_ptr<http::Responder>> retired_;  // destroyed after dispatch
     http::FileCache files_;
     http::AccessLog access_log_;
-    std::vector<std::string> listener_keys_;  // by listener index
     std::thread thread_;
     WorkerStats stats_;
     std::vector<Worker*>* all_;

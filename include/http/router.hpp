@@ -39,6 +39,11 @@ public:
     // the server a request without Host gets on the listener (its default server unless one is
     // named ""), or the http block's for a listener no server of this snapshot listens on.
     const config::Limits& limits(std::size_t listener) const noexcept;
+    // Whether connections on `listener` start with a PROXY protocol header: any `listen` for
+    // its address says proxy_protocol.
+    bool proxy_protocol(std::size_t listener) const noexcept {
+        return listener < proxy_protocol_.size() && proxy_protocol_[listener];
+    }
     // realpath() of a location's root ("" when it has none).
     const std::string& real_root(const config::LocationConf& loc) const noexcept;
 
@@ -59,6 +64,7 @@ private:
     std::vector<ServerRoutes> servers_;
     // By listener index: indexes into servers_ of the servers listening there, default first.
     std::vector<std::vector<std::size_t>> by_listener_;
+    std::vector<bool> proxy_protocol_;  // by listener index
     std::unordered_map<const config::LocationConf*, std::string> real_roots_;
     std::string empty_;
 };

@@ -18,7 +18,7 @@ Worker::Worker(std::size_t index, std::shared_ptr<const http::Router> routes,
             auto http = [this](net::Connection& cc) -> std::unique_ptr<net::Session> {
                 return std::make_unique<http::HttpSession>(cc, *this);
             };
-            if (proxy_protocol(c.listener())) return std::make_unique<net::ProxySession>(c, http);
+            if (routes_->proxy_protocol(c.listener())) return std::make_unique<net::ProxySession>(c, http);
             return http(c);
         },
         routes_->config().worker_connections);
@@ -36,24 +36,8 @@ Worker::~Worker() {
 
 void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
     std::error_code ec;
-    std::size_t idx = server_->listen(std::move(fd), ec);
+    server_->listen(std::move(fd), ec);
     if (ec) HERALD_ERROR("watch(listener %s): %s", listen_key.c_str(), ec.message().c_str());
-    if (listener_keys_.size() <= idx) listener_keys_.resize(idx + 1);
-    listener_keys_[idx] = listen_key;
-}
-
-// A listen address takes PROXY headers when any server's `listen` for it says proxy_protocol.
-bool Worker::proxy_protocol(std::size_t listener) const noexcept {
-    const std::string& key = listen_key(listener);
-    for (const config::ServerConf& s : routes_->config().servers)
-        for (const config::ListenConf& l : s.listens)
-            if (l.proxy_protocol && http::Router::listen_key(l) == key) return true;
-    return false;
-}
-
-const std::string& Worker::listen_key(std::size_t listener) const noexcept {
-    static const std::string none;
-    return listener < listener_keys_.size() ? listener_keys_[listener] : none;
 }
 
 void Worker::start() {
@@ -69,17 +53,12 @@ void Worker::join() {
 
 void Worker::post_config(std::shared_ptr<const http::Router> routes,
                          std::vector<std::pair<UniqueFd, std::string>> new_listeners,
-                         std::vector<std::string> removed_keys) {
+                         std::vector<std::size_t> removed) {
     // std::function needs a copyable callable: move the fds through a shared holder.
     auto fresh = std::make_shared<std::vector<std::pair<UniqueFd, std::string>>>(
         std::move(new_listeners));
-    loop_.post([this, routes = std::move(routes), fresh, removed = std::move(removed_keys)] {
-        for (std::size_t i = 0; i < listener_keys_.size(); ++i)
-            for (const std::string& k : removed)
-                if (listener_keys_[i] == k) {
-                    server_->close_listener(i);
-                    listener_keys_[i].clear();
-                }
+    loop_.post([this, routes = std::move(routes), fresh, removed = std::move(removed)] {
+        for (std::size_t i : removed) server_->close_listener(i);
         for (auto& [fd, key] : *fresh) add_listener(std::move(fd), key);
         apply_config(routes);
     });

@@ -53,13 +53,16 @@ Router::Router(std::shared_ptr<const config::Config> cfg, std::vector<std::strin
         servers_.push_back(std::move(r));
     }
     by_listener_.resize(listeners.size());
+    proxy_protocol_.assign(listeners.size(), false);
     for (std::size_t i = 0; i < servers_.size(); ++i)
         for (const config::ListenConf& l : servers_[i].server->listens) {
             std::string key = listen_key(l);
             for (std::size_t li = 0; li < listeners.size(); ++li) {
+                if (listeners[li] != key) continue;
                 std::vector<std::size_t>& on = by_listener_[li];
                 // A server with two listens on the same key is listed once.
-                if (listeners[li] == key && (on.empty() || on.back() != i)) on.push_back(i);
+                if (on.empty() || on.back() != i) on.push_back(i);
+                if (l.proxy_protocol) proxy_protocol_[li] = true;
             }
         }
 }
