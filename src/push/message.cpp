@@ -22,9 +22,7 @@ static_assert(std::string_view("<script>parent.herald_push").size() == 0x1a);
 } // namespace
 
 bool is_text_type(std::string_view content_type) noexcept {
-    std::string_view t = content_type.substr(0, content_type.find(';'));
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    const std::string_view t = ascii::trim_ows(content_type.substr(0, content_type.find(';')));
     if (t.empty()) return true;
     return (t.size() > 5 && ascii::iequals(t.substr(0, 5), "text/")) || ascii::iequals(t, "application/json") ||
            ascii::iequals(t, "application/javascript");
