@@ -198,6 +198,7 @@ FUZZ_SRC_ws       := src/ws/frame.cpp src/ws/protocol.cpp src/ws/deflate_stats.c
                      src/deflate/inflater.cpp
 FUZZ_SRC_config   := $(sort $(wildcard src/config/*.cpp)) src/core/unique_fd.cpp src/core/ascii.cpp
 FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/push/resume.cpp src/ws/frame.cpp \
+                     src/ws/deflate_frame.cpp \
                      src/ws/close.cpp src/ws/utf8.cpp src/http/chunked.cpp src/deflate/deflater.cpp \
                      src/core/clock.cpp src/core/ascii.cpp src/core/base64url.cpp
 FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp src/core/ascii.cpp

@@ -1,7 +1,9 @@
 // Unit tests for core/ascii: case folding of ASCII letters only, case-insensitive comparison,
-// the RFC 9110 token rule, OWS trimming and #element list membership.
+// hex digits, bounded decimals, the RFC 9110 token rule, OWS trimming and #element list
+// membership.
 #include <criterion/criterion.h>
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/ascii.hpp"
@@ -47,4 +49,48 @@ Test(ascii, has_token_finds_whole_list_elements) {
     cr_expect(has_token("a,\tclose\t", "close"), "tabs");
     cr_expect(!has_token("closed, xclose", "close"), "whole tokens only");
     cr_expect(!has_token("", "close"), "empty list");
+}
+
+Test(ascii, hex_value_reads_either_case_and_nothing_else) {
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        int want = -1;
+        if (c >= '0' && c <= '9') want = c - '0';
+        if (c >= 'a' && c <= 'f') want = c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') want = c - 'A' + 10;
+        cr_expect_eq(hex_value(ch), want, "byte 0x%02x", c);
+        if (want >= 0) cr_expect_eq(hex_value(lower_hex[static_cast<std::size_t>(want)]), want);
+    }
+}
+
+Test(ascii, parse_decimal_takes_digits_up_to_max) {
+    struct Case {
+        const char* name;
+        std::string_view in;
+        std::uint64_t max;
+        bool ok;
+        std::uint64_t want;
+    };
+    static const Case cases[] = {
+        {"zero", "0", 10, true, 0},
+        {"leading zeros", "007", 10, true, 7},
+        {"at max", "10", 10, true, 10},
+        {"past max", "11", 10, false, 0},
+        {"digit past a small max", "7", 5, false, 0},
+        {"uint64 max", "18446744073709551615", UINT64_MAX, true, UINT64_MAX},
+        {"uint64 max + 1", "18446744073709551616", UINT64_MAX, false, 0},
+        {"int64 max", "9223372036854775807", INT64_MAX, true, INT64_MAX},
+        {"int64 max + 1", "9223372036854775808", INT64_MAX, false, 0},
+        {"empty", "", 10, false, 0},
+        {"sign", "+1", 10, false, 0},
+        {"minus", "-1", 10, false, 0},
+        {"space", "1 ", 10, false, 0},
+        {"letter", "1a", 100, false, 0},
+    };
+    for (const Case& c : cases) {
+        std::uint64_t out = 12345;
+        const bool ok = parse_decimal(c.in, c.max, out);
+        cr_expect_eq(ok, c.ok, "%s", c.name);
+        cr_expect_eq(out, c.ok ? c.want : 12345u, "%s: out", c.name);
+    }
 }

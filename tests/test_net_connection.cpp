@@ -1,6 +1,7 @@
 // Unit tests for net/connection over a socketpair, a real EventLoop and a manual clock: input
 // offered until the session stops consuming, pause and resume, a session replaced with bytes
-// left over, the lingering close and the send timeout.
+// left over, the lifecycle (open -> closing_after_flush -> lingering -> closed, the peer's EOF
+// on the way, close() from each state) and the send timeout.
 #include <criterion/criterion.h>
 
 #include <functional>
@@ -50,6 +51,15 @@ std::size_t whole_lines(Probe&, std::string_view in) {
     return nl == std::string_view::npos ? 0 : nl + 1;
 }
 
+// Consumes everything; the first time, queues more than the socket holds and closes after it.
+std::size_t big_answer_then_close(Probe& p, std::string_view in) {
+    if (p.offers.size() == 1) {
+        p.conn().out().push(std::string(4 << 20, 'x'));
+        p.conn().close_after_flush();
+    }
+    return in.size();
+}
+
 // The rig with a Probe started as the connection's session.
 struct Rig : test::ConnectionRig {
     Probe* probe = nullptr;
@@ -59,6 +69,19 @@ struct Rig : test::ConnectionRig {
         conn->start(std::move(p));
     }
 };
+
+// The peer reads everything queued (want bytes), spinning the loop between reads, then spins
+// once more; *eof tells whether our side then shut down its writing. Returns the bytes read.
+std::size_t drain(test::ConnectionRig& r, std::size_t want, bool* eof) {
+    std::size_t got = 0;
+    for (int i = 0; i < 10000 && got < want; ++i) {
+        got += r.receive(eof).size();
+        r.spin(1);
+    }
+    r.spin();
+    got += r.receive(eof).size();
+    return got;
+}
 
 } // namespace
 
@@ -217,4 +240,107 @@ Test(connection, a_drained_queue_is_reported_to_the_session, .timeout = 5.0) {
     r.spin();
     cr_expect(r.receive() == "echo\n");
     cr_expect_eq(r.probe->drained, 1);
+}
+
+Test(connection, close_after_flush_still_offers_input_while_the_queue_drains, .timeout = 5.0) {
+    Rig r(big_answer_then_close);
+    r.send("request\n");
+    r.spin();
+    cr_expect(r.conn->closing());
+    cr_expect(!r.conn->closed(), "the answer is still being written");
+    r.send("more from a peer that has not seen the answer\n");
+    r.spin();
+    cr_expect_eq(r.probe->offers.size(), 2u, "input is offered until the queue drains");
+    bool eof = false;
+    cr_expect_eq(drain(r, std::size_t{4} << 20, &eof), std::size_t{4} << 20);
+    cr_expect(eof, "our side is shut down for writing");
+    cr_expect(!r.conn->closed(), "drained, peer still open: lingering");
+    cr_expect_eq(r.probe->drained, 0, "on_drained is not reported once closing");
+    r.client.reset();
+    r.spin();
+    cr_expect(r.conn->closed());
+    cr_expect_eq(r.probe->closed, 1);
+}
+
+Test(connection, a_peer_eof_while_the_queue_drains_closes_without_linger, .timeout = 5.0) {
+    Rig r(big_answer_then_close);
+    r.send("request\n");
+    r.spin();
+    ::shutdown(r.client.get(), SHUT_WR);
+    r.spin();
+    cr_expect(r.conn->peer_closed());
+    cr_expect_eq(r.probe->peer_closed, 1);
+    cr_expect(!r.conn->closed(), "the queued answer is still written");
+    bool eof = false;
+    cr_expect_eq(drain(r, std::size_t{4} << 20, &eof), std::size_t{4} << 20);
+    cr_expect(r.conn->closed(), "drained after the peer's EOF: closed, no linger");
+    cr_expect(!eof, "no shutdown(SHUT_WR): the fd is closed when reaped");
+    cr_expect_eq(r.probe->closed, 1);
+}
+
+Test(connection, close_while_lingering_closes_once, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push("bye\n");
+        p.conn().close_after_flush();
+        return in.size();
+    });
+    r.send("request\n");
+    r.spin();
+    cr_assert(!r.conn->closed(), "lingering");
+    r.conn->close();
+    cr_expect(r.conn->closed());
+    r.conn->close();
+    r.spin();
+    cr_expect_eq(r.probe->closed, 1, "on_close once; the linger timer is gone (teardown)");
+}
+
+Test(connection, pausing_does_not_stop_a_linger_from_reading, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push("bye\n");
+        p.conn().close_after_flush();
+        return in.size();
+    });
+    r.send("request\n");
+    r.spin();
+    r.conn->pause_reading(true);
+    r.send("late\n");
+    r.client.reset();
+    r.spin();
+    cr_expect(r.conn->closed(), "the peer's close is seen while lingering, paused or not");
+    cr_expect_eq(r.probe->offers.size(), 1u);
+}
+
+Test(connection, a_paused_connection_sees_the_peer_eof_only_when_resumed, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().pause_reading(true);
+        return in.size();
+    });
+    r.send("one\n");
+    r.spin();
+    ::shutdown(r.client.get(), SHUT_WR);
+    r.spin();
+    cr_expect(!r.conn->peer_closed(), "not read while paused");
+    cr_expect_eq(r.probe->peer_closed, 0);
+    r.conn->pause_reading(false);
+    r.spin();
+    cr_expect(r.conn->peer_closed());
+    cr_expect_eq(r.probe->peer_closed, 1);
+    cr_expect(r.conn->closed(), "nothing queued: closed at once");
+}
+
+Test(connection, close_from_open_drops_the_queue_and_closes_once, .timeout = 5.0) {
+    Rig r([](Probe& p, std::string_view in) -> std::size_t {
+        p.conn().out().push("never sent\n");
+        p.conn().flush_soon();
+        p.conn().close();
+        return in.size();
+    });
+    r.send("x\n");
+    r.spin();
+    cr_expect(r.conn->closing());
+    cr_expect(r.conn->closed());
+    bool eof = false;
+    cr_expect(r.receive(&eof).empty(), "queued output is dropped");
+    cr_expect_eq(r.probe->closed, 1);
+    cr_expect_eq(r.probe->drained, 0);
 }

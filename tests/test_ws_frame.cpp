@@ -1,6 +1,7 @@
 // Unit tests for the WebSocket frame codec (ws/frame.hpp, ws/frame_header.hpp, ws/close.hpp):
 // header forms, every 1002 violation, in-place unmasking, FrameParser whole / per byte /
-// at every split (inputs end at a PROT_NONE guard page), server frame encoding, close codes.
+// at every split (inputs end at a PROT_NONE guard page), server frame encoding (plain and
+// permessage-deflate), close codes.
 #include <criterion/criterion.h>
 
 #include <sys/mman.h>
@@ -12,8 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "deflate/inflater.hpp"
 #include "support/stream_buffers.hpp"
 #include "ws/close.hpp"
+#include "ws/deflate_frame.hpp"
 #include "ws/frame.hpp"
 #include "ws/frame_header.hpp"
 
@@ -373,4 +376,41 @@ Test(close_code, long_reason_cut_at_character_boundary) {
     cr_assert_eq(n, 2 + 121u);
     cr_assert(std::string_view(out + 2, n - 2) == std::string_view(shifted).substr(0, 121));
     cr_assert_eq(close_payload(0, "ignored", out), 0u);
+}
+
+// RFC 7692 §7.2.1-§7.2.2: a deflated frame has RSV1, a header of the right size for the
+// compressed length, and a payload that inflates back once 00 00 ff ff is appended.
+Test(frame, deflated_frames_carry_rsv1_and_inflate_back) {
+    std::uint32_t x = 12345;
+    auto noise = [&](std::size_t n) {  // incompressible: the header size follows the input
+        std::string s(n, '\0');
+        for (char& c : s) c = static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+        return s;
+    };
+    const std::string payloads[] = {"", std::string(1000, 'a'), noise(1000), noise(70000)};
+    const std::size_t header_sizes[] = {2, 2, 4, 10};
+    for (std::size_t k = 0; k < 4; ++k) {
+        const std::string& plain = payloads[k];
+        std::string out = "junk that is replaced";
+        const DeflatedFrame f = encode_deflated_frame(Opcode::binary, plain, 6, out);
+        const std::string_view frame = std::string_view(out).substr(f.begin);
+        HeaderResult h = parse_frame_header(frame, false, true);
+        cr_assert(h.status == ParseStatus::done, "payload %zu", k);
+        cr_expect(h.header.rsv1 && h.header.fin && h.header.opcode == Opcode::binary);
+        cr_expect_eq(h.header.header_length, header_sizes[k], "payload %zu", k);
+        cr_expect_eq(h.header.payload_length, f.payload_len);
+        cr_expect_eq(f.begin + h.header.header_length, max_frame_header);
+        cr_expect_eq(out.size(), max_frame_header + f.payload_len);
+
+        std::string z(out, max_frame_header);
+        std::string again;
+        std::size_t appended = append_deflated_payload(plain, 6, again);
+        cr_expect(again == z && appended == z.size(), "the payload helper gives the same bytes");
+        z.append("\x00\x00\xff\xff", 4);
+        herald::deflate::Inflater inf;
+        std::string back;
+        inf.inflate({reinterpret_cast<const std::uint8_t*>(z.data()), z.size()}, back, 1 << 20);
+        cr_expect(back == plain, "payload %zu inflates back (%zu bytes)", k, back.size());
+        cr_expect(inf.at_block_boundary());
+    }
 }

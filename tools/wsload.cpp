@@ -9,7 +9,8 @@
 // One epoll loop per thread (--threads), non-blocking sockets, connects paced by --connect-batch.
 // Prints a human summary, then one machine-readable line starting with "result ".
 // Build: g++ -O2 -std=c++20 -Wall -Wextra -Werror -Iinclude tools/wsload.cpp src/deflate/inflater.cpp
-//        src/deflate/deflater.cpp -o build/tools/wsload (tools/bench/lib.sh does)
+//        src/deflate/deflater.cpp src/ws/deflate_frame.cpp -o build/tools/wsload
+//        (tools/bench/lib.sh does)
 // (one translation unit; the pieces live in tools/wsload/*.hpp).
 
 #include <chrono>

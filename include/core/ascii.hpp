@@ -1,8 +1,10 @@
 // ASCII text helpers shared by every module that reads protocol or config text: case folding,
-// case-insensitive comparison and the RFC 9110 token and list rules (§5.6.1-§5.6.3). Only the
-// letters A-Z fold; every other byte, UTF-8 included, compares as it is.
+// case-insensitive comparison, hex digits and the RFC 9110 token and list rules
+// (§5.6.1-§5.6.3). Only the letters A-Z fold; every other byte, UTF-8 included, compares as
+// it is.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace herald::ascii {
@@ -10,6 +12,24 @@ namespace herald::ascii {
 constexpr bool is_alpha(unsigned char c) noexcept { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 constexpr bool is_digit(unsigned char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+// The value of a hex digit (0-9, a-f, A-F: RFC 5234 HEXDIG, either case), or -1 for any other
+// byte. The one hex reader: percent-decoding, chunk sizes, JSON \u escapes, message ids.
+constexpr int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Lowercase hex digits indexed by their value: the one table for writing hex.
+inline constexpr std::string_view lower_hex = "0123456789abcdef";
+
+// An unsigned decimal, 1*DIGIT (leading zeros allowed, no sign, no space), whose value is at
+// most max. Returns false, out unchanged, on anything else. The one decimal reader for
+// protocol text: Content-Length, byte ranges, message ids, config numbers.
+[[nodiscard]] bool parse_decimal(std::string_view s, std::uint64_t max,
+                                 std::uint64_t& out) noexcept;
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 //                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA

@@ -1,5 +1,5 @@
 // SHA-256 (FIPS 180-4 §6.2), incremental. Written here because OpenSSL is used only for
-// SHA-1 and base64 (the WebSocket handshake).
+// SHA-1 (the WebSocket handshake, Redis script names).
 #pragma once
 
 #include <array>

@@ -50,12 +50,8 @@ inline constexpr CharTable target_char =
 inline constexpr CharTable host_char = make_char_table(
     [](unsigned c) { return is_alpha(c) || is_digit(c) || is_one_of(c, "-._~%!$&'()*+,;=:[]"); });
 
-inline constexpr CharTable hex_digit = make_char_table(
-    [](unsigned c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); });
-
-// Value of a hex digit; only meaningful where hex_digit[c] is true.
-constexpr unsigned hex_value(unsigned char c) noexcept {
-    return c <= '9' ? c - '0' : (c | 0x20u) - 'a' + 10;
-}
+// HEXDIG; the digit's value is ascii::hex_value().
+inline constexpr CharTable hex_digit =
+    make_char_table([](unsigned c) { return ascii::hex_value(static_cast<char>(c)) >= 0; });
 
 } // namespace herald::http::detail

@@ -73,8 +73,10 @@ public:
     // Write stalls longer than this (no byte accepted by the socket) close the connection.
     void set_send_timeout(Clock::duration d) noexcept { send_timeout_ = d; }
 
-    bool closing() const noexcept { return closed_ || close_after_flush_; }
-    bool closed() const noexcept { return closed_; }
+    // closing(): close() or close_after_flush() was called (any state but open).
+    bool closing() const noexcept { return state_ != State::open; }
+    bool closed() const noexcept { return state_ == State::closed; }
+    // The peer's EOF was read (see State below: a fact beside the lifecycle, not a state).
     bool peer_closed() const noexcept { return peer_closed_; }
     int fd() const noexcept { return fd_.get(); }
     const Address& peer() const noexcept { return peer_; }
@@ -94,6 +96,32 @@ public:
     void flush_scheduled(Clock::time_point now) noexcept;
 
 private:
+    // The lifecycle, one state at a time. Transitions (nothing else moves it):
+    //
+    //   state                what holds                           -> next state on
+    //   -------------------  -----------------------------------  ------------------------------
+    //   open                 reads, offers input to the session,  -> closing_after_flush on
+    //                        writes, reports on_drained()            close_after_flush()
+    //                                                             -> closed on close()
+    //   closing_after_flush  as open, but no on_drained(): the    -> lingering when the queue
+    //                        queue is flushed to the end             drains, the peer still open
+    //                                                             -> closed when it drains after
+    //                                                                the peer's EOF; close()
+    //   lingering            our side shut down for writing;      -> closed on the peer's EOF or
+    //                        input read and discarded, paused or     a read error, linger_timeout,
+    //                        not; never offered                      any flush, close()
+    //   closed               no watch, no timers; reaped after    (final)
+    //                        the current dispatch
+    //
+    // close_after_flush() in closing_after_flush or lingering only asks for a flush (in
+    // lingering that flush closes). The peer's EOF is not a state: it may come while open or
+    // closing_after_flush and only decides, when the queue drains, between lingering and
+    // closed (in lingering the EOF closes at once and is not recorded).
+    enum class State : std::uint8_t { open, closing_after_flush, lingering, closed };
+
+    // True while a readable event should be read: always when lingering (to discard),
+    // otherwise unless paused or the peer's EOF was already read.
+    bool wants_read() const noexcept;
     void read_input() noexcept;
     void start_linger() noexcept;
     void process(std::span<char> data, bool from_scratch) noexcept;
@@ -110,14 +138,15 @@ private:
     std::size_t listener_;
     Clock::duration send_timeout_ = std::chrono::seconds(60);
     std::uint64_t last_written_ = 0;
-    bool closed_ = false;
-    bool close_after_flush_ = false;
-    bool peer_closed_ = false;
-    bool paused_ = false;
-    bool flush_pending_ = false;
-    bool writing_ = false;   // write interest is on
-    bool in_process_ = false;
-    bool lingering_ = false;
+    State state_ = State::open;
+    bool peer_closed_ = false;  // EOF read: no more reading (see State)
+    // Bookkeeping orthogonal to the lifecycle (any combination may hold while not closed,
+    // and none is looked at once closed), so they stay flags rather than states:
+    bool paused_ = false;         // the session's backpressure wish: do not read (not honoured
+                                  // while lingering; cleared when the linger starts)
+    bool flush_pending_ = false;  // in the Server's end-of-iteration flush list
+    bool writing_ = false;        // write interest is on (a write would block; queue not empty)
+    bool in_process_ = false;     // inside process(): resume_input() must not re-enter it
 
 public:
     static constexpr Clock::duration linger_timeout = std::chrono::seconds(2);

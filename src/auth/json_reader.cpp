@@ -1,6 +1,8 @@
 // herald: strict JSON reading (RFC 8259 §2-§8) for JWT headers and claim sets.
 #include "auth/json_reader.hpp"
 
+#include "core/ascii.hpp"
+
 namespace herald::auth {
 
 namespace {
@@ -85,17 +87,10 @@ bool JsonReader::parse_hex4(std::uint32_t& out) noexcept {
         return fail();
     out = 0;
     for (int i = 0; i < 4; ++i) {
-        char c = text_[pos_++];
-        std::uint32_t v;
-        if (c >= '0' && c <= '9')
-            v = static_cast<std::uint32_t>(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = static_cast<std::uint32_t>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v = static_cast<std::uint32_t>(c - 'A' + 10);
-        else
+        const int v = ascii::hex_value(text_[pos_++]);
+        if (v < 0)
             return fail();
-        out = out << 4 | v;
+        out = out << 4 | static_cast<std::uint32_t>(v);
     }
     return true;
 }

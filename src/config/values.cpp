@@ -13,8 +13,6 @@
 namespace herald::config {
 namespace {
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
 constexpr std::array<bool, 256> make_channel_chars() {
     std::array<bool, 256> t{};
     for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
@@ -28,14 +26,9 @@ constexpr std::array<bool, 256> channel_chars = make_channel_chars();
 // Leading digits of s as a number; advances s past them. nullopt if none or overflow.
 std::optional<std::uint64_t> take_number(std::string_view& s) noexcept {
     std::size_t n = 0;
+    while (n < s.size() && ascii::is_digit(static_cast<unsigned char>(s[n]))) ++n;
     std::uint64_t v = 0;
-    while (n < s.size() && is_digit(s[n])) {
-        auto d = static_cast<std::uint64_t>(s[n] - '0');
-        if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return std::nullopt;
-        v = v * 10 + d;
-        ++n;
-    }
-    if (n == 0) return std::nullopt;
+    if (!ascii::parse_decimal(s.substr(0, n), UINT64_MAX, v)) return std::nullopt;
     s.remove_prefix(n);
     return v;
 }

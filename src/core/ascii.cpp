@@ -1,7 +1,24 @@
-// ASCII helpers: token check, case-insensitive comparison, OWS trimming, list membership.
+// ASCII helpers: token check, case-insensitive comparison, OWS trimming, list membership,
+// decimal numbers.
 #include "core/ascii.hpp"
 
 namespace herald::ascii {
+
+bool parse_decimal(std::string_view s, std::uint64_t max, std::uint64_t& out) noexcept {
+    if (s.empty())
+        return false;
+    std::uint64_t v = 0;
+    for (char ch : s) {
+        if (!is_digit(static_cast<unsigned char>(ch)))
+            return false;
+        const auto d = static_cast<std::uint64_t>(ch - '0');
+        if (d > max || v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    out = v;
+    return true;
+}
 
 bool is_token(std::string_view s) noexcept {
     if (s.empty())

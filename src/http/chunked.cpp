@@ -47,7 +47,7 @@ ParseResult ChunkedDecoder::fail(HttpError e, std::size_t at) noexcept {
 bool ChunkedDecoder::add_size_digit(unsigned char c) noexcept {
     if (chunk_size_ > (max_body_size_ - body_size_) >> 4)
         return false;
-    chunk_size_ = chunk_size_ * 16 + detail::hex_value(c);
+    chunk_size_ = chunk_size_ * 16 + static_cast<unsigned>(ascii::hex_value(static_cast<char>(c)));
     return chunk_size_ <= max_body_size_ - body_size_;
 }
 
@@ -233,11 +233,10 @@ ParseResult ChunkedDecoder::feed(std::string_view in, std::string_view& data) no
 }
 
 std::size_t chunk_header(std::size_t n, char* out) noexcept {
-    static constexpr char digits[] = "0123456789abcdef";
     char tmp[16];
     std::size_t len = 0;
     do {
-        tmp[len++] = digits[n & 0xF];
+        tmp[len++] = ascii::lower_hex[n & 0xF];
         n >>= 4;
     } while (n != 0);
     for (std::size_t k = 0; k < len; ++k)

@@ -41,18 +41,7 @@ Method method_of(std::string_view m) noexcept {
 
 // RFC 9110 §8.6: Content-Length = 1*DIGIT. Returns false if empty, not all digits, or > 2^63-1.
 bool parse_content_length(std::string_view v, std::uint64_t& out) noexcept {
-    if (v.empty())
-        return false;
-    constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max();
-    std::uint64_t n = 0;
-    for (char ch : v) {
-        auto c = static_cast<unsigned char>(ch);
-        if (!detail::is_digit(c) || n > (max - (c - '0')) / 10)
-            return false;
-        n = n * 10 + (c - '0');
-    }
-    out = n;
-    return true;
+    return ascii::parse_decimal(v, std::numeric_limits<std::int64_t>::max(), out);
 }
 
 bool all_host_chars(std::string_view v) noexcept {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/ascii.hpp"
 #include "http/entity_tag.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
@@ -128,14 +129,9 @@ bool not_modified(std::string_view if_none_match, std::string_view if_modified_s
 }
 
 namespace {
+// At most 19 digits (any such number fits).
 bool parse_u64(std::string_view s, std::uint64_t& v) noexcept {
-    if (s.empty() || s.size() > 19) return false;
-    v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return true;
+    return s.size() <= 19 && ascii::parse_decimal(s, UINT64_MAX, v);
 }
 } // namespace
 

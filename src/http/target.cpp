@@ -7,8 +7,8 @@
 namespace herald::http {
 namespace {
 
+using ascii::hex_value;
 using detail::hex_digit;
-using detail::hex_value;
 
 bool all_host_chars(std::string_view s) noexcept {
     for (char c : s)

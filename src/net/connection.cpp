@@ -47,15 +47,19 @@ void Connection::replace_session(std::unique_ptr<Session> session) {
     session_ = std::move(session);
 }
 
+bool Connection::wants_read() const noexcept {
+    return state_ == State::lingering || (!paused_ && !peer_closed_);
+}
+
 void Connection::on_ready(const ReadyEvent& ev) noexcept {
-    if (closed_) return;
+    if (closed()) return;
     if (ev.writable) flush_now(loop().now());  // now() was read right after wait()
-    if (closed_) return;
-    if ((ev.readable || ev.hangup) && (lingering_ || (!paused_ && !peer_closed_))) read_input();
+    if (closed()) return;
+    if ((ev.readable || ev.hangup) && wants_read()) read_input();
 }
 
 void Connection::read_input() noexcept {
-    if (lingering_) {  // discard until the peer closes (see close_after_flush)
+    if (state_ == State::lingering) {  // discard until the peer closes (see close_after_flush)
         ssize_t n = ::read(fd_.get(), t_scratch, scratch_size);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             close();
@@ -114,7 +118,7 @@ void Connection::flush_scheduled(Clock::time_point now) noexcept {
 void Connection::process(std::span<char> data, bool from_scratch) noexcept {
     in_process_ = true;
     std::size_t off = 0;
-    while (off < data.size() && !closed_ && !paused_ && session_) {
+    while (off < data.size() && !closed() && !paused_ && session_) {
         Session* s = session_.get();
         std::size_t used = s->on_data(data.subspan(off));
         off += used;
@@ -122,7 +126,7 @@ void Connection::process(std::span<char> data, bool from_scratch) noexcept {
     }
     in_process_ = false;
     if (from_scratch) {
-        if (off < data.size() && !closed_) in_.append({data.data() + off, data.size() - off});
+        if (off < data.size() && !closed()) in_.append({data.data() + off, data.size() - off});
     } else {
         in_.consume(off);
     }
@@ -130,7 +134,7 @@ void Connection::process(std::span<char> data, bool from_scratch) noexcept {
 }
 
 void Connection::resume_input() noexcept {
-    if (closed_ || in_process_ || in_.empty()) return;
+    if (closed() || in_process_ || in_.empty()) return;
     process(in_.span(), false);
 }
 
@@ -141,9 +145,9 @@ void Connection::pause_reading(bool paused) noexcept {
 }
 
 void Connection::update_interest() noexcept {
-    if (closed_ || !watch_) return;
+    if (closed() || !watch_) return;
     int in = 0;
-    if (!paused_ && !peer_closed_) in |= static_cast<int>(Interest::read);
+    if (wants_read()) in |= static_cast<int>(Interest::read);
     if (writing_) in |= static_cast<int>(Interest::write);
     if (auto ec = watch_.set(static_cast<Interest>(in))) {
         HERALD_ERROR("watch.set(fd=%d): %s", fd_.get(), ec.message().c_str());
@@ -152,14 +156,14 @@ void Connection::update_interest() noexcept {
 }
 
 void Connection::flush_soon() noexcept {
-    if (closed_ || flush_pending_ || writing_) return;
+    if (closed() || flush_pending_ || writing_) return;
     flush_pending_ = true;
     server_.schedule_flush(*this);
 }
 
 void Connection::flush_now(Clock::time_point now) noexcept {
     flush_pending_ = false;
-    if (closed_) return;
+    if (closed()) return;
     std::error_code ec;
     IoStatus st = out_.flush(fd_.get(), ec, now);
     if (st == IoStatus::error) {
@@ -190,22 +194,29 @@ void Connection::flush_now(Clock::time_point now) noexcept {
         writing_ = false;
         update_interest();
     }
-    if (close_after_flush_) {
-        if (peer_closed_ || lingering_) close();
+    switch (state_) {
+    case State::open:
+        if (session_) session_->on_drained();
+        return;
+    case State::closing_after_flush:
+        if (peer_closed_) close();
         else start_linger();
         return;
+    case State::lingering:
+    case State::closed:
+        close();
+        return;
     }
-    if (session_) session_->on_drained();
 }
 
 void Connection::close_after_flush() noexcept {
-    if (closed_) return;
-    close_after_flush_ = true;
+    if (closed()) return;
+    if (state_ == State::open) state_ = State::closing_after_flush;
     flush_soon();
 }
 
 void Connection::start_linger() noexcept {
-    lingering_ = true;
+    state_ = State::lingering;
     ::shutdown(fd_.get(), SHUT_WR);
     paused_ = false;
     update_interest();
@@ -213,8 +224,8 @@ void Connection::start_linger() noexcept {
 }
 
 void Connection::close() noexcept {
-    if (closed_) return;
-    closed_ = true;
+    if (closed()) return;
+    state_ = State::closed;
     watch_.reset();
     send_timer_.cancel();
     if (session_) session_->on_close();

@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 
+#include "core/ascii.hpp"
 #include "http/chunked.hpp"
 
 namespace herald::push {
@@ -77,7 +78,7 @@ Utf8Step decode_utf8(const unsigned char* p, const unsigned char* end) noexcept 
 }
 
 void append_u_escape(std::string& out, std::uint32_t cp) {
-    static constexpr char hex[] = "0123456789abcdef";
+    const std::string_view hex = ascii::lower_hex;
     const char buf[6] = {'\\', 'u', hex[(cp >> 12) & 0xF], hex[(cp >> 8) & 0xF],
                          hex[(cp >> 4) & 0xF], hex[cp & 0xF]};
     out.append(buf, sizeof buf);

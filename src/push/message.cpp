@@ -5,9 +5,9 @@
 
 #include "core/ascii.hpp"
 #include "core/base64url.hpp"
-#include "deflate/deflater.hpp"
 #include "push/encode.hpp"
 #include "http/chunked.hpp"
+#include "ws/deflate_frame.hpp"
 #include "ws/frame_header.hpp"
 #include "ws/utf8.hpp"
 
@@ -22,9 +22,7 @@ static_assert(std::string_view("<script>parent.herald_push").size() == 0x1a);
 } // namespace
 
 bool is_text_type(std::string_view content_type) noexcept {
-    std::string_view t = content_type.substr(0, content_type.find(';'));
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    const std::string_view t = ascii::trim_ows(content_type.substr(0, content_type.find(';')));
     if (t.empty()) return true;
     return (t.size() > 5 && ascii::iequals(t.substr(0, 5), "text/")) || ascii::iequals(t, "application/json") ||
            ascii::iequals(t, "application/javascript");
@@ -178,26 +176,16 @@ std::string_view Message::ws_frame_deflated(config::PushFormat f, int level) con
     return std::string_view(e.bytes).substr(e.begin);
 }
 
-// RFC 7692 §7.2.1: compress, drop the sync flush's 00 00 ff ff, set RSV1 on the frame.
+// RFC 7692 §7.2.1: the plain frame's payload, deflated and framed with RSV1.
 void Message::build_ws_deflated(bool json, int level, Encoding& e) const {
     const Encoding& plain = encoded(json ? ws_json : ws_raw);
     const std::string_view payload = std::string_view(plain.bytes).substr(plain.payload,
                                                                            plain.payload_len);
-    constexpr std::size_t reserve = ws::max_frame_header;
-    std::string& b = e.bytes;
-    b.assign(reserve, '\0');
-    deflate::Deflater(level).compress(
-        {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, b,
-        deflate::Flush::sync);
-    b.resize(b.size() - 4);
-    e.payload = reserve;
-    e.payload_len = b.size() - reserve;
-    unsigned char head[ws::max_frame_header];
     const ws::Opcode op = json || text_ ? ws::Opcode::text : ws::Opcode::binary;
-    const std::size_t n = ws::encode_frame_header(op, true, e.payload_len, head);
-    head[0] |= 0x40;  // RSV1: "Per-Message Compressed"
-    e.begin = reserve - n;
-    std::memcpy(b.data() + e.begin, head, n);
+    const ws::DeflatedFrame f = ws::encode_deflated_frame(op, payload, level, e.bytes);
+    e.begin = f.begin;
+    e.payload = ws::max_frame_header;
+    e.payload_len = f.payload_len;
 }
 
 std::string_view Message::sse_event(config::PushFormat f, bool chunked) const {

@@ -1,5 +1,6 @@
 // polling: answer at once with the newest message, or the next one after If-None-Match /
 // ?since=; 304 when nothing is newer, 204 when the channel is empty.
+#include "core/ascii.hpp"
 #include "http/session.hpp"
 #include "push/strategy.hpp"
 
@@ -9,8 +10,7 @@ namespace {
 
 // Types a browser renders as an active document (scripts run): HTML, XHTML, SVG, any XML.
 bool is_active_type(std::string_view type) noexcept {
-    std::string_view t = type.substr(0, type.find(';'));
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    const std::string_view t = ascii::trim_ows(type.substr(0, type.find(';')));
     auto ends_with = [&t](std::string_view suffix) {
         return t.size() >= suffix.size() &&
                http::iequals(t.substr(t.size() - suffix.size()), suffix);

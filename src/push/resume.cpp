@@ -10,18 +10,6 @@ namespace herald::push {
 
 namespace {
 
-bool parse_decimal(std::string_view s, std::uint64_t& v) noexcept {
-    if (s.empty() || s.front() < '0' || s.front() > '9') return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return ec == std::errc() && p == s.data() + s.size();
-}
-
-int hex_digit(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 // "EPOCH-SEQ" or "0"; false for anything else.
 bool parse_id(std::string_view s, Cursor& out) noexcept {
     if (s == "0") {
@@ -31,12 +19,14 @@ bool parse_id(std::string_view s, Cursor& out) noexcept {
     if (s.size() < epoch_digits + 2 || s[epoch_digits] != '-') return false;
     std::uint64_t epoch = 0;
     for (std::size_t i = 0; i < epoch_digits; ++i) {
-        const int d = hex_digit(s[i]);
-        if (d < 0) return false;
+        // Only the lowercase spelling append_message_id() writes is an id.
+        const int d = ascii::hex_value(s[i]);
+        if (d < 0 || (s[i] >= 'A' && s[i] <= 'F')) return false;
         epoch = epoch << 4 | static_cast<std::uint64_t>(d);
     }
     std::uint64_t seq = 0;
-    if (epoch == 0 || !parse_decimal(s.substr(epoch_digits + 1), seq)) return false;
+    if (epoch == 0 || !ascii::parse_decimal(s.substr(epoch_digits + 1), UINT64_MAX, seq))
+        return false;
     out = Cursor{epoch, seq, false};
     return true;
 }
@@ -49,10 +39,10 @@ std::uint64_t make_epoch(std::uint64_t random) noexcept {
 }
 
 void append_message_id(std::string& out, std::uint64_t epoch, std::uint64_t seq) {
-    static constexpr char hex[] = "0123456789abcdef";
     char buf[epoch_digits + 1 + 20];
     std::size_t n = 0;
-    for (std::size_t i = epoch_digits; i-- > 0;) buf[n++] = hex[(epoch >> (4 * i)) & 0xf];
+    for (std::size_t i = epoch_digits; i-- > 0;)
+        buf[n++] = ascii::lower_hex[(epoch >> (4 * i)) & 0xf];
     buf[n++] = '-';
     auto [end, ec] = std::to_chars(buf + n, buf + sizeof buf, seq);
     (void)ec;  // 20 digits always fit

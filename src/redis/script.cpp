@@ -3,17 +3,18 @@
 
 #include <openssl/sha.h>
 
+#include "core/ascii.hpp"
+
 namespace herald::redis {
 
 Script make_script(std::string_view source) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest);
-    static constexpr char hex[] = "0123456789abcdef";
     Script s{source, {}};
     s.sha1.reserve(2 * SHA_DIGEST_LENGTH);
     for (unsigned char b : digest) {
-        s.sha1.push_back(hex[b >> 4]);
-        s.sha1.push_back(hex[b & 0xF]);
+        s.sha1.push_back(ascii::lower_hex[b >> 4]);
+        s.sha1.push_back(ascii::lower_hex[b & 0xF]);
     }
     return s;
 }

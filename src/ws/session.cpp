@@ -1,12 +1,10 @@
 // WebSocket session: protocol events -> endpoint, control frames, close handshake, keepalive.
 #include "ws/session.hpp"
 
-#include <cstring>
-
 #include <sys/socket.h>
 
 #include "core/log.hpp"
-#include "deflate/deflater.hpp"
+#include "ws/deflate_frame.hpp"
 #include "ws/deflate_stats.hpp"
 
 namespace herald::ws {
@@ -151,17 +149,10 @@ bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefi
 void WsSession::send_deflated(Opcode op, std::string_view payload, std::string_view prefix) {
     std::string joined;
     if (!prefix.empty()) payload = joined.append(prefix).append(payload);
-    std::string frame(max_frame_header, '\0');
-    deflate::Deflater(limits_.deflate_level)
-        .compress({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, frame,
-                  deflate::Flush::sync);
-    frame.resize(frame.size() - 4);
-    count_sent_deflated(payload.size(), frame.size() - max_frame_header);
-    unsigned char head[max_frame_header];
-    std::size_t n = encode_frame_header(op, true, frame.size() - max_frame_header, head);
-    head[0] |= 0x40;  // RSV1
-    std::memcpy(frame.data() + max_frame_header - n, head, n);
-    frame.erase(0, max_frame_header - n);
+    std::string frame;
+    const DeflatedFrame f = encode_deflated_frame(op, payload, limits_.deflate_level, frame);
+    count_sent_deflated(payload.size(), f.payload_len);
+    frame.erase(0, f.begin);
     conn_.out().push(std::move(frame));
     conn_.flush_soon();
 }

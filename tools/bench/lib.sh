@@ -126,12 +126,13 @@ rotate() {
 build_tools() {
     mkdir -p "$TOOLS_BIN"
     local src newest
-    newest=$(ls -t "$ROOT"/tools/wsload.cpp "$ROOT"/tools/wsload/*.hpp "$ROOT"/src/deflate/*.cpp | head -1)
+    newest=$(ls -t "$ROOT"/tools/wsload.cpp "$ROOT"/tools/wsload/*.hpp "$ROOT"/src/deflate/*.cpp \
+        "$ROOT"/src/ws/deflate_frame.cpp | head -1)
     if [ ! -x "$TOOLS_BIN/wsload" ] || [ "$newest" -nt "$TOOLS_BIN/wsload" ]; then
         note "bench: building $TOOLS_BIN/wsload"
         g++ -O2 -std=c++20 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/tools/wsload.cpp" \
             "$ROOT/src/deflate/inflater.cpp" "$ROOT/src/deflate/deflater.cpp" \
-            -o "$TOOLS_BIN/wsload" || return 1
+            "$ROOT/src/ws/deflate_frame.cpp" -o "$TOOLS_BIN/wsload" || return 1
     fi
     src=$ROOT/tools/bench/rawecho.c
     if [ ! -x "$TOOLS_BIN/rawecho" ] || [ "$src" -nt "$TOOLS_BIN/rawecho" ]; then

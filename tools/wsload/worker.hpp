@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "deflate/deflater.hpp"
 #include "deflate/inflater.hpp"
+#include "ws/deflate_frame.hpp"
 #include "histogram.hpp"
 #include "http_client.hpp"
 #include "options.hpp"

@@ -66,10 +66,7 @@ inline Worker::Worker(Shared& shared, std::vector<std::uint32_t> indices, bool p
             frame = payload;
         } else if (opt_.deflate) {  // RFC 7692 §7.2.1: compressed, 00 00 ff ff removed, RSV1
             std::string z;
-            herald::deflate::Deflater(6).compress(
-                {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, z,
-                herald::deflate::Flush::sync);
-            z.resize(z.size() - 4);
+            herald::ws::append_deflated_payload(payload, 6, z);
             append_client_frame(frame, opt_.binary ? op_binary : op_text, z, mask_key);
             frame[0] = static_cast<char>(frame[0] | 0x40);
         } else {
