@@ -37,6 +37,10 @@ struct conn {
 
 static struct conn* conns[MAX_FDS];
 static int subs[MAX_FDS]; /* fds of ws, sse and held long-poll subscribers */
+/* listed[fd]: fd has an entry in subs. A closed subscriber's entry stays until the next
+ * broadcast skips it; a new connection that gets the same fd number meanwhile must not be
+ * added a second time (it would receive every message twice). */
+static unsigned char listed[MAX_FDS];
 static int nsubs;
 static unsigned long long msg_id, dropped;
 static volatile sig_atomic_t stop;
@@ -51,7 +55,11 @@ static void drop_conn(int fd) {
     conns[fd] = NULL;
 }
 
-static void add_sub(int fd) { subs[nsubs++] = fd; }
+static void add_sub(int fd) {
+    if (listed[fd]) return;
+    listed[fd] = 1;
+    subs[nsubs++] = fd;
+}
 
 static int write_all_once(int fd, const char* p, size_t n) {
     ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -81,14 +89,15 @@ static void broadcast(const char* body, size_t n) {
     for (int i = 0; i < nsubs; ++i) {
         int fd = subs[i];
         struct conn* c = conns[fd];
-        if (!c) continue;
+        if (!c) { listed[fd] = 0; continue; }
         int ok;
         if (c->kind == k_ws) ok = write_all_once(fd, ws, wsn);
         else if (c->kind == k_sse) ok = write_all_once(fd, sse, ssen);
         else if (c->kind == k_held) { ok = write_all_once(fd, lp, lpn); c->kind = k_head; c->len = 0; }
-        else continue; /* a long-poller between requests: it re-registers with its next GET */
-        if (!ok) { ++dropped; drop_conn(fd); continue; }
+        else { listed[fd] = 0; continue; } /* a long-poller between requests: it re-registers */
+        if (!ok) { ++dropped; drop_conn(fd); listed[fd] = 0; continue; }
         if (c->kind != k_head) subs[kept++] = fd;
+        else listed[fd] = 0;
     }
     nsubs = kept;
 }
