@@ -83,6 +83,14 @@ std::size_t drain(test::ConnectionRig& r, std::size_t want, bool* eof) {
     return got;
 }
 
+// A session that answers any input with "bye" and closes after the answer (so it lingers
+// while the peer may still be sending).
+std::size_t answer_bye_and_close(Probe& p, std::string_view in) {
+    p.conn().out().push("bye\n");
+    p.conn().close_after_flush();
+    return in.size();
+}
+
 } // namespace
 
 Test(connection, offers_input_until_the_session_stops_consuming, .timeout = 5.0) {
@@ -167,11 +175,7 @@ Test(connection, replacing_without_consuming_hands_over_everything, .timeout = 5
 }
 
 Test(connection, close_after_flush_lingers_until_the_peer_closes, .timeout = 5.0) {
-    Rig r([](Probe& p, std::string_view in) -> std::size_t {
-        p.conn().out().push("bye\n");
-        p.conn().close_after_flush();
-        return in.size();
-    });
+    Rig r(answer_bye_and_close);
     r.send("request\n");
     r.spin();
     bool eof = false;
@@ -189,11 +193,7 @@ Test(connection, close_after_flush_lingers_until_the_peer_closes, .timeout = 5.0
 }
 
 Test(connection, a_linger_ends_after_linger_timeout, .timeout = 5.0) {
-    Rig r([](Probe& p, std::string_view in) -> std::size_t {
-        p.conn().out().push("bye\n");
-        p.conn().close_after_flush();
-        return in.size();
-    });
+    Rig r(answer_bye_and_close);
     r.send("request\n");
     r.spin();
     r.clock.advance(Connection::linger_timeout - std::chrono::milliseconds(1));
@@ -279,11 +279,7 @@ Test(connection, a_peer_eof_while_the_queue_drains_closes_without_linger, .timeo
 }
 
 Test(connection, close_while_lingering_closes_once, .timeout = 5.0) {
-    Rig r([](Probe& p, std::string_view in) -> std::size_t {
-        p.conn().out().push("bye\n");
-        p.conn().close_after_flush();
-        return in.size();
-    });
+    Rig r(answer_bye_and_close);
     r.send("request\n");
     r.spin();
     cr_assert(!r.conn->closed(), "lingering");
@@ -295,11 +291,7 @@ Test(connection, close_while_lingering_closes_once, .timeout = 5.0) {
 }
 
 Test(connection, pausing_does_not_stop_a_linger_from_reading, .timeout = 5.0) {
-    Rig r([](Probe& p, std::string_view in) -> std::size_t {
-        p.conn().out().push("bye\n");
-        p.conn().close_after_flush();
-        return in.size();
-    });
+    Rig r(answer_bye_and_close);
     r.send("request\n");
     r.spin();
     r.conn->pause_reading(true);

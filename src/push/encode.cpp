@@ -43,6 +43,9 @@ constexpr bool is_ident_part(unsigned char c) noexcept {
 
 // One step of a UTF-8 decoder. For an ill-formed sequence, len is the length of its maximal
 // subpart (Unicode §3.9, "U+FFFD substitution of maximal subparts", as the WHATWG decoder does).
+// Not a second copy of ws::Utf8Validator: that one only says valid or not (incrementally, for
+// RFC 6455); this one yields each code point (U+2028/2029 must be escaped for scripts) and
+// where to resume after a bad byte, which a yes/no validator cannot tell.
 struct Utf8Step {
     std::uint32_t code_point;
     std::uint32_t len;
