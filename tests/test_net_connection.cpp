@@ -336,3 +336,38 @@ Test(connection, close_from_open_drops_the_queue_and_closes_once, .timeout = 5.0
     cr_expect_eq(r.probe->closed, 1);
     cr_expect_eq(r.probe->drained, 0);
 }
+
+// The read path's two ways of keeping a cut message: a short leftover (up to a quarter of the
+// 64 KiB scratch buffer) goes back in front of the next read, a longer one grows in the
+// connection's own buffer. Either way the session sees every byte once, in order.
+Test(connection, cut_messages_short_and_long_reach_the_session_whole_and_in_order,
+     .timeout = 5.0) {
+    std::string consumed;
+    Rig r([&consumed](Probe& p, std::string_view in) {
+        std::size_t n = whole_lines(p, in);
+        consumed.append(in.substr(0, n));
+        return n;
+    });
+    std::string sent;
+    auto line = [](std::size_t len, char c) { return std::string(len - 1, c) + "\n"; };
+    // 5,000-byte lines sent 7,000 bytes at a time: every read cuts a line (short leftovers).
+    std::string shorts;
+    for (char c = 'a'; c < 'a' + 20; ++c) shorts += line(5'000, c);
+    for (std::size_t off = 0; off < shorts.size(); off += 7'000) {
+        r.send(std::string_view(shorts).substr(off, 7'000));
+        r.spin(1);
+    }
+    sent += shorts;
+    // One 40,000-byte line in 5,000-byte writes: the leftover passes 16 KiB (the long way).
+    const std::string longline = line(40'000, 'L');
+    for (std::size_t off = 0; off < longline.size(); off += 5'000) {
+        r.send(std::string_view(longline).substr(off, 5'000));
+        r.spin(1);
+    }
+    sent += longline;
+    r.send(line(10, 'z'));  // after the long one, back to short
+    sent += line(10, 'z');
+    r.spin();
+    cr_assert_eq(consumed.size(), sent.size());
+    cr_expect(consumed == sent, "every byte once, in order");
+}
