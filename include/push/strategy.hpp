@@ -26,6 +26,10 @@ struct Target {
     std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
     config::PushFormat format = config::PushFormat::raw; // push_format, or ?format=raw|json
+    // Who was admitted (the access step fills these): the token's "sub" claim ("" when
+    // no token), and when the admission ends (token "exp", seconds since the epoch; 0 = never).
+    std::string sub;
+    std::int64_t expires_at = 0;
 };
 
 // Resolves the channel (literal, $arg_NAME, $tail), ?format and the resume point: native (the
