@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/memory.hpp"
 #include "event/event_loop.hpp"
+#include "net/addr_limiter.hpp"
 #include "net/socket.hpp"
 #include "push/broker.hpp"
 #include "push/message.hpp"
@@ -120,6 +121,7 @@ private:
     std::shared_ptr<const config::Config> cfg_;
     std::unique_ptr<push::Broker> broker_;
     EventLoop loop_;
+    net::AddrLimiter limiter_;   // per-address limits of every worker; outlives them
     std::vector<std::unique_ptr<app::Worker>> workers_;
     std::vector<app::Worker*> worker_ptrs_;
     // The workers' listeners by index (net::Server numbers them in the order they are added, the
@@ -202,7 +204,7 @@ int Master::run() {
     // Workers open the access log here, still with the privileges the logs need; no thread
     // runs before after_bind(), which may fork.
     for (std::size_t i = 0; i < n; ++i) {
-        workers_.push_back(std::make_unique<app::Worker>(i, routes, *broker_, &worker_ptrs_));
+        workers_.push_back(std::make_unique<app::Worker>(i, routes, *broker_, &worker_ptrs_, limiter_));
         worker_ptrs_.push_back(workers_.back().get());
     }
     app::Process proc(*cfg_);

@@ -122,6 +122,12 @@ const Row rows[] = {
     {"push_format", hsl, "push_format json;", "", "push_format;", main_},
     {"push_trusted", hsl, "push_trusted on;", "", "push_trusted;", main_},
     {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
+    {"real_ip_from", hsl, "real_ip_from 10.0.0.0/8;", "", "real_ip_from a b;", main_},
+    {"real_ip_header", hsl, "real_ip_header X-Forwarded-For;", "", "real_ip_header;", main_},
+    {"limit_conn_per_addr", hs, "limit_conn_per_addr 10;", "", "limit_conn_per_addr;",
+     location},
+    {"limit_rate_per_addr", hs, "limit_rate_per_addr 5/s burst=10;", "",
+     "limit_rate_per_addr 5/s burst=1 x;", location},
 };
 
 constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};
@@ -224,5 +230,54 @@ Test(config_directives, every_table_entry_has_a_row) {
         cr_expect(found, "%.*s has no row", int(s.name.size()), s.name.data());
         cr_expect(s.handler != nullptr);
         cr_expect(s.min_args <= s.max_args);
+    }
+}
+
+Test(config_directives, real_ip_and_limits_inherit_and_a_deeper_list_replaces) {
+    std::string text = "http { real_ip_from 10.0.0.0/8; real_ip_from ::1;\n"
+                       "real_ip_header x-forwarded-for; limit_rate_per_addr 3/s;\n"
+                       "server { listen 1; limit_conn_per_addr 4;\n"
+                       "location /a/ { real_ip_from 127.0.0.1; real_ip_header X-Real-IP; }\n"
+                       "location /b/ { } } }";
+    auto cfg = config::load_config_string(text, "t.conf");
+    const config::ServerConf& s = cfg->servers[0];
+    const config::Limits& a = s.locations[0].limits;
+    const config::Limits& b = s.locations[1].limits;
+    cr_expect_eq(s.limits.real_ip_from.size(), 2u);
+    cr_expect_eq(a.real_ip_from.size(), 1u);
+    cr_expect(a.real_ip_header == config::RealIpHeader::x_real_ip);
+    cr_expect_eq(b.real_ip_from.size(), 2u);
+    cr_expect(b.real_ip_header == config::RealIpHeader::x_forwarded_for);
+    cr_expect_eq(b.limit_conn_per_addr, 4u);
+    cr_expect_eq(b.limit_rate_per_addr, 3u);
+    cr_expect_eq(b.limit_rate_burst, 0u);
+    cr_expect_eq(cfg->http_limits.limit_conn_per_addr, 0u);
+}
+
+Test(config_directives, real_ip_and_limit_values_are_checked) {
+    static const struct {
+        const char* stmt;
+        const char* want;
+    } cases[] = {
+        {"real_ip_from all;", "invalid value \"all\" in \"real_ip_from\" directive, it must be an "
+                              "address or a CIDR"},
+        {"real_ip_from 10.0.0.0/33;", "invalid value \"10.0.0.0/33\" in \"real_ip_from\" "
+                                      "directive, it must be an address or a CIDR"},
+        {"real_ip_from unix:;", "invalid value \"unix:\" in \"real_ip_from\" directive, it must "
+                                "be an address or a CIDR"},
+        {"real_ip_header Forwarded;", "invalid value \"Forwarded\" in \"real_ip_header\" "
+                                      "directive, it must be X-Forwarded-For, X-Real-IP or "
+                                      "proxy_protocol"},
+        {"limit_rate_per_addr 5;", "invalid value \"5\" in \"limit_rate_per_addr\" directive, it "
+                                   "must be N/s with N from 1 to 1000000"},
+        {"limit_rate_per_addr 0/s;", "invalid value \"0/s\" in \"limit_rate_per_addr\" "
+                                     "directive, it must be N/s with N from 1 to 1000000"},
+        {"limit_rate_per_addr 5/s burst=x;", "invalid value \"burst=x\" in "
+                                             "\"limit_rate_per_addr\" directive, it must be "
+                                             "burst=M with M from 0 to 1000000"},
+    };
+    for (const auto& c : cases) {
+        std::string got = load_error(wrap(server, c.stmt));
+        cr_expect(got.find(c.want) != std::string::npos, "%s: got %s", c.stmt, got.c_str());
     }
 }

@@ -37,8 +37,9 @@ struct WorkerStats {
 
 class Worker final : public http::SessionHost, public push::PushHost {
 public:
+    // limiter: the per-address limits table shared by all workers (outlives them).
     Worker(std::size_t index, std::shared_ptr<const http::Router> routes, push::Broker& broker,
-           std::vector<struct Worker*>* all);
+           std::vector<struct Worker*>* all, net::AddrLimiter& limiter);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -76,6 +77,7 @@ public:
     }
     void dispatch(http::HttpSession& s) override;
     void retire(std::unique_ptr<http::Responder> r) noexcept override;
+    net::AddrLimiter* addr_limiter() noexcept override { return &limiter_; }
     Histogram& latency(config::PushStrategy s) noexcept override {
         return stats_.latency[static_cast<int>(s)];
     }
@@ -99,6 +101,7 @@ private:
     std::thread thread_;
     WorkerStats stats_;
     std::vector<Worker*>* all_;
+    net::AddrLimiter& limiter_;
     bool stopping_ = false;
     std::atomic<bool> loop_done_{false};
     Timer stop_deadline_;

@@ -46,6 +46,9 @@ struct AccessRule {
     bool v6 = false;                // written as IPv6: never matches IPv4 clients (as nginx)
 };
 
+// `real_ip_header`: where a trusted peer's request says who the client is.
+enum class RealIpHeader : std::uint8_t { none, x_forwarded_for, x_real_ip, proxy_protocol };
+
 // Settings inherited http -> server -> location. The loader fills every field
 // (defaults first, then http, then server, then location overrides).
 struct Limits {
@@ -73,6 +76,15 @@ struct Limits {
     // (HTML, XHTML, SVG, XML) are served inline without `Content-Security-Policy: sandbox`.
     bool push_trusted = false;
     std::string default_type = "text/plain";
+    // Client address behind proxies (nginx's realip): trusted ranges and where to look.
+    std::vector<AccessRule> real_ip_from;               // CIDRs; matched as allow rules
+    std::uint8_t real_ip_from_level = 0;                // 1 http, 2 server, 3 location: where the
+                                                        // list was written (a deeper one replaces it)
+    RealIpHeader real_ip_header = RealIpHeader::none;
+    // Per-address limits (http/server): 0 = off.
+    std::uint32_t limit_conn_per_addr = 0;              // requests in progress per address
+    std::uint32_t limit_rate_per_addr = 0;              // new requests per second per address
+    std::uint32_t limit_rate_burst = 0;                 // requests above the rate at once
 };
 
 struct LocationConf {
@@ -173,5 +185,10 @@ const char* to_string(PushStrategy s) noexcept;
 // addr is the peer's 16-byte IPv6 address (IPv4 peers as IPv4-mapped ::ffff:a.b.c.d).
 bool access_allowed(const std::vector<AccessRule>& rules,
                     std::span<const std::uint8_t, 16> addr) noexcept;
+
+// True if addr is in one of the ranges (rules read as CIDRs; `all` matches everything; an IPv6
+// range never matches an IPv4 address, as for allow/deny). For `real_ip_from`.
+bool address_in(const std::vector<AccessRule>& ranges,
+                std::span<const std::uint8_t, 16> addr) noexcept;
 
 } // namespace herald::config

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "config/config.hpp"
@@ -25,6 +26,13 @@ namespace herald::config {
 // The address part of `listen`: "8080", "*:80", "127.0.0.1:8080", "[::1]:8080".
 // Fills host (numeric, IPv6 without brackets; "0.0.0.0" for a bare port or "*") and port.
 [[nodiscard]] bool parse_listen_address(std::string_view s, ListenConf& out);
+
+// A numeric IPv4 ("10.0.0.1") or IPv6 ("::1", "::ffff:10.0.0.1") address and nothing else: no
+// port, brackets, zone, spaces or leading zeros; at most max_ip_text characters. Fills out with
+// 16 bytes, IPv4 as IPv4-mapped IPv6 (so "::ffff:10.0.0.1" and "10.0.0.1" are the same address).
+// Returns 4 or 6 (how it was written), or 0 when s is not such an address (out is then zeroed).
+inline constexpr std::size_t max_ip_text = 45; // INET6_ADDRSTRLEN - 1
+[[nodiscard]] int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexcept;
 
 // `allow`/`deny` argument: "all", "10.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32".
 // IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.

@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "http/body_reader.hpp"
+#include "http/real_ip.hpp"
 #include "http/request.hpp"
 #include "http/request_parser.hpp"
 #include "http/response.hpp"
@@ -63,6 +64,11 @@ public:
     net::Connection& connection() noexcept { return conn_; }
     bool head_only() const noexcept { return head_only_; }
     bool http10() const noexcept { return http10_; }
+    // The client of the current request, settled once per request before any rule reads it:
+    // the connection's address (PROXY protocol's on such a listener) or, from a trusted proxy,
+    // what real_ip_header says. Used by allow/deny, the limits and the logs.
+    const IpBytes& client_address() const noexcept { return client_; }
+    const std::string& client_host() const noexcept { return remote_; }  // its text form
 
     // Complete responses; each finishes the request. The head gets Date, Server, Connection
     // (keep-alive or close, decided here for all of them) and, unless the status is 1xx, 204 or
@@ -103,6 +109,8 @@ private:
     std::size_t read_body(std::span<char> data) noexcept;
     bool route() noexcept;
     void dispatch() noexcept;
+    void settle_client() noexcept;
+    bool admit_limits() noexcept;  // false: refused (429/503 sent)
     // Queues a complete response's head; returns how many body bytes (of `length`) to send.
     std::uint64_t send_head(ResponseHead&& head, std::uint64_t length);
     void finish_request(int status, std::uint64_t body_bytes) noexcept;
@@ -126,7 +134,9 @@ private:
     bool in_dispatch_ = false;               // a handler is running synchronously
     std::unique_ptr<Responder> responder_;
     std::string request_line_;               // kept for the access log of held responses
-    std::string remote_;
+    std::string remote_;                     // client_ as text (the access log's first field)
+    IpBytes client_{};
+    bool remote_replaced_ = false;           // remote_ is not the connection's address
     std::string referer_, user_agent_;       // copies for the access log (only when enabled)
     Timer timer_;
 };

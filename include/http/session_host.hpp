@@ -4,6 +4,10 @@
 
 #include <memory>
 
+namespace herald::net {
+class AddrLimiter;
+}
+
 namespace herald::http {
 
 class AccessLog;
@@ -27,6 +31,9 @@ public:
     // after the current dispatch, as net::Server::retire does for sessions: it may be the
     // caller, still running.
     virtual void retire(std::unique_ptr<Responder> r) noexcept = 0;
+    // The per-address limits table shared by every worker (limit_conn_per_addr,
+    // limit_rate_per_addr); null = none (limits are not applied).
+    virtual net::AddrLimiter* addr_limiter() noexcept { return nullptr; }
 
 protected:
     ~SessionHost() = default;

@@ -12,6 +12,7 @@
 #include "core/buffer.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "net/addr_limiter.hpp"
 #include "net/output_queue.hpp"
 #include "net/socket.hpp"
 
@@ -82,6 +83,11 @@ public:
     const Address& peer() const noexcept { return peer_; }
     // The client's address as a PROXY protocol header gave it (replaces the socket's peer).
     void set_peer(const Address& a) noexcept { peer_ = a; }
+    // The socket's own peer (the proxy, on a PROXY protocol listener).
+    const Address& socket_peer() const noexcept { return socket_peer_; }
+    // The per-address count of the request in progress (limit_conn_per_addr): kept by the
+    // connection so it lasts through a WebSocket upgrade and ends, at the latest, with it.
+    AddrLimiter::Lease& lease() noexcept { return lease_; }
     std::size_t listener() const noexcept { return listener_; }
     Server& server() noexcept { return server_; }
     EventLoop& loop() noexcept;
@@ -135,6 +141,8 @@ private:
     OutputQueue out_;
     std::unique_ptr<Session> session_;
     Address peer_;
+    Address socket_peer_;
+    AddrLimiter::Lease lease_;
     std::size_t listener_;
     Clock::duration send_timeout_ = std::chrono::seconds(60);
     std::uint64_t last_written_ = 0;

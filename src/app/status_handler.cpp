@@ -33,6 +33,8 @@ struct Figures {
     push::TopChannels top;
     std::vector<const push::ChannelInfo*> top_union;  // by subscribers, then by rate; no repeats
     ws::DeflateTotals deflate;
+    // Per-address limits: refusals by limit, addresses tracked now.
+    std::uint64_t limit_conn = 0, limit_rate = 0, limit_full = 0, limit_addresses = 0;
 };
 
 Figures gather(Worker& self) {
@@ -54,6 +56,11 @@ Figures gather(Worker& self) {
     for (int k = 1; k <= 5; ++k) f.latency_all.merge(f.latency[k]);
     f.broker = self.broker().stats();
     f.deflate = ws::deflate_totals();
+    const net::AddrLimiter& lim = *self.addr_limiter();
+    f.limit_conn = lim.rejected_conn.load(std::memory_order_relaxed);
+    f.limit_rate = lim.rejected_rate.load(std::memory_order_relaxed);
+    f.limit_full = lim.rejected_full.load(std::memory_order_relaxed);
+    f.limit_addresses = lim.size();
     f.top = self.broker().top_channels(self.routes().config().status_top_channels);
     for (const auto* list : {&f.top.by_subscribers, &f.top.by_publish_rate})
         for (const push::ChannelInfo& i : *list)
@@ -200,6 +207,14 @@ std::string prometheus(const Figures& f) {
            std::to_string(d.received_compressed) + "\n" +
            "herald_ws_deflate_bytes_total{direction=\"received\",form=\"plain\"} " +
            std::to_string(d.received_plain) + "\n";
+    prom_metric(out, "herald_limit_rejected_total", "counter",
+                "Requests refused by per-address limits (table_full: no room for the address).",
+                f.limit_conn, "limit=\"conn\"");
+    out += "herald_limit_rejected_total{limit=\"rate\"} " + std::to_string(f.limit_rate) +
+           "\nherald_limit_rejected_total{limit=\"table_full\"} " +
+           std::to_string(f.limit_full) + "\n";
+    prom_metric(out, "herald_limit_addresses", "gauge",
+                "Client addresses tracked by the per-address limits.", f.limit_addresses);
     prom_latency(out, f);
     prom_workers(out, f);
     prom_channels(out, f);
@@ -254,6 +269,10 @@ std::string json(const Figures& f) {
            "},\"received\":{\"messages\":" + std::to_string(f.deflate.received_messages) +
            ",\"wire_bytes\":" + std::to_string(f.deflate.received_compressed) +
            ",\"plain_bytes\":" + std::to_string(f.deflate.received_plain) + "}}" +
+           ",\"limits\":{\"rejected_conn\":" + std::to_string(f.limit_conn) +
+           ",\"rejected_rate\":" + std::to_string(f.limit_rate) +
+           ",\"rejected_table_full\":" + std::to_string(f.limit_full) +
+           ",\"addresses\":" + std::to_string(f.limit_addresses) + "}" +
            ",\"workers\":" + std::to_string(f.workers.size()) +
            ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
            json_latency(f.latency_all, true);

@@ -10,8 +10,9 @@
 namespace herald::app {
 
 Worker::Worker(std::size_t index, std::shared_ptr<const http::Router> routes,
-               push::Broker& broker, std::vector<Worker*>* all)
-    : index_(index), routes_(std::move(routes)), broker_(broker), access_log_(loop_), all_(all) {
+               push::Broker& broker, std::vector<Worker*>* all, net::AddrLimiter& limiter)
+    : index_(index), routes_(std::move(routes)), broker_(broker), access_log_(loop_), all_(all),
+      limiter_(limiter) {
     server_ = std::make_unique<net::Server>(
         loop_,
         [this](net::Connection& c) -> std::unique_ptr<net::Session> {

@@ -55,22 +55,35 @@ const char* to_string(PushStrategy s) noexcept {
     return "none";
 }
 
+namespace {
+
+bool rule_matches(const AccessRule& r, std::span<const std::uint8_t, 16> addr) noexcept {
+    static constexpr std::uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (r.all) return true;
+    // IPv4 clients meet only IPv4 rules (nginx)
+    if (r.v6 && std::equal(v4_mapped, v4_mapped + 12, addr.begin())) return false;
+    unsigned full = r.prefix_len / 8, rest = r.prefix_len % 8;
+    bool match = std::equal(r.net, r.net + full, addr.begin());
+    if (match && rest != 0) {
+        auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
+        match = (addr[full] & mask) == r.net[full];
+    }
+    return match;
+}
+
+} // namespace
+
 bool access_allowed(const std::vector<AccessRule>& rules,
                     std::span<const std::uint8_t, 16> addr) noexcept {
-    static constexpr std::uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    const bool client_v4 = std::equal(v4_mapped, v4_mapped + 12, addr.begin());
-    for (const AccessRule& r : rules) {
-        if (r.all) return r.allow;
-        if (r.v6 && client_v4) continue;  // IPv4 clients meet only IPv4 rules (nginx)
-        unsigned full = r.prefix_len / 8, rest = r.prefix_len % 8;
-        bool match = std::equal(r.net, r.net + full, addr.begin());
-        if (match && rest != 0) {
-            auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
-            match = (addr[full] & mask) == r.net[full];
-        }
-        if (match) return r.allow;
-    }
+    for (const AccessRule& r : rules)
+        if (rule_matches(r, addr)) return r.allow;
     return true;
+}
+
+bool address_in(const std::vector<AccessRule>& ranges,
+                std::span<const std::uint8_t, 16> addr) noexcept {
+    return std::any_of(ranges.begin(), ranges.end(),
+                       [addr](const AccessRule& r) { return rule_matches(r, addr); });
 }
 
 } // namespace herald::config

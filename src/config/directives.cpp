@@ -300,6 +300,48 @@ template <bool Allow> void access(Loader& l, const Directive& d) {
     l.location->access.push_back(rule);
 }
 
+// real_ip_from: a list written at a deeper level replaces the inherited one (nginx arrays).
+void real_ip_from(Loader& l, const Directive& d) {
+    const std::uint8_t level = l.location ? 3 : l.server ? 2 : 1;
+    if (l.limits->real_ip_from_level != level) {
+        l.limits->real_ip_from.clear();
+        l.limits->real_ip_from_level = level;
+    }
+    AccessRule rule;
+    if (d.args[0].value == "all" || !parse_access_rule(d.args[0].value, true, rule))
+        l.invalid(d, 0, ", it must be an address or a CIDR");
+    l.limits->real_ip_from.push_back(rule);
+}
+
+void real_ip_header(Loader& l, const Directive& d) {
+    static constexpr std::pair<std::string_view, RealIpHeader> names[] = {
+        {"X-Forwarded-For", RealIpHeader::x_forwarded_for},
+        {"X-Real-IP", RealIpHeader::x_real_ip},
+        {"proxy_protocol", RealIpHeader::proxy_protocol}};
+    for (const auto& [name, header] : names) {
+        if (!ascii::iequals(d.args[0].value, name)) continue;
+        l.limits->real_ip_header = header;
+        return;
+    }
+    l.invalid(d, 0, ", it must be X-Forwarded-For, X-Real-IP or proxy_protocol");
+}
+
+// `limit_rate_per_addr N/s [burst=M];`
+void limit_rate(Loader& l, const Directive& d) {
+    constexpr std::uint64_t max_rate = 1'000'000;
+    std::string_view v = d.args[0].value;
+    auto n = v.size() > 2 && v.substr(v.size() - 2) == "/s" ? parse_number(v.substr(0, v.size() - 2))
+                                                            : std::nullopt;
+    if (!n || *n < 1 || *n > max_rate) l.invalid(d, 0, ", it must be N/s with N from 1 to 1000000");
+    l.limits->limit_rate_per_addr = static_cast<std::uint32_t>(*n);
+    l.limits->limit_rate_burst = 0;
+    if (d.args.size() < 2) return;
+    std::string_view b = d.args[1].value;
+    auto m = b.substr(0, 6) == "burst=" ? parse_number(b.substr(6)) : std::nullopt;
+    if (!m || *m > max_rate) l.invalid(d, 1, ", it must be burst=M with M from 0 to 1000000");
+    l.limits->limit_rate_burst = static_cast<std::uint32_t>(*m);
+}
+
 // Table building blocks: exactly one argument; a range; repeatable; on|off; a block.
 constexpr Spec one(std::string_view n, std::uint16_t ctx, Handler h) {
     return Spec{n, ctx, 1, 1, false, false, false, h};
@@ -411,6 +453,11 @@ constexpr Spec table[] = {
     onoff("push_trusted", ctx_hsl, 1, [](Loader& l, const Directive& d) {
         l.limits->push_trusted = l.flag(d); }),
     one("default_type", ctx_hsl, default_type),
+    repeated("real_ip_from", ctx_hsl, 1, 1, real_ip_from),
+    one("real_ip_header", ctx_hsl, real_ip_header),
+    one("limit_conn_per_addr", ctx_hs, [](Loader& l, const Directive& d) {
+        l.limits->limit_conn_per_addr = static_cast<std::uint32_t>(l.number(d, 0, 0, 1'000'000)); }),
+    args("limit_rate_per_addr", ctx_hs, 1, 2, limit_rate),
 };
 // clang-format on
 

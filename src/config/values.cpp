@@ -1,6 +1,7 @@
 // Typed config values: sizes, durations, listen addresses, access rules, channel names.
 #include "config/values.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -144,6 +145,22 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
     return true;
 }
 
+int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexcept {
+    std::fill(out.begin(), out.end(), std::uint8_t{0});
+    char text[max_ip_text + 1];
+    if (s.empty() || s.size() > max_ip_text) return 0;
+    std::copy(s.begin(), s.end(), text);
+    text[s.size()] = '\0';
+    if (s.find(':') != std::string_view::npos) {
+        if (inet_pton(AF_INET6, text, out.data()) == 1) return 6;
+    } else if (inet_pton(AF_INET, text, out.data() + 12) == 1) {
+        out[10] = out[11] = 0xff;
+        return 4;
+    }
+    std::fill(out.begin(), out.end(), std::uint8_t{0});
+    return 0;
+}
+
 bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
     out = AccessRule{};
     out.allow = allow;
@@ -153,8 +170,8 @@ bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
         return true;
     }
     std::size_t slash = s.find('/');
-    std::string addr(s.substr(0, slash));
-    bool v6 = addr.find(':') != std::string::npos;
+    std::string_view addr = s.substr(0, slash);
+    bool v6 = addr.find(':') != std::string_view::npos;
     unsigned max_prefix = v6 ? 128 : 32;
     unsigned prefix = max_prefix;
     if (slash != std::string_view::npos) {
@@ -163,13 +180,8 @@ bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
         prefix = static_cast<unsigned>(*p);
     }
     out.v6 = v6;
-    if (v6) {
-        if (inet_pton(AF_INET6, addr.c_str(), out.net) != 1) return false;
-    } else {
-        out.net[10] = out.net[11] = 0xff;
-        if (inet_pton(AF_INET, addr.c_str(), out.net + 12) != 1) return false;
-        prefix += 96;
-    }
+    if (parse_ip_address(addr, out.net) == 0) return false;
+    if (!v6) prefix += 96;
     out.prefix_len = static_cast<std::uint8_t>(prefix);
     for (unsigned bit = prefix; bit < 128; ++bit)
         out.net[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));

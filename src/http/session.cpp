@@ -3,6 +3,7 @@
 
 
 #include "http/access_log.hpp"
+#include "core/ascii.hpp"
 #include "core/log.hpp"
 #include "http/origin.hpp"
 #include "http/target.hpp"
@@ -28,6 +29,7 @@ HttpSession::HttpSession(net::Connection& c, SessionHost& host)
     : Session(c), host_(host), routes_(host.routes_ptr()),
       parser_(std::make_unique<RequestParser>(parser_limits(routes_->limits(c.listener())))),
       remote_(c.peer().host_string()) {
+    c.peer().to_v6_bytes(client_.data());
     const config::Limits& l = routes_->limits(conn_.listener());
     conn_.set_send_timeout(l.send_timeout);
     arm_timer(l.client_header_timeout);
@@ -169,14 +171,14 @@ void HttpSession::dispatch() noexcept {
     state_ = State::dispatched;
     timer_.cancel();
     if (!route()) return;
-    std::uint8_t peer[16];
-    conn_.peer().to_v6_bytes(peer);
-    if (!access_allowed(loc_->access, peer)) {
+    settle_client();
+    if (!access_allowed(loc_->access, client_)) {
         HERALD_INFO("access forbidden by rule, client: %s, uri: \"%.*s\"", remote_.c_str(),
                     static_cast<int>(path_.size()), path_.data());
         respond_error(403);
         return;
     }
+    if (!admit_limits()) return;
     in_dispatch_ = true;
     host_.dispatch(*this);
     in_dispatch_ = false;
@@ -185,6 +187,77 @@ void HttpSession::dispatch() noexcept {
         head_copy_ = std::string();
         body_.release();
     }
+}
+
+void HttpSession::settle_client() noexcept {
+    IpBytes conn{};
+    conn_.peer().to_v6_bytes(conn.data());
+    const config::Limits& l = loc_->limits;
+    ClientAddress r;
+    r.addr = conn;
+    if (l.real_ip_header != config::RealIpHeader::none) {
+        IpBytes socket{};
+        conn_.socket_peer().to_v6_bytes(socket.data());
+        const Request& req = request();
+        std::string_view name =
+            l.real_ip_header == config::RealIpHeader::x_real_ip ? "X-Real-IP" : "X-Forwarded-For";
+        std::string joined;  // RFC 9110 §5.3: several fields are one comma-separated list
+        std::string_view value = req.header(name);
+        if (l.real_ip_header == config::RealIpHeader::x_forwarded_for &&
+            req.header_fields(name) > 1) {
+            for (std::size_t i = 0; i < req.header_count; ++i)
+                if (ascii::iequals(req.headers[i].name, name))
+                    joined.append(joined.empty() ? "" : ",").append(req.headers[i].value);
+            value = joined;
+        }
+        r = resolve_client(l, conn, socket, value, req.has_header(name));
+        if (r.problem)
+            HERALD_INFO("client %s: %s ignored, uri: \"%.*s\"",
+                        conn_.socket_peer().host_string().c_str(), r.problem,
+                        static_cast<int>(path_.size()), path_.data());
+    }
+    client_ = r.addr;
+    if (r.addr != conn) {
+        remote_ = ip_string(r.addr);
+        remote_replaced_ = true;
+    } else if (remote_replaced_) {
+        remote_ = conn_.peer().host_string();
+        remote_replaced_ = false;
+    }
+}
+
+// limit_conn_per_addr / limit_rate_per_addr (server settings, inherited by the location): the
+// request counts against its client address until it ends (a WebSocket until it closes).
+bool HttpSession::admit_limits() noexcept {
+    const config::Limits& l = loc_->limits;
+    net::AddrLimiter* limiter = host_.addr_limiter();
+    if ((l.limit_conn_per_addr == 0 && l.limit_rate_per_addr == 0) || !limiter) return true;
+    const auto zone = static_cast<std::uint32_t>(server_ - routes_->config().servers.data());
+    const net::AddrLimits limits{l.limit_conn_per_addr, l.limit_rate_per_addr, l.limit_rate_burst};
+    const net::AddrLimiter::Result r =
+        limiter->admit(zone, client_, limits, conn_.loop().now(), conn_.lease());
+    const int uri_len = static_cast<int>(path_.size());
+    switch (r.verdict) {
+    case net::AddrLimiter::Verdict::admitted: return true;
+    case net::AddrLimiter::Verdict::over_conn:
+        HERALD_INFO("limiting requests by limit_conn_per_addr (%u), client: %s, uri: \"%.*s\"",
+                    l.limit_conn_per_addr, remote_.c_str(), uri_len, path_.data());
+        respond_error(429);
+        return false;
+    case net::AddrLimiter::Verdict::over_rate:
+        HERALD_INFO("limiting requests by limit_rate_per_addr (%u/s burst=%u), client: %s, "
+                    "uri: \"%.*s\"",
+                    l.limit_rate_per_addr, l.limit_rate_burst, remote_.c_str(), uri_len,
+                    path_.data());
+        respond_error(429, false, r.retry_after);
+        return false;
+    case net::AddrLimiter::Verdict::table_full:
+        HERALD_WARN("per-address limit table full, refusing client: %s, uri: \"%.*s\"",
+                    remote_.c_str(), uri_len, path_.data());
+        respond_error(503, false, r.retry_after);
+        return false;
+    }
+    return true;
 }
 
 // The one place where a complete response's head is finished: Content-Length, and whether the
@@ -257,6 +330,7 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
     log_access(status, body_bytes);
+    conn_.lease().release();  // the request no longer counts against its client address
     if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
     const config::Limits& l =

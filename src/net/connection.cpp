@@ -24,7 +24,7 @@ void Session::on_peer_closed() noexcept { conn_.close_after_flush(); }
 void Session::on_shutdown() noexcept { conn_.close_after_flush(); }
 
 Connection::Connection(Server& server, UniqueFd fd, const Address& peer, std::size_t listener)
-    : server_(server), fd_(std::move(fd)), peer_(peer), listener_(listener) {
+    : server_(server), fd_(std::move(fd)), peer_(peer), socket_peer_(peer), listener_(listener) {
     out_.count_into(&server.queued);
 }
 
