@@ -110,6 +110,7 @@ private:
     bool route() noexcept;
     void dispatch() noexcept;
     void settle_client() noexcept;
+    void forget_client() noexcept;  // back to the connection's own address
     bool admit_limits() noexcept;  // false: refused (429/503 sent)
     // Queues a complete response's head; returns how many body bytes (of `length`) to send.
     std::uint64_t send_head(ResponseHead&& head, std::uint64_t length);

@@ -220,7 +220,14 @@ void HttpSession::settle_client() noexcept {
     if (r.addr != conn) {
         remote_ = ip_string(r.addr);
         remote_replaced_ = true;
-    } else if (remote_replaced_) {
+    } else {
+        forget_client();
+    }
+}
+
+void HttpSession::forget_client() noexcept {
+    conn_.peer().to_v6_bytes(client_.data());
+    if (remote_replaced_) {
         remote_ = conn_.peer().host_string();
         remote_replaced_ = false;
     }
@@ -331,6 +338,7 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
     log_access(status, body_bytes);
     conn_.lease().release();  // the request no longer counts against its client address
+    forget_client();  // the next request (or its early error's log line) starts from the socket
     if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
     const config::Limits& l =

@@ -156,3 +156,24 @@ def test_proxy_protocol_address_and_real_ip_header(herald):
          '198.51.100.1'),
     ], dst='127.0.0.3', port=srv.ports[1])
     assert srv.wait_log(r'PROXY protocol address from an untrusted peer ignored')
+
+
+def test_the_next_request_on_a_connection_starts_from_the_socket_address(herald):
+    """The forwarded address belongs to one request: the next request on the same keep-alive
+    connection, here a malformed one answered before routing, is logged with the peer's own
+    address, not the previous request's forwarded one."""
+    srv = herald(CONF, files=FILES)
+    s = socket.create_connection(('127.0.0.1', srv.ports[0]), timeout=5)
+    try:
+        s.sendall(b'GET /index.html?k1 HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n')
+        code, _, _ = read_response(s)
+        assert code == 200
+        s.sendall(b'GET /index.html?k2 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
+        code, _, _ = read_response(s)
+        assert code == 400
+    finally:
+        s.close()
+    log = AccessLog(srv)
+    assert log('?k1 ').startswith('192.0.2.1 ')
+    bad = log(' 400 ')
+    assert bad.startswith('127.0.0.1 '), bad
