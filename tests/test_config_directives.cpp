@@ -122,6 +122,11 @@ const Row rows[] = {
     {"push_format", hsl, "push_format json;", "", "push_format;", main_},
     {"push_trusted", hsl, "push_trusted on;", "", "push_trusted;", main_},
     {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
+    {"auth_request", hsl, "auth_request http://127.0.0.1:3000/auth;", "", "auth_request;", channel},
+    {"auth_request_timeout", hsl, "auth_request_timeout 2s;", "", "auth_request_timeout 1 2;", main_},
+    {"auth_request_cache", hsl, "auth_request_cache 10s;", "", "auth_request_cache;", events},
+    {"on_subscribe", hsl, "on_subscribe http://localhost/hook;", "", "on_subscribe a b;", channel},
+    {"on_unsubscribe", hsl, "on_unsubscribe off;", "", "on_unsubscribe;", main_},
 };
 
 constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};

@@ -46,6 +46,15 @@ struct AccessRule {
     bool v6 = false;                // written as IPv6: never matches IPv4 clients (as nginx)
 };
 
+// An application URL herald calls (auth_request, on_subscribe): http://HOST[:PORT][/PATH].
+// HOST is an IP literal or "localhost", resolved when the config is loaded (no DNS on a loop).
+struct UpstreamUrl {
+    std::string host;      // numeric: "127.0.0.1", "::1"
+    std::uint16_t port = 80;
+    std::string authority; // the Host header: as written ("localhost:3000")
+    std::string path = "/"; // origin-form, with any query
+};
+
 // Settings inherited http -> server -> location. The loader fills every field
 // (defaults first, then http, then server, then location overrides).
 struct Limits {
@@ -73,6 +82,13 @@ struct Limits {
     // (HTML, XHTML, SVG, XML) are served inline without `Content-Security-Policy: sandbox`.
     bool push_trusted = false;
     std::string default_type = "text/plain";
+    // Asking and telling the application: `auth_request URL|off` before a subscriber or a
+    // publish is admitted, its timeout and answer cache (0 = off); `on_subscribe URL|off` and
+    // `on_unsubscribe URL|off` events.
+    std::optional<UpstreamUrl> auth_request;
+    Duration auth_request_timeout{5'000};
+    Duration auth_request_cache{0};
+    std::optional<UpstreamUrl> on_subscribe, on_unsubscribe;
 };
 
 struct LocationConf {
