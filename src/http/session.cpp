@@ -98,7 +98,9 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
         user_agent_.assign(req.header("User-Agent"));
     }
     if (!req.has_body()) {
+        head_view_ = std::string_view(data.data(), head_len);
         dispatch();
+        head_view_ = {};
         return head_len;
     }
     // RFC 9112 §6.3, §9.6: an answer given before the body is read closes the connection, so
@@ -180,7 +182,7 @@ void HttpSession::dispatch() noexcept {
     in_dispatch_ = true;
     host_.dispatch(*this);
     in_dispatch_ = false;
-    if (responder_) {  // held or streaming: nothing reads the head any more
+    if (responder_ && !suspended_) {  // held or streaming: nothing reads the head any more
         parser_.reset();
         head_copy_ = std::string();
         body_.release();
@@ -244,6 +246,26 @@ void HttpSession::hold(std::unique_ptr<Responder> owner) {
     state_ = State::dispatched;
 }
 
+void HttpSession::suspend(std::unique_ptr<Responder> waiter) {
+    if (head_copy_.empty() && parser_) {  // a head without a body still points into the input
+        head_copy_.assign(head_view_);
+        parser_->rebase(head_view_, head_copy_.data());
+    }
+    suspended_ = true;
+    hold(std::move(waiter));
+}
+
+void HttpSession::resume(const std::function<void(HttpSession&)>& handler) {
+    suspended_ = false;
+    if (responder_) host_.retire(std::move(responder_));
+    handler(*this);
+    if (responder_ && state_ == State::dispatched) {  // as after a dispatch that holds
+        parser_.reset();
+        head_copy_ = std::string();
+        body_.release();
+    }
+}
+
 void HttpSession::end_response() { finish_request(200, 0); }
 
 void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
@@ -257,6 +279,7 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
     log_access(status, body_bytes);
+    suspended_ = false;
     if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
     const config::Limits& l =
@@ -308,6 +331,7 @@ void HttpSession::on_peer_closed() noexcept {
 
 void HttpSession::on_close() noexcept {
     timer_.cancel();
+    suspended_ = false;
     if (responder_) {
         responder_->cancel();
         host_.retire(std::move(responder_));
