@@ -101,14 +101,14 @@ struct ClientStats {
 // timeout raced us) is retried once on a new connection, for any method.
 class Client {
 public:
-    Client(EventLoop& loop, ClientOptions options);
+    Client(EventLoop& loop, const ClientOptions& options);
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
     // Queues a request for `to`. On error (queue_full) nothing was queued and cb never runs;
     // otherwise cb runs exactly once, later (never inside send()), unless the Call is reset.
-    [[nodiscard]] Call send(const Endpoint& to, Request req, ResponseCallback cb,
+    [[nodiscard]] Call send(const Endpoint& to, const Request& req, ResponseCallback cb,
                             std::error_code& ec);
 
     const ClientStats& stats() const noexcept { return stats_; }

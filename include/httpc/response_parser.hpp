@@ -45,7 +45,7 @@ struct ResponseResult {
 // no sockets, no logging. One per client connection, on its loop thread.
 class ResponseParser {
 public:
-    explicit ResponseParser(ResponseLimits limits = {}) noexcept : limits_(limits) {}
+    explicit ResponseParser(const ResponseLimits& limits = {}) noexcept : limits_(limits) {}
 
     // Prepares for a response to a request with this method (HEAD: no body whatever the head
     // says).

@@ -102,7 +102,7 @@ void AuthRequests::admit(http::HttpSession& s, std::string_view channel,
             else decide(ss, status, www, next);
         });
     };
-    if (!ec) wait->call = client_.send(to, std::move(r), std::move(on_answer), ec);
+    if (!ec) wait->call = client_.send(to, r, std::move(on_answer), ec);
     if (ec) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
         HERALD_WARN("auth_request http://%s%s: %s: 503", url.authority.c_str(), url.path.c_str(),

@@ -56,7 +56,7 @@ void Hooks::attempt(Iter it) {
     r.body = e.body;
     r.timeout = hook_timeout;
     std::error_code ec;
-    e.call = client_.send(e.to, std::move(r),
+    e.call = client_.send(e.to, r,
                           [this, it](std::error_code err, const httpc::ResponseParser& resp) {
                               if (err) {
                                   attempt_failed(it, err.message().c_str());

@@ -62,7 +62,7 @@ public:
     }
 
     // Takes request `id` (its bytes are sent once connected).
-    void assign(std::uint64_t id, Pending& p) noexcept {
+    void assign(std::uint64_t id, const Pending& p) noexcept {
         request_ = id;
         reused_ = !connecting_ && !fresh_;
         fresh_ = false;
@@ -197,14 +197,15 @@ void Call::reset() noexcept {
     client_ = nullptr;
 }
 
-Client::Client(EventLoop& loop, ClientOptions options) : loop_(loop), options_(options) {}
+Client::Client(EventLoop& loop, const ClientOptions& options) : loop_(loop), options_(options) {}
 
 Client::~Client() {
     for (auto& [key, pool] : pools_)
         for (auto& c : pool.conns) c->stop();
 }
 
-Call Client::send(const Endpoint& to, Request req, ResponseCallback cb, std::error_code& ec) {
+Call Client::send(const Endpoint& to, const Request& req, ResponseCallback cb,
+                  std::error_code& ec) {
     const std::string key = to.address.to_string();
     auto it = pools_.find(key);
     if (it == pools_.end()) it = pools_.emplace(key, Pool{to, {}, {}}).first;
