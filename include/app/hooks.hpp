@@ -64,6 +64,7 @@ private:
     httpc::Client& client_;
     HookStats& stats_;
     std::list<Event> events_; // stable iterators: callbacks hold them
+    bool dropping_ = false;   // the queue is full and the drop was logged
 };
 
 } // namespace herald::app

@@ -30,8 +30,11 @@ std::string hook_event_json(std::string_view event, const push::PresenceEvent& e
 void Hooks::post(const config::UpstreamUrl& url, std::string json) {
     if (events_.size() >= max_hook_queue) {
         stats_.dropped.fetch_add(1, std::memory_order_relaxed);
-        HERALD_WARN("on_subscribe/on_unsubscribe http://%s%s: %zu events queued, one dropped",
-                    url.authority.c_str(), url.path.c_str(), events_.size());
+        if (!dropping_) // once per full spell, not once per event
+            HERALD_WARN("on_subscribe/on_unsubscribe http://%s%s: %zu events in delivery, "
+                        "dropping new ones",
+                        url.authority.c_str(), url.path.c_str(), events_.size());
+        dropping_ = true;
         return;
     }
     Event& e = events_.emplace_back();
@@ -87,7 +90,10 @@ void Hooks::attempt_failed(Iter it, const char* why) {
 // The event may be in use by the caller (its timer's or call's callback): erased after the
 // current dispatch.
 void Hooks::finish(Iter it) {
-    loop_.defer([this, it] { events_.erase(it); });
+    loop_.defer([this, it] {
+        events_.erase(it);
+        dropping_ = false;
+    });
 }
 
 } // namespace herald::app

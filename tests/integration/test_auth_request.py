@@ -249,13 +249,16 @@ def test_client_gone_while_its_answer_is_awaited(srv, app):
 
 
 def test_cache_answers_per_credentials_and_channel(srv, app):
+    c = Conn(srv.port)  # one connection: one worker thread, whose cache this is
     yes = {'Cookie': 'auth=yes'}
-    assert srv.get('/cached/a', headers=yes)[0] == 204
-    assert srv.get('/cached/a', headers=yes)[0] == 204
+    assert c.request('GET', '/cached/a', headers=yes)[0] == 204
+    assert c.request('GET', '/cached/a', headers=yes)[0] == 204
     assert app.auth_count('/auth/cookie') == 1
-    assert srv.get('/cached/b', headers=yes)[0] == 204  # another channel
-    assert srv.get('/cached/a', headers={'Cookie': 'auth=no'})[0] == 403  # other credentials
-    assert srv.get('/cached/a', headers={'Cookie': 'auth=no'})[0] == 403  # refusals are kept
+    assert c.request('GET', '/cached/b', headers=yes)[0] == 204  # another channel
+    no = {'Cookie': 'auth=no'}
+    assert c.request('GET', '/cached/a', headers=no)[0] == 403  # other credentials
+    assert c.request('GET', '/cached/a', headers=no)[0] == 403  # refusals are kept
+    c.close()
     assert app.auth_count('/auth/cookie') == 3
     s = status(srv)['auth_request']
     assert s['cache_hits'] == 2 and s['sent'] == 3 and s['refused'] == 2 and s['admitted'] == 3
