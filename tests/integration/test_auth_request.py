@@ -111,6 +111,8 @@ http {
         location /websocket/    { push websocket;    channel $tail; }
         location /slow/   { push sse; channel $tail; auth_request http://127.0.0.1:APP/auth/slow; }
         location /late/   { push sse; channel $tail; auth_request http://127.0.0.1:APP/auth/late; }
+        location /latews/ { push websocket; channel $tail;
+                            auth_request http://127.0.0.1:APP/auth/late; }
         location /closed/ { push sse; channel $tail; auth_request http://localhost:APP/auth/close; }
         location /broken/ { push sse; channel $tail; auth_request http://127.0.0.1:APP/auth/500; }
         location /bearer/ { push sse; channel $tail; auth_request http://127.0.0.1:APP/auth/401; }
@@ -318,3 +320,21 @@ def test_pipelined_requests_are_decided_in_turn(srv, app):
     with app.lock:
         uris = [h['X-Original-URI'] for _, h in app.seen[-2:]]
     assert uris == ['/polling/p1?a=1', '/polling/p2?b=2']
+
+
+def test_suspended_handshake_keeps_its_head_while_others_are_read(srv, app):
+    key = 'x3JJHMbDL1EzLkh9GBhXDw=='
+    ws = Conn(srv.port)
+    ws.send(build_request('GET', '/latews/hs', headers={
+        'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': key}))
+    time.sleep(0.1)
+    for i in range(5):  # other clients' bytes pass through the worker's read buffer meanwhile
+        c = Conn(srv.port)
+        assert c.request('GET', '/polling/o%d?%s' % (i, 'z' * 300),
+                         headers={'Cookie': 'auth=no', 'Sec-WebSocket-Key': 'A' * 24})[0] == 403
+        c.close()
+    status_code, h = ws.head()
+    assert status_code == 101
+    assert h['sec-websocket-accept'] == 'HSmrc0sMlYUkAGmm5OPpG2HaGWk='
+    ws.close()
