@@ -259,7 +259,9 @@ void HttpSession::resume(const std::function<void(HttpSession&)>& handler) {
     suspended_ = false;
     if (responder_) host_.retire(std::move(responder_));
     handler(*this);
-    if (responder_ && state_ == State::dispatched) {  // as after a dispatch that holds
+    // As after a dispatch that holds. Not when the handler answered and a pipelined request
+    // read meanwhile is suspended in turn: its head and body are in use.
+    if (responder_ && !suspended_ && state_ == State::dispatched) {
         parser_.reset();
         head_copy_ = std::string();
         body_.release();
