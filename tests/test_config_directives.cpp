@@ -128,6 +128,11 @@ const Row rows[] = {
      location},
     {"limit_rate_per_addr", hs, "limit_rate_per_addr 5/s burst=10;", "",
      "limit_rate_per_addr 5/s burst=1 x;", location},
+    {"auth_request", hsl, "auth_request http://127.0.0.1:3000/auth;", "", "auth_request;", channel},
+    {"auth_request_timeout", hsl, "auth_request_timeout 2s;", "", "auth_request_timeout 1 2;", main_},
+    {"auth_request_cache", hsl, "auth_request_cache 10s;", "", "auth_request_cache;", events},
+    {"on_subscribe", hsl, "on_subscribe http://localhost/hook;", "", "on_subscribe a b;", channel},
+    {"on_unsubscribe", hsl, "on_unsubscribe off;", "", "on_unsubscribe;", main_},
 };
 
 constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};

@@ -152,6 +152,33 @@ http {
     cr_expect(s2.index == std::vector<std::string>{"index.html"});
 }
 
+Test(config_model, auth_request_and_hooks_inherit_and_turn_off) {
+    auto cfg = load(R"(
+http {
+    auth_request http://127.0.0.1:3000/auth;
+    auth_request_cache 30s;
+    server {
+        listen 80;
+        on_subscribe http://localhost:3000/hook;
+        location /a/ { auth_request_timeout 1s; }
+        location /b/ { auth_request off; on_unsubscribe http://[::1]:4000/bye; }
+    }
+}
+)");
+    cr_expect(!cfg->http_limits.on_subscribe && cfg->http_limits.auth_request_timeout == 5s);
+    const config::ServerConf& s = cfg->servers.at(0);
+    const config::Limits& a = find_location(s, "/a/").limits;
+    cr_assert(a.auth_request && a.on_subscribe && !a.on_unsubscribe);
+    expect_str(a.auth_request->host, "127.0.0.1");
+    cr_expect_eq(a.auth_request->port, 3000);
+    expect_str(a.auth_request->path, "/auth");
+    expect_str(a.on_subscribe->authority, "localhost:3000");
+    cr_expect(a.auth_request_timeout == 1s && a.auth_request_cache == 30s);
+    const config::Limits& b = find_location(s, "/b/").limits;
+    cr_expect(!b.auth_request && b.on_subscribe && b.on_unsubscribe);
+    cr_expect(b.auth_request_timeout == 5s && b.auth_request_cache == 30s);
+}
+
 Test(config_model, main_events_http_values) {
     auto cfg = load("worker_threads 8; pid run/h.pid; error_log logs/e.log debug; daemon on;\n"
                     "user www data; shutdown_timeout 500ms; events { worker_connections 5; }\n"

@@ -97,6 +97,48 @@ Test(config_values, listen_addresses) {
     }
 }
 
+Test(config_values, upstream_urls) {
+    struct C {
+        const char* in;
+        const char* host;
+        int port;
+        const char* authority;
+        const char* path;
+    };
+    static const C ok[] = {
+        {"http://127.0.0.1:3000/auth", "127.0.0.1", 3000, "127.0.0.1:3000", "/auth"},
+        {"HTTP://10.0.0.1", "10.0.0.1", 80, "10.0.0.1", "/"},
+        {"http://localhost:8080/a?b=c", "127.0.0.1", 8080, "localhost:8080", "/a?b=c"},
+        {"http://[::1]:9/x", "::1", 9, "[::1]:9", "/x"},
+        {"http://[::1]/", "::1", 80, "[::1]", "/"},
+    };
+    for (const C& c : ok) {
+        config::UpstreamUrl u;
+        cr_expect(config::parse_upstream_url(c.in, u), "%s", c.in);
+        cr_expect_str_eq(u.host.c_str(), c.host, "%s", c.in);
+        cr_expect_eq(u.port, c.port, "%s", c.in);
+        cr_expect_str_eq(u.authority.c_str(), c.authority, "%s", c.in);
+        cr_expect_str_eq(u.path.c_str(), c.path, "%s", c.in);
+    }
+    static const char* bad[] = {"",
+                                "http://",
+                                "https://127.0.0.1/",
+                                "127.0.0.1:80/x",
+                                "http://example.com/",
+                                "http://127.0.0.1:0/",
+                                "http://127.0.0.1:65536/",
+                                "http://127.0.0.1:/",
+                                "http://[::1/",
+                                "http://[::1]x/",
+                                "http://127.0.0.1/a b",
+                                "http://127.0.0.1/a\r\nX: y",
+                                "http://127.0.0.1/a#frag"};
+    for (const char* b : bad) {
+        config::UpstreamUrl u;
+        cr_expect(!config::parse_upstream_url(b, u), "%s", b);
+    }
+}
+
 Test(config_values, access_rules_and_matching) {
     auto v4 = [](const char* s) {
         std::array<std::uint8_t, 16> a{};

@@ -104,6 +104,12 @@ public:
             s.hold(std::move(r));
             return;
         }
+        if (s.path() == "/wait") {  // undecided until the test resumes it
+            auto r = std::make_unique<HeldResponder>(s, destroyed);
+            held = r.get();
+            s.suspend(std::move(r));
+            return;
+        }
         if (s.path() == "/file") {
             ResponseHead head(200);
             s.respond_file(std::move(head), file, 1, 5);
@@ -385,6 +391,34 @@ Test(http_session, a_held_response_is_retired_to_the_host_not_destroyed_inline, 
     cr_expect(got[1].body == "/b|");
     r.host.retired.clear();
     cr_expect_eq(r.host.destroyed, 1);
+}
+
+Test(http_session, a_suspended_request_keeps_its_head_and_body_until_resumed, .timeout = 5.0) {
+    HttpRig r;
+    r.send("GET /wait HTTP/1.1\r\nHost: x\r\nX-Tag: first\r\n\r\n" + std::string(get_b));
+    r.spin();
+    cr_assert(r.host.held != nullptr, "suspended");
+    cr_expect(r.receive().empty(), "nothing sent while suspended; /b waits behind it");
+    r.send("POST /wait HTTP/1.1\r\nHost: x\r\nX-Tag: later\r\nContent-Length: 3\r\n\r\nabc");
+    r.spin();
+    cr_expect_eq(r.host.seen.size(), 1u, "input is not parsed while suspended");
+    auto answer = [](HttpSession& s) {
+        ResponseHead head(200);
+        s.respond(std::move(head), std::string(s.request().header("X-Tag")) + "@" +
+                                       std::string(s.path()) + ":" + std::string(s.body()));
+    };
+    r.session->resume(answer);
+    cr_expect_eq(r.host.retired.size(), 1u, "the waiter went to the host");
+    cr_expect_eq(r.host.destroyed, 0, "and was not destroyed inline");
+    r.spin();  // /b, then the POST, suspended in turn (its head and body kept)
+    cr_assert_eq(r.host.seen.size(), 3u);
+    r.session->resume(answer);
+    r.spin();
+    auto got = parse_responses(r.receive());
+    cr_assert_eq(got.size(), 3u);
+    cr_expect(got[0].body == "first@/wait:", "%s", got[0].body.c_str());
+    cr_expect(got[1].body == "/b|");
+    cr_expect(got[2].body == "later@/wait:abc", "%s", got[2].body.c_str());
 }
 
 Test(http_session, closing_a_held_request_cancels_and_retires_its_responder, .timeout = 5.0) {

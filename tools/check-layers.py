@@ -14,6 +14,8 @@ import sys
 # main -> app -> push -> http, ws, redis -> net -> event -> core. config sits beside the chain
 # and depends only on core; deflate and auth are core-level siblings too, usable from net up.
 # redis (the RESP client on the loop) is at the level of http and ws: it uses net and event.
+# httpc (the HTTP/1.1 client on the loop) sits just above http: it reuses http's chunked
+# decoder and character classes, and is used by app only.
 BESIDE = {"config", "deflate", "auth"}
 DEPENDS = {
     "core": set(),
@@ -25,9 +27,10 @@ DEPENDS = {
     "net": {"event", "core"} | BESIDE,
     "http": {"net", "event", "core"} | BESIDE,
     "ws": {"net", "event", "core"} | BESIDE,
+    "httpc": {"http", "net", "event", "core"} | BESIDE,
     "push": {"http", "ws", "redis", "net", "event", "core"} | BESIDE,
-    "app": {"push", "http", "ws", "redis", "net", "event", "core"} | BESIDE,
-    "main": {"app", "push", "http", "ws", "redis", "net", "event", "core"} | BESIDE,
+    "app": {"push", "httpc", "http", "ws", "redis", "net", "event", "core"} | BESIDE,
+    "main": {"app", "push", "httpc", "http", "ws", "redis", "net", "event", "core"} | BESIDE,
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

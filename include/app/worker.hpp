@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "app/auth_request.hpp"
+#include "app/hooks.hpp"
 #include "http/access_log.hpp"
 #include "core/histogram.hpp"
 #include "event/event_loop.hpp"
@@ -33,6 +35,8 @@ struct WorkerStats {
     // Live deliveries, publish -> bytes handed to the socket, by PushStrategy (one writer: this
     // worker's thread; see OutputQueue::stamp_delivery).
     Histogram latency[6];
+    AuthStats auth;  // auth_request
+    HookStats hooks; // on_subscribe / on_unsubscribe
 };
 
 class Worker final : public http::SessionHost, public push::PushHost {
@@ -81,6 +85,9 @@ public:
     Histogram& latency(config::PushStrategy s) noexcept override {
         return stats_.latency[static_cast<int>(s)];
     }
+    void subscriber_joined(const config::Limits& l, const push::PresenceEvent& e) noexcept override;
+    void subscriber_left(const push::PresenceEvent& e) noexcept override;
+    AuthRequests& auth() noexcept { return auth_; }
     bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }
     WorkerStats& stats() noexcept { return stats_; }
     const std::vector<Worker*>& all_workers() const noexcept { return *all_; }
@@ -94,6 +101,11 @@ private:
     std::shared_ptr<const http::Router> routes_;
     push::Broker& broker_;
     push::WorkerId broker_worker_ = 0;
+    // Before server_: sessions and subscribers hold calls and report leaves until they die.
+    httpc::Client http_client_;
+    AuthRequests auth_;
+    Hooks hooks_;
+    std::string node_; // gethostname(), the "node" of hook events
     std::unique_ptr<net::Server> server_;
     std::vector<std::unique_ptr<http::Responder>> retired_;  // destroyed after dispatch
     http::FileCache files_;

@@ -48,6 +48,14 @@ struct AccessRule {
 
 // `real_ip_header`: where a trusted peer's request says who the client is.
 enum class RealIpHeader : std::uint8_t { none, x_forwarded_for, x_real_ip, proxy_protocol };
+// An application URL herald calls (auth_request, on_subscribe): http://HOST[:PORT][/PATH].
+// HOST is an IP literal or "localhost", resolved when the config is loaded (no DNS on a loop).
+struct UpstreamUrl {
+    std::string host;      // numeric: "127.0.0.1", "::1"
+    std::uint16_t port = 80;
+    std::string authority; // the Host header: as written ("localhost:3000")
+    std::string path = "/"; // origin-form, with any query
+};
 
 // Settings inherited http -> server -> location. The loader fills every field
 // (defaults first, then http, then server, then location overrides).
@@ -85,6 +93,13 @@ struct Limits {
     std::uint32_t limit_conn_per_addr = 0;              // requests in progress per address
     std::uint32_t limit_rate_per_addr = 0;              // new requests per second per address
     std::uint32_t limit_rate_burst = 0;                 // requests above the rate at once
+    // Asking and telling the application: `auth_request URL|off` before a subscriber or a
+    // publish is admitted, its timeout and answer cache (0 = off); `on_subscribe URL|off` and
+    // `on_unsubscribe URL|off` events.
+    std::optional<UpstreamUrl> auth_request;
+    Duration auth_request_timeout{5'000};
+    Duration auth_request_cache{0};
+    std::optional<UpstreamUrl> on_subscribe, on_unsubscribe;
 };
 
 struct LocationConf {

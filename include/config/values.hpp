@@ -38,6 +38,10 @@ inline constexpr std::size_t max_ip_text = 45; // INET6_ADDRSTRLEN - 1
 // IPv4 becomes IPv4-mapped IPv6 with prefix_len + 96; host bits below the prefix are cleared.
 [[nodiscard]] bool parse_access_rule(std::string_view s, bool allow, AccessRule& out);
 
+// An application URL: "http://" HOST [":" PORT] [PATH], HOST an IPv4 literal, "[IPv6]" or
+// "localhost" (-> 127.0.0.1); PATH starts with "/" and is printable ASCII without spaces.
+[[nodiscard]] bool parse_upstream_url(std::string_view s, UpstreamUrl& out);
+
 inline constexpr std::size_t max_channel_name = 128;
 // [A-Za-z0-9_.:-]{1,max_channel_name} except "." and ".." (path segments a URL normalizer
 // would remove, so such a channel could be published but never subscribed): the one check

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +89,15 @@ public:
     void start_stream(ResponseHead&& head, std::unique_ptr<Responder> owner);
     // Keeps the request open without a head; `owner` later calls respond()/respond_shared().
     void hold(std::unique_ptr<Responder> owner);
+    // Keeps the request undecided while an asynchronous step (an auth request to the
+    // application) runs: the head is copied out of the read buffer, so request(), path(),
+    // location() and body() stay valid until resume(). `waiter` is owned as a held response's
+    // Responder is: told cancel() if the connection closes meanwhile (then it must never touch
+    // this session again) and on_shutdown() on a graceful stop. Input is not parsed meanwhile.
+    void suspend(std::unique_ptr<Responder> waiter);
+    // Ends the suspension: the waiter is retired (destroyed after the current dispatch; it may
+    // be the caller), then `handler` answers the request as a dispatched handler would.
+    void resume(const std::function<void(HttpSession&)>& handler);
     // Ends a stream; the next pipelined request is processed.
     void end_response();
     // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.
@@ -133,6 +143,8 @@ private:
     bool shutting_down_ = false;
     bool header_timer_ = false;              // client_header_timeout armed for this request
     bool in_dispatch_ = false;               // a handler is running synchronously
+    bool suspended_ = false;                 // responder_ is a waiter: the request stays parsed
+    std::string_view head_view_;             // the head in the read buffer, during dispatch
     std::unique_ptr<Responder> responder_;
     std::string request_line_;               // kept for the access log of held responses
     std::string remote_;                     // client_ as text (the access log's first field)

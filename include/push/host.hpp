@@ -2,6 +2,9 @@
 // declares it, app::Worker implements it (layers point down: push never includes app).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "config/config.hpp"
 #include "core/histogram.hpp"
 #include "push/channel.hpp"
@@ -9,6 +12,15 @@
 namespace herald::push {
 
 class Broker;
+
+// A subscriber that joined or left a channel (the on_subscribe / on_unsubscribe events).
+struct PresenceEvent {
+    std::string channel;
+    std::string sub;  // the token's "sub" ("" without a token)
+    std::string addr; // the client's address
+    config::PushStrategy strategy = config::PushStrategy::none;
+    std::optional<config::UpstreamUrl> on_unsubscribe; // where to tell that it left
+};
 
 // Called on the worker's loop thread only; it outlives every subscriber it serves.
 class PushHost {
@@ -18,6 +30,10 @@ public:
     virtual WorkerId broker_worker() const noexcept = 0;
     // Live delivery latency of one strategy on this worker (OutputQueue::stamp_delivery).
     virtual Histogram& latency(config::PushStrategy s) noexcept = 0;
+    // A subscriber of a location with limits `l` started receiving (its on_subscribe, if
+    // any, is told), or stopped (e.on_unsubscribe is told). Called by Presence only.
+    virtual void subscriber_joined(const config::Limits& l, const PresenceEvent& e) noexcept = 0;
+    virtual void subscriber_left(const PresenceEvent& e) noexcept = 0;
 
 protected:
     ~PushHost() = default;

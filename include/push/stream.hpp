@@ -12,6 +12,7 @@
 
 #include "http/session.hpp"
 #include "push/broker.hpp"
+#include "push/presence.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
@@ -57,6 +58,7 @@ private:
     bool ended_ = false;
     std::uint64_t limit_;
     Timer keepalive_;
+    Presence presence_; // reports the leave after the unsubscribe
     Subscription sub_;  // last: unsubscribes first
 };
 

@@ -62,11 +62,11 @@ std::string channel_info_json(const push::ChannelInfo& i) {
     return j;
 }
 
-void serve_publish(Worker& w, http::HttpSession& s) {
-    if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
+namespace {
+
+// A publisher request that passed the access rules.
+void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
     const http::Request& req = s.request();
-    push::Target t;
-    if (!push::resolve_target(s, t)) return;
     push::Broker& broker = w.broker();
     switch (req.method) {
     case http::Method::post:
@@ -109,6 +109,16 @@ void serve_publish(Worker& w, http::HttpSession& s) {
         return;
     }
     }
+}
+
+} // namespace
+
+void serve_publish(Worker& w, http::HttpSession& s) {
+    if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
+    push::Target t;
+    if (!push::resolve_target(s, t)) return;
+    w.auth().admit(s, t.channel, "publish",
+                   [&w, t](http::HttpSession& ss) { answer_publish(w, ss, t); });
 }
 
 } // namespace herald::app

@@ -52,7 +52,11 @@ void serve_push(Worker& w, http::HttpSession& s) {
         return;
     }
     if (!push::resolve_target(s, t, strategy.native_since(s))) return;
-    strategy.serve(w, s, t);
+    w.auth().admit(s, t.channel, config::to_string(s.location().push),
+                   [&w, &strategy, t](http::HttpSession& ss) {
+                       push::Target admitted = t;
+                       strategy.serve(w, ss, admitted);
+                   });
 }
 
 } // namespace herald::app

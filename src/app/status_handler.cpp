@@ -35,7 +35,25 @@ struct Figures {
     ws::DeflateTotals deflate;
     // Per-address limits: refusals by limit, addresses tracked now.
     std::uint64_t limit_conn = 0, limit_rate = 0, limit_full = 0, limit_addresses = 0;
+    std::uint64_t auth_sent = 0, auth_admitted = 0, auth_refused = 0, auth_failed = 0,
+                  auth_timeouts = 0, auth_cache_hits = 0;
+    std::uint64_t hooks_sent = 0, hooks_failed = 0, hooks_dropped = 0, hooks_retried = 0;
 };
+
+void add_access_figures(Figures& f, Worker& w) {
+    const AuthStats& a = w.stats().auth;
+    f.auth_sent += a.sent.load(std::memory_order_relaxed);
+    f.auth_admitted += a.admitted.load(std::memory_order_relaxed);
+    f.auth_refused += a.refused.load(std::memory_order_relaxed);
+    f.auth_failed += a.failed.load(std::memory_order_relaxed);
+    f.auth_timeouts += a.timeouts.load(std::memory_order_relaxed);
+    f.auth_cache_hits += a.cache_hits.load(std::memory_order_relaxed);
+    const HookStats& h = w.stats().hooks;
+    f.hooks_sent += h.sent.load(std::memory_order_relaxed);
+    f.hooks_failed += h.failed.load(std::memory_order_relaxed);
+    f.hooks_dropped += h.dropped.load(std::memory_order_relaxed);
+    f.hooks_retried += h.retried.load(std::memory_order_relaxed);
+}
 
 Figures gather(Worker& self) {
     Figures f;
@@ -52,6 +70,7 @@ Figures gather(Worker& self) {
         f.accepted += w->server().accepted.load(std::memory_order_relaxed);
         f.requests += w->stats().requests.load(std::memory_order_relaxed);
         for (int k = 1; k <= 5; ++k) f.latency[k].merge(w->stats().latency[k].snapshot());
+        add_access_figures(f, *w);
     }
     for (int k = 1; k <= 5; ++k) f.latency_all.merge(f.latency[k]);
     f.broker = self.broker().stats();
@@ -215,6 +234,28 @@ std::string prometheus(const Figures& f) {
            std::to_string(f.limit_full) + "\n";
     prom_metric(out, "herald_limit_addresses", "gauge",
                 "Client addresses tracked by the per-address limits.", f.limit_addresses);
+    prom_metric(out, "herald_auth_requests_sent_total", "counter",
+                "auth_request calls sent to the application.", f.auth_sent);
+    prom_metric(out, "herald_auth_request_decisions_total", "counter",
+                "auth_request decisions (answers and cache hits); timeouts are among failed.",
+                f.auth_admitted, "result=\"admitted\"");
+    out += "herald_auth_request_decisions_total{result=\"refused\"} " +
+           std::to_string(f.auth_refused) + "\n" +
+           "herald_auth_request_decisions_total{result=\"failed\"} " +
+           std::to_string(f.auth_failed) + "\n";
+    prom_metric(out, "herald_auth_request_timeouts_total", "counter",
+                "auth_request calls not answered within auth_request_timeout.", f.auth_timeouts);
+    prom_metric(out, "herald_auth_request_cache_hits_total", "counter",
+                "auth_request decisions taken from auth_request_cache.", f.auth_cache_hits);
+    prom_metric(out, "herald_hook_events_total", "counter",
+                "on_subscribe/on_unsubscribe events: sent (2xx), failed (every attempt), "
+                "dropped (queue full).",
+                f.hooks_sent, "result=\"sent\"");
+    out += "herald_hook_events_total{result=\"failed\"} " + std::to_string(f.hooks_failed) +
+           "\n" + "herald_hook_events_total{result=\"dropped\"} " +
+           std::to_string(f.hooks_dropped) + "\n";
+    prom_metric(out, "herald_hook_retries_total", "counter", "Hook attempts after the first.",
+                f.hooks_retried);
     prom_latency(out, f);
     prom_workers(out, f);
     prom_channels(out, f);
@@ -273,6 +314,16 @@ std::string json(const Figures& f) {
            ",\"rejected_rate\":" + std::to_string(f.limit_rate) +
            ",\"rejected_table_full\":" + std::to_string(f.limit_full) +
            ",\"addresses\":" + std::to_string(f.limit_addresses) + "}" +
+           ",\"auth_request\":{\"sent\":" + std::to_string(f.auth_sent) +
+           ",\"admitted\":" + std::to_string(f.auth_admitted) +
+           ",\"refused\":" + std::to_string(f.auth_refused) +
+           ",\"failed\":" + std::to_string(f.auth_failed) +
+           ",\"timeouts\":" + std::to_string(f.auth_timeouts) +
+           ",\"cache_hits\":" + std::to_string(f.auth_cache_hits) + "}" +
+           ",\"hooks\":{\"sent\":" + std::to_string(f.hooks_sent) +
+           ",\"failed\":" + std::to_string(f.hooks_failed) +
+           ",\"dropped\":" + std::to_string(f.hooks_dropped) +
+           ",\"retried\":" + std::to_string(f.hooks_retried) + "}" +
            ",\"workers\":" + std::to_string(f.workers.size()) +
            ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
            json_latency(f.latency_all, true);

@@ -1,6 +1,8 @@
 // Worker: thread + loop + server; config snapshots arrive by post().
 #include "app/worker.hpp"
 
+#include <unistd.h>
+
 #include "app/handlers.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
@@ -11,8 +13,12 @@ namespace herald::app {
 
 Worker::Worker(std::size_t index, std::shared_ptr<const http::Router> routes,
                push::Broker& broker, std::vector<Worker*>* all, net::AddrLimiter& limiter)
-    : index_(index), routes_(std::move(routes)), broker_(broker), access_log_(loop_), all_(all),
+    : index_(index), routes_(std::move(routes)), broker_(broker),
+      http_client_(loop_, httpc::ClientOptions{}), auth_(loop_, http_client_, stats_.auth),
+      hooks_(loop_, http_client_, stats_.hooks), access_log_(loop_), all_(all),
       limiter_(limiter) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) node_ = host;
     server_ = std::make_unique<net::Server>(
         loop_,
         [this](net::Connection& c) -> std::unique_ptr<net::Session> {
@@ -122,6 +128,15 @@ void Worker::dispatch(http::HttpSession& s) {
     else if (loc.push != config::PushStrategy::none) serve_push(*this, s);
     else if (loc.publish) serve_publish(*this, s);
     else serve_static(*this, s);
+}
+
+void Worker::subscriber_joined(const config::Limits& l, const push::PresenceEvent& e) noexcept {
+    if (l.on_subscribe) hooks_.post(*l.on_subscribe, hook_event_json("subscribe", e, node_));
+}
+
+void Worker::subscriber_left(const push::PresenceEvent& e) noexcept {
+    if (e.on_unsubscribe)
+        hooks_.post(*e.on_unsubscribe, hook_event_json("unsubscribe", e, node_));
 }
 
 void Worker::retire(std::unique_ptr<http::Responder> r) noexcept {

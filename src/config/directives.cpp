@@ -57,6 +57,19 @@ void default_type(Loader& l, const Directive& d) {
     l.limits->default_type = d.args[0].value;
 }
 
+// `auth_request`, `on_subscribe`, `on_unsubscribe`: a URL or off (which undoes an inherited one).
+template <std::optional<UpstreamUrl> Limits::*Field>
+void upstream_url(Loader& l, const Directive& d) {
+    if (d.args[0].value == "off") {
+        (l.limits->*Field).reset();
+        return;
+    }
+    UpstreamUrl u;
+    if (!parse_upstream_url(d.args[0].value, u))
+        l.invalid(d, 0, ", it must be http://HOST[:PORT][/PATH] with an IP address or localhost");
+    l.limits->*Field = std::move(u);
+}
+
 // main and events
 
 void worker_threads(Loader& l, const Directive& d) {
@@ -458,6 +471,12 @@ constexpr Spec table[] = {
     one("limit_conn_per_addr", ctx_hs, [](Loader& l, const Directive& d) {
         l.limits->limit_conn_per_addr = static_cast<std::uint32_t>(l.number(d, 0, 0, 1'000'000)); }),
     args("limit_rate_per_addr", ctx_hs, 1, 2, limit_rate),
+    // Asking and telling the application
+    one("auth_request", ctx_hsl, upstream_url<&Limits::auth_request>),
+    one("auth_request_timeout", ctx_hsl, time_limit<&Limits::auth_request_timeout, 1>),
+    one("auth_request_cache", ctx_hsl, time_limit<&Limits::auth_request_cache, 0>),
+    one("on_subscribe", ctx_hsl, upstream_url<&Limits::on_subscribe>),
+    one("on_unsubscribe", ctx_hsl, upstream_url<&Limits::on_unsubscribe>),
 };
 // clang-format on
 

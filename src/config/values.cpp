@@ -161,6 +161,46 @@ int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexce
     return 0;
 }
 
+bool parse_upstream_url(std::string_view s, UpstreamUrl& out) {
+    constexpr std::string_view scheme = "http://";
+    if (s.size() <= scheme.size() || !ascii::iequals(s.substr(0, scheme.size()), scheme))
+        return false;
+    s.remove_prefix(scheme.size());
+    const std::size_t slash = s.find('/');
+    const std::string_view authority = s.substr(0, slash);
+    const std::string_view path = slash == std::string_view::npos ? "/" : s.substr(slash);
+    for (char c : path)
+        if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f ||
+            c == '#')
+            return false;
+    UpstreamUrl u;
+    std::string_view port;
+    bool has_port = false;
+    if (!authority.empty() && authority.front() == '[') { // RFC 3986 §3.2.2: IP-literal
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return false;
+        u.host.assign(authority.substr(1, close - 1));
+        if (!is_ipv6(u.host)) return false;
+        const std::string_view rest = authority.substr(close + 1);
+        if (!rest.empty() && rest.front() != ':') return false;
+        has_port = !rest.empty();
+        port = has_port ? rest.substr(1) : "";
+    } else {
+        const std::size_t colon = authority.find(':');
+        u.host.assign(authority.substr(0, colon));
+        has_port = colon != std::string_view::npos;
+        if (has_port) port = authority.substr(colon + 1);
+        if (ascii::iequals(u.host, "localhost")) u.host = "127.0.0.1";
+        else if (!is_ipv4(u.host)) return false;
+    }
+    if (has_port && !parse_port(port, u.port)) return false;
+    if (u.port == 0) return false;
+    u.authority.assign(authority);
+    u.path.assign(path);
+    out = std::move(u);
+    return true;
+}
+
 bool parse_access_rule(std::string_view s, bool allow, AccessRule& out) {
     out = AccessRule{};
     out.allow = allow;

@@ -100,7 +100,9 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
         user_agent_.assign(req.header("User-Agent"));
     }
     if (!req.has_body()) {
+        head_view_ = std::string_view(data.data(), head_len);
         dispatch();
+        head_view_ = {};
         return head_len;
     }
     // RFC 9112 §6.3, §9.6: an answer given before the body is read closes the connection, so
@@ -182,7 +184,7 @@ void HttpSession::dispatch() noexcept {
     in_dispatch_ = true;
     host_.dispatch(*this);
     in_dispatch_ = false;
-    if (responder_) {  // held or streaming: nothing reads the head any more
+    if (responder_ && !suspended_) {  // held or streaming: nothing reads the head any more
         parser_.reset();
         head_copy_ = std::string();
         body_.release();
@@ -324,6 +326,28 @@ void HttpSession::hold(std::unique_ptr<Responder> owner) {
     state_ = State::dispatched;
 }
 
+void HttpSession::suspend(std::unique_ptr<Responder> waiter) {
+    if (head_copy_.empty() && parser_) {  // a head without a body still points into the input
+        head_copy_.assign(head_view_);
+        parser_->rebase(head_view_, head_copy_.data());
+    }
+    suspended_ = true;
+    hold(std::move(waiter));
+}
+
+void HttpSession::resume(const std::function<void(HttpSession&)>& handler) {
+    suspended_ = false;
+    if (responder_) host_.retire(std::move(responder_));
+    handler(*this);
+    // As after a dispatch that holds. Not when the handler answered and a pipelined request
+    // read meanwhile is suspended in turn: its head and body are in use.
+    if (responder_ && !suspended_ && state_ == State::dispatched) {
+        parser_.reset();
+        head_copy_ = std::string();
+        body_.release();
+    }
+}
+
 void HttpSession::end_response() { finish_request(200, 0); }
 
 void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
@@ -339,6 +363,7 @@ void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept 
     log_access(status, body_bytes);
     conn_.lease().release();  // the request no longer counts against its client address
     forget_client();  // the next request (or its early error's log line) starts from the socket
+    suspended_ = false;
     if (responder_) host_.retire(std::move(responder_));  // it may be running right now
     bool async = state_ == State::dispatched && !in_dispatch_;
     const config::Limits& l =
@@ -390,6 +415,7 @@ void HttpSession::on_peer_closed() noexcept {
 
 void HttpSession::on_close() noexcept {
     timer_.cancel();
+    suspended_ = false;
     if (responder_) {
         responder_->cancel();
         host_.retire(std::move(responder_));

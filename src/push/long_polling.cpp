@@ -3,6 +3,7 @@
 // longpoll_timeout passes -> 304, or the channel is deleted -> 410.
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/presence.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
@@ -17,6 +18,7 @@ public:
     // last: the newest id when subscribed (the ETag of a timed-out answer).
     void start(Subscription sub, Duration timeout, std::string last) {
         sub_ = std::move(sub);
+        presence_ = Presence(h_, s_, t_, strategy());
         last_ = std::move(last);
         timer_ = s_.connection().loop().add_timer(timeout, [this] { expire(); });
     }
@@ -66,6 +68,7 @@ private:
     std::string last_;
     Timer timer_;
     bool done_ = false;
+    Presence presence_;  // a held poll is a subscriber until it is answered
     Subscription sub_;  // last: unsubscribes before the rest is destroyed
 };
 

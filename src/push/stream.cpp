@@ -43,6 +43,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
     for (const auto& m : r.history.messages) me.write_message(*m, m);
     h.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);
+    me.presence_ = Presence(h, s, me.t_, me.strategy());
     me.arm_keepalive();
 }
 

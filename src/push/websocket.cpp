@@ -4,6 +4,7 @@
 // send. Resume with ?since=; a {"herald":"missed",...} text frame signals a lost resume point.
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/presence.hpp"
 #include "push/strategy.hpp"
 #include "ws/deflate_offer.hpp"
 #include "ws/deflate_stats.hpp"
@@ -32,11 +33,12 @@ public:
           t_(std::move(t)), publish_(publish), max_queue_(max_queue) {}
 
     // Subscribes; the backlog (and the missed signal) goes out right after the 101.
-    PushError subscribe() {
+    PushError subscribe(http::HttpSession& s) {
         SubscribeResult r = w_.broker().subscribe(t_.channel, t_.since, *this, w_.broker_worker());
         if (r.error != PushError::none) return r.error;
         history_ = std::move(r.history);
         sub_ = std::move(r.subscription);
+        presence_ = Presence(w_, s, t_, strategy());
         return PushError::none;
     }
 
@@ -142,6 +144,7 @@ private:
     History history_;            // backlog still to send, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;  // bytes of live messages queued behind the backlog
+    Presence presence_;
     Subscription sub_;
 };
 
@@ -170,7 +173,7 @@ public:
         } else {
             auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish,
                                                         loc.limits.ws_max_queue);
-            if (PushError e = ch->subscribe(); e != PushError::none) {
+            if (PushError e = ch->subscribe(s); e != PushError::none) {
                 respond_push_error(s, e);
                 return;
             }

@@ -195,6 +195,19 @@ CORPORA['deflate'] = {
     'binary': deflate(1, 3, bytes(range(256)) * 2),
 }
 
+# fuzz_httpc: [flags u8: bit 0 = HEAD][cut1 u16][cut2 u16][body limit u8 (x16 + 1)] then
+# responses on one connection.
+CORPORA['httpc'] = {
+    'length': http(0, 10, 40, 8, b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'
+                   b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n'
+                   b'Content-Length: 0\r\n\r\n'),
+    'chunked': http(0, 30, 60, 8, b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n'
+                    b'Transfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nX: y\r\n\r\n'),
+    'close': http(0, 3, 9, 1, b'HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nno'),
+    'head': http(1, 5, 6, 0, b'HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n'
+                 b'HTTP/1.1 304 Not Modified\r\n\r\n'),
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)

@@ -1,0 +1,39 @@
+// Presence: the join and leave reports of one subscriber.
+#include "push/presence.hpp"
+
+#include "http/session.hpp"
+#include "push/strategy.hpp"
+
+namespace herald::push {
+
+Presence::Presence(PushHost& h, http::HttpSession& s, const Target& t,
+                   config::PushStrategy kind) {
+    const config::Limits& l = s.location().limits;
+    if (!l.on_subscribe && !l.on_unsubscribe) return;
+    event_.channel = t.channel;
+    event_.sub = t.sub;
+    event_.addr = s.client_host();
+    event_.strategy = kind;
+    event_.on_unsubscribe = l.on_unsubscribe;
+    h.subscriber_joined(l, event_);
+    if (event_.on_unsubscribe) host_ = &h;
+}
+
+Presence& Presence::operator=(Presence&& o) noexcept {
+    if (this != &o) {
+        reset();
+        host_ = o.host_;
+        event_ = std::move(o.event_);
+        o.host_ = nullptr;
+    }
+    return *this;
+}
+
+void Presence::reset() noexcept {
+    if (host_ == nullptr) return;
+    PushHost* h = host_;
+    host_ = nullptr;
+    h->subscriber_left(event_);
+}
+
+} // namespace herald::push
