@@ -122,6 +122,10 @@ const Row rows[] = {
     {"push_format", hsl, "push_format json;", "", "push_format;", main_},
     {"push_trusted", hsl, "push_trusted on;", "", "push_trusted;", main_},
     {"default_type", hsl, "default_type text/html;", "", "default_type;", channel},
+    {"auth_jwt", hsl, "auth_jwt 0123456789abcdef0123456789abcdef publish;", "",
+     "auth_jwt a publish x;", main_},
+    {"auth_jwt_cookie", hsl, "auth_jwt_cookie jwt;", "", "auth_jwt_cookie;", channel},
+    {"auth_jwt_leeway", hsl, "auth_jwt_leeway 5s;", "", "auth_jwt_leeway 1 2;", events},
 };
 
 constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};
@@ -225,4 +229,38 @@ Test(config_directives, every_table_entry_has_a_row) {
         cr_expect(s.handler != nullptr);
         cr_expect(s.min_args <= s.max_args);
     }
+}
+
+// auth_jwt: literal and file keys, short keys refused at the key's FILE:LINE:COL, `off`, and
+// inheritance http -> server -> location (the key never appears in a message).
+Test(config_directives, auth_jwt_keys_and_inheritance) {
+    const std::string key = "0123456789abcdef0123456789abcdef";
+    herald::test::TempDir dir;
+    const std::string file = dir.write("jwt.key", key + "XY\r\n");
+    auto cfg = config::load_config_string(
+        "http { auth_jwt \"file:" + file + "\" publish; auth_jwt_leeway 2s;\n"
+        "server { listen 1; auth_jwt_cookie tok;\n"
+        "location /a/ { } location /b/ { auth_jwt off; } location /c/ { auth_jwt " + key +
+            "; } } }",
+        "t.conf");
+    const auto& locs = cfg->servers[0].locations;
+    cr_expect(locs[0].limits.jwt.key == key + "XY");
+    cr_expect(locs[0].limits.jwt.publish);
+    cr_expect_eq(locs[0].limits.jwt.leeway.count(), 2000);
+    cr_expect(locs[0].limits.jwt.cookie == "tok");
+    cr_expect(locs[1].limits.jwt.key.empty() && !locs[1].limits.jwt.publish);
+    cr_expect(locs[2].limits.jwt.key == key);
+    cr_expect(!locs[2].limits.jwt.publish);
+
+    std::string got = load_error("http { auth_jwt short; }");
+    cr_expect_str_eq(got.c_str(),
+                     "t.conf:1:17: the \"auth_jwt\" key is 5 bytes, HS256 needs at least 32");
+    got = load_error("http {\n  auth_jwt \"file:missing.key\"; }");
+    cr_expect(got.find("t.conf:2:12: open() \"") == 0 && got.find("missing.key\" failed") !=
+              std::string::npos, "%s", got.c_str());
+    got = load_error("http { auth_jwt " + key + " subscribe; }");
+    cr_expect_str_eq(got.c_str(), "t.conf:1:50: invalid value \"subscribe\" in \"auth_jwt\" "
+                                  "directive, it must be \"publish\"");
+    got = load_error("http { auth_jwt_cookie \"a b\"; }");
+    cr_expect(got.find("t.conf:1:24: invalid value") == 0, "%s", got.c_str());
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "app/access.hpp"
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
 #include "http/session.hpp"
@@ -67,6 +68,7 @@ void serve_publish(Worker& w, http::HttpSession& s) {
     const http::Request& req = s.request();
     push::Target t;
     if (!push::resolve_target(s, t)) return;
+    if (!check_token(s, t, AccessFor::publish)) return;
     push::Broker& broker = w.broker();
     switch (req.method) {
     case http::Method::post:

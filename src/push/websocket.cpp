@@ -52,6 +52,10 @@ public:
 
     void on_message(ws::WsSession&, ws::Opcode op, std::string_view payload) noexcept override {
         if (!publish_) return;  // subscribe-only route: client messages are ignored
+        if (!t_.may_publish) {  // the token may read this channel, not write to it
+            if (session_) session_->close(ws::CloseCode::policy_violation, "publish not allowed");
+            return;
+        }
         auto r = w_.broker().publish(t_.channel, payload,
                                      op == ws::Opcode::text ? "text/plain; charset=utf-8"
                                                             : "application/octet-stream");
