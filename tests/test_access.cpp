@@ -5,10 +5,10 @@
 #include <string>
 
 #include "app/access.hpp"
+#include "core/log.hpp"
 
 using herald::app::cookie_value;
 using herald::app::find_token;
-using herald::app::loggable;
 
 namespace {
 
@@ -57,8 +57,9 @@ Test(access, cookie_value) {
     cr_expect(!cookie_value("A=1", "a"));  // names are case-sensitive
 }
 
-Test(access, loggable_claims) {
-    cr_expect(loggable("user-42") == "user-42");
-    cr_expect(loggable("a\nb\"c\x7f") == "a?b?c?");
-    cr_expect_eq(loggable(std::string(500, 'x')).size(), 64u);
+// Claims (sub) are quoted in log lines through log::quoted().
+Test(access, quoted_claims) {
+    cr_expect(herald::log::quoted("user-42") == "user-42");
+    cr_expect(herald::log::quoted("a\nb\"c\x7f") == "a?b?c?");
+    cr_expect_eq(herald::log::quoted(std::string(500, 'x')).size(), 64u);
 }

@@ -10,6 +10,7 @@
 
 namespace herald::http {
 class HttpSession;
+struct Request;
 }
 namespace herald::push {
 struct Target;
@@ -39,7 +40,25 @@ enum class AccessFor : std::uint8_t { subscribe, publish };
 // WWW-Authenticate and the CORS headers, and an info log line with the reason; false.
 bool check_token(http::HttpSession& s, push::Target& t, AccessFor what);
 
-// A claim value made safe for a log line: at most 64 bytes, non-printable bytes as '?'.
-std::string loggable(std::string_view claim);
+class Worker;
+
+// Revocation on a publisher location: a DELETE with `sub=U` or `subscribers=all` in its query
+// (a plain DELETE still deletes the channel).
+bool is_revocation(const http::Request& req);
+
+// Ends subscribers without deleting their channel, on every worker, and answers 200
+// {"ended":N}: `?channel=C&sub=U` those of C whose token sub is U, `?sub=U` (no channel
+// argument on a `channel $arg_NAME;` location) those of U on every channel,
+// `?channel=C&subscribers=all` every subscriber of C. Each ends as when its token expires, but
+// with WebSocket close 4403 "revoked", SSE `event: herald-revoked`, iframe {"ended":"revoked"},
+// a held long-poll 403. The location's `auth_jwt ... publish` applies (every channel: the
+// publish pattern "*"). 400 for `subscribers=` other than `all`, an empty sub, both, or
+// `subscribers=all` without a channel.
+void serve_revoke(Worker& w, http::HttpSession& s);
+
+// A channel's live subscribers by token sub, as a JSON object {"42":2,"":1} ("" = tokenless),
+// at most max_listed_subs of them, counted over every worker.
+inline constexpr std::size_t max_listed_subs = 100;
+std::string subscribers_by_sub_json(Worker& w, std::string_view channel);
 
 } // namespace herald::app

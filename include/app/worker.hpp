@@ -19,6 +19,7 @@
 #include "http/session_host.hpp"
 #include "http/static_files.hpp"
 #include "net/server.hpp"
+#include "push/admission.hpp"
 #include "push/host.hpp"
 
 namespace herald::push {
@@ -79,6 +80,7 @@ public:
     Histogram& latency(config::PushStrategy s) noexcept override {
         return stats_.latency[static_cast<int>(s)];
     }
+    push::AdmissionRegistry& admissions() noexcept override { return admissions_; }
     bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }
     WorkerStats& stats() noexcept { return stats_; }
     const std::vector<Worker*>& all_workers() const noexcept { return *all_; }
@@ -89,6 +91,9 @@ private:
 
     std::size_t index_;
     EventLoop loop_;
+    push::AdmissionRegistry admissions_{[this](std::function<void()> fn) {
+        loop_.post(std::move(fn));
+    }};
     std::shared_ptr<const http::Router> routes_;
     push::Broker& broker_;
     push::WorkerId broker_worker_ = 0;

@@ -8,6 +8,7 @@
 
 namespace herald::push {
 
+class AdmissionRegistry;
 class Broker;
 
 // Called on the worker's loop thread only; it outlives every subscriber it serves.
@@ -18,6 +19,8 @@ public:
     virtual WorkerId broker_worker() const noexcept = 0;
     // Live delivery latency of one strategy on this worker (OutputQueue::stamp_delivery).
     virtual Histogram& latency(config::PushStrategy s) noexcept = 0;
+    // This worker's admitted subscribers (expiry and revocation, push/admission.hpp).
+    virtual AdmissionRegistry& admissions() noexcept = 0;
 
 protected:
     ~PushHost() = default;

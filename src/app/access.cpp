@@ -8,18 +8,17 @@
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "http/target.hpp"
+#include "push/admission.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::app {
 namespace {
 
-constexpr std::size_t max_logged_claim = 64;
-
 // RFC 6750 §3: a request without credentials gets the challenge alone; a bad token
 // invalid_token; a token without the channel insufficient_scope (with 403).
-constexpr std::string_view challenge_missing = "Bearer realm=\"herald\"";
-constexpr std::string_view challenge_invalid = "Bearer realm=\"herald\", error=\"invalid_token\"";
-constexpr std::string_view challenge_scope = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
+constexpr std::string_view challenge_missing = push::bearer_challenge;
+constexpr std::string_view challenge_invalid = push::bearer_invalid_token;
+constexpr std::string_view challenge_scope = push::bearer_insufficient_scope;
 
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -31,7 +30,7 @@ void refuse(http::HttpSession& s, const push::Target& t, AccessFor what, int sta
             std::string_view challenge, const char* why, std::string_view sub) {
     HERALD_INFO("%s of \"%s\" refused for %s: %s (sub \"%s\"): %d",
                 what == AccessFor::subscribe ? "subscribe" : "publish", t.channel.c_str(),
-                s.connection().peer().to_string().c_str(), why, loggable(sub).c_str(), status);
+                s.connection().peer().to_string().c_str(), why, log::quoted(sub).c_str(), status);
     http::ResponseHead head(status);
     head.header("Content-Type", "text/html").header("WWW-Authenticate", challenge);
     head.header("Cache-Control", "no-store");
@@ -73,15 +72,6 @@ std::string find_token(std::string_view authorization, std::string_view query,
     return {};
 }
 
-std::string loggable(std::string_view claim) {
-    std::string out(claim.substr(0, max_logged_claim));
-    for (char& c : out)
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ||
-            c == '"')
-            c = '?';
-    return out;
-}
-
 bool check_token(http::HttpSession& s, push::Target& t, AccessFor what) {
     const config::JwtConf& conf = s.location().limits.jwt;
     if (conf.key.empty() || (what == AccessFor::publish && !conf.publish)) return true;
@@ -119,7 +109,7 @@ bool check_token(http::HttpSession& s, push::Target& t, AccessFor what) {
     t.may_publish = !conf.publish || claims.may_publish(t.channel);
     HERALD_INFO("%s of \"%s\" admitted for %s (sub \"%s\")",
                 what == AccessFor::subscribe ? "subscribe" : "publish", t.channel.c_str(),
-                s.connection().peer().to_string().c_str(), loggable(t.sub).c_str());
+                s.connection().peer().to_string().c_str(), log::quoted(t.sub).c_str());
     return true;
 }
 

@@ -4,6 +4,7 @@
 // send. Resume with ?since=; a {"herald":"missed",...} text frame signals a lost resume point.
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/admission.hpp"
 #include "push/strategy.hpp"
 #include "ws/deflate_offer.hpp"
 #include "ws/deflate_stats.hpp"
@@ -25,19 +26,34 @@ private:
     std::string prefix_;
 };
 
-class ChannelEndpoint final : public ws::Endpoint, public Subscriber {
+class ChannelEndpoint final : public ws::Endpoint, public Subscriber, public Revocable {
 public:
     ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue)
         : Subscriber(config::PushStrategy::websocket), w_(w), latency_(w.latency(config::PushStrategy::websocket)),
           t_(std::move(t)), publish_(publish), max_queue_(max_queue) {}
 
     // Subscribes; the backlog (and the missed signal) goes out right after the 101.
-    PushError subscribe() {
+    PushError subscribe(EventLoop& loop) {
         SubscribeResult r = w_.broker().subscribe(t_.channel, t_.since, *this, w_.broker_worker());
         if (r.error != PushError::none) return r.error;
         history_ = std::move(r.history);
         sub_ = std::move(r.subscription);
+        admission_ = Admission(w_.admissions(), loop, t_, *this);
         return PushError::none;
+    }
+
+    // 4401 "token expired" / 4403 "revoked"; nothing more is delivered.
+    void end_access(AccessEnd why) noexcept override {
+        admission_.reset();
+        if (!sub_) return;  // already ending
+        sub_.reset();
+        HERALD_INFO("websocket subscriber of \"%s\" (sub \"%s\"): %s", t_.channel.c_str(),
+                    log::quoted(t_.sub).c_str(),
+                    why == AccessEnd::expired ? "token expired" : "revoked");
+        if (session_)
+            session_->close(why == AccessEnd::expired ? ws::CloseCode::token_expired
+                                                      : ws::CloseCode::revoked,
+                            why == AccessEnd::expired ? "token expired" : "revoked");
     }
 
     void on_open(ws::WsSession& s) noexcept override {
@@ -93,6 +109,7 @@ public:
 
     void on_close() noexcept override {
         sub_.reset();
+        admission_.reset();
         session_ = nullptr;
     }
 
@@ -146,6 +163,7 @@ private:
     History history_;            // backlog still to send, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;  // bytes of live messages queued behind the backlog
+    Admission admission_;            // after t_, which it points to
     Subscription sub_;
 };
 
@@ -174,7 +192,7 @@ public:
         } else {
             auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish,
                                                         loc.limits.ws_max_queue);
-            if (PushError e = ch->subscribe(); e != PushError::none) {
+            if (PushError e = ch->subscribe(s.connection().loop()); e != PushError::none) {
                 respond_push_error(s, e);
                 return;
             }

@@ -2,7 +2,10 @@
 HS256 implementation (hmac + hashlib + base64): each of the five strategies with a valid, an
 expired, a wrong-channel, a badly signed and a missing token; wildcard channel patterns; the
 token from the Authorization header, ?token= and a cookie; the publisher with and without a
-`publish` claim; the token kept out of the access log."""
+`publish` claim; the token kept out of the access log; live subscribers ended when their
+token expires (WebSocket 4401, SSE/iframe final event, held long-poll 401); revocation through
+the publisher API (by sub on one channel, on every channel, every subscriber of a channel),
+across two event loops, with the count of ended subscribers."""
 import base64
 import hashlib
 import hmac
@@ -28,6 +31,7 @@ http {
         auth_jwt "file:jwt.key";
         location /poll/   { push polling; channel $tail; }
         location /lp/     { push long-polling; channel $tail; longpoll_timeout 1s; }
+        location /held/   { push long-polling; channel $tail; longpoll_timeout 20s; }
         location /if/     { push iframe; channel $tail; }
         location /sse/    { push sse; channel $tail; }
         location /ws/     { push websocket; channel $tail; publish on; auth_jwt "file:jwt.key" publish; }
@@ -181,3 +185,106 @@ def test_token_not_in_access_log(srv):
     assert log.count('token=***') == 3 and '%74oken=***&since=0' in log, log
     assert tok.split('.')[2] not in log and tok.split('.')[1] not in log
     assert tok.split('.')[2] not in srv.log()
+
+
+def held_poll(srv, path):
+    """Sends a long-poll that will be held; returns the connection to read its answer from."""
+    conn = Conn(srv.port, timeout=6)
+    conn.send(('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+    return conn
+
+
+def wait_subs(srv, channel, want, tok, timeout=3):
+    """Waits until GET /pub shows the wanted {sub: count} for channel; returns the info."""
+    deadline = time.time() + timeout
+    while True:
+        status, _, body = srv.get('/pub?channel=' + channel, headers=bearer(tok))
+        info = json.loads(body) if status == 200 else {}
+        if info.get('by_sub') == want or time.time() > deadline:
+            assert info.get('by_sub') == want, (status, info)
+            return info
+        time.sleep(0.02)
+
+
+def close_code(ws, timeout=5):
+    while True:
+        op, payload = ws.recv(timeout)
+        if op == 8:
+            return int.from_bytes(payload[:2], 'big'), payload[2:].decode()
+
+
+def test_live_subscribers_end_when_the_token_expires(srv):
+    admin = token(publish=['*'], sub='admin')
+    tok = token(ttl=2)
+    ws = Ws(srv.port, '/ws/user-42?token=' + tok)
+    assert ws.status == 101
+    sse = Stream(srv.port, '/sse/user-42?token=' + tok)
+    ifr = Stream(srv.port, '/if/user-42?token=' + tok)
+    lp = held_poll(srv, '/held/user-42?token=' + tok)
+    keep = Stream(srv.port, '/sse/user-42?token=' + token(sub='43'))  # a later exp: stays
+    assert sse.status == ifr.status == keep.status == 200
+    wait_subs(srv, 'user-42', {'42': 4, '43': 1}, admin)
+    started = time.time()
+    assert close_code(ws) == (4401, 'token expired')
+    sse.wait_for(lambda s: s.ended, 4)
+    events = parse_sse(sse.body)[0]
+    assert events[-1]['event'] == 'herald-expired', events
+    ifr.wait_for(lambda s: s.ended, 4)
+    assert b'({"ended":"expired"})' in ifr.body.replace(b'null,"",', b'')
+    status, h = lp.head()
+    assert status == 401 and 'invalid_token' in h['www-authenticate']
+    assert time.time() - started < 3.5
+    assert srv.wait_log(r'sse subscriber .* of "user-42" \(sub "42"\): token expired')
+    publish(srv, 'user-42', 'still here', path='/rawpub')
+    keep.wait_for(lambda s: b'still here' in s.body, 3)
+    wait_subs(srv, 'user-42', {'43': 1}, admin)
+    for c in (ws, sse, ifr, lp, keep):
+        c.close()
+
+
+REVOKE_CONF = CONF.replace('error_log stderr info;', 'error_log stderr info;\nworker_threads 2;')
+
+
+def test_revocation_by_sub_and_by_channel(herald):
+    srv = herald(REVOKE_CONF, files={'jwt.key': KEY.decode()})
+    admin = token(publish=['*'], sub='admin')
+    t42 = token(channels=['user-*'], sub='42')
+    ws = [Ws(srv.port, '/ws/user-42?token=' + t42) for _ in range(2)]
+    sse = Stream(srv.port, '/sse/user-42?token=' + t42)
+    other = Stream(srv.port, '/sse/user-42?token=' + token(sub='43'))
+    elsewhere = Ws(srv.port, '/ws/user-7?token=' + t42)
+    lp = held_poll(srv, '/held/user-42?token=' + t42)
+    assert all(w.status == 101 for w in ws + [elsewhere]) and sse.status == other.status == 200
+    wait_subs(srv, 'user-42', {'42': 4, '43': 1}, admin)
+
+    def delete(query, tok=admin):
+        conn = Conn(srv.port)
+        status, _, body = conn.request('DELETE', '/pub?' + query,
+                                       headers=bearer(tok) if tok else {})
+        conn.close()
+        return status, (json.loads(body) if status == 200 else None)
+
+    assert delete('channel=user-42&sub=42', tok=None)[0] == 401
+    assert delete('channel=user-42&sub=42', tok=token(publish=['user-7']))[0] == 403
+    assert delete('sub=42', tok=token(publish=['user-*']))[0] == 403  # every channel needs "*"
+    assert delete('subscribers=all')[0] == 400
+    assert delete('channel=user-42&subscribers=some')[0] == 400
+    assert delete('channel=user-42&sub=')[0] == 400
+    assert delete('channel=user-42&sub=42') == (200, {'ended': 4})
+    for w in ws:
+        assert close_code(w) == (4403, 'revoked')
+    sse.wait_for(lambda s: s.ended, 3)
+    assert parse_sse(sse.body)[0][-1]['event'] == 'herald-revoked'
+    assert lp.head()[0] == 403
+    info = wait_subs(srv, 'user-42', {'43': 1}, admin)
+    assert info['total_subscribers'] == 1
+    publish(srv, 'user-42', 'channel kept', path='/rawpub')
+    other.wait_for(lambda s: b'channel kept' in s.body, 3)
+    assert delete('sub=42') == (200, {'ended': 1})  # user-7, on every channel
+    assert close_code(elsewhere) == (4403, 'revoked')
+    assert delete('sub=42') == (200, {'ended': 0})
+    assert delete('channel=user-42&subscribers=all') == (200, {'ended': 1})
+    other.wait_for(lambda s: s.ended, 3)
+    assert srv.wait_log(r'revoked 4 subscribers of "user-42" \(sub "42"\)')
+    for c in ws + [sse, other, elsewhere, lp]:
+        c.close()
