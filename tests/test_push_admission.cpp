@@ -90,18 +90,25 @@ Test(push_admission, admission_unregisters_and_its_expiry_fires_on_the_loop, .ti
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     const Target past = target("a", "1", now - 10), never = target("a", "2");
-    Recorder expired, kept;
+    // exp values at the edges of what a token may carry (18 digits): no overflow, no timer
+    // for the far one, an immediate end for the one long past.
+    const Target far = target("a", "3", 999'999'999'999'999'999),
+                 ancient = target("a", "4", -999'999'999'999'999'999);
+    Recorder expired, kept, far_r, ancient_r;
     {
         Admission a(reg, loop, past, expired);
         Admission b(reg, loop, never, kept);
-        cr_expect_eq(reg.size(), 2u);
+        Admission c(reg, loop, far, far_r);
+        Admission d(reg, loop, ancient, ancient_r);
+        cr_expect_eq(reg.size(), 4u);
         Admission moved = std::move(b);
-        cr_expect_eq(reg.size(), 2u);
+        cr_expect_eq(reg.size(), 4u);
         auto stop = loop.add_timer(std::chrono::milliseconds(50), [&loop] { loop.stop(); });
         loop.run();
         cr_assert_eq(expired.ends.size(), 1u);
         cr_expect(expired.ends[0] == AccessEnd::expired);
-        cr_expect(kept.ends.empty());
+        cr_expect(kept.ends.empty() && far_r.ends.empty());
+        cr_expect_eq(ancient_r.ends.size(), 1u);
     }
     cr_expect_eq(reg.size(), 0u);
 }

@@ -54,11 +54,11 @@ bool is_revocation(const http::Request& req);
 // a held long-poll 403. The location's `auth_jwt ... publish` applies (every channel: the
 // publish pattern "*"). 400 for `subscribers=` other than `all`, an empty sub, both, or
 // `subscribers=all` without a channel.
-void serve_revoke(Worker& w, http::HttpSession& s);
+void serve_revoke(const Worker& w, http::HttpSession& s);
 
 // A channel's live subscribers by token sub, as a JSON object {"42":2,"":1} ("" = tokenless),
 // at most max_listed_subs of them, counted over every worker.
 inline constexpr std::size_t max_listed_subs = 100;
-std::string subscribers_by_sub_json(Worker& w, std::string_view channel);
+std::string subscribers_by_sub_json(const Worker& w, std::string_view channel);
 
 } // namespace herald::app

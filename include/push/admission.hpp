@@ -96,6 +96,9 @@ private:
 // Declare it after the Target it was made from; destroy it (or reset()) on the loop thread.
 class Admission {
 public:
+    // An expiry further away than this (ten years) arms no timer.
+    static constexpr std::int64_t max_expiry_seconds = 10LL * 365 * 86'400;
+
     Admission() noexcept = default;
     // expires_at (seconds since the epoch, 0 = never) comes from t; a time already past ends
     // the subscriber on the next loop iteration.

@@ -20,7 +20,7 @@ bool is_revocation(const http::Request& req) {
            (http::query_arg(req.query, "sub") || http::query_arg(req.query, "subscribers"));
 }
 
-void serve_revoke(Worker& w, http::HttpSession& s) {
+void serve_revoke(const Worker& w, http::HttpSession& s) {
     const http::Request& req = s.request();
     const config::LocationConf& loc = s.location();
     const std::optional<std::string> sub = http::query_arg(req.query, "sub");
@@ -48,7 +48,7 @@ void serve_revoke(Worker& w, http::HttpSession& s) {
     s.respond(std::move(head), "{\"ended\":" + std::to_string(ended) + "}\n");
 }
 
-std::string subscribers_by_sub_json(Worker& w, std::string_view channel) {
+std::string subscribers_by_sub_json(const Worker& w, std::string_view channel) {
     std::vector<std::pair<std::string, std::uint64_t>> by_sub;
     for (Worker* each : w.all_workers())
         each->admissions().count_by_sub(channel, by_sub, max_listed_subs);

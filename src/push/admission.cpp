@@ -64,12 +64,13 @@ void AdmissionRegistry::count_by_sub(std::string_view channel,
                                      std::vector<std::pair<std::string, std::uint64_t>>& by_sub,
                                      std::size_t max_subs) const {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [id, e] : entries_) {
-        if (e.target->channel != channel) continue;
+    for (const auto& entry : entries_) {
+        const std::string& sub = entry.second.target->sub;
+        if (entry.second.target->channel != channel) continue;
         const auto it = std::find_if(by_sub.begin(), by_sub.end(),
-                                     [&e](const auto& p) { return p.first == e.target->sub; });
+                                     [&sub](const auto& p) { return p.first == sub; });
         if (it != by_sub.end()) ++it->second;
-        else if (by_sub.size() < max_subs) by_sub.emplace_back(e.target->sub, 1);
+        else if (by_sub.size() < max_subs) by_sub.emplace_back(sub, 1);
     }
 }
 
@@ -77,11 +78,17 @@ Admission::Admission(AdmissionRegistry& registry, EventLoop& loop, const Target&
                      Revocable& r)
     : registry_(&registry), id_(registry.add(t, r)) {
     if (t.expires_at == 0) return;
-    const auto now = std::chrono::system_clock::now();
-    const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(t.expires_at));
-    const auto delay = std::max(at - now, std::chrono::system_clock::duration::zero());
-    expiry_ = loop.add_timer(std::chrono::duration_cast<Clock::duration>(delay),
-                             [&r] { r.end_access(AccessEnd::expired); });
+    using namespace std::chrono;
+    const system_clock::time_point now = system_clock::now();
+    // In seconds first: a token's exp may be up to 18 digits, far past what nanoseconds hold.
+    const std::int64_t left = t.expires_at - duration_cast<seconds>(now.time_since_epoch()).count();
+    if (left > max_expiry_seconds) return;  // beyond any process's life: no timer
+    Clock::duration delay = Clock::duration::zero();
+    if (left > 0)
+        delay = duration_cast<Clock::duration>(
+            std::max(system_clock::time_point(seconds(t.expires_at)) - now,
+                     system_clock::duration::zero()));
+    expiry_ = loop.add_timer(delay, [&r] { r.end_access(AccessEnd::expired); });
 }
 
 Admission::Admission(Admission&& o) noexcept

@@ -288,3 +288,26 @@ def test_revocation_by_sub_and_by_channel(herald):
     assert srv.wait_log(r'revoked 4 subscribers of "user-42" \(sub "42"\)')
     for c in ws + [sse, other, elsewhere, lp]:
         c.close()
+
+
+def test_t_checks_the_key(tmp_path):
+    import subprocess
+    from harness import BIN
+
+    def check(conf):
+        path = tmp_path / 'h.conf'
+        path.write_text(conf)
+        return subprocess.run([BIN, '-t', '-c', str(path)], capture_output=True, text=True,
+                              timeout=20)
+
+    root = 'user root; ' if os.geteuid() == 0 else ''  # herald refuses root without it
+    base = root + 'http { server { listen 127.0.0.1:0;\n  auth_jwt %s; } }\n'
+    r = check(base % '"file:missing.key"')
+    assert r.returncode == 1 and ('h.conf:2:12: open() "%s/missing.key" failed' % tmp_path) in r.stderr
+    (tmp_path / 'short.key').write_text('too short\n')
+    r = check(base % '"file:short.key"')
+    assert r.returncode == 1 and 'h.conf:2:12: the "auth_jwt" key is 9 bytes' in r.stderr
+    (tmp_path / 'good.key').write_bytes(KEY + b'\n')
+    r = check(base % '"file:good.key" publish')
+    assert r.returncode == 0, r.stderr
+    assert KEY.decode() not in r.stderr + r.stdout
