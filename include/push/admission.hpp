@@ -85,6 +85,8 @@ private:
     };
     void end_revoked(const std::vector<std::uint64_t>& ids) noexcept;
 
+    static constexpr std::size_t min_shrink_buckets = 1024;
+
     const PostFn post_;
     mutable std::mutex mutex_;
     std::unordered_map<std::uint64_t, Entry> entries_;  // guarded by mutex_

@@ -24,6 +24,11 @@ std::uint64_t AdmissionRegistry::add(const Target& t, Revocable& r) {
 void AdmissionRegistry::remove(std::uint64_t id) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     entries_.erase(id);
+    // A crowd that left gives its bucket array back (erase never shrinks it): rehashed when
+    // eight times too large, so the O(n) rehash is paid at most once per eightfold shrink.
+    if (entries_.bucket_count() > min_shrink_buckets &&
+        entries_.size() * 8 < entries_.bucket_count())
+        entries_.rehash(0);
 }
 
 std::size_t AdmissionRegistry::size() const {
