@@ -133,6 +133,10 @@ const Row rows[] = {
     {"auth_request_cache", hsl, "auth_request_cache 10s;", "", "auth_request_cache;", events},
     {"on_subscribe", hsl, "on_subscribe http://localhost/hook;", "", "on_subscribe a b;", channel},
     {"on_unsubscribe", hsl, "on_unsubscribe off;", "", "on_unsubscribe;", main_},
+    {"auth_jwt", hsl, "auth_jwt 0123456789abcdef0123456789abcdef publish;", "",
+     "auth_jwt a publish x;", main_},
+    {"auth_jwt_cookie", hsl, "auth_jwt_cookie jwt;", "", "auth_jwt_cookie;", channel},
+    {"auth_jwt_leeway", hsl, "auth_jwt_leeway 5s;", "", "auth_jwt_leeway 1 2;", events},
 };
 
 constexpr Ctx all_ctx[] = {main_, events, http, server, location, channel};
@@ -285,4 +289,38 @@ Test(config_directives, real_ip_and_limit_values_are_checked) {
         std::string got = load_error(wrap(server, c.stmt));
         cr_expect(got.find(c.want) != std::string::npos, "%s: got %s", c.stmt, got.c_str());
     }
+}
+
+// auth_jwt: literal and file keys, short keys refused at the key's FILE:LINE:COL, `off`, and
+// inheritance http -> server -> location (the key never appears in a message).
+Test(config_directives, auth_jwt_keys_and_inheritance) {
+    const std::string key = "0123456789abcdef0123456789abcdef";
+    herald::test::TempDir dir;
+    const std::string file = dir.write("jwt.key", key + "XY\r\n");
+    auto cfg = config::load_config_string(
+        "http { auth_jwt \"file:" + file + "\" publish; auth_jwt_leeway 2s;\n"
+        "server { listen 1; auth_jwt_cookie tok;\n"
+        "location /a/ { } location /b/ { auth_jwt off; } location /c/ { auth_jwt " + key +
+            "; } } }",
+        "t.conf");
+    const auto& locs = cfg->servers[0].locations;
+    cr_expect(locs[0].limits.jwt.key == key + "XY");
+    cr_expect(locs[0].limits.jwt.publish);
+    cr_expect_eq(locs[0].limits.jwt.leeway.count(), 2000);
+    cr_expect(locs[0].limits.jwt.cookie == "tok");
+    cr_expect(locs[1].limits.jwt.key.empty() && !locs[1].limits.jwt.publish);
+    cr_expect(locs[2].limits.jwt.key == key);
+    cr_expect(!locs[2].limits.jwt.publish);
+
+    std::string got = load_error("http { auth_jwt short; }");
+    cr_expect_str_eq(got.c_str(),
+                     "t.conf:1:17: the \"auth_jwt\" key is 5 bytes, HS256 needs at least 32");
+    got = load_error("http {\n  auth_jwt \"file:missing.key\"; }");
+    cr_expect(got.find("t.conf:2:12: open() \"") == 0 && got.find("missing.key\" failed") !=
+              std::string::npos, "%s", got.c_str());
+    got = load_error("http { auth_jwt " + key + " subscribe; }");
+    cr_expect_str_eq(got.c_str(), "t.conf:1:50: invalid value \"subscribe\" in \"auth_jwt\" "
+                                  "directive, it must be \"publish\"");
+    got = load_error("http { auth_jwt_cookie \"a b\"; }");
+    cr_expect(got.find("t.conf:1:24: invalid value") == 0, "%s", got.c_str());
 }

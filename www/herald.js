@@ -12,6 +12,8 @@
  *                                         // or a Uint8Array for a binary message
  *     onstatus(state, detail) { ... },    // connecting | open | fallback | reconnecting | missed | closed
  *     onmissed(info) { ... },             // the server says messages were lost: {since, first}
+ *     token: () => fetch('/token').then(r => r.text()), // optional: auth_jwt routes (a string,
+ *                                         // or a function returning one or a Promise of one)
  *   });                                   // more options: see `defaults` below
  *   sub.strategy; sub.lastId; sub.state; sub.send(text); sub.reconnect(); sub.close();
  *   herald.publish('/chat/send', 'hello').then(r => r.id);
@@ -37,6 +39,13 @@
  * transport fails to open (an old browser, a proxy that refuses the upgrade). Once one has
  * worked, a lost connection is retried on that same transport with exponential backoff and
  * jitter; if it then fails to open several times in a row the whole list is tried again.
+ *
+ * Signed tokens (`auth_jwt`): the token goes in ?token= (EventSource and WebSocket cannot set
+ * headers). A function is called for the first connection and again whenever the server ends
+ * the subscription because the token expired or was revoked (WebSocket close 4401/4403, SSE
+ * `herald-expired`/`herald-revoked`, the iframe's {ended}, a long-poll or poll 401/403) and
+ * after a connection that failed to open (it may have been refused for its token); the fresh
+ * token reconnects at once, resuming from the last id.
  *
  * Dependency-free; a classic script (it never uses `export`), so herald.mjs re-exports it.
  */
@@ -174,6 +183,7 @@
   // ---- transports ------------------------------------------------------------------------
   // Each opens one connection (or a request loop) and reports through h:
   //   h.open()  h.message(data, id)  h.missed({since, first[, next]})  h.fail(reason)
+  //   h.ended('expired' | 'revoked') (the server ended it for its token: refresh, reconnect)
   //   (next: where to resume once no message follows the signal, so it is not signalled again)
   //   h.renew() (reconnect at once, no backoff: the transport wants a fresh start)
   // h ignores calls after fail() or after the subscription moved on. Each returns
@@ -206,7 +216,11 @@
       } else h.message(ev.data, null);
     };
     ws.onerror = noop; // onclose follows and carries the code
-    ws.onclose = function (ev) { clearTimeout(timer); h.fail('closed (' + ev.code + ')'); };
+    ws.onclose = function (ev) {
+      clearTimeout(timer);
+      if (ev.code === 4401 || ev.code === 4403) h.ended(ev.code === 4401 ? 'expired' : 'revoked');
+      else h.fail('closed (' + ev.code + ')');
+    };
     return {
       close: shut,
       send: function (text) {
@@ -232,6 +246,8 @@
       try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
       h.missed({ since: info.since, first: info.first });
     });
+    es.addEventListener('herald-expired', function () { shut(); h.ended('expired'); });
+    es.addEventListener('herald-revoked', function () { shut(); h.ended('revoked'); });
     // EventSource would reconnect by itself, but with its own timing and without our
     // fallback logic: take over, resuming with ?since= like every other transport.
     es.onerror = function () { shut(); h.fail('stream error'); };
@@ -283,6 +299,10 @@
             next(held && !quick && res.status === 304 ? 0 : sub.options.pollInterval);
             return;
           }
+          if (res.status === 401 || res.status === 403) {
+            h.ended(res.status === 401 ? 'expired' : 'revoked');
+            return;
+          }
           h.fail('HTTP ' + res.status);
         })
         .catch(function (e) {
@@ -324,6 +344,7 @@
     global[name] = function (data, id, extra) {
       lastSign = Date.now();
       if (extra && extra.missed) { h.missed({ since: extra.since, first: extra.first }); return; }
+      if (extra && extra.ended) { shut(); h.ended(extra.ended); return; }
       h.open();
       h.message(extra === 'base64' ? fromBase64(data) : data, id);
       // Each message leaves a <script> in the frame: start a fresh document now and then.
@@ -408,6 +429,9 @@
     this._conn = null;           // {transport, opened, openedAt}
     this._timer = null;
     this._closed = false;
+    this._tokenValue = null;     // the token in use (options.token resolved)
+    this._refreshToken = true;   // ask options.token again before the next connection
+    this._tokenSeq = 0;          // the token request whose answer is awaited
     this._connect();
   }
 
@@ -417,14 +441,40 @@
   };
 
   Subscription.prototype._url = function (strategy, extra) {
-    var params = { since: this.lastId };
+    var params = { since: this.lastId, token: this._tokenValue };
     for (var k in extra || {}) params[k] = extra[k];
     return addQuery(resolveUrl(this.routes[strategy], this.options.base), params);
   };
 
+  // Resolves options.token first when a (fresh) token is needed, then opens the transport.
   Subscription.prototype._connect = function () {
     this._timer = null;
     if (this._closed) return;
+    var self = this;
+    var source = this.options.token;
+    if (source === null || source === undefined || !this._refreshToken) { this._open(); return; }
+    var seq = ++this._tokenSeq;
+    var pending;
+    try {
+      pending = Promise.resolve(typeof source === 'function' ? source.call(this) : source);
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    pending.then(function (t) {
+      if (self._closed || seq !== self._tokenSeq) return;
+      self._tokenValue = t === null || t === undefined ? null : String(t);
+      self._refreshToken = false;
+      self._open();
+    }, function (e) {
+      if (self._closed || seq !== self._tokenSeq) return;
+      var delay = backoffDelay(self._attempt++, self.options);
+      self._status('reconnecting', { strategy: self._candidates[self._index], delay: delay,
+        attempt: self._attempt, reason: 'token: ' + String(e && e.message || e) });
+      self._schedule(delay);
+    });
+  };
+
+  Subscription.prototype._open = function () {
     var self = this;
     var name = this._candidates[this._index];
     var conn = { transport: null, opened: false, openedAt: 0 };
@@ -444,6 +494,7 @@
       message: function (data, id) { if (live()) self._message(data, id); },
       missed: function (info) { if (live()) self._missed(info); },
       fail: function (reason) { if (live()) self._failed(conn, name, reason); },
+      ended: function (why) { if (live()) self._ended(conn, name, why); },
       renew: function () { if (live()) self.reconnect(); }
     });
   };
@@ -470,8 +521,22 @@
     callUser(this.options.onmissed, this, [detail]);
   };
 
+  // The server ended the subscription for its token: a fresh token, and at once the same
+  // transport from the last id. A connection that never opened is a plain failure (backoff),
+  // so a token the server keeps refusing cannot make a hot loop.
+  Subscription.prototype._ended = function (conn, name, why) {
+    var reason = why === 'revoked' ? 'revoked' : 'token expired';
+    if (!conn.opened) { this._failed(conn, name, reason); return; }
+    this._conn = null;
+    if (conn.transport) conn.transport.close();
+    this._refreshToken = true;
+    this._status('reconnecting', { strategy: name, delay: 0, attempt: this._attempt, reason: reason });
+    this._schedule(0);
+  };
+
   Subscription.prototype._failed = function (conn, name, reason) {
     this._conn = null;
+    if (!conn.opened) this._refreshToken = true; // refused, perhaps for its token
     if (conn.transport) conn.transport.close();
     var opened = conn.opened;
     // A connection that lived a while was healthy: start the backoff again from the fast end.

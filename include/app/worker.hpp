@@ -21,6 +21,7 @@
 #include "http/session_host.hpp"
 #include "http/static_files.hpp"
 #include "net/server.hpp"
+#include "push/admission.hpp"
 #include "push/host.hpp"
 
 namespace herald::push {
@@ -88,6 +89,7 @@ public:
     void subscriber_joined(const config::Limits& l, const push::PresenceEvent& e) noexcept override;
     void subscriber_left(const push::PresenceEvent& e) noexcept override;
     AuthRequests& auth() noexcept { return auth_; }
+    push::AdmissionRegistry& admissions() noexcept override { return admissions_; }
     bool loop_stopped() const noexcept { return loop_done_.load(std::memory_order_acquire); }
     WorkerStats& stats() noexcept { return stats_; }
     const std::vector<Worker*>& all_workers() const noexcept { return *all_; }
@@ -98,6 +100,9 @@ private:
 
     std::size_t index_;
     EventLoop loop_;
+    push::AdmissionRegistry admissions_{[this](std::function<void()> fn) {
+        loop_.post(std::move(fn));
+    }};
     std::shared_ptr<const http::Router> routes_;
     push::Broker& broker_;
     push::WorkerId broker_worker_ = 0;

@@ -10,12 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/limits.hpp"
+
 namespace herald::auth {
 
 // Tokens longer than this are refused before any decoding or hashing.
 inline constexpr std::size_t jwt_max_token_bytes = 8192;
 // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
-inline constexpr std::size_t jwt_min_key_bytes = 32;
+inline constexpr std::size_t jwt_min_key_bytes = herald::hs256_min_key_bytes;
 // At most this many names in `channels` and in `publish`.
 inline constexpr std::size_t jwt_max_channel_patterns = 256;
 // Default allowance, in seconds, for clocks that disagree when checking exp and nbf.

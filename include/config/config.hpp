@@ -57,6 +57,16 @@ struct UpstreamUrl {
     std::string path = "/"; // origin-form, with any query
 };
 
+// Signed-token access (`auth_jwt`, `auth_jwt_cookie`, `auth_jwt_leeway`), inherited like the
+// Limits it sits in. With a key, subscribing needs a valid token whose `channels` claim covers
+// the channel; with `publish` too, publishing needs one whose `publish` claim covers it.
+struct JwtConf {
+    std::string key;                        // HS256 secret ("" = no token needed); never logged
+    bool publish = false;                   // `auth_jwt KEY publish;`
+    std::string cookie;                     // cookie that may carry the token ("" = none)
+    Duration leeway{30'000};                // clock skew allowed on exp and nbf
+};
+
 // Settings inherited http -> server -> location. The loader fills every field
 // (defaults first, then http, then server, then location overrides).
 struct Limits {
@@ -100,6 +110,7 @@ struct Limits {
     Duration auth_request_timeout{5'000};
     Duration auth_request_cache{0};
     std::optional<UpstreamUrl> on_subscribe, on_unsubscribe;
+    JwtConf jwt;
 };
 
 struct LocationConf {
@@ -183,7 +194,7 @@ struct Config {
 
 // Parses FILE (and its includes) into a Config. Throws ConfigError with
 // "FILE:LINE:COL: message" on any error. Does not touch sockets or the filesystem
-// beyond reading config files.
+// beyond reading config files and `auth_jwt "file:..."` keys.
 std::shared_ptr<const Config> load_config(const std::string& path);
 
 // Same for config text standing for the file `path` (which need not exist): messages name

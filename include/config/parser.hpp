@@ -48,6 +48,11 @@ inline constexpr std::size_t max_config_file_size = 1024 * 1024; // per file
 inline constexpr int max_include_depth = 16;                     // nested include levels
 inline constexpr int max_block_depth = 32;                       // nested `{` per file
 
+// Reads a whole file of at most max bytes into out (config files, key files). Returns "" on
+// success, else the message (nginx wording: `open() "PATH" failed (REASON)`).
+std::string read_file(const std::string& path, std::string& out,
+                      std::size_t max = max_config_file_size);
+
 // Reads path and its includes into a tree. `include PATTERN;` is allowed in any block and
 // replaced by the directives of the files it names: PATTERN is relative to the including file's
 // folder; with * ? [ it is a glob (sorted; no match is fine), otherwise the file must exist.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace herald {
@@ -27,6 +28,11 @@ void set_level(LogLevel lv) noexcept;
 const std::string& path() noexcept;
 
 void write(LogLevel lv, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// A value from a client or a token made safe to quote in a log line: at most max_quoted bytes,
+// control characters, bytes >= 0x7f and '"' as '?' (so it cannot forge or break a line).
+inline constexpr std::size_t max_quoted = 64;
+std::string quoted(std::string_view s);
 
 } // namespace herald::log
 

@@ -59,4 +59,12 @@ HttpError normalize_path(std::string_view path, std::string& out);
 // query's names, exactly (case-sensitive).
 std::optional<std::string> query_arg(std::string_view query, std::string_view name);
 
+// What append_masked_target() writes in place of a hidden value.
+inline constexpr std::string_view masked_value = "***";
+
+// Appends target to out with the value of every query argument called name (compared after
+// decoding, exactly as query_arg() finds it) replaced by masked_value: a secret passed in the
+// URL (?token=) stays out of the access log. A target without such an argument is copied as is.
+void append_masked_target(std::string& out, std::string_view target, std::string_view name);
+
 } // namespace herald::http

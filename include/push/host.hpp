@@ -11,6 +11,7 @@
 
 namespace herald::push {
 
+class AdmissionRegistry;
 class Broker;
 
 // A subscriber that joined or left a channel (the on_subscribe / on_unsubscribe events).
@@ -34,6 +35,8 @@ public:
     // any, is told), or stopped (e.on_unsubscribe is told). Called by Presence only.
     virtual void subscriber_joined(const config::Limits& l, const PresenceEvent& e) noexcept = 0;
     virtual void subscriber_left(const PresenceEvent& e) noexcept = 0;
+    // This worker's admitted subscribers (expiry and revocation, push/admission.hpp).
+    virtual AdmissionRegistry& admissions() noexcept = 0;
 
 protected:
     ~PushHost() = default;

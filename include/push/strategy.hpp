@@ -30,6 +30,9 @@ struct Target {
     // no token), and when the admission ends (token "exp", seconds since the epoch; 0 = never).
     std::string sub;
     std::int64_t expires_at = 0;
+    // A WebSocket `publish on;` route: may this client's messages be published (false when the
+    // location's token rule guards publishing and the token's "publish" claim lacks the channel).
+    bool may_publish = true;
 };
 
 // Resolves the channel (literal, $arg_NAME, $tail), ?format and the resume point: native (the

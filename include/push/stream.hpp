@@ -1,7 +1,8 @@
 // Stream: the shared half of the two HTTP streaming strategies (SSE and iframe): one chunked
 // response (or close-delimited for HTTP/1.0) that stays open, receives each message from the
 // broker, sends keepalive comments every stream_keepalive, ends cleanly when the channel is
-// deleted or the server shuts down, and drops a subscriber whose queued bytes are still past
+// deleted, the server shuts down, the subscriber's token expires or it is revoked (after a final
+// event the client recognises), and drops a subscriber whose queued bytes are still past
 // output_queue_limit when the next message comes (counted as dropped). Owned by the
 // HttpSession as its Responder.
 #pragma once
@@ -11,13 +12,14 @@
 #include <string_view>
 
 #include "http/session.hpp"
+#include "push/admission.hpp"
 #include "push/broker.hpp"
 #include "push/presence.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
 
-class Stream : public http::Responder, public Subscriber {
+class Stream : public http::Responder, public Subscriber, public Revocable {
 public:
     Stream(PushHost& h, http::HttpSession& s, config::PushStrategy kind, Target t);
     ~Stream() override;
@@ -30,6 +32,7 @@ public:
     void on_channel_closed() noexcept override;
     void on_shutdown() noexcept override;
     void cancel() noexcept override;
+    void end_access(AccessEnd why) noexcept override;
 
 protected:
     // The first bytes of the body (SSE retry field, iframe HTML preamble).
@@ -39,6 +42,8 @@ protected:
     // Queues one message (framed as a chunk when chunked()).
     virtual void write_message(const Message& m, const std::shared_ptr<const Message>& keep) = 0;
     virtual std::string_view keepalive() const = 0;
+    // The last bytes before the end when the token expired or the subscriber was revoked.
+    virtual std::string end_signal(AccessEnd why) const = 0;
 
     // Queues own bytes as one chunk (or raw for HTTP/1.0).
     void write_own(std::string_view bytes);
@@ -59,6 +64,7 @@ private:
     std::uint64_t limit_;
     Timer keepalive_;
     Presence presence_; // reports the leave after the unsubscribe
+    Admission admission_;  // after t_, which it points to
     Subscription sub_;  // last: unsubscribes first
 };
 

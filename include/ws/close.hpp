@@ -20,6 +20,9 @@ enum class CloseCode : std::uint16_t {
     policy_violation = 1008,   // e.g. outbound queue over ws_max_queue
     message_too_big = 1009,    // over ws_max_message_size
     internal_error = 1011,
+    // Private-use codes (RFC 6455 §7.4.2), by analogy with HTTP 401 and 403:
+    token_expired = 4401,      // the subscriber's token expired
+    revoked = 4403,            // the publisher API ended the subscriber
 };
 
 // Short text for logs ("protocol error").

@@ -1,9 +1,11 @@
 // The publisher API (`publish;` locations): POST/PUT publish the body, GET describes the
-// channel, DELETE closes it (stream subscribers end cleanly, held long-polls get 410).
+// channel, DELETE closes it (stream subscribers end cleanly, held long-polls get 410), or with
+// sub=/subscribers=all ends subscribers and keeps it (app/revoke.cpp).
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
+#include "app/access.hpp"
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
 #include "http/session.hpp"
@@ -90,7 +92,9 @@ void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
             push::respond_push_error(s, r.error);
             return;
         }
-        respond_json(s, 200, channel_info_json(r.info));
+        std::string info = channel_info_json(r.info);
+        info.pop_back();  // the closing brace: the subscribers by token sub go in too
+        respond_json(s, 200, info + ",\"by_sub\":" + subscribers_by_sub_json(w, t.channel) + "}");
         return;
     }
     case http::Method::del: {
@@ -115,8 +119,13 @@ void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
 
 void serve_publish(Worker& w, http::HttpSession& s) {
     if (!check_cors(s)) return;  // an unlisted browser origin publishes nothing
+    if (is_revocation(s.request())) {  // ends subscribers, keeps the channel
+        serve_revoke(w, s);
+        return;
+    }
     push::Target t;
     if (!push::resolve_target(s, t)) return;
+    if (!check_token(s, t, AccessFor::publish)) return;
     w.auth().admit(s, t.channel, "publish",
                    [&w, t](http::HttpSession& ss) { answer_publish(w, ss, t); });
 }

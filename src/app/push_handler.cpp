@@ -1,6 +1,7 @@
 // The push handler: a push location's request, from the CORS check to its strategy.
 #include "app/handlers.hpp"
 
+#include "app/access.hpp"
 #include "app/worker.hpp"
 #include "core/log.hpp"
 #include "http/origin.hpp"
@@ -52,6 +53,7 @@ void serve_push(Worker& w, http::HttpSession& s) {
         return;
     }
     if (!push::resolve_target(s, t, strategy.native_since(s))) return;
+    if (!check_token(s, t, AccessFor::subscribe)) return;
     w.auth().admit(s, t.channel, config::to_string(s.location().push),
                    [&w, &strategy, t](http::HttpSession& ss) {
                        push::Target admitted = t;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "config/loader.hpp"
+#include "config/parser.hpp"
 #include "config/values.hpp"
 #include "core/ascii.hpp"
 #include "core/limits.hpp"
@@ -20,6 +21,7 @@ constexpr std::uint64_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
 constexpr Duration no_time{0};
 constexpr Duration max_time{10LL * 365 * 86'400'000}; // parse_duration()'s ceiling
 constexpr int max_worker_threads = 256;
+constexpr Duration max_jwt_leeway{86'400'000}; // a day: more would make exp meaningless
 constexpr std::uint64_t max_status_top_channels = 1000; // bounds /status size and metric series
 
 std::string dquote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -355,6 +357,44 @@ void limit_rate(Loader& l, const Directive& d) {
     l.limits->limit_rate_burst = static_cast<std::uint32_t>(*m);
 }
 
+// `auth_jwt off;`, `auth_jwt "SECRET" [publish];` or `auth_jwt "file:PATH" [publish];`: the key
+// file is read now (at load and at every reload), its trailing CR/LF/spaces dropped, so that
+// `echo SECRET > key` works.
+void auth_jwt(Loader& l, const Directive& d) {
+    JwtConf& jwt = l.limits->jwt;
+    const std::string& v = d.args[0].value;
+    if (v == "off") {
+        if (d.args.size() > 1) l.fail(d, 1, "\"auth_jwt off\" takes no other parameter");
+        jwt.key.clear();
+        jwt.publish = false;
+        return;
+    }
+    std::string key = v;
+    if (v.rfind("file:", 0) == 0) {
+        Directive file_arg = d;
+        file_arg.args[0].value = v.substr(5);
+        const std::string path = l.path(file_arg, 0);
+        if (std::string err = read_file(path, key, max_key_file_bytes); !err.empty())
+            l.fail(d, 0, err);
+        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
+            key.pop_back();
+    }
+    if (key.size() < hs256_min_key_bytes)
+        l.fail(d, 0,
+               "the \"auth_jwt\" key is " + std::to_string(key.size()) +
+                   " bytes, HS256 needs at least " + std::to_string(hs256_min_key_bytes));
+    if (d.args.size() > 1 && d.args[1].value != "publish")
+        l.invalid(d, 1, ", it must be \"publish\"");
+    jwt.key = std::move(key);
+    jwt.publish = d.args.size() > 1;
+}
+
+void auth_jwt_cookie(Loader& l, const Directive& d) {
+    // RFC 6265 §4.1.1: a cookie-name is an RFC 9110 token.
+    if (!ascii::is_token(d.args[0].value)) l.invalid(d, 0, ", it must be a cookie name");
+    l.limits->jwt.cookie = d.args[0].value;
+}
+
 // Table building blocks: exactly one argument; a range; repeatable; on|off; a block.
 constexpr Spec one(std::string_view n, std::uint16_t ctx, Handler h) {
     return Spec{n, ctx, 1, 1, false, false, false, h};
@@ -477,6 +517,11 @@ constexpr Spec table[] = {
     one("auth_request_cache", ctx_hsl, time_limit<&Limits::auth_request_cache, 0>),
     one("on_subscribe", ctx_hsl, upstream_url<&Limits::on_subscribe>),
     one("on_unsubscribe", ctx_hsl, upstream_url<&Limits::on_unsubscribe>),
+    // Signed tokens (inherited like the limits)
+    args("auth_jwt", ctx_hsl, 1, 2, auth_jwt),
+    one("auth_jwt_cookie", ctx_hsl, auth_jwt_cookie),
+    one("auth_jwt_leeway", ctx_hsl, [](Loader& l, const Directive& d) {
+        l.limits->jwt.leeway = l.time(d, 0, no_time, max_jwt_leeway); }),
 };
 // clang-format on
 

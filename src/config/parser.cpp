@@ -23,29 +23,6 @@ std::string dquote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string errno_text(int err) { return std::system_category().message(err); }
 
-// Reads a whole config file of at most max_config_file_size bytes.
-// Returns "" on success, else the message (nginx wording).
-std::string read_file(const std::string& path, std::string& out) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return "open() " + dquote(path) + " failed (" + errno_text(errno) + ")";
-    std::string too_large = // not const: returned by value, it can then be moved
-        dquote(path) + " is too large (over " + std::to_string(max_config_file_size) + " bytes)";
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
-        static_cast<std::uint64_t>(st.st_size) > max_config_file_size)
-        return too_large;
-    out.clear();
-    char buf[16 * 1024];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return "read() " + dquote(path) + " failed (" + errno_text(errno) + ")";
-        if (n == 0) return {};
-        if (out.size() + static_cast<std::size_t>(n) > max_config_file_size) return too_large;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 bool has_glob_chars(std::string_view s) noexcept {
     return s.find_first_of("*?[") != std::string_view::npos;
 }
@@ -196,6 +173,28 @@ void Parser::include_file(const Directive& d, const std::string& path, int inclu
 }
 
 } // namespace
+
+std::string read_file(const std::string& path, std::string& out, std::size_t max) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return "open() " + dquote(path) + " failed (" + errno_text(errno) + ")";
+    std::string too_large = // not const: returned by value, it can then be moved
+        dquote(path) + " is too large (over " + std::to_string(max) + " bytes)";
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<std::uint64_t>(st.st_size) > max)
+        return too_large;
+    out.clear();
+    char buf[16 * 1024];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return "read() " + dquote(path) + " failed (" + errno_text(errno) + ")";
+        if (n == 0) return {};
+        if (out.size() + static_cast<std::size_t>(n) > max) return too_large;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
 
 std::string ConfigTree::where(std::uint32_t file, Position pos) const {
     return files[file].path + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col);

@@ -91,4 +91,13 @@ void write(LogLevel lv, const char* fmt, ...) {
     (void)w; // nowhere to report a failing error log
 }
 
+std::string quoted(std::string_view s) {
+    std::string out(s.substr(0, max_quoted));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ||
+            c == '"')
+            c = '?';
+    return out;
+}
+
 } // namespace herald::log

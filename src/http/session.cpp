@@ -94,7 +94,8 @@ std::size_t HttpSession::on_head_done(std::span<char> data, std::size_t head_len
     head_only_ = req.method == Method::head;
     host_.count_request();
     if (host_.access_log().enabled()) {
-        request_line_.assign(req.method_name).append(" ").append(req.target);
+        request_line_.assign(req.method_name).append(" ");
+        append_masked_target(request_line_, req.target, "token");  // ?token= is a credential
         request_line_.append(http10_ ? " HTTP/1.0" : " HTTP/1.1");
         referer_.assign(req.header("Referer"));
         user_agent_.assign(req.header("User-Agent"));

@@ -175,4 +175,26 @@ std::optional<std::string> query_arg(std::string_view query, std::string_view na
     }
 }
 
+void append_masked_target(std::string& out, std::string_view target, std::string_view name) {
+    const std::size_t q = target.find('?');
+    if (q == std::string_view::npos) {
+        out.append(target);
+        return;
+    }
+    out.append(target.substr(0, q + 1));
+    std::string_view query = target.substr(q + 1);
+    while (true) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        const std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && form_decode(pair.substr(0, eq)) == name)
+            out.append(pair.substr(0, eq + 1)).append(masked_value);
+        else
+            out.append(pair);
+        if (amp == std::string_view::npos) return;
+        out += '&';
+        query.remove_prefix(amp + 1);
+    }
+}
+
 } // namespace herald::http

@@ -48,6 +48,11 @@ private:
         session().connection().flush_soon();
     }
     std::string_view keepalive() const override { return "<!-- keepalive -->\n"; }
+    // parent.CALLBACK(null,"",{"ended":"expired"|"revoked"}) before the document ends.
+    std::string end_signal(AccessEnd why) const override {
+        return "<script>parent." + callback_ + "(null,\"\",{\"ended\":\"" +
+               (why == AccessEnd::expired ? "expired" : "revoked") + "\"})</script>\n";
+    }
 
     std::string callback_;
     // "<script>parent.CALLBACK" (a chunk when chunked) for a custom callback, built once.

@@ -1,15 +1,17 @@
 // long-polling: the next message after ?since= at once if buffered, else the request is held
 // (a subscriber with one timer, no thread, no scan) until a message arrives -> 200, the
-// longpoll_timeout passes -> 304, or the channel is deleted -> 410.
+// longpoll_timeout passes -> 304, the channel is deleted -> 410, the subscriber's token expires
+// -> 401, or the publisher API revokes it -> 403.
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/presence.hpp"
+#include "push/admission.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
 namespace {
 
-class HeldPoll final : public http::Responder, public Subscriber {
+class HeldPoll final : public http::Responder, public Subscriber, public Revocable {
 public:
     HeldPoll(PushHost& h, http::HttpSession& s, Target t, std::string origin)
         : Subscriber(config::PushStrategy::long_polling), h_(h), s_(s), t_(std::move(t)),
@@ -21,13 +23,23 @@ public:
         presence_ = Presence(h_, s_, t_, strategy());
         last_ = std::move(last);
         timer_ = s_.connection().loop().add_timer(timeout, [this] { expire(); });
+        admission_ = Admission(h_.admissions(), s_.connection().loop(), t_, *this);
+    }
+
+    void end_access(AccessEnd why) noexcept override {
+        if (done_) return;
+        finish();
+        const int status = why == AccessEnd::expired ? 401 : 403;
+        http::ResponseHead head(status);
+        head.header("Content-Type", "text/html").header("Cache-Control", "no-store");
+        if (why == AccessEnd::expired) head.header("WWW-Authenticate", bearer_invalid_token);
+        http::add_cors_headers(head, origin_);
+        s_.respond(std::move(head), http::error_page(status));
     }
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
         if (done_) return;
-        done_ = true;
-        sub_.reset();
-        timer_.cancel();
+        finish();
         respond_message(s_, m, t_.format, false, origin_);  // destroys *this after dispatch
         s_.connection().out().stamp_delivery(
             m->published_steady, h_.latency(config::PushStrategy::long_polling));
@@ -35,25 +47,26 @@ public:
 
     void on_channel_closed() noexcept override {
         if (done_) return;
-        done_ = true;
-        timer_.cancel();
+        finish();
         s_.respond_error(410);
     }
 
     void on_shutdown() noexcept override { expire(); }
 
-    void cancel() noexcept override {
-        done_ = true;
-        sub_.reset();
-        timer_.cancel();
-    }
+    void cancel() noexcept override { finish(); }
 
 private:
-    void expire() {
-        if (done_) return;
+    // No callback runs after this: the subscription, the timeout and the admission end.
+    void finish() noexcept {
         done_ = true;
         sub_.reset();
         timer_.cancel();
+        admission_.reset();
+    }
+
+    void expire() {
+        if (done_) return;
+        finish();
         http::ResponseHead head(304);
         head.header("Cache-Control", "no-cache");
         if (!last_.empty()) head.header("ETag", "\"" + last_ + "\"");
@@ -67,6 +80,7 @@ private:
     std::string origin_;
     std::string last_;
     Timer timer_;
+    Admission admission_;  // after t_, which it points to
     bool done_ = false;
     Presence presence_;  // a held poll is a subscriber until it is answered
     Subscription sub_;  // last: unsubscribes before the rest is destroyed

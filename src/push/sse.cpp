@@ -1,6 +1,7 @@
 // sse: Server-Sent Events (HTML Living Standard §9.2): text/event-stream, "retry:" from
 // sse_retry, one event per message with its id, Last-Event-ID / ?since= resume, comment lines
-// as keepalive, and an `event: herald-missed` event when the resume point is gone.
+// as keepalive, an `event: herald-missed` event when the resume point is gone, and a last
+// `event: herald-expired` / `event: herald-revoked` when the subscriber's access ends.
 #include "http/session.hpp"
 #include "push/encode.hpp"
 #include "push/stream.hpp"
@@ -30,6 +31,10 @@ private:
         session().connection().flush_soon();
     }
     std::string_view keepalive() const override { return ": keepalive\n\n"; }
+    std::string end_signal(AccessEnd why) const override {
+        return why == AccessEnd::expired ? "event: herald-expired\ndata: token expired\n\n"
+                                         : "event: herald-revoked\ndata: revoked\n\n";
+    }
 
     std::uint64_t retry_ms_;
 };

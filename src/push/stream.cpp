@@ -44,6 +44,7 @@ void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
     h.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);
     me.presence_ = Presence(h, s, me.t_, me.strategy());
+    me.admission_ = Admission(h.admissions(), s.connection().loop(), me.t_, me);
     me.arm_keepalive();
 }
 
@@ -79,6 +80,7 @@ void Stream::end() {
     ended_ = true;
     sub_.reset();
     keepalive_.cancel();
+    admission_.reset();
     if (chunked_) {
         s_.connection().out().push_static(http::last_chunk);
         s_.end_response();
@@ -94,6 +96,16 @@ void Stream::cancel() noexcept {
     ended_ = true;
     sub_.reset();
     keepalive_.cancel();
+    admission_.reset();
+}
+
+void Stream::end_access(AccessEnd why) noexcept {
+    if (ended_) return;
+    HERALD_INFO("%s subscriber %s of \"%s\" (sub \"%s\"): %s", to_string(strategy()),
+                s_.connection().peer().to_string().c_str(), t_.channel.c_str(),
+                log::quoted(t_.sub).c_str(), why == AccessEnd::expired ? "token expired" : "revoked");
+    write_own(end_signal(why));
+    end();
 }
 
 } // namespace herald::push

@@ -2,8 +2,10 @@
 // endpoint (`echo "PREFIX";`) or a channel subscriber that sends each message as one frame
 // (encoded once, shared by every subscriber) and, with `publish on;`, publishes what clients
 // send. Resume with ?since=; a {"herald":"missed",...} text frame signals a lost resume point.
+// A subscriber whose token expires is closed with 4401, a revoked one with 4403.
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/admission.hpp"
 #include "push/presence.hpp"
 #include "push/strategy.hpp"
 #include "ws/deflate_offer.hpp"
@@ -26,7 +28,7 @@ private:
     std::string prefix_;
 };
 
-class ChannelEndpoint final : public ws::Endpoint, public Subscriber {
+class ChannelEndpoint final : public ws::Endpoint, public Subscriber, public Revocable {
 public:
     ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue)
         : Subscriber(config::PushStrategy::websocket), w_(w), latency_(w.latency(config::PushStrategy::websocket)),
@@ -38,8 +40,23 @@ public:
         if (r.error != PushError::none) return r.error;
         history_ = std::move(r.history);
         sub_ = std::move(r.subscription);
+        admission_ = Admission(w_.admissions(), s.connection().loop(), t_, *this);
         presence_ = Presence(w_, s, t_, strategy());
         return PushError::none;
+    }
+
+    // 4401 "token expired" / 4403 "revoked"; nothing more is delivered.
+    void end_access(AccessEnd why) noexcept override {
+        admission_.reset();
+        if (!sub_) return;  // already ending
+        sub_.reset();
+        HERALD_INFO("websocket subscriber of \"%s\" (sub \"%s\"): %s", t_.channel.c_str(),
+                    log::quoted(t_.sub).c_str(),
+                    why == AccessEnd::expired ? "token expired" : "revoked");
+        if (session_)
+            session_->close(why == AccessEnd::expired ? ws::CloseCode::token_expired
+                                                      : ws::CloseCode::revoked,
+                            why == AccessEnd::expired ? "token expired" : "revoked");
     }
 
     void on_open(ws::WsSession& s) noexcept override {
@@ -54,6 +71,10 @@ public:
 
     void on_message(ws::WsSession&, ws::Opcode op, std::string_view payload) noexcept override {
         if (!publish_) return;  // subscribe-only route: client messages are ignored
+        if (!t_.may_publish) {  // the token may read this channel, not write to it
+            if (session_) session_->close(ws::CloseCode::policy_violation, "publish not allowed");
+            return;
+        }
         auto r = w_.broker().publish(t_.channel, payload,
                                      op == ws::Opcode::text ? "text/plain; charset=utf-8"
                                                             : "application/octet-stream");
@@ -91,6 +112,7 @@ public:
 
     void on_close() noexcept override {
         sub_.reset();
+        admission_.reset();
         session_ = nullptr;
     }
 
@@ -144,6 +166,7 @@ private:
     History history_;            // backlog still to send, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;  // bytes of live messages queued behind the backlog
+    Admission admission_;            // after t_, which it points to
     Presence presence_;
     Subscription sub_;
 };

@@ -18,6 +18,8 @@ const char* reason_of(CloseCode c) noexcept {
     case CloseCode::policy_violation: return "policy violation";
     case CloseCode::message_too_big: return "message too big";
     case CloseCode::internal_error: return "internal error";
+    case CloseCode::token_expired: return "token expired";
+    case CloseCode::revoked: return "revoked";
     }
     return "unknown";
 }

@@ -9,7 +9,9 @@
 //  - ChunkedDecoder (on the body after a chunked head, and on the raw input): whole and split
 //    feeding give the same status, error offset and data; it always makes progress; the body
 //    size it reports is the data it returned once done, and stays under its limit;
-//    chunk_header() output decodes back to the payload.
+//    chunk_header() output decodes back to the payload;
+//  - append_masked_target() (the access log's ?token= mask): the masked target still has a
+//    token argument exactly when the input had one, and its value is "" or the mask.
 // Input layout: [flags][cut1 u16][cut2 u16][max_body u8] then the request bytes.
 #include <algorithm>
 #include <cstddef>
@@ -213,6 +215,23 @@ void check_pipelined(std::string_view in, const ParserLimits& limits) {
     }
 }
 
+// No ?token= value survives the access log's mask, however the argument is spelled.
+void check_masked_target(std::string_view target) {
+    std::string out;
+    append_masked_target(out, target, "token");
+    const std::size_t q = target.find('?'), mq = out.find('?');
+    require((q == std::string_view::npos) == (mq == std::string::npos), "mask: keeps the '?'");
+    if (q == std::string_view::npos) {
+        require(out == target, "mask: a target without a query is unchanged");
+        return;
+    }
+    require(out.compare(0, mq, target.substr(0, q)) == 0, "mask: the path is unchanged");
+    const std::optional<std::string> before = query_arg(target.substr(q + 1), "token");
+    const std::optional<std::string> after = query_arg(std::string_view(out).substr(mq + 1), "token");
+    require(before.has_value() == after.has_value(), "mask: the token argument stays");
+    require(!after || after->empty() || *after == masked_value, "mask: no token value is left");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -250,5 +269,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (flags & 4)
         check_chunk_encoding(in.substr(0, 300));
+    if (flags & 8)
+        check_masked_target(in.substr(0, 300));
     return 0;
 }
