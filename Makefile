@@ -145,14 +145,14 @@ run: all
 
 # `make test` is everything CI runs (.ci/run calls it): `make test-fast`, then the
 # integration suite under ThreadSanitizer with 4 event loops (`make tsan`), every fuzz target
-# for TEST_FUZZ_SECONDS (30, two at a time: the whole run stays inside CI's 30 minutes; a
+# for TEST_FUZZ_SECONDS (20, two at a time: the whole run stays inside CI's 30 minutes; a
 # standalone `make fuzz` runs 60 s each) and the static analysis (`make lint`).
 # `make test-fast`: unit (epoll and kqueue-emulation builds), then integration over loopback
 # against the sanitized binary on both backends, then the browser end-to-end suite.
 # As root the package is built first (the package test installs it; CI runs as root), and
 # its optimised binary is the one the fd-exhaustion test runs (UBSan cannot run out of fds);
 # otherwise ./herald is built for that.
-TEST_FUZZ_SECONDS ?= 30
+TEST_FUZZ_SECONDS ?= 20
 IS_ROOT  := $(filter 0,$(shell id -u))
 TEST_DEB := $(if $(IS_ROOT),deb,herald)
 export HERALD_RELEASE_BIN := $(abspath $(if $(IS_ROOT),build/deb/herald,herald))

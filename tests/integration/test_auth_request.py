@@ -338,3 +338,47 @@ def test_suspended_handshake_keeps_its_head_while_others_are_read(srv, app):
     assert status_code == 101
     assert h['sec-websocket-accept'] == 'HSmrc0sMlYUkAGmm5OPpG2HaGWk='
     ws.close()
+
+
+CHAIN_CONF = '''
+error_log stderr info;
+http {
+    access_log off;
+    channel_autocreate on;
+    real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    server {
+        listen 127.0.0.1:0;
+        location /private/ {
+            push sse; channel $tail;
+            auth_jwt "KEY";
+            auth_request http://127.0.0.1:APP/auth/cookie;
+            on_subscribe http://127.0.0.1:APP/hook/join;
+        }
+    }
+}
+'''
+
+
+def test_the_access_steps_in_order_share_one_client_and_one_sub(herald, app):
+    """allow/deny's client address, the token and the application's answer work together: a
+    request without a token is refused before the application is asked; with a token, the
+    application sees the forwarded client address, and the hook carries the token's sub and
+    that address."""
+    from test_auth_jwt import KEY, token
+    srv = herald(CHAIN_CONF.replace('APP', str(app.port)).replace('KEY', KEY.decode()))
+    fwd = {'X-Forwarded-For': '192.0.2.5', 'Cookie': 'auth=yes'}
+    st = Stream(srv.port, '/private/user-42', headers=fwd)
+    st.close()
+    assert st.status == 401
+    assert app.auth_count('/auth/cookie') == 0
+    st = Stream(srv.port, '/private/user-42?token=' + token(), headers=fwd)
+    assert st.status == 200
+    with app.lock:
+        _, h = app.seen[-1]
+    assert h['X-Real-IP'] == '192.0.2.5'
+    (path, event), = app.wait_events(1)
+    st.close()
+    assert path == '/hook/join'
+    assert event['sub'] == '42' and event['addr'] == '192.0.2.5'
+    assert event['channel'] == 'user-42' and event['event'] == 'subscribe'
