@@ -102,11 +102,23 @@ std::string num(double v) {
 std::string seconds(std::uint64_t ns) { return num(static_cast<double>(ns) / 1e9); }
 
 // labels (optional): `key="value",...` of the first sample; further samples follow by hand.
+struct PromSample {
+    std::string_view labels; // `key="value",...` without braces; "" for none
+    std::uint64_t value;
+};
+
+// One metric family: its HELP and TYPE lines, then a line per sample.
+void prom_family(std::string& out, const char* name, const char* type, const char* help,
+                 std::initializer_list<PromSample> samples) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const PromSample& p : samples)
+        out += name + (p.labels.empty() ? "" : "{" + std::string(p.labels) + "}") + " " +
+               std::to_string(p.value) + "\n";
+}
+
 void prom_metric(std::string& out, const char* name, const char* type, const char* help,
-                 std::uint64_t v, std::string_view labels = {}) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + (labels.empty() ? "" : "{" + std::string(labels) + "}") + " " +
-           std::to_string(v) + "\n";
+                 std::uint64_t v) {
+    prom_family(out, name, type, help, {{{}, v}});
 }
 
 void prom_latency(std::string& out, const Figures& f) {
@@ -212,48 +224,40 @@ std::string prometheus(const Figures& f) {
         out += std::string("herald_subscribers{strategy=\"") + to_string(static_cast<config::PushStrategy>(k)) + "\"} " +
                std::to_string(b.subscribers[static_cast<std::size_t>(k)]) + "\n";
     const ws::DeflateTotals& d = f.deflate;
-    prom_metric(out, "herald_ws_deflate_messages_total", "counter",
-                "WebSocket messages compressed (sent) or inflated (received).", d.sent_messages,
-                "direction=\"sent\"");
-    out += "herald_ws_deflate_messages_total{direction=\"received\"} " +
-           std::to_string(d.received_messages) + "\n";
-    prom_metric(out, "herald_ws_deflate_bytes_total", "counter",
+    prom_family(out, "herald_ws_deflate_messages_total", "counter",
+                "WebSocket messages compressed (sent) or inflated (received).",
+                {{"direction=\"sent\"", d.sent_messages},
+                 {"direction=\"received\"", d.received_messages}});
+    prom_family(out, "herald_ws_deflate_bytes_total", "counter",
                 "Payload bytes of those messages, uncompressed (plain) and compressed (wire).",
-                d.sent_plain, "direction=\"sent\",form=\"plain\"");
-    out += "herald_ws_deflate_bytes_total{direction=\"sent\",form=\"wire\"} " +
-           std::to_string(d.sent_compressed) + "\n" +
-           "herald_ws_deflate_bytes_total{direction=\"received\",form=\"wire\"} " +
-           std::to_string(d.received_compressed) + "\n" +
-           "herald_ws_deflate_bytes_total{direction=\"received\",form=\"plain\"} " +
-           std::to_string(d.received_plain) + "\n";
-    prom_metric(out, "herald_limit_rejected_total", "counter",
+                {{"direction=\"sent\",form=\"plain\"", d.sent_plain},
+                 {"direction=\"sent\",form=\"wire\"", d.sent_compressed},
+                 {"direction=\"received\",form=\"wire\"", d.received_compressed},
+                 {"direction=\"received\",form=\"plain\"", d.received_plain}});
+    prom_family(out, "herald_limit_rejected_total", "counter",
                 "Requests refused by per-address limits (table_full: no room for the address).",
-                f.limit_conn, "limit=\"conn\"");
-    out += "herald_limit_rejected_total{limit=\"rate\"} " + std::to_string(f.limit_rate) +
-           "\nherald_limit_rejected_total{limit=\"table_full\"} " +
-           std::to_string(f.limit_full) + "\n";
+                {{"limit=\"conn\"", f.limit_conn},
+                 {"limit=\"rate\"", f.limit_rate},
+                 {"limit=\"table_full\"", f.limit_full}});
     prom_metric(out, "herald_limit_addresses", "gauge",
                 "Client addresses tracked by the per-address limits.", f.limit_addresses);
     prom_metric(out, "herald_auth_requests_sent_total", "counter",
                 "auth_request calls sent to the application.", f.auth_sent);
-    prom_metric(out, "herald_auth_request_decisions_total", "counter",
+    prom_family(out, "herald_auth_request_decisions_total", "counter",
                 "auth_request decisions (answers and cache hits); timeouts are among failed.",
-                f.auth_admitted, "result=\"admitted\"");
-    out += "herald_auth_request_decisions_total{result=\"refused\"} " +
-           std::to_string(f.auth_refused) + "\n" +
-           "herald_auth_request_decisions_total{result=\"failed\"} " +
-           std::to_string(f.auth_failed) + "\n";
+                {{"result=\"admitted\"", f.auth_admitted},
+                 {"result=\"refused\"", f.auth_refused},
+                 {"result=\"failed\"", f.auth_failed}});
     prom_metric(out, "herald_auth_request_timeouts_total", "counter",
                 "auth_request calls not answered within auth_request_timeout.", f.auth_timeouts);
     prom_metric(out, "herald_auth_request_cache_hits_total", "counter",
                 "auth_request decisions taken from auth_request_cache.", f.auth_cache_hits);
-    prom_metric(out, "herald_hook_events_total", "counter",
+    prom_family(out, "herald_hook_events_total", "counter",
                 "on_subscribe/on_unsubscribe events: sent (2xx), failed (every attempt), "
                 "dropped (queue full).",
-                f.hooks_sent, "result=\"sent\"");
-    out += "herald_hook_events_total{result=\"failed\"} " + std::to_string(f.hooks_failed) +
-           "\n" + "herald_hook_events_total{result=\"dropped\"} " +
-           std::to_string(f.hooks_dropped) + "\n";
+                {{"result=\"sent\"", f.hooks_sent},
+                 {"result=\"failed\"", f.hooks_failed},
+                 {"result=\"dropped\"", f.hooks_dropped}});
     prom_metric(out, "herald_hook_retries_total", "counter", "Hook attempts after the first.",
                 f.hooks_retried);
     prom_latency(out, f);
