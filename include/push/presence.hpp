@@ -18,7 +18,7 @@ struct Target;
 class Presence {
 public:
     Presence() = default;
-    Presence(PushHost& h, http::HttpSession& s, const Target& t, config::PushStrategy kind);
+    Presence(PushHost& h, const http::HttpSession& s, const Target& t, config::PushStrategy kind);
     Presence(Presence&& o) noexcept : host_(o.host_), event_(std::move(o.event_)) {
         o.host_ = nullptr;
     }

@@ -6,7 +6,7 @@
 
 namespace herald::push {
 
-Presence::Presence(PushHost& h, http::HttpSession& s, const Target& t,
+Presence::Presence(PushHost& h, const http::HttpSession& s, const Target& t,
                    config::PushStrategy kind) {
     const config::Limits& l = s.location().limits;
     if (!l.on_subscribe && !l.on_unsubscribe) return;
