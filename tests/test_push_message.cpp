@@ -1,6 +1,6 @@
 // Unit tests: push Message (push/message.hpp): text detection and the encodings built once
 // per message and shared by every subscriber (WebSocket frames, SSE events, iframe calls, the
-// JSON envelope), binary messages on the text encodings, sharing across threads.
+// JSON envelope), binary messages on the text encodings, event names, sharing across threads.
 #include <criterion/criterion.h>
 
 #include <cstdint>
@@ -27,8 +27,9 @@ std::string js(std::string_view s) {
 }
 
 std::shared_ptr<Message> published(std::uint64_t id, std::string data, std::string type = "",
-                                   std::string channel = "chat") {
-    auto m = std::make_shared<Message>(std::move(channel), std::move(data), std::move(type));
+                                   std::string channel = "chat", std::string event = "") {
+    auto m = std::make_shared<Message>(std::move(channel), std::move(data), std::move(type),
+                                       std::move(event));
     m->id = id;
     m->epoch = 0x5f0c2a9e17b4;  // ids read "5f0c2a9e17b4-ID"
     return m;
@@ -183,6 +184,70 @@ Test(push_message, iframe_calls) {
     cr_expect(j.tail.substr(0, 20) == "(\"{\\u0022id\\u0022:\\u", "%s",
               std::string(j.tail).c_str());
     cr_expect(j.tail.find("</") == j.tail.size() - 9);
+}
+
+Test(push_message, event_names_are_checked) {
+    using herald::push::check_event_name;
+    using herald::push::EventNameCheck;
+    for (std::string_view ok : {"a"sv, "price.update"sv, "user:42"sv, "A_b-9"sv, "messages"sv,
+                                "binary2"sv, "herald"sv, "x-herald-y"sv}) {
+        cr_expect(check_event_name(ok) == EventNameCheck::ok, "%.*s", int(ok.size()), ok.data());
+    }
+    cr_expect(check_event_name(std::string(64, 'e')) == EventNameCheck::ok);
+    for (std::string_view bad : {""sv, "a b"sv, "a\nevent: x"sv, "a\r"sv, "\"x"sv, "x'"sv,
+                                 "</script>"sv, "a\\b"sv, "caf\xc3\xa9"sv, "a\0b"sv, "a,b"sv,
+                                 "a;b"sv, "{}"sv}) {
+        cr_expect(check_event_name(bad) == EventNameCheck::invalid, "%zu bytes", bad.size());
+    }
+    cr_expect(check_event_name(std::string(65, 'e')) == EventNameCheck::invalid);
+    for (std::string_view r : {"message"sv, "binary"sv, "herald-missed"sv, "herald-expired"sv,
+                               "herald-revoked"sv, "herald-x"sv, "herald-"sv}) {
+        cr_expect(check_event_name(r) == EventNameCheck::reserved, "%.*s", int(r.size()),
+                  r.data());
+    }
+}
+
+// A named message carries its name in every form; an unnamed one is unchanged (above).
+Test(push_message, named_messages) {
+    auto m = published(7, "a\nb", "", "chat", "price.update");
+    const std::string env =
+        R"({"id":"5f0c2a9e17b4-7","channel":"chat","event":"price.update","data":"a\nb"})";
+    cr_expect(m->json_envelope() == env, "%s", std::string(m->json_envelope()).c_str());
+    cr_expect(m->body(PushFormat::json) == env);
+    cr_expect(m->body(PushFormat::raw) == "a\nb");
+    cr_expect(m->ws_frame(PushFormat::json).substr(2) == env);
+    cr_expect(m->ws_frame(PushFormat::raw).substr(2) == "a\nb");
+    cr_expect(m->sse_event(PushFormat::raw, false) ==
+              "id: 5f0c2a9e17b4-7\nevent: price.update\ndata: a\ndata: b\n\n");
+    std::string chunk;
+    herald::push::append_chunk(chunk, m->sse_event(PushFormat::raw, false));
+    cr_expect(m->sse_event(PushFormat::raw, true) == chunk);
+    cr_expect(m->sse_event(PushFormat::json, false) == "id: 5f0c2a9e17b4-7\ndata: " + env + "\n\n",
+              "json: the name is in the envelope, the event stays a message");
+    const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
+    const std::string tail = "(\"a\\nb\",\"5f0c2a9e17b4-7\",\"\",\"price.update\")</script>";
+    cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
+    std::string chunked_tail;
+    herald::push::append_chunk(chunked_tail, tail);
+    cr_expect(c.chunked_tail == chunked_tail);
+    cr_expect(c.chunked_default ==
+              herald::push::iframe_call_prefix(herald::push::default_callback, true) +
+                  chunked_tail);
+    cr_expect(m->iframe_call(PushFormat::json).tail ==
+              "(\"" + js(env) + "\",\"5f0c2a9e17b4-7\")</script>");
+
+    // Binary: SSE keeps `event: binary` (the name is only in the envelope); iframe gets both.
+    auto b = published(8, "\x00\xff"s, "application/octet-stream", "chat", "blob");
+    const std::string benv =
+        R"({"id":"5f0c2a9e17b4-8","channel":"chat","event":"blob","data":"AP8=","encoding":"base64"})";
+    cr_expect(b->json_envelope() == benv, "%s", std::string(b->json_envelope()).c_str());
+    cr_expect(b->sse_event(PushFormat::raw, false) ==
+              "id: 5f0c2a9e17b4-8\nevent: binary\ndata: AP8=\n\n");
+    cr_expect(b->sse_event(PushFormat::json, false) == "id: 5f0c2a9e17b4-8\ndata: " + benv + "\n\n");
+    cr_expect(b->iframe_call(PushFormat::raw).tail ==
+              "(\"AP8=\",\"5f0c2a9e17b4-8\",\"base64\",\"blob\")</script>");
+    cr_expect(b->ws_frame(PushFormat::raw).substr(2) == "\x00\xff"s);
+    cr_expect(b->ws_frame(PushFormat::json).substr(2) == benv);
 }
 
 // Every thread asking for an encoding gets the same bytes, built once.

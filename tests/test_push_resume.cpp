@@ -16,6 +16,7 @@ using herald::push::Cursor;
 using herald::push::make_epoch;
 using herald::push::message_id;
 using herald::push::parse_if_none_match;
+using herald::push::parse_last;
 using herald::push::parse_resume_id;
 using herald::push::pick_resume;
 using herald::push::Resume;
@@ -127,4 +128,15 @@ Test(push_resume, native_header_wins_over_query) {
     cr_expect(pick_resume(Resume{ResumeKind::latest, {}}, query).kind == ResumeKind::latest);
     cr_expect(pick_resume(Resume{ResumeKind::id, foreign}, query).at.foreign);
     cr_expect(pick_resume(Resume{}, Resume{}).kind == ResumeKind::none);
+}
+
+Test(push_resume, last_n) {
+    cr_expect(parse_last("1") == 1);
+    cr_expect(parse_last("25") == 25);
+    cr_expect(parse_last("007") == 7);
+    cr_expect(parse_last("1000") == herald::push::max_last);
+    for (std::string_view bad : {""sv, "0"sv, "000"sv, "1001"sv, "-1"sv, "+1"sv, " 1"sv, "1 "sv,
+                                 "1.5"sv, "abc"sv, "0x10"sv, "99999999999999999999999"sv}) {
+        cr_expect(parse_last(bad) == 0, "%.*s", int(bad.size()), bad.data());
+    }
 }

@@ -8,8 +8,9 @@
  *     strategy: 'auto',                   // or websocket | sse | long-polling | polling | iframe
  *     since: '5f0c2a9e17b4-17',           // optional: start after this id ('0': all buffered)
  *     routes: { polling: null },          // optional: per-strategy routes (null: never use it)
- *     onmessage(data, id) { ... },        // every message once, in order; data: a string,
- *                                         // or a Uint8Array for a binary message
+ *     onmessage(data, id, event) { ... }, // every message once, in order; data: a string,
+ *                                         // or a Uint8Array for a binary message; event: the
+ *                                         // publisher's X-Herald-Event name, or undefined
  *     onstatus(state, detail) { ... },    // connecting | open | fallback | reconnecting | missed | closed
  *     onmissed(info) { ... },             // the server says messages were lost: {since, first}
  *     token: () => fetch('/token').then(r => r.text()), // optional: auth_jwt routes (a string,
@@ -22,8 +23,9 @@
  * /iframe/NAME. herald.js needs fetch, URL and setTimeout; WebSocket, EventSource and a
  * document are used when present (in Node, pass `WebSocket` from the `ws` package).
  *
- * Wire protocol (see the README): message ids are opaque strings "LIFE-SEQ". WebSocket uses
- * ?format=json so each frame carries {"id","channel","data"}; SSE ids come from lastEventId;
+ * Wire protocol (see the README): message ids are opaque strings "LIFE-SEQ". WebSocket and SSE
+ * use ?format=json so each message carries {"id","channel"[,"event"],"data"}; the event name
+ * comes from there, the iframe call's fourth argument or the X-Herald-Event header;
  * polling and long-polling read the ETag header; the iframe stream calls a per-connection
  * global callback. Every (re)connection resumes with ?since=<last id seen>, and any message
  * whose id is not after the last one seen is dropped, so a page sees no gap and no duplicate.
@@ -31,7 +33,7 @@
  * Binary messages (the server's rule: a type other than text/*, application/json,
  * application/javascript, or bytes that are not valid UTF-8) reach onmessage as a Uint8Array
  * holding exactly the published bytes: the WebSocket envelope carries them in base64 with
- * "encoding":"base64", SSE as a named event `binary` with base64 data, the iframe call with a
+ * "encoding":"base64" (SSE too), the iframe call with a
  * third argument 'base64'; polling and long-polling read the body as bytes and decode it as
  * UTF-8 only when its Content-Type is a text type (or absent) and it is valid UTF-8.
  *
@@ -182,7 +184,7 @@
 
   // ---- transports ------------------------------------------------------------------------
   // Each opens one connection (or a request loop) and reports through h:
-  //   h.open()  h.message(data, id)  h.missed({since, first[, next]})  h.fail(reason)
+  //   h.open()  h.message(data, id[, event])  h.missed({since, first[, next]})  h.fail(reason)
   //   h.ended('expired' | 'revoked') (the server ended it for its token: refresh, reconnect)
   //   (next: where to resume once no message follows the signal, so it is not signalled again)
   //   h.renew() (reconnect at once, no backoff: the transport wants a fresh start)
@@ -212,7 +214,7 @@
       try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
       if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first });
       else if (m && typeof m === 'object' && 'id' in m) {
-        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id));
+        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event);
       } else h.message(ev.data, null);
     };
     ws.onerror = noop; // onclose follows and carries the code
@@ -235,12 +237,19 @@
     var ES = sub.options.EventSource === false ? null : sub.options.EventSource || global.EventSource;
     if (!ES) { defer(h.fail, 'EventSource is not available'); return { close: noop }; }
     var es;
-    try { es = new ES(sub._url('sse')); } catch (e) { defer(h.fail, String(e && e.message || e)); return { close: noop }; }
+    // json: the envelope carries binary data in base64 and the event name, so every message
+    // (named or not) arrives as the default event and one listener sees them all.
+    try { es = new ES(sub._url('sse', { format: 'json' })); } catch (e) { defer(h.fail, String(e && e.message || e)); return { close: noop }; }
     var timer = setTimeout(function () { h.fail('open timeout'); shut(); }, sub.options.openTimeout);
     function shut() { clearTimeout(timer); es.onopen = es.onmessage = es.onerror = null; es.close(); }
     es.onopen = function () { clearTimeout(timer); h.open(); };
-    es.onmessage = function (ev) { h.message(ev.data, ev.lastEventId || null); };
-    es.addEventListener('binary', function (ev) { h.message(fromBase64(ev.data), ev.lastEventId || null); });
+    es.onmessage = function (ev) {
+      var m = null;
+      try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
+      if (m && typeof m === 'object' && 'data' in m) {
+        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, ev.lastEventId || String(m.id), m.event);
+      } else h.message(ev.data, ev.lastEventId || null);
+    };
     es.addEventListener('herald-missed', function (ev) {
       var info = {};
       try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
@@ -282,7 +291,8 @@
               h.open();
               var id = etagId(res);
               if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: id });
-              h.message(bodyData(buf, res.headers.get('Content-Type')), id);
+              h.message(bodyData(buf, res.headers.get('Content-Type')), id,
+                res.headers.get('X-Herald-Event') || undefined);
               next(0); // more may be waiting: walk the channel at once
             });
           }
@@ -324,7 +334,8 @@
   function openLongPolling(sub, h) { return openRequestLoop(sub, h, 'long-polling', true); }
 
   // The "forever iframe": the server streams <script>parent.NAME(data, id)</script> chunks
-  // (parent.NAME(base64, id, 'base64') for a binary message).
+  // (parent.NAME(base64, id, 'base64') for a binary message; a named message adds the name:
+  // (data, id, '', event) / (base64, id, 'base64', event)).
   // No event says "the stream started": the document still loading from our URL means it did.
   // Nor does one say that it died: when the connection breaks without a proper end (a crashed
   // server) the frame may stay "loading" for ever. So it is watched: messages and the server's
@@ -341,12 +352,12 @@
     var observer = null;
     var frame = doc.createElement('iframe');
 
-    global[name] = function (data, id, extra) {
+    global[name] = function (data, id, extra, event) {
       lastSign = Date.now();
       if (extra && extra.missed) { h.missed({ since: extra.since, first: extra.first }); return; }
       if (extra && extra.ended) { shut(); h.ended(extra.ended); return; }
       h.open();
-      h.message(extra === 'base64' ? fromBase64(data) : data, id);
+      h.message(extra === 'base64' ? fromBase64(data) : data, id, event);
       // Each message leaves a <script> in the frame: start a fresh document now and then.
       if (++count >= sub.options.iframeRenew) defer(h.renew);
     };
@@ -491,7 +502,7 @@
         self._failedOpens = 0;
         self._status('open', { strategy: name });
       },
-      message: function (data, id) { if (live()) self._message(data, id); },
+      message: function (data, id, event) { if (live()) self._message(data, id, event); },
       missed: function (info) { if (live()) self._missed(info); },
       fail: function (reason) { if (live()) self._failed(conn, name, reason); },
       ended: function (why) { if (live()) self._ended(conn, name, why); },
@@ -499,14 +510,14 @@
     });
   };
 
-  Subscription.prototype._message = function (data, id) {
+  Subscription.prototype._message = function (data, id, event) {
     if (id !== null && id !== undefined && id !== '') {
       if (!this._acceptNext && !idAfter(id, this.lastId)) return; // seen already: drop
       this._acceptNext = false;
       this.lastId = String(id);
     }
     this._attempt = 0;
-    callUser(this.options.onmessage, this, [data, id]);
+    callUser(this.options.onmessage, this, [data, id, event]);
   };
 
   Subscription.prototype._missed = function (info) {

@@ -144,9 +144,14 @@ public:
     // autocreate_defaults unless max_channels exist. Back-pressure: when a worker with
     // subscribers of the channel has publish_backlog messages (or more) still waiting for
     // fan-out, nothing is stored and the error is backlog. Errors: invalid_name, not_found,
-    // too_many_channels, backlog.
+    // too_many_channels, backlog. event: the message's event name, already checked
+    // (check_event_name), or "" for none.
     virtual PublishResult publish(std::string_view channel, std::string_view data,
-                                  std::string_view content_type) = 0;
+                                  std::string_view content_type, std::string_view event) = 0;
+    PublishResult publish(std::string_view channel, std::string_view data,
+                          std::string_view content_type) {
+        return publish(channel, data, content_type, {});
+    }
 
     // On worker's thread. Returns the buffered messages after since (none without since) and,
     // with no gap, subscribes s for everything later (see Subscriber). A cursor of another

@@ -31,6 +31,13 @@ struct IframeCall {
     std::string_view tail;             // ("DATA","ID")</script> or ("DATA","ID","base64")...
 };
 
+// An event name given by the publisher (X-Herald-Event): 1..max_event_name bytes of
+// [A-Za-z0-9_.:-], so it needs no escaping in an SSE field, a JSON or JS string or a header.
+// `message`, `binary` and every `herald-` name are herald's own.
+inline constexpr std::size_t max_event_name = 64;
+enum class EventNameCheck : std::uint8_t { ok, invalid, reserved };
+EventNameCheck check_event_name(std::string_view name) noexcept;
+
 // A published message. Created by the broker, given its id and times by Channel::append()
 // under the channel lock, then shared read-only as std::shared_ptr<const Message> by the
 // channel's ring buffer, every worker thread and every subscriber's output queue. It owns its
@@ -43,7 +50,8 @@ struct IframeCall {
 // each message six times for nothing. The encoding accessors may only be called once the
 // message is published (id assigned). Every returned view is valid for the Message's lifetime.
 struct Message {
-    Message(std::string channel_name, std::string bytes, std::string type);
+    Message(std::string channel_name, std::string bytes, std::string type,
+            std::string event_name = {});
     Message(const Message&) = delete;
     Message& operator=(const Message&) = delete;
 
@@ -52,6 +60,7 @@ struct Message {
     std::string channel;
     std::string data;
     std::string content_type;                                  // as published; may be ""
+    std::string event;                                         // checked name, or "" for none
     std::chrono::system_clock::time_point published_at{};      // wall clock, for logs
     Clock::time_point published_steady{};                      // for ttl
 
@@ -68,7 +77,7 @@ struct Message {
     std::string_view body(config::PushFormat f) const;
     // {"id":"ID","channel":"NAME","data":"..."}: data as a JSON string when is_text(); else
     // {"id":"ID","channel":"NAME","data":"BASE64","encoding":"base64"}, data in padded
-    // standard base64 (RFC 4648 §4).
+    // standard base64 (RFC 4648 §4). A named message has "event":"EVENT" after "channel".
     std::string_view json_envelope() const;
     // A complete unmasked final frame: raw -> data (text or binary opcode by is_text()),
     // json -> the envelope (always text).
@@ -79,11 +88,15 @@ struct Message {
     // (the first caller's: locations with different ws_deflate_level share the first build).
     std::string_view ws_frame_deflated(config::PushFormat f, int level) const;
     // "id: ID\n" + "data: ...\n" per line + "\n"; json puts the envelope on one data line;
-    // a binary raw message is "id: ID\nevent: binary\ndata: BASE64\n\n".
+    // a binary raw message is "id: ID\nevent: binary\ndata: BASE64\n\n"; a named text raw
+    // message has "event: EVENT\n" after the id (a binary one stays `binary`: its name is
+    // only in the envelope; json events never get an event line: the name is in the envelope).
     // chunked: framed as one HTTP chunk; otherwise the bare event (a substring of the same bytes).
     std::string_view sse_event(config::PushFormat f, bool chunked) const;
     // DATA is data (raw) or the envelope (json) as an escaped JS string literal body; a binary
-    // raw message's DATA is its base64 and the call gets a third argument, "base64".
+    // raw message's DATA is its base64 and the call gets a third argument, "base64". A named
+    // raw message gets the name as a fourth argument, the third being "" for text:
+    // ("DATA","ID","","EVENT") / ("BASE64","ID","base64","EVENT"); json: in the envelope.
     IframeCall iframe_call(config::PushFormat f) const;
 
 private:

@@ -51,6 +51,11 @@ struct Resume {
 // Surrounding quotes are accepted. "" = none.
 Resume parse_resume_id(std::string_view text) noexcept;
 
+// ?last=N: how many of the newest buffered messages a first connect asks for, 1..max_last
+// (decimal digits only); 0 for anything else (a 400).
+inline constexpr std::uint64_t max_last = 1000;
+std::uint64_t parse_last(std::string_view text) noexcept;
+
 // If-None-Match: a comma list of entity-tags, weak ones included (W/"E-3" names id E-3, weak
 // comparison), "*" = latest. Several ids: the client holds each of them, so it resumes after
 // the one with the highest sequence. Tags that are not ids are skipped; a list of nothing else

@@ -25,6 +25,7 @@ struct Target {
     std::string channel;
     std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
+    std::uint64_t last = 0;              // ?last=N (1..max_last): start with the newest N
     config::PushFormat format = config::PushFormat::raw; // push_format, or ?format=raw|json
     // Who was admitted (the access step fills these): the token's "sub" claim ("" when
     // no token), and when the admission ends (token "exp", seconds since the epoch; 0 = never).
@@ -39,6 +40,13 @@ struct Target {
 // strategy's own header) when given, else ?since= (pick_resume). On a bad request it responds
 // (400) and returns false.
 bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});
+
+// ?last=N on a first connect (no resume point: a since, Last-Event-ID or If-None-Match wins):
+// turns it into the cursor just before the newest N buffered messages (all of them when fewer
+// are buffered), so the subscriber gets those first, then what follows. Polling answers one
+// message per request: the first answer is the oldest of the N, and the client's next since=
+// walks on. Nothing buffered (or an unknown channel): nothing changes.
+void apply_last(Broker& broker, Target& t);
 
 // Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full or
 // max_channels reached).

@@ -4,12 +4,15 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "app/access.hpp"
 #include "app/handlers.hpp"
 #include "app/worker.hpp"
+#include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/encode.hpp"
+#include "push/message.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::app {
@@ -66,6 +69,36 @@ std::string channel_info_json(const push::ChannelInfo& i) {
 
 namespace {
 
+// The X-Herald-Event of a publish: "" when absent, the name when valid; nullopt after a 400
+// (one field, 1..64 bytes of [A-Za-z0-9_.:-], not a name herald uses itself).
+std::optional<std::string_view> event_name(http::HttpSession& s, const push::Target& t) {
+    const http::Request& req = s.request();
+    const std::size_t fields = req.header_fields("X-Herald-Event");
+    if (fields == 0) return std::string_view();
+    const std::string_view name = req.header("X-Herald-Event");
+    const char* why = nullptr;
+    if (fields > 1) {
+        why = "more than one X-Herald-Event field";
+    } else {
+        switch (push::check_event_name(name)) {
+        case push::EventNameCheck::ok: return name;
+        case push::EventNameCheck::invalid:
+            why = "X-Herald-Event must be 1..64 bytes of A-Z a-z 0-9 _ . : -";
+            break;
+        case push::EventNameCheck::reserved:
+            why = "X-Herald-Event names message, binary and herald-* are reserved";
+            break;
+        }
+    }
+    HERALD_INFO("publish to \"%s\" refused for %s: %s (event \"%s\"): 400", t.channel.c_str(),
+                s.client_host().c_str(), why, log::quoted(name).c_str());
+    http::ResponseHead head(400);
+    head.header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-store");
+    s.add_cors(head);
+    s.respond(std::move(head), std::string(why) + "\n");
+    return std::nullopt;
+}
+
 // A publisher request that passed the access rules.
 void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
     const http::Request& req = s.request();
@@ -73,8 +106,10 @@ void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
     switch (req.method) {
     case http::Method::post:
     case http::Method::put: {
+        const std::optional<std::string_view> event = event_name(s, t);
+        if (!event) return;
         std::string_view type = req.header("Content-Type");
-        auto r = broker.publish(t.channel, s.body(), type.empty() ? "text/plain" : type);
+        auto r = broker.publish(t.channel, s.body(), type.empty() ? "text/plain" : type, *event);
         if (r.error != push::PushError::none) {
             push::respond_push_error(s, r.error);
             return;

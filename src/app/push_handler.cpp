@@ -57,6 +57,7 @@ void serve_push(Worker& w, http::HttpSession& s) {
     w.auth().admit(s, t.channel, config::to_string(s.location().push),
                    [&w, &strategy, t](http::HttpSession& ss) {
                        push::Target admitted = t;
+                       push::apply_last(w.broker(), admitted);
                        strategy.serve(w, ss, admitted);
                    });
 }

@@ -124,8 +124,9 @@ public:
     ~MemoryBroker() override = default;
 
     WorkerId attach_worker(PostFn post) override;
+    using Broker::publish;
     PublishResult publish(std::string_view channel, std::string_view data,
-                          std::string_view content_type) override;
+                          std::string_view content_type, std::string_view event) override;
     SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
                               Subscriber& s, WorkerId worker) override;
     FetchResult fetch(std::string_view channel, std::optional<Cursor> since,
@@ -266,10 +267,10 @@ void MemoryBroker::post_wakes() {
 }
 
 PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
-                                    std::string_view content_type) {
+                                    std::string_view content_type, std::string_view event) {
     if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0, 0};
     auto m = std::make_shared<Message>(std::string(channel), std::string(data),
-                                       std::string(content_type));
+                                       std::string(content_type), std::string(event));
     // Twice at most: a channel closed between the lookup and the append (DELETE, reload, idle
     // collection) is looked up again, which makes its next life under channel_autocreate.
     for (int attempt = 0; attempt < 2; ++attempt) {

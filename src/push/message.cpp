@@ -28,9 +28,23 @@ bool is_text_type(std::string_view content_type) noexcept {
            ascii::iequals(t, "application/javascript");
 }
 
-Message::Message(std::string channel_name, std::string bytes, std::string type)
+EventNameCheck check_event_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() > max_event_name) return EventNameCheck::invalid;
+    for (const char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!ascii::is_alpha(c) && !ascii::is_digit(c) && c != '_' && c != '.' && c != ':' &&
+            c != '-')
+            return EventNameCheck::invalid;
+    }
+    if (name == "message" || name == "binary" || name.substr(0, 7) == "herald-")
+        return EventNameCheck::reserved;
+    return EventNameCheck::ok;
+}
+
+Message::Message(std::string channel_name, std::string bytes, std::string type,
+                 std::string event_name)
     : channel(std::move(channel_name)), data(std::move(bytes)), content_type(std::move(type)),
-      text_(is_text_type(content_type) && ws::valid_utf8(data)) {}
+      event(std::move(event_name)), text_(is_text_type(content_type) && ws::valid_utf8(data)) {}
 
 const Message::Encoding& Message::encoded(Kind k) const {
     Encoding& e = enc_[k];
@@ -61,6 +75,10 @@ void Message::append_envelope(std::string& out) const {
     append_message_id(out, epoch, id);
     out.append("\",\"channel\":\"");
     append_json_escaped(out, channel);
+    if (!event.empty()) {
+        out.append("\",\"event\":\"");
+        append_json_escaped(out, event);
+    }
     out.append("\",\"data\":\"");
     if (text_) {
         append_json_escaped(out, data);
@@ -74,7 +92,8 @@ void Message::append_envelope(std::string& out) const {
 void Message::build_ws(bool json, Encoding& e) const {
     constexpr std::size_t reserve = ws::max_frame_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + (json ? data.size() / 2 + 96 + channel.size() : 0));
+    b.reserve(reserve + data.size() +
+              (json ? data.size() / 2 + 96 + channel.size() + event.size() : 0));
     b.assign(reserve, '\0');
     if (json)
         append_envelope(b);
@@ -92,7 +111,7 @@ void Message::build_ws(bool json, Encoding& e) const {
 void Message::build_sse(bool json, Encoding& e) const {
     constexpr std::size_t reserve = http::max_chunk_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size());
+    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size() + event.size());
     b.assign(reserve, '\0');
     b.append("id: ");
     append_message_id(b, epoch, id);
@@ -102,6 +121,11 @@ void Message::build_sse(bool json, Encoding& e) const {
         append_envelope(b);  // JSON escaping leaves no line ends: one data line
         b.push_back('\n');
     } else if (text_) {
+        if (!event.empty()) {
+            b.append("event: ");
+            b.append(event);  // checked: no line end
+            b.push_back('\n');
+        }
         append_sse_data(b, data);
     } else {
         // A named event: a page listening only to "message" never sees base64 as text.
@@ -122,7 +146,7 @@ void Message::build_sse(bool json, Encoding& e) const {
 void Message::build_iframe(bool json, Encoding& e) const {
     const std::size_t reserve = default_head.size() + http::max_chunk_header;
     std::string& b = e.bytes;
-    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size());
+    b.reserve(reserve + data.size() + data.size() / 2 + 128 + channel.size() + event.size());
     b.assign(reserve, '\0');
     b.append("(\"");
     if (json) {
@@ -138,7 +162,13 @@ void Message::build_iframe(bool json, Encoding& e) const {
     }
     b.append("\",\"");
     append_message_id(b, epoch, id);
-    b.append(json || text_ ? "\")</script>" : "\",\"base64\")</script>");
+    if (!json && !event.empty()) {
+        b.append(text_ ? "\",\"\",\"" : "\",\"base64\",\"");
+        append_js_escaped(b, event);
+        b.append("\")</script>");
+    } else {
+        b.append(json || text_ ? "\")</script>" : "\",\"base64\")</script>");
+    }
     e.payload = reserve;
     e.payload_len = b.size() - reserve;
     char head[http::max_chunk_header];

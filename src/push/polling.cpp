@@ -36,6 +36,9 @@ void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>&
     if (is_active_type(type) && !s.location().limits.push_trusted)
         head.header("Content-Security-Policy", "sandbox");
     if (missed) head.header("X-Herald-Missed", "1");
+    // Checked at publish: a header-safe token. json carries it in the envelope instead.
+    if (!m->event.empty() && format != config::PushFormat::json)
+        head.header("X-Herald-Event", m->event);
     http::add_cors_headers(head, cors_origin);
     s.respond_shared(std::move(head), m, m->body(format));
 }

@@ -55,6 +55,12 @@ std::string message_id(std::uint64_t epoch, std::uint64_t seq) {
     return s;
 }
 
+std::uint64_t parse_last(std::string_view text) noexcept {
+    std::uint64_t n = 0;
+    if (!ascii::parse_decimal(text, max_last, n)) return 0;
+    return n;
+}
+
 Resume parse_resume_id(std::string_view text) noexcept {
     if (text.empty()) return {};
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"')

@@ -1,6 +1,8 @@
 // Push request plumbing shared by the strategies: target resolution, errors, the missed signal.
 #include "push/strategy.hpp"
 
+#include <algorithm>
+
 #include "http/session.hpp"
 #include "config/values.hpp"
 #include "http/target.hpp"
@@ -43,7 +45,22 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     case ResumeKind::latest: out.latest = true; break;
     case ResumeKind::none: break;
     }
+    if (auto last = http::query_arg(req.query, "last")) {
+        out.last = parse_last(*last);
+        if (out.last == 0) {
+            s.respond_error(400);
+            return false;
+        }
+    }
     return true;
+}
+
+void apply_last(Broker& broker, Target& t) {
+    if (t.last == 0 || t.since || t.latest) return;
+    const InfoResult r = broker.channel_info(t.channel);
+    if (r.error != PushError::none || r.info.buffered == 0) return;
+    const std::uint64_t n = std::min<std::uint64_t>(t.last, r.info.buffered);
+    t.since = Cursor{r.info.epoch, r.info.last_id - n, false};
 }
 
 void respond_push_error(http::HttpSession& s, PushError e) {

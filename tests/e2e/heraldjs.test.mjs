@@ -12,7 +12,7 @@ import { startHerald, addToHttp, sleep, waitFor } from './server.mjs';
 let srv;
 
 // Test channels next to the shipped ones: each test uses its own, so ids are predictable.
-const CHANNELS = ['u_poll', 'u_lp', 'u_ws', 'u_since', 'u_dedup', 'u_restart', 'u_down', 'u_auto', 'u_bin']
+const CHANNELS = ['u_poll', 'u_lp', 'u_ws', 'u_since', 'u_dedup', 'u_restart', 'u_down', 'u_auto', 'u_bin', 'u_event']
   .map((c) => `channel ${c} { buffer 100; }`).join('\n    ') + '\n    channel u_small { buffer 4; }';
 
 before(async () => {
@@ -114,6 +114,27 @@ describe('delivery and id tracking', () => {
       assert.equal(rec.statuses.at(-1).state, 'closed');
     });
   }
+
+  test('the publisher\'s event name is onmessage\'s third argument on every strategy', async () => {
+    for (const event of ['price.update', null]) {
+      const headers = { 'Content-Type': 'text/plain' };
+      if (event) headers['X-Herald-Event'] = event;
+      const res = await fetch(srv.url('/pub?channel=u_event'), { method: 'POST', body: 'e', headers });
+      assert.equal(res.status, 201);
+    }
+    for (const strategy of ['polling', 'long-polling', 'websocket']) {
+      const got = [];
+      const sub = herald.subscribe('u_event', {
+        strategy, since: '0', pollInterval: 50, onmessage: (data, id, event) => got.push([data, event]),
+      });
+      try {
+        await waitFor(() => got.length >= 2, { timeout: 5000, what: `${strategy} events` });
+        assert.deepEqual(got, [['e', 'price.update'], ['e', undefined]], strategy);
+      } finally {
+        sub.close();
+      }
+    }
+  });
 
   test('since= starts after the given id on every strategy', async () => {
     const ids = await publishAll('u_since', ['a', 'b', 'c', 'd', 'e']);
