@@ -145,21 +145,21 @@ run: all
 
 # `make test` is everything CI runs (.ci/run calls it): `make test-fast`, then the
 # integration suite under ThreadSanitizer with 4 event loops (`make tsan`), every fuzz target
-# for TEST_FUZZ_SECONDS (20, two at a time: the whole run stays inside CI's 30 minutes; a
-# standalone `make fuzz` runs 60 s each) and the static analysis (`make lint`).
+# for TEST_FUZZ_SECONDS (10) and the static analysis (`make lint`), both in one make so the
+# fuzz runs and clang-tidy share the two cores (the whole run must stay inside CI's 30
+# minutes; a standalone `make fuzz` runs 60 s each).
 # `make test-fast`: unit (epoll and kqueue-emulation builds), then integration over loopback
 # against the sanitized binary on both backends, then the browser end-to-end suite.
 # As root the package is built first (the package test installs it; CI runs as root), and
 # its optimised binary is the one the fd-exhaustion test runs (UBSan cannot run out of fds);
 # otherwise ./herald is built for that.
-TEST_FUZZ_SECONDS ?= 20
+TEST_FUZZ_SECONDS ?= 10
 IS_ROOT  := $(filter 0,$(shell id -u))
 TEST_DEB := $(if $(IS_ROOT),deb,herald)
 export HERALD_RELEASE_BIN := $(abspath $(if $(IS_ROOT),build/deb/herald,herald))
 test: test-fast
 	@$(MAKE) --no-print-directory tsan
-	@$(MAKE) --no-print-directory -j$(NPROC) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
-	@$(MAKE) --no-print-directory -j$(NPROC) lint
+	@$(MAKE) --no-print-directory -j$(NPROC) fuzz lint FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # The unit runners use one job: with -j2, Criterion's runner process itself intermittently
 # leaks 48 bytes (a calloc inside libcriterion), which LeakSanitizer reports as a failure; a
