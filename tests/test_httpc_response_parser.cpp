@@ -102,6 +102,9 @@ const Case cases[] = {
      ParseStatus::error, ResponseError::bad_length},
     {"length not a number", "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", ParseStatus::error,
      ResponseError::bad_length},
+    {"length with leading zeros", "HTTP/1.1 200 OK\r\nContent-Length: 0000000000000000003\r\n"
+                                  "\r\nabc",
+     ParseStatus::done, ResponseError::none, 200, "abc", true},
     {"huge length", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
      ParseStatus::error, ResponseError::bad_length},
     {"gzip coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",

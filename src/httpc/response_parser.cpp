@@ -3,6 +3,7 @@
 #include "httpc/response_parser.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/ascii.hpp"
 #include "http/char_class.hpp"
@@ -13,18 +14,6 @@ namespace {
 constexpr std::string_view version_prefix = "HTTP/1.";
 
 bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
-// Content-Length = 1*DIGIT (RFC 9110 §8.6); a value too long for 64 bits is refused.
-bool parse_length(std::string_view v, std::uint64_t& out) noexcept {
-    if (v.empty() || v.size() > 18) return false;
-    std::uint64_t n = 0;
-    for (char c : v) {
-        if (!ascii::is_digit(static_cast<unsigned char>(c))) return false;
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    out = n;
-    return true;
-}
 
 } // namespace
 
@@ -199,7 +188,9 @@ ResponseError ResponseParser::end_of_head() noexcept {
             has_te = chunked = true;
         } else if (ascii::iequals(name, "Content-Length")) {
             std::uint64_t n = 0;
-            if (!parse_length(value, n) || (has_length && n != length))
+            // RFC 9110 §8.6: Content-Length = 1*DIGIT; a value over 2^63-1 is refused.
+            if (!ascii::parse_decimal(value, std::numeric_limits<std::int64_t>::max(), n) ||
+                (has_length && n != length))
                 return ResponseError::bad_length;
             has_length = true;
             length = n;
