@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -229,6 +230,57 @@ Test(httpc_client, closed_keep_alive_connection_is_replaced) {
         cr_assert(run_until(loop, [&] { return b.calls == 1; }));
         cr_assert(!a.ec && !b.ec, "%s / %s", a.ec.message().c_str(), b.ec.message().c_str());
         cr_assert_eq(c.stats().connects, 2u);
+    }
+    server.join();
+}
+
+// Past max_idle an answered keep-alive connection is closed at once; one kept idle is reused,
+// and closed once idle_timeout passes unused.
+Test(httpc_client, idle_connections_are_bounded_and_time_out) {
+    Listener l = listen_loopback();
+    std::atomic<int> eofs{0};
+    const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    std::thread server([&] {
+        int fds[2] = {accept_blocking(l.fd.get()), accept_blocking(l.fd.get())};
+        for (int fd : fds) read_head(fd);
+        for (int fd : fds) write_all(fd, ok);
+        pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+        int kept = -1;
+        if (::poll(p, 2, 5000) > 0) { // the first event is the close of the one not kept
+            char c;
+            const int closed = p[0].revents != 0 ? 0 : 1;
+            if (::read(fds[closed], &c, 1) == 0) ++eofs;
+            kept = fds[1 - closed];
+        }
+        if (kept >= 0) {
+            read_head(kept);
+            write_all(kept, ok);
+            if (read_head(kept).empty()) ++eofs; // until the idle timeout closes it
+        }
+        for (int fd : fds) ::close(fd);
+    });
+    {
+        EventLoop loop;
+        ClientOptions o;
+        o.max_idle = 1;
+        o.idle_timeout = 500ms;
+        Client c(loop, o);
+        Outcome a, b, d;
+        std::error_code ec;
+        Call ca = c.send(l.endpoint, get("/a"), record(a), ec);
+        Call cb = c.send(l.endpoint, get("/b"), record(b), ec);
+        cr_assert(run_until(loop, [&] { return a.calls == 1 && b.calls == 1; }));
+        cr_assert(!a.ec && !b.ec && a.status == 200 && b.status == 200);
+        cr_assert_eq(c.stats().connects, 2u);
+        cr_assert(run_until(loop, [&] { return eofs.load() == 1; }), "one past max_idle closed");
+        Call cd = c.send(l.endpoint, get("/d"), record(d), ec);
+        cr_assert(run_until(loop, [&] { return d.calls == 1; }));
+        cr_assert(!d.ec && d.status == 200, "%s", d.ec.message().c_str());
+        cr_assert_eq(c.stats().connects, 2u, "the idle one was reused");
+        cr_assert_eq(c.stats().reused, 1u);
+        const auto idle_since = std::chrono::steady_clock::now();
+        cr_assert(run_until(loop, [&] { return eofs.load() == 2; }), "closed after idle_timeout");
+        cr_assert(std::chrono::steady_clock::now() - idle_since >= 400ms);
     }
     server.join();
 }
