@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "core/clock.hpp"
 #include "event/event_loop.hpp"
@@ -46,10 +47,21 @@ public:
     // and suspends s: a 2xx runs next(s) later on this loop; 401 and 403 are answered with
     // that status (and the application's WWW-Authenticate); anything else, a failure or no
     // answer within auth_request_timeout -> 503. If the client goes away first, nothing runs.
+    // Without auth_request, next runs at once, never wrapped in a std::function.
+    template <class Next>
     void admit(http::HttpSession& s, std::string_view channel, std::string_view strategy,
-               std::function<void(http::HttpSession&)> next);
+               Next&& next) {
+        if (!asks(s)) {
+            next(s);
+            return;
+        }
+        ask(s, channel, strategy, std::function<void(http::HttpSession&)>(std::forward<Next>(next)));
+    }
 
 private:
+    static bool asks(const http::HttpSession& s) noexcept; // its location has auth_request
+    void ask(http::HttpSession& s, std::string_view channel, std::string_view strategy,
+             std::function<void(http::HttpSession&)> next);
     struct Answer {
         int status = 0;
         std::string www_authenticate;

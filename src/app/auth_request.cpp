@@ -49,14 +49,13 @@ std::string forwarded_headers(http::HttpSession& s, std::string_view channel,
 
 } // namespace
 
-void AuthRequests::admit(http::HttpSession& s, std::string_view channel,
-                         std::string_view strategy,
-                         std::function<void(http::HttpSession&)> next) {
+bool AuthRequests::asks(const http::HttpSession& s) noexcept {
+    return s.location().limits.auth_request.has_value();
+}
+
+void AuthRequests::ask(http::HttpSession& s, std::string_view channel, std::string_view strategy,
+                       std::function<void(http::HttpSession&)> next) {
     const config::Limits& l = s.location().limits;
-    if (!l.auth_request) {
-        next(s);
-        return;
-    }
     const config::UpstreamUrl& url = *l.auth_request;
     const http::Request& req = s.request();
     std::string key;
