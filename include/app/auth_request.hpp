@@ -33,6 +33,31 @@ struct AuthStats {
 // dropped, then the oldest inserted.
 inline constexpr std::size_t max_auth_cache_entries = 10'000;
 
+// The application's answers kept with auth_request_cache, by key (URL, Cookie, Authorization,
+// channel). At most `capacity` entries: inserting one more first drops the expired ones, then
+// the oldest inserted. One per worker, loop thread only.
+class AuthCache {
+public:
+    struct Answer {
+        int status = 0;
+        std::string www_authenticate;
+        Clock::time_point until;
+        std::uint64_t seq = 0; // insertion order (eviction of the oldest)
+    };
+    explicit AuthCache(std::size_t capacity = max_auth_cache_entries) : capacity_(capacity) {}
+
+    // The answer kept for key, nullptr when there is none or it expired.
+    const Answer* find(const std::string& key, Clock::time_point now) const;
+    void remember(std::string key, int status, const std::string& www_authenticate,
+                  Clock::time_point now, Clock::duration ttl);
+    std::size_t size() const noexcept { return answers_.size(); }
+
+private:
+    std::size_t capacity_;
+    std::unordered_map<std::string, Answer> answers_;
+    std::uint64_t seq_ = 0;
+};
+
 // One per worker; owned by the Worker, on its loop thread only. Points to (does not own) the
 // worker's HTTP client and counters, which outlive it.
 class AuthRequests {
@@ -62,22 +87,13 @@ private:
     static bool asks(const http::HttpSession& s) noexcept; // its location has auth_request
     void ask(http::HttpSession& s, std::string_view channel, std::string_view strategy,
              std::function<void(http::HttpSession&)> next);
-    struct Answer {
-        int status = 0;
-        std::string www_authenticate;
-        Clock::time_point until;
-        std::uint64_t seq = 0; // insertion order (eviction of the oldest)
-    };
     void decide(http::HttpSession& s, int status, const std::string& www_authenticate,
                 const std::function<void(http::HttpSession&)>& next);
-    void remember(std::string key, int status, const std::string& www_authenticate,
-                  Clock::duration ttl);
 
     EventLoop& loop_;
     httpc::Client& client_;
     AuthStats& stats_;
-    std::unordered_map<std::string, Answer> cache_;
-    std::uint64_t seq_ = 0;
+    AuthCache cache_;
 };
 
 } // namespace herald::app

@@ -62,10 +62,9 @@ void AuthRequests::ask(http::HttpSession& s, std::string_view channel, std::stri
     if (l.auth_request_cache.count() > 0) {
         key.append(url.authority).append(url.path).append("\n").append(req.header("Cookie"));
         key.append("\n").append(req.header("Authorization")).append("\n").append(channel);
-        auto it = cache_.find(key);
-        if (it != cache_.end() && it->second.until > loop_.now()) {
+        if (const AuthCache::Answer* a = cache_.find(key, loop_.now())) {
             stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
-            decide(s, it->second.status, it->second.www_authenticate, next);
+            decide(s, a->status, a->www_authenticate, next);
             return;
         }
     }
@@ -94,7 +93,7 @@ void AuthRequests::ask(http::HttpSession& s, std::string_view channel, std::stri
             status = resp.status();
             www.assign(resp.header("WWW-Authenticate"));
             if (!key.empty() && ((status >= 200 && status < 300) || status == 401 || status == 403))
-                remember(key, status, www, ttl);
+                cache_.remember(key, status, www, loop_.now(), ttl);
         }
         s.resume([&](http::HttpSession& ss) {
             if (status == 0) ss.respond_error(503);
@@ -138,18 +137,22 @@ void AuthRequests::decide(http::HttpSession& s, int status, const std::string& w
     s.respond(std::move(head), http::error_page(status));
 }
 
-void AuthRequests::remember(std::string key, int status, const std::string& www_authenticate,
-                            Clock::duration ttl) {
-    const Clock::time_point now = loop_.now();
-    if (cache_.size() >= max_auth_cache_entries && !cache_.contains(key)) {
-        std::erase_if(cache_, [now](const auto& kv) { return kv.second.until <= now; });
-        if (cache_.size() >= max_auth_cache_entries)
-            cache_.erase(std::min_element(cache_.begin(), cache_.end(), [](const auto& a,
-                                                                           const auto& b) {
-                return a.second.seq < b.second.seq;
-            }));
+const AuthCache::Answer* AuthCache::find(const std::string& key, Clock::time_point now) const {
+    auto it = answers_.find(key);
+    return it != answers_.end() && it->second.until > now ? &it->second : nullptr;
+}
+
+void AuthCache::remember(std::string key, int status, const std::string& www_authenticate,
+                         Clock::time_point now, Clock::duration ttl) {
+    if (answers_.size() >= capacity_ && !answers_.contains(key)) {
+        std::erase_if(answers_, [now](const auto& kv) { return kv.second.until <= now; });
+        if (answers_.size() >= capacity_)
+            answers_.erase(std::min_element(answers_.begin(), answers_.end(),
+                                            [](const auto& a, const auto& b) {
+                                                return a.second.seq < b.second.seq;
+                                            }));
     }
-    cache_[std::move(key)] = Answer{status, www_authenticate, now + ttl, ++seq_};
+    answers_[std::move(key)] = Answer{status, www_authenticate, now + ttl, ++seq_};
 }
 
 } // namespace herald::app
