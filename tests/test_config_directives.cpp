@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "config/loader.hpp"
+#include "core/limits.hpp"
 #include "support/config_files.hpp"
 
 using namespace herald;
@@ -323,4 +324,28 @@ Test(config_directives, auth_jwt_keys_and_inheritance) {
                                   "directive, it must be \"publish\"");
     got = load_error("http { auth_jwt_cookie \"a b\"; }");
     cr_expect(got.find("t.conf:1:24: invalid value") == 0, "%s", got.c_str());
+}
+
+// The auth_jwt limits: a key file of max_key_file_bytes loads, one byte more is refused at the
+// key's FILE:LINE:COL; auth_jwt_leeway goes up to a day.
+Test(config_directives, auth_jwt_limits) {
+    herald::test::TempDir dir;
+    const std::string at_limit = dir.write("max.key", std::string(max_key_file_bytes, 'k'));
+    const std::string over = dir.write("over.key", std::string(max_key_file_bytes + 1, 'k'));
+    auto cfg = config::load_config_string(
+        "http { auth_jwt \"file:" + at_limit + "\"; server { listen 1; } }", "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.jwt.key.size(), max_key_file_bytes);
+    std::string got = load_error("http { auth_jwt \"file:" + over + "\"; }");
+    cr_expect(got.find("t.conf:1:17: \"") == 0 &&
+                  got.find("over.key\" is too large (over " + std::to_string(max_key_file_bytes) +
+                           " bytes)") != std::string::npos,
+              "%s", got.c_str());
+
+    cfg = config::load_config_string(
+        "http { auth_jwt_leeway 86400s; server { listen 1; } }", "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.jwt.leeway.count(), 86'400'000);
+    got = load_error("http { auth_jwt_leeway 86401s; }");
+    cr_expect(got.find("t.conf:1:24: invalid value \"86401s\"") == 0 &&
+                  got.find("it must be between") != std::string::npos,
+              "%s", got.c_str());
 }
