@@ -284,11 +284,22 @@ Test(config_directives, real_ip_and_limit_values_are_checked) {
         {"limit_rate_per_addr 5/s burst=x;", "invalid value \"burst=x\" in "
                                              "\"limit_rate_per_addr\" directive, it must be "
                                              "burst=M with M from 0 to 1000000"},
+        {"limit_rate_per_addr 1000001/s;", "invalid value \"1000001/s\" in "
+                                           "\"limit_rate_per_addr\" directive, it must be N/s "
+                                           "with N from 1 to 1000000"},
+        {"limit_rate_per_addr 5/s burst=1000001;", "invalid value \"burst=1000001\" in "
+                                                   "\"limit_rate_per_addr\" directive, it must "
+                                                   "be burst=M with M from 0 to 1000000"},
     };
     for (const auto& c : cases) {
         std::string got = load_error(wrap(server, c.stmt));
         cr_expect(got.find(c.want) != std::string::npos, "%s: got %s", c.stmt, got.c_str());
     }
+    // The largest values load.
+    auto cfg = config::load_config_string(
+        wrap(server, "limit_rate_per_addr 1000000/s burst=1000000;"), "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.limit_rate_per_addr, 1'000'000u);
+    cr_expect_eq(cfg->servers[0].limits.limit_rate_burst, 1'000'000u);
 }
 
 // auth_jwt: literal and file keys, short keys refused at the key's FILE:LINE:COL, `off`, and
