@@ -148,7 +148,8 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
 int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexcept {
     std::fill(out.begin(), out.end(), std::uint8_t{0});
     char text[max_ip_text + 1];
-    if (s.empty() || s.size() > max_ip_text) return 0;
+    // inet_pton reads a C string: a NUL inside s would end the address early.
+    if (s.empty() || s.size() > max_ip_text || s.find('\0') != std::string_view::npos) return 0;
     std::copy(s.begin(), s.end(), text);
     text[s.size()] = '\0';
     if (s.find(':') != std::string_view::npos) {
