@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "config/loader.hpp"
+#include "core/limits.hpp"
 #include "support/config_files.hpp"
 
 using namespace herald;
@@ -284,11 +285,22 @@ Test(config_directives, real_ip_and_limit_values_are_checked) {
         {"limit_rate_per_addr 5/s burst=x;", "invalid value \"burst=x\" in "
                                              "\"limit_rate_per_addr\" directive, it must be "
                                              "burst=M with M from 0 to 1000000"},
+        {"limit_rate_per_addr 1000001/s;", "invalid value \"1000001/s\" in "
+                                           "\"limit_rate_per_addr\" directive, it must be N/s "
+                                           "with N from 1 to 1000000"},
+        {"limit_rate_per_addr 5/s burst=1000001;", "invalid value \"burst=1000001\" in "
+                                                   "\"limit_rate_per_addr\" directive, it must "
+                                                   "be burst=M with M from 0 to 1000000"},
     };
     for (const auto& c : cases) {
         std::string got = load_error(wrap(server, c.stmt));
         cr_expect(got.find(c.want) != std::string::npos, "%s: got %s", c.stmt, got.c_str());
     }
+    // The largest values load.
+    auto cfg = config::load_config_string(
+        wrap(server, "limit_rate_per_addr 1000000/s burst=1000000;"), "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.limit_rate_per_addr, 1'000'000u);
+    cr_expect_eq(cfg->servers[0].limits.limit_rate_burst, 1'000'000u);
 }
 
 // auth_jwt: literal and file keys, short keys refused at the key's FILE:LINE:COL, `off`, and
@@ -323,4 +335,28 @@ Test(config_directives, auth_jwt_keys_and_inheritance) {
                                   "directive, it must be \"publish\"");
     got = load_error("http { auth_jwt_cookie \"a b\"; }");
     cr_expect(got.find("t.conf:1:24: invalid value") == 0, "%s", got.c_str());
+}
+
+// The auth_jwt limits: a key file of max_key_file_bytes loads, one byte more is refused at the
+// key's FILE:LINE:COL; auth_jwt_leeway goes up to a day.
+Test(config_directives, auth_jwt_limits) {
+    herald::test::TempDir dir;
+    const std::string at_limit = dir.write("max.key", std::string(max_key_file_bytes, 'k'));
+    const std::string over = dir.write("over.key", std::string(max_key_file_bytes + 1, 'k'));
+    auto cfg = config::load_config_string(
+        "http { auth_jwt \"file:" + at_limit + "\"; server { listen 1; } }", "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.jwt.key.size(), max_key_file_bytes);
+    std::string got = load_error("http { auth_jwt \"file:" + over + "\"; }");
+    cr_expect(got.find("t.conf:1:17: \"") == 0 &&
+                  got.find("over.key\" is too large (over " + std::to_string(max_key_file_bytes) +
+                           " bytes)") != std::string::npos,
+              "%s", got.c_str());
+
+    cfg = config::load_config_string(
+        "http { auth_jwt_leeway 86400s; server { listen 1; } }", "t.conf");
+    cr_expect_eq(cfg->servers[0].limits.jwt.leeway.count(), 86'400'000);
+    got = load_error("http { auth_jwt_leeway 86401s; }");
+    cr_expect(got.find("t.conf:1:24: invalid value \"86401s\"") == 0 &&
+                  got.find("it must be between") != std::string::npos,
+              "%s", got.c_str());
 }

@@ -87,6 +87,12 @@ const std::string hs256 = R"({"alg":"HS256","typ":"JWT"})";
 
 std::string claims_with(const std::string& members) { return "{" + members + "}"; }
 std::string at(std::int64_t t) { return std::to_string(t); }
+// A JSON array of n channel patterns ["c0","c1",...].
+std::string patterns(std::size_t n) {
+    std::string a = "[";
+    for (std::size_t i = 0; i < n; ++i) a += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
+    return a + "]";
+}
 
 struct Case {
     const char* name;
@@ -158,6 +164,15 @@ std::vector<Case> signed_cases() {
         {"payload bad escape", hs256, R"({"sub":"\x"})", false, JwtError::bad_claims},
         {"payload leading zero", hs256, R"({"iat":012})", false, JwtError::bad_claims},
         {"payload too deep", hs256, R"({"x":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]})", false,
+         JwtError::bad_claims},
+        {"channels at the pattern limit", hs256,
+         "{\"channels\":" + patterns(herald::auth::jwt_max_channel_patterns) + "}", false,
+         JwtError::none},
+        {"channels over the pattern limit", hs256,
+         "{\"channels\":" + patterns(herald::auth::jwt_max_channel_patterns + 1) + "}", false,
+         JwtError::bad_claims},
+        {"publish over the pattern limit", hs256,
+         "{\"publish\":" + patterns(herald::auth::jwt_max_channel_patterns + 1) + "}", false,
          JwtError::bad_claims},
         {"payload unterminated", hs256, R"({"sub":"u1")", false, JwtError::bad_claims},
         {"payload bare word", hs256, R"({"x":nul})", false, JwtError::bad_claims},

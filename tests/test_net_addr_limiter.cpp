@@ -117,6 +117,23 @@ Test(addr_limiter, table_is_bounded_idle_entries_expire) {
     cr_expect_eq(lim.size(), 1u);
 }
 
+// A full table is swept at most every full_sweep_gap: a flood of new addresses does not walk
+// the whole table on every request; an entry idle by then makes room.
+Test(addr_limiter, a_full_table_is_swept_at_most_every_full_sweep_gap) {
+    AddrLimiter lim(1);
+    ManualClock clock;
+    const net::AddrLimits l{.rate = 100, .burst = 0};  // a bucket is full again after 10 ms
+    AddrLimiter::Lease none;
+    cr_expect(lim.admit(0, v4(10, 0, 0, 1), l, clock.now(), none).verdict == Verdict::admitted);
+    clock.advance(AddrLimiter::full_sweep_gap);  // 10.0.0.1 is idle, the gap has passed
+    cr_expect(lim.admit(0, v4(10, 0, 0, 2), l, clock.now(), none).verdict == Verdict::admitted);
+    clock.advance(AddrLimiter::full_sweep_gap / 2);  // 10.0.0.2 is idle, but too soon to sweep
+    cr_expect(lim.admit(0, v4(10, 0, 0, 3), l, clock.now(), none).verdict == Verdict::table_full);
+    clock.advance(AddrLimiter::full_sweep_gap / 2);
+    cr_expect(lim.admit(0, v4(10, 0, 0, 3), l, clock.now(), none).verdict == Verdict::admitted);
+    cr_expect_eq(lim.size(), 1u);
+}
+
 Test(addr_limiter, threads_share_one_exact_count, .timeout = 10.0) {
     AddrLimiter lim;
     const net::AddrLimits l{.conn = 4};

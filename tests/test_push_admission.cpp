@@ -83,6 +83,27 @@ Test(push_admission, revoke_counts_each_match_once_and_ends_it_through_post) {
     cr_expect_eq(posted.size(), 2u);
 }
 
+// count_by_sub() lists at most max_subs distinct subs (in order of first appearance) and keeps
+// counting the ones already listed; another channel's subscribers are not counted.
+Test(push_admission, count_by_sub_lists_at_most_max_subs) {
+    AdmissionRegistry reg([](std::function<void()>) {});
+    const Target a1 = target("a", "1"), a2 = target("a", "2"), a3 = target("a", "3"),
+                 a1b = target("a", "1"), a2b = target("a", "2"), b9 = target("b", "9");
+    Recorder r;
+    for (const Target* t : {&a1, &a2, &a3, &a1b, &a2b, &b9}) reg.add(*t, r);
+    std::vector<std::pair<std::string, std::uint64_t>> by_sub;
+    reg.count_by_sub("a", by_sub, 2);
+    cr_assert_eq(by_sub.size(), 2u);
+    // The registry's order is a hash map's: which two are listed is not fixed, their counts are.
+    for (const auto& [sub, n] : by_sub) {
+        cr_expect(sub == "1" || sub == "2" || sub == "3", "%s", sub.c_str());
+        cr_expect_eq(n, sub == "3" ? 1u : 2u, "%s", sub.c_str());
+    }
+    by_sub.clear();
+    reg.count_by_sub("a", by_sub, 10);
+    cr_expect_eq(by_sub.size(), 3u);
+}
+
 Test(push_admission, admission_unregisters_and_its_expiry_fires_on_the_loop, .timeout = 5.0) {
     EventLoop loop;
     AdmissionRegistry reg([&loop](std::function<void()> fn) { loop.post(std::move(fn)); });

@@ -35,6 +35,18 @@ std::shared_ptr<Message> published(std::uint64_t id, std::string data, std::stri
     return m;
 }
 
+// The raw iframe call's tail is `tail`, and its chunked forms frame exactly that.
+void expect_iframe_tail(const Message& m, const std::string& tail) {
+    const herald::push::IframeCall c = m.iframe_call(PushFormat::raw);
+    cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
+    std::string chunked_tail;
+    herald::push::append_chunk(chunked_tail, tail);
+    cr_expect(c.chunked_tail == chunked_tail);
+    cr_expect(c.chunked_default ==
+              herald::push::iframe_call_prefix(herald::push::default_callback, true) +
+                  chunked_tail);
+}
+
 } // namespace
 
 Test(push_message, text_detection) {
@@ -104,15 +116,7 @@ Test(push_message, binary_messages_are_carried_in_base64) {
         cr_expect(m->sse_event(PushFormat::json, false) ==
                   "id: 5f0c2a9e17b4-4\ndata: " + env + "\n\n");
 
-        const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
-        const std::string tail = "(\"" + b64 + "\",\"5f0c2a9e17b4-4\",\"base64\")</script>";
-        cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
-        std::string chunked_tail;
-        herald::push::append_chunk(chunked_tail, tail);
-        cr_expect(c.chunked_tail == chunked_tail);
-        cr_expect(c.chunked_default ==
-                  herald::push::iframe_call_prefix(herald::push::default_callback, true) +
-                      chunked_tail);
+        expect_iframe_tail(*m, "(\"" + b64 + "\",\"5f0c2a9e17b4-4\",\"base64\")</script>");
         const herald::push::IframeCall j = m->iframe_call(PushFormat::json);
         cr_expect(j.tail == "(\"" + js(env) + "\",\"5f0c2a9e17b4-4\")</script>", "json tail %s",
                   std::string(j.tail).c_str());
@@ -165,16 +169,9 @@ Test(push_message, sse_events) {
 
 Test(push_message, iframe_calls) {
     auto m = published(12, "</script><script>alert(1)</script>");
+    expect_iframe_tail(*m, "(\"\\u003c\\u002fscript\\u003e\\u003cscript\\u003ealert(1)"
+                           "\\u003c\\u002fscript\\u003e\",\"5f0c2a9e17b4-12\")</script>");
     const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
-    const std::string tail = "(\"\\u003c\\u002fscript\\u003e\\u003cscript\\u003ealert(1)"
-                             "\\u003c\\u002fscript\\u003e\",\"5f0c2a9e17b4-12\")</script>";
-    cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
-    std::string chunked_tail;
-    herald::push::append_chunk(chunked_tail, tail);
-    cr_expect(c.chunked_tail == chunked_tail);
-    const std::string prefix =
-        herald::push::iframe_call_prefix(herald::push::default_callback, true);
-    cr_expect(c.chunked_default == prefix + chunked_tail);
     // The only "</" in the call is the closing tag the encoder wrote itself.
     const std::string whole = "<script>parent.herald_push" + std::string(c.tail);
     cr_expect(whole.find("</") == whole.rfind("</script>"));
@@ -224,15 +221,7 @@ Test(push_message, named_messages) {
     cr_expect(m->sse_event(PushFormat::raw, true) == chunk);
     cr_expect(m->sse_event(PushFormat::json, false) == "id: 5f0c2a9e17b4-7\ndata: " + env + "\n\n",
               "json: the name is in the envelope, the event stays a message");
-    const herald::push::IframeCall c = m->iframe_call(PushFormat::raw);
-    const std::string tail = "(\"a\\nb\",\"5f0c2a9e17b4-7\",\"\",\"price.update\")</script>";
-    cr_expect(c.tail == tail, "tail %s", std::string(c.tail).c_str());
-    std::string chunked_tail;
-    herald::push::append_chunk(chunked_tail, tail);
-    cr_expect(c.chunked_tail == chunked_tail);
-    cr_expect(c.chunked_default ==
-              herald::push::iframe_call_prefix(herald::push::default_callback, true) +
-                  chunked_tail);
+    expect_iframe_tail(*m, "(\"a\\nb\",\"5f0c2a9e17b4-7\",\"\",\"price.update\")</script>");
     cr_expect(m->iframe_call(PushFormat::json).tail ==
               "(\"" + js(env) + "\",\"5f0c2a9e17b4-7\")</script>");
 

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/values.hpp"
@@ -55,6 +56,12 @@ Test(real_ip, parses_bare_addresses_only) {
         int got = config::parse_ip_address(c.text, a);
         cr_expect_eq(got, c.want, "\"%s\": got %d", c.text, got);
         if (got == 0) cr_expect(a == IpBytes{}, "\"%s\": out not zeroed", c.text);
+    }
+    // A NUL ends the C string inet_pton reads, not the value: what follows it is not ignored.
+    for (std::string_view nul : {std::string_view("10.1.2.3\0junk", 13),
+                                 std::string_view("::1\0", 4)}) {
+        IpBytes a{};
+        cr_expect_eq(config::parse_ip_address(nul, a), 0, "%zu bytes", nul.size());
     }
     // IPv4-mapped IPv6 is the IPv4 address: the same bytes, the same rules, the same text.
     cr_expect(ip("::ffff:10.1.2.3") == ip("10.1.2.3"));

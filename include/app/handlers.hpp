@@ -25,6 +25,10 @@ void serve_status(Worker& w, http::HttpSession& s);   // status; (status_handler
 // app/publisher.cpp.
 std::string channel_info_json(const push::ChannelInfo& i);
 
+// An answer of the publisher API: body (a JSON value) and a newline, as application/json,
+// Cache-Control: no-cache, with the CORS headers (app/publisher.cpp).
+void respond_json(http::HttpSession& s, int status, std::string body);
+
 // allow_origin on push and publish routes (app/push_handler.cpp): a browser Origin that is not
 // listed -> 403 before anything else happens; OPTIONS preflight -> 204 with the CORS headers
 // (405 without allow_origin). Returns true when the request goes on to its handler.

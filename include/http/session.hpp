@@ -149,7 +149,7 @@ private:
     std::string request_line_;               // kept for the access log of held responses
     std::string remote_;                     // client_ as text (the access log's first field)
     IpBytes client_{};
-    bool remote_replaced_ = false;           // remote_ is not the connection's address
+    bool remote_replaced_ = false;           // client_, remote_: not the connection's address
     std::string referer_, user_agent_;       // copies for the access log (only when enabled)
     Timer timer_;
 };

@@ -20,12 +20,6 @@ constexpr std::string_view challenge_missing = push::bearer_challenge;
 constexpr std::string_view challenge_invalid = push::bearer_invalid_token;
 constexpr std::string_view challenge_scope = push::bearer_insufficient_scope;
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 void refuse(http::HttpSession& s, const push::Target& t, AccessFor what, int status,
             std::string_view challenge, const char* why, std::string_view sub) {
     HERALD_INFO("%s of \"%s\" refused for %s: %s (sub \"%s\"): %d",
@@ -44,10 +38,10 @@ std::optional<std::string_view> cookie_value(std::string_view cookie_header,
                                              std::string_view name) noexcept {
     while (!cookie_header.empty()) {
         const std::size_t semi = cookie_header.find(';');
-        const std::string_view pair = trim(cookie_header.substr(0, semi));
+        const std::string_view pair = ascii::trim_ows(cookie_header.substr(0, semi));
         const std::size_t eq = pair.find('=');
-        if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
-            std::string_view v = trim(pair.substr(eq + 1));
+        if (eq != std::string_view::npos && ascii::trim_ows(pair.substr(0, eq)) == name) {
+            std::string_view v = ascii::trim_ows(pair.substr(eq + 1));
             if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
             return v;
         }
@@ -59,9 +53,9 @@ std::optional<std::string_view> cookie_value(std::string_view cookie_header,
 
 std::string find_token(std::string_view authorization, std::string_view query,
                        std::string_view cookie_header, std::string_view cookie_name) {
-    const std::string_view auth = trim(authorization);
+    const std::string_view auth = ascii::trim_ows(authorization);
     if (auth.size() > 7 && ascii::iequals(auth.substr(0, 7), "bearer ")) {
-        const std::string_view token = trim(auth.substr(7));
+        const std::string_view token = ascii::trim_ows(auth.substr(7));
         if (!token.empty()) return std::string(token);
     }
     if (std::optional<std::string> token = http::query_arg(query, "token"); token && !token->empty())

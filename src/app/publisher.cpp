@@ -25,12 +25,16 @@ std::string json_string(std::string_view s) {
     return out;
 }
 
+} // namespace
+
 void respond_json(http::HttpSession& s, int status, std::string body) {
     http::ResponseHead head(status);
     head.header("Content-Type", "application/json").header("Cache-Control", "no-cache");
     s.add_cors(head);
     s.respond(std::move(head), std::move(body) + "\n");
 }
+
+namespace {
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
     if (t == std::chrono::system_clock::time_point{}) return "";

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/access.hpp"
+#include "app/handlers.hpp"
 #include "app/worker.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
@@ -31,10 +32,7 @@ void answer_revoke(const Worker& w, http::HttpSession& s, const push::RevokeFilt
     const std::string whose = f.any_sub ? "any sub" : "sub \"" + log::quoted(f.sub) + "\"";
     HERALD_NOTICE("revoked %zu subscribers of %s (%s) for %s", ended, which.c_str(), whose.c_str(),
                   s.client_host().c_str());
-    http::ResponseHead head(200);
-    head.header("Content-Type", "application/json").header("Cache-Control", "no-cache");
-    s.add_cors(head);
-    s.respond(std::move(head), "{\"ended\":" + std::to_string(ended) + "}\n");
+    respond_json(s, 200, "{\"ended\":" + std::to_string(ended) + "}");
 }
 
 } // namespace

@@ -63,14 +63,10 @@ bool parse_port(std::string_view s, std::uint16_t& port) noexcept {
     return true;
 }
 
-bool is_ipv4(const std::string& s) noexcept {
-    in_addr a{};
-    return inet_pton(AF_INET, s.c_str(), &a) == 1;
-}
-
-bool is_ipv6(const std::string& s) noexcept {
-    in6_addr a{};
-    return inet_pton(AF_INET6, s.c_str(), &a) == 1;
+// 4 or 6: how s writes a numeric address (see parse_ip_address); 0 when it is none.
+int ip_version(std::string_view s) noexcept {
+    std::array<std::uint8_t, 16> bytes{};
+    return parse_ip_address(s, bytes);
 }
 
 } // namespace
@@ -128,13 +124,13 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
             return false;
         host.assign(s.substr(1, close - 1));
         port = s.substr(close + 2);
-        if (!is_ipv6(host)) return false;
+        if (ip_version(host) != 6) return false;
     } else if (std::size_t colon = s.rfind(':'); colon != std::string_view::npos) {
         host.assign(s.substr(0, colon));
         port = s.substr(colon + 1);
         if (host == "*")
             host = "0.0.0.0";
-        else if (!is_ipv4(host))
+        else if (ip_version(host) != 4)
             return false;
     } else {
         host = "0.0.0.0";
@@ -148,7 +144,8 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
 int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexcept {
     std::fill(out.begin(), out.end(), std::uint8_t{0});
     char text[max_ip_text + 1];
-    if (s.empty() || s.size() > max_ip_text) return 0;
+    // inet_pton reads a C string: a NUL inside s would end the address early.
+    if (s.empty() || s.size() > max_ip_text || s.find('\0') != std::string_view::npos) return 0;
     std::copy(s.begin(), s.end(), text);
     text[s.size()] = '\0';
     if (s.find(':') != std::string_view::npos) {
@@ -180,7 +177,7 @@ bool parse_upstream_url(std::string_view s, UpstreamUrl& out) {
         const std::size_t close = authority.find(']');
         if (close == std::string_view::npos) return false;
         u.host.assign(authority.substr(1, close - 1));
-        if (!is_ipv6(u.host)) return false;
+        if (ip_version(u.host) != 6) return false;
         const std::string_view rest = authority.substr(close + 1);
         if (!rest.empty() && rest.front() != ':') return false;
         has_port = !rest.empty();
@@ -191,7 +188,7 @@ bool parse_upstream_url(std::string_view s, UpstreamUrl& out) {
         has_port = colon != std::string_view::npos;
         if (has_port) port = authority.substr(colon + 1);
         if (ascii::iequals(u.host, "localhost")) u.host = "127.0.0.1";
-        else if (!is_ipv4(u.host)) return false;
+        else if (ip_version(u.host) != 4) return false;
     }
     if (has_port && !parse_port(port, u.port)) return false;
     if (u.port == 0) return false;

@@ -192,48 +192,41 @@ void HttpSession::dispatch() noexcept {
     }
 }
 
+// Between requests client_ and remote_ are the connection's address (set by the constructor,
+// restored by forget_client), so a server without real_ip_header does nothing here.
 void HttpSession::settle_client() noexcept {
-    IpBytes conn{};
-    conn_.peer().to_v6_bytes(conn.data());
     const config::Limits& l = loc_->limits;
-    ClientAddress r;
-    r.addr = conn;
-    if (l.real_ip_header != config::RealIpHeader::none) {
-        IpBytes socket{};
-        conn_.socket_peer().to_v6_bytes(socket.data());
-        const Request& req = request();
-        std::string_view name =
-            l.real_ip_header == config::RealIpHeader::x_real_ip ? "X-Real-IP" : "X-Forwarded-For";
-        std::string joined;  // RFC 9110 §5.3: several fields are one comma-separated list
-        std::string_view value = req.header(name);
-        if (l.real_ip_header == config::RealIpHeader::x_forwarded_for &&
-            req.header_fields(name) > 1) {
-            for (std::size_t i = 0; i < req.header_count; ++i)
-                if (ascii::iequals(req.headers[i].name, name))
-                    joined.append(joined.empty() ? "" : ",").append(req.headers[i].value);
-            value = joined;
-        }
-        r = resolve_client(l, conn, socket, value, req.has_header(name));
-        if (r.problem)
-            HERALD_INFO("client %s: %s ignored, uri: \"%.*s\"",
-                        conn_.socket_peer().host_string().c_str(), r.problem,
-                        static_cast<int>(path_.size()), path_.data());
+    if (l.real_ip_header == config::RealIpHeader::none) return;
+    IpBytes conn{}, socket{};
+    conn_.peer().to_v6_bytes(conn.data());
+    conn_.socket_peer().to_v6_bytes(socket.data());
+    const Request& req = request();
+    std::string_view name =
+        l.real_ip_header == config::RealIpHeader::x_real_ip ? "X-Real-IP" : "X-Forwarded-For";
+    std::string joined;  // RFC 9110 §5.3: several fields are one comma-separated list
+    std::string_view value = req.header(name);
+    if (l.real_ip_header == config::RealIpHeader::x_forwarded_for && req.header_fields(name) > 1) {
+        for (std::size_t i = 0; i < req.header_count; ++i)
+            if (ascii::iequals(req.headers[i].name, name))
+                joined.append(joined.empty() ? "" : ",").append(req.headers[i].value);
+        value = joined;
     }
+    const ClientAddress r = resolve_client(l, conn, socket, value, req.has_header(name));
+    if (r.problem)
+        HERALD_INFO("client %s: %s ignored, uri: \"%.*s\"",
+                    conn_.socket_peer().host_string().c_str(), r.problem,
+                    static_cast<int>(path_.size()), path_.data());
+    if (r.addr == conn) return;
     client_ = r.addr;
-    if (r.addr != conn) {
-        remote_ = ip_string(r.addr);
-        remote_replaced_ = true;
-    } else {
-        forget_client();
-    }
+    remote_ = ip_string(r.addr);
+    remote_replaced_ = true;
 }
 
 void HttpSession::forget_client() noexcept {
+    if (!remote_replaced_) return;  // client_ is still the connection's address
     conn_.peer().to_v6_bytes(client_.data());
-    if (remote_replaced_) {
-        remote_ = conn_.peer().host_string();
-        remote_replaced_ = false;
-    }
+    remote_ = conn_.peer().host_string();
+    remote_replaced_ = false;
 }
 
 // limit_conn_per_addr / limit_rate_per_addr (server settings, inherited by the location): the

@@ -1,7 +1,7 @@
 """Helpers for the hostile-peer and fault tests: file-descriptor limits, process
 figures read from /proc (RSS, CPU time), the /status counters, resets (RST), many non-blocking
-sockets at once, and latency percentiles. Protocol clients live in push_clients.py; these are
-only what the resource tests add on top.
+sockets at once, latency percentiles, and PROXY protocol v2 headers. Protocol clients live in
+push_clients.py; these are only what the resource tests add on top.
 """
 import json
 import os
@@ -13,6 +13,7 @@ import time
 from push_clients import build_request, ws_key
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
+V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'  # the PROXY protocol v2 signature
 PAGE = os.sysconf('SC_PAGE_SIZE')
 
 
@@ -187,3 +188,16 @@ def release_binary():
                 if os.path.getmtime(os.path.join(folder, name)) > built:
                     return None, './herald is older than %s (make herald)' % name
     return path, ''
+
+
+def v2_inet(src, dst='127.0.0.1', sport=40000, dport=80, tlvs=b''):
+    """A PROXY protocol v2 header: PROXY over TCP/IPv4 from src:sport to dst:dport."""
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('>HH', sport, dport) + tlvs
+    return V2_SIG + b'\x21\x11' + struct.pack('>H', len(body)) + body
+
+
+def v2_inet6(src, dst, sport, dport):
+    """A PROXY protocol v2 header: PROXY over TCP/IPv6."""
+    body = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) +
+            struct.pack('>HH', sport, dport))
+    return V2_SIG + b'\x21\x21' + struct.pack('>H', len(body)) + body

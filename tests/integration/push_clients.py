@@ -221,6 +221,21 @@ def etag_text(h):
     return None if tag is None else tag.strip('"')
 
 
+def poll_walk(port, path, count, query=''):
+    """count answers of GET path?since=ID&query on one connection, from since=0, each since=
+    the previous answer's ETag (how a polling client walks a channel): [(headers, body)]."""
+    c = Conn(port)
+    since = '0'
+    answers = []
+    for _ in range(count):
+        status, h, body = c.request('GET', '%s?since=%s%s' % (path, since, query))
+        assert status == 200, status
+        since = etag_text(h)
+        answers.append((h, body))
+    c.close()
+    return answers
+
+
 def publish(srv, channel, data, ctype='text/plain', path='/pub', method='POST', conn=None):
     """Publishes one message; returns (status, decoded JSON or raw body)."""
     c = conn or Conn(srv.port)

@@ -5,10 +5,9 @@ requests and WebSocket handshakes): 429 past them, other addresses unaffected, c
 import json
 import re
 import socket
-import struct
 import time
 
-from clients import read_head, ws_upgrade
+from clients import read_head, v2_inet, ws_upgrade
 from harness import read_response
 
 CONF = '''
@@ -46,7 +45,6 @@ CONF = '''
     }
 '''
 FILES = {'www/index.html': 'hello'}
-V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
 
 
 def port_of(srv, host):
@@ -160,11 +158,6 @@ def test_rate_limit_with_burst_and_websocket_handshakes(herald):
     assert 'herald_limit_rejected_total{limit="conn"} 0' in text
 
 
-def v2_inet(src, dst='127.0.0.5', sport=40000, dport=80):
-    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('>HH', sport, dport)
-    return V2_SIG + b'\x21\x11' + struct.pack('>H', len(body)) + body
-
-
 def test_limits_count_the_real_address_behind_a_proxy(herald):
     srv = herald(CONF, files=FILES)
     pp = port_of(srv, '127.0.0.5')
@@ -172,13 +165,13 @@ def test_limits_count_the_real_address_behind_a_proxy(herald):
     try:
         # PROXY protocol: every connection comes from 127.0.0.1, the limit counts the address
         # in the header.
-        s, code, _ = opened('127.0.0.5', pp, v2_inet('192.0.2.1') + sse())
+        s, code, _ = opened('127.0.0.5', pp, v2_inet('192.0.2.1', '127.0.0.5') + sse())
         keep.append(s)
         assert code == 200
-        s, code, head = opened('127.0.0.5', pp, v2_inet('192.0.2.1') + sse())
+        s, code, head = opened('127.0.0.5', pp, v2_inet('192.0.2.1', '127.0.0.5') + sse())
         s.close()
         assert code == 429, head
-        s, code, _ = opened('127.0.0.5', pp, v2_inet('192.0.2.2') + sse())
+        s, code, _ = opened('127.0.0.5', pp, v2_inet('192.0.2.2', '127.0.0.5') + sse())
         keep.append(s)
         assert code == 200
     finally:

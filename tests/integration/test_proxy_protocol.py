@@ -7,6 +7,8 @@ import socket
 import struct
 import time
 
+from clients import V2_SIG, v2_inet, v2_inet6
+
 CONF = '''
     error_log stderr info;
     http {
@@ -19,18 +21,6 @@ CONF = '''
     }
 '''
 FILES = {'www/index.html': 'hello'}
-V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
-
-
-def v2_inet(src, dst, sport, dport, tlvs=b''):
-    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('>HH', sport, dport) + tlvs
-    return V2_SIG + b'\x21\x11' + struct.pack('>H', len(body)) + body
-
-
-def v2_inet6(src, dst, sport, dport):
-    body = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) +
-            struct.pack('>HH', sport, dport))
-    return V2_SIG + b'\x21\x21' + struct.pack('>H', len(body)) + body
 
 
 def exchange(port, data, timeout=5):

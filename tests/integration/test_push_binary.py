@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, etag_text, parse_iframe, parse_sse, publish
+from push_clients import STRATEGY_ROUTES, Stream, Ws, etag_text, parse_iframe, parse_sse, poll_walk, publish
 
 CONF = '''
 error_log stderr info;
@@ -147,14 +147,10 @@ def test_iframe(srv, fmt):
 @pytest.mark.parametrize('route', ['/poll/', '/lp/'])
 @pytest.mark.parametrize('fmt', ['raw', 'json'])
 def test_polling_and_long_polling(srv, route, fmt):
-    c = Conn(srv.port)
-    since = '0'
     got = []
-    for data, ctype, _ in MESSAGES:
-        status, h, body = c.request('GET', '%sbin?since=%s&format=%s' % (route, since, fmt))
-        assert status == 200, status
+    answers = poll_walk(srv.port, route + 'bin', len(MESSAGES), '&format=' + fmt)
+    for (h, body), (_, ctype, _) in zip(answers, MESSAGES):
         assert 'x-herald-missed' not in h
-        since = etag_text(h)
         if fmt == 'raw':
             assert h['content-type'] == ctype
             assert h['x-content-type-options'] == 'nosniff'
@@ -162,9 +158,8 @@ def test_polling_and_long_polling(srv, route, fmt):
         else:
             assert h['content-type'] == 'application/json'
             d, mid, binary = from_envelope(body.decode('utf-8'))
-            assert mid == since
+            assert mid == etag_text(h)
             got.append((d, binary))
-    c.close()
     if fmt == 'raw':  # the raw body carries no text/binary mark: the Content-Type does
         got = [(d, not text) for (d, _), (_, _, text) in zip(got, MESSAGES)]
     check(got)

@@ -5,9 +5,9 @@ leftmost entries do not; `real_ip_header proxy_protocol` believes a PROXY header
 trusted proxy."""
 import os
 import socket
-import struct
 import time
 
+from clients import v2_inet
 from harness import read_response
 
 CONF = '''
@@ -35,14 +35,6 @@ CONF = '''
 '''
 FILES = {'www/index.html': 'hello', 'www/rip/index.html': 'rip', 'www/off/index.html': 'off',
          'www/pp/index.html': 'pp'}
-V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
-
-
-def v2_inet(src, dst='127.0.0.1', sport=40000, dport=80):
-    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('>HH', sport, dport)
-    return V2_SIG + b'\x21\x11' + struct.pack('>H', len(body)) + body
-
-
 def ask(port, path, headers=(), src='127.0.0.1', prefix=b'', dst='127.0.0.1'):
     """One request from source address src to dst:port; returns (status, body)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
