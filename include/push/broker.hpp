@@ -1,7 +1,10 @@
 // The broker: named channels shared by every worker thread, publish, subscribe with lossless
-// resume, and cross-thread fan-out (DESIGN.md "Publish path", "Broker boundary"). An interface,
-// so a Redis-backed broker can carry channels across nodes; make_memory_broker() is the
-// in-process implementation.
+// resume, and cross-thread fan-out (DESIGN.md "Publish path", "Broker boundary").
+// Broker is the interface the strategies and the publisher use: asynchronous where a broker
+// answers later (the Redis broker waits for Redis), each answer on the asking worker's loop
+// thread. LocalBroker is the in-process broker, synchronous (make_memory_broker()); its
+// asynchronous forms answer at once. The Redis broker keeps a LocalBroker as its node's copy
+// of the channels it serves and fans out through it.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,7 @@ enum class PushError : std::uint8_t {
     too_many_subscribers,  // channel max_subscribers reached
     too_many_channels,     // autocreate past max_channels -> 503
     backlog,               // a subscribed worker is publish_backlog messages behind -> 503
+    unavailable,           // the broker's store (Redis) cannot be reached or did not answer -> 503
 };
 const char* to_string(PushError e) noexcept;
 
@@ -46,6 +50,11 @@ public:
     config::PushStrategy strategy() const noexcept { return strategy_; }
     virtual void deliver(const std::shared_ptr<const Message>& m) noexcept = 0;
     virtual void on_channel_closed() noexcept = 0;
+    // The channel's history was lost (its store restarted empty, or messages were trimmed
+    // before this node could read them): what comes next cannot be placed after what this
+    // subscriber has. It must end as on a graceful stop, so its client reconnects with its
+    // last id and gets the "missed" signal. Nothing more arrives; the Subscription is inert.
+    virtual void on_channel_reset() noexcept = 0;
 
 protected:
     explicit Subscriber(config::PushStrategy s) noexcept : strategy_(s) {}
@@ -126,9 +135,49 @@ struct BrokerStats {
 // Posts fn to a worker's loop thread (EventLoop::post); called from any thread.
 using PostFn = std::function<void(std::function<void()>)>;
 
-// Thread-safety: every member may be called from any thread, except subscribe() and
-// Subscription::reset(), which run on the subscriber's worker thread (the one whose WorkerId
-// they name). The broker must outlive every attached loop's run and every Subscription.
+// A broker answer that may come later. The *_async members call `done` exactly once, unless
+// the call is cancelled first: either before they return (the LocalBroker; the BrokerCall is
+// then empty) or later, on the asking worker's loop thread. Destroying or reset() before done
+// ran cancels it: done never runs. After done ran, reset() does nothing. Move-only; used on
+// the asking worker's thread only.
+class BrokerCall {
+public:
+    BrokerCall() noexcept = default;
+    explicit BrokerCall(std::function<void()> cancel) noexcept : cancel_(std::move(cancel)) {}
+    BrokerCall(BrokerCall&& o) noexcept : cancel_(std::move(o.cancel_)) { o.cancel_ = nullptr; }
+    BrokerCall& operator=(BrokerCall&& o) noexcept {
+        if (this != &o) {
+            reset();
+            cancel_ = std::move(o.cancel_);
+            o.cancel_ = nullptr;
+        }
+        return *this;
+    }
+    BrokerCall(const BrokerCall&) = delete;
+    BrokerCall& operator=(const BrokerCall&) = delete;
+    ~BrokerCall() { reset(); }
+    void reset() noexcept {
+        if (!cancel_) return;
+        std::function<void()> c = std::move(cancel_);
+        cancel_ = nullptr;
+        c();
+    }
+    explicit operator bool() const noexcept { return static_cast<bool>(cancel_); }
+
+private:
+    std::function<void()> cancel_;
+};
+
+using PublishDone = std::function<void(const PublishResult&)>;
+using SubscribeDone = std::function<void(SubscribeResult&&)>;
+using FetchDone = std::function<void(FetchResult&&)>;
+using InfoDone = std::function<void(const InfoResult&)>;
+using CloseDone = std::function<void(PushError)>;
+
+// Thread-safety: the *_async members and Subscription::reset() run on the asking worker's
+// loop thread (the one whose WorkerId they name); every other member may be called from any
+// thread. The broker must outlive every attached loop's run and every Subscription.
+// Semantics of each operation: the LocalBroker's synchronous member of the same name.
 class Broker {
 public:
     virtual ~Broker() = default;
@@ -139,6 +188,53 @@ public:
     WorkerId attach_worker(EventLoop& loop) {
         return attach_worker([&loop](std::function<void()> fn) { loop.post(std::move(fn)); });
     }
+
+    virtual BrokerCall publish_async(WorkerId worker, std::string_view channel,
+                                     std::string_view data, std::string_view content_type,
+                                     std::string_view event, PublishDone done) = 0;
+    // The Subscriber must outlive the call (cancel it first) and then its Subscription.
+    virtual BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
+                                       std::optional<Cursor> since, Subscriber& s,
+                                       SubscribeDone done) = 0;
+    virtual BrokerCall fetch_async(WorkerId worker, std::string_view channel,
+                                   std::optional<Cursor> since, std::size_t limit,
+                                   FetchDone done) = 0;
+    virtual BrokerCall channel_info_async(WorkerId worker, std::string_view channel,
+                                          InfoDone done) = 0;
+    virtual BrokerCall close_channel_async(WorkerId worker, std::string_view channel,
+                                           CloseDone done) = 0;
+
+    // Reload: channels still declared keep their buffer and ids (new settings apply), new ones
+    // are created, removed ones are closed. Autocreated channels stay while channel_autocreate
+    // is on (taking the new autocreate_defaults) and are closed when it is turned off.
+    virtual void reconcile(const config::Config& cfg) = 0;
+
+    // Removes every autocreated channel that is idle (Channel::idle() with the config's
+    // channel_idle_timeout; never declared channels, never with channel_idle_timeout 0).
+    // Call it periodically from any thread; returns how many were removed. A publisher or
+    // subscriber racing the removal gets a new life of the channel (or not_found without
+    // autocreate), never a closed one.
+    virtual std::size_t collect_idle() = 0;
+
+    virtual BrokerStats stats() const = 0;
+    // Strategies count what they send outside deliver() (history, polling) and what they drop.
+    // channel (optional) also counts them in that channel's figures.
+    virtual void note_delivered(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
+    virtual void note_dropped(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
+    // Info of the top n channels by subscribers and by publish rate. O(channels): meant for
+    // /status reads, not for the request path.
+    virtual TopChannels top_channels(std::size_t n) = 0;
+
+protected:
+    friend class Subscription;
+    // Called by Subscription::reset() on the subscriber's thread; unknown keys are ignored.
+    virtual void unsubscribe(const SubscriptionKey& key) noexcept = 0;
+};
+
+// The in-process broker: every operation answers at once, and (but for subscribe()) from any
+// thread.
+class LocalBroker : public Broker {
+public:
 
     // Publishes a copy of data. With channel_autocreate, an unknown channel is created with
     // autocreate_defaults unless max_channels exist. Back-pressure: when a worker with
@@ -174,31 +270,31 @@ public:
     // every message published before the close. Errors: invalid_name, not_found.
     virtual PushError close_channel(std::string_view channel) = 0;
 
-    // Reload: channels still declared keep their buffer and ids (new settings apply), new ones
-    // are created, removed ones are closed. Autocreated channels stay while channel_autocreate
-    // is on (taking the new autocreate_defaults) and are closed when it is turned off.
-    virtual void reconcile(const config::Config& cfg) = 0;
-
-    // Removes every autocreated channel that is idle (Channel::idle() with the config's
-    // channel_idle_timeout; never declared channels, never with channel_idle_timeout 0).
-    // Call it periodically from any thread; returns how many were removed. A publisher or
-    // subscriber racing the removal gets a new life of the channel (or not_found without
-    // autocreate), never a closed one.
-    virtual std::size_t collect_idle() = 0;
-
-    virtual BrokerStats stats() const = 0;
-    // Strategies count what they send outside deliver() (history, polling) and what they drop.
-    // channel (optional) also counts them in that channel's figures.
-    virtual void note_delivered(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
-    virtual void note_dropped(std::uint64_t n, std::string_view channel = {}) noexcept = 0;
-    // Info of the top n channels by subscribers and by publish rate. O(channels): meant for
-    // /status reads, not for the request path.
-    virtual TopChannels top_channels(std::size_t n) = 0;
-
-protected:
-    friend class Subscription;
-    // Called by Subscription::reset() on the subscriber's thread; unknown keys are ignored.
-    virtual void unsubscribe(const SubscriptionKey& key) noexcept = 0;
+    BrokerCall publish_async(WorkerId, std::string_view channel, std::string_view data,
+                             std::string_view content_type, std::string_view event,
+                             PublishDone done) final {
+        done(publish(channel, data, content_type, event));
+        return {};
+    }
+    BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
+                               std::optional<Cursor> since, Subscriber& s,
+                               SubscribeDone done) final {
+        done(subscribe(channel, since, s, worker));
+        return {};
+    }
+    BrokerCall fetch_async(WorkerId, std::string_view channel, std::optional<Cursor> since,
+                           std::size_t limit, FetchDone done) final {
+        done(fetch(channel, since, limit));
+        return {};
+    }
+    BrokerCall channel_info_async(WorkerId, std::string_view channel, InfoDone done) final {
+        done(channel_info(channel));
+        return {};
+    }
+    BrokerCall close_channel_async(WorkerId, std::string_view channel, CloseDone done) final {
+        done(close_channel(channel));
+        return {};
+    }
 };
 
 // Upper bound on attach_worker() calls for the in-memory broker.
@@ -206,6 +302,6 @@ inline constexpr std::size_t max_workers = 1024;
 
 // In-process broker. Channels come from reconcile(cfg); call it once at startup. clock gives
 // steady time for ttl and must outlive the broker.
-std::unique_ptr<Broker> make_memory_broker(Clock& clock = Clock::system());
+std::unique_ptr<LocalBroker> make_memory_broker(Clock& clock = Clock::system());
 
 } // namespace herald::push

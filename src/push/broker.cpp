@@ -32,6 +32,7 @@ const char* to_string(PushError e) noexcept {
     case PushError::too_many_subscribers: return "too many subscribers";
     case PushError::too_many_channels: return "too many channels";
     case PushError::backlog: return "fan-out backlog full";
+    case PushError::unavailable: return "broker unavailable";
     }
     return "unknown";
 }
@@ -118,13 +119,13 @@ struct ChannelEntry {
 // publish allocates nothing once warm.
 thread_local std::vector<AttachedLoop*> pending_wakes;
 
-class MemoryBroker final : public Broker {
+class MemoryBroker final : public LocalBroker {
 public:
     explicit MemoryBroker(Clock& clock) : clock_(clock), workers_(max_workers) {}
     ~MemoryBroker() override = default;
 
     WorkerId attach_worker(PostFn post) override;
-    using Broker::publish;
+    using LocalBroker::publish;
     PublishResult publish(std::string_view channel, std::string_view data,
                           std::string_view content_type, std::string_view event) override;
     SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
@@ -568,7 +569,7 @@ BrokerStats MemoryBroker::stats() const {
 
 } // namespace
 
-std::unique_ptr<Broker> make_memory_broker(Clock& clock) {
+std::unique_ptr<LocalBroker> make_memory_broker(Clock& clock) {
     return std::make_unique<MemoryBroker>(clock);
 }
 
