@@ -54,9 +54,10 @@ const std::string topic = channel_key("herald:", "news", "");
 // Runs the publish script; returns {id, epoch} as "id/epoch".
 std::string publish(EventLoop& loop, Client& c, const Script& s, std::string_view payload,
                     std::string_view candidate, std::string_view buffer = "2",
-                    std::string_view ttl = "60") {
+                    std::string_view ttl = "60", std::string_view event = "") {
     const std::string_view keys[] = {seq, buf, epoch};
-    const std::string_view args[] = {payload, "text/plain", buffer, ttl, topic, candidate, "1"};
+    const std::string_view args[] = {payload, "text/plain", buffer, ttl, topic, candidate, "1",
+                                     event};
     Seen r;
     cr_assert(!c.eval(s, keys, args, record(r)));
     cr_assert(run_until(loop, [&] { return r.calls == 1; }));
@@ -97,7 +98,7 @@ Test(redis_script, publish_assigns_ids_trims_expires_and_publishes) {
     // EVALSHA. The epoch candidate is used only when the channel has no epoch yet.
     cr_assert(publish(loop, c, s, "first", "e1") == "1/e1");
     cr_assert(call(loop, c, {"SCRIPT", "EXISTS", s.sha1}).elements.at(0) == "1");
-    cr_assert(publish(loop, c, s, "second", "e2") == "2/e1");
+    cr_assert(publish(loop, c, s, "second", "e2", "2", "60", "tick") == "2/e1");
     cr_assert(publish(loop, c, s, std::string("th\nird\0", 7), "e3") == "3/e1");
 
     cr_assert(call(loop, c, {"GET", seq}).str == "3");
@@ -118,8 +119,9 @@ Test(redis_script, publish_assigns_ids_trims_expires_and_publishes) {
     }));
     cr_assert(run_until(loop, [&] { return range.calls == 1; }));
     cr_assert(entries.size() == 2);
-    cr_assert(entries[0].rfind("2-0|p|second|t|text/plain|ms|", 0) == 0, "%s", entries[0].c_str());
-    cr_assert(entries[1].rfind(std::string("3-0|p|th\nird\0|t|text/plain|ms|", 30), 0) == 0);
+    cr_assert(entries[0].rfind("2-0|p|second|t|text/plain|e|tick|ms|", 0) == 0, "%s",
+              entries[0].c_str());
+    cr_assert(entries[1].rfind(std::string("3-0|p|th\nird\0", 14) + "|t|text/plain|e||ms|", 0) == 0);
     for (const std::string& k : {seq, buf, epoch}) {
         const long long ttl = call(loop, c, {"TTL", k}).integer;
         cr_assert(ttl > 0 && ttl <= 60, "%s: ttl %lld", k.c_str(), ttl);
@@ -130,16 +132,16 @@ Test(redis_script, publish_assigns_ids_trims_expires_and_publishes) {
 
     // Every publish reached the (sharded) subscriber, with its epoch, id and type.
     cr_assert(run_until(loop, [&] { return m.got.size() == 3; }));
-    cr_assert(m.got[0] == "s:{herald:news}=e1\n1\ntext/plain\nfirst", "%s", m.got[0].c_str());
-    cr_assert(m.got[1] == "s:{herald:news}=e1\n2\ntext/plain\nsecond");
-    cr_assert(m.got[2] == std::string("s:{herald:news}=e1\n3\ntext/plain\nth\nird\0", 39));
+    cr_assert(m.got[0] == "s:{herald:news}=e1\n1\ntext/plain\n\nfirst", "%s", m.got[0].c_str());
+    cr_assert(m.got[1] == "s:{herald:news}=e1\n2\ntext/plain\ntick\nsecond");
+    cr_assert(m.got[2] == "s:{herald:news}=e1\n3\ntext/plain\n\n" + std::string("th\nird\0", 7));
 
     // Redis loses its data (and its scripts): a new epoch, ids start again, EVAL again.
     cr_assert(call(loop, c, {"FLUSHALL"}).str == "OK");
     cr_assert(call(loop, c, {"SCRIPT", "FLUSH"}).str == "OK");
     cr_assert(publish(loop, c, s, "after", "e4") == "1/e4");
     cr_assert(run_until(loop, [&] { return m.got.size() == 4; }));
-    cr_assert(m.got[3] == "s:{herald:news}=e4\n1\ntext/plain\nafter");
+    cr_assert(m.got[3] == "s:{herald:news}=e4\n1\ntext/plain\n\nafter");
 }
 
 Test(redis_script, no_buffer_and_no_ttl) {

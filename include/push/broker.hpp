@@ -270,6 +270,25 @@ public:
     // every message published before the close. Errors: invalid_name, not_found.
     virtual PushError close_channel(std::string_view channel) = 0;
 
+    // The node copy of channels kept elsewhere (the Redis broker), not for the request path.
+    // may_have(): none if the channel exists or subscribe()/publish() (by_subscriber or not)
+    // would autocreate it; else not_found, invalid_name or too_many_channels.
+    virtual PushError may_have(std::string_view channel, bool by_subscriber) = 0;
+    // adopt(): makes the channel hold the life `epoch` whose newest id is last_id, with
+    // `buffered` its newest messages (ids contiguous, ending at last_id; id and epoch set).
+    // If the channel already lives that epoch, is at or behind last_id and buffered covers
+    // every id after its own, the missing messages are appended and fanned out: continuous.
+    // Otherwise (another epoch, a gap, or ahead of last_id) a new channel object takes its
+    // place (created if need be, as autocreated, even past max_channels) and the subscribers
+    // of the old one get on_channel_reset().
+    virtual PushError adopt(std::string_view channel, std::uint64_t epoch, std::uint64_t last_id,
+                            const std::vector<std::shared_ptr<Message>>& buffered) = 0;
+    // Appends m (id, epoch and channel set) and fans it out if the channel exists, lives m's
+    // epoch and m is its next id; false (nothing stored) otherwise.
+    virtual bool append_at(std::shared_ptr<Message> m) = 0;
+    // Removes an autocreated channel that has no subscriber; false if there is none such.
+    virtual bool forget(std::string_view channel) = 0;
+
     BrokerCall publish_async(WorkerId, std::string_view channel, std::string_view data,
                              std::string_view content_type, std::string_view event,
                              PublishDone done) final {

@@ -102,6 +102,21 @@ public:
     Appended append(std::shared_ptr<Message> m) {
         return append(std::move(m), [](WorkerId, const std::shared_ptr<const Message>&) {});
     }
+    // A mirror's append (ids assigned elsewhere): as append() without admission, but only if id
+    // is the next one of this life (last_id + 1); otherwise nothing happens (refused).
+    template <class F>
+    Appended append_next(std::shared_ptr<Message> m, std::uint64_t id, F&& per_worker) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_ || id != last_id_ + 1) return Appended{nullptr, total_subscribers_, true};
+        Appended a{append_locked(std::move(m)), total_subscribers_, false};
+        for (WorkerId w = 0; w < worker_subscribers_.size(); ++w)
+            if (worker_subscribers_[w] != 0) per_worker(w, a.message);
+        return a;
+    }
+    // A mirror starting a life part way: with nothing buffered and no id above last_id used,
+    // the next id becomes last_id + 1. False (nothing changed) otherwise.
+    bool start_after(std::uint64_t last_id);
+    std::uint64_t last_id();
 
     // Buffered messages after since, at most limit, oldest first. Without since: the newest
     // `limit` messages (polling's "newest message"), never missed.

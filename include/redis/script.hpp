@@ -18,15 +18,17 @@ Script make_script(std::string_view source);
 // KEYS (one hash slot: every key carries the hash tag {prefix:channel}):
 //   1 {prefix:channel}:seq    the id counter (INCR)
 //   2 {prefix:channel}:buf    a stream of the last `buffer` messages; entry id "<id>-0",
-//                             fields p (payload), t (content type), ms (Redis time, ms)
+//                             fields p (payload), t (content type), e (event name, may be
+//                             empty), ms (Redis time, ms)
 //   3 {prefix:channel}:epoch  a random token, set when missing: a Redis that lost the channel
 //                             (flush, failover to an empty replica) gives a new epoch, and the
 //                             id sequence restarts with it
 // ARGV: 1 payload, 2 content type, 3 buffer (messages kept; 0 keeps none), 4 ttl in seconds
 //   (every key expires that long after the last publish; 0 = never), 5 the pub/sub channel
 //   (normally {prefix:channel}, the same slot), 6 a fresh random epoch candidate (used only
-//   if the epoch key is missing), 7 "1" for SPUBLISH (sharded pub/sub), else PUBLISH.
-// Publishes "<epoch>\n<id>\n<content type>\n<payload>" and returns {id, epoch}.
+//   if the epoch key is missing), 7 "1" for SPUBLISH (sharded pub/sub), else PUBLISH,
+//   8 the event name ("" for none).
+// Publishes "<epoch>\n<id>\n<content type>\n<event>\n<payload>" and returns {id, epoch}.
 inline constexpr std::string_view publish_script_source = R"lua(
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
@@ -39,7 +41,8 @@ local keep = tonumber(ARGV[3])
 if keep > 0 then
   local now = redis.call('TIME')
   local ms = tostring(now[1] * 1000 + math.floor(now[2] / 1000))
-  redis.call('XADD', KEYS[2], 'MAXLEN', '=', keep, id .. '-0', 'p', ARGV[1], 't', ARGV[2], 'ms', ms)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', keep, id .. '-0', 'p', ARGV[1], 't', ARGV[2],
+             'e', ARGV[8], 'ms', ms)
 else
   redis.call('DEL', KEYS[2])
 end
@@ -49,13 +52,46 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[3], ttl)
   if keep > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
 end
-local message = epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[1]
+local message = epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[8] .. '\n' .. ARGV[1]
 if ARGV[7] == '1' then
   redis.call('SPUBLISH', ARGV[5], message)
 else
   redis.call('PUBLISH', ARGV[5], message)
 end
 return {id, epoch}
+)lua";
+
+// A node's view of one channel, atomically: its epoch (set to ARGV[1] when missing, which
+// starts a life: the id counter and stream go), the newest id, and the newest ARGV[2] stream
+// entries (XREVRANGE, newest first). ARGV[3] ttl in seconds for a new epoch key (0 = none).
+// KEYS as for the publish script. Returns {epoch, last id, entries}.
+inline constexpr std::string_view sync_script_source = R"lua(
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[3], epoch)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  local ttl = tonumber(ARGV[3])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[3], ttl) end
+end
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local entries = {}
+local keep = tonumber(ARGV[2])
+if keep > 0 then entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', keep) end
+return {epoch, last, entries}
+)lua";
+
+// DELETE of a channel: its keys go (the next publish starts a new life) and every node hears
+// "close" on the pub/sub channel ARGV[1] (PUBLISH, or SPUBLISH when ARGV[2] is "1").
+// KEYS as for the publish script. Returns 1 if the channel had an epoch, else 0.
+inline constexpr std::string_view close_script_source = R"lua(
+local had = redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if ARGV[2] == '1' then
+  redis.call('SPUBLISH', ARGV[1], 'close')
+else
+  redis.call('PUBLISH', ARGV[1], 'close')
+end
+return had > 0 and 1 or 0
 )lua";
 
 // The keys of one channel: "{" prefix channel "}" suffix, e.g. "{herald:news}:seq".

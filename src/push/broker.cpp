@@ -80,7 +80,8 @@ struct LocalChannel {
 
 struct InboxItem {
     std::uint64_t channel;
-    std::shared_ptr<const Message> msg;  // nullptr: the channel was closed
+    std::shared_ptr<const Message> msg;  // nullptr: the channel was closed (or reset)
+    bool reset = false;                  // closed because its history was lost
 };
 
 // A worker loop attached by attach_worker(): its inbox of messages to deliver, and (touched
@@ -148,6 +149,11 @@ public:
             ch->note_dropped(n);
     }
     TopChannels top_channels(std::size_t n) override;
+    PushError may_have(std::string_view channel, bool by_subscriber) override;
+    PushError adopt(std::string_view channel, std::uint64_t epoch, std::uint64_t last_id,
+                    const std::vector<std::shared_ptr<Message>>& buffered) override;
+    bool append_at(std::shared_ptr<Message> m) override;
+    bool forget(std::string_view channel) override;
 
 protected:
     void unsubscribe(const SubscriptionKey& key) noexcept override;
@@ -159,12 +165,13 @@ private:
     std::shared_ptr<Channel> find_or_autocreate(std::string_view name, bool by_subscriber,
                                                 PushError& why);
     std::shared_ptr<Channel> make_channel(config::ChannelConf conf);  // map_mutex_ held exclusively
-    void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m);
-    void close_and_wake(Channel& ch);
+    void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m,
+                 bool reset = false);
+    void close_and_wake(Channel& ch, bool reset = false);
     void post_wakes();
     void drain(AttachedLoop& wk) noexcept;
     std::uint64_t deliver_local(LocalChannel& lc, const std::shared_ptr<const Message>& m) noexcept;
-    void close_local(LocalChannel& lc) noexcept;
+    void close_local(LocalChannel& lc, bool reset) noexcept;
     void count_subscriber(config::PushStrategy s, bool added) noexcept {
         auto& c = subscribers_[static_cast<std::size_t>(s)];
         if (added)
@@ -246,10 +253,10 @@ std::shared_ptr<Channel> MemoryBroker::find_or_autocreate(std::string_view name,
 }
 
 void MemoryBroker::enqueue(WorkerId w, std::uint64_t channel,
-                           const std::shared_ptr<const Message>& m) {
+                           const std::shared_ptr<const Message>& m, bool reset) {
     AttachedLoop& wk = *workers_[w];
     std::lock_guard<std::mutex> lock(wk.inbox_mutex);
-    wk.inbox.push_back(InboxItem{channel, m});
+    wk.inbox.push_back(InboxItem{channel, m, reset});
     wk.backlog.fetch_add(1, std::memory_order_relaxed);
     if (!wk.wake_pending) {
         wk.wake_pending = true;
@@ -371,7 +378,7 @@ void MemoryBroker::drain(AttachedLoop& wk) noexcept {
             delivered += k;
         }
         else
-            close_local(it->second);
+            close_local(it->second, item.reset);
     }
     --wk.depth;
     for (const InboxItem& item : wk.draining) {  // erase what emptied during delivery
@@ -398,21 +405,24 @@ std::uint64_t MemoryBroker::deliver_local(LocalChannel& lc,
     return n;
 }
 
-void MemoryBroker::close_local(LocalChannel& lc) noexcept {
+void MemoryBroker::close_local(LocalChannel& lc, bool reset) noexcept {
     for (std::size_t i = 0; i < lc.slots.size(); ++i) {
         Subscriber* sub = lc.slots[i].sub;
         if (sub == nullptr) continue;
         lc.slots[i].sub = nullptr;  // its Subscription is inert from here on
         --lc.live;
         count_subscriber(sub->strategy(), false);
-        sub->on_channel_closed();
+        if (reset)
+            sub->on_channel_reset();
+        else
+            sub->on_channel_closed();
     }
     lc.free_head = no_slot;
 }
 
-void MemoryBroker::close_and_wake(Channel& ch) {
+void MemoryBroker::close_and_wake(Channel& ch, bool reset) {
     const std::uint64_t key = ch.key();
-    ch.close([this, key](WorkerId w) { enqueue(w, key, nullptr); });
+    ch.close([this, key, reset](WorkerId w) { enqueue(w, key, nullptr, reset); });
     post_wakes();
 }
 
@@ -565,6 +575,84 @@ BrokerStats MemoryBroker::stats() const {
     std::shared_lock<std::shared_mutex> lock(map_mutex_);
     s.channels = channels_.size();
     return s;
+}
+
+PushError MemoryBroker::may_have(std::string_view channel, bool by_subscriber) {
+    if (!config::is_valid_channel_name(channel)) return PushError::invalid_name;
+    std::shared_lock<std::shared_mutex> lock(map_mutex_);
+    if (channels_.find(channel) != channels_.end()) return PushError::none;
+    if (!autocreate_ || (by_subscriber && !autocreate_on_subscribe_)) return PushError::not_found;
+    return channels_.size() >= max_channels_ ? PushError::too_many_channels : PushError::none;
+}
+
+PushError MemoryBroker::adopt(std::string_view channel, std::uint64_t epoch, std::uint64_t last_id,
+                              const std::vector<std::shared_ptr<Message>>& buffered) {
+    if (!config::is_valid_channel_name(channel)) return PushError::invalid_name;
+    std::shared_ptr<Channel> old;
+    std::shared_ptr<Channel> fresh;
+    {
+        std::unique_lock<std::shared_mutex> lock(map_mutex_);
+        auto it = channels_.find(channel);
+        if (it != channels_.end() && it->second.channel->epoch() == epoch) {
+            const std::uint64_t have = it->second.channel->last_id();
+            const bool covered = have == last_id ||
+                                 (have < last_id && !buffered.empty() &&
+                                  buffered.front()->id <= have + 1);
+            if (covered) {
+                const std::shared_ptr<Channel> ch = it->second.channel;
+                lock.unlock();
+                for (const std::shared_ptr<Message>& m : buffered)
+                    if (m->id > have) append_at(m);
+                return PushError::none;
+            }
+        }
+        config::ChannelConf conf = autocreate_defaults_;
+        conf.name = std::string(channel);
+        if (it != channels_.end()) {
+            conf = it->second.channel->info().conf;
+            old = std::move(it->second.channel);
+        } else {
+            it = channels_.emplace(std::string(channel), ChannelEntry{nullptr, false}).first;
+        }
+        fresh = std::make_shared<Channel>(std::move(conf), clock_, next_key_++, epoch);
+        it->second.channel = fresh;
+    }
+    const std::uint64_t first = buffered.empty() ? last_id + 1 : buffered.front()->id;
+    (void)fresh->start_after(first - 1);
+    for (const std::shared_ptr<Message>& m : buffered) (void)fresh->append_next(m, m->id, [](WorkerId, const std::shared_ptr<const Message>&) {});
+    if (buffered.empty()) (void)fresh->start_after(last_id);
+    if (old) close_and_wake(*old, true);
+    return PushError::none;
+}
+
+bool MemoryBroker::append_at(std::shared_ptr<Message> m) {
+    const std::shared_ptr<Channel> ch = find(m->channel);
+    if (!ch || ch->epoch() != m->epoch) return false;
+    const std::uint64_t key = ch->key();
+    const std::uint64_t id = m->id;
+    const Channel::Appended a =
+        ch->append_next(std::move(m), id, [this, key](WorkerId w, const std::shared_ptr<const Message>& msg) {
+            enqueue(w, key, msg);
+        });
+    post_wakes();
+    if (!a.message) return false;
+    published_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+bool MemoryBroker::forget(std::string_view channel) {
+    std::shared_ptr<Channel> ch;
+    {
+        std::unique_lock<std::shared_mutex> lock(map_mutex_);
+        const auto it = channels_.find(channel);
+        if (it == channels_.end() || it->second.declared ||
+            it->second.channel->subscriber_count() != 0)
+            return false;
+        ch = std::move(it->second.channel);
+        channels_.erase(it);
+    }
+    close_and_wake(*ch);
+    return true;
 }
 
 } // namespace

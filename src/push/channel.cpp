@@ -202,6 +202,18 @@ ChannelInfo Channel::info() {
     return i;
 }
 
+bool Channel::start_after(std::uint64_t last_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || count_ != 0 || last_id < last_id_) return false;
+    last_id_ = last_id;
+    return true;
+}
+
+std::uint64_t Channel::last_id() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_id_;
+}
+
 std::uint64_t Channel::subscriber_count() {
     std::lock_guard<std::mutex> lock(mutex_);
     return total_subscribers_;

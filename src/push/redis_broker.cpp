@@ -1,0 +1,632 @@
+// The Redis broker (push/redis_broker.hpp).
+//
+// Threads: every Redis conversation happens on the home loop. A worker's request is posted
+// there; the answer is posted back to the worker, which runs `done` unless the BrokerCall was
+// cancelled meanwhile (the cancel flag is only touched on the worker's thread).
+//
+// A channel this node serves is "mirrored": the pub/sub link is subscribed to its topic and
+// the node copy (a LocalBroker channel of the same epoch and ids) is in sync with Redis. To
+// start (or after the link was lost, or when a message's id does not follow the copy's), the
+// node reads the channel atomically (sync script: epoch, newest id, newest messages) after the
+// subscription is confirmed, and hands that to LocalBroker::adopt(): continuous when the copy
+// can be completed, otherwise a new life whose old subscribers are told to reconnect.
+// Messages that arrive while a read is under way are held and applied after it, in order, the
+// ones the read already had dropped; so nothing falls between the read and the live stream and
+// nothing is delivered twice.
+#include "push/redis_broker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "config/values.hpp"
+#include "core/ascii.hpp"
+#include "core/log.hpp"
+#include "push/resume.hpp"
+#include "redis/script.hpp"
+
+namespace herald::push {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A channel with no subscriber here and no visit (subscribe, poll, info) for this long stops
+// being mirrored: its pub/sub subscription and node copy go.
+constexpr Clock::duration mirror_linger = 30s;
+// How often the home loop looks for lingering mirrors, overdue waiters and copies to retry.
+constexpr Clock::duration sweep_every = 1s;
+// Pub/sub messages kept for a channel while its read is under way; past it they are dropped
+// and the channel is read once more after (the read has them).
+constexpr std::size_t max_held = 10'000;
+
+// A pub/sub payload: "close", or "EPOCH\nID\nTYPE\nEVENT\nDATA".
+struct Wire {
+    bool close = false;
+    std::uint64_t epoch = 0;
+    std::uint64_t id = 0;
+    std::string type, event, data;
+};
+
+bool parse_epoch(std::string_view text, std::uint64_t& out) {
+    if (text.size() != epoch_digits) return false;
+    std::string id(text);
+    id.append("-1");
+    const Resume r = parse_resume_id(id);
+    if (r.kind != ResumeKind::id || r.at.foreign || r.at.epoch == 0) return false;
+    out = r.at.epoch;
+    return true;
+}
+
+std::string epoch_text(std::uint64_t epoch) {
+    std::string s = message_id(epoch, 0);
+    s.resize(epoch_digits);
+    return s;
+}
+
+bool parse_wire(std::string_view p, Wire& w) {
+    if (p == "close") {
+        w.close = true;
+        return true;
+    }
+    std::string_view part[4];
+    for (std::string_view& f : part) {
+        const std::size_t nl = p.find('\n');
+        if (nl == std::string_view::npos) return false;
+        f = p.substr(0, nl);
+        p.remove_prefix(nl + 1);
+    }
+    if (!parse_epoch(part[0], w.epoch) || !ascii::parse_decimal(part[1], UINT64_MAX, w.id) ||
+        w.id == 0)
+        return false;
+    w.type.assign(part[2]);
+    w.event.assign(part[3]);
+    w.data.assign(p);
+    return true;
+}
+
+std::shared_ptr<Message> to_message(std::string_view channel, Wire&& w) {
+    auto m = std::make_shared<Message>(std::string(channel), std::move(w.data), std::move(w.type),
+                                       std::move(w.event));
+    m->id = w.id;
+    m->epoch = w.epoch;
+    return m;
+}
+
+// Whole seconds for EXPIRE, rounded up (0 = none).
+std::string ttl_seconds(Duration ttl) {
+    if (ttl.count() <= 0) return "0";
+    const auto s = std::chrono::ceil<std::chrono::seconds>(ttl).count();
+    return std::to_string(s);
+}
+
+class RedisBroker final : public Broker, private redis::PubSubHandler {
+public:
+    RedisBroker(EventLoop& home, RedisBrokerOptions o, Clock& clock)
+        : home_(home), options_(std::move(o)), mirror_(make_memory_broker(clock)),
+          commands_(home, options_.link), pubsub_(home, options_.link, *this),
+          publish_script_(redis::make_script(redis::publish_script_source)),
+          sync_script_(redis::make_script(redis::sync_script_source)),
+          close_script_(redis::make_script(redis::close_script_source)) {
+        posts_.reserve(max_workers);
+        if (std::error_code ec = commands_.start())
+            HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(), options_.link.port,
+                         ec.message().c_str());
+        if (std::error_code ec = pubsub_.start())
+            HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(), options_.link.port,
+                         ec.message().c_str());
+        arm_sweep();
+    }
+
+    WorkerId attach_worker(PostFn post) override {
+        const WorkerId w = mirror_->attach_worker(post);
+        std::lock_guard<std::mutex> lock(posts_mutex_);
+        if (posts_.size() <= w) posts_.resize(w + 1);
+        posts_[w] = std::move(post);
+        return w;
+    }
+
+    BrokerCall publish_async(WorkerId worker, std::string_view channel, std::string_view data,
+                             std::string_view content_type, std::string_view event,
+                             PublishDone done) override {
+        if (const PushError e = mirror_->may_have(channel, false); e != PushError::none) {
+            done(PublishResult{e, 0, 0, 0});
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        home_.post([this, worker, call, ch = std::string(channel), d = std::string(data),
+                    t = std::string(content_type), ev = std::string(event),
+                    done = std::move(done)]() mutable {
+            run_publish(worker, std::move(call), ch, d, t, ev, std::move(done));
+        });
+        return cancel_hook(call);
+    }
+
+    BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
+                               std::optional<Cursor> since, Subscriber& s,
+                               SubscribeDone done) override {
+        if (const PushError e = mirror_->may_have(channel, true); e != PushError::none) {
+            SubscribeResult r;
+            r.error = e;
+            done(std::move(r));
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        std::string ch(channel);
+        when_mirrored(worker, call, ch, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
+            if (e != PushError::none) {
+                SubscribeResult r;
+                r.error = e;
+                done(std::move(r));
+                return;
+            }
+            done(mirror_->subscribe(ch, since, s, worker));
+        });
+        return cancel_hook(call);
+    }
+
+    BrokerCall fetch_async(WorkerId worker, std::string_view channel, std::optional<Cursor> since,
+                           std::size_t limit, FetchDone done) override {
+        if (const PushError e = mirror_->may_have(channel, true); e != PushError::none) {
+            FetchResult r;
+            r.error = e;
+            done(std::move(r));
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        std::string ch(channel);
+        when_mirrored(worker, call, ch, [this, ch, since, limit, done = std::move(done)](PushError e) {
+            if (e != PushError::none) {
+                FetchResult r;
+                r.error = e;
+                done(std::move(r));
+                return;
+            }
+            done(mirror_->fetch(ch, since, limit));
+        });
+        return cancel_hook(call);
+    }
+
+    BrokerCall channel_info_async(WorkerId worker, std::string_view channel,
+                                  InfoDone done) override {
+        if (const PushError e = mirror_->may_have(channel, false); e != PushError::none) {
+            done(InfoResult{e, {}});
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        std::string ch(channel);
+        when_mirrored(worker, call, ch, [this, ch, done = std::move(done)](PushError e) {
+            if (e != PushError::none) {
+                done(InfoResult{e, {}});
+                return;
+            }
+            done(mirror_->channel_info(ch));
+        });
+        return cancel_hook(call);
+    }
+
+    BrokerCall close_channel_async(WorkerId worker, std::string_view channel,
+                                   CloseDone done) override {
+        if (!config::is_valid_channel_name(channel)) {
+            done(PushError::invalid_name);
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        home_.post([this, worker, call, ch = std::string(channel), done = std::move(done)]() mutable {
+            run_close(worker, std::move(call), ch, std::move(done));
+        });
+        return cancel_hook(call);
+    }
+
+    void reconcile(const config::Config& cfg) override {
+        mirror_->reconcile(cfg);
+        declared_.clear();
+        for (const config::ChannelConf& c : cfg.channels) declared_.emplace(c.name, c);
+        autocreate_defaults_ = cfg.autocreate_defaults;
+    }
+
+    // Mirrors that are no longer used go on the home loop's own sweep (mirror_linger), which
+    // also drops their node copy: the node copy is never collected behind the mirror's back.
+    std::size_t collect_idle() override { return 0; }
+
+    BrokerStats stats() const override { return mirror_->stats(); }
+    void note_delivered(std::uint64_t n, std::string_view channel) noexcept override {
+        mirror_->note_delivered(n, channel);
+    }
+    void note_dropped(std::uint64_t n, std::string_view channel) noexcept override {
+        mirror_->note_dropped(n, channel);
+    }
+    TopChannels top_channels(std::size_t n) override { return mirror_->top_channels(n); }
+
+    RedisLinkStats link_stats() const {
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        return link_stats_;
+    }
+
+protected:
+    // Subscriptions are the node copy's (mirror_->subscribe made them): they never come here.
+    void unsubscribe(const SubscriptionKey&) noexcept override {}
+
+private:
+    // The asking worker's view of one call: cancelled by the BrokerCall, or answered.
+    struct CallState {
+        bool finished = false; // the asking worker's thread only
+    };
+
+    enum class State : std::uint8_t { subscribing, syncing, live };
+    struct Waiter {
+        std::function<void(PushError)> fn;
+        Clock::time_point deadline;
+    };
+    struct Mirror {
+        State state = State::subscribing;
+        bool read_again = false;      // a read is under way and another is needed after it
+        bool had_overflow = false;    // held messages were dropped: read again after
+        bool retry = false;           // the last read failed: the sweep reads again
+        std::uint64_t epoch = 0;      // of the node copy once live
+        std::uint64_t last_id = 0;
+        Clock::time_point wanted_at;
+        std::vector<Waiter> waiters;  // told when live (or failed)
+        std::deque<Wire> held;        // pub/sub messages received during a read
+    };
+
+    static BrokerCall cancel_hook(const std::shared_ptr<CallState>& call) {
+        return BrokerCall([call] { call->finished = true; });
+    }
+
+    // Runs fn on the worker's loop unless the call was cancelled by then.
+    void answer(WorkerId worker, std::shared_ptr<CallState> call, std::function<void()> fn) {
+        PostFn post;
+        {
+            std::lock_guard<std::mutex> lock(posts_mutex_);
+            post = posts_.at(worker);
+        }
+        post([call = std::move(call), fn = std::move(fn)] {
+            if (call->finished) return;
+            call->finished = true;
+            fn();
+        });
+    }
+
+    // On the worker: asks home to mirror channel, then runs then(error) back on the worker.
+    void when_mirrored(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
+                       std::function<void(PushError)> then) {
+        home_.post([this, worker, call = std::move(call), ch, then = std::move(then)]() mutable {
+            ensure(ch, [this, worker, call = std::move(call), then = std::move(then)](PushError e) mutable {
+                answer(worker, std::move(call), [then = std::move(then), e] { then(e); });
+            });
+        });
+    }
+
+    std::string key(const std::string& ch, std::string_view suffix) const {
+        return redis::channel_key(options_.prefix, ch, suffix);
+    }
+
+    const config::ChannelConf& settings(const std::string& ch) const {
+        const auto it = declared_.find(ch);
+        return it != declared_.end() ? it->second : autocreate_defaults_;
+    }
+
+    std::string fresh_epoch() { return epoch_text(make_epoch(random_())); }
+
+    // ---- home loop ---------------------------------------------------------------------
+
+    void run_publish(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
+                     const std::string& data, const std::string& type, const std::string& event,
+                     PublishDone done) {
+        const config::ChannelConf& conf = settings(ch);
+        const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
+                          k_epoch = key(ch, ":epoch"), topic = key(ch, "");
+        const std::string buffer = std::to_string(conf.buffer), ttl = ttl_seconds(conf.ttl),
+                          candidate = fresh_epoch();
+        const std::string_view keys[] = {k_seq, k_buf, k_epoch};
+        const std::string_view args[] = {data, type, buffer, ttl, topic, candidate, "0", event};
+        auto on_reply = [this, worker, call, ch, done](std::error_code ec, const redis::RespValue& v) {
+            PublishResult r{PushError::unavailable, 0, 0, 0};
+            std::uint64_t id = 0, epoch = 0;
+            if (!ec && v.elements.size() == 2 && v.elements[0].type == redis::RespType::integer &&
+                v.elements[0].integer > 0 && parse_epoch(v.elements[1].str, epoch)) {
+                id = static_cast<std::uint64_t>(v.elements[0].integer);
+                // Subscribers of this node (the others' are not counted).
+                const InfoResult i = mirror_->channel_info(ch);
+                r = PublishResult{PushError::none, id, epoch,
+                                  i.error == PushError::none ? i.info.total_subscribers : 0};
+                published_.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                HERALD_WARN("redis publish on \"%s\" failed: %s", ch.c_str(),
+                            ec ? ec.message().c_str() : std::string(v.str).c_str());
+            }
+            answer(worker, call, [done, r] { done(r); });
+        };
+        if (std::error_code ec = commands_.eval(publish_script_, keys, args, on_reply)) {
+            HERALD_WARN("redis publish on \"%s\": %s", ch.c_str(), ec.message().c_str());
+            answer(worker, std::move(call),
+                   [done] { done(PublishResult{PushError::unavailable, 0, 0, 0}); });
+        }
+    }
+
+    void run_close(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
+                   CloseDone done) {
+        const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
+                          k_epoch = key(ch, ":epoch"), topic = key(ch, "");
+        const std::string_view keys[] = {k_seq, k_buf, k_epoch};
+        const std::string_view args[] = {topic, "0"};
+        auto on_reply = [this, worker, call, ch, done](std::error_code ec, const redis::RespValue& v) {
+            PushError e = PushError::unavailable;
+            if (!ec && v.type == redis::RespType::integer) {
+                const bool known_here = mirror_->channel_info(ch).error == PushError::none;
+                e = v.integer == 1 || known_here ? PushError::none : PushError::not_found;
+                forget_mirror(ch, true);
+            }
+            answer(worker, call, [done, e] { done(e); });
+        };
+        if (std::error_code ec = commands_.eval(close_script_, keys, args, on_reply))
+            answer(worker, std::move(call), [done] { done(PushError::unavailable); });
+    }
+
+    // Calls fn(none) once ch is mirrored (at once if it is), or fn(error) if that fails or
+    // takes longer than the command timeout.
+    void ensure(const std::string& ch, std::function<void(PushError)> fn) {
+        const Clock::time_point now = home_.now();
+        auto [it, fresh] = mirrors_.try_emplace(ch);
+        Mirror& m = it->second;
+        m.wanted_at = now;
+        if (m.state == State::live) {
+            fn(PushError::none);
+            return;
+        }
+        m.waiters.push_back(Waiter{std::move(fn), now + options_.link.command_timeout});
+        if (fresh) {
+            pubsub_.subscribe(key(ch, ""), false);
+            if (!pubsub_.connected())
+                HERALD_DEBUG("redis: \"%s\" waits for the pub/sub link", ch.c_str());
+        }
+    }
+
+    void wake(Mirror& m, PushError e) {
+        std::vector<Waiter> w = std::move(m.waiters);
+        m.waiters.clear();
+        for (Waiter& x : w) x.fn(e);
+    }
+
+    // Reads the channel from Redis and makes the node copy match it.
+    void read_channel(const std::string& ch) {
+        auto it = mirrors_.find(ch);
+        if (it == mirrors_.end()) return;
+        Mirror& m = it->second;
+        if (m.state == State::syncing) {
+            m.read_again = true;
+            return;
+        }
+        m.state = State::syncing;
+        const config::ChannelConf& conf = settings(ch);
+        const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
+                          k_epoch = key(ch, ":epoch");
+        const std::string candidate = fresh_epoch(), count = std::to_string(conf.buffer),
+                          ttl = ttl_seconds(conf.ttl);
+        const std::string_view keys[] = {k_seq, k_buf, k_epoch};
+        const std::string_view args[] = {candidate, count, ttl};
+        catch_up_reads_.fetch_add(1, std::memory_order_relaxed);
+        auto on_reply = [this, ch](std::error_code ec, const redis::RespValue& v) {
+            on_read(ch, ec, v);
+        };
+        if (std::error_code ec = commands_.eval(sync_script_, keys, args, on_reply))
+            on_read(ch, ec, redis::RespValue{});
+    }
+
+    void on_read(const std::string& ch, std::error_code ec, const redis::RespValue& v) {
+        auto it = mirrors_.find(ch);
+        if (it == mirrors_.end()) return;  // deleted meanwhile
+        Mirror& m = it->second;
+        std::uint64_t epoch = 0;
+        const bool shape = !ec && v.elements.size() == 3 && parse_epoch(v.elements[0].str, epoch) &&
+                           v.elements[1].type == redis::RespType::integer &&
+                           v.elements[1].integer >= 0;
+        std::vector<std::shared_ptr<Message>> buffered;
+        bool entries_ok = shape;
+        const std::uint64_t last = shape ? static_cast<std::uint64_t>(v.elements[1].integer) : 0;
+        if (shape) {
+            const auto& entries = v.elements[2].elements;
+            buffered.reserve(entries.size());
+            for (auto e = entries.rbegin(); e != entries.rend() && entries_ok; ++e) {
+                Wire w;
+                w.epoch = epoch;
+                const std::string_view sid = e->elements.size() == 2 ? e->elements[0].str : "";
+                const std::size_t dash = sid.find('-');
+                entries_ok = dash != std::string_view::npos &&
+                             ascii::parse_decimal(sid.substr(0, dash), UINT64_MAX, w.id) &&
+                             w.id != 0;
+                if (!entries_ok) break;
+                const auto& f = e->elements[1].elements;
+                for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+                    if (f[i].str == "p") w.data.assign(f[i + 1].str);
+                    else if (f[i].str == "t") w.type.assign(f[i + 1].str);
+                    else if (f[i].str == "e") w.event.assign(f[i + 1].str);
+                }
+                if (!buffered.empty() && w.id != buffered.back()->id + 1) entries_ok = false;
+                buffered.push_back(to_message(ch, std::move(w)));
+            }
+            if (entries_ok && !buffered.empty() && buffered.back()->id != last) entries_ok = false;
+        }
+        if (!entries_ok) {
+            HERALD_WARN("redis: reading channel \"%s\" failed: %s", ch.c_str(),
+                        ec ? ec.message().c_str() : "unexpected reply");
+            m.state = m.epoch != 0 ? State::live : State::subscribing;
+            m.held.clear();
+            m.read_again = false;
+            m.retry = true;
+            wake(m, PushError::unavailable);
+            if (m.epoch == 0) forget_mirror(ch, false);
+            return;
+        }
+        if (m.epoch != 0 && (epoch != m.epoch || last < m.last_id))
+            resets_.fetch_add(1, std::memory_order_relaxed);
+        (void)mirror_->adopt(ch, epoch, last, buffered);
+        m.epoch = epoch;
+        m.last_id = last;
+        m.state = State::live;
+        m.retry = false;
+        std::deque<Wire> held = std::move(m.held);
+        m.held.clear();
+        const bool again = m.read_again || m.had_overflow;
+        m.read_again = m.had_overflow = false;
+        for (Wire& w : held) {
+            // Held from before the read: another life's message is older than what the read
+            // saw (a newer one would reach this node after it, and be read then).
+            if (w.epoch != m.epoch) continue;
+            apply(ch, m, std::move(w));
+        }
+        if (again && m.state == State::live) read_channel(ch);
+        auto still = mirrors_.find(ch);
+        if (still != mirrors_.end()) wake(still->second, PushError::none);
+    }
+
+    // A pub/sub message for a live mirror.
+    void apply(const std::string& ch, Mirror& m, Wire&& w) {
+        if (m.state == State::syncing) {
+            if (m.held.size() >= max_held) {
+                m.had_overflow = true;
+                return;
+            }
+            m.held.push_back(std::move(w));
+            return;
+        }
+        if (w.epoch == m.epoch && w.id <= m.last_id) return;  // the read had it
+        if (w.epoch == m.epoch && w.id == m.last_id + 1) {
+            m.last_id = w.id;
+            if (!mirror_->append_at(to_message(ch, std::move(w))))
+                read_channel(ch);  // the copy went (DELETE here, reload): read it again
+            return;
+        }
+        // A gap, or another life of the channel: read it, keeping this message for after.
+        m.held.push_back(std::move(w));
+        read_channel(ch);
+    }
+
+    // Stops mirroring ch; with close, its node copy is closed too (subscribers are told).
+    void forget_mirror(const std::string& ch, bool close) {
+        const auto it = mirrors_.find(ch);
+        if (close) (void)mirror_->close_channel(ch);
+        if (it == mirrors_.end()) return;
+        wake(it->second, close ? PushError::not_found : PushError::unavailable);
+        mirrors_.erase(it);
+        pubsub_.unsubscribe(key(ch, ""), false);
+    }
+
+    std::string channel_of(std::string_view topic) const {
+        // "{" prefix channel "}"
+        if (topic.size() < options_.prefix.size() + 2 || topic.front() != '{' ||
+            topic.back() != '}' || topic.substr(1, options_.prefix.size()) != options_.prefix)
+            return {};
+        return std::string(topic.substr(1 + options_.prefix.size(),
+                                        topic.size() - 2 - options_.prefix.size()));
+    }
+
+    void on_message(std::string_view topic, std::string_view payload, bool) noexcept override {
+        const std::string ch = channel_of(topic);
+        const auto it = mirrors_.find(ch);
+        if (it == mirrors_.end()) return;
+        Wire w;
+        if (!parse_wire(payload, w)) {
+            HERALD_WARN("redis: malformed message on \"%s\" ignored", ch.c_str());
+            return;
+        }
+        if (w.close) {
+            forget_mirror(ch, true);
+            return;
+        }
+        if (it->second.state == State::subscribing) return;  // the read after the confirm has it
+        apply(ch, it->second, std::move(w));
+    }
+
+    void on_subscribed(std::string_view topic, bool) noexcept override {
+        const std::string ch = channel_of(topic);
+        if (mirrors_.count(ch) != 0) read_channel(ch);
+    }
+
+    void on_link_down() noexcept override {
+        HERALD_WARN("redis: pub/sub link to %s:%u lost; channels are read again when it is back",
+                    options_.link.host.c_str(), options_.link.port);
+    }
+
+    // Each subscription confirmed again has already started its read (on_subscribed).
+    void on_link_up(bool) noexcept override {}
+
+    void arm_sweep() {
+        sweep_ = home_.add_timer(sweep_every, [this] {
+            sweep();
+            arm_sweep();
+        });
+    }
+
+    void sweep() {
+        const Clock::time_point now = home_.now();
+        std::vector<std::string> idle;
+        for (auto& [ch, m] : mirrors_) {
+            // Waiters past their deadline are answered unavailable.
+            std::vector<Waiter> keep;
+            std::vector<Waiter> late;
+            for (Waiter& w : m.waiters) (w.deadline <= now ? late : keep).push_back(std::move(w));
+            m.waiters = std::move(keep);
+            for (Waiter& w : late) w.fn(PushError::unavailable);
+            if (m.retry && m.state == State::live && pubsub_.connected()) read_channel(ch);
+            if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= mirror_linger) {
+                const InfoResult i = mirror_->channel_info(ch);
+                if (i.error != PushError::none || i.info.total_subscribers == 0) idle.push_back(ch);
+            }
+        }
+        for (const std::string& ch : idle) {
+            mirrors_.erase(ch);
+            pubsub_.unsubscribe(key(ch, ""), false);
+            (void)mirror_->forget(ch);
+        }
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        link_stats_.commands = commands_.stats();
+        link_stats_.pubsub = pubsub_.stats();
+        link_stats_.catch_up_reads = catch_up_reads_.load(std::memory_order_relaxed);
+        link_stats_.resets = resets_.load(std::memory_order_relaxed);
+        link_stats_.mirrored = mirrors_.size();
+    }
+
+    EventLoop& home_;
+    RedisBrokerOptions options_;
+    std::unique_ptr<LocalBroker> mirror_;
+    redis::Client commands_;
+    redis::Client pubsub_;
+    const redis::Script publish_script_, sync_script_, close_script_;
+
+    std::mutex posts_mutex_;
+    std::vector<PostFn> posts_;  // by WorkerId
+
+    // Home loop only:
+    std::unordered_map<std::string, Mirror> mirrors_;
+    std::unordered_map<std::string, config::ChannelConf> declared_;
+    config::ChannelConf autocreate_defaults_;
+    std::mt19937_64 random_{std::random_device{}()};
+    Timer sweep_;
+
+    std::atomic<std::uint64_t> published_{0};
+    std::atomic<std::uint64_t> catch_up_reads_{0};
+    std::atomic<std::uint64_t> resets_{0};
+    mutable std::mutex stats_mutex_;
+    RedisLinkStats link_stats_;  // guarded by stats_mutex_, refreshed by the sweep
+};
+
+} // namespace
+
+std::unique_ptr<Broker> make_redis_broker(EventLoop& home, RedisBrokerOptions options,
+                                          Clock& clock) {
+    return std::make_unique<RedisBroker>(home, std::move(options), clock);
+}
+
+bool redis_link_stats(const Broker& b, RedisLinkStats& out) {
+    const auto* r = dynamic_cast<const RedisBroker*>(&b);
+    if (r == nullptr) return false;
+    out = r->link_stats();
+    return true;
+}
+
+} // namespace herald::push
