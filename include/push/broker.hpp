@@ -192,6 +192,15 @@ public:
     virtual BrokerCall publish_async(WorkerId worker, std::string_view channel,
                                      std::string_view data, std::string_view content_type,
                                      std::string_view event, PublishDone done) = 0;
+    // A `source clock` tick: publishes data ("text/plain") unless another node published this
+    // tick already (slot: the tick's number, wall-clock ms / interval; the id is then 0).
+    virtual BrokerCall publish_tick_async(WorkerId worker, std::string_view channel,
+                                          std::uint64_t slot, Duration interval,
+                                          std::string_view data, PublishDone done) {
+        (void)slot;
+        (void)interval;
+        return publish_async(worker, channel, data, "text/plain", {}, std::move(done));
+    }
     // The Subscriber must outlive the call (cancel it first) and then its Subscription.
     virtual BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
                                        std::optional<Cursor> since, Subscriber& s,

@@ -28,8 +28,17 @@ Script make_script(std::string_view source);
 //   (normally {prefix:channel}, the same slot), 6 a fresh random epoch candidate (used only
 //   if the epoch key is missing), 7 "1" for SPUBLISH (sharded pub/sub), else PUBLISH,
 //   8 the event name ("" for none).
+// A clock tick passes a fourth key, {prefix:channel}:tick, with ARGV 9 the tick's number (its
+// time slot: wall-clock ms / interval) and 10 the key's lifetime in ms: the first node to run
+// a slot publishes it, the others get {0, ""} and nothing happens, so several nodes publish
+// a `source clock` channel once per interval between them.
 // Publishes "<epoch>\n<id>\n<content type>\n<event>\n<payload>" and returns {id, epoch}.
 inline constexpr std::string_view publish_script_source = R"lua(
+if #KEYS > 3 then
+  local done = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if tonumber(ARGV[9]) <= done then return {0, ''} end
+  redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[10])
+end
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
   epoch = ARGV[6]

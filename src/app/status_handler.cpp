@@ -14,6 +14,7 @@
 #include "http/session.hpp"
 #include "http/target.hpp"
 #include "push/broker.hpp"
+#include "push/redis_broker.hpp"
 #include "ws/deflate_stats.hpp"
 
 namespace herald::app {
@@ -38,6 +39,8 @@ struct Figures {
     std::uint64_t auth_sent = 0, auth_admitted = 0, auth_refused = 0, auth_failed = 0,
                   auth_timeouts = 0, auth_cache_hits = 0;
     std::uint64_t hooks_sent = 0, hooks_failed = 0, hooks_dropped = 0, hooks_retried = 0;
+    bool redis = false;  // the broker is the Redis broker: redis_links is set
+    push::RedisLinkStats redis_links;
 };
 
 void add_access_figures(Figures& f, Worker& w) {
@@ -74,6 +77,7 @@ Figures gather(Worker& self) {
     }
     for (int k = 1; k <= 5; ++k) f.latency_all.merge(f.latency[k]);
     f.broker = self.broker().stats();
+    f.redis = push::redis_link_stats(self.broker(), f.redis_links);
     f.deflate = ws::deflate_totals();
     const net::AddrLimiter& lim = *self.addr_limiter();
     f.limit_conn = lim.rejected_conn.load(std::memory_order_relaxed);
@@ -204,6 +208,37 @@ void prom_channels(std::string& out, const Figures& f) {
     }
 }
 
+void prom_redis(std::string& out, const Figures& f) {
+    const push::RedisLinkStats& r = f.redis_links;
+    prom_family(out, "herald_redis_connected", "gauge", "1 if the Redis link is up.",
+                {{"link=\"commands\"", r.commands.connected ? 1u : 0u},
+                 {"link=\"pubsub\"", r.pubsub.connected ? 1u : 0u}});
+    prom_family(out, "herald_redis_reconnects_total", "counter",
+                "Redis links established again after a loss or a failed attempt.",
+                {{"link=\"commands\"", r.commands.reconnects},
+                 {"link=\"pubsub\"", r.pubsub.reconnects}});
+    prom_metric(out, "herald_redis_commands_in_flight", "gauge",
+                "Redis commands awaiting a reply.", r.commands.in_flight);
+    prom_metric(out, "herald_redis_command_timeouts_total", "counter",
+                "Redis commands not answered within redis_timeout.", r.commands.timeouts);
+    out += "# HELP herald_redis_command_latency_seconds Redis command round trips.\n"
+           "# TYPE herald_redis_command_latency_seconds summary\n"
+           "herald_redis_command_latency_seconds_sum " +
+           num(static_cast<double>(r.commands.latency_sum_us) / 1e6) +
+           "\nherald_redis_command_latency_seconds_count " +
+           std::to_string(r.commands.latency_count) + "\n";
+    prom_metric(out, "herald_redis_pubsub_messages_total", "counter",
+                "Messages received on the pub/sub link.", r.pubsub.pubsub_messages);
+    prom_metric(out, "herald_redis_catch_up_reads_total", "counter",
+                "Channel reads from Redis (first use, after a lost link or an id gap).",
+                r.catch_up_reads);
+    prom_metric(out, "herald_redis_channel_resets_total", "counter",
+                "Channel lives replaced because Redis lost or trimmed what this node lacked.",
+                r.resets);
+    prom_metric(out, "herald_redis_channels", "gauge", "Channels this node follows in Redis.",
+                r.mirrored);
+}
+
 std::string prometheus(const Figures& f) {
     const push::BrokerStats& b = f.broker;
     std::string out;
@@ -260,6 +295,7 @@ std::string prometheus(const Figures& f) {
                  {"result=\"dropped\"", f.hooks_dropped}});
     prom_metric(out, "herald_hook_retries_total", "counter", "Hook attempts after the first.",
                 f.hooks_retried);
+    if (f.redis) prom_redis(out, f);
     prom_latency(out, f);
     prom_workers(out, f);
     prom_channels(out, f);
@@ -296,6 +332,27 @@ std::string json_channels(const std::vector<push::ChannelInfo>& list) {
     return out + "]";
 }
 
+// ,"redis":{...} with the Redis broker, else "".
+std::string json_redis(const Figures& f) {
+    if (!f.redis) return {};
+    const push::RedisLinkStats& r = f.redis_links;
+    const auto link = [](const redis::ClientStats& c) {
+        return std::string("{\"connected\":") + (c.connected ? "true" : "false") +
+               ",\"connects\":" + std::to_string(c.connects) +
+               ",\"reconnects\":" + std::to_string(c.reconnects) +
+               ",\"in_flight\":" + std::to_string(c.in_flight) +
+               ",\"timeouts\":" + std::to_string(c.timeouts) + ",\"latency_avg_ms\":" +
+               num(c.latency_count ? static_cast<double>(c.latency_sum_us) / 1e3 /
+                                         static_cast<double>(c.latency_count)
+                                   : 0) +
+               ",\"messages\":" + std::to_string(c.pubsub_messages) + "}";
+    };
+    return ",\"redis\":{\"commands\":" + link(r.commands) + ",\"pubsub\":" + link(r.pubsub) +
+           ",\"catch_up_reads\":" + std::to_string(r.catch_up_reads) +
+           ",\"resets\":" + std::to_string(r.resets) +
+           ",\"channels\":" + std::to_string(r.mirrored) + "}";
+}
+
 std::string json(const Figures& f) {
     const push::BrokerStats& b = f.broker;
     std::string out = "{\"connections\":" + std::to_string(f.connections) +
@@ -328,7 +385,7 @@ std::string json(const Figures& f) {
            ",\"failed\":" + std::to_string(f.hooks_failed) +
            ",\"dropped\":" + std::to_string(f.hooks_dropped) +
            ",\"retried\":" + std::to_string(f.hooks_retried) + "}" +
-           ",\"workers\":" + std::to_string(f.workers.size()) +
+           json_redis(f) + ",\"workers\":" + std::to_string(f.workers.size()) +
            ",\"latency\":{\"bounds_ms\":[" + bounds_ms() + "],\"all\":" +
            json_latency(f.latency_all, true);
     for (int k = 1; k <= 5; ++k)

@@ -145,6 +145,22 @@ public:
         return cancel_hook(call);
     }
 
+    BrokerCall publish_tick_async(WorkerId worker, std::string_view channel, std::uint64_t slot,
+                                  Duration interval, std::string_view data,
+                                  PublishDone done) override {
+        if (const PushError e = mirror_->may_have(channel, false); e != PushError::none) {
+            done(PublishResult{e, 0, 0, 0});
+            return {};
+        }
+        auto call = std::make_shared<CallState>();
+        home_.post([this, worker, call, ch = std::string(channel), d = std::string(data), slot,
+                    interval, done = std::move(done)]() mutable {
+            Tick tick{slot, interval};
+            run_publish(worker, std::move(call), ch, d, "text/plain", "", std::move(done), &tick);
+        });
+        return cancel_hook(call);
+    }
+
     BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
                                std::optional<Cursor> since, Subscriber& s,
                                SubscribeDone done) override {
@@ -314,21 +330,38 @@ private:
 
     // ---- home loop ---------------------------------------------------------------------
 
+    struct Tick {
+        std::uint64_t slot;
+        Duration interval;
+    };
+
     void run_publish(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
                      const std::string& data, const std::string& type, const std::string& event,
-                     PublishDone done) {
+                     PublishDone done, const Tick* tick = nullptr) {
         const config::ChannelConf& conf = settings(ch);
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
-                          k_epoch = key(ch, ":epoch"), topic = key(ch, "");
+                          k_epoch = key(ch, ":epoch"), topic = key(ch, ""),
+                          k_tick = key(ch, ":tick");
         const std::string buffer = std::to_string(conf.buffer), ttl = ttl_seconds(conf.ttl),
                           candidate = fresh_epoch();
-        const std::string_view keys[] = {k_seq, k_buf, k_epoch};
-        const std::string_view args[] = {data, type, buffer, ttl, topic, candidate, "0", event};
+        const std::string slot = tick ? std::to_string(tick->slot) : "",
+                          life = tick ? std::to_string(std::max<std::int64_t>(
+                                            4 * tick->interval.count(), 1000))
+                                      : "";
+        const std::string_view keys[] = {k_seq, k_buf, k_epoch, k_tick};
+        const std::string_view args[] = {data, type, buffer, ttl, topic, candidate, "0", event,
+                                         slot, life};
+        const std::span<const std::string_view> key_list(keys, tick ? 4 : 3);
+        const std::span<const std::string_view> arg_list(args, tick ? 10 : 8);
         auto on_reply = [this, worker, call, ch, done](std::error_code ec, const redis::RespValue& v) {
             PublishResult r{PushError::unavailable, 0, 0, 0};
             std::uint64_t id = 0, epoch = 0;
             if (!ec && v.elements.size() == 2 && v.elements[0].type == redis::RespType::integer &&
-                v.elements[0].integer > 0 && parse_epoch(v.elements[1].str, epoch)) {
+                v.elements[0].integer == 0) {
+                r = PublishResult{PushError::none, 0, 0, 0};  // a tick another node published
+            } else if (!ec && v.elements.size() == 2 &&
+                       v.elements[0].type == redis::RespType::integer &&
+                       v.elements[0].integer > 0 && parse_epoch(v.elements[1].str, epoch)) {
                 id = static_cast<std::uint64_t>(v.elements[0].integer);
                 // Subscribers of this node (the others' are not counted).
                 const InfoResult i = mirror_->channel_info(ch);
@@ -341,7 +374,7 @@ private:
             }
             answer(worker, call, [done, r] { done(r); });
         };
-        if (std::error_code ec = commands_.eval(publish_script_, keys, args, on_reply)) {
+        if (std::error_code ec = commands_.eval(publish_script_, key_list, arg_list, on_reply)) {
             HERALD_WARN("redis publish on \"%s\": %s", ch.c_str(), ec.message().c_str());
             answer(worker, std::move(call),
                    [done] { done(PublishResult{PushError::unavailable, 0, 0, 0}); });
