@@ -1,0 +1,282 @@
+// Unit tests: the Redis broker (push/redis_broker.hpp) against a real redis-server, with two
+// brokers standing for two herald nodes on one loop (home and worker at once): shared ids,
+// delivery across nodes, resume on the other node, a lost pub/sub link caught up from history,
+// lost data reset, publish refused while Redis is away, DELETE across nodes, clock ticks once
+// per slot, and cancelled calls.
+#include <criterion/criterion.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "event/event_loop.hpp"
+#include "push/redis_broker.hpp"
+#include "redis/client.hpp"
+#include "support/redis_server.hpp"
+#include "support/redis_test.hpp"
+
+using herald::EventLoop;
+using herald::config::Config;
+using herald::config::PushStrategy;
+using herald::push::Broker;
+using herald::push::BrokerCall;
+using herald::push::Cursor;
+using herald::push::Message;
+using herald::push::PublishResult;
+using herald::push::PushError;
+using herald::push::SubscribeResult;
+using herald::push::Subscription;
+using herald::push::WorkerId;
+using herald::test::RedisServer;
+using herald::test::run_until;
+
+TestSuite(push_redis_broker, .fini = herald::test::kill_redis_servers, .timeout = 60.0);
+
+namespace {
+
+struct Sub final : herald::push::Subscriber {
+    Sub() : Subscriber(PushStrategy::sse) {}
+    std::vector<std::uint64_t> ids;
+    std::vector<std::string> data;
+    std::uint64_t epoch = 0;
+    int closed = 0, resets = 0;
+    bool answered = false;
+    SubscribeResult first;
+    Subscription sub;
+    void deliver(const std::shared_ptr<const Message>& m) noexcept override {
+        ids.push_back(m->id);
+        data.push_back(m->data);
+        epoch = m->epoch;
+    }
+    void on_channel_closed() noexcept override { ++closed; }
+    void on_channel_reset() noexcept override { ++resets; }
+};
+
+// One herald node: a Redis broker whose home and only worker is the test's loop.
+struct Node {
+    Node(EventLoop& loop, const RedisServer& server, const std::string& prefix,
+         std::uint32_t buffer = 3) {
+        herald::push::RedisBrokerOptions o;
+        o.link = herald::test::options_for(server);
+        o.prefix = prefix;
+        broker = herald::push::make_redis_broker(loop, o);
+        worker = broker->attach_worker(loop);
+        Config cfg;
+        cfg.channel_autocreate = true;
+        cfg.autocreate_defaults.buffer = buffer;
+        broker->reconcile(cfg);
+    }
+    std::unique_ptr<Broker> broker;
+    WorkerId worker = 0;
+};
+
+PublishResult publish(EventLoop& loop, Node& n, const std::string& data,
+                      const char* channel = "news") {
+    std::optional<PublishResult> r;
+    BrokerCall c = n.broker->publish_async(n.worker, channel, data, "text/plain", "",
+                                           [&r](const PublishResult& p) { r = p; });
+    cr_assert(run_until(loop, [&] { return r.has_value(); }), "no publish answer");
+    return *r;
+}
+
+void subscribe(EventLoop& loop, Node& n, Sub& s, std::optional<Cursor> since = std::nullopt,
+               const char* channel = "news") {
+    BrokerCall c = n.broker->subscribe_async(n.worker, channel, since, s,
+                                             [&s](SubscribeResult&& r) {
+                                                 s.answered = true;
+                                                 s.sub = std::move(r.subscription);
+                                                 s.first = std::move(r);
+                                             });
+    cr_assert(run_until(loop, [&] { return s.answered; }), "no subscribe answer");
+    cr_assert_eq(s.first.error, PushError::none, "%s", to_string(s.first.error));
+}
+
+std::vector<std::uint64_t> range(std::uint64_t a, std::uint64_t b) {
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t i = a; i <= b; ++i) v.push_back(i);
+    return v;
+}
+
+} // namespace
+
+Test(push_redis_broker, nodes_share_ids_and_deliver_across) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t1:"), b(loop, server, "t1:");
+    Sub on_a, on_b;
+    subscribe(loop, a, on_a);
+    subscribe(loop, b, on_b);
+    cr_assert(on_b.first.history.messages.empty());
+    const std::uint64_t epoch = on_b.first.history.epoch;
+    cr_assert_neq(epoch, 0u);
+    cr_assert_eq(on_a.first.history.epoch, epoch, "both nodes read one life");
+    for (int i = 1; i <= 4; ++i) {
+        const PublishResult r = publish(loop, i % 2 ? a : b, "m" + std::to_string(i));
+        cr_assert_eq(r.error, PushError::none);
+        cr_assert_eq(r.id, static_cast<std::uint64_t>(i), "one sequence across nodes");
+        cr_assert_eq(r.epoch, epoch);
+    }
+    cr_assert(run_until(loop, [&] { return on_a.ids.size() == 4 && on_b.ids.size() == 4; }));
+    cr_assert(on_a.ids == range(1, 4) && on_b.ids == range(1, 4), "each once, in order");
+    cr_assert(on_b.data[0] == "m1" && on_b.data[3] == "m4");
+    cr_assert_eq(on_b.epoch, epoch);
+}
+
+Test(push_redis_broker, resume_on_the_other_node_and_history_for_a_new_node) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t2:");
+    for (int i = 1; i <= 5; ++i) cr_assert_eq(publish(loop, a, "m" + std::to_string(i)).id, static_cast<std::uint64_t>(i));
+    const std::uint64_t epoch = publish(loop, a, "m6").epoch;
+    // A node started later reads the buffer (3) from Redis at once.
+    Node b(loop, server, "t2:");
+    Sub resumed, late;
+    subscribe(loop, b, resumed, Cursor{epoch, 4, false});
+    std::vector<std::uint64_t> got;
+    for (const auto& m : resumed.first.history.messages) got.push_back(m->id);
+    cr_assert(got == range(5, 6));
+    cr_assert(!resumed.first.history.missed);
+    subscribe(loop, b, late, Cursor{epoch, 1, false});
+    cr_assert(late.first.history.missed, "2 was trimmed: missed");
+    cr_assert_eq(late.first.history.messages.front()->id, 4u);
+    cr_assert_eq(publish(loop, a, "m7").id, 7u);
+    cr_assert(run_until(loop, [&] { return resumed.ids.size() == 1 && late.ids.size() == 1; }));
+    cr_assert(resumed.ids[0] == 7 && late.ids[0] == 7);
+}
+
+Test(push_redis_broker, a_lost_pubsub_link_is_caught_up_from_history) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t3:", 100), b(loop, server, "t3:", 100);
+    Sub s;
+    subscribe(loop, b, s);
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    std::uint64_t sent = 0;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 5; ++i, ++sent) cr_assert_eq(publish(loop, a, "x").error, PushError::none);
+        // Cut every pub/sub link (b's), publish while it reconnects.
+        herald::test::call(loop, admin, {"CLIENT", "KILL", "TYPE", "pubsub"});
+        for (int i = 0; i < 5; ++i, ++sent) cr_assert_eq(publish(loop, a, "y").error, PushError::none);
+    }
+    cr_assert(run_until(loop, [&] { return s.ids.size() >= sent; }, std::chrono::milliseconds(8000)),
+              "got %zu of %llu, %d resets", s.ids.size(), static_cast<unsigned long long>(sent),
+              s.resets);
+    cr_assert(s.ids == range(1, sent), "every message once, in order");
+    cr_assert_eq(s.resets, 0);
+}
+
+Test(push_redis_broker, lost_data_resets_subscribers) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t4:"), b(loop, server, "t4:");
+    Sub s;
+    subscribe(loop, b, s);
+    const PublishResult first = publish(loop, a, "before");
+    cr_assert(run_until(loop, [&] { return s.ids.size() == 1; }));
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    herald::test::call(loop, admin, {"FLUSHALL"});
+    const PublishResult after = publish(loop, a, "after");
+    cr_assert_eq(after.id, 1u);
+    cr_assert_neq(after.epoch, first.epoch, "a new life");
+    cr_assert(run_until(loop, [&] { return s.resets == 1; }), "the subscriber is told to reset");
+    cr_assert_eq(s.ids.size(), 1u, "nothing of the new life reached the old subscriber");
+    Sub again;
+    subscribe(loop, b, again, Cursor{first.epoch, first.id, false});
+    cr_assert(again.first.history.missed);
+    cr_assert_eq(again.first.history.epoch, after.epoch);
+    cr_assert_eq(again.first.history.messages.size(), 1u);
+}
+
+Test(push_redis_broker, publish_is_refused_while_redis_is_away) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t5:");
+    cr_assert_eq(publish(loop, a, "one").error, PushError::none);
+    server.kill();
+    cr_assert_eq(publish(loop, a, "lost").error, PushError::unavailable);
+    Sub s;
+    bool answered = false;
+    PushError e = PushError::none;
+    BrokerCall c = a.broker->subscribe_async(a.worker, "other", std::nullopt, s,
+                                             [&](SubscribeResult&& r) {
+                                                 answered = true;
+                                                 e = r.error;
+                                             });
+    cr_assert(run_until(loop, [&] { return answered; }, std::chrono::milliseconds(3000)));
+    cr_assert_eq(e, PushError::unavailable);
+    herald::test::start_server(server);
+    cr_assert(run_until(loop, [&] {
+        return publish(loop, a, "back").error == PushError::none;
+    }, std::chrono::milliseconds(5000)));
+}
+
+Test(push_redis_broker, delete_ends_subscribers_on_every_node) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t6:"), b(loop, server, "t6:");
+    Sub s;
+    subscribe(loop, b, s);
+    const PublishResult p = publish(loop, a, "x");
+    std::optional<PushError> closed;
+    BrokerCall c = a.broker->close_channel_async(a.worker, "news", [&](PushError e) { closed = e; });
+    cr_assert(run_until(loop, [&] { return closed.has_value() && s.closed == 1; }));
+    cr_assert_eq(*closed, PushError::none);
+    // The next publish starts a new life.
+    const PublishResult q = publish(loop, a, "y");
+    cr_assert(q.id == 1 && q.epoch != p.epoch);
+    std::optional<PushError> again;
+    BrokerCall d = a.broker->close_channel_async(a.worker, "never", [&](PushError e) { again = e; });
+    cr_assert(run_until(loop, [&] { return again.has_value(); }));
+    cr_assert_eq(*again, PushError::not_found);
+}
+
+Test(push_redis_broker, a_clock_tick_is_published_once_across_nodes) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t7:"), b(loop, server, "t7:");
+    Sub s;
+    subscribe(loop, a, s, std::nullopt, "clock");
+    int answers = 0;
+    std::uint64_t ids = 0;
+    auto done = [&](const PublishResult& r) {
+        ++answers;
+        cr_assert_eq(r.error, PushError::none);
+        if (r.id) ++ids;
+    };
+    const herald::Duration second(1000);
+    BrokerCall c1 = a.broker->publish_tick_async(a.worker, "clock", 100, second, "t100", done);
+    BrokerCall c2 = b.broker->publish_tick_async(b.worker, "clock", 100, second, "t100", done);
+    BrokerCall c3 = b.broker->publish_tick_async(b.worker, "clock", 99, second, "t99", done);
+    BrokerCall c4 = a.broker->publish_tick_async(a.worker, "clock", 101, second, "t101", done);
+    cr_assert(run_until(loop, [&] { return answers == 4 && s.ids.size() == 2; }));
+    cr_assert_eq(ids, 2u, "slots 100 and 101 once each, the late 99 not at all");
+    cr_assert(s.data == (std::vector<std::string>{"t100", "t101"}));
+}
+
+Test(push_redis_broker, a_cancelled_call_never_answers) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t8:");
+    bool ran = false;
+    {
+        BrokerCall c = a.broker->publish_async(a.worker, "news", "x", "text/plain", "",
+                                               [&](const PublishResult&) { ran = true; });
+        cr_assert(static_cast<bool>(c), "Redis answers later");
+    }  // cancelled here
+    Sub s;
+    subscribe(loop, a, s);  // runs the loop past the publish's answer
+    cr_assert(run_until(loop, [&] { return false; }, std::chrono::milliseconds(200)) == false);
+    cr_assert(!ran);
+    cr_assert_eq(publish(loop, a, "y").id, 2u, "the cancelled publish was still stored");
+}
