@@ -173,7 +173,9 @@ private:
             if (session_) session_->close(ws::CloseCode::policy_violation, to_string(r.error));
             return;
         }
-        if (!in_call_) publish_queued();  // a later answer: what waited behind it goes now
+        // A later answer: what waited behind it goes now (replacing call_, whose done this
+        // is: resetting a call whose done has started does nothing).
+        if (!in_call_) publish_queued();
     }
 
     // Publishes the queued messages in order until one is left unanswered.
