@@ -127,8 +127,14 @@ private:
     // The workers' listeners by index (net::Server numbers them in the order they are added, the
     // same in every worker): a listen key, or "" for one a reload closed. Never reordered.
     std::vector<std::string> listeners_;
+    push::WorkerId broker_worker_ = 0;  // this loop at the broker (clock publishes)
     std::vector<Timer> clocks_;
     std::vector<std::pair<std::string, Duration>> clock_channels_;
+    struct ClockPublish {
+        push::BrokerCall call;  // the last publish; cancelled when the clocks go
+        bool waiting = false;   // not answered yet
+    };
+    std::vector<ClockPublish> clock_publishes_;
     Timer collector_;            // idle channel collection (channel_idle_timeout)
     TrimPolicy channel_trim_;    // give memory back after many channels went
     bool trim_next_tick_ = false;
@@ -146,11 +152,13 @@ void Master::apply_log_settings(const config::Config& cfg) {
 
 void Master::start_clocks() {
     clocks_.clear();
+    clock_publishes_.clear();  // unanswered publishes of the old clocks: answers dropped
     clock_channels_.clear();
     for (const config::ChannelConf& ch : cfg_->channels) {
         if (ch.clock_interval.count() <= 0) continue;
         clock_channels_.emplace_back(ch.name, ch.clock_interval);
         clocks_.emplace_back();
+        clock_publishes_.emplace_back();
         arm_clock(clocks_.size() - 1);
     }
     arm_collector();
@@ -181,13 +189,25 @@ void Master::arm_collector() {
     });
 }
 
-// `source clock INTERVAL`: publish the local time, then re-arm.
+// `source clock INTERVAL`: publish the local time, then re-arm. The broker answers on this
+// loop (the master's, attached as a broker worker): at most one publish per clock waits for
+// it, a tick that finds the last one unanswered is skipped.
 void Master::arm_clock(std::size_t slot) {
     clocks_[slot] = loop_.add_timer(clock_channels_[slot].second, [this, slot] {
-        auto r = broker_->publish(clock_channels_[slot].first,
-                                  push::clock_message(std::chrono::system_clock::now()),
-                                  "text/plain");
-        (void)r;
+        ClockPublish& p = clock_publishes_[slot];
+        if (!p.waiting) {
+            p.waiting = true;
+            push::BrokerCall call = broker_->publish_async(
+                broker_worker_, clock_channels_[slot].first,
+                push::clock_message(std::chrono::system_clock::now()), "text/plain", {},
+                [this, slot](const push::PublishResult& r) {
+                    clock_publishes_[slot].waiting = false;
+                    if (r.error != push::PushError::none)
+                        HERALD_DEBUG("clock \"%s\": %s", clock_channels_[slot].first.c_str(),
+                                     push::to_string(r.error));
+                });
+            if (p.waiting) p.call = std::move(call);
+        }
         arm_clock(slot);
     });
 }
@@ -201,6 +221,7 @@ int Master::run() {
     for (const BoundListen& b : bound) listeners_.push_back(b.key);
     auto routes = std::make_shared<const http::Router>(cfg_, listeners_);
     broker_->reconcile(*cfg_);
+    broker_worker_ = broker_->attach_worker(loop_);  // before any loop runs
     // Workers open the access log here, still with the privileges the logs need; no thread
     // runs before after_bind(), which may fork.
     for (std::size_t i = 0; i < n; ++i) {
@@ -241,6 +262,7 @@ void Master::stop(bool graceful) {
     stopping_ = true;
     HERALD_NOTICE(graceful ? "graceful shutdown" : "fast shutdown");
     clocks_.clear();
+    clock_publishes_.clear();
     collector_ = Timer();
     for (auto& w : workers_) {
         if (graceful) w->post_graceful_stop(cfg_->shutdown_timeout);

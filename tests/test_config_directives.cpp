@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "config/loader.hpp"
+#include "config/values.hpp"
 #include "core/limits.hpp"
 #include "support/config_files.hpp"
 
@@ -77,6 +78,14 @@ const Row rows[] = {
     {"status_top_channels", http, "status_top_channels 5;", "", "status_top_channels;", server},
     {"max_channels", http, "max_channels 10;", "", "max_channels;", server},
     {"publish_backlog", http, "publish_backlog 0;", "", "publish_backlog;", server},
+    {"broker", http, "broker memory;", "", "broker;", server},
+    {"redis_server", http, "redis_server 127.0.0.1:6379;", "", "redis_server a b;", server},
+    {"redis_user", http, "redis_user app;", "redis_password secret;", "redis_user;", location},
+    {"redis_password", http, "redis_password \"s e c r e t\";", "", "redis_password a b;",
+     server},
+    {"redis_prefix", http, "redis_prefix app1:;", "", "redis_prefix;", main_},
+    {"redis_database", http, "redis_database 3;", "", "redis_database 1 2;", events},
+    {"redis_timeout", http, "redis_timeout 500ms;", "", "redis_timeout;", channel},
     {"types", http, "types { text/x x; }", "", "types a { }", server},
     {"channel", http, "channel d { }", "", "channel { }", server},
     {"server", http, "server { listen 2; }", "", "server x { listen 2; }", main_},
@@ -359,4 +368,124 @@ Test(config_directives, auth_jwt_limits) {
     cr_expect(got.find("t.conf:1:24: invalid value \"86401s\"") == 0 &&
                   got.find("it must be between") != std::string::npos,
               "%s", got.c_str());
+}
+
+// The Redis broker's directives: defaults, every accepted form, and each error at its
+// FILE:LINE:COL (the password never appears in a message).
+Test(config_directives, redis_broker_values) {
+    auto cfg = config::load_config_string("http { }", "t.conf");
+    cr_expect(cfg->broker == config::BrokerKind::memory);
+    cr_expect(cfg->redis.host.empty() && cfg->redis.port == 0);
+    cr_expect(cfg->redis.user.empty() && cfg->redis.password.empty());
+    cr_expect_str_eq(cfg->redis.prefix.c_str(), "herald:");
+    cr_expect_eq(cfg->redis.database, 0);
+    cr_expect_eq(cfg->redis.timeout.count(), 2000);
+
+    cfg = config::load_config_string(
+        "http {\nbroker redis;\nredis_server 10.1.2.3:6380;\nredis_user app;\n"
+        "redis_password \"p w\";\nredis_prefix t-1.x_y:;\nredis_database 1023;\n"
+        "redis_timeout 10ms; }",
+        "t.conf");
+    cr_expect(cfg->broker == config::BrokerKind::redis);
+    cr_expect_str_eq(cfg->redis.host.c_str(), "10.1.2.3");
+    cr_expect_eq(cfg->redis.port, 6380);
+    cr_expect_str_eq(cfg->redis.user.c_str(), "app");
+    cr_expect_str_eq(cfg->redis.password.c_str(), "p w");
+    cr_expect_str_eq(cfg->redis.prefix.c_str(), "t-1.x_y:");
+    cr_expect_eq(cfg->redis.database, 1023);
+    cr_expect_eq(cfg->redis.timeout.count(), 10);
+
+    // The server may come after `broker`, and an IPv6 address is written in brackets.
+    cfg = config::load_config_string(
+        "http { redis_timeout 60s; broker redis; redis_server [::1]:1; }", "t.conf");
+    cr_expect_str_eq(cfg->redis.host.c_str(), "::1");
+    cr_expect_eq(cfg->redis.port, 1);
+    cr_expect_eq(cfg->redis.timeout.count(), 60'000);
+    cfg = config::load_config_string("http { redis_server [::ffff:10.0.0.1]:65535; }", "t.conf");
+    cr_expect_str_eq(cfg->redis.host.c_str(), "::ffff:10.0.0.1");
+    cr_expect_eq(cfg->redis.port, 65535);
+
+    // redis_* without `broker redis` are accepted and unused.
+    cfg = config::load_config_string(
+        "http { broker memory; redis_server 127.0.0.1:6379; redis_prefix x; }", "t.conf");
+    cr_expect(cfg->broker == config::BrokerKind::memory);
+    cr_expect_str_eq(cfg->redis.prefix.c_str(), "x");
+    cfg = config::load_config_string(
+        "http { redis_prefix " + std::string(config::max_redis_prefix, 'p') + "; }", "t.conf");
+    cr_expect_eq(cfg->redis.prefix.size(), config::max_redis_prefix);
+}
+
+Test(config_directives, redis_broker_errors) {
+    static const char* const server_form =
+        ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address and a port from 1 to "
+        "65535 (no host names: herald does not resolve DNS on its event loops)";
+    const std::string long_prefix(config::max_redis_prefix + 1, 'p');
+    const std::string long_password(1025, 'k');
+    const struct {
+        std::string text;
+        std::string want;
+    } cases[] = {
+        {"http { broker nats; }",
+         "t.conf:1:15: invalid value \"nats\" in \"broker\" directive, it must be \"memory\" or "
+         "\"redis\""},
+        {"http {\n  broker redis;\n}",
+         "t.conf:2:3: \"broker redis\" requires a \"redis_server\""},
+        {"http { broker redis;\n  redis_server 127.0.0.1:1;\n  redis_server 127.0.0.1:2; }",
+         "t.conf:3:3: Redis Cluster is not supported yet: one \"redis_server\" only"},
+        {"http { redis_server localhost:6379; }",
+         "t.conf:1:21: invalid value \"localhost:6379\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server 127.0.0.1; }",
+         "t.conf:1:21: invalid value \"127.0.0.1\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server 127.0.0.1:0; }",
+         "t.conf:1:21: invalid value \"127.0.0.1:0\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server 127.0.0.1:65536; }",
+         "t.conf:1:21: invalid value \"127.0.0.1:65536\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server ::1:6379; }",
+         "t.conf:1:21: invalid value \"::1:6379\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server [127.0.0.1]:6379; }",
+         "t.conf:1:21: invalid value \"[127.0.0.1]:6379\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_server 6379; }",
+         "t.conf:1:21: invalid value \"6379\" in \"redis_server\" directive" +
+             std::string(server_form)},
+        {"http { redis_prefix \"a{b}\"; }",
+         "t.conf:1:21: invalid value \"a{b}\" in \"redis_prefix\" directive, it must be 1-64 of "
+         "A-Z a-z 0-9 _ . : -"},
+        {"http { redis_prefix \"\"; }",
+         "t.conf:1:21: invalid value \"\" in \"redis_prefix\" directive, it must be 1-64 of A-Z "
+         "a-z 0-9 _ . : -"},
+        {"http { redis_prefix " + long_prefix + "; }",
+         "t.conf:1:21: invalid value \"" + long_prefix +
+             "\" in \"redis_prefix\" directive, it must be 1-64 of A-Z a-z 0-9 _ . : -"},
+        {"http { redis_database 1024; }",
+         "t.conf:1:23: invalid value \"1024\" in \"redis_database\" directive, it must be "
+         "between 0 and 1023"},
+        {"http { redis_database -1; }",
+         "t.conf:1:23: invalid value \"-1\" in \"redis_database\" directive"},
+        {"http { redis_timeout 9ms; }",
+         "t.conf:1:22: invalid value \"9ms\" in \"redis_timeout\" directive, it must be between "
+         "10ms and 1m"},
+        {"http { redis_timeout 61s; }",
+         "t.conf:1:22: invalid value \"61s\" in \"redis_timeout\" directive, it must be between "
+         "10ms and 1m"},
+        {"http { redis_user \"a b\"; redis_password x; }",
+         "t.conf:1:19: invalid value \"a b\" in \"redis_user\" directive, it must be 1-128 "
+         "printable characters without spaces"},
+        {"http {\nredis_password x;\n  redis_user app; }",
+         "OK"},
+        {"http {\n  redis_user app; }", "t.conf:2:3: \"redis_user\" requires a \"redis_password\""},
+        {"http { redis_password \"\"; }",
+         "t.conf:1:23: the \"redis_password\" must be 1-1024 bytes"},
+        {"http { redis_password " + long_password + "; }",
+         "t.conf:1:23: the \"redis_password\" must be 1-1024 bytes"},
+    };
+    for (const auto& c : cases) {
+        std::string got = load_error(c.text);
+        cr_expect_str_eq(got.c_str(), c.want.c_str(), "%s", c.text.c_str());
+    }
 }

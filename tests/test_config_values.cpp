@@ -97,6 +97,48 @@ Test(config_values, listen_addresses) {
     }
 }
 
+Test(config_values, host_port_addresses) {
+    struct C {
+        const char* in;
+        const char* host;
+        int port;
+    };
+    static const C ok[] = {{"127.0.0.1:6379", "127.0.0.1", 6379},
+                           {"10.1.2.3:1", "10.1.2.3", 1},
+                           {"[::1]:65535", "::1", 65535},
+                           {"[::ffff:10.0.0.1]:6379", "::ffff:10.0.0.1", 6379}};
+    for (const C& c : ok) {
+        std::string host;
+        std::uint16_t port = 0;
+        cr_expect(config::parse_host_port(c.in, host, port), "%s", c.in);
+        cr_expect_str_eq(host.c_str(), c.host, "%s", c.in);
+        cr_expect_eq(port, c.port, "%s", c.in);
+    }
+    static const char* bad[] = {"",           "6379",         "127.0.0.1",     "127.0.0.1:0",
+                                "1.2.3.4:",   "1.2.3.4:65536", "localhost:6379", "*:6379",
+                                "::1:6379",   "[::1]",         "[::1]6379",      "[1.2.3.4]:80",
+                                "[::1:6379",  ":6379",         "1.2.3:6379",     "1.2.3.4:-1",
+                                "[]:6379",    "01.2.3.4:1"};
+    for (const char* b : bad) {
+        std::string host = "keep";
+        std::uint16_t port = 7;
+        cr_expect(!config::parse_host_port(b, host, port), "%s", b);
+        cr_expect(host == "keep" && port == 7, "%s", b);
+    }
+}
+
+Test(config_values, redis_prefixes) {
+    cr_expect(config::is_valid_redis_prefix("herald:"));
+    cr_expect(config::is_valid_redis_prefix("."));
+    cr_expect(config::is_valid_redis_prefix("a-b_c.d:e09Z"));
+    cr_expect(config::is_valid_redis_prefix(std::string(config::max_redis_prefix, 'x')));
+    cr_expect(!config::is_valid_redis_prefix(std::string(config::max_redis_prefix + 1, 'x')));
+    cr_expect(!config::is_valid_redis_prefix(""));
+    cr_expect(!config::is_valid_redis_prefix("{a}:"));
+    cr_expect(!config::is_valid_redis_prefix("a b"));
+    cr_expect(!config::is_valid_redis_prefix("a*"));
+}
+
 Test(config_values, upstream_urls) {
     struct C {
         const char* in;

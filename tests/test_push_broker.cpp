@@ -19,7 +19,7 @@
 
 using herald::config::Config;
 using herald::config::PushStrategy;
-using herald::push::Broker;
+using herald::push::LocalBroker;
 using herald::push::Message;
 using herald::push::PushError;
 using herald::push::Subscription;
@@ -68,6 +68,8 @@ struct Recorder final : herald::push::Subscriber {
         ++closed;
         if (on_close) on_close(*this);
     }
+    int resets = 0;
+    void on_channel_reset() noexcept override { ++resets; }
 };
 
 herald::config::ChannelConf channel(std::string name, std::uint32_t buffer = 100,
@@ -87,7 +89,7 @@ Config config(std::vector<herald::config::ChannelConf> channels, bool autocreate
     return cfg;
 }
 
-PushError subscribe(Broker& b, Recorder& r, WorkerId w, const char* ch = "chat",
+PushError subscribe(LocalBroker& b, Recorder& r, WorkerId w, const char* ch = "chat",
                     std::optional<std::uint64_t> since = std::nullopt) {
     herald::push::SubscribeResult res = b.subscribe(ch, at(since), r, w);
     for (const auto& m : res.history.messages) r.history.push_back(m->id);
@@ -96,7 +98,7 @@ PushError subscribe(Broker& b, Recorder& r, WorkerId w, const char* ch = "chat",
     return res.error;
 }
 
-std::uint64_t publish(Broker& b, const char* ch = "chat", const char* data = "x") {
+std::uint64_t publish(LocalBroker& b, const char* ch = "chat", const char* data = "x") {
     herald::push::PublishResult r = b.publish(ch, data, "text/plain");
     cr_assert(r.error == PushError::none, "publish %s: %s", ch, to_string(r.error));
     return r.id;
@@ -388,6 +390,10 @@ struct Checker final : herald::push::Subscriber {
     }
     void deliver(const std::shared_ptr<const Message>& m) noexcept override { take(m->id); }
     void on_channel_closed() noexcept override {}
+    void on_channel_reset() noexcept override {
+        ++errors;  // the memory broker never loses history
+        failed->store(true);
+    }
 };
 
 struct LoopThread {

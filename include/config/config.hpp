@@ -160,6 +160,23 @@ struct ChannelConf {
     std::uint32_t max_subscribers = 0;      // 0 = unlimited
 };
 
+// Where channels live: `broker memory;` (this process only) or `broker redis;` (shared by
+// every herald node on one Redis, configured by the redis_* directives below).
+enum class BrokerKind : std::uint8_t { memory, redis };
+
+// The Redis link of `broker redis` (http context). Filled only from redis_* directives; with
+// `broker memory` they are accepted and unused.
+struct RedisConf {
+    std::string host;        // `redis_server HOST:PORT`: numeric, IPv6 without brackets;
+                             // "" = none written (no DNS on a loop thread)
+    std::uint16_t port = 0;  // 1..65535 once host is set
+    std::string user;        // `redis_user`: ACL user for AUTH ("" = the default user)
+    std::string password;    // `redis_password` ("" = no AUTH); never logged
+    std::string prefix = "herald:"; // `redis_prefix`: starts every key and pub/sub channel
+    int database = 0;        // `redis_database`: SELECT when not 0
+    Duration timeout{2'000}; // `redis_timeout`: connect and command timeout
+};
+
 struct Config {
     std::string path;                       // the main config file as given
     std::string prefix;                     // folder of the main config file (absolute)
@@ -177,6 +194,8 @@ struct Config {
     int worker_connections = 10'000;
 
     // http
+    BrokerKind broker = BrokerKind::memory;
+    RedisConf redis;
     std::string access_log;                 // "" = off
     std::unordered_map<std::string, std::string> mime_types; // lower-case ext -> type (`types {}`)
     bool channel_autocreate = false;

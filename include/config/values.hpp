@@ -27,6 +27,11 @@ namespace herald::config {
 // Fills host (numeric, IPv6 without brackets; "0.0.0.0" for a bare port or "*") and port.
 [[nodiscard]] bool parse_listen_address(std::string_view s, ListenConf& out);
 
+// A server address: "HOST:PORT" with HOST a numeric IPv4 ("10.0.0.1") or a bracketed IPv6
+// ("[::1]") address (no names: nothing resolves them) and PORT 1..65535. Fills host (IPv6
+// without brackets) and port; leaves them alone on failure. For `redis_server`.
+[[nodiscard]] bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port);
+
 // A numeric IPv4 ("10.0.0.1") or IPv6 ("::1", "::ffff:10.0.0.1") address and nothing else: no
 // port, brackets, zone, spaces or leading zeros; at most max_ip_text characters. Fills out with
 // 16 bytes, IPv4 as IPv4-mapped IPv6 (so "::ffff:10.0.0.1" and "10.0.0.1" are the same address).
@@ -47,5 +52,10 @@ inline constexpr std::size_t max_channel_name = 128;
 // would remove, so such a channel could be published but never subscribed): the one check
 // for channel names, in the config, in request paths and in the broker.
 [[nodiscard]] bool is_valid_channel_name(std::string_view s) noexcept;
+
+inline constexpr std::size_t max_redis_prefix = 64;
+// [A-Za-z0-9_.:-]{1,max_redis_prefix}: the channel name characters, so that a prefix plus a
+// channel name is a Redis key made of them only (no `{`, which would change its hash slot).
+[[nodiscard]] bool is_valid_redis_prefix(std::string_view s) noexcept;
 
 } // namespace herald::config

@@ -98,6 +98,8 @@ public:
     // Ends the suspension: the waiter is retired (destroyed after the current dispatch; it may
     // be the caller), then `handler` answers the request as a dispatched handler would.
     void resume(const std::function<void(HttpSession&)>& handler);
+    // The waiter given to suspend() while the request is suspended, else nullptr.
+    Responder* waiter() const noexcept { return suspended_ ? responder_.get() : nullptr; }
     // Ends a stream; the next pipelined request is processed.
     void end_response();
     // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.

@@ -41,15 +41,18 @@ struct Target {
 // (400) and returns false.
 bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});
 
-// ?last=N on a first connect (no resume point: a since, Last-Event-ID or If-None-Match wins):
-// turns it into the cursor just before the newest N buffered messages (all of them when fewer
-// are buffered), so the subscriber gets those first, then what follows. Polling answers one
-// message per request: the first answer is the oldest of the N, and the client's next since=
-// walks on. Nothing buffered (or an unknown channel): nothing changes.
-void apply_last(Broker& broker, Target& t);
+// Serves the session's current request with its location's strategy. First, ?last=N on a
+// first connect (no resume point: a since, Last-Event-ID or If-None-Match wins) becomes the
+// cursor just before the newest N buffered messages (all of them when fewer are buffered), so
+// the subscriber gets those first, then what follows. Polling answers one message per
+// request: the first answer is the oldest of the N, and the client's next since= walks on.
+// Nothing buffered (or an unknown channel, or a broker error): nothing changes. That needs
+// the channel's info, which the broker may answer later (push/broker_wait.hpp).
+void serve_target(PushHost& h, http::HttpSession& s, Target& t);
 
 // Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full or
-// max_channels reached).
+// max_channels reached; 503 with Retry-After: 1 for a fan-out backlog or a broker that cannot
+// reach its store).
 void respond_push_error(http::HttpSession& s, PushError e);
 
 // The "messages were missed" payload shared by several strategies:

@@ -19,6 +19,8 @@
 
 namespace herald::push {
 
+struct StreamStart;  // a stream waiting for its subscription (stream.cpp)
+
 class Stream : public http::Responder, public Subscriber, public Revocable {
 public:
     Stream(PushHost& h, http::HttpSession& s, config::PushStrategy kind, Target t);
@@ -26,10 +28,13 @@ public:
 
     // Subscribes, sends the head and preamble, replays history (with the missed signal), and
     // hands the stream to its session. On a broker error it responds instead (and st dies).
+    // A broker that answers later suspends the request until then (push/broker_wait.hpp).
     static void start(std::unique_ptr<Stream> st, http::ResponseHead&& head);
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override;
     void on_channel_closed() noexcept override;
+    // Ends as on a graceful stop: the client reconnects from its last id ("missed" then).
+    void on_channel_reset() noexcept override;
     void on_shutdown() noexcept override;
     void cancel() noexcept override;
     void end_access(AccessEnd why) noexcept override;
@@ -52,6 +57,8 @@ protected:
     const Target& target() const noexcept { return t_; }
 
 private:
+    static void subscribed(PushHost& h, http::HttpSession& s, StreamStart& ctx,
+                           SubscribeResult&& r);
     void end();
     void arm_keepalive();
 

@@ -11,6 +11,7 @@
 #include "app/worker.hpp"
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/broker_wait.hpp"
 #include "push/encode.hpp"
 #include "push/message.hpp"
 #include "push/strategy.hpp"
@@ -103,48 +104,74 @@ std::optional<std::string_view> event_name(http::HttpSession& s, const push::Tar
     return std::nullopt;
 }
 
-// A publisher request that passed the access rules.
-void answer_publish(Worker& w, http::HttpSession& s, const push::Target& t) {
+void published(Worker&, http::HttpSession& s, push::Target& t, const push::PublishResult& r) {
+    if (r.error != push::PushError::none) {
+        push::respond_push_error(s, r.error);
+        return;
+    }
+    respond_json(s, 201,
+                 "{\"id\":\"" + push::message_id(r.epoch, r.id) + "\",\"channel\":" +
+                     json_string(t.channel) + ",\"subscribers\":" + std::to_string(r.subscribers) +
+                     "}");
+}
+
+void described(Worker& w, http::HttpSession& s, push::Target& t, const push::InfoResult& r) {
+    if (r.error != push::PushError::none) {
+        push::respond_push_error(s, r.error);
+        return;
+    }
+    std::string info = channel_info_json(r.info);
+    info.pop_back();  // the closing brace: the subscribers by token sub go in too
+    respond_json(s, 200, info + ",\"by_sub\":" + subscribers_by_sub_json(w, t.channel) + "}");
+}
+
+void deleted(Worker&, http::HttpSession& s, push::Target& t, push::PushError e) {
+    if (e != push::PushError::none) {
+        push::respond_push_error(s, e);
+        return;
+    }
+    respond_json(s, 200, "{\"channel\":" + json_string(t.channel) + ",\"deleted\":true}");
+}
+
+// A publisher request that passed the access rules. The broker may answer later: the request
+// waits for it (push/broker_wait.hpp).
+void answer_publish(Worker& w, http::HttpSession& s, push::Target& t) {
     const http::Request& req = s.request();
     push::Broker& broker = w.broker();
+    const push::WorkerId me = w.broker_worker();
     switch (req.method) {
     case http::Method::post:
     case http::Method::put: {
         const std::optional<std::string_view> event = event_name(s, t);
         if (!event) return;
         std::string_view type = req.header("Content-Type");
-        auto r = broker.publish(t.channel, s.body(), type.empty() ? "text/plain" : type, *event);
-        if (r.error != push::PushError::none) {
-            push::respond_push_error(s, r.error);
-            return;
-        }
-        respond_json(s, 201,
-                     "{\"id\":\"" + push::message_id(r.epoch, r.id) + "\",\"channel\":" +
-                         json_string(t.channel) + ",\"subscribers\":" +
-                         std::to_string(r.subscribers) + "}");
+        if (type.empty()) type = "text/plain";
+        push::await_broker<const push::PublishResult&>(
+            w, s, t,
+            [&](push::PublishDone done) {
+                return broker.publish_async(me, t.channel, s.body(), type, *event,
+                                            std::move(done));
+            },
+            &published);
         return;
     }
     case http::Method::get:
-    case http::Method::head: {
-        auto r = broker.channel_info(t.channel);
-        if (r.error != push::PushError::none) {
-            push::respond_push_error(s, r.error);
-            return;
-        }
-        std::string info = channel_info_json(r.info);
-        info.pop_back();  // the closing brace: the subscribers by token sub go in too
-        respond_json(s, 200, info + ",\"by_sub\":" + subscribers_by_sub_json(w, t.channel) + "}");
+    case http::Method::head:
+        push::await_broker<const push::InfoResult&>(
+            w, s, t,
+            [&](push::InfoDone done) {
+                return broker.channel_info_async(me, t.channel, std::move(done));
+            },
+            &described);
         return;
-    }
-    case http::Method::del: {
-        push::PushError e = broker.close_channel(t.channel);
-        if (e != push::PushError::none) {
-            push::respond_push_error(s, e);
-            return;
-        }
-        respond_json(s, 200, "{\"channel\":" + json_string(t.channel) + ",\"deleted\":true}");
+    case http::Method::del:
+        push::await_broker<push::PushError>(
+            w, s, t,
+            [&](push::CloseDone done) {
+                return broker.close_channel_async(me, t.channel, std::move(done));
+            },
+            &deleted);
         return;
-    }
     default: {
         http::ResponseHead head(405);
         head.header("Allow", "GET, HEAD, POST, PUT, DELETE").header("Content-Type", "text/html");
@@ -166,7 +193,7 @@ void serve_publish(Worker& w, http::HttpSession& s) {
     if (!push::resolve_target(s, t)) return;
     if (!check_token(s, t, AccessFor::publish)) return;
     w.auth().admit(s, t.channel, "publish",
-                   [&w, t](http::HttpSession& ss) { answer_publish(w, ss, t); });
+                   [&w, t](http::HttpSession& ss) mutable { answer_publish(w, ss, t); });
 }
 
 } // namespace herald::app

@@ -55,10 +55,9 @@ void serve_push(Worker& w, http::HttpSession& s) {
     if (!push::resolve_target(s, t, strategy.native_since(s))) return;
     if (!check_token(s, t, AccessFor::subscribe)) return;
     w.auth().admit(s, t.channel, config::to_string(s.location().push),
-                   [&w, &strategy, t](http::HttpSession& ss) {
+                   [&w, t](http::HttpSession& ss) {
                        push::Target admitted = t;
-                       push::apply_last(w.broker(), admitted);
-                       strategy.serve(w, ss, admitted);
+                       push::serve_target(w, ss, admitted);
                    });
 }
 

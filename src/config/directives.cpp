@@ -23,6 +23,10 @@ constexpr Duration max_time{10LL * 365 * 86'400'000}; // parse_duration()'s ceil
 constexpr int max_worker_threads = 256;
 constexpr Duration max_jwt_leeway{86'400'000}; // a day: more would make exp meaningless
 constexpr std::uint64_t max_status_top_channels = 1000; // bounds /status size and metric series
+constexpr std::uint64_t max_redis_database = 1023;        // SELECT index (Redis has 16 by default)
+constexpr Duration min_redis_timeout{10}, max_redis_timeout{60'000};
+constexpr std::size_t max_redis_user = 128;      // ACL user name bytes
+constexpr std::size_t max_redis_password = 1024; // AUTH password bytes
 
 std::string dquote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -72,6 +76,71 @@ void upstream_url(Loader& l, const Directive& d) {
     l.limits->*Field = std::move(u);
 }
 
+// Redis broker (http)
+
+void broker(Loader& l, const Directive& d) {
+    const std::string& v = d.args[0].value;
+    if (v != "memory" && v != "redis") l.invalid(d, 0, ", it must be \"memory\" or \"redis\"");
+    l.cfg.broker = v == "redis" ? BrokerKind::redis : BrokerKind::memory;
+}
+
+// Repeatable so that a list of Redis Cluster seed nodes can be written later; one for now.
+void redis_server(Loader& l, const Directive& d) {
+    if (!l.cfg.redis.host.empty())
+        l.fail(d, "Redis Cluster is not supported yet: one \"redis_server\" only");
+    if (!parse_host_port(d.args[0].value, l.cfg.redis.host, l.cfg.redis.port))
+        l.invalid(d, 0,
+                  ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address and a port from 1 "
+                  "to 65535 (no host names: herald does not resolve DNS on its event loops)");
+}
+
+bool is_printable_word(std::string_view s) noexcept {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+void redis_user(Loader& l, const Directive& d) {
+    const std::string& v = d.args[0].value;
+    if (v.empty() || v.size() > max_redis_user || !is_printable_word(v))
+        l.invalid(d, 0,
+                  ", it must be 1-" + std::to_string(max_redis_user) +
+                      " printable characters without spaces");
+    l.cfg.redis.user = v;
+}
+
+void redis_password(Loader& l, const Directive& d) {
+    const std::string& v = d.args[0].value;
+    if (v.empty() || v.size() > max_redis_password) // the value is a secret: never echoed
+        l.fail(d, 0,
+               "the \"redis_password\" must be 1-" + std::to_string(max_redis_password) + " bytes");
+    l.cfg.redis.password = v;
+}
+
+void redis_prefix(Loader& l, const Directive& d) {
+    if (!is_valid_redis_prefix(d.args[0].value))
+        l.invalid(d, 0,
+                  ", it must be 1-" + std::to_string(max_redis_prefix) +
+                      " of A-Z a-z 0-9 _ . : -");
+    l.cfg.redis.prefix = d.args[0].value;
+}
+
+// The first directive called name in block (block itself if none: the set value came from it).
+const Directive& find_child(const Directive& block, std::string_view name) {
+    for (const Directive& c : block.children)
+        if (c.name == name) return c;
+    return block;
+}
+
+// After the http block: `broker redis` needs a server; `redis_user` needs a password. The
+// redis_* directives without `broker redis` are accepted and unused (as nginx keeps proxy_*
+// settings that no proxy_pass uses).
+void check_redis(const Loader& l, const Directive& http) {
+    const RedisConf& r = l.cfg.redis;
+    if (l.cfg.broker == BrokerKind::redis && r.host.empty())
+        l.fail(find_child(http, "broker"), "\"broker redis\" requires a \"redis_server\"");
+    if (!r.user.empty() && r.password.empty())
+        l.fail(find_child(http, "redis_user"), "\"redis_user\" requires a \"redis_password\"");
+}
+
 // main and events
 
 void worker_threads(Loader& l, const Directive& d) {
@@ -108,6 +177,7 @@ void http_block(Loader& l, const Directive& d) {
     l.limits = &l.cfg.http_limits;
     l.process(d.children, ctx_http);
     l.limits = nullptr;
+    check_redis(l, d);
 }
 
 // http
@@ -448,6 +518,15 @@ constexpr Spec table[] = {
         l.cfg.max_channels = l.number(d, 0, 1, 100'000'000); }),
     one("publish_backlog", ctx_http, [](Loader& l, const Directive& d) {
         l.cfg.publish_backlog = l.number(d, 0, 0, 100'000'000); }),
+    one("broker", ctx_http, broker),
+    repeated("redis_server", ctx_http, 1, 1, redis_server),
+    one("redis_user", ctx_http, redis_user),
+    one("redis_password", ctx_http, redis_password),
+    one("redis_prefix", ctx_http, redis_prefix),
+    one("redis_database", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.redis.database = static_cast<int>(l.number(d, 0, 0, max_redis_database)); }),
+    one("redis_timeout", ctx_http, [](Loader& l, const Directive& d) {
+        l.cfg.redis.timeout = l.time(d, 0, min_redis_timeout, max_redis_timeout); }),
     block("types", ctx_http, 0, true, [](Loader& l, const Directive& d) {
         l.process(d.children, ctx_types); }),
     block("channel", ctx_http, 1, true, channel_block),

@@ -141,6 +141,23 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
     return true;
 }
 
+bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
+    std::size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view h = s.substr(0, colon);
+    std::uint16_t p = 0;
+    if (!parse_port(s.substr(colon + 1), p) || p == 0) return false;
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+        h = h.substr(1, h.size() - 2);
+        if (ip_version(h) != 6) return false;
+    } else if (ip_version(h) != 4) {
+        return false;
+    }
+    host.assign(h);
+    port = p;
+    return true;
+}
+
 int parse_ip_address(std::string_view s, std::span<std::uint8_t, 16> out) noexcept {
     std::fill(out.begin(), out.end(), std::uint8_t{0});
     char text[max_ip_text + 1];
@@ -230,6 +247,12 @@ bool is_valid_channel_name(std::string_view s) noexcept {
     for (char c : s)
         if (!channel_chars[static_cast<unsigned char>(c)]) return false;
     return true;
+}
+
+bool is_valid_redis_prefix(std::string_view s) noexcept {
+    if (s.empty() || s.size() > max_redis_prefix) return false;
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return channel_chars[static_cast<unsigned char>(c)]; });
 }
 
 } // namespace herald::config

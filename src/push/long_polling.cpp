@@ -4,6 +4,7 @@
 // -> 401, or the publisher API revokes it -> 403.
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/broker_wait.hpp"
 #include "push/presence.hpp"
 #include "push/admission.hpp"
 #include "push/strategy.hpp"
@@ -51,7 +52,14 @@ public:
         s_.respond_error(410);
     }
 
+    // As on a graceful stop: the client polls again with the same cursor (and learns then
+    // that the history before it is gone).
+    void on_channel_reset() noexcept override { expire(); }
+
     void on_shutdown() noexcept override { expire(); }
+
+    const Target& target() const noexcept { return t_; }
+    const std::string& origin() const noexcept { return origin_; }
 
     void cancel() noexcept override { finish(); }
 
@@ -93,17 +101,30 @@ public:
     }
 
     void serve(PushHost& w, http::HttpSession& s, Target& t) const override {
-        std::string origin(s.cors_origin());
-        auto held = std::make_unique<HeldPoll>(w, s, t, origin);
-        SubscribeResult r = w.broker().subscribe(t.channel, t.since, *held, w.broker_worker());
+        auto held = std::make_unique<HeldPoll>(w, s, t, std::string(s.cors_origin()));
+        HeldPoll& h = *held;
+        await_broker<SubscribeResult&&>(
+            w, s, held,
+            [&w, &h](SubscribeDone done) {
+                return w.broker().subscribe_async(w.broker_worker(), h.target().channel,
+                                                  h.target().since, h, std::move(done));
+            },
+            &LongPolling::subscribed);
+    }
+
+private:
+    static void subscribed(PushHost& w, http::HttpSession& s, std::unique_ptr<HeldPoll>& held,
+                           SubscribeResult&& r) {
         if (r.error != PushError::none) {
             respond_push_error(s, r.error);
             return;
         }
+        const Target& t = held->target();
         if (!r.history.messages.empty()) {  // already buffered: answer now, do not hold
             r.subscription.reset();
             w.broker().note_delivered(1, t.channel);  // live deliveries count in the broker
-            respond_message(s, r.history.messages.front(), t.format, r.history.missed, origin);
+            respond_message(s, r.history.messages.front(), t.format, r.history.missed,
+                            held->origin());
             return;
         }
         if (r.history.missed) {
@@ -113,7 +134,7 @@ public:
             head.header("Cache-Control", "no-cache").header("X-Herald-Missed", "1");
             if (r.history.last_id)
                 head.header("ETag", "\"" + message_id(r.history.epoch, r.history.last_id) + "\"");
-            http::add_cors_headers(head, origin);
+            http::add_cors_headers(head, held->origin());
             s.respond(std::move(head), {});
             return;
         }

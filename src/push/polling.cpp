@@ -2,6 +2,7 @@
 // ?since=; 304 when nothing is newer, 204 when the channel is empty.
 #include "core/ascii.hpp"
 #include "http/session.hpp"
+#include "push/broker_wait.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
@@ -52,15 +53,24 @@ public:
     }
 
     void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
-        Broker& broker = h.broker();
         // If-None-Match: * holds the newest message already: only the counts are needed.
-        FetchResult r = broker.fetch(t.channel, t.since, t.latest ? 0 : 1);
+        await_broker<FetchResult&&>(
+            h, s, t,
+            [&h, &t](FetchDone done) {
+                return h.broker().fetch_async(h.broker_worker(), t.channel, t.since,
+                                              t.latest ? 0 : 1, std::move(done));
+            },
+            &Polling::fetched);
+    }
+
+private:
+    static void fetched(PushHost& h, http::HttpSession& s, Target& t, FetchResult&& r) {
         if (r.error != PushError::none) {
             respond_push_error(s, r.error);
             return;
         }
         if (!r.history.messages.empty()) {
-            broker.note_delivered(1, t.channel);
+            h.broker().note_delivered(1, t.channel);
             respond_message(s, r.history.messages.front(), t.format, r.history.missed, s.cors_origin());
             return;
         }

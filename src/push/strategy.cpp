@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "http/session.hpp"
+#include "push/broker_wait.hpp"
 #include "config/values.hpp"
 #include "http/target.hpp"
 #include "push/encode.hpp"
@@ -55,12 +56,30 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     return true;
 }
 
-void apply_last(Broker& broker, Target& t) {
-    if (t.last == 0 || t.since || t.latest) return;
-    const InfoResult r = broker.channel_info(t.channel);
-    if (r.error != PushError::none || r.info.buffered == 0) return;
-    const std::uint64_t n = std::min<std::uint64_t>(t.last, r.info.buffered);
-    t.since = Cursor{r.info.epoch, r.info.last_id - n, false};
+namespace {
+
+void apply_last(PushHost& h, http::HttpSession& s, Target& t, const InfoResult& r) {
+    if (r.error == PushError::none && r.info.buffered != 0) {
+        const std::uint64_t n = std::min<std::uint64_t>(t.last, r.info.buffered);
+        t.since = Cursor{r.info.epoch, r.info.last_id - n, false};
+    }
+    make_strategy(s.location().push).serve(h, s, t);
+}
+
+} // namespace
+
+void serve_target(PushHost& h, http::HttpSession& s, Target& t) {
+    const Strategy& strategy = make_strategy(s.location().push);
+    if (t.last == 0 || t.since || t.latest) {
+        strategy.serve(h, s, t);
+        return;
+    }
+    await_broker<const InfoResult&>(
+        h, s, t,
+        [&h, &t](InfoDone done) {
+            return h.broker().channel_info_async(h.broker_worker(), t.channel, std::move(done));
+        },
+        &apply_last);
 }
 
 void respond_push_error(http::HttpSession& s, PushError e) {
@@ -68,7 +87,8 @@ void respond_push_error(http::HttpSession& s, PushError e) {
     case PushError::invalid_name: s.respond_error(400); return;
     case PushError::too_many_subscribers:
     case PushError::too_many_channels: s.respond_error(503); return;
-    case PushError::backlog: s.respond_error(503, false, 1); return;  // Retry-After: 1
+    case PushError::backlog:  // Retry-After: 1
+    case PushError::unavailable: s.respond_error(503, false, 1); return;
     default: s.respond_error(404); return;
     }
 }

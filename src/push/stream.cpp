@@ -2,6 +2,7 @@
 #include "push/stream.hpp"
 
 #include "core/log.hpp"
+#include "push/broker_wait.hpp"
 #include "push/encode.hpp"
 
 namespace herald::push {
@@ -20,18 +21,35 @@ void Stream::write_own(std::string_view bytes) {
     s_.connection().flush_soon();
 }
 
+// What a stream needs until its subscription is answered.
+struct StreamStart {
+    std::unique_ptr<Stream> st;
+    http::ResponseHead head;
+};
+
 void Stream::start(std::unique_ptr<Stream> st, http::ResponseHead&& head) {
-    Stream& me = *st;
-    http::HttpSession& s = me.s_;
-    PushHost& h = me.h_;
-    SubscribeResult r = h.broker().subscribe(me.t_.channel, me.t_.since, me, h.broker_worker());
+    PushHost& h = st->h_;
+    StreamStart ctx{std::move(st), std::move(head)};
+    Stream& me = *ctx.st;
+    await_broker<SubscribeResult&&>(
+        h, me.s_, ctx,
+        [&h, &me](SubscribeDone done) {
+            return h.broker().subscribe_async(h.broker_worker(), me.t_.channel, me.t_.since, me,
+                                              std::move(done));
+        },
+        &Stream::subscribed);
+}
+
+void Stream::subscribed(PushHost& h, http::HttpSession& s, StreamStart& ctx,
+                        SubscribeResult&& r) {
     if (r.error != PushError::none) {
         respond_push_error(s, r.error);
         return;
     }
-    if (me.chunked_) head.header("Transfer-Encoding", "chunked");
+    Stream& me = *ctx.st;
+    if (me.chunked_) ctx.head.header("Transfer-Encoding", "chunked");
     bool head_only = s.head_only();
-    s.start_stream(std::move(head), std::move(st));
+    s.start_stream(std::move(ctx.head), std::move(ctx.st));
     if (head_only) {  // HEAD: the head says what a GET would stream, and nothing follows
         r.subscription.reset();
         me.ended_ = true;
@@ -90,6 +108,7 @@ void Stream::end() {
 }
 
 void Stream::on_channel_closed() noexcept { end(); }
+void Stream::on_channel_reset() noexcept { end(); }  // the client resumes from its last id
 void Stream::on_shutdown() noexcept { end(); }
 
 void Stream::cancel() noexcept {

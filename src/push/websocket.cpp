@@ -2,9 +2,15 @@
 // endpoint (`echo "PREFIX";`) or a channel subscriber that sends each message as one frame
 // (encoded once, shared by every subscriber) and, with `publish on;`, publishes what clients
 // send. Resume with ?since=; a {"herald":"missed",...} text frame signals a lost resume point.
-// A subscriber whose token expires is closed with 4401, a revoked one with 4403.
+// A subscriber whose token expires is closed with 4401, a revoked one with 4403. Client
+// messages are published one at a time, in order: while the broker has not answered one, the
+// next ones wait (reading pauses; what was already read queues, bounded).
+#include <deque>
+#include <utility>
+
 #include "core/log.hpp"
 #include "http/session.hpp"
+#include "push/broker_wait.hpp"
 #include "push/admission.hpp"
 #include "push/presence.hpp"
 #include "push/strategy.hpp"
@@ -28,21 +34,29 @@ private:
     std::string prefix_;
 };
 
+// Client messages waiting while an earlier publish is unanswered: past either bound the
+// client is closed with 1008 (reading pauses meanwhile, so only what one read brought in
+// can queue; the bounds stop a client from making herald hold more than that).
+inline constexpr std::size_t max_queued_publishes = 1024;
+
 class ChannelEndpoint final : public ws::Endpoint, public Subscriber, public Revocable {
 public:
-    ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue)
+    // max_queued_bytes: the payload bytes that may wait for an unanswered publish
+    // (ws_max_message_size: one maximal message).
+    ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue,
+                    std::uint64_t max_queued_bytes)
         : Subscriber(config::PushStrategy::websocket), w_(w), latency_(w.latency(config::PushStrategy::websocket)),
-          t_(std::move(t)), publish_(publish), max_queue_(max_queue) {}
+          t_(std::move(t)), publish_(publish), max_queue_(max_queue),
+          max_queued_bytes_(max_queued_bytes) {}
 
-    // Subscribes; the backlog (and the missed signal) goes out right after the 101.
-    PushError subscribe(http::HttpSession& s) {
-        SubscribeResult r = w_.broker().subscribe(t_.channel, t_.since, *this, w_.broker_worker());
-        if (r.error != PushError::none) return r.error;
+    const Target& target() const noexcept { return t_; }
+
+    // The broker subscribed it; the backlog (and the missed signal) goes out right after the 101.
+    void subscribed(http::HttpSession& s, SubscribeResult&& r) {
         history_ = std::move(r.history);
         sub_ = std::move(r.subscription);
         admission_ = Admission(w_.admissions(), s.connection().loop(), t_, *this);
         presence_ = Presence(w_, s, t_, strategy());
-        return PushError::none;
     }
 
     // 4401 "token expired" / 4403 "revoked"; nothing more is delivered.
@@ -75,13 +89,22 @@ public:
             if (session_) session_->close(ws::CloseCode::policy_violation, "publish not allowed");
             return;
         }
-        auto r = w_.broker().publish(t_.channel, payload,
-                                     op == ws::Opcode::text ? "text/plain; charset=utf-8"
-                                                            : "application/octet-stream");
-        // Back-pressure included: 1008 with the reason "fan-out backlog full" (1013 "try
-        // again later" is not a code RFC 6455 defines, and peers echo it back).
-        if (r.error != PushError::none && session_)
-            session_->close(ws::CloseCode::policy_violation, to_string(r.error));
+        if (!publishing_) {  // nothing unanswered: straight to the broker, no copy
+            publish(op, payload);
+            return;
+        }
+        if (queued_.size() >= max_queued_publishes ||
+            queued_bytes_ + payload.size() > max_queued_bytes_) {
+            HERALD_WARN("websocket publisher of \"%s\": more than %zu messages or %llu bytes "
+                        "wait for the broker, closing with 1008",
+                        t_.channel.c_str(), max_queued_publishes,
+                        static_cast<unsigned long long>(max_queued_bytes_));
+            stop_publishing();
+            if (session_) session_->close(ws::CloseCode::policy_violation, "publish queue full");
+            return;
+        }
+        queued_bytes_ += payload.size();
+        queued_.emplace_back(op, std::string(payload));
     }
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
@@ -110,13 +133,78 @@ public:
         if (session_) session_->close(ws::CloseCode::normal, "channel deleted");
     }
 
+    // As on a graceful stop (1001): herald.js reconnects from its last id and is told then
+    // that the history before it is gone.
+    void on_channel_reset() noexcept override {
+        sub_.reset();
+        if (session_) session_->close(ws::CloseCode::going_away, "channel reset");
+    }
+
     void on_close() noexcept override {
+        stop_publishing();
         sub_.reset();
         admission_.reset();
         session_ = nullptr;
     }
 
 private:
+    // One publish; its answer may come now or later (then reading pauses until the queue
+    // behind it is published). payload is copied by the broker before it returns.
+    void publish(ws::Opcode op, std::string_view payload) noexcept {
+        publishing_ = true;
+        in_call_ = true;
+        BrokerCall c = w_.broker().publish_async(
+            w_.broker_worker(), t_.channel, payload,
+            op == ws::Opcode::text ? "text/plain; charset=utf-8" : "application/octet-stream",
+            {}, [this](const PublishResult& r) { published(r); });
+        in_call_ = false;
+        if (!publishing_) return;  // answered already
+        call_ = std::move(c);
+        pause(true);
+    }
+
+    void published(const PublishResult& r) noexcept {
+        publishing_ = false;
+        // Back-pressure included: 1008 with the reason "fan-out backlog full" (1013 "try
+        // again later" is not a code RFC 6455 defines, and peers echo it back); the same for
+        // a broker that cannot reach its store.
+        if (r.error != PushError::none) {
+            stop_publishing();
+            if (session_) session_->close(ws::CloseCode::policy_violation, to_string(r.error));
+            return;
+        }
+        // A later answer: what waited behind it goes now (replacing call_, whose done this
+        // is: resetting a call whose done has started does nothing).
+        if (!in_call_) publish_queued();
+    }
+
+    // Publishes the queued messages in order until one is left unanswered.
+    void publish_queued() noexcept {
+        while (!publishing_ && !queued_.empty()) {
+            auto [op, bytes] = std::move(queued_.front());
+            queued_.pop_front();
+            queued_bytes_ -= bytes.size();
+            publish(op, bytes);
+        }
+        if (!publishing_) pause(false);
+    }
+
+    // Drops the unanswered publish and what waits behind it; reading goes on (the close
+    // handshake needs it).
+    void stop_publishing() noexcept {
+        call_.reset();
+        publishing_ = false;
+        queued_.clear();
+        queued_bytes_ = 0;
+        pause(false);
+    }
+
+    void pause(bool on) noexcept {
+        if (paused_ == on || !session_) return;
+        paused_ = on;
+        session_->connection().pause_reading(on);
+    }
+
     // The resume backlog is a reply the server chose to send, not a slow reader: it goes out as
     // the socket drains, ws_max_queue at a time, so a backlog larger than the queue limit is
     // delivered whole. Live messages published meanwhile wait behind it; only they count as
@@ -162,12 +250,19 @@ private:
     Target t_;
     bool publish_;
     std::uint64_t max_queue_;
+    std::uint64_t max_queued_bytes_;
     ws::WsSession* session_ = nullptr;
     History history_;            // backlog still to send, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;  // bytes of live messages queued behind the backlog
     Admission admission_;            // after t_, which it points to
     Presence presence_;
+    std::deque<std::pair<ws::Opcode, std::string>> queued_;  // publishes waiting, in order
+    std::uint64_t queued_bytes_ = 0;
+    bool publishing_ = false;  // a publish is unanswered
+    bool in_call_ = false;     // inside publish_async (an answer now is not a later one)
+    bool paused_ = false;      // reading paused behind an unanswered publish
+    BrokerCall call_;          // the unanswered publish; its done points to this
     Subscription sub_;
 };
 
@@ -190,21 +285,41 @@ public:
             refuse(s, err);
             return;
         }
-        std::unique_ptr<ws::Endpoint> endpoint;
         if (loc.echo) {
-            endpoint = std::make_unique<EchoEndpoint>(*loc.echo);
-        } else {
-            auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish,
-                                                        loc.limits.ws_max_queue);
-            if (PushError e = ch->subscribe(s); e != PushError::none) {
-                respond_push_error(s, e);
-                return;
-            }
-            endpoint = std::move(ch);
+            accept(s, std::make_unique<EchoEndpoint>(*loc.echo));
+            return;
         }
+        // Subscribed before the 101, so a broker error is still an HTTP status.
+        auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish, loc.limits.ws_max_queue,
+                                                    loc.limits.ws_max_message_size);
+        ChannelEndpoint& c = *ch;
+        await_broker<SubscribeResult&&>(
+            h, s, ch,
+            [&h, &c](SubscribeDone done) {
+                return h.broker().subscribe_async(h.broker_worker(), c.target().channel,
+                                                  c.target().since, c, std::move(done));
+            },
+            &WebSocket::subscribed);
+    }
+
+private:
+    static void subscribed(PushHost&, http::HttpSession& s, std::unique_ptr<ChannelEndpoint>& ch,
+                           SubscribeResult&& r) {
+        if (r.error != PushError::none) {
+            respond_push_error(s, r.error);
+            return;
+        }
+        ch->subscribed(s, std::move(r));
+        accept(s, std::move(ch));
+    }
+
+    // The 101 (subprotocol, permessage-deflate), then a WsSession with endpoint.
+    static void accept(http::HttpSession& s, std::unique_ptr<ws::Endpoint> endpoint) {
+        const http::Request& req = s.request();
+        const config::LocationConf& loc = s.location();
         std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-                           ws::accept_key(f.key) + "\r\n";
+                           ws::accept_key(req.header("Sec-WebSocket-Key")) + "\r\n";
         // Several Sec-WebSocket-Protocol fields are one comma list (RFC 9110 §5.3).
         std::string offered;
         for (std::size_t i = 0; i < req.header_count; ++i)
@@ -239,7 +354,6 @@ public:
         ws.open();
     }
 
-private:
     static void refuse(http::HttpSession& s, ws::HandshakeError err) {
         int status = ws::status_of(err);
         http::ResponseHead head(status);

@@ -24,6 +24,17 @@ def test_t_reports_file_line_column(tmp_path):
     assert '%s:5:9: unknown directive "lisen"' % conf in r.stderr
 
 
+def test_t_reports_broker_redis_without_server(tmp_path):
+    conf = tmp_path / 'bad.conf'
+    conf.write_text('http {\n    broker redis;\n    redis_prefix app:;\n}\n')
+    r = run('-t', '-c', str(conf))
+    assert r.returncode == 1
+    assert '%s:2:5: "broker redis" requires a "redis_server"' % conf in r.stderr, r.stderr
+    conf.write_text('user root;\nhttp {\n    broker redis;\n    redis_server 127.0.0.1:6379;\n}\n')
+    r = run('-t', '-c', str(conf))
+    assert r.returncode == 0, r.stderr
+
+
 def test_t_reports_errors_in_included_files(tmp_path):
     (tmp_path / 'inc').mkdir()
     (tmp_path / 'inc' / 'a.conf').write_text('server {\n  listen 127.0.0.1:0\n}\n')

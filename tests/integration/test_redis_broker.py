@@ -1,0 +1,573 @@
+"""The Redis broker (`broker redis;`, README "Several nodes: the Redis broker"): herald nodes
+sharing channels through one redis-server started by this module on a free loopback port.
+
+The design checked here:
+  - a publish on node A answers 201 with the id once Redis stored it; subscribers on node B,
+    over every strategy, get the message with that same id; a subscriber on A gets it once;
+  - ids are one EPOCH-SEQ sequence whichever node publishes;
+  - a client resumes on another node (Last-Event-ID, ?since=) with no loss and no missed signal;
+    a node started later serves what Redis holds (?since=0, ?last=N);
+  - Redis down -> publish 503 with a JSON error within about redis_timeout, never 201, and 201
+    again once Redis is back;
+  - a cut pub/sub link loses nothing: the node reads what it missed from the Redis history;
+  - Redis losing its data (FLUSHALL) gives a new epoch and a missed signal, never ids of the old
+    sequence served as continuous;
+  - DELETE and event names cross nodes; the event loop never waits for a stopped Redis.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from push_clients import (STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text,
+                          parse_iframe, parse_sse)
+
+REDIS_TIMEOUT_S = 1  # redis_timeout in the nodes' config
+WAIT = 4             # bound on every wait for a delivery
+
+
+# ---- redis-server --------------------------------------------------------------------------
+
+class RedisError(Exception):
+    pass
+
+
+def _resp_encode(args):
+    out = [b'*%d\r\n' % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(out)
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line.endswith(b'\r\n'):
+        raise EOFError('redis closed the connection')
+    kind, rest = line[:1], line[1:-2]
+    if kind == b'+':
+        return rest.decode()
+    if kind == b'-':
+        raise RedisError(rest.decode())
+    if kind == b':':
+        return int(rest)
+    if kind == b'$':
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if kind == b'*':
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise RedisError('unexpected reply %r' % line)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """One redis-server (no persistence) on a loopback port that stays the same across
+    restarts. cmd() speaks RESP over a fresh connection."""
+
+    def __init__(self, folder):
+        self.dir = str(folder)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, timeout=10):
+        exe = shutil.which('redis-server')
+        assert exe, 'redis-server not found: install redis-server (tools/deps.sh test)'
+        self.proc = subprocess.Popen(
+            [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+             '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
+             '--logfile', os.path.join(self.dir, 'redis.log')],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, 'redis-server exited: ' + self.log()
+            try:
+                if self.cmd('PING', timeout=0.5) == 'PONG':
+                    return self
+            except (OSError, EOFError, RedisError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError('redis-server did not answer PING: ' + self.log())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, 'redis.log')) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ''
+
+    def cmd(self, *args, timeout=3):
+        with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as s:
+            s.sendall(_resp_encode(args))
+            with s.makefile('rb') as f:
+                return _resp_read(f)
+
+
+@pytest.fixture(scope='module')
+def redis_module(tmp_path_factory):
+    r = RedisServer(tmp_path_factory.mktemp('redis')).start()
+    yield r
+    r.kill()
+
+
+@pytest.fixture
+def redis(redis_module):
+    """The module's redis-server, running, awake and empty for each test."""
+    r = redis_module
+    if r.alive():
+        r.proc.send_signal(signal.SIGCONT)
+    else:
+        r.start()
+    r.cmd('FLUSHALL')
+    yield r
+    if r.alive():
+        r.proc.send_signal(signal.SIGCONT)
+
+
+# ---- herald nodes ----------------------------------------------------------------------------
+
+CONF = '''
+error_log stderr info;
+http {
+    access_log off;
+    broker redis;
+    redis_server 127.0.0.1:%(port)d;
+    redis_prefix %(prefix)s;
+    redis_timeout %(timeout)ds;
+    channel_autocreate on;
+    longpoll_timeout 5s;
+    server {
+        listen 127.0.0.1:0;
+        root {www};
+%(routes)s
+    }
+}
+'''
+
+
+@pytest.fixture
+def nodes(herald, redis):
+    """node() starts one more herald node on the test's Redis, all with the same fresh prefix."""
+    prefix = 't%s:' % os.urandom(4).hex()
+
+    def node():
+        conf = CONF % {'port': redis.port, 'prefix': prefix, 'timeout': REDIS_TIMEOUT_S,
+                       'routes': STRATEGY_ROUTES}
+        return herald(conf, files={'www/index.html': 'static'})
+
+    return node
+
+
+def split_id(mid):
+    """(epoch, seq) of an id "EPOCH-SEQ"."""
+    epoch, sep, seq = mid.rpartition('-')
+    assert sep and epoch and seq.isdigit() and not seq.startswith('0'), mid
+    return epoch, int(seq)
+
+
+def publish(srv, channel, data, headers=None, method='POST'):
+    """(status, headers, body) of one publisher request on srv."""
+    c = Conn(srv.port, timeout=REDIS_TIMEOUT_S + 5)
+    try:
+        return c.request(method, '/pub?channel=' + channel, body=data,
+                         headers={'Content-Type': 'text/plain'} if headers is None else headers)
+    finally:
+        c.close()
+
+
+def published_id(srv, channel, data, headers=None):
+    status, h, body = publish(srv, channel, data, headers)
+    assert status == 201, (status, body)
+    answer = json.loads(body)
+    assert answer['channel'] == channel
+    split_id(answer['id'])
+    return answer['id']
+
+
+def sse_events(stream):
+    return parse_sse(stream.body)[0]
+
+
+def sse_wait(stream, n, timeout=WAIT):
+    """The first n events of an SSE stream (waiting for them)."""
+    stream.wait_for(lambda s: len(sse_events(s)) >= n, timeout)
+    return sse_events(stream)[:n]
+
+
+def ws_json(ws, timeout=WAIT):
+    op, payload = ws.recv(timeout)
+    assert op == 0x1, (op, payload)
+    return json.loads(payload)
+
+
+def poll_until(port, path, timeout=WAIT):
+    """GET path until it answers 200 (a 304 means not there yet): (headers, body)."""
+    c = Conn(port)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            status, h, body = c.request('GET', path)
+            if status == 200:
+                return h, body
+            assert status == 304 and time.monotonic() < deadline, (status, body)
+            time.sleep(0.05)
+    finally:
+        c.close()
+
+
+def close_code(payload):
+    return struct.unpack('!H', payload[:2])[0] if len(payload) >= 2 else None
+
+
+# ---- 1. one publish, every strategy on the other node ---------------------------------------
+
+def test_publish_on_one_node_reaches_every_strategy_on_the_other(nodes):
+    a, b = nodes(), nodes()
+    w = published_id(a, 'x', 'warm-up')
+    # Subscribers on B (and one on A) that have read the warm-up message have joined.
+    sse = Stream(b.port, '/sse/x?since=0')
+    ifr = Stream(b.port, '/if/x?since=0')
+    ws = Ws(b.port, '/ws/x?since=0&format=json')
+    sse_a = Stream(a.port, '/sse/x?since=0')
+    assert sse.status == ifr.status == sse_a.status == 200 and ws.status == 101
+    assert [e['id'] for e in sse_wait(sse, 1)] == [w]
+    assert ws_json(ws)['id'] == w
+    ifr.wait_for(lambda s: len(parse_iframe(s.body)) >= 1, WAIT)
+    assert sse_wait(sse_a, 1)[0]['id'] == w
+    lp = Conn(b.port)
+    lp.send(build_request('GET', '/lp/x?since=' + w))
+
+    m = published_id(a, 'x', 'hello')
+    assert split_id(m)[0] == split_id(w)[0] and split_id(m)[1] == split_id(w)[1] + 1
+
+    assert [(e['id'], e['data']) for e in sse_wait(sse, 2)] == [(w, 'warm-up'), (m, 'hello')]
+    env = ws_json(ws)
+    assert (env['id'], env['data'], env['channel']) == (m, 'hello', 'x')
+    ifr.wait_for(lambda s: len(parse_iframe(s.body)) >= 2, WAIT)
+    assert [args[:2] for _, args in parse_iframe(ifr.body)] == [['warm-up', w], ['hello', m]]
+    lp.sock.settimeout(WAIT)
+    status, h, body = lp.response()
+    assert (status, body, etag_text(h)) == (200, b'hello', m)
+    h, body = poll_until(b.port, '/poll/x?since=' + w)
+    assert (body, etag_text(h)) == (b'hello', m)
+
+    # A's own subscriber gets it exactly once: a later message comes right after it.
+    end = published_id(a, 'x', 'end')
+    sse_a.wait_for(lambda s: any(e['id'] == end for e in sse_events(s)), WAIT)
+    assert [(e['id'], e['data']) for e in sse_events(sse_a)] == [
+        (w, 'warm-up'), (m, 'hello'), (end, 'end')]
+    for c in (sse, ifr, ws, sse_a, lp):
+        c.close()
+
+
+# ---- 2. one id sequence ----------------------------------------------------------------------
+
+def test_publishes_on_both_nodes_make_one_id_sequence(nodes):
+    a, b = nodes(), nodes()
+    ids = [published_id((a, b)[i % 2], 'seq', 'm%d' % i) for i in range(6)]
+    epochs = {split_id(i)[0] for i in ids}
+    assert len(epochs) == 1, ids
+    assert [split_id(i)[1] for i in ids] == [1, 2, 3, 4, 5, 6]
+    # Both nodes serve the same id -> message history.
+    for srv in (a, b):
+        ws = Ws(srv.port, '/ws/seq?since=0&format=json')
+        got = [ws_json(ws) for _ in range(6)]
+        assert [(e['id'], e['data']) for e in got] == [(i, 'm%d' % k) for k, i in enumerate(ids)]
+        ws.close()
+
+
+# ---- 3. resume on another node ---------------------------------------------------------------
+
+def test_resume_on_another_node_after_the_last_id_seen(nodes):
+    a, b = nodes(), nodes()
+    first = [published_id(a, 'r', 'm%d' % k) for k in (1, 2, 3)]
+    sse = Stream(a.port, '/sse/r?since=0')
+    assert [e['id'] for e in sse_wait(sse, 3)] == first
+    sse.close()
+    later = [published_id(b, 'r', 'm%d' % k) for k in (4, 5, 6)]
+    want = [(i, 'm%d' % k) for k, i in zip((4, 5, 6), later)]
+
+    # SSE on B with Last-Event-ID: exactly 4..6, no missed signal.
+    sse = Stream(b.port, '/sse/r', headers={'Last-Event-ID': first[2]})
+    events = sse_wait(sse, 3)
+    assert [(e['id'], e['data']) for e in events] == want
+    assert all(e['event'] == 'message' for e in events), events
+    sse.close()
+
+    # Long-polling on B from ?since=: one message per answer, never X-Herald-Missed.
+    c = Conn(b.port)
+    since = first[2]
+    for mid, data in want:
+        status, h, body = c.request('GET', '/lp/r?since=' + since)
+        assert (status, body, etag_text(h)) == (200, data.encode(), mid)
+        assert 'x-herald-missed' not in h
+        since = mid
+    c.close()
+
+    # WebSocket on B from ?since=.
+    ws = Ws(b.port, '/ws/r?since=%s&format=json' % first[2])
+    got = [ws_json(ws) for _ in range(3)]
+    assert [(e.get('id'), e.get('data')) for e in got] == want, got
+    ws.close()
+
+
+# ---- 4. a node started later -----------------------------------------------------------------
+
+def test_a_node_started_later_serves_what_redis_holds(nodes):
+    a = nodes()
+    ids = [published_id(a, 'old', 'm%d' % k) for k in range(1, 6)]
+    b = nodes()
+    c = Conn(b.port)
+    since = '0'
+    for k, mid in enumerate(ids, 1):
+        status, h, body = c.request('GET', '/poll/old?since=' + since)
+        assert (status, body, etag_text(h)) == (200, b'm%d' % k, mid)
+        assert 'x-herald-missed' not in h
+        since = mid
+    c.close()
+    sse = Stream(b.port, '/sse/old?last=2')
+    assert [(e['id'], e['data']) for e in sse_wait(sse, 2)] == [(ids[3], 'm4'), (ids[4], 'm5')]
+    sse.close()
+
+
+# ---- 5. a publish is confirmed by Redis ------------------------------------------------------
+
+def test_publish_answers_503_while_redis_is_down_and_201_after(nodes, redis):
+    a = nodes()
+    published_id(a, 'up', 'before')
+    redis.kill()
+    for _ in range(3):
+        t0 = time.monotonic()
+        status, h, body = publish(a, 'up', 'lost')
+        elapsed = time.monotonic() - t0
+        assert status == 503, (status, body)
+        assert h.get('content-type', '').startswith('application/json'), h
+        assert isinstance(json.loads(body), dict)
+        assert elapsed < REDIS_TIMEOUT_S + 1.5, elapsed
+    redis.start()
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, body = publish(a, 'up', 'after')
+        if status == 201:
+            break
+        assert status == 503 and time.monotonic() < deadline, (status, body)
+        time.sleep(0.1)
+    # Redis came back empty: the channel is in a new epoch, its sequence restarts.
+    assert split_id(json.loads(body)['id'])[1] == 1, body
+
+
+# ---- 6. a cut pub/sub link loses nothing -----------------------------------------------------
+
+def test_a_cut_pubsub_link_loses_nothing(nodes, redis):
+    a, b = nodes(), nodes()
+    w = published_id(a, 'cut', 'warm-up')
+    sse = Stream(b.port, '/sse/cut?since=0')
+    ws = Ws(b.port, '/ws/cut?since=0&format=json')
+    assert sse_wait(sse, 1)[0]['id'] == w and ws_json(ws)['id'] == w
+
+    sent = [(w, 'warm-up')]
+    killed = []
+
+    def publisher():
+        c = Conn(a.port, timeout=REDIS_TIMEOUT_S + 5)
+        try:
+            for k in range(80):  # ~50/s for ~1.6 s
+                status, _, body = c.request('POST', '/pub?channel=cut', body='n%d' % k,
+                                            headers={'Content-Type': 'text/plain'})
+                assert status == 201, (status, body)
+                sent.append((json.loads(body)['id'], 'n%d' % k))
+                if k == 25:
+                    killed.append(redis.cmd('CLIENT', 'KILL', 'TYPE', 'pubsub'))
+                time.sleep(0.02)
+        finally:
+            c.close()
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    got_ws = [(w, 'warm-up')]
+    deadline = time.monotonic() + 10
+    while len(got_ws) < 81 and time.monotonic() < deadline:
+        env = ws_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        got_ws.append((env.get('id'), env.get('data')))
+    t.join()
+    assert len(sent) == 81 and killed and killed[0] >= 1, (len(sent), killed)
+    assert got_ws == sent
+    events = sse_wait(sse, 81)
+    assert [(e['id'], e['data']) for e in events] == sent
+    assert not sse.ended and not sse.eof  # the same stream all along
+    # Nothing more (no duplicate) arrives before a last message.
+    last = published_id(a, 'cut', 'last')
+    assert ws_json(ws)['id'] == last
+    sse.wait_for(lambda s: any(e['id'] == last for e in sse_events(s)), WAIT)
+    assert len(sse_events(sse)) == 82
+    sse.close()
+    ws.close()
+
+
+# ---- 7. Redis lost its data ------------------------------------------------------------------
+
+def test_flushall_gives_a_new_epoch_and_the_missed_signal(nodes, redis):
+    a, b = nodes(), nodes()
+    old = [published_id(a, 'fl', 'o%d' % k) for k in (1, 2)]
+    sse = Stream(b.port, '/sse/fl?since=0')
+    ws = Ws(b.port, '/ws/fl?since=0&format=json')
+    assert [e['id'] for e in sse_wait(sse, 2)] == old
+    assert [ws_json(ws)['id'] for _ in range(2)] == old
+    redis.cmd('FLUSHALL')
+    new = [published_id(a, 'fl', 'n%d' % k) for k in (1, 2)]
+    old_epoch, new_epoch = split_id(old[0])[0], split_id(new[0])[0]
+    assert old_epoch != split_id(new[0])[0] and split_id(new[1])[0] == new_epoch
+    assert [split_id(i)[1] for i in new] == [1, 2]
+    want_new = [(new[0], 'n1'), (new[1], 'n2')]
+    seen = {}  # (epoch, seq) -> data over every delivery: never two data for one id
+
+    def record(mid, data):
+        key = split_id(mid)
+        assert seen.setdefault(key, data) == data, (mid, data, seen[key])
+
+    for mid, data in zip(old, ('o1', 'o2')):
+        record(mid, data)
+
+    # SSE: the missed signal then the new messages, or the stream ends and a reconnect with the
+    # last id seen gets them.
+    def sse_after(stream):
+        events = sse_events(stream)[2:]
+        missed = [e for e in events if e['event'] == 'herald-missed']
+        data = [(e['id'], e['data']) for e in events if e['event'] == 'message']
+        return missed, data
+
+    deadline = time.monotonic() + WAIT
+    while not (sse.ended or sse.eof) and len(sse_after(sse)[1]) < 2:
+        assert time.monotonic() < deadline, bytes(sse.body)
+        sse.pump(0.1)
+    missed, data = sse_after(sse)
+    for mid, d in data:
+        record(mid, d)
+    if sse.ended or sse.eof:
+        sse.close()
+        sse = Stream(b.port, '/sse/fl', headers={'Last-Event-ID': old[1]})
+        sse.wait_for(lambda s: len([e for e in sse_events(s) if e['event'] == 'message']) >= 2,
+                     WAIT)
+        events = sse_events(sse)
+        missed = [e for e in events if e['event'] == 'herald-missed']
+        data = [(e['id'], e['data']) for e in events if e['event'] == 'message']
+        for mid, d in data:
+            record(mid, d)
+    assert missed, bytes(sse.body)
+    assert data == want_new, data
+    sse.close()
+
+    # WebSocket: the missed frame then the new messages, or close 1001/1012 and a reconnect.
+    frames = []
+    closed = None
+    while len([f for f in frames if 'id' in f]) < 2:
+        op, payload = ws.recv(WAIT)
+        if op == 0x8:
+            closed = close_code(payload)
+            break
+        assert op == 0x1, (op, payload)
+        frames.append(json.loads(payload))
+    ws.close()
+    if closed is not None:
+        assert closed in (1001, 1012), closed
+        ws = Ws(b.port, '/ws/fl?since=%s&format=json' % old[1])
+        frames = [ws_json(ws) for _ in range(3)]
+        ws.close()
+    assert frames[0].get('herald') == 'missed', frames
+    got = [(f['id'], f['data']) for f in frames if 'id' in f]
+    for mid, d in got:
+        record(mid, d)
+    assert got == want_new, frames
+
+
+# ---- 8. DELETE crosses nodes ------------------------------------------------------------------
+
+def test_delete_on_one_node_ends_subscribers_on_the_other(nodes):
+    a, b = nodes(), nodes()
+    w = published_id(a, 'del', 'before')
+    sse = Stream(b.port, '/sse/del?since=0')
+    ifr = Stream(b.port, '/if/del?since=0')
+    ws = Ws(b.port, '/ws/del?since=0')
+    assert sse_wait(sse, 1)[0]['id'] == w
+    assert ws.recv(WAIT) == (0x1, b'before')
+    ifr.wait_for(lambda s: len(parse_iframe(s.body)) >= 1, WAIT)
+    lp = Conn(b.port)
+    lp.send(build_request('GET', '/lp/del?since=' + w))
+    status, _, body = publish(a, 'del', None, headers={}, method='DELETE')
+    assert status == 200 and json.loads(body) == {'channel': 'del', 'deleted': True}
+    # As one node's DELETE: WebSocket close 1000, SSE and iframe streams end, long-poll 410.
+    op, payload = ws.recv(WAIT)
+    assert op == 0x8 and close_code(payload) == 1000, (op, payload)
+    sse.wait_for(lambda s: s.ended, WAIT)
+    ifr.wait_for(lambda s: s.ended, WAIT)
+    lp.sock.settimeout(WAIT)
+    assert lp.response()[0] == 410
+    for c in (sse, ifr, ws, lp):
+        c.close()
+
+
+# ---- 9. event names cross nodes --------------------------------------------------------------
+
+def test_event_name_reaches_sse_on_the_other_node(nodes):
+    a, b = nodes(), nodes()
+    w = published_id(a, 'ev', 'warm-up')
+    sse = Stream(b.port, '/sse/ev?since=0')
+    assert sse_wait(sse, 1)[0]['id'] == w
+    m = published_id(a, 'ev', 'up 3%',
+                     headers={'Content-Type': 'text/plain', 'X-Herald-Event': 'price.update'})
+    e = sse_wait(sse, 2)[1]
+    assert (e['id'], e['event'], e['data']) == (m, 'price.update', 'up 3%')
+    sse.close()
+
+
+# ---- 10. a stopped Redis never blocks the loop -----------------------------------------------
+
+def test_a_stopped_redis_never_blocks_the_event_loop(nodes, redis):
+    a = nodes()
+    published_id(a, 'stop', 'before')
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        answer = {}
+
+        def pub():
+            t0 = time.monotonic()
+            answer['status'] = publish(a, 'stop', 'while stopped')[0]
+            answer['elapsed'] = time.monotonic() - t0
+
+        t = threading.Thread(target=pub)
+        t.start()
+        # While that publish waits for Redis, the node serves other requests at once.
+        for _ in range(3):
+            t0 = time.monotonic()
+            c = Conn(a.port)
+            status, _, body = c.request('GET', '/index.html')
+            c.close()
+            assert (status, body) == (200, b'static') and time.monotonic() - t0 < 0.5
+            time.sleep(0.1)
+        t.join(REDIS_TIMEOUT_S + 5)
+        assert answer.get('status') == 503, answer
+        assert answer['elapsed'] < REDIS_TIMEOUT_S + 1.5, answer
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
