@@ -22,6 +22,7 @@
 #include "net/addr_limiter.hpp"
 #include "net/socket.hpp"
 #include "push/broker.hpp"
+#include "push/redis_broker.hpp"
 #include "push/message.hpp"
 
 namespace herald {
@@ -101,10 +102,26 @@ std::vector<config::ListenConf> unique_listens(const config::Config& cfg) {
     return out;
 }
 
+// `broker memory` (this process) or `broker redis` (home: the master loop, which owns the
+// node's Redis links; they connect once the loop runs, after any daemon fork).
+std::unique_ptr<push::Broker> make_broker(const config::Config& cfg, EventLoop& home) {
+    if (cfg.broker == config::BrokerKind::memory) return push::make_memory_broker();
+    push::RedisBrokerOptions o;
+    o.link.host = cfg.redis.host;
+    o.link.port = cfg.redis.port;
+    o.link.user = cfg.redis.user;
+    o.link.password = cfg.redis.password;
+    o.link.database = cfg.redis.database;
+    o.link.connect_timeout = cfg.redis.timeout;
+    o.link.command_timeout = cfg.redis.timeout;
+    o.prefix = cfg.redis.prefix;
+    return push::make_redis_broker(home, std::move(o));
+}
+
 class Master {
 public:
     Master(std::shared_ptr<const config::Config> cfg, Options opts)
-        : opts_(std::move(opts)), cfg_(std::move(cfg)), broker_(push::make_memory_broker()) {}
+        : opts_(std::move(opts)), cfg_(std::move(cfg)), broker_(make_broker(*cfg_, loop_)) {}
 
     int run();
 
@@ -119,8 +136,8 @@ private:
 
     Options opts_;
     std::shared_ptr<const config::Config> cfg_;
+    EventLoop loop_;  // before broker_: the Redis broker's links live on it
     std::unique_ptr<push::Broker> broker_;
-    EventLoop loop_;
     net::AddrLimiter limiter_;   // per-address limits of every worker; outlives them
     std::vector<std::unique_ptr<app::Worker>> workers_;
     std::vector<app::Worker*> worker_ptrs_;
@@ -193,13 +210,26 @@ void Master::arm_collector() {
 // loop (the master's, attached as a broker worker): at most one publish per clock waits for
 // it, a tick that finds the last one unanswered is skipped.
 void Master::arm_clock(std::size_t slot) {
-    clocks_[slot] = loop_.add_timer(clock_channels_[slot].second, [this, slot] {
+    // Ticks fall on multiples of the interval in wall-clock time, so every node of a Redis
+    // broker aims at the same tick and the broker publishes it once (publish_tick_async).
+    const auto interval = clock_channels_[slot].second;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const auto every = std::max<std::int64_t>(interval.count(), 1);
+    const Duration delay(every - now_ms % every);
+    clocks_[slot] = loop_.add_timer(delay, [this, slot, every] {
         ClockPublish& p = clock_publishes_[slot];
         if (!p.waiting) {
             p.waiting = true;
-            push::BrokerCall call = broker_->publish_async(
-                broker_worker_, clock_channels_[slot].first,
-                push::clock_message(std::chrono::system_clock::now()), "text/plain", {},
+            const auto t = std::chrono::system_clock::now();
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                t.time_since_epoch()).count();
+            // The tick this timer aimed at, also when it fires a little early.
+            const auto tick = static_cast<std::uint64_t>((ms + every / 2) / every);
+            push::BrokerCall call = broker_->publish_tick_async(
+                broker_worker_, clock_channels_[slot].first, tick, clock_channels_[slot].second,
+                push::clock_message(t),
                 [this, slot](const push::PublishResult& r) {
                     clock_publishes_[slot].waiting = false;
                     if (r.error != push::PushError::none)
@@ -291,6 +321,13 @@ void warn_restart_only(const config::Config& cur, const config::Config& next) {
                     cur.pid_file.c_str());
     if (next.user != cur.user || next.group != cur.group || next.daemon != cur.daemon)
         HERALD_WARN("user and daemon changes take effect on restart only");
+    const config::RedisConf& a = cur.redis;
+    const config::RedisConf& b = next.redis;
+    if (next.broker != cur.broker ||
+        (next.broker == config::BrokerKind::redis &&
+         (a.host != b.host || a.port != b.port || a.user != b.user || a.password != b.password ||
+          a.prefix != b.prefix || a.database != b.database || a.timeout != b.timeout)))
+        HERALD_WARN("broker and redis_* changes take effect on restart only");
 }
 
 void Master::reload() {

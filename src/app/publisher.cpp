@@ -104,9 +104,24 @@ std::optional<std::string_view> event_name(http::HttpSession& s, const push::Tar
     return std::nullopt;
 }
 
+// The broker's store (Redis) is away: a 503 a program can read, with Retry-After. Other
+// errors keep the status pages every route answers with.
+void respond_publisher_error(http::HttpSession& s, const push::Target& t, push::PushError e) {
+    if (e != push::PushError::unavailable) {
+        push::respond_push_error(s, e);
+        return;
+    }
+    http::ResponseHead head(503);
+    head.header("Content-Type", "application/json").header("Cache-Control", "no-cache");
+    head.header("Retry-After", "1");
+    s.add_cors(head);
+    s.respond(std::move(head), "{\"error\":\"broker unavailable\",\"channel\":" +
+                                   json_string(t.channel) + "}\n");
+}
+
 void published(Worker&, http::HttpSession& s, push::Target& t, const push::PublishResult& r) {
     if (r.error != push::PushError::none) {
-        push::respond_push_error(s, r.error);
+        respond_publisher_error(s, t, r.error);
         return;
     }
     respond_json(s, 201,
@@ -117,7 +132,7 @@ void published(Worker&, http::HttpSession& s, push::Target& t, const push::Publi
 
 void described(Worker& w, http::HttpSession& s, push::Target& t, const push::InfoResult& r) {
     if (r.error != push::PushError::none) {
-        push::respond_push_error(s, r.error);
+        respond_publisher_error(s, t, r.error);
         return;
     }
     std::string info = channel_info_json(r.info);
@@ -127,7 +142,7 @@ void described(Worker& w, http::HttpSession& s, push::Target& t, const push::Inf
 
 void deleted(Worker&, http::HttpSession& s, push::Target& t, push::PushError e) {
     if (e != push::PushError::none) {
-        push::respond_push_error(s, e);
+        respond_publisher_error(s, t, e);
         return;
     }
     respond_json(s, 200, "{\"channel\":" + json_string(t.channel) + ",\"deleted\":true}");

@@ -111,14 +111,14 @@ public:
           publish_script_(redis::make_script(redis::publish_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
           close_script_(redis::make_script(redis::close_script_source)) {
-        posts_.reserve(max_workers);
-        if (std::error_code ec = commands_.start())
-            HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(), options_.link.port,
-                         ec.message().c_str());
-        if (std::error_code ec = pubsub_.start())
-            HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(), options_.link.port,
-                         ec.message().c_str());
-        arm_sweep();
+        // The links connect once the home loop runs (after a daemon's fork).
+        home_.post([this] {
+            for (redis::Client* c : {&commands_, &pubsub_})
+                if (std::error_code ec = c->start())
+                    HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(),
+                                 options_.link.port, ec.message().c_str());
+            arm_sweep();
+        });
     }
 
     WorkerId attach_worker(PostFn post) override {
