@@ -90,7 +90,7 @@ public:
     // Keeps the request open without a head; `owner` later calls respond()/respond_shared().
     void hold(std::unique_ptr<Responder> owner);
     // Keeps the request undecided while an asynchronous step (an auth request to the
-    // application) runs: the head is copied out of the read buffer, so request(), path(),
+    // application, a broker answer) runs: the head is copied out of the read buffer, so request(), path(),
     // location() and body() stay valid until resume(). `waiter` is owned as a held response's
     // Responder is: told cancel() if the connection closes meanwhile (then it must never touch
     // this session again) and on_shutdown() on a graceful stop. Input is not parsed meanwhile.
