@@ -56,7 +56,7 @@ struct Sub final : herald::push::Subscriber {
 // One herald node: a Redis broker whose home and only worker is the test's loop.
 struct Node {
     Node(EventLoop& loop, const RedisServer& server, const std::string& prefix,
-         std::uint32_t buffer = 3) {
+         std::uint32_t buffer = 3, std::uint64_t max_channels = 100) {
         herald::push::RedisBrokerOptions o;
         o.link = herald::test::options_for(server);
         o.prefix = prefix;
@@ -65,6 +65,7 @@ struct Node {
         Config cfg;
         cfg.channel_autocreate = true;
         cfg.autocreate_defaults.buffer = buffer;
+        cfg.max_channels = max_channels;
         broker->reconcile(cfg);
     }
     std::unique_ptr<Broker> broker;
@@ -279,4 +280,26 @@ Test(push_redis_broker, a_cancelled_call_never_answers) {
     cr_assert(run_until(loop, [&] { return false; }, std::chrono::milliseconds(200)) == false);
     cr_assert(!ran);
     cr_assert_eq(publish(loop, a, "y").id, 2u, "the cancelled publish was still stored");
+}
+
+Test(push_redis_broker, channels_followed_are_bounded_while_redis_is_away) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t9:", 3, 2);
+    server.kill();
+    std::vector<PushError> got;
+    Sub s1, s2, s3;
+    Sub* subs[] = {&s1, &s2, &s3};
+    std::vector<BrokerCall> calls;
+    const char* names[] = {"c1", "c2", "c3"};
+    for (int i = 0; i < 3; ++i)
+        calls.push_back(a.broker->subscribe_async(a.worker, names[i], std::nullopt, *subs[i],
+                                                  [&got](SubscribeResult&& r) {
+                                                      got.push_back(r.error);
+                                                  }));
+    cr_assert(run_until(loop, [&] { return got.size() == 3; }, std::chrono::milliseconds(3000)));
+    cr_assert_eq(got[0], PushError::too_many_channels, "the third is refused at once");
+    cr_assert_eq(got[1], PushError::unavailable);
+    cr_assert_eq(got[2], PushError::unavailable);
 }

@@ -242,6 +242,7 @@ public:
         declared_.clear();
         for (const config::ChannelConf& c : cfg.channels) declared_.emplace(c.name, c);
         autocreate_defaults_ = cfg.autocreate_defaults;
+        max_channels_ = cfg.max_channels;
     }
 
     // Mirrors that are no longer used go on the home loop's own sweep (mirror_linger), which
@@ -404,6 +405,12 @@ private:
     // takes longer than the command timeout.
     void ensure(const std::string& ch, std::function<void(PushError)> fn) {
         const Clock::time_point now = home_.now();
+        // Channels followed at once are bounded like channels (max_channels), also while
+        // Redis is away and nothing is confirmed.
+        if (mirrors_.size() >= max_channels_ && mirrors_.count(ch) == 0) {
+            fn(PushError::too_many_channels);
+            return;
+        }
         auto [it, fresh] = mirrors_.try_emplace(ch);
         Mirror& m = it->second;
         m.wanted_at = now;
@@ -638,6 +645,7 @@ private:
     std::unordered_map<std::string, Mirror> mirrors_;
     std::unordered_map<std::string, config::ChannelConf> declared_;
     config::ChannelConf autocreate_defaults_;
+    std::uint64_t max_channels_ = 0;
     std::mt19937_64 random_{std::random_device{}()};
     Timer sweep_;
 
