@@ -515,6 +515,16 @@ def test_delete_on_one_node_ends_subscribers_on_the_other(nodes):
     ifr.wait_for(lambda s: len(parse_iframe(s.body)) >= 1, WAIT)
     lp = Conn(b.port)
     lp.send(build_request('GET', '/lp/del?since=' + w))
+    # The long-poll is held on B (its subscribe is answered after B's own round trip) before
+    # the DELETE: four subscribers of B.
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        status, _, body = publish(b, 'del', None, headers={}, method='GET')
+        if status == 200 and json.loads(body)['total_subscribers'] == 4:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError('the long-poll was not held on B: ' + repr(body))
     status, _, body = publish(a, 'del', None, headers={}, method='DELETE')
     assert status == 200 and json.loads(body) == {'channel': 'del', 'deleted': True}
     # As one node's DELETE: WebSocket close 1000, SSE and iframe streams end, long-poll 410.
