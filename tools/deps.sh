@@ -5,7 +5,7 @@
 set -e
 build="g++ make libssl-dev pkg-config"
 test="$build libcriterion-dev redis-server redis-tools curl python3 python3-websockets python3-pytest python3-pytest-xdist nodejs npm chromium fonts-wqy-microhei cppcheck clang-tidy clang libclang-rt-14-dev nginx libnginx-mod-stream"
-bench="$build nginx libnginx-mod-nchan wrk curl python3"
+bench="$build nginx libnginx-mod-nchan redis-server wrk curl python3"
 deb="$build dpkg-dev fakeroot lintian adduser"
 lint="$build cppcheck clang-tidy libcriterion-dev"
 fuzz="$build clang libclang-rt-14-dev"

@@ -65,9 +65,21 @@ std::int64_t cpu_ns(int pid) {
     return (utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
 }
 
-std::int64_t cpu_ns(const std::vector<int>& pids) {
+std::vector<std::int64_t> cpu_ns(const std::vector<int>& pids) {
+    std::vector<std::int64_t> each;
+    for (int pid : pids) each.push_back(std::max<std::int64_t>(0, cpu_ns(pid)));
+    return each;
+}
+
+// CPU used since `before` (from cpu_ns(pids)): per process, and the sum.
+std::int64_t cpu_since(const std::vector<int>& pids, const std::vector<std::int64_t>& before,
+                       std::vector<std::int64_t>& each) {
+    each = cpu_ns(pids);
     std::int64_t sum = 0;
-    for (int pid : pids) sum += std::max<std::int64_t>(0, cpu_ns(pid));
+    for (std::size_t i = 0; i < each.size(); ++i) {
+        each[i] -= before[i];
+        sum += each[i];
+    }
     return sum;
 }
 
@@ -116,6 +128,7 @@ struct Run {
     std::int64_t window_from = 0;
     std::int64_t window_to = 0;
     std::int64_t cpu_used = -1;        // server CPU over the window, ns; -1 without --cpu-pid
+    std::vector<std::int64_t> cpu_each;  // the same per --cpu-pid
     long rss_before = -1;
     long rss_after = -1;
     bool failed = false;               // nothing connected: exit status 1
@@ -155,9 +168,9 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         sh.measure_to_ns.store(run.window_to);
         sh.start_ns.store(start, std::memory_order_release);
         sleep_until(run.window_from);
-        const std::int64_t cpu0 = cpu_ns(o.cpu_pids);
+        const std::vector<std::int64_t> cpu0 = cpu_ns(o.cpu_pids);
         sleep_until(run.window_to);
-        run.cpu_used = cpu_ns(o.cpu_pids) - cpu0;
+        run.cpu_used = cpu_since(o.cpu_pids, cpu0, run.cpu_each);
         return;
     }
     if (o.mode == Mode::idle) {
@@ -169,7 +182,7 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         return;
     }
     if (o.mode == Mode::subscribe) sleep_until(mono_ns() + sec_ns(o.settle));
-    const std::int64_t cpu0 = cpu_ns(o.cpu_pids);
+    const std::vector<std::int64_t> cpu0 = cpu_ns(o.cpu_pids);
     run.window_from = mono_ns();
     sh.start_ns.store(run.window_from, std::memory_order_release);
     if (!o.has_publisher) {
@@ -184,7 +197,7 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         }
     }
     run.window_to = mono_ns();
-    run.cpu_used = cpu_ns(o.cpu_pids) - cpu0;
+    run.cpu_used = cpu_since(o.cpu_pids, cpu0, run.cpu_each);
 }
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
@@ -196,7 +209,11 @@ void print_cpu(const Options& o, const Run& run, std::uint64_t units, const char
     if (o.cpu_pids.empty() || run.cpu_used < 0) return;
     const double secs = static_cast<double>(run.cpu_used) / 1e9;
     const double per = units ? static_cast<double>(run.cpu_used) / 1e3 / static_cast<double>(units) : 0;
-    if (!human) std::printf(" server_cpu_s=%.3f cpu_us_per_%s=%.3f", secs, unit, per);
+    if (!human) {
+        std::printf(" server_cpu_s=%.3f cpu_us_per_%s=%.3f", secs, unit, per);
+        for (std::size_t i = 0; i < run.cpu_each.size(); ++i)
+            std::printf(" cpu_s_%d=%.3f", o.cpu_pids[i], static_cast<double>(run.cpu_each[i]) / 1e9);
+    }
     else if (!o.quiet) std::printf("  server cpu  %.2f s, %.3f us per %s\n", secs, per, unit);
 }
 

@@ -17,7 +17,8 @@ enum class Proto { ws, raw, sse, longpoll };
 struct Options {
     Mode mode = Mode::echo;
     Proto proto = Proto::ws;
-    Url url;
+    Url url;                      // the first --url
+    std::vector<Url> urls;        // every --url: subscriber i connects to urls[i % urls.size()]
     Url publish_url;              // subscribe: embedded publisher; publish: the target
     bool has_publisher = false;
     unsigned conns = 64;
@@ -43,7 +44,8 @@ struct Options {
 inline const char* usage_text =
     "usage: wsload [--mode echo|subscribe|publish|idle] --url URL [options]\n"
     "  URL            ws://HOST:PORT/PATH, http://HOST:PORT/PATH (sse, longpoll, publish),\n"
-    "                 raw://HOST:PORT (fixed-size messages without framing)\n"
+    "                 raw://HOST:PORT (fixed-size messages without framing); repeat --url to\n"
+    "                 spread the connections over several servers in turn (same scheme)\n"
     "  --proto P      ws|raw|sse|longpoll (default from the URL: ws, raw, http -> sse)\n"
     "  -c, --conns N  connections / subscribers (default 64)\n"
     "  -d, --inflight D  messages in flight per connection, echo mode (default 1)\n"
@@ -63,7 +65,8 @@ inline const char* usage_text =
     "  --connect-batch N  connections being opened at once per thread (default 256)\n"
     "  --connect-timeout S  give up waiting for all connections after S (default 60)\n"
     "  --src-ips K    spread source addresses over 127.0.0.1..K (default: one per 25000 conns)\n"
-    "  --cpu-pid PID  report this process's CPU time over the measured window (repeatable)\n"
+    "  --cpu-pid PID  report this process's CPU time over the measured window (repeatable:\n"
+    "                 the sum, and each process's own as cpu_s_PID=)\n"
     "  --rss-pid PID  idle: report this process's RSS growth per connection\n"
     "  -q, --quiet    only the final 'result' line\n";
 
@@ -75,7 +78,8 @@ inline const char* usage_text =
 
 inline Options parse_options(int argc, char** argv) {
     Options o;
-    std::string url, proto;
+    std::vector<std::string> urls;
+    std::string proto;
     auto value = [&](int& i) -> std::string {
         if (i + 1 >= argc) usage_exit((std::string("missing value for ") + argv[i]).c_str());
         return argv[++i];
@@ -90,7 +94,7 @@ inline Options parse_options(int argc, char** argv) {
             else if (m == "publish") o.mode = Mode::publish;
             else if (m == "idle") o.mode = Mode::idle;
             else usage_exit("unknown mode");
-        } else if (a == "--url") url = value(i);
+        } else if (a == "--url") urls.push_back(value(i));
         else if (a == "--proto") proto = value(i);
         else if (a == "--raw") proto = "raw";
         else if (a == "-c" || a == "--conns") o.conns = static_cast<unsigned>(num(i));
@@ -115,8 +119,13 @@ inline Options parse_options(int argc, char** argv) {
         else if (a == "-h" || a == "--help") usage_exit(nullptr);
         else usage_exit(("unknown option " + a).c_str());
     }
-    if (url.empty()) usage_exit("--url is required");
-    o.url = parse_url(url);
+    if (urls.empty()) usage_exit("--url is required");
+    for (const std::string& u : urls) o.urls.push_back(parse_url(u));
+    o.url = o.urls.front();
+    for (const Url& u : o.urls)
+        if (u.scheme != o.url.scheme) usage_exit("every --url needs the same scheme");
+    if (o.urls.size() > 1 && o.mode != Mode::subscribe && o.mode != Mode::idle)
+        usage_exit("several --url only in subscribe and idle modes");
     if (o.mode == Mode::publish) {
         o.publish_url = o.url;
         o.has_publisher = true;

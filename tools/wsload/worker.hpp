@@ -196,7 +196,8 @@ private:
     std::vector<std::size_t> retry_;  // failed connects waiting for another attempt
     unsigned opening_ = 0;            // connecting or handshaking now
     std::vector<char> rbuf_;
-    std::string request_;             // upgrade / GET request (identical for every conn)
+    std::vector<std::string> requests_;  // upgrade / GET request per --url
+    const Url& url_of(const Conn& c) const noexcept { return opt_.urls[c.global_index % opt_.urls.size()]; }
     std::string tpl_;                 // echo: inflight+1 masked frames (or raw messages)
     std::string inflated_;            // subscribe --deflate: the message being read
     std::uint32_t frame_len_ = 0;

@@ -48,16 +48,19 @@ inline Worker::Worker(Shared& shared, std::vector<std::uint32_t> indices, bool p
         pub_total_ = static_cast<std::uint64_t>(opt_.rate * opt_.duration + 0.5);
         pub_interval_ns_ = static_cast<std::int64_t>(1e9 / opt_.rate);
     }
-    const std::string host = "Host: " + host_header(opt_.url) + "\r\nUser-Agent: wsload\r\n";
-    if (opt_.proto == Proto::ws) {
-        request_ = "GET " + opt_.url.target + " HTTP/1.1\r\n" + host +
-                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-                   std::string(opt_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
-                                              "client_no_context_takeover\r\n" : "") + "\r\n";
-    } else if (opt_.proto == Proto::sse) {
-        request_ = "GET " + opt_.url.target + " HTTP/1.1\r\n" + host +
-                   "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+    for (const Url& url : opt_.urls) {
+        const std::string host = "Host: " + host_header(url) + "\r\nUser-Agent: wsload\r\n";
+        std::string& request = requests_.emplace_back();
+        if (opt_.proto == Proto::ws) {
+            request = "GET " + url.target + " HTTP/1.1\r\n" + host +
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                      std::string(opt_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                                 "client_no_context_takeover\r\n" : "") + "\r\n";
+        } else if (opt_.proto == Proto::sse) {
+            request = "GET " + url.target + " HTTP/1.1\r\n" + host +
+                      "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+        }
     }
     if (opt_.mode == Mode::echo) {
         const std::string payload = opt_.json ? json_payload(opt_.size, 1) : std::string(opt_.size, 'x');
@@ -143,7 +146,7 @@ inline std::uint64_t Worker::token(const Conn& c) const noexcept {
 }
 
 inline void Worker::open(Conn& c) {
-    const Url& url = c.is_publisher ? opt_.publish_url : opt_.url;
+    const Url& url = c.is_publisher ? opt_.publish_url : url_of(c);
     if (!c.is_publisher && !c.counted_ready) ++opening_;
     c.state = State::connecting;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -270,7 +273,7 @@ inline void Worker::on_connected(Conn& c) {
         queue_request(c);
     } else {
         c.state = State::handshake;
-        c.out = request_;
+        c.out = requests_[c.global_index % requests_.size()];
         flush(c);
     }
 }
@@ -526,13 +529,14 @@ inline void Worker::queue_request(Conn& c) {
                                 ch == '~');
     std::string& r = c.out;
     r += "GET ";
-    r += opt_.url.target;
+    const Url& url = url_of(c);
+    r += url.target;
     if (url_safe) {
-        r += opt_.url.target.find('?') == std::string::npos ? "?since=" : "&since=";
+        r += url.target.find('?') == std::string::npos ? "?since=" : "&since=";
         r += id;
     }
     r += " HTTP/1.1\r\nHost: ";
-    r += host_header(opt_.url);
+    r += host_header(url);
     r += "\r\nUser-Agent: wsload\r\n";
     if (!c.etag.empty()) r += "If-None-Match: " + c.etag + "\r\n";
     if (!c.last_modified.empty()) r += "If-Modified-Since: " + c.last_modified + "\r\n";
