@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -140,7 +141,7 @@ public:
         home_.post([this, worker, call, ch = std::string(channel), d = std::string(data),
                     t = std::string(content_type), ev = std::string(event),
                     done = std::move(done)]() mutable {
-            run_publish(worker, std::move(call), ch, d, t, ev, std::move(done));
+            run_publish(worker, std::move(call), ch, d, t, ev, done);
         });
         return cancel_hook(call);
     }
@@ -156,7 +157,7 @@ public:
         home_.post([this, worker, call, ch = std::string(channel), d = std::string(data), slot,
                     interval, done = std::move(done)]() mutable {
             Tick tick{slot, interval};
-            run_publish(worker, std::move(call), ch, d, "text/plain", "", std::move(done), &tick);
+            run_publish(worker, std::move(call), ch, d, "text/plain", "", done, &tick);
         });
         return cancel_hook(call);
     }
@@ -232,7 +233,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         home_.post([this, worker, call, ch = std::string(channel), done = std::move(done)]() mutable {
-            run_close(worker, std::move(call), ch, std::move(done));
+            run_close(worker, std::move(call), ch, done);
         });
         return cancel_hook(call);
     }
@@ -338,7 +339,7 @@ private:
 
     void run_publish(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
                      const std::string& data, const std::string& type, const std::string& event,
-                     PublishDone done, const Tick* tick = nullptr) {
+                     const PublishDone& done, const Tick* tick = nullptr) {
         const config::ChannelConf& conf = settings(ch);
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
                           k_epoch = key(ch, ":epoch"), topic = key(ch, ""),
@@ -383,7 +384,7 @@ private:
     }
 
     void run_close(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
-                   CloseDone done) {
+                   const CloseDone& done) {
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
                           k_epoch = key(ch, ":epoch"), topic = key(ch, "");
         const std::string_view keys[] = {k_seq, k_buf, k_epoch};
@@ -604,20 +605,23 @@ private:
 
     void sweep() {
         const Clock::time_point now = home_.now();
-        std::vector<std::string> idle;
+        std::vector<std::string> idle, reread;
+        std::vector<Waiter> late;  // answered after the walk: nothing changes mirrors_ meanwhile
         for (auto& [ch, m] : mirrors_) {
             // Waiters past their deadline are answered unavailable.
-            std::vector<Waiter> keep;
-            std::vector<Waiter> late;
-            for (Waiter& w : m.waiters) (w.deadline <= now ? late : keep).push_back(std::move(w));
-            m.waiters = std::move(keep);
-            for (Waiter& w : late) w.fn(PushError::unavailable);
-            if (m.retry && m.state == State::live && pubsub_.connected()) read_channel(ch);
+            const auto overdue = std::stable_partition(
+                m.waiters.begin(), m.waiters.end(),
+                [now](const Waiter& w) { return w.deadline > now; });
+            std::move(overdue, m.waiters.end(), std::back_inserter(late));
+            m.waiters.erase(overdue, m.waiters.end());
+            if (m.retry && m.state == State::live && pubsub_.connected()) reread.push_back(ch);
             if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= mirror_linger) {
                 const InfoResult i = mirror_->channel_info(ch);
                 if (i.error != PushError::none || i.info.total_subscribers == 0) idle.push_back(ch);
             }
         }
+        for (Waiter& w : late) w.fn(PushError::unavailable);
+        for (const std::string& ch : reread) read_channel(ch);
         for (const std::string& ch : idle) {
             mirrors_.erase(ch);
             pubsub_.unsubscribe(key(ch, ""), false);
