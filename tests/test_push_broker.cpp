@@ -16,6 +16,7 @@
 
 #include "event/event_loop.hpp"
 #include "push/broker.hpp"
+#include "support/fake_loop.hpp"
 
 using herald::config::Config;
 using herald::config::PushStrategy;
@@ -35,20 +36,7 @@ std::optional<herald::push::Cursor> at(std::optional<std::uint64_t> seq) {
 
 namespace {
 
-// Posted tasks wait in a vector until the test runs them: every interleaving is explicit.
-struct FakeLoop {
-    std::vector<std::function<void()>> queue;
-    herald::push::PostFn poster() {
-        return [this](std::function<void()> fn) { queue.push_back(std::move(fn)); };
-    }
-    void run() {
-        while (!queue.empty()) {
-            std::vector<std::function<void()>> batch;
-            batch.swap(queue);
-            for (auto& fn : batch) fn();
-        }
-    }
-};
+using herald::test::FakeLoop;
 
 struct Recorder final : herald::push::Subscriber {
     explicit Recorder(PushStrategy s = PushStrategy::sse) : Subscriber(s) {}

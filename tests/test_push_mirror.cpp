@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "push/broker.hpp"
+#include "support/fake_loop.hpp"
 
 using herald::config::Config;
 using herald::config::PushStrategy;
@@ -19,19 +20,7 @@ using herald::push::Subscription;
 
 namespace {
 
-struct FakeLoop {
-    std::vector<std::function<void()>> queue;
-    herald::push::PostFn poster() {
-        return [this](std::function<void()> fn) { queue.push_back(std::move(fn)); };
-    }
-    void run() {
-        while (!queue.empty()) {
-            std::vector<std::function<void()>> batch;
-            batch.swap(queue);
-            for (auto& fn : batch) fn();
-        }
-    }
-};
+using herald::test::FakeLoop;
 
 struct Sub final : herald::push::Subscriber {
     Sub() : Subscriber(PushStrategy::sse) {}
