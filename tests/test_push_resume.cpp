@@ -140,3 +140,19 @@ Test(push_resume, last_n) {
         cr_expect(parse_last(bad) == 0, "%.*s", int(bad.size()), bad.data());
     }
 }
+
+Test(push_resume, epoch_alone) {
+    std::string e;
+    herald::push::append_epoch(e, 0xabc);
+    cr_assert_eq(e, "000000000abc");
+    std::uint64_t v = 7;
+    cr_assert(herald::push::parse_epoch(e, v));
+    cr_assert_eq(v, 0xabcu);
+    for (const char* bad : {"000000000ABC", "00000000abc", "0000000000abc", "000000000000",
+                            "00000000-abc", ""}) {
+        v = 7;
+        cr_assert(!herald::push::parse_epoch(bad, v), "%s", bad);
+        cr_assert_eq(v, 7u, "unchanged on %s", bad);
+    }
+    cr_assert_eq(herald::push::message_id(0xabc, 5), e + "-5");
+}

@@ -32,6 +32,11 @@ struct Cursor {
 // An epoch from 64 random bits: 48 of them, never 0.
 std::uint64_t make_epoch(std::uint64_t random) noexcept;
 
+// EPOCH alone: exactly epoch_digits lowercase hex digits, not all zero (how ids and the Redis
+// broker's keys write it). parse_epoch() returns false, out unchanged, on anything else.
+void append_epoch(std::string& out, std::uint64_t epoch);
+[[nodiscard]] bool parse_epoch(std::string_view text, std::uint64_t& out) noexcept;
+
 // Appends "EPOCH-SEQ" (EPOCH as epoch_digits hex digits).
 void append_message_id(std::string& out, std::uint64_t epoch, std::uint64_t seq);
 std::string message_id(std::uint64_t epoch, std::uint64_t seq);

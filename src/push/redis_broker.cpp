@@ -52,22 +52,6 @@ struct Wire {
     std::string type, event, data;
 };
 
-bool parse_epoch(std::string_view text, std::uint64_t& out) {
-    if (text.size() != epoch_digits) return false;
-    std::string id(text);
-    id.append("-1");
-    const Resume r = parse_resume_id(id);
-    if (r.kind != ResumeKind::id || r.at.foreign || r.at.epoch == 0) return false;
-    out = r.at.epoch;
-    return true;
-}
-
-std::string epoch_text(std::uint64_t epoch) {
-    std::string s = message_id(epoch, 0);
-    s.resize(epoch_digits);
-    return s;
-}
-
 bool parse_wire(std::string_view p, Wire& w) {
     if (p == "close") {
         w.close = true;
@@ -328,7 +312,11 @@ private:
         return it != declared_.end() ? it->second : autocreate_defaults_;
     }
 
-    std::string fresh_epoch() { return epoch_text(make_epoch(random_())); }
+    std::string fresh_epoch() {
+        std::string e;
+        append_epoch(e, make_epoch(random_()));
+        return e;
+    }
 
     // ---- home loop ---------------------------------------------------------------------
 

@@ -16,16 +16,10 @@ bool parse_id(std::string_view s, Cursor& out) noexcept {
         out = Cursor{};
         return true;
     }
-    if (s.size() < epoch_digits + 2 || s[epoch_digits] != '-') return false;
-    std::uint64_t epoch = 0;
-    for (std::size_t i = 0; i < epoch_digits; ++i) {
-        // Only the lowercase spelling append_message_id() writes is an id.
-        const int d = ascii::hex_value(s[i]);
-        if (d < 0 || (s[i] >= 'A' && s[i] <= 'F')) return false;
-        epoch = epoch << 4 | static_cast<std::uint64_t>(d);
-    }
-    std::uint64_t seq = 0;
-    if (epoch == 0 || !ascii::parse_decimal(s.substr(epoch_digits + 1), UINT64_MAX, seq))
+    std::uint64_t epoch = 0, seq = 0;
+    if (s.size() < epoch_digits + 2 || s[epoch_digits] != '-' ||
+        !parse_epoch(s.substr(0, epoch_digits), epoch) ||
+        !ascii::parse_decimal(s.substr(epoch_digits + 1), UINT64_MAX, seq))
         return false;
     out = Cursor{epoch, seq, false};
     return true;
@@ -38,11 +32,37 @@ std::uint64_t make_epoch(std::uint64_t random) noexcept {
     return e != 0 ? e : 1;
 }
 
+bool parse_epoch(std::string_view text, std::uint64_t& out) noexcept {
+    if (text.size() != epoch_digits) return false;
+    std::uint64_t epoch = 0;
+    for (char c : text) {
+        // Only the lowercase spelling append_epoch() writes is an epoch.
+        const int d = ascii::hex_value(c);
+        if (d < 0 || (c >= 'A' && c <= 'F')) return false;
+        epoch = epoch << 4 | static_cast<std::uint64_t>(d);
+    }
+    if (epoch == 0) return false;
+    out = epoch;
+    return true;
+}
+
+namespace {
+// epoch_digits lowercase hex digits at p.
+void write_epoch(char* p, std::uint64_t epoch) noexcept {
+    for (std::size_t i = epoch_digits; i-- > 0;) *p++ = ascii::lower_hex[(epoch >> (4 * i)) & 0xf];
+}
+} // namespace
+
+void append_epoch(std::string& out, std::uint64_t epoch) {
+    char buf[epoch_digits];
+    write_epoch(buf, epoch);
+    out.append(buf, epoch_digits);
+}
+
 void append_message_id(std::string& out, std::uint64_t epoch, std::uint64_t seq) {
     char buf[epoch_digits + 1 + 20];
-    std::size_t n = 0;
-    for (std::size_t i = epoch_digits; i-- > 0;)
-        buf[n++] = ascii::lower_hex[(epoch >> (4 * i)) & 0xf];
+    write_epoch(buf, epoch);
+    std::size_t n = epoch_digits;
     buf[n++] = '-';
     auto [end, ec] = std::to_chars(buf + n, buf + sizeof buf, seq);
     (void)ec;  // 20 digits always fit
