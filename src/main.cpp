@@ -321,12 +321,8 @@ void warn_restart_only(const config::Config& cur, const config::Config& next) {
                     cur.pid_file.c_str());
     if (next.user != cur.user || next.group != cur.group || next.daemon != cur.daemon)
         HERALD_WARN("user and daemon changes take effect on restart only");
-    const config::RedisConf& a = cur.redis;
-    const config::RedisConf& b = next.redis;
     if (next.broker != cur.broker ||
-        (next.broker == config::BrokerKind::redis &&
-         (a.host != b.host || a.port != b.port || a.user != b.user || a.password != b.password ||
-          a.prefix != b.prefix || a.database != b.database || a.timeout != b.timeout)))
+        (next.broker == config::BrokerKind::redis && next.redis != cur.redis))
         HERALD_WARN("broker and redis_* changes take effect on restart only");
 }
 

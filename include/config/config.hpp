@@ -175,6 +175,8 @@ struct RedisConf {
     std::string prefix = "herald:"; // `redis_prefix`: starts every key and pub/sub channel
     int database = 0;        // `redis_database`: SELECT when not 0
     Duration timeout{2'000}; // `redis_timeout`: connect and command timeout
+
+    bool operator==(const RedisConf&) const = default;
 };
 
 struct Config {

@@ -767,3 +767,19 @@ def test_root_without_user_refuses(tmp_path):
     conf.write_text('user root;\nhttp { server { listen 127.0.0.1:0; } }\n')
     r = run_bin('-c', str(conf), '-t')
     assert r.returncode == 0 and 'test is successful' in r.stderr, r.stderr
+
+
+def test_reload_keeps_the_running_broker_and_says_so(herald):
+    """broker and redis_* belong to the process: a reload that changes them keeps the running
+    broker (here memory: a publish still answers 201 with no Redis anywhere) and warns."""
+    port = free_port()
+    srv = herald(load_conf(port, 1, 'polling'))
+    assert srv.request('POST', '/pub?channel=feed', body='x', port=port)[0] == 201
+    n = reload_count(srv)
+    conf = open(srv.conf_path).read().replace(
+        'http {', 'http {\n    broker redis;\n    redis_server 127.0.0.1:1;', 1)
+    with open(srv.conf_path, 'w') as f:
+        f.write(conf)
+    hup_and_wait(srv, n)
+    assert 'broker and redis_* changes take effect on restart only' in srv.log(), srv.log()
+    assert srv.request('POST', '/pub?channel=feed', body='y', port=port)[0] == 201
