@@ -297,6 +297,10 @@ public:
     virtual bool append_at(std::shared_ptr<Message> m) = 0;
     // Removes an autocreated channel that has no subscriber; false if there is none such.
     virtual bool forget(std::string_view channel) = 0;
+    // Subscribers of the channel here (0 when there is no such channel). Any thread.
+    virtual std::uint64_t subscriber_count(std::string_view channel) = 0;
+    // Runs fn on an attached worker's loop, through the PostFn it was attached with.
+    virtual void post_to(WorkerId worker, std::function<void()> fn) = 0;
 
     BrokerCall publish_async(WorkerId, std::string_view channel, std::string_view data,
                              std::string_view content_type, std::string_view event,

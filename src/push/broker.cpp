@@ -154,6 +154,13 @@ public:
                     const std::vector<std::shared_ptr<Message>>& buffered) override;
     bool append_at(std::shared_ptr<Message> m) override;
     bool forget(std::string_view channel) override;
+    std::uint64_t subscriber_count(std::string_view channel) override {
+        const std::shared_ptr<Channel> ch = find(channel);
+        return ch ? ch->subscriber_count() : 0;
+    }
+    void post_to(WorkerId worker, std::function<void()> fn) override {
+        workers_[worker]->post(std::move(fn));
+    }
 
 protected:
     void unsubscribe(const SubscriptionKey& key) noexcept override;

@@ -107,11 +107,7 @@ public:
     }
 
     WorkerId attach_worker(PostFn post) override {
-        const WorkerId w = mirror_->attach_worker(post);
-        std::lock_guard<std::mutex> lock(posts_mutex_);
-        if (posts_.size() <= w) posts_.resize(w + 1);
-        posts_[w] = std::move(post);
-        return w;
+        return mirror_->attach_worker(std::move(post));
     }
 
     BrokerCall publish_async(WorkerId worker, std::string_view channel, std::string_view data,
@@ -281,12 +277,7 @@ private:
 
     // Runs fn on the worker's loop unless the call was cancelled by then.
     void answer(WorkerId worker, std::shared_ptr<CallState> call, std::function<void()> fn) {
-        PostFn post;
-        {
-            std::lock_guard<std::mutex> lock(posts_mutex_);
-            post = posts_.at(worker);
-        }
-        post([call = std::move(call), fn = std::move(fn)] {
+        mirror_->post_to(worker, [call = std::move(call), fn = std::move(fn)] {
             if (call->finished) return;
             call->finished = true;
             fn();
@@ -354,10 +345,7 @@ private:
                        v.elements[0].integer > 0 && parse_epoch(v.elements[1].str, epoch)) {
                 id = static_cast<std::uint64_t>(v.elements[0].integer);
                 // Subscribers of this node (the others' are not counted).
-                const InfoResult i = mirror_->channel_info(ch);
-                r = PublishResult{PushError::none, id, epoch,
-                                  i.error == PushError::none ? i.info.total_subscribers : 0};
-                published_.fetch_add(1, std::memory_order_relaxed);
+                r = PublishResult{PushError::none, id, epoch, mirror_->subscriber_count(ch)};
             } else {
                 HERALD_WARN("redis publish on \"%s\" failed: %s", ch.c_str(),
                             ec ? ec.message().c_str() : std::string(v.str).c_str());
@@ -604,8 +592,7 @@ private:
             m.waiters.erase(overdue, m.waiters.end());
             if (m.retry && m.state == State::live && pubsub_.connected()) reread.push_back(ch);
             if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= mirror_linger) {
-                const InfoResult i = mirror_->channel_info(ch);
-                if (i.error != PushError::none || i.info.total_subscribers == 0) idle.push_back(ch);
+                if (mirror_->subscriber_count(ch) == 0) idle.push_back(ch);
             }
         }
         for (Waiter& w : late) w.fn(PushError::unavailable);
@@ -630,9 +617,6 @@ private:
     redis::Client pubsub_;
     const redis::Script publish_script_, sync_script_, close_script_;
 
-    std::mutex posts_mutex_;
-    std::vector<PostFn> posts_;  // by WorkerId
-
     // Home loop only:
     std::unordered_map<std::string, Mirror> mirrors_;
     std::unordered_map<std::string, config::ChannelConf> declared_;
@@ -641,7 +625,6 @@ private:
     std::mt19937_64 random_{std::random_device{}()};
     Timer sweep_;
 
-    std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> catch_up_reads_{0};
     std::atomic<std::uint64_t> resets_{0};
     mutable std::mutex stats_mutex_;

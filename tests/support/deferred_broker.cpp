@@ -8,9 +8,7 @@ namespace herald::test {
 using push::PushError;
 
 push::WorkerId DeferredBroker::attach_worker(push::PostFn post) {
-    const push::WorkerId id = inner_.attach_worker(post);
-    posts_[id] = std::move(post);
-    return id;
+    return inner_.attach_worker(std::move(post));
 }
 
 push::BrokerCall DeferredBroker::defer(push::WorkerId worker, std::function<void(bool)> answer) {
@@ -27,7 +25,7 @@ push::BrokerCall DeferredBroker::defer(push::WorkerId worker, std::function<void
 void DeferredBroker::post(std::uint64_t id) {
     auto it = waiting_.find(id);
     if (it == waiting_.end()) return;  // cancelled while held
-    posts_.at(it->second.worker)([this, id] { run(id); });
+    inner_.post_to(it->second.worker, [this, id] { run(id); });
 }
 
 void DeferredBroker::release() {

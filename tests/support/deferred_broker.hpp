@@ -89,7 +89,6 @@ private:
     };
 
     push::LocalBroker& inner_;
-    std::map<push::WorkerId, push::PostFn> posts_;
     std::map<std::uint64_t, Waiting> waiting_;  // by call id
     std::vector<std::uint64_t> held_ids_;
     std::map<std::uint64_t, Sub> subs_;  // by our slot
