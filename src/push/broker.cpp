@@ -624,10 +624,10 @@ PushError MemoryBroker::adopt(std::string_view channel, std::uint64_t epoch, std
         fresh = std::make_shared<Channel>(std::move(conf), clock_, next_key_++, epoch);
         it->second.channel = fresh;
     }
-    const std::uint64_t first = buffered.empty() ? last_id + 1 : buffered.front()->id;
-    (void)fresh->start_after(first - 1);
-    for (const std::shared_ptr<Message>& m : buffered) (void)fresh->append_next(m, m->id, [](WorkerId, const std::shared_ptr<const Message>&) {});
-    if (buffered.empty()) (void)fresh->start_after(last_id);
+    // Nothing subscribes to fresh yet: the buffered messages are stored, not fanned out.
+    (void)fresh->start_after(buffered.empty() ? last_id : buffered.front()->id - 1);
+    for (const std::shared_ptr<Message>& m : buffered)
+        (void)fresh->append_next(m, m->id, [](WorkerId, const std::shared_ptr<const Message>&) {});
     if (old) close_and_wake(*old, true);
     return PushError::none;
 }
