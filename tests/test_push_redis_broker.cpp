@@ -56,10 +56,12 @@ struct Sub final : herald::push::Subscriber {
 // One herald node: a Redis broker whose home and only worker is the test's loop.
 struct Node {
     Node(EventLoop& loop, const RedisServer& server, const std::string& prefix,
-         std::uint32_t buffer = 3, std::uint64_t max_channels = 100) {
+         std::uint32_t buffer = 3, std::uint64_t max_channels = 100,
+         std::chrono::milliseconds linger = std::chrono::seconds(30)) {
         herald::push::RedisBrokerOptions o;
         o.link = herald::test::options_for(server);
         o.prefix = prefix;
+        o.linger = linger;
         broker = herald::push::make_redis_broker(loop, o);
         worker = broker->attach_worker(loop);
         Config cfg;
@@ -302,4 +304,34 @@ Test(push_redis_broker, channels_followed_are_bounded_while_redis_is_away) {
     cr_assert_eq(got[0], PushError::too_many_channels, "the third is refused at once");
     cr_assert_eq(got[1], PushError::unavailable);
     cr_assert_eq(got[2], PushError::unavailable);
+}
+
+namespace {
+herald::push::RedisLinkStats links(const Node& n) {
+    herald::push::RedisLinkStats st;
+    cr_assert(herald::push::redis_link_stats(*n.broker, st));
+    return st;
+}
+} // namespace
+
+Test(push_redis_broker, a_channel_without_subscribers_stops_being_followed_after_linger) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "t10:", 3, 100, std::chrono::milliseconds(300));
+    Sub kept, gone;
+    subscribe(loop, a, kept, std::nullopt, "kept");
+    subscribe(loop, a, gone, std::nullopt, "gone");
+    cr_assert(run_until(loop, [&] { return links(a).mirrored == 2; }, std::chrono::milliseconds(3000)));
+    gone.sub.reset();
+    // The sweep (each second) drops "gone" once it has had no subscriber for the linger;
+    // "kept" has one and stays.
+    cr_assert(run_until(loop, [&] { return links(a).mirrored == 1; }, std::chrono::milliseconds(4000)));
+    const std::uint64_t reads = links(a).catch_up_reads;
+    cr_assert_eq(publish(loop, a, "x", "kept").id, 1u);
+    cr_assert(run_until(loop, [&] { return kept.ids.size() == 1; }));
+    // Followed again on the next use: read from Redis once more.
+    Sub again;
+    subscribe(loop, a, again, std::nullopt, "gone");
+    cr_assert(run_until(loop, [&] { return links(a).catch_up_reads > reads; }, std::chrono::milliseconds(3000)));
 }

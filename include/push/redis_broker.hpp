@@ -18,6 +18,9 @@ namespace herald::push {
 struct RedisBrokerOptions {
     redis::ClientOptions link;      // the Redis server, AUTH, SELECT, timeouts
     std::string prefix = "herald:"; // of every key and pub/sub channel name
+    // A channel with no subscriber on this node and no visit (subscribe, poll, info) for this
+    // long stops being followed: its pub/sub subscription and node copy go.
+    Clock::duration linger = std::chrono::seconds(30);
 };
 
 struct RedisLinkStats {

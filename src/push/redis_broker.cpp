@@ -35,9 +35,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A channel with no subscriber here and no visit (subscribe, poll, info) for this long stops
-// being mirrored: its pub/sub subscription and node copy go.
-constexpr Clock::duration mirror_linger = 30s;
 // How often the home loop looks for lingering mirrors, overdue waiters and copies to retry.
 constexpr Clock::duration sweep_every = 1s;
 // Pub/sub messages kept for a channel while its read is under way; past it they are dropped
@@ -591,7 +588,7 @@ private:
             std::move(overdue, m.waiters.end(), std::back_inserter(late));
             m.waiters.erase(overdue, m.waiters.end());
             if (m.retry && m.state == State::live && pubsub_.connected()) reread.push_back(ch);
-            if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= mirror_linger) {
+            if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= options_.linger) {
                 if (mirror_->subscriber_count(ch) == 0) idle.push_back(ch);
             }
         }
