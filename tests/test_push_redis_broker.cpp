@@ -278,8 +278,8 @@ Test(push_redis_broker, a_cancelled_call_never_answers) {
         cr_assert(static_cast<bool>(c), "Redis answers later");
     }  // cancelled here
     Sub s;
-    subscribe(loop, a, s);  // runs the loop past the publish's answer
-    cr_assert(run_until(loop, [&] { return false; }, std::chrono::milliseconds(200)) == false);
+    subscribe(loop, a, s);  // runs the loop past the publish's answer (same link, in order)
+    (void)run_until(loop, [] { return false; }, std::chrono::milliseconds(200));
     cr_assert(!ran);
     cr_assert_eq(publish(loop, a, "y").id, 2u, "the cancelled publish was still stored");
 }
