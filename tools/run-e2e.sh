@@ -16,10 +16,12 @@ command -v node >/dev/null || fail "node is missing (tools/deps.sh test)"
 command -v npm >/dev/null || fail "npm is missing (tools/deps.sh test)"
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is missing (tools/deps.sh test)"
 
-# Dependencies exactly as pinned in tests/e2e/package-lock.json.
-if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
+# Dependencies exactly as pinned in tests/e2e/package-lock.json. npm ci writes
+# node_modules/.package-lock.json last: without it (an empty or half-made node_modules, as an
+# interrupted install leaves) or older than the lockfile, install again.
+installed=tests/e2e/node_modules/.package-lock.json
+if [ ! -f "$installed" ] || [ tests/e2e/package-lock.json -nt "$installed" ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
-    touch tests/e2e/node_modules
 fi
 
 mkdir -p build/e2e

@@ -9,7 +9,8 @@ HERALD_BIN=$(realpath "$bin")
 export HERALD_BIN
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
+# As tools/run-e2e.sh: npm ci's own record of a finished install, not the folder.
+if [ -f tests/node/package.json ] && [ ! -f tests/node/node_modules/.package-lock.json ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 jobs=""
