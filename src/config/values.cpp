@@ -142,19 +142,13 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
 }
 
 bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
-    std::size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    std::string_view h = s.substr(0, colon);
-    std::uint16_t p = 0;
-    if (!parse_port(s.substr(colon + 1), p) || p == 0) return false;
-    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
-        h = h.substr(1, h.size() - 2);
-        if (ip_version(h) != 6) return false;
-    } else if (ip_version(h) != 4) {
+    // parse_listen_address's HOST:PORT forms, without its bare port and `*`, and no port 0.
+    ListenConf l;
+    if (s.empty() || s.front() == '*' || s.find(':') == std::string_view::npos ||
+        !parse_listen_address(s, l) || l.port == 0)
         return false;
-    }
-    host.assign(h);
-    port = p;
+    host = std::move(l.host);
+    port = l.port;
     return true;
 }
 
