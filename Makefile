@@ -147,11 +147,12 @@ deps-test:
 run: all
 	./herald -c conf/herald.conf
 
-# `make test` is everything CI runs (.ci/run calls it): `make test-fast`, then the
-# integration suite under ThreadSanitizer with 4 event loops (`make tsan`), every fuzz target
-# for TEST_FUZZ_SECONDS (10) and the static analysis (`make lint`), both in one make so the
-# fuzz runs and clang-tidy share the two cores (the whole run must stay inside CI's 30
-# minutes; a standalone `make fuzz` runs 60 s each).
+# `make test` is everything CI runs (.ci/run calls it; tools/run-tests.sh arranges it): what
+# `make test-fast` runs, then the integration suite under ThreadSanitizer with 4 event loops
+# (`make tsan`), every fuzz target for TEST_FUZZ_SECONDS (10; a standalone `make fuzz` runs 60 s
+# each) and the static analysis (`make lint`). The TSan build, the fuzz builds and lint run at
+# nice 19 in the background while the integration and browser suites (which wait on sockets
+# about half the time) run in the foreground: the whole must stay inside CI's 30 minutes.
 # `make test-fast`: unit (epoll and kqueue-emulation builds), then integration over loopback
 # against the sanitized binary on both backends, then the browser end-to-end suite.
 # As root the package is built first (the package test installs it; CI runs as root), and
@@ -161,9 +162,8 @@ TEST_FUZZ_SECONDS ?= 10
 IS_ROOT  := $(filter 0,$(shell id -u))
 TEST_DEB := $(if $(IS_ROOT),deb,herald)
 export HERALD_RELEASE_BIN := $(abspath $(if $(IS_ROOT),build/deb/herald,herald))
-test: test-fast
-	@$(MAKE) --no-print-directory tsan
-	@$(MAKE) --no-print-directory -j$(NPROC) fuzz lint FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+test: deps-test
+	@MAKE="$(MAKE)" NPROC=$(NPROC) TEST_FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tools/run-tests.sh
 
 # The unit runners use one job each: with -j2, Criterion's runner process itself
 # intermittently leaks 48 bytes (a calloc inside libcriterion), which LeakSanitizer reports as
@@ -184,18 +184,25 @@ unit-kq:
 .PHONY: unit-asan-a-h unit-asan-i-z unit-kq
 
 test-fast: deps-test
+	@$(MAKE) --no-print-directory test-builds
+	@$(MAKE) --no-print-directory test-run
+test-builds:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_DEB) build/asan/herald build/asan/unit_tests \
 	  build/kq/herald build/kq/unit_tests
+test-run:
 	@$(MAKE) --no-print-directory unit
 	tools/run-integration.sh build/asan/herald
 	HERALD_BACKEND=kqueue tools/run-integration.sh build/kq/herald
 	tools/run-e2e.sh build/asan/herald
+.PHONY: test-builds test-run tsan-run fuzz-builds
 
 # The integration suite against the ThreadSanitizer build. HERALD_TSAN=1 makes the harness run
 # every server with `worker_threads 4;` (unless the test sets a count); a "WARNING:
 # ThreadSanitizer" in a server's output fails its test (as does TSan's exit code 66).
 tsan: deps-test
 	@$(MAKE) --no-print-directory -j$(NPROC) build/tsan/herald
+	@$(MAKE) --no-print-directory tsan-run
+tsan-run:
 	HERALD_TSAN=1 TSAN_OPTIONS="second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 	    tools/run-integration.sh build/tsan/herald
 
@@ -243,6 +250,7 @@ endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_target,$(t))))
 
 fuzz: $(FUZZ_TARGETS:%=fuzz-%)
+fuzz-builds: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 deps-fuzz:
 	@tools/deps.sh fuzz
