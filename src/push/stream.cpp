@@ -86,7 +86,7 @@ void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
         return;
     }
     HERALD_WARN("%s subscriber %s of \"%s\": %zu bytes queued > output_queue_limit, dropped",
-                to_string(strategy()), s_.connection().peer().to_string().c_str(),
+                to_string(strategy()), s_.client_host().c_str(),
                 t_.channel.c_str(), s_.connection().out().pending_bytes());
     h_.broker().note_dropped(1, t_.channel);
     cancel();
@@ -121,7 +121,7 @@ void Stream::cancel() noexcept {
 void Stream::end_access(AccessEnd why) noexcept {
     if (ended_) return;
     HERALD_INFO("%s subscriber %s of \"%s\" (sub \"%s\"): %s", to_string(strategy()),
-                s_.connection().peer().to_string().c_str(), t_.channel.c_str(),
+                s_.client_host().c_str(), t_.channel.c_str(),
                 log::quoted(t_.sub).c_str(), why == AccessEnd::expired ? "token expired" : "revoked");
     write_own(end_signal(why));
     end();

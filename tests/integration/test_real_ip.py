@@ -169,3 +169,39 @@ def test_the_next_request_on_a_connection_starts_from_the_socket_address(herald)
     assert log('?k1 ').startswith('192.0.2.1 ')
     bad = log(' 400 ')
     assert bad.startswith('127.0.0.1 '), bad
+
+
+def test_subscriber_log_lines_name_the_real_client(herald):
+    """A stream's own log lines (revoked, token expired, slow consumer dropped) name the client
+    as the access log does, not the proxy that carried it."""
+    import http.client
+    srv = herald('''
+        error_log stderr info;
+        http {
+            channel_autocreate on;
+            real_ip_from 127.0.0.1;
+            real_ip_header X-Forwarded-For;
+            server {
+                listen 127.0.0.1:0;
+                location /sse/ { push sse; channel $tail; }
+                location = /pub { publish; channel $arg_channel; }
+            }
+        }
+    ''')
+    s = socket.create_connection(('127.0.0.1', srv.port), timeout=5)
+    try:
+        s.sendall(b'GET /sse/rip HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.44\r\n\r\n')
+        head = b''
+        while b'\r\n\r\n' not in head:
+            chunk = s.recv(4096)
+            assert chunk
+            head += chunk
+        assert head.startswith(b'HTTP/1.1 200')
+        c = http.client.HTTPConnection('127.0.0.1', srv.port, timeout=5)
+        c.request('DELETE', '/pub?channel=rip&subscribers=all')
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b'{"ended":1}\n')
+        c.close()
+        assert srv.wait_log(r'sse subscriber 192\.0\.2\.44 of "rip" \(sub ""\): revoked')
+    finally:
+        s.close()
