@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/daemon.hpp"
+#include "app/notify.hpp"
 #include "app/upgrade.hpp"
 #include "app/version.hpp"
 #include "app/worker.hpp"
@@ -155,6 +156,7 @@ private:
     std::vector<BoundListen> open_listeners(app::Handover* h, std::size_t& n);
     void upgrade();
     void upgraded(pid_t pid);
+    void notify(const std::string& state);
 
     Options opts_;
     std::shared_ptr<const config::Config> cfg_;
@@ -170,6 +172,7 @@ private:
     std::vector<std::vector<UniqueFd>> held_;  // by listener index: the master's copies
     std::unique_ptr<app::Process> proc_;
     std::unique_ptr<app::UpgradeChild> upgrade_;  // while a new process is starting
+    bool handed_over_ = false;                     // a new process serves: keep quiet to systemd
     push::WorkerId broker_worker_ = 0;  // this loop at the broker (clock publishes)
     std::vector<Timer> clocks_;
     std::vector<std::pair<std::string, Duration>> clock_channels_;
@@ -350,17 +353,25 @@ int Master::run() {
     for (auto& w : workers_) w->start();
     HERALD_NOTICE("herald/%s started: %zu worker thread%s", HERALD_VERSION, n, n == 1 ? "" : "s");
     if (handover) {
-        // The old process names this one in the pid file.
+        // The old process names this one to systemd (MAINPID) and in the pid file.
         if (auto ec = app::confirm_handover(*handover))
             HERALD_ERROR("upgrade: confirming to process %ld failed: %s", handover->from,
                          ec.message().c_str());
         else HERALD_NOTICE("upgrade: serving; process %ld lets go", handover->from);
+    } else {
+        notify("READY=1");
     }
     loop_.run();
     for (auto& w : workers_) w->join();
     workers_.clear();
     HERALD_NOTICE("exiting");
     return 0;
+}
+
+void Master::notify(const std::string& state) {
+    if (handed_over_) return;  // systemd follows the new process now
+    if (auto ec = app::notify_service_manager(state))
+        HERALD_ERROR("sendto(NOTIFY_SOCKET, \"%s\"): %s", state.c_str(), ec.message().c_str());
 }
 
 // SIGUSR2: start the binary at our path with our command line and hand it the listeners.
@@ -398,7 +409,7 @@ void Master::upgrade() {
     if (!upgrade_) HERALD_ERROR("upgrade failed, still serving: %s", error.c_str());
 }
 
-// The new process serves: name it in the pid file, then stop accepting and
+// The new process serves: name it in the pid file and to systemd, then stop accepting and
 // end our connections the graceful way (streams with their resume signal).
 void Master::upgraded(pid_t pid) {
     std::size_t sockets = 0, addresses = 0;
@@ -414,6 +425,8 @@ void Master::upgraded(pid_t pid) {
     if (auto ec = proc_->hand_over(pid))
         HERALD_ERROR("write() pid file \"%s\" failed: %s", proc_->pid_path().c_str(),
                      ec.message().c_str());
+    notify("MAINPID=" + std::to_string(pid));
+    handed_over_ = true;
     loop_.defer([this] {
         upgrade_.reset();
         stop(true);
@@ -424,6 +437,7 @@ void Master::stop(bool graceful) {
     if (stopping_ && graceful) return;
     stopping_ = true;
     HERALD_NOTICE(graceful ? "graceful shutdown" : "fast shutdown");
+    notify("STOPPING=1");
     upgrade_.reset();  // a new process that has not confirmed goes with us
     held_.clear();     // the workers close theirs: the sockets close (unless handed over)
     clocks_.clear();
@@ -471,11 +485,13 @@ void Master::reload() {
         return;
     }
     HERALD_NOTICE("reloading configuration from \"%s\"", opts_.conf.c_str());
+    notify(app::reloading_state());
     std::shared_ptr<const config::Config> next;
     try {
         next = config::load_config(opts_.conf);
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        notify("READY=1");
         return;
     }
     warn_restart_only(*cfg_, *next);
@@ -492,6 +508,7 @@ void Master::reload() {
         }
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        notify("READY=1");
         return;
     }
     // Workers close the removed listeners (their slots stay empty) and add the fresh ones at
@@ -520,6 +537,7 @@ void Master::reload() {
     apply_log_settings(*cfg_);
     start_clocks();
     HERALD_NOTICE("configuration reloaded");
+    notify("READY=1");
 }
 
 } // namespace

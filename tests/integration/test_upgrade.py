@@ -4,7 +4,8 @@ replaces /usr/sbin/herald) and hands it the listening sockets and the locked pid
 Unix socket; no connection attempt is refused meanwhile; the pid file then names the new
 process and the old one ends its streams the graceful way and exits. A new binary that fails
 (bad config, a script exiting 1, a process killed right after taking the sockets) leaves the
-old one serving.
+old one serving. The systemd notifications (READY, RELOADING, MAINPID, STOPPING) are read from
+a test-owned datagram socket named by NOTIFY_SOCKET.
 """
 import errno
 import os
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 from harness import BIN, read_response
 from test_daemon import pid_alive, run_bin, wait_gone, write_conf
@@ -121,6 +123,22 @@ def read_until(sock, needle, timeout=5):
     return data
 
 
+def notify_socket(abstract):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = 'herald-test-%s' % uuid.uuid4().hex
+    if abstract:
+        s.bind('\0' + name)
+        return s, '@' + name
+    path = '/tmp/%s.sock' % name
+    s.bind(path)
+    return s, path
+
+
+def datagram(s, timeout=10):
+    s.settimeout(timeout)
+    return s.recv(4096).decode()
+
+
 def stop_new(pid):
     os.kill(pid, signal.SIGTERM)
     assert wait_gone(pid, 10), 'the new process did not exit'
@@ -130,8 +148,10 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
     path = str(tmp_path / 'sbin' / 'herald')
     os.makedirs(os.path.dirname(path))
     install(BIN, path)
-    srv = herald(CONF, files=FILES, binary=path)
+    note, name = notify_socket(abstract=True)
+    srv = herald(CONF, files=FILES, binary=path, env={'NOTIFY_SOCKET': name})
     old = srv.proc.pid
+    assert datagram(note) == 'READY=1'
     assert read_pid(srv) == old
     sse = open_sse(srv.port)
     assert b'200 OK' in read_until(sse, b'\r\n\r\n')
@@ -147,6 +167,7 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
     assert r.returncode == 0, r.stderr
     wait_for(lambda: read_pid(srv) not in (0, old), 15, 'the pid file to name the new process')
     new = read_pid(srv)
+    assert datagram(note) == 'MAINPID=%d' % new
     # The old process ends its stream the graceful way (the terminating chunk), then exits.
     assert read_until(sse, b'0\r\n\r\n').endswith(b'0\r\n\r\n')
     sse.close()
@@ -164,8 +185,16 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
         log = srv.log()
         assert '%d: upgrade: took over 127.0.0.1:%d' % (new, srv.port) in log
         assert '%d: upgrade: new process %d serves; handed over' % (old, new) in log
+        note.setblocking(False)
+        try:
+            extra = note.recv(4096)
+        except BlockingIOError:
+            extra = None
+        assert extra is None, 'the old process told systemd more: %r' % extra
     finally:
         stop_new(new)
+    assert datagram(note) == 'STOPPING=1'   # from the new process, now the main one
+    note.close()
     wait_for(lambda: read_pid(srv) == 0, 5, 'the pid file to go')
     assert '%d: exiting' % new in srv.log()
 
@@ -233,3 +262,26 @@ def test_s_upgrade_without_a_running_server(tmp_path):
     r = run_bin('-c', conf, '-s', 'upgrade')
     assert r.returncode == 1
     assert 'h.pid" failed' in r.stderr and 'is herald running?' in r.stderr, r.stderr
+
+
+def test_notify_socket_datagrams(herald):
+    note, name = notify_socket(abstract=False)
+    try:
+        srv = herald(CONF, files=FILES, env={'NOTIFY_SOCKET': name})
+        assert datagram(note) == 'READY=1'
+        srv.signal(signal.SIGHUP)
+        reloading = datagram(note).split('\n')
+        assert reloading[0] == 'RELOADING=1' and reloading[1].startswith('MONOTONIC_USEC=')
+        assert int(reloading[1].split('=')[1]) > 0
+        assert datagram(note) == 'READY=1'
+        with open(srv.conf_path, 'a') as f:
+            f.write('bogus_directive on;\n')
+        srv.signal(signal.SIGHUP)         # rejected: systemd still hears that it is done
+        assert datagram(note).startswith('RELOADING=1\n')
+        assert datagram(note) == 'READY=1'
+        srv.signal(signal.SIGQUIT)
+        assert datagram(note) == 'STOPPING=1'
+        assert srv.proc.wait(timeout=10) == 0
+    finally:
+        note.close()
+        os.unlink(name)
