@@ -1,18 +1,22 @@
 // herald: command line, config load, listeners, workers, signals (HUP reload, TERM/INT fast
-// stop, QUIT graceful stop, USR1 log reopen) and the clock sources.
+// stop, QUIT graceful stop, USR1 log reopen, USR2 binary upgrade) and the clock sources.
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "app/daemon.hpp"
+#include "app/notify.hpp"
+#include "app/upgrade.hpp"
 #include "app/version.hpp"
 #include "app/worker.hpp"
 #include "config/config.hpp"
@@ -32,6 +36,8 @@ struct Options {
     std::string conf = "conf/herald.conf";
     bool test = false, quiet = false, version = false, help = false;
     std::string signal;
+    std::vector<std::string> args;  // the command line, for an upgrade's new process
+    std::string exe;                // the binary's path, resolved at start
 };
 
 void usage(FILE* out) {
@@ -40,7 +46,7 @@ void usage(FILE* out) {
                  "  -c FILE    configuration file (default: %s)\n"
                  "  -t         test the configuration and exit\n"
                  "  -q         quiet: with -t, print only errors\n"
-                 "  -s SIGNAL  send reload|stop|quit|reopen to the running master\n"
+                 "  -s SIGNAL  send reload|stop|quit|reopen|upgrade to the running master\n"
                  "  -v, -V     print the version and exit\n"
                  "  -h         this help\n",
                  app::default_config_path());
@@ -70,6 +76,18 @@ struct BoundListen {
     std::string key;
     std::vector<UniqueFd> fds;
 };
+
+// A second descriptor for each socket: the master keeps them to hand over in an upgrade.
+std::vector<UniqueFd> dup_all(const std::vector<UniqueFd>& fds) {
+    std::vector<UniqueFd> out;
+    for (const UniqueFd& fd : fds) {
+        out.emplace_back(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+        if (!out.back())
+            throw std::runtime_error(std::string("fcntl(F_DUPFD_CLOEXEC) failed (") +
+                                     std::strerror(errno) + ")"); // NOLINT(concurrency-mt-unsafe)
+    }
+    return out;
+}
 
 BoundListen bind_listen(const config::ListenConf& l, std::size_t workers) {
     BoundListen b;
@@ -120,8 +138,10 @@ std::unique_ptr<push::Broker> make_broker(const config::Config& cfg, EventLoop& 
 
 class Master {
 public:
-    Master(std::shared_ptr<const config::Config> cfg, Options opts)
-        : opts_(std::move(opts)), cfg_(std::move(cfg)), broker_(make_broker(*cfg_, loop_)) {}
+    // handover: this process's end of an upgrade's socket, or invalid for a plain start.
+    Master(std::shared_ptr<const config::Config> cfg, Options opts, UniqueFd handover)
+        : opts_(std::move(opts)), cfg_(std::move(cfg)), handover_(std::move(handover)),
+          broker_(make_broker(*cfg_, loop_)) {}
 
     int run();
 
@@ -133,9 +153,14 @@ private:
     void check_stopped();
     void reload();
     void stop(bool graceful);
+    std::vector<BoundListen> open_listeners(app::Handover* h, std::size_t& n);
+    void upgrade();
+    void upgraded(pid_t pid);
+    void notify(const std::string& state);
 
     Options opts_;
     std::shared_ptr<const config::Config> cfg_;
+    UniqueFd handover_;
     EventLoop loop_;  // before broker_: the Redis broker's links live on it
     std::unique_ptr<push::Broker> broker_;
     net::AddrLimiter limiter_;   // per-address limits of every worker; outlives them
@@ -144,6 +169,10 @@ private:
     // The workers' listeners by index (net::Server numbers them in the order they are added, the
     // same in every worker): a listen key, or "" for one a reload closed. Never reordered.
     std::vector<std::string> listeners_;
+    std::vector<std::vector<UniqueFd>> held_;  // by listener index: the master's copies
+    std::unique_ptr<app::Process> proc_;
+    std::unique_ptr<app::UpgradeChild> upgrade_;  // while a new process is starting
+    bool handed_over_ = false;                     // a new process serves: keep quiet to systemd
     push::WorkerId broker_worker_ = 0;  // this loop at the broker (clock publishes)
     std::vector<Timer> clocks_;
     std::vector<std::pair<std::string, Duration>> clock_channels_;
@@ -242,13 +271,54 @@ void Master::arm_clock(std::size_t slot) {
     });
 }
 
+// The listening sockets: bound here, or, for an upgrade's new process, taken from the old one
+// where the config still names them (with the old process's count per listen: worker_threads
+// changes need a restart), bound for new listens, closed for removed ones.
+std::vector<BoundListen> Master::open_listeners(app::Handover* h, std::size_t& n) {
+    std::vector<BoundListen> bound;
+    if (h && !h->listeners.empty()) {
+        const std::size_t handed = h->listeners.front().second.size();
+        if (handed != n)
+            HERALD_WARN("worker_threads changes take effect on restart only (keeping %zu)", handed);
+        n = handed;
+    }
+    for (const config::ListenConf& l : unique_listens(*cfg_)) {
+        const std::string key = http::Router::listen_key(l);
+        auto it = h ? std::find_if(h->listeners.begin(), h->listeners.end(),
+                                   [&](const auto& p) { return p.first == key; })
+                    : std::vector<std::pair<std::string, std::vector<UniqueFd>>>::iterator();
+        if (!h || it == h->listeners.end()) {
+            if (h) HERALD_NOTICE("upgrade: %s is new: bound here", key.c_str());
+            bound.push_back(bind_listen(l, n));
+            continue;
+        }
+        if (it->second.size() != n)
+            throw std::runtime_error("upgrade: " + std::to_string(it->second.size()) +
+                                     " sockets for " + key + ", expected " + std::to_string(n));
+        std::error_code ec;
+        const net::Address at = net::local_address(it->second.front().get(), ec);
+        HERALD_NOTICE("upgrade: took over %s, listen %s (%zu socket%s)", at.to_string().c_str(),
+                      key.c_str(), n, n == 1 ? "" : "s");
+        bound.push_back(BoundListen{key, std::move(it->second)});
+        h->listeners.erase(it);
+    }
+    if (h)
+        for (const auto& [key, fds] : h->listeners)
+            HERALD_NOTICE("upgrade: %s is no longer configured: closed", key.c_str());
+    return bound;
+}
+
 int Master::run() {
     apply_log_settings(*cfg_);
     net::ignore_sigpipe();
+    std::optional<app::Handover> handover;
+    if (handover_) handover = app::receive_handover(std::move(handover_));
     std::size_t n = static_cast<std::size_t>(cfg_->worker_threads);
-    std::vector<BoundListen> bound;
-    for (const config::ListenConf& l : unique_listens(*cfg_)) bound.push_back(bind_listen(l, n));
-    for (const BoundListen& b : bound) listeners_.push_back(b.key);
+    std::vector<BoundListen> bound = open_listeners(handover ? &*handover : nullptr, n);
+    for (BoundListen& b : bound) {
+        listeners_.push_back(b.key);
+        held_.push_back(dup_all(b.fds));
+    }
     auto routes = std::make_shared<const http::Router>(cfg_, listeners_);
     broker_->reconcile(*cfg_);
     broker_worker_ = broker_->attach_worker(loop_);  // before any loop runs
@@ -258,8 +328,9 @@ int Master::run() {
         workers_.push_back(std::make_unique<app::Worker>(i, routes, *broker_, &worker_ptrs_, limiter_));
         worker_ptrs_.push_back(workers_.back().get());
     }
-    app::Process proc(*cfg_);
-    proc.after_bind();  // pid file lock, daemonize, drop privileges (as configured)
+    proc_ = std::make_unique<app::Process>(*cfg_);
+    if (handover) proc_->after_handover(std::move(handover->pid_fd), handover->pid_path);
+    else proc_->after_bind();  // pid file lock, daemonize, drop privileges (as configured)
     for (BoundListen& b : bound)
         for (std::size_t i = 0; i < n; ++i) workers_[i]->add_listener(std::move(b.fds[i]), b.key);
     auto ignore = [](std::error_code) {};
@@ -267,6 +338,7 @@ int Master::run() {
     ignore(loop_.on_signal(SIGTERM, [this](int) { stop(false); }));
     ignore(loop_.on_signal(SIGINT, [this](int) { stop(false); }));
     ignore(loop_.on_signal(SIGQUIT, [this](int) { stop(true); }));
+    ignore(loop_.on_signal(SIGUSR2, [this](int) { upgrade(); }));
     ignore(loop_.on_signal(SIGUSR1, [this](int) {
         HERALD_NOTICE("reopening logs");  // the last line in the old file
         if (auto ec = log::reopen()) HERALD_ERROR("reopen error log: %s", ec.message().c_str());
@@ -280,6 +352,15 @@ int Master::run() {
     start_clocks();
     for (auto& w : workers_) w->start();
     HERALD_NOTICE("herald/%s started: %zu worker thread%s", HERALD_VERSION, n, n == 1 ? "" : "s");
+    if (handover) {
+        // The old process names this one to systemd (MAINPID) and in the pid file.
+        if (auto ec = app::confirm_handover(*handover))
+            HERALD_ERROR("upgrade: confirming to process %ld failed: %s", handover->from,
+                         ec.message().c_str());
+        else HERALD_NOTICE("upgrade: serving; process %ld lets go", handover->from);
+    } else {
+        notify("READY=1");
+    }
     loop_.run();
     for (auto& w : workers_) w->join();
     workers_.clear();
@@ -287,10 +368,78 @@ int Master::run() {
     return 0;
 }
 
+void Master::notify(const std::string& state) {
+    if (handed_over_) return;  // systemd follows the new process now
+    if (auto ec = app::notify_service_manager(state))
+        HERALD_ERROR("sendto(NOTIFY_SOCKET, \"%s\"): %s", state.c_str(), ec.message().c_str());
+}
+
+// SIGUSR2: start the binary at our path with our command line and hand it the listeners.
+void Master::upgrade() {
+    if (stopping_) {
+        HERALD_NOTICE("upgrade refused: shutting down");
+        return;
+    }
+    if (upgrade_) {
+        HERALD_NOTICE("upgrade refused: one is running (new process %ld)",
+                      static_cast<long>(upgrade_->pid()));
+        return;
+    }
+    if (opts_.exe.empty()) {
+        HERALD_ERROR("upgrade refused: the running binary's path is unknown");
+        return;
+    }
+    std::vector<app::ListenSockets> listens;
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        if (listeners_[i].empty()) continue;
+        app::ListenSockets l{listeners_[i], {}};
+        for (const UniqueFd& fd : held_[i]) l.fds.push_back(fd.get());
+        listens.push_back(std::move(l));
+    }
+    HERALD_NOTICE("upgrade: starting \"%s\"", opts_.exe.c_str());
+    app::UpgradeChild::Callbacks cb;
+    cb.ready = [this](pid_t pid) { upgraded(pid); };
+    cb.failed = [this](const std::string& why) {
+        HERALD_ERROR("upgrade failed, still serving: the new process: %s", why.c_str());
+        loop_.defer([this] { upgrade_.reset(); });
+    };
+    std::string error;
+    upgrade_ = app::UpgradeChild::start(loop_, opts_.exe, opts_.args, listens, proc_->pid_path(),
+                                        proc_->pid_fd(), std::move(cb), error);
+    if (!upgrade_) HERALD_ERROR("upgrade failed, still serving: %s", error.c_str());
+}
+
+// The new process serves: name it in the pid file and to systemd, then stop accepting and
+// end our connections the graceful way (streams with their resume signal).
+void Master::upgraded(pid_t pid) {
+    std::size_t sockets = 0, addresses = 0;
+    for (std::size_t i = 0; i < listeners_.size(); ++i)
+        if (!listeners_[i].empty()) {
+            ++addresses;
+            sockets += held_[i].size();
+        }
+    HERALD_NOTICE("upgrade: new process %ld serves; handed over %zu listening socket%s on %zu "
+                  "address%s; stopping accepting and ending connections",
+                  static_cast<long>(pid), sockets, sockets == 1 ? "" : "s", addresses,
+                  addresses == 1 ? "" : "es");
+    if (auto ec = proc_->hand_over(pid))
+        HERALD_ERROR("write() pid file \"%s\" failed: %s", proc_->pid_path().c_str(),
+                     ec.message().c_str());
+    notify("MAINPID=" + std::to_string(pid));
+    handed_over_ = true;
+    loop_.defer([this] {
+        upgrade_.reset();
+        stop(true);
+    });
+}
+
 void Master::stop(bool graceful) {
     if (stopping_ && graceful) return;
     stopping_ = true;
     HERALD_NOTICE(graceful ? "graceful shutdown" : "fast shutdown");
+    notify("STOPPING=1");
+    upgrade_.reset();  // a new process that has not confirmed goes with us
+    held_.clear();     // the workers close theirs: the sockets close (unless handed over)
     clocks_.clear();
     clock_publishes_.clear();
     collector_ = Timer();
@@ -331,12 +480,18 @@ void Master::reload() {
         HERALD_NOTICE("reload ignored: shutting down");
         return;
     }
+    if (upgrade_) {  // the new process is taking the listeners as they are
+        HERALD_NOTICE("reload refused: an upgrade is running");
+        return;
+    }
     HERALD_NOTICE("reloading configuration from \"%s\"", opts_.conf.c_str());
+    notify(app::reloading_state());
     std::shared_ptr<const config::Config> next;
     try {
         next = config::load_config(opts_.conf);
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        notify("READY=1");
         return;
     }
     warn_restart_only(*cfg_, *next);
@@ -353,6 +508,7 @@ void Master::reload() {
         }
     } catch (const std::exception& e) {
         HERALD_ERROR("reload failed, keeping the running configuration: %s", e.what());
+        notify("READY=1");
         return;
     }
     // Workers close the removed listeners (their slots stay empty) and add the fresh ones at
@@ -363,7 +519,11 @@ void Master::reload() {
             removed.push_back(i);
             listeners[i].clear();
         }
-    for (const BoundListen& b : fresh) listeners.push_back(b.key);
+    for (std::size_t i : removed) held_[i].clear();
+    for (const BoundListen& b : fresh) {
+        listeners.push_back(b.key);
+        held_.push_back(dup_all(b.fds));
+    }
     auto routes = std::make_shared<const http::Router>(next, listeners);
     broker_->reconcile(*next);
     for (std::size_t i = 0; i < n; ++i) {
@@ -377,6 +537,7 @@ void Master::reload() {
     apply_log_settings(*cfg_);
     start_clocks();
     HERALD_NOTICE("configuration reloaded");
+    notify("READY=1");
 }
 
 } // namespace
@@ -387,6 +548,15 @@ int main(int argc, char** argv) {
     tune_allocator();
     Options opts;
     if (!parse_args(argc, argv, opts)) return 1;
+    opts.args.assign(argv, argv + argc);
+    opts.exe = app::executable_path(argv[0]);
+    UniqueFd handover;
+    try {
+        handover = app::take_handover_channel();  // set when an upgrade started this process
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "herald: %s\n", e.what());
+        return 1;
+    }
     if (opts.help) {
         usage(stdout);
         return 0;
@@ -413,7 +583,7 @@ int main(int argc, char** argv) {
     }
     if (!opts.signal.empty()) return app::send_signal(*cfg, opts.signal);
     try {
-        Master m(cfg, opts);
+        Master m(cfg, opts, std::move(handover));
         return m.run();
     } catch (const std::exception& e) {
         HERALD_ERROR("%s", e.what());

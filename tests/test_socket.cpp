@@ -4,9 +4,11 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,4 +92,35 @@ Test(socket, listen_connect_accept_round_trip, .timeout = 10.0) {
     cr_expect_eq(peer.port(), ntohs(mine.sin_port), "the peer is the client's own address");
     cr_expect_eq(peer.length, sizeof(sockaddr_in));
     ::close(c);
+}
+
+// Descriptors sent with a record arrive with its bytes, close-on-exec, and name the same open
+// file (a pipe written through the received copy is read from the original).
+Test(socket, descriptors_travel_with_their_bytes, .timeout = 10.0) {
+    int sv[2], p[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(::pipe(p), 0);
+    UniqueFd a(sv[0]), b(sv[1]), rd(p[0]), wr(p[1]);
+    const int fds[2] = {wr.get(), rd.get()};
+    cr_assert(!send_with_fds(a.get(), "record", fds));
+    cr_assert(!send_with_fds(a.get(), "tail", {}));
+    cr_assert(send_with_fds(a.get(), "", {}) == std::errc::invalid_argument);
+    char buf[64];
+    std::vector<UniqueFd> got;
+    std::error_code ec;
+    std::string in;
+    while (in.size() < 10) {
+        ssize_t n = receive_with_fds(b.get(), buf, got, ec);
+        cr_assert(n > 0 && !ec, "n=%zd %s", n, ec.message().c_str());
+        in.append(buf, static_cast<std::size_t>(n));
+    }
+    cr_assert(in == "recordtail");
+    cr_assert_eq(got.size(), 2U);
+    cr_assert(::fcntl(got[0].get(), F_GETFD) & FD_CLOEXEC);
+    cr_assert_eq(::write(got[0].get(), "x", 1), 1);
+    char c = 0;
+    cr_assert_eq(::read(rd.get(), &c, 1), 1);
+    cr_assert_eq(c, 'x');
+    a.reset();
+    cr_assert_eq(receive_with_fds(b.get(), buf, got, ec), 0);  // end of stream
 }

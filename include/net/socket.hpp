@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -77,5 +80,19 @@ ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept;
 // sendfile(2) from in_fd at *offset, up to count bytes; advances *offset.
 // Returns bytes sent or -1 with errno set (EAGAIN when the socket is full).
 ssize_t send_file(int out_fd, int in_fd, off_t* offset, std::size_t count) noexcept;
+
+// File descriptors over a Unix stream socket (SCM_RIGHTS), for handing sockets to another
+// process. send_with_fds sends all of `bytes` (at least one byte) with `fds` attached to the
+// first of them (the caller keeps its copies); it blocks as the socket does. Returns an error
+// with errno captured right after the call.
+inline constexpr std::size_t max_passed_fds = 253;  // per call (Linux's SCM_MAX_FD)
+[[nodiscard]] std::error_code send_with_fds(int sock, std::string_view bytes,
+                                            std::span<const int> fds);
+// Reads up to buf.size() bytes; descriptors that arrive with them are appended to `fds`, owned and
+// close-on-exec. Returns the bytes read, 0 at end of stream, or -1 with ec set (EAGAIN
+// included). Descriptors the kernel had to drop (the message carried more than fit) set
+// ec = EMSGSIZE.
+ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>& fds,
+                         std::error_code& ec);
 
 } // namespace herald::net

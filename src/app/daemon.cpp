@@ -131,7 +131,7 @@ const char* default_config_path() noexcept { return HERALD_DEFAULT_CONF; }
 // The lock is taken before daemonizing so that "already running" reaches the terminal; an
 // flock() belongs to the open file description, which the daemon child inherits.
 void Process::lock_pid_file() {
-    const std::string& path = cfg_.pid_file;
+    const std::string& path = pid_path_;
     pid_fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!pid_fd_)
         throw std::runtime_error("open() pid file \"" + path + "\" failed (" + errno_text() + ")");
@@ -151,8 +151,33 @@ void Process::write_pid() {
     char buf[32];
     int n = std::snprintf(buf, sizeof buf, "%ld\n", static_cast<long>(::getpid()));
     if (::ftruncate(pid_fd_.get(), 0) != 0 || ::pwrite(pid_fd_.get(), buf, n, 0) != n)
-        throw std::runtime_error("write() pid file \"" + cfg_.pid_file + "\" failed (" +
+        throw std::runtime_error("write() pid file \"" + pid_path_ + "\" failed (" +
                                  errno_text() + ")");
+}
+
+void Process::after_handover(UniqueFd pid_fd, const std::string& pid_path) {
+    Identity id = resolve_identity(cfg_);
+    if (pid_fd) {
+        if (pid_path != cfg_.pid_file)
+            HERALD_WARN("pid changes take effect on restart only (keeping \"%s\")",
+                        pid_path.c_str());
+        pid_path_ = pid_path;
+        pid_fd_ = std::move(pid_fd);
+    } else if (!cfg_.pid_file.empty()) {
+        lock_pid_file();  // the old process had none: this one starts its own
+        write_pid();
+    }
+    drop_privileges(cfg_, id);
+    if (cfg_.daemon) detach_stdio();
+}
+
+std::error_code Process::hand_over(long pid) {
+    if (!pid_fd_) return {};
+    char buf[32];
+    int n = std::snprintf(buf, sizeof buf, "%ld\n", pid);
+    if (::pwrite(pid_fd_.get(), buf, n, 0) != n || ::ftruncate(pid_fd_.get(), n) != 0)
+        return {errno, std::generic_category()};
+    return {};
 }
 
 void Process::after_bind() {
@@ -175,7 +200,7 @@ Process::~Process() {
     // After a privilege drop the unlink may fail (root-owned /run): then leave an empty file,
     // which nobody holds locked, so `herald -s` and the next start know it is stale. The fd
     // was opened before the drop, so it is still writable.
-    if (read_pid(pid_fd_.get()) == ::getpid() && ::unlink(cfg_.pid_file.c_str()) != 0) {
+    if (read_pid(pid_fd_.get()) == ::getpid() && ::unlink(pid_path_.c_str()) != 0) {
         int r = ::ftruncate(pid_fd_.get(), 0);
         (void)r;  // nothing left to do if even that fails
     }
@@ -186,9 +211,10 @@ int send_signal(const config::Config& cfg, const std::string& name) {
               : name == "stop" ? SIGTERM
               : name == "quit" ? SIGQUIT
               : name == "reopen" ? SIGUSR1
-                                 : 0;
+              : name == "upgrade" ? SIGUSR2
+                                  : 0;
     if (!sig) {
-        std::fprintf(stderr, "herald: invalid signal \"%s\" (reload|stop|quit|reopen)\n",
+        std::fprintf(stderr, "herald: invalid signal \"%s\" (reload|stop|quit|reopen|upgrade)\n",
                      name.c_str());
         return 1;
     }

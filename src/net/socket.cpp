@@ -1,5 +1,5 @@
 // Socket helpers. The #ifdefs here wrap the small OS differences (accept4, MSG_MORE,
-// sendfile, SIGPIPE, TCP_NOTSENT_LOWAT) so the rest of herald is portable POSIX.
+// sendfile, SIGPIPE, TCP_NOTSENT_LOWAT, MSG_CMSG_CLOEXEC) so the rest of herald is portable POSIX.
 #include "net/socket.hpp"
 
 #include <cerrno>
@@ -201,6 +201,85 @@ ssize_t send_file(int out_fd, int in_fd, off_t* offset, std::size_t count) noexc
     if (w > 0) *offset += w;
     return w;
 #endif
+}
+
+namespace {
+
+// Room for the most descriptors one message may carry.
+union FdControl {
+    cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * max_passed_fds)];
+};
+
+} // namespace
+
+std::error_code send_with_fds(int sock, std::string_view bytes, std::span<const int> fds) {
+    if (bytes.empty() || fds.size() > max_passed_fds)
+        return std::make_error_code(std::errc::invalid_argument);
+    FdControl control{};
+    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (!fds.empty()) {
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    ssize_t n;
+    do n = ::sendmsg(sock, &msg, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return {errno, std::generic_category()};
+    // The descriptors went with the first byte; the rest, if the socket took only part of it.
+    for (auto done = static_cast<std::size_t>(n); done < bytes.size();) {
+        ssize_t m = ::send(sock, bytes.data() + done, bytes.size() - done, 0);
+        if (m < 0 && errno == EINTR) continue;
+        if (m < 0) return {errno, std::generic_category()};
+        done += static_cast<std::size_t>(m);
+    }
+    return {};
+}
+
+ssize_t receive_with_fds(int sock, std::span<char> buf, std::vector<UniqueFd>& fds,
+                         std::error_code& ec) {
+    FdControl control{};
+    iovec iov{buf.data(), buf.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+#if defined(MSG_CMSG_CLOEXEC)
+    const int flags = MSG_CMSG_CLOEXEC;
+#else
+    const int flags = 0;
+#endif
+    ssize_t n;
+    do n = ::recvmsg(sock, &msg, flags);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        ec.assign(errno, std::generic_category());
+        return -1;
+    }
+    ec.clear();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+#if !defined(MSG_CMSG_CLOEXEC)
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+            fds.emplace_back(fd);
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) ec = std::make_error_code(std::errc::message_size);
+    return n;
 }
 
 } // namespace herald::net

@@ -30,7 +30,7 @@ SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'runtime error:', 'ERROR: LeakSa
 
 
 class Herald:
-    def __init__(self, conf, tmp, files=None, start=True, args=()):
+    def __init__(self, conf, tmp, files=None, start=True, args=(), binary=None, env=None):
         self.tmp = str(tmp)
         self.www = os.path.join(self.tmp, 'www')
         os.makedirs(self.www, exist_ok=True)
@@ -43,6 +43,8 @@ class Herald:
         self.conf_path = os.path.join(self.tmp, 'herald.conf')
         self.write_conf(conf)
         self.args = list(args)
+        self.binary = binary or BIN   # another path to start from (the upgrade tests)
+        self.env = dict(env or {})    # added to the environment
         self.proc = None
         self.ports = []
         self._log = []
@@ -68,7 +70,8 @@ class Herald:
         env = dict(os.environ)
         env.setdefault('ASAN_OPTIONS', 'detect_leaks=1:abort_on_error=0')
         env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1')
-        self.proc = subprocess.Popen([BIN, '-c', self.conf_path] + self.args,
+        env.update(self.env)
+        self.proc = subprocess.Popen([self.binary, '-c', self.conf_path] + self.args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, cwd=self.tmp, env=env)
         threading.Thread(target=self._pump, daemon=True).start()

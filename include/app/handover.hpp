@@ -1,0 +1,58 @@
+// The records an upgrading herald and the new process it started exchange over their Unix
+// socket: a small, versioned, length-prefixed format, pure (no sockets), so a newer binary can
+// read an older one's records and refuse cleanly what it cannot read. File descriptors travel
+// beside the records as SCM_RIGHTS (net/socket.hpp: send_with_fds), never inside them.
+//
+// Wire form (big-endian):  u16 version | u16 type | u32 body_length | body
+//   listener (1)  u16 key_length | key | u16 fd_count   the listen key ("127.0.0.1:8080") of
+//                 fd_count listening sockets sent with this record; a key may come in several
+//                 records (at most max_handover_fds sockets each), to be appended in order
+//   pid_file (2)  u16 path_length | path | u16 fd_count  the locked pid file (0 or 1 fd)
+//   end (3)       u32 pid                                 the old process has sent everything
+//   ready (4)     u32 pid                                 the new process serves (new -> old)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/parse_status.hpp"
+
+namespace herald::app {
+
+// The newest version this binary writes; it reads every version from 1 to this one.
+inline constexpr std::uint16_t handover_version = 1;
+inline constexpr std::size_t handover_header_size = 8;
+inline constexpr std::size_t max_handover_body = 4096;  // a listen key or a path, with lengths
+inline constexpr std::size_t max_handover_fds = 128;    // per record (Linux takes 253 at most)
+// The variable that names the new process's end of the socket (as nginx's NGINX variable).
+inline constexpr const char* handover_env = "HERALD_UPGRADE_FD";
+
+enum class RecordType : std::uint16_t { listener = 1, pid_file = 2, end = 3, ready = 4 };
+
+struct Record {
+    RecordType type = RecordType::end;
+    std::string name;         // listener: listen key; pid_file: path; else empty
+    std::uint32_t value = 0;  // listener, pid_file: fds sent with it; end, ready: a pid
+};
+
+enum class RecordError : std::uint8_t { none, version, type, length, body };
+const char* to_string(RecordError e) noexcept;
+
+// The record's bytes. name must fit max_handover_body (asserted); value must fit u16 for the
+// records that carry fds.
+std::string encode_record(const Record& r);
+
+struct RecordResult {
+    ParseStatus status;
+    std::size_t consumed;  // done: the record's size; else 0
+    RecordError error;
+};
+// Decodes the record at the start of `in` (the unconsumed bytes from the first byte of the
+// record each time): done (out filled), need_more, or error (unknown version or type, a body
+// longer than max_handover_body, or a body whose fields do not fill it exactly). Never reads
+// past `in`; `out` is written only when done.
+RecordResult decode_record(std::string_view in, Record& out);
+
+} // namespace herald::app

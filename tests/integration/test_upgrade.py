@@ -1,0 +1,287 @@
+"""Binary upgrade (`herald -s upgrade`, SIGUSR2) against the real binary: the running process
+starts the binary found at its own path (replaced here by another copy, as a package upgrade
+replaces /usr/sbin/herald) and hands it the listening sockets and the locked pid file over a
+Unix socket; no connection attempt is refused meanwhile; the pid file then names the new
+process and the old one ends its streams the graceful way and exits. A new binary that fails
+(bad config, a script exiting 1, a process killed right after taking the sockets) leaves the
+old one serving. The systemd notifications (READY, RELOADING, MAINPID, STOPPING) are read from
+a test-owned datagram socket named by NOTIFY_SOCKET.
+"""
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+from harness import BIN, read_response
+from test_daemon import pid_alive, run_bin, wait_gone, write_conf
+
+CONF = '''
+error_log stderr info;
+pid {tmp}/herald.pid;
+shutdown_timeout 2s;
+http {
+    access_log off;
+    channel c { buffer 10; }
+    server {
+        listen 127.0.0.1:0;
+        root {www};
+        location /sse/  { push sse; channel $tail; }
+        location = /pub { publish; channel $arg_channel; }
+    }
+}
+'''
+FILES = {'www/index.html': 'hi'}
+
+
+def install(src, path):
+    """Puts a copy of src at path as a package upgrade does: a new file renamed over the old
+    one, so a process started from path keeps running the old inode."""
+    tmp = path + '.new'
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def install_script(path, text):
+    tmp = path + '.new'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def read_pid(srv):
+    try:
+        with open(os.path.join(srv.tmp, 'herald.pid')) as f:
+            return int(f.read().strip() or 0)
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError('timed out waiting for ' + what)
+
+
+class Knocker(threading.Thread):
+    """Connects and asks for / in a tight loop (bounded in time and count), counting refusals."""
+
+    def __init__(self, port, limit=4000, seconds=15):
+        super().__init__(daemon=True)
+        self.port, self.limit, self.seconds = port, limit, seconds
+        self.ok = self.refused = self.other = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        deadline = time.time() + self.seconds
+        while not self.halt.is_set() and time.time() < deadline and self.ok < self.limit:
+            try:
+                s = socket.create_connection(('127.0.0.1', self.port), timeout=2)
+            except ConnectionRefusedError:
+                self.refused += 1
+                continue
+            except OSError:
+                self.other += 1
+                continue
+            try:
+                s.sendall(b'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+                r = read_response(s)
+                if r and r[0] == 200:
+                    self.ok += 1
+                else:
+                    self.other += 1   # accepted by the old process as it let go
+            except OSError:
+                self.other += 1
+            finally:
+                s.close()
+            time.sleep(0.001)
+
+
+def open_sse(port):
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    s.sendall(b'GET /sse/c HTTP/1.1\r\nHost: t\r\n\r\n')
+    return s
+
+
+def read_until(sock, needle, timeout=5):
+    data = b''
+    sock.settimeout(timeout)
+    while needle not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def notify_socket(abstract):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = 'herald-test-%s' % uuid.uuid4().hex
+    if abstract:
+        s.bind('\0' + name)
+        return s, '@' + name
+    path = '/tmp/%s.sock' % name
+    s.bind(path)
+    return s, path
+
+
+def datagram(s, timeout=10):
+    s.settimeout(timeout)
+    return s.recv(4096).decode()
+
+
+def stop_new(pid):
+    os.kill(pid, signal.SIGTERM)
+    assert wait_gone(pid, 10), 'the new process did not exit'
+
+
+def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
+    path = str(tmp_path / 'sbin' / 'herald')
+    os.makedirs(os.path.dirname(path))
+    install(BIN, path)
+    note, name = notify_socket(abstract=True)
+    srv = herald(CONF, files=FILES, binary=path, env={'NOTIFY_SOCKET': name})
+    old = srv.proc.pid
+    assert datagram(note) == 'READY=1'
+    assert read_pid(srv) == old
+    sse = open_sse(srv.port)
+    assert b'200 OK' in read_until(sse, b'\r\n\r\n')
+    srv.request('POST', '/pub?channel=c', body='one')
+    assert b'data: one' in read_until(sse, b'data: one')
+
+    install(BIN, path)               # the path now names another file: the "new build"
+    knock = Knocker(srv.port)
+    knock.start()
+    time.sleep(0.1)
+    r = subprocess.run([path, '-c', srv.conf_path, '-s', 'upgrade'], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: read_pid(srv) not in (0, old), 15, 'the pid file to name the new process')
+    new = read_pid(srv)
+    assert datagram(note) == 'MAINPID=%d' % new
+    # The old process ends its stream the graceful way (the terminating chunk), then exits.
+    assert read_until(sse, b'0\r\n\r\n').endswith(b'0\r\n\r\n')
+    sse.close()
+    assert srv.proc.wait(timeout=10) == 0
+    time.sleep(0.2)
+    knock.halt.set()
+    knock.join()
+    try:
+        print('knock: ok %d, other %d, refused %d' % (knock.ok, knock.other, knock.refused))
+        assert knock.refused == 0, 'refused %d times (%d served)' % (knock.refused, knock.ok)
+        assert knock.ok > 0
+        assert pid_alive(new) and not pid_alive(old)
+        assert read_pid(srv) == new
+        assert srv.get('/')[0] == 200
+        log = srv.log()
+        assert '%d: upgrade: took over 127.0.0.1:%d' % (new, srv.port) in log
+        assert '%d: upgrade: new process %d serves; handed over' % (old, new) in log
+        note.setblocking(False)
+        try:
+            extra = note.recv(4096)
+        except BlockingIOError:
+            extra = None
+        assert extra is None, 'the old process told systemd more: %r' % extra
+    finally:
+        stop_new(new)
+    assert datagram(note) == 'STOPPING=1'   # from the new process, now the main one
+    note.close()
+    wait_for(lambda: read_pid(srv) == 0, 5, 'the pid file to go')
+    assert '%d: exiting' % new in srv.log()
+
+
+def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
+    path = str(tmp_path / 'sbin' / 'herald')
+    os.makedirs(os.path.dirname(path))
+    install(BIN, path)
+    srv = herald(CONF, files=FILES, binary=path)
+    old = srv.proc.pid
+    good_conf = open(srv.conf_path).read()
+
+    def upgrade_fails(n, why, during=None):
+        srv.signal(signal.SIGUSR2)
+        if during:
+            during()
+        wait_for(lambda: srv.log().count('upgrade failed, still serving') >= n, 15,
+                 'failure %d' % n)
+        line = [l for l in srv.log().splitlines() if 'upgrade failed' in l][n - 1]
+        assert why in line, line
+        assert srv.proc.poll() is None and read_pid(srv) == old
+        assert srv.get('/')[0] == 200
+
+    # A config the new process refuses (it exits 1 before taking anything).
+    with open(srv.conf_path, 'a') as f:
+        f.write('bogus_directive on;\n')
+    upgrade_fails(1, 'it exited with status 1')
+    assert 'unknown directive "bogus_directive"' in srv.log()
+    with open(srv.conf_path, 'w') as f:
+        f.write(good_conf)
+    # A "binary" that exits 1 at once.
+    install_script(path, '#!/bin/sh\nexit 1\n')
+    upgrade_fails(2, 'it exited with status 1')
+    # A process that takes the sockets and is killed before it confirms: its copies go with
+    # it, ours stay open, so no connection is refused meanwhile. While it holds them, a second
+    # upgrade is refused.
+    install_script(path, '''#!/usr/bin/python3
+import os, signal, socket, time
+s = socket.socket(fileno=int(os.environ['HERALD_UPGRADE_FD']))
+data, fds, _, _ = socket.recv_fds(s, 65536, 256)
+assert fds
+time.sleep(0.5)
+os.kill(os.getpid(), signal.SIGKILL)
+''')
+    knock = Knocker(srv.port, seconds=10)
+    knock.start()
+
+    def second_upgrade():
+        wait_for(lambda: srv.log().count('upgrade: starting') == 3, 5, 'the third upgrade')
+        srv.signal(signal.SIGUSR2)
+        assert srv.wait_log(r'upgrade refused: one is running \(new process \d+\)')
+
+    upgrade_fails(3, 'it killed by signal 9', during=second_upgrade)
+    knock.halt.set()
+    knock.join()
+    assert knock.refused == 0 and knock.ok > 0
+    # Still a working master: a reload applies.
+    srv.signal(signal.SIGHUP)
+    assert srv.wait_log('configuration reloaded')
+
+
+def test_s_upgrade_without_a_running_server(tmp_path):
+    conf = write_conf(tmp_path, 'pid %s/h.pid;\nhttp { server { listen 127.0.0.1:0; } }\n'
+                      % tmp_path)
+    r = run_bin('-c', conf, '-s', 'upgrade')
+    assert r.returncode == 1
+    assert 'h.pid" failed' in r.stderr and 'is herald running?' in r.stderr, r.stderr
+
+
+def test_notify_socket_datagrams(herald):
+    note, name = notify_socket(abstract=False)
+    try:
+        srv = herald(CONF, files=FILES, env={'NOTIFY_SOCKET': name})
+        assert datagram(note) == 'READY=1'
+        srv.signal(signal.SIGHUP)
+        reloading = datagram(note).split('\n')
+        assert reloading[0] == 'RELOADING=1' and reloading[1].startswith('MONOTONIC_USEC=')
+        assert int(reloading[1].split('=')[1]) > 0
+        assert datagram(note) == 'READY=1'
+        with open(srv.conf_path, 'a') as f:
+            f.write('bogus_directive on;\n')
+        srv.signal(signal.SIGHUP)         # rejected: systemd still hears that it is done
+        assert datagram(note).startswith('RELOADING=1\n')
+        assert datagram(note) == 'READY=1'
+        srv.signal(signal.SIGQUIT)
+        assert datagram(note) == 'STOPPING=1'
+        assert srv.proc.wait(timeout=10) == 0
+    finally:
+        note.close()
+        os.unlink(name)

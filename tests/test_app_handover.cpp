@@ -1,0 +1,153 @@
+// Unit tests for src/app/handover.cpp: the upgrade's records decode whole, byte by byte and at
+// every split to what was encoded; every truncation asks for more; another version, an
+// unknown type, an over-long or malformed body are refused cleanly.
+#include <string>
+#include <string_view>
+
+#include <criterion/criterion.h>
+
+#include "app/handover.hpp"
+#include "support/feed.hpp"
+
+using herald::ParseStatus;
+using herald::app::decode_record;
+using herald::app::encode_record;
+using herald::app::Record;
+using herald::app::RecordError;
+using herald::app::RecordResult;
+using herald::app::RecordType;
+using herald::test::FeedMode;
+using herald::test::GuardedBuffer;
+
+namespace {
+
+struct Case {
+    const char* name;
+    Record record;
+};
+
+const Case cases[] = {
+    {"listener", {RecordType::listener, "127.0.0.1:8080", 4}},
+    {"listener v6, one socket", {RecordType::listener, "[::1]:80", 1}},
+    {"listener, most sockets", {RecordType::listener, "0.0.0.0:443 proxy_protocol", 128}},
+    {"pid file", {RecordType::pid_file, "/run/herald.pid", 1}},
+    {"pid file, no fd", {RecordType::pid_file, "", 0}},
+    {"end", {RecordType::end, "", 4242}},
+    {"ready", {RecordType::ready, "", 0xfffffffeU}},
+};
+
+void assert_same(const Case& c, const Record& got, const char* how, std::size_t cut) {
+    cr_assert(got.type == c.record.type, "%s (%s %zu): type", c.name, how, cut);
+    cr_assert(got.name == c.record.name, "%s (%s %zu): name \"%s\"", c.name, how, cut,
+              got.name.c_str());
+    cr_assert_eq(got.value, c.record.value, "%s (%s %zu): value", c.name, how, cut);
+}
+
+std::string header(std::uint16_t version, std::uint16_t type, std::uint32_t length) {
+    std::string h;
+    h.push_back(static_cast<char>(version >> 8));
+    h.push_back(static_cast<char>(version & 0xff));
+    h.push_back(static_cast<char>(type >> 8));
+    h.push_back(static_cast<char>(type & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8) h.push_back(static_cast<char>(length >> shift));
+    return h;
+}
+
+} // namespace
+
+Test(handover, encodes_header_big_endian) {
+    std::string bytes = encode_record({RecordType::ready, "", 0x01020304});
+    cr_assert_eq(bytes.size(), 12U);
+    cr_assert(bytes == header(1, 4, 4) + std::string("\x01\x02\x03\x04", 4));
+}
+
+Test(handover, decodes_whole_bytewise_and_at_every_split, .timeout = 2.0) {
+    GuardedBuffer g;
+    for (const Case& c : cases) {
+        const std::string in = encode_record(c.record);
+        Record got;
+        auto step = [&](std::string_view s) { return decode_record(s, got); };
+        RecordResult r = herald::test::feed_whole(g, in, FeedMode::accumulate, step);
+        cr_assert(r.status == ParseStatus::done && r.consumed == in.size(), "%s whole", c.name);
+        assert_same(c, got, "whole", 0);
+        got = Record{};
+        r = herald::test::feed_bytewise(g, in, FeedMode::accumulate, step);
+        cr_assert(r.status == ParseStatus::done && r.consumed == in.size(), "%s bytewise", c.name);
+        assert_same(c, got, "bytewise", 0);
+        for (std::size_t cut = 0; cut <= in.size(); ++cut) {
+            got = Record{};
+            r = herald::test::feed_split(g, in, cut, FeedMode::accumulate, step);
+            cr_assert(r.status == ParseStatus::done && r.consumed == in.size(), "%s split %zu",
+                      c.name, cut);
+            assert_same(c, got, "split", cut);
+        }
+    }
+}
+
+Test(handover, truncated_at_every_offset_needs_more, .timeout = 2.0) {
+    GuardedBuffer g;
+    for (const Case& c : cases) {
+        const std::string in = encode_record(c.record);
+        for (std::size_t n = 0; n < in.size(); ++n) {
+            Record got{RecordType::pid_file, "untouched", 7};
+            RecordResult r = decode_record(g.place(std::string_view(in).substr(0, n)), got);
+            cr_assert(r.status == ParseStatus::need_more && r.consumed == 0, "%s: %zu bytes",
+                      c.name, n);
+            cr_assert(got.name == "untouched" && got.value == 7, "%s: out written at %zu", c.name,
+                      n);
+        }
+    }
+}
+
+Test(handover, consumes_one_record_of_several) {
+    const std::string a = encode_record({RecordType::listener, "127.0.0.1:1", 2});
+    const std::string both = a + encode_record({RecordType::end, "", 9});
+    Record got;
+    RecordResult r = decode_record(both, got);
+    cr_assert(r.status == ParseStatus::done && r.consumed == a.size());
+    cr_assert(got.name == "127.0.0.1:1" && got.value == 2);
+    r = decode_record(std::string_view(both).substr(r.consumed), got);
+    cr_assert(r.status == ParseStatus::done && got.type == RecordType::end && got.value == 9);
+}
+
+// A newer writer (or garbage) is refused as soon as its version field is complete, at every
+// length from there on: the reader never waits for a body it cannot read.
+Test(handover, refuses_other_versions_at_every_length) {
+    GuardedBuffer g;
+    for (std::uint16_t version : {std::uint16_t{0}, std::uint16_t{2}, std::uint16_t{0xffff}}) {
+        const std::string in = header(version, 4, 4) + std::string(4, '\0');
+        for (std::size_t n = 2; n <= in.size(); ++n) {
+            Record got;
+            RecordResult r = decode_record(g.place(std::string_view(in).substr(0, n)), got);
+            cr_assert(r.status == ParseStatus::error && r.error == RecordError::version,
+                      "version %u, %zu bytes", version, n);
+        }
+    }
+}
+
+Test(handover, refuses_bad_headers_and_bodies) {
+    struct Bad {
+        const char* name;
+        std::string input;
+        RecordError want;
+    };
+    const Bad bad[] = {
+        {"type 0", header(1, 0, 4) + std::string(4, '\0'), RecordError::type},
+        {"type 5", header(1, 5, 4) + std::string(4, '\0'), RecordError::type},
+        {"too long", header(1, 1, 4097), RecordError::length},
+        {"ready, 3 bytes", header(1, 4, 3) + "abc", RecordError::body},
+        {"ready, 5 bytes", header(1, 4, 5) + "abcde", RecordError::body},
+        {"listener, empty body", header(1, 1, 0), RecordError::body},
+        {"listener, name past body", header(1, 1, 4) + std::string("\0\x09\0\0", 4),
+         RecordError::body},
+        {"listener, bytes after count", header(1, 1, 5) + std::string("\0\0\0\1x", 5),
+         RecordError::body},
+    };
+    GuardedBuffer g;
+    for (const Bad& b : bad) {
+        Record got;
+        RecordResult r = decode_record(g.place(b.input), got);
+        cr_assert(r.status == ParseStatus::error && r.error == b.want, "%s: %s", b.name,
+                  herald::app::to_string(r.error));
+    }
+}
