@@ -38,6 +38,7 @@ struct ClusterClient::Command {
     Clock::time_point deadline, due;
     unsigned attempts = 0;
     bool asking = false; // send ASKING first, to ask_node
+    // cppcheck-suppress unusedStructMember
     NodeAddress ask_node;
 };
 
@@ -340,10 +341,10 @@ std::error_code ClusterClient::send(const std::shared_ptr<Command>& c) {
     std::vector<std::string_view> args(c->args.begin(), c->args.end());
     if (c->sharded_arg < args.size()) args[c->sharded_arg] = mode_ == Mode::cluster ? "1" : "0";
     const std::vector<std::string_view> keys(c->keys.begin(), c->keys.end());
-    auto on_reply = [this, c, from = n->address](std::error_code ec, const RespValue& v) {
-        this->on_reply(c, from, ec, v);
+    auto reply_cb = [this, c, from = n->address](std::error_code ec, const RespValue& v) {
+        on_reply(c, from, ec, v);
     };
-    if (!c->asking) return n->commands->eval(c->script, keys, args, std::move(on_reply));
+    if (!c->asking) return n->commands->eval(c->script, keys, args, std::move(reply_cb));
     // ASKING applies to the next command only: EVAL, so that no NOSCRIPT retry comes between.
     c->asking = false;
     if (std::error_code ec = n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
@@ -352,7 +353,7 @@ std::error_code ClusterClient::send(const std::shared_ptr<Command>& c) {
     std::vector<std::string_view> cmd{"EVAL", c->script.source, key_count};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
-    return n->commands->command(cmd, std::move(on_reply));
+    return n->commands->command(cmd, std::move(reply_cb));
 }
 
 void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddress& from,
@@ -408,7 +409,10 @@ void ClusterClient::retry_later(const std::shared_ptr<Command>& c, std::error_co
 void ClusterClient::run_retries() {
     const Clock::time_point now = loop_.now();
     std::vector<std::shared_ptr<Command>> due, later;
-    for (auto& c : retries_) (c->due <= now ? due : later).push_back(std::move(c));
+    for (auto& c : retries_) {
+        if (c->due <= now) due.push_back(std::move(c));
+        else later.push_back(std::move(c));
+    }
     retries_ = std::move(later);
     for (const auto& c : due)
         if (std::error_code ec = send(c)) retry_later(c, ec, no_reply);
