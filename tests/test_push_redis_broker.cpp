@@ -346,6 +346,24 @@ Test(push_redis_broker, a_channel_without_subscribers_stops_being_followed_after
 
 // ---- Redis Cluster ------------------------------------------------------------------------
 
+// The mode is asked with CLUSTER SLOTS; an ACL user who may not run CLUSTER still uses a
+// single server.
+Test(push_redis_broker, an_acl_user_without_cluster_uses_a_single_server) {
+    RedisServer server({"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-cluster"});
+    herald::test::start_server(server);
+    EventLoop loop;
+    herald::push::RedisBrokerOptions o;
+    o.link = herald::test::options_for(server);
+    o.link.user = "app";
+    o.link.password = "pw";
+    o.prefix = "acl:";
+    Node a(loop, o, 3), b(loop, o, 3);
+    Sub s;
+    subscribe(loop, b, s);
+    cr_assert_eq(publish(loop, a, "one").id, 1u);
+    cr_assert(run_until(loop, [&] { return s.ids == range(1, 1); }));
+}
+
 namespace {
 
 using herald::test::Seen;

@@ -50,7 +50,8 @@ struct ClusterStats {
 //
 // Until the first seed answers CLUSTER SLOTS the mode is unknown: commands wait (bounded by
 // max_in_flight and failed with the answer's error if no seed answers) and channels are
-// subscribed once it is known. "cluster support disabled" -> single-server mode for good.
+// subscribed once it is known. "cluster support disabled" (or NOPERM: an ACL user without
+// CLUSTER, or an unknown command) -> single-server mode for good.
 // Limits: a command is retried (after TRYAGAIN, CLUSTERDOWN, a node not connected) at most
 // max_cluster_attempts times within command_timeout; a command whose link dropped or timed out
 // is not retried (it may have run) and fails with that error.

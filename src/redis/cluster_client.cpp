@@ -122,8 +122,11 @@ void ClusterClient::read_slot_map() {
 void ClusterClient::on_slot_map(const NodeAddress& from, std::error_code ec, const RespValue& v) {
     reading_map_ = false;
     if (closing_) return;
+    // Not a cluster; or a user whose ACL denies CLUSTER (or a server or proxy without it),
+    // who can use the server as one anyway.
     if (!ec && v.is_error() && mode_ == Mode::unknown &&
-        v.str.find("cluster support disabled") != std::string_view::npos) {
+        (v.str.find("cluster support disabled") != std::string_view::npos ||
+         starts_with(v.str, "NOPERM") || starts_with(v.str, "ERR unknown command"))) {
         mode_ = Mode::single;
         single_ = &node(from);
         open_pubsub(*single_);
