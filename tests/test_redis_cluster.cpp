@@ -47,10 +47,11 @@ Test(redis_cluster, key_slot_matches_redis) {
                      c.key.data());
     // Every key of one channel shares the channel topic's slot.
     const auto topic = herald::redis::key_slot("{herald:news}");
-    for (std::string_view k : {"{herald:news}:seq"sv, "{herald:news}:buf"sv, "{herald:news}:epoch"sv,
-                               "{herald:news}:tick"sv})
+    for (std::string_view k : {"{herald:news}:seq"sv, "{herald:news}:buf"sv,
+                               "{herald:news}:epoch"sv, "{herald:news}:tick"sv})
         cr_expect_eq(herald::redis::key_slot(k), topic);
-    cr_expect_eq(herald::redis::key_slot("{herald:news"), herald::redis::crc16("{herald:news") % 16384);
+    cr_expect_eq(herald::redis::key_slot("{herald:news"),
+                 herald::redis::crc16("{herald:news") % 16384);
 }
 
 namespace {
@@ -65,7 +66,8 @@ struct MapCase {
 std::string render(const SlotMap& m) {
     std::string out;
     for (const auto& r : m.ranges) {
-        if (!out.empty()) out += " ";
+        if (!out.empty())
+            out += " ";
         out += std::to_string(r.first) + "-" + std::to_string(r.last) + "@" + r.master.text();
     }
     return out;
@@ -99,8 +101,8 @@ const MapCase map_cases[] = {
     {"negative slot", "*1\r\n*3\r\n:-1\r\n:5\r\n*2\r\n+h\r\n:1\r\n"sv, false, ""},
     {"first after last", "*1\r\n*3\r\n:9\r\n:5\r\n*2\r\n+h\r\n:1\r\n"sv, false, ""},
     {"overlapping ranges",
-     "*2\r\n*3\r\n:0\r\n:10\r\n*2\r\n+h\r\n:1\r\n*3\r\n:10\r\n:20\r\n*2\r\n+h\r\n:2\r\n"sv,
-     false, ""},
+     "*2\r\n*3\r\n:0\r\n:10\r\n*2\r\n+h\r\n:1\r\n*3\r\n:10\r\n:20\r\n*2\r\n+h\r\n:2\r\n"sv, false,
+     ""},
     {"port 0", "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n+h\r\n:0\r\n"sv, false, ""},
     {"port past 65535", "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n+h\r\n:65536\r\n"sv, false, ""},
     {"port as a string", "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n+h\r\n+1\r\n"sv, false, ""},
@@ -139,12 +141,10 @@ template <class Feed> void check_map(const MapCase& c, const char* how, Feed&& f
 Test(redis_cluster, slot_map_whole_bytewise_and_at_every_split, .timeout = 10.0) {
     GuardedBuffer g;
     for (const MapCase& c : map_cases) {
-        check_map(c, "whole", [&](auto step) {
-            return feed_whole(g, c.reply, FeedMode::accumulate, step);
-        });
-        check_map(c, "bytewise", [&](auto step) {
-            return feed_bytewise(g, c.reply, FeedMode::accumulate, step);
-        });
+        check_map(c, "whole",
+                  [&](auto step) { return feed_whole(g, c.reply, FeedMode::accumulate, step); });
+        check_map(c, "bytewise",
+                  [&](auto step) { return feed_bytewise(g, c.reply, FeedMode::accumulate, step); });
         for (std::size_t cut = 0; cut <= c.reply.size(); ++cut) {
             const std::string how = "split at " + std::to_string(cut);
             check_map(c, how.c_str(), [&](auto step) {
@@ -181,11 +181,11 @@ Test(redis_cluster, redirects) {
     cr_assert(herald::redis::parse_redirect("MOVED 12 :7003", r));
     cr_expect(r.node == (NodeAddress{"", 7003}));
 
-    for (std::string_view bad : {"MOVED"sv, "MOVED 3999"sv, "MOVED 16384 h:1"sv,
-                                 "MOVED -1 h:1"sv, "MOVED x h:1"sv, "MOVED 1 h"sv, "MOVED 1 h:0"sv,
-                                 "MOVED 1 h:65536"sv, "MOVED 1 h:"sv, "MOVED 1 h:1 extra"sv,
-                                 "ASK 1 h:p"sv, "moved 1 h:1"sv, "TRYAGAIN x"sv,
-                                 "ERR MOVED 1 h:1"sv, ""sv}) {
+    for (std::string_view bad :
+         {"MOVED"sv, "MOVED 3999"sv, "MOVED 16384 h:1"sv, "MOVED -1 h:1"sv, "MOVED x h:1"sv,
+          "MOVED 1 h"sv, "MOVED 1 h:0"sv, "MOVED 1 h:65536"sv, "MOVED 1 h:"sv,
+          "MOVED 1 h:1 extra"sv, "ASK 1 h:p"sv, "moved 1 h:1"sv, "TRYAGAIN x"sv,
+          "ERR MOVED 1 h:1"sv, ""sv}) {
         cr_expect(!herald::redis::parse_redirect(bad, r), "%.*s", int(bad.size()), bad.data());
         cr_expect(r.kind == RedirectKind::none);
     }

@@ -33,12 +33,12 @@ struct ClusterOptions {
 };
 
 struct ClusterStats {
-    ClientStats commands; // summed over the command links of the current masters (connected:
-                          // all of them up; resp3: all of them RESP3)
-    ClientStats pubsub;   // the same over the pub/sub links
-    bool cluster = false;             // the servers are a Redis Cluster
-    std::uint64_t masters = 0;        // in the current slot map (1 for a single server)
-    std::uint64_t redirects = 0;      // MOVED and ASK replies followed
+    ClientStats commands;        // summed over the command links of the current masters (connected:
+                                 // all of them up; resp3: all of them RESP3)
+    ClientStats pubsub;          // the same over the pub/sub links
+    bool cluster = false;        // the servers are a Redis Cluster
+    std::uint64_t masters = 0;   // in the current slot map (1 for a single server)
+    std::uint64_t redirects = 0; // MOVED and ASK replies followed
     std::uint64_t slot_map_reads = 0; // CLUSTER SLOTS answered
 };
 
@@ -70,8 +70,7 @@ public:
     // slot (every key must share it). args[sharded_arg] is replaced by "1" in cluster mode
     // (SPUBLISH) and "0" on a single server (PUBLISH); pass args.size() for none. Errors as
     // Client::command (nothing queued, cb not called); otherwise cb runs exactly once.
-    [[nodiscard]] std::error_code eval(const Script& script,
-                                       std::span<const std::string_view> keys,
+    [[nodiscard]] std::error_code eval(const Script& script, std::span<const std::string_view> keys,
                                        std::span<const std::string_view> args,
                                        std::size_t sharded_arg, ReplyCallback cb);
 
@@ -125,7 +124,7 @@ private:
     bool closing_ = false; // in the destructor
     bool reading_map_ = false, read_map_again_ = false;
     unsigned map_failures_ = 0; // consecutive failed slot map reads (retry backoff)
-    std::size_t next_seed_ = 0;  // asked next while the mode is unknown
+    std::size_t next_seed_ = 0; // asked next while the mode is unknown
     std::map<std::string, std::unique_ptr<Node>> nodes_; // by NodeAddress::text()
     Node* single_ = nullptr;                             // single-server mode
     std::array<Node*, cluster_slots> owners_{};          // cluster mode

@@ -23,7 +23,8 @@ constexpr std::array<std::uint16_t, 256> crc16_table = make_crc16_table();
 
 bool parse_port(std::string_view s, std::uint16_t& port) {
     std::uint64_t v = 0;
-    if (!ascii::parse_decimal(s, 65535, v) || v == 0) return false;
+    if (!ascii::parse_decimal(s, 65535, v) || v == 0)
+        return false;
     port = static_cast<std::uint16_t>(v);
     return true;
 }
@@ -41,7 +42,8 @@ bool parse_node(const RespValue& v, std::string_view reached_host, NodeAddress& 
 }
 
 bool parse_slot(const RespValue& v, std::uint16_t& slot) {
-    if (v.type != RespType::integer || v.integer < 0 || v.integer >= cluster_slots) return false;
+    if (v.type != RespType::integer || v.integer < 0 || v.integer >= cluster_slots)
+        return false;
     slot = static_cast<std::uint16_t>(v.integer);
     return true;
 }
@@ -74,7 +76,8 @@ std::string NodeAddress::text() const {
 const NodeAddress* SlotMap::owner(std::uint16_t slot) const noexcept {
     auto it = std::upper_bound(ranges.begin(), ranges.end(), slot,
                                [](std::uint16_t s, const SlotRange& r) { return s < r.first; });
-    if (it == ranges.begin()) return nullptr;
+    if (it == ranges.begin())
+        return nullptr;
     --it;
     return slot <= it->last ? &it->master : nullptr;
 }
@@ -82,13 +85,15 @@ const NodeAddress* SlotMap::owner(std::uint16_t slot) const noexcept {
 std::vector<NodeAddress> SlotMap::masters() const {
     std::vector<NodeAddress> out;
     for (const SlotRange& r : ranges)
-        if (std::find(out.begin(), out.end(), r.master) == out.end()) out.push_back(r.master);
+        if (std::find(out.begin(), out.end(), r.master) == out.end())
+            out.push_back(r.master);
     return out;
 }
 
 bool parse_cluster_slots(const RespValue& reply, std::string_view reached_host, SlotMap& out) {
     out.ranges.clear();
-    if (reply.type != RespType::array && reply.type != RespType::set) return false;
+    if (reply.type != RespType::array && reply.type != RespType::set)
+        return false;
     SlotMap map;
     map.ranges.reserve(reply.elements.size());
     for (const RespValue& e : reply.elements) {
@@ -102,8 +107,10 @@ bool parse_cluster_slots(const RespValue& reply, std::string_view reached_host, 
     std::sort(map.ranges.begin(), map.ranges.end(),
               [](const SlotRange& a, const SlotRange& b) { return a.first < b.first; });
     for (std::size_t i = 1; i < map.ranges.size(); ++i)
-        if (map.ranges[i].first <= map.ranges[i - 1].last) return false;
-    if (map.masters().size() > max_cluster_masters) return false;
+        if (map.ranges[i].first <= map.ranges[i - 1].last)
+            return false;
+    if (map.masters().size() > max_cluster_masters)
+        return false;
     out = std::move(map);
     return true;
 }

@@ -50,28 +50,33 @@ ClusterClient::~ClusterClient() {
     closing_ = true;
     for (auto& [text, n] : nodes_) {
         n->commands->close();
-        if (n->pubsub) n->pubsub->close();
+        if (n->pubsub)
+            n->pubsub->close();
     }
     std::deque<std::shared_ptr<Command>> left = std::move(waiting_);
     left.insert(left.end(), retries_.begin(), retries_.end());
     retries_.clear();
-    for (const auto& c : left) c->cb(ClientErrc::closed, no_reply);
+    for (const auto& c : left)
+        c->cb(ClientErrc::closed, no_reply);
 }
 
 std::error_code ClusterClient::start() {
     for (const NodeAddress& s : options_.seeds) {
         Node& n = node(s);
         n.seed = true;
-        if (!n.commands) return std::make_error_code(std::errc::invalid_argument);
+        if (!n.commands)
+            return std::make_error_code(std::errc::invalid_argument);
     }
-    if (options_.seeds.empty()) return std::make_error_code(std::errc::invalid_argument);
+    if (options_.seeds.empty())
+        return std::make_error_code(std::errc::invalid_argument);
     read_slot_map();
     return {};
 }
 
 ClusterClient::Node& ClusterClient::node(const NodeAddress& a) {
     auto [it, fresh] = nodes_.try_emplace(a.text());
-    if (!fresh) return *it->second;
+    if (!fresh)
+        return *it->second;
     it->second = std::make_unique<Node>();
     Node& n = *it->second;
     n.address = a;
@@ -90,7 +95,8 @@ ClusterClient::Node& ClusterClient::node(const NodeAddress& a) {
 // ---- slot map -------------------------------------------------------------------------------
 
 void ClusterClient::read_slot_map() {
-    if (mode_ == Mode::single || closing_) return;
+    if (mode_ == Mode::single || closing_)
+        return;
     if (reading_map_) {
         read_map_again_ = true;
         return;
@@ -100,10 +106,13 @@ void ClusterClient::read_slot_map() {
     if (mode_ == Mode::cluster) {
         std::vector<Node*> up;
         for (auto& [text, n] : nodes_)
-            if (n->master && n->commands && n->commands->connected()) up.push_back(n.get());
-        if (!up.empty()) from = up[slot_map_reads_ % up.size()];
+            if (n->master && n->commands && n->commands->connected())
+                up.push_back(n.get());
+        if (!up.empty())
+            from = up[slot_map_reads_ % up.size()];
     }
-    if (from == nullptr) from = &node(options_.seeds[next_seed_++ % options_.seeds.size()]);
+    if (from == nullptr)
+        from = &node(options_.seeds[next_seed_++ % options_.seeds.size()]);
     if (!from->commands) {
         slot_map_failed(ClientErrc::not_connected);
         return;
@@ -121,7 +130,8 @@ void ClusterClient::read_slot_map() {
 
 void ClusterClient::on_slot_map(const NodeAddress& from, std::error_code ec, const RespValue& v) {
     reading_map_ = false;
-    if (closing_) return;
+    if (closing_)
+        return;
     // Not a cluster; or a user whose ACL denies CLUSTER (or a server or proxy without it),
     // who can use the server as one anyway.
     if (!ec && v.is_error() && mode_ == Mode::unknown &&
@@ -140,7 +150,8 @@ void ClusterClient::on_slot_map(const NodeAddress& from, std::error_code ec, con
         const bool first = mode_ == Mode::unknown;
         mode_ = Mode::cluster;
         apply(map);
-        if (first) decided();
+        if (first)
+            decided();
         if (read_map_again_) {
             read_map_again_ = false;
             read_slot_map();
@@ -158,18 +169,20 @@ void ClusterClient::slot_map_failed(std::error_code ec) {
     if (mode_ == Mode::unknown) {
         std::deque<std::shared_ptr<Command>> failed = std::move(waiting_);
         waiting_.clear();
-        for (const auto& c : failed) c->cb(ec, no_reply);
+        for (const auto& c : failed)
+            c->cb(ec, no_reply);
     }
     const ClientOptions& o = options_.link;
-    const Clock::duration delay =
-        std::min<Clock::duration>(o.reconnect_max, o.reconnect_min * (1u << std::min(map_failures_, 16u)));
+    const Clock::duration delay = std::min<Clock::duration>(
+        o.reconnect_max, o.reconnect_min * (1u << std::min(map_failures_, 16u)));
     ++map_failures_;
     map_timer_ = loop_.add_timer(delay, [this] { read_slot_map(); });
 }
 
 void ClusterClient::apply(const SlotMap& map) {
     owners_.fill(nullptr);
-    for (auto& [text, n] : nodes_) n->master = false;
+    for (auto& [text, n] : nodes_)
+        n->master = false;
     for (const SlotRange& r : map.ranges) {
         Node& n = node(r.master);
         n.master = true;
@@ -182,8 +195,8 @@ void ClusterClient::apply(const SlotMap& map) {
 
 // The mode is known: channels are subscribed and the commands that waited go.
 void ClusterClient::decided() {
-    HERALD_NOTICE("redis: %s", mode_ == Mode::cluster ? "Redis Cluster (sharded pub/sub)"
-                                                      : "single server");
+    HERALD_NOTICE("redis: %s",
+                  mode_ == Mode::cluster ? "Redis Cluster (sharded pub/sub)" : "single server");
     place_all();
     if (mode_ == Mode::cluster) {
         refresh_timer_ = loop_.add_timer(slot_map_refresh, [this] { refresh(); });
@@ -191,7 +204,8 @@ void ClusterClient::decided() {
     std::deque<std::shared_ptr<Command>> ready = std::move(waiting_);
     waiting_.clear();
     for (const auto& c : ready)
-        if (std::error_code ec = send(c)) retry_later(c, ec, no_reply);
+        if (std::error_code ec = send(c))
+            retry_later(c, ec, no_reply);
 }
 
 void ClusterClient::refresh() {
@@ -219,12 +233,14 @@ void ClusterClient::retire_unused() {
 
 void ClusterClient::subscribe(std::string_view channel) {
     auto [it, fresh] = channels_.try_emplace(std::string(channel), nullptr);
-    if (fresh) place(it->first, it->second);
+    if (fresh)
+        place(it->first, it->second);
 }
 
 void ClusterClient::unsubscribe(std::string_view channel) {
     const auto it = channels_.find(std::string(channel));
-    if (it == channels_.end()) return;
+    if (it == channels_.end())
+        return;
     if (it->second != nullptr && it->second->pubsub)
         it->second->pubsub->unsubscribe(channel, mode_ == Mode::cluster);
     channels_.erase(it);
@@ -241,11 +257,14 @@ void ClusterClient::place(const std::string& channel, Node*& at) {
     Node* owner = mode_ == Mode::single    ? single_
                   : mode_ == Mode::cluster ? owners_[key_slot(channel)]
                                            : nullptr;
-    if (owner == at) return;
+    if (owner == at)
+        return;
     const bool sharded = mode_ == Mode::cluster;
-    if (at != nullptr && at->pubsub) at->pubsub->unsubscribe(channel, sharded);
+    if (at != nullptr && at->pubsub)
+        at->pubsub->unsubscribe(channel, sharded);
     at = owner;
-    if (owner == nullptr || !owner->commands) return; // no owner yet, or not reachable
+    if (owner == nullptr || !owner->commands)
+        return; // no owner yet, or not reachable
     open_pubsub(*owner);
     owner->pubsub->subscribe(channel, sharded);
 }
@@ -253,7 +272,8 @@ void ClusterClient::place(const std::string& channel, Node*& at) {
 // Every master (or the single server) has its pub/sub link from the start, so that /status
 // shows it connected before the first channel.
 void ClusterClient::open_pubsub(Node& n) {
-    if (n.pubsub || !n.commands) return;
+    if (n.pubsub || !n.commands)
+        return;
     ClientOptions o = options_.link;
     o.host = n.address.host;
     o.port = n.address.port;
@@ -263,7 +283,8 @@ void ClusterClient::open_pubsub(Node& n) {
 }
 
 void ClusterClient::place_all() {
-    for (auto& [channel, at] : channels_) place(channel, at);
+    for (auto& [channel, at] : channels_)
+        place(channel, at);
 }
 
 void ClusterClient::on_message(std::string_view channel, std::string_view payload,
@@ -287,15 +308,19 @@ void ClusterClient::on_link_up(bool after_link_down) noexcept {
 void ClusterClient::on_subscription_ended(std::string_view channel, bool) noexcept {
     // The channel's slot moved: it goes to the new owner once the map says which.
     const auto it = channels_.find(std::string(channel));
-    if (it == channels_.end()) return;
+    if (it == channels_.end())
+        return;
     it->second = nullptr;
-    if (mode_ == Mode::cluster) read_slot_map();
-    else place(it->first, it->second);
+    if (mode_ == Mode::cluster)
+        read_slot_map();
+    else
+        place(it->first, it->second);
 }
 
 void ClusterClient::on_subscription_refused(std::string_view error) noexcept {
     Redirect r;
-    if (mode_ != Mode::cluster || !parse_redirect(error, r)) return;
+    if (mode_ != Mode::cluster || !parse_redirect(error, r))
+        return;
     if (!r.node.host.empty()) {
         owners_[r.slot] = &node(r.node);
         place_all();
@@ -306,10 +331,12 @@ void ClusterClient::on_subscription_refused(std::string_view error) noexcept {
 // ---- commands -------------------------------------------------------------------------------
 
 std::error_code ClusterClient::eval(const Script& script, std::span<const std::string_view> keys,
-                                    std::span<const std::string_view> args,
-                                    std::size_t sharded_arg, ReplyCallback cb) {
-    if (closing_) return ClientErrc::closed;
-    if (mode_ == Mode::unknown && !reading_map_) return ClientErrc::not_connected;
+                                    std::span<const std::string_view> args, std::size_t sharded_arg,
+                                    ReplyCallback cb) {
+    if (closing_)
+        return ClientErrc::closed;
+    if (mode_ == Mode::unknown && !reading_map_)
+        return ClientErrc::not_connected;
     if (waiting_.size() + retries_.size() >= options_.link.max_in_flight)
         return ClientErrc::queue_full;
     auto c = std::make_shared<Command>();
@@ -334,23 +361,24 @@ std::error_code ClusterClient::eval(const Script& script, std::span<const std::s
 }
 
 std::error_code ClusterClient::send(const std::shared_ptr<Command>& c) {
-    Node* n = mode_ == Mode::single ? single_
-              : c->asking           ? &node(c->ask_node)
-                                    : owners_[c->slot];
+    Node* n = mode_ == Mode::single ? single_ : c->asking ? &node(c->ask_node) : owners_[c->slot];
     if (n == nullptr || !n->commands) {
         read_slot_map();
         return ClientErrc::not_connected;
     }
     std::vector<std::string_view> args(c->args.begin(), c->args.end());
-    if (c->sharded_arg < args.size()) args[c->sharded_arg] = mode_ == Mode::cluster ? "1" : "0";
+    if (c->sharded_arg < args.size())
+        args[c->sharded_arg] = mode_ == Mode::cluster ? "1" : "0";
     const std::vector<std::string_view> keys(c->keys.begin(), c->keys.end());
     auto reply_cb = [this, c, from = n->address](std::error_code ec, const RespValue& v) {
         on_reply(c, from, ec, v);
     };
-    if (!c->asking) return n->commands->eval(c->script, keys, args, std::move(reply_cb));
+    if (!c->asking)
+        return n->commands->eval(c->script, keys, args, std::move(reply_cb));
     // ASKING applies to the next command only: EVAL, so that no NOSCRIPT retry comes between.
     c->asking = false;
-    if (std::error_code ec = n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
+    if (std::error_code ec =
+            n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
         return ec;
     const std::string key_count = std::to_string(keys.size());
     std::vector<std::string_view> cmd{"EVAL", c->script.source, key_count};
@@ -369,7 +397,8 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
     if (!ec && v.is_error() && parse_redirect(v.str, r) && c->attempts < max_cluster_attempts) {
         ++c->attempts;
         ++redirects_;
-        if (r.node.host.empty()) r.node.host = from.host;
+        if (r.node.host.empty())
+            r.node.host = from.host;
         if (r.kind == RedirectKind::moved) {
             owners_[r.slot] = &node(r.node);
             place_all();
@@ -378,17 +407,21 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
             c->asking = true;
             c->ask_node = r.node;
         }
-        if (std::error_code e = send(c)) retry_later(c, e, no_reply);
+        if (std::error_code e = send(c))
+            retry_later(c, e, no_reply);
         return;
     }
-    if (!ec && v.is_error() && (starts_with(v.str, "TRYAGAIN") || starts_with(v.str, "CLUSTERDOWN"))) {
-        if (starts_with(v.str, "CLUSTERDOWN")) read_slot_map();
+    if (!ec && v.is_error() &&
+        (starts_with(v.str, "TRYAGAIN") || starts_with(v.str, "CLUSTERDOWN"))) {
+        if (starts_with(v.str, "CLUSTERDOWN"))
+            read_slot_map();
         retry_later(c, ec, v);
         return;
     }
     // A dropped link or a timeout: the command may have run, so it is not sent again; the
     // master may be failing over, so the map is read again.
-    if (ec == ClientErrc::connection_lost || ec == ClientErrc::timeout) read_slot_map();
+    if (ec == ClientErrc::connection_lost || ec == ClientErrc::timeout)
+        read_slot_map();
     c->cb(ec, v);
 }
 
@@ -406,23 +439,27 @@ void ClusterClient::retry_later(const std::shared_ptr<Command>& c, std::error_co
     ++c->attempts;
     c->due = now + delay;
     retries_.push_back(c);
-    if (!retry_timer_.active()) retry_timer_ = loop_.add_timer(delay, [this] { run_retries(); });
+    if (!retry_timer_.active())
+        retry_timer_ = loop_.add_timer(delay, [this] { run_retries(); });
 }
 
 void ClusterClient::run_retries() {
     const Clock::time_point now = loop_.now();
     std::vector<std::shared_ptr<Command>> due, later;
     for (auto& c : retries_) {
-        if (c->due <= now) due.push_back(std::move(c));
-        else later.push_back(std::move(c));
+        if (c->due <= now)
+            due.push_back(std::move(c));
+        else
+            later.push_back(std::move(c));
     }
     retries_ = std::move(later);
     for (const auto& c : due)
-        if (std::error_code ec = send(c)) retry_later(c, ec, no_reply);
+        if (std::error_code ec = send(c))
+            retry_later(c, ec, no_reply);
     if (!retries_.empty() && !retry_timer_.active()) {
-        const auto next = std::min_element(
-            retries_.begin(), retries_.end(),
-            [](const auto& a, const auto& b) { return a->due < b->due; });
+        const auto next =
+            std::min_element(retries_.begin(), retries_.end(),
+                             [](const auto& a, const auto& b) { return a->due < b->due; });
         retry_timer_ = loop_.add_timer(std::max<Clock::duration>((*next)->due - now, {}),
                                        [this] { run_retries(); });
     }
@@ -450,21 +487,27 @@ ClusterStats ClusterClient::stats() const {
     };
     bool any_pubsub = false;
     for (const auto& [text, n] : nodes_) {
-        const bool counted = mode_ == Mode::cluster ? n->master
+        const bool counted = mode_ == Mode::cluster  ? n->master
                              : mode_ == Mode::single ? n.get() == single_
                                                      : n->seed;
-        if (!counted) continue;
+        if (!counted)
+            continue;
         ++s.masters;
-        if (n->commands) add(s.commands, n->commands->stats());
-        else s.commands.connected = false;
+        if (n->commands)
+            add(s.commands, n->commands->stats());
+        else
+            s.commands.connected = false;
         if (n->pubsub) {
             any_pubsub = true;
             add(s.pubsub, n->pubsub->stats());
         }
     }
-    if (s.masters == 0) s.commands.connected = s.commands.resp3 = false;
-    if (!any_pubsub) s.pubsub.connected = s.pubsub.resp3 = false;
-    if (mode_ != Mode::cluster) s.masters = mode_ == Mode::single ? 1 : 0;
+    if (s.masters == 0)
+        s.commands.connected = s.commands.resp3 = false;
+    if (!any_pubsub)
+        s.pubsub.connected = s.pubsub.resp3 = false;
+    if (mode_ != Mode::cluster)
+        s.masters = mode_ == Mode::single ? 1 : 0;
     return s;
 }
 
