@@ -226,7 +226,7 @@ FUZZ_SRC_encoders := src/push/encode.cpp src/push/message.cpp src/push/resume.cp
                      src/ws/close.cpp src/ws/utf8.cpp src/http/chunked.cpp src/deflate/deflater.cpp \
                      src/core/clock.cpp src/core/ascii.cpp src/core/base64url.cpp
 FUZZ_SRC_path     := src/http/target.cpp src/http/request.cpp src/core/ascii.cpp
-FUZZ_SRC_resp     := src/redis/resp.cpp src/core/buffer.cpp
+FUZZ_SRC_resp     := src/redis/resp.cpp src/redis/cluster.cpp src/core/buffer.cpp src/core/ascii.cpp
 FUZZ_SRC_jwt      := src/auth/jwt.cpp src/auth/json_reader.cpp src/core/base64url.cpp \
                      src/core/hmac.cpp src/core/sha256.cpp
 FUZZ_SRC_proxy    := src/net/proxy_protocol.cpp src/net/socket.cpp src/core/unique_fd.cpp

@@ -127,6 +127,8 @@ std::unique_ptr<push::Broker> make_broker(const config::Config& cfg, EventLoop& 
     push::RedisBrokerOptions o;
     o.link.host = cfg.redis.host;
     o.link.port = cfg.redis.port;
+    for (const config::RedisConf::Server& s : cfg.redis.servers)
+        o.servers.push_back(redis::NodeAddress{s.host, s.port});
     o.link.user = cfg.redis.user;
     o.link.password = cfg.redis.password;
     o.link.database = cfg.redis.database;

@@ -404,6 +404,18 @@ Test(config_directives, redis_broker_values) {
     cfg = config::load_config_string("http { redis_server [::ffff:10.0.0.1]:65535; }", "t.conf");
     cr_expect_str_eq(cfg->redis.host.c_str(), "::ffff:10.0.0.1");
     cr_expect_eq(cfg->redis.port, 65535);
+    cr_expect_eq(cfg->redis.servers.size(), 1);
+
+    // Several lines are the seed nodes of a Redis Cluster, in order; host:port is the first.
+    cfg = config::load_config_string("http { broker redis; redis_server 127.0.0.1:7001;\n"
+                                     "redis_server [::1]:7002; redis_server 10.0.0.3:7003; }",
+                                     "t.conf");
+    cr_assert_eq(cfg->redis.servers.size(), 3);
+    cr_expect_str_eq(cfg->redis.host.c_str(), "127.0.0.1");
+    cr_expect_eq(cfg->redis.port, 7001);
+    cr_expect(cfg->redis.servers[0] == (config::RedisConf::Server{"127.0.0.1", 7001}));
+    cr_expect(cfg->redis.servers[1] == (config::RedisConf::Server{"::1", 7002}));
+    cr_expect(cfg->redis.servers[2] == (config::RedisConf::Server{"10.0.0.3", 7003}));
 
     // redis_* without `broker redis` are accepted and unused.
     cfg = config::load_config_string(
@@ -430,8 +442,16 @@ Test(config_directives, redis_broker_errors) {
          "\"redis\""},
         {"http {\n  broker redis;\n}",
          "t.conf:2:3: \"broker redis\" requires a \"redis_server\""},
-        {"http { broker redis;\n  redis_server 127.0.0.1:1;\n  redis_server 127.0.0.1:2; }",
-         "t.conf:3:3: Redis Cluster is not supported yet: one \"redis_server\" only"},
+        {"http { broker redis;\n  redis_server 127.0.0.1:1;\n  redis_server 127.0.0.1:1; }",
+         "t.conf:3:3: \"redis_server\" 127.0.0.1:1 is duplicate"},
+        {"http { broker redis;\n" + [] {
+             std::string lines;
+             for (std::size_t i = 1; i <= config::max_redis_servers + 1; ++i)
+                 lines += "redis_server 127.0.0.1:" + std::to_string(i) + ";\n";
+             return lines;
+         }() + "}",
+         "t.conf:18:1: too many \"redis_server\" directives (at most 16 Redis Cluster seed "
+         "nodes)"},
         {"http { redis_server localhost:6379; }",
          "t.conf:1:21: invalid value \"localhost:6379\" in \"redis_server\" directive" +
              std::string(server_form)},

@@ -62,6 +62,14 @@ struct Node {
         o.link = herald::test::options_for(server);
         o.prefix = prefix;
         o.linger = linger;
+        start(loop, o, buffer, max_channels);
+    }
+    // A node with its own options (Redis Cluster seeds).
+    Node(EventLoop& loop, const herald::push::RedisBrokerOptions& o, std::uint32_t buffer) {
+        start(loop, o, buffer, 100);
+    }
+    void start(EventLoop& loop, const herald::push::RedisBrokerOptions& o, std::uint32_t buffer,
+               std::uint64_t max_channels) {
         broker = herald::push::make_redis_broker(loop, o);
         worker = broker->attach_worker(loop);
         Config cfg;
@@ -334,4 +342,179 @@ Test(push_redis_broker, a_channel_without_subscribers_stops_being_followed_after
     Sub again;
     subscribe(loop, a, again, std::nullopt, "gone");
     cr_assert(run_until(loop, [&] { return links(a).catch_up_reads > reads; }, std::chrono::milliseconds(3000)));
+}
+
+// ---- Redis Cluster ------------------------------------------------------------------------
+
+// The mode is asked with CLUSTER SLOTS; an ACL user who may not run CLUSTER still uses a
+// single server.
+Test(push_redis_broker, an_acl_user_without_cluster_uses_a_single_server) {
+    RedisServer server({"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-cluster"});
+    herald::test::start_server(server);
+    EventLoop loop;
+    herald::push::RedisBrokerOptions o;
+    o.link = herald::test::options_for(server);
+    o.link.user = "app";
+    o.link.password = "pw";
+    o.prefix = "acl:";
+    Node a(loop, o, 3), b(loop, o, 3);
+    Sub s;
+    subscribe(loop, b, s);
+    cr_assert_eq(publish(loop, a, "one").id, 1u);
+    cr_assert(run_until(loop, [&] { return s.ids == range(1, 1); }));
+}
+
+namespace {
+
+using herald::test::Seen;
+
+// Three masters on free loopback ports, slots split in thirds, joined with CLUSTER MEET
+// (what `redis-cli --cluster create` does, without its fixed waits).
+struct Cluster {
+    std::string bus[3] = {bus_port(), bus_port(), bus_port()};
+    RedisServer servers[3] = {RedisServer(args(bus[0])), RedisServer(args(bus[1])),
+                              RedisServer(args(bus[2]))};
+    std::unique_ptr<herald::redis::Client> admin[3];
+    std::string ids[3];
+
+    explicit Cluster(EventLoop& loop) {
+        static const char* const ranges[3][2] = {{"0", "5460"}, {"5461", "10922"},
+                                                 {"10923", "16383"}};
+        for (int i = 0; i < 3; ++i) {
+            herald::test::start_server(servers[i]);
+            admin[i] = std::make_unique<herald::redis::Client>(
+                loop, herald::test::options_for(servers[i]));
+            herald::test::connect_client(loop, *admin[i]);
+            ids[i] = cmd(loop, i, {"CLUSTER", "MYID"}).str;
+            cr_assert_eq(cmd(loop, i, {"CLUSTER", "ADDSLOTSRANGE", ranges[i][0], ranges[i][1]}).str,
+                         "OK");
+        }
+        for (int i = 1; i < 3; ++i) {
+            const std::string port = std::to_string(servers[i].port());
+            cr_assert_eq(cmd(loop, 0, {"CLUSTER", "MEET", "127.0.0.1", port, bus[i]}).str, "OK");
+        }
+        // Up when every node says ok and maps every slot.
+        cr_assert(run_until(loop, [&] {
+            for (int i = 0; i < 3; ++i) {
+                if (cmd(loop, i, {"CLUSTER", "INFO"}).str.find("cluster_state:ok") ==
+                    std::string::npos)
+                    return false;
+                if (cmd(loop, i, {"CLUSTER", "SLOTS"}).elements.size() != 3) return false;
+            }
+            return true;
+        }, std::chrono::milliseconds(10000)), "the cluster did not come up");
+    }
+    // The cluster bus gets its own free port (by default it is the port + 10000, which may be
+    // taken or past 65535).
+    static std::string bus_port() { return std::to_string(herald::test::free_loopback_port()); }
+    static std::vector<std::string> args(const std::string& bus) {
+        return {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-port", bus};
+    }
+    Seen cmd(EventLoop& loop, int i, std::initializer_list<std::string_view> args) {
+        return herald::test::call(loop, *admin[i], args);
+    }
+    herald::redis::NodeAddress address(int i) const {
+        return {"127.0.0.1", servers[i].port()};
+    }
+    // The master (0..2) of a slot, by the ranges above (before any migration).
+    static int master_of(std::uint16_t slot) { return slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2; }
+};
+
+herald::push::RedisBrokerOptions cluster_options(const Cluster& c, const std::string& prefix,
+                                                 std::initializer_list<int> seeds) {
+    herald::push::RedisBrokerOptions o;
+    o.link = herald::test::options_for(c.servers[0]);
+    o.prefix = prefix;
+    for (int i : seeds) o.servers.push_back(c.address(i));
+    return o;
+}
+
+} // namespace
+
+// Channels on every master: published on one node (all three seeds), delivered on another
+// (one seed: the cluster found from it) and resumed there; then one channel's slot migrates
+// to another master while it is published on (ASK during the move, MOVED after it, and the
+// sharded subscription moved when Redis ends it): nothing lost, nothing twice.
+Test(push_redis_broker, cluster_routes_by_slot_and_follows_a_migrating_slot, .timeout = 90.0) {
+    EventLoop loop;
+    Cluster cluster(loop);
+    const std::string prefix = "c1:";
+    Node a(loop, cluster_options(cluster, prefix, {0, 1, 2}), 50);
+    Node b(loop, cluster_options(cluster, prefix, {1}), 50);
+
+    // One channel per master: the slot of its topic "{c1:NAME}" says which.
+    std::string names[3];
+    for (int k = 0, found = 0; found < 3 && k < 1000; ++k) {
+        const std::string n = "ch" + std::to_string(k);
+        const int m = Cluster::master_of(herald::redis::key_slot("{" + prefix + n + "}"));
+        if (names[m].empty()) {
+            names[m] = n;
+            ++found;
+        }
+    }
+    Sub subs[3];
+    for (int m = 0; m < 3; ++m) {
+        cr_assert(!names[m].empty());
+        subscribe(loop, b, subs[m], std::nullopt, names[m].c_str());
+        for (int i = 1; i <= 3; ++i) {
+            const PublishResult r = publish(loop, a, names[m] + "-" + std::to_string(i),
+                                            names[m].c_str());
+            cr_assert_eq(r.error, PushError::none, "%s: %s", names[m].c_str(), to_string(r.error));
+            cr_assert_eq(r.id, static_cast<std::uint64_t>(i));
+        }
+        // The channel's keys live on its master only.
+        const Seen there = cluster.cmd(loop, m, {"EXISTS", "{" + prefix + names[m] + "}:seq"});
+        cr_assert_eq(there.integer, 1, "%s keys on master %d", names[m].c_str(), m);
+    }
+    for (Sub& s : subs) cr_assert(run_until(loop, [&] { return s.ids == range(1, 3); }));
+    // Resume on b from id 1 (messages a published).
+    Sub resumed;
+    subscribe(loop, b, resumed, Cursor{subs[0].epoch, 1}, names[0].c_str());
+    cr_assert(resumed.first.history.messages.size() == 2);
+    cr_assert_eq(resumed.first.history.messages[0]->id, 2u);
+    cr_assert(run_until(loop, [&] {
+        const auto st = links(b);
+        return st.cluster && st.masters == 3 && st.commands.connected && st.pubsub.connected;
+    }, std::chrono::milliseconds(3000)));
+
+    // Migrate names[0]'s slot from its master (0) to master 1 while publishing on a.
+    const std::string& ch = names[0];
+    const std::string slot = std::to_string(herald::redis::key_slot("{" + prefix + ch + "}"));
+    std::uint64_t next = 4;
+    const auto pub = [&] {
+        const PublishResult r = publish(loop, a, "m" + std::to_string(next), ch.c_str());
+        cr_assert_eq(r.error, PushError::none, "publish %llu: %s", (unsigned long long)next,
+                     to_string(r.error));
+        cr_assert_eq(r.id, next);
+        ++next;
+    };
+    cr_assert_eq(cluster.cmd(loop, 1, {"CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.ids[0]}).str, "OK");
+    cr_assert_eq(cluster.cmd(loop, 0, {"CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.ids[1]}).str, "OK");
+    pub(); // the keys are still on master 0
+    const Seen keys = cluster.cmd(loop, 0, {"CLUSTER", "GETKEYSINSLOT", slot, "10"});
+    cr_assert_eq(keys.elements.size(), 3u, "seq, buf, epoch");
+    const std::string port1 = std::to_string(cluster.servers[1].port());
+    const Seen moved = cluster.cmd(loop, 0, {"MIGRATE", "127.0.0.1", port1, "", "0", "5000",
+                                             "KEYS", keys.elements[0], keys.elements[1],
+                                             keys.elements[2]});
+    cr_assert_eq(moved.str, "OK", "%s", moved.str.c_str());
+    const std::uint64_t redirects_before = links(a).redirects;
+    pub(); // master 0 answers ASK: run on master 1 after ASKING
+    pub();
+    for (int i : {1, 0, 2})
+        cr_assert_eq(cluster.cmd(loop, i, {"CLUSTER", "SETSLOT", slot, "NODE", cluster.ids[1]}).str, "OK");
+    for (int i = 0; i < 4; ++i) pub(); // MOVED, then master 1 directly
+    cr_assert(run_until(loop, [&] { return links(a).redirects >= redirects_before + 3; },
+                        std::chrono::milliseconds(3000)), "ASK and MOVED followed");
+    // b's subscriber got every message once, in order, whichever master published it.
+    cr_assert(run_until(loop, [&] { return subs[0].ids.size() >= next - 1; },
+                        std::chrono::milliseconds(8000)),
+              "delivered %zu of %llu", subs[0].ids.size(), (unsigned long long)(next - 1));
+    cr_assert(subs[0].ids == range(1, next - 1));
+    cr_assert_eq(subs[0].resets, 0);
+    cr_assert_eq(subs[0].data.back(), "m" + std::to_string(next - 1));
+    // And the other channels still work.
+    cr_assert_eq(publish(loop, a, "after", names[2].c_str()).id, 4u);
+    cr_assert(run_until(loop, [&] { return subs[2].ids == range(1, 4); }));
 }

@@ -167,9 +167,18 @@ enum class BrokerKind : std::uint8_t { memory, redis };
 // The Redis link of `broker redis` (http context). Filled only from redis_* directives; with
 // `broker memory` they are accepted and unused.
 struct RedisConf {
-    std::string host;        // `redis_server HOST:PORT`: numeric, IPv6 without brackets;
-                             // "" = none written (no DNS on a loop thread)
+    struct Server {
+        std::string host;       // numeric, IPv6 without brackets (no DNS on a loop thread)
+        std::uint16_t port = 0; // 1..65535
+        bool operator==(const Server&) const = default;
+    };
+    std::string host;        // the first `redis_server HOST:PORT`: numeric, IPv6 without
+                             // brackets; "" = none written (no DNS on a loop thread)
     std::uint16_t port = 0;  // 1..65535 once host is set
+    // Every `redis_server` line in order (the first is host:port above). One line: a single
+    // server, or any node of a Redis Cluster (found out on connect); several: the seed nodes
+    // of a Redis Cluster (at most max_redis_servers, no duplicates).
+    std::vector<Server> servers;
     std::string user;        // `redis_user`: ACL user for AUTH ("" = the default user)
     std::string password;    // `redis_password` ("" = no AUTH); never logged
     std::string prefix = "herald:"; // `redis_prefix`: starts every key and pub/sub channel

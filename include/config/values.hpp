@@ -53,6 +53,9 @@ inline constexpr std::size_t max_channel_name = 128;
 // for channel names, in the config, in request paths and in the broker.
 [[nodiscard]] bool is_valid_channel_name(std::string_view s) noexcept;
 
+// `redis_server` lines (Redis Cluster seed nodes); one is enough to find a whole cluster.
+inline constexpr std::size_t max_redis_servers = 16;
+
 inline constexpr std::size_t max_redis_prefix = 64;
 // [A-Za-z0-9_.:-]{1,max_redis_prefix}: the channel name characters, so that a prefix plus a
 // channel name is a Redis key made of them only (no `{`, which would change its hash slot).

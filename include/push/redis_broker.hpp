@@ -7,16 +7,21 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "event/event_loop.hpp"
 #include "push/broker.hpp"
 #include "redis/client.hpp"
+#include "redis/cluster.hpp"
 
 namespace herald::push {
 
 struct RedisBrokerOptions {
     redis::ClientOptions link;      // the Redis server, AUTH, SELECT, timeouts
+    // Several: the seed nodes of a Redis Cluster (link's host and port are then unused); none:
+    // link's host and port. One server may be a single Redis or any node of a cluster.
+    std::vector<redis::NodeAddress> servers;
     std::string prefix = "herald:"; // of every key and pub/sub channel name
     // A channel with no subscriber on this node and no visit (subscribe, poll, info) for this
     // long stops being followed: its pub/sub subscription and node copy go.
@@ -24,8 +29,13 @@ struct RedisBrokerOptions {
 };
 
 struct RedisLinkStats {
-    redis::ClientStats commands; // the node's command link
-    redis::ClientStats pubsub;   // the node's pub/sub link
+    // The node's command links and pub/sub links: one of each, or in a Redis Cluster one of
+    // each per master, summed (connected: every one up).
+    redis::ClientStats commands;
+    redis::ClientStats pubsub;
+    bool cluster = false;             // the servers are a Redis Cluster
+    std::uint64_t masters = 0;        // masters in the slot map (1 for a single server)
+    std::uint64_t redirects = 0;      // MOVED and ASK replies followed
     std::uint64_t catch_up_reads = 0; // channel reads after a link or id gap (and first use)
     std::uint64_t resets = 0;         // channel lives replaced (data lost, trimmed gap)
     std::uint64_t mirrored = 0;       // channels this node follows now

@@ -88,6 +88,12 @@ public:
     // Every channel subscribed when the link came up is confirmed again. After an
     // on_link_down(), the receiver must read what it missed from history.
     virtual void on_link_up(bool after_link_down) noexcept = 0;
+    // Redis ended a subscription by itself (Redis 7 sends sunsubscribe when a sharded
+    // channel's slot moves to another node): the client no longer keeps it.
+    virtual void on_subscription_ended(std::string_view /*channel*/, bool /*sharded*/) noexcept {}
+    // Redis refused a subscription command (-MOVED: the channel's slot is another node's).
+    // The client has logged it and still counts the channel as wanted.
+    virtual void on_subscription_refused(std::string_view /*error*/) noexcept {}
 
 protected:
     ~PubSubHandler() = default;

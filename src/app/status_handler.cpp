@@ -237,6 +237,10 @@ void prom_redis(std::string& out, const Figures& f) {
                 r.resets);
     prom_metric(out, "herald_redis_channels", "gauge", "Channels this node follows in Redis.",
                 r.mirrored);
+    prom_metric(out, "herald_redis_masters", "gauge",
+                "Redis masters this node has links to (1 for a single server).", r.masters);
+    prom_metric(out, "herald_redis_redirects_total", "counter",
+                "Redis Cluster MOVED and ASK replies followed.", r.redirects);
 }
 
 std::string prometheus(const Figures& f) {
@@ -350,7 +354,10 @@ std::string json_redis(const Figures& f) {
     return ",\"redis\":{\"commands\":" + link(r.commands) + ",\"pubsub\":" + link(r.pubsub) +
            ",\"catch_up_reads\":" + std::to_string(r.catch_up_reads) +
            ",\"resets\":" + std::to_string(r.resets) +
-           ",\"channels\":" + std::to_string(r.mirrored) + "}";
+           ",\"channels\":" + std::to_string(r.mirrored) +
+           ",\"cluster\":" + (r.cluster ? "true" : "false") +
+           ",\"masters\":" + std::to_string(r.masters) +
+           ",\"redirects\":" + std::to_string(r.redirects) + "}";
 }
 
 std::string json(const Figures& f) {

@@ -84,14 +84,24 @@ void broker(Loader& l, const Directive& d) {
     l.cfg.broker = v == "redis" ? BrokerKind::redis : BrokerKind::memory;
 }
 
-// Repeatable so that a list of Redis Cluster seed nodes can be written later; one for now.
+// One line: the Redis server (or any node of a Redis Cluster); several: Redis Cluster seeds.
 void redis_server(Loader& l, const Directive& d) {
-    if (!l.cfg.redis.host.empty())
-        l.fail(d, "Redis Cluster is not supported yet: one \"redis_server\" only");
-    if (!parse_host_port(d.args[0].value, l.cfg.redis.host, l.cfg.redis.port))
+    RedisConf& r = l.cfg.redis;
+    if (r.servers.size() >= max_redis_servers)
+        l.fail(d, "too many \"redis_server\" directives (at most " +
+                      std::to_string(max_redis_servers) + " Redis Cluster seed nodes)");
+    RedisConf::Server s;
+    if (!parse_host_port(d.args[0].value, s.host, s.port))
         l.invalid(d, 0,
                   ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address and a port from 1 "
                   "to 65535 (no host names: herald does not resolve DNS on its event loops)");
+    if (std::find(r.servers.begin(), r.servers.end(), s) != r.servers.end())
+        l.fail(d, "\"redis_server\" " + d.args[0].value + " is duplicate");
+    if (r.servers.empty()) {
+        r.host = s.host;
+        r.port = s.port;
+    }
+    r.servers.push_back(std::move(s));
 }
 
 bool is_printable_word(std::string_view s) noexcept {

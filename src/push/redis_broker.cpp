@@ -28,6 +28,7 @@
 #include "core/ascii.hpp"
 #include "core/log.hpp"
 #include "push/resume.hpp"
+#include "redis/cluster_client.hpp"
 #include "redis/script.hpp"
 
 namespace herald::push {
@@ -78,6 +79,15 @@ std::shared_ptr<Message> to_message(std::string_view channel, Wire&& w) {
     return m;
 }
 
+// The configured servers (link.host:port when none is listed) with the link settings.
+redis::ClusterOptions cluster_options(const RedisBrokerOptions& o) {
+    redis::ClusterOptions c;
+    c.seeds = o.servers;
+    if (c.seeds.empty()) c.seeds.push_back(redis::NodeAddress{o.link.host, o.link.port});
+    c.link = o.link;
+    return c;
+}
+
 // Whole seconds for EXPIRE, rounded up (0 = none).
 std::string ttl_seconds(Duration ttl) {
     if (ttl.count() <= 0) return "0";
@@ -89,16 +99,15 @@ class RedisBroker final : public Broker, private redis::PubSubHandler {
 public:
     RedisBroker(EventLoop& home, RedisBrokerOptions o, Clock& clock)
         : home_(home), options_(std::move(o)), mirror_(make_memory_broker(clock)),
-          commands_(home, options_.link), pubsub_(home, options_.link, *this),
+          links_(home, cluster_options(options_), *this),
           publish_script_(redis::make_script(redis::publish_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
           close_script_(redis::make_script(redis::close_script_source)) {
         // The links connect once the home loop runs (after a daemon's fork).
         home_.post([this] {
-            for (redis::Client* c : {&commands_, &pubsub_})
-                if (std::error_code ec = c->start())
-                    HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(),
-                                 options_.link.port, ec.message().c_str());
+            if (std::error_code ec = links_.start())
+                HERALD_ERROR("redis %s:%u: %s", options_.link.host.c_str(), options_.link.port,
+                             ec.message().c_str());
             arm_sweep();
         });
     }
@@ -327,6 +336,7 @@ private:
                                             4 * tick->interval.count(), 1000))
                                       : "";
         const std::string_view keys[] = {k_seq, k_buf, k_epoch, k_tick};
+        constexpr std::size_t sharded_arg = 6; // ARGV[7]: SPUBLISH in a cluster
         const std::string_view args[] = {data, type, buffer, ttl, topic, candidate, "0", event,
                                          slot, life};
         const std::span<const std::string_view> key_list(keys, tick ? 4 : 3);
@@ -349,7 +359,8 @@ private:
             }
             answer(worker, call, [done, r] { done(r); });
         };
-        if (std::error_code ec = commands_.eval(publish_script_, key_list, arg_list, on_reply)) {
+        if (std::error_code ec =
+                links_.eval(publish_script_, key_list, arg_list, sharded_arg, on_reply)) {
             HERALD_WARN("redis publish on \"%s\": %s", ch.c_str(), ec.message().c_str());
             answer(worker, std::move(call),
                    [done] { done(PublishResult{PushError::unavailable, 0, 0, 0}); });
@@ -371,7 +382,7 @@ private:
             }
             answer(worker, call, [done, e] { done(e); });
         };
-        if (std::error_code ec = commands_.eval(close_script_, keys, args, on_reply))
+        if (std::error_code ec = links_.eval(close_script_, keys, args, 1, on_reply))
             answer(worker, std::move(call), [done] { done(PushError::unavailable); });
     }
 
@@ -394,8 +405,8 @@ private:
         }
         m.waiters.push_back(Waiter{std::move(fn), now + options_.link.command_timeout});
         if (fresh) {
-            pubsub_.subscribe(key(ch, ""), false);
-            if (!pubsub_.connected())
+            links_.subscribe(key(ch, ""));
+            if (!links_.connected(key(ch, "")))
                 HERALD_DEBUG("redis: \"%s\" waits for the pub/sub link", ch.c_str());
         }
     }
@@ -427,7 +438,7 @@ private:
         auto on_reply = [this, ch](std::error_code ec, const redis::RespValue& v) {
             on_read(ch, ec, v);
         };
-        if (std::error_code ec = commands_.eval(sync_script_, keys, args, on_reply))
+        if (std::error_code ec = links_.eval(sync_script_, keys, args, std::size(args), on_reply))
             on_read(ch, ec, redis::RespValue{});
     }
 
@@ -527,7 +538,7 @@ private:
         if (it == mirrors_.end()) return;
         wake(it->second, close ? PushError::not_found : PushError::unavailable);
         mirrors_.erase(it);
-        pubsub_.unsubscribe(key(ch, ""), false);
+        links_.unsubscribe(key(ch, ""));
     }
 
     std::string channel_of(std::string_view topic) const {
@@ -562,8 +573,7 @@ private:
     }
 
     void on_link_down() noexcept override {
-        HERALD_WARN("redis: pub/sub link to %s:%u lost; channels are read again when it is back",
-                    options_.link.host.c_str(), options_.link.port);
+        HERALD_WARN("redis: a pub/sub link was lost; its channels are read again when it is back");
     }
 
     // Each subscription confirmed again has already started its read (on_subscribed).
@@ -587,7 +597,8 @@ private:
                 [now](const Waiter& w) { return w.deadline > now; });
             std::move(overdue, m.waiters.end(), std::back_inserter(late));
             m.waiters.erase(overdue, m.waiters.end());
-            if (m.retry && m.state == State::live && pubsub_.connected()) reread.push_back(ch);
+            if (m.retry && m.state == State::live && links_.connected(key(ch, "")))
+                reread.push_back(ch);
             if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= options_.linger) {
                 if (mirror_->subscriber_count(ch) == 0) idle.push_back(ch);
             }
@@ -596,12 +607,16 @@ private:
         for (const std::string& ch : reread) read_channel(ch);
         for (const std::string& ch : idle) {
             mirrors_.erase(ch);
-            pubsub_.unsubscribe(key(ch, ""), false);
+            links_.unsubscribe(key(ch, ""));
             (void)mirror_->forget(ch);
         }
         std::lock_guard<std::mutex> lock(stats_mutex_);
-        link_stats_.commands = commands_.stats();
-        link_stats_.pubsub = pubsub_.stats();
+        const redis::ClusterStats links = links_.stats();
+        link_stats_.commands = links.commands;
+        link_stats_.pubsub = links.pubsub;
+        link_stats_.cluster = links.cluster;
+        link_stats_.masters = links.masters;
+        link_stats_.redirects = links.redirects;
         link_stats_.catch_up_reads = catch_up_reads_.load(std::memory_order_relaxed);
         link_stats_.resets = resets_.load(std::memory_order_relaxed);
         link_stats_.mirrored = mirrors_.size();
@@ -610,8 +625,7 @@ private:
     EventLoop& home_;
     RedisBrokerOptions options_;
     std::unique_ptr<LocalBroker> mirror_;
-    redis::Client commands_;
-    redis::Client pubsub_;
+    redis::ClusterClient links_; // the command and pub/sub links (one of each per master)
     const redis::Script publish_script_, sync_script_, close_script_;
 
     // Home loop only:

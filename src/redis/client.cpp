@@ -281,6 +281,7 @@ void Client::on_pubsub(const RespValue& v) noexcept {
     if (v.is_error()) {
         HERALD_WARN("redis %s:%u: pub/sub: %.*s", options_.host.c_str(), options_.port,
                     static_cast<int>(v.str.size()), v.str.data());
+        handler_->on_subscription_refused(v.str);
         return;
     }
     if ((v.type != RespType::push && v.type != RespType::array) || v.elements.size() < 3)
@@ -298,6 +299,16 @@ void Client::on_pubsub(const RespValue& v) noexcept {
             announced_down_ = false;
             handler_->on_link_up(after_down);
         }
+    } else if (kind == "unsubscribe" || kind == "sunsubscribe") {
+        // Our own unsubscribe took the channel out of the set first; one still in it was
+        // ended by Redis.
+        const bool sharded = kind == "sunsubscribe";
+        auto& set = sharded ? schannels_ : channels_;
+        const auto it = set.find(channel);
+        if (it == set.end())
+            return;
+        set.erase(it);
+        handler_->on_subscription_ended(channel, sharded);
     }
 }
 

@@ -7,7 +7,10 @@
 //  - feeding whole or in three pieces (fuzzer-chosen cuts, each piece a fresh copy at a new
 //    address) gives the same replies, status and error; errors are sticky;
 //  - the command encoder's output for the first reply's strings reads back as an array of the
-//    same bulk strings.
+//    same bulk strings;
+//  - every reply read as a CLUSTER SLOTS answer (redis/cluster.hpp) gives a map whose ranges
+//    are sorted, disjoint, within 0..16383 and owned by a master with a port, or nothing; an
+//    error reply read as a redirection gives a slot within 0..16383 and a port.
 // Input layout: [cut1 u16][cut2 u16] then the reply bytes.
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_support.hpp"
+#include "redis/cluster.hpp"
 #include "redis/resp.hpp"
 
 namespace {
@@ -47,6 +51,29 @@ void describe(const RespValue& v, const Piece& piece, std::size_t depth, std::st
     for (const RespValue& e : v.elements)
         describe(e, piece, depth + 1, out);
     out.push_back(']');
+}
+
+void check_cluster(const RespValue& v) {
+    SlotMap map;
+    if (parse_cluster_slots(v, "10.0.0.1", map)) {
+        for (std::size_t i = 0; i < map.ranges.size(); ++i) {
+            const SlotRange& r = map.ranges[i];
+            require(r.first <= r.last && r.last < cluster_slots, "ranges within the slots");
+            require(i == 0 || map.ranges[i - 1].last < r.first, "ranges sorted and disjoint");
+            require(r.master.port != 0 && !r.master.host.empty(), "a master has an address");
+            require(map.owner(r.first) != nullptr && *map.owner(r.last) == r.master,
+                    "owner() finds the range's master");
+        }
+        require(map.masters().size() <= max_cluster_masters, "masters bounded");
+    } else {
+        require(map.ranges.empty(), "a refused map is empty");
+    }
+    Redirect r;
+    if (parse_redirect(v.str, r))
+        require(r.kind != RedirectKind::none && r.slot < cluster_slots && r.node.port != 0,
+                "a redirection names a slot and a port");
+    else
+        require(r.kind == RedirectKind::none, "no redirection when refused");
 }
 
 struct Outcome {
@@ -82,6 +109,7 @@ Outcome feed(std::string_view in, std::size_t cut1, std::size_t cut2) {
                 break;
             require(r.consumed >= 3, "a reply is at least 3 bytes");
             describe(p.value(), bytes, 0, o.log);
+            check_cluster(p.value());
             o.consumed += r.consumed;
             buffer.erase(0, r.consumed);
         }

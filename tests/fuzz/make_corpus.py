@@ -136,6 +136,11 @@ CORPORA = {
         'push_attr': cfg(2, 9, b'|1\r\n+ttl\r\n:5\r\n>3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$1\r\nm\r\n'),
         'nested': cfg(1, 2, b'*2\r\n*1\r\n*1\r\n%1\r\n+k\r\n*0\r\n:7\r\n'),
         'malformed': cfg(0, 1, b'*2\r\n:1\r\n$x\r\n'),
+        'cluster_slots': cfg(4, 60, b'*2\r\n*3\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n'
+                             b':7001\r\n$2\r\nid\r\n*4\r\n:8192\r\n:16383\r\n'
+                             b'*2\r\n$1\r\n?\r\n:7002\r\n*2\r\n+::1\r\n:7003\r\n'),
+        'redirects': cfg(3, 30, b'-MOVED 3999 127.0.0.1:6381\r\n-ASK 12 ::1:7000\r\n'
+                         b'-MOVED 1 :7003\r\n-TRYAGAIN x\r\n'),
     },
 }
 

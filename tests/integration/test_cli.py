@@ -35,6 +35,19 @@ def test_t_reports_broker_redis_without_server(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_t_takes_redis_cluster_seeds_and_refuses_a_duplicate(tmp_path):
+    conf = tmp_path / 'cluster.conf'
+    seeds = ''.join('    redis_server 127.0.0.1:%d;\n' % p for p in (7000, 7001, 7002))
+    conf.write_text('user root;\nhttp {\n    broker redis;\n' + seeds + '}\n')
+    r = run('-t', '-c', str(conf))
+    assert r.returncode == 0, r.stderr
+    conf.write_text('user root;\nhttp {\n    broker redis;\n' + seeds +
+                    '    redis_server 127.0.0.1:7001;\n}\n')
+    r = run('-t', '-c', str(conf))
+    assert r.returncode == 1
+    assert '%s:7:5: "redis_server" 127.0.0.1:7001 is duplicate' % conf in r.stderr, r.stderr
+
+
 def test_t_reports_errors_in_included_files(tmp_path):
     (tmp_path / 'inc').mkdir()
     (tmp_path / 'inc' / 'a.conf').write_text('server {\n  listen 127.0.0.1:0\n}\n')

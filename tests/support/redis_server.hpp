@@ -45,8 +45,8 @@ inline void kill_redis_servers() {
             s.pid = 0;
         }
         if (s.dir[0] != '\0') {
-            std::string log = std::string(s.dir) + "/redis.log";
-            ::unlink(log.c_str());
+            for (const char* f : {"/redis.log", "/nodes.conf"})
+                ::unlink((std::string(s.dir) + f).c_str());
             ::rmdir(s.dir);
             s.dir[0] = '\0';
         }
@@ -87,6 +87,7 @@ public:
         SpawnedRedis& s = spawned_redis[slot_];
         if (s.dir[0] != '\0') {
             ::unlink(log_path().c_str());
+            ::unlink((dir() + "/nodes.conf").c_str()); // a cluster node's (cluster-config-file)
             ::rmdir(s.dir);
             s.dir[0] = '\0';
         }

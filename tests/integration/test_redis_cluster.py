@@ -1,0 +1,301 @@
+"""The Redis broker on a Redis Cluster (README "Several nodes: the Redis broker"): three
+masters started by this module (one cluster for the module), herald nodes configured with the
+three `redis_server` seeds (or one, to find the rest).
+
+The design checked here:
+  - each channel's keys live on the master of its hash slot; channels are chosen so that every
+    master holds some, and a publish on one node reaches every strategy on another node;
+  - a client resumes on another node than the one that served it (Last-Event-ID, ?since=);
+  - one channel's slot migrates to another master while it is published on (ASK during the
+    move, MOVED after it, the sharded subscription ended by Redis and made on the new owner):
+    subscribers on the other node get every message once, in order, on the same connection.
+"""
+import binascii
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text, parse_iframe
+from test_redis_broker import (RedisError, RedisServer, free_port, poll_until, published_id, split_id,
+                               sse_events, sse_wait, ws_json)
+
+REDIS_TIMEOUT_S = 1
+WAIT = 4
+RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
+
+
+class ClusterNode(RedisServer):
+    """A redis-server with cluster mode on (its nodes.conf in its own folder). The cluster bus
+    gets its own free port (by default it is the port + 10000, which may be taken or too
+    high)."""
+
+    def __init__(self, folder):
+        super().__init__(folder)
+        self.bus_port = free_port()
+
+    def start(self, timeout=10):
+        exe = shutil.which('redis-server')
+        assert exe, 'redis-server not found: install redis-server (tools/deps.sh test)'
+        self.proc = subprocess.Popen(
+            [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+             '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
+             '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+             '--cluster-port', str(self.bus_port),
+             '--logfile', os.path.join(self.dir, 'redis.log')],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, 'redis-server exited: ' + self.log()
+            try:
+                if self.cmd('PING', timeout=0.5) == 'PONG':
+                    return self
+            except (OSError, EOFError, RedisError):
+                pass
+            time.sleep(0.02)
+        raise AssertionError('redis-server did not answer PING: ' + self.log())
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+    """Three masters, slots in thirds, joined by CLUSTER MEET (what `redis-cli --cluster
+    create` does, without its fixed waits)."""
+    masters = [ClusterNode(tmp_path_factory.mktemp('cluster')).start() for _ in range(3)]
+    try:
+        for m, (a, b) in zip(masters, RANGES):
+            m.id = m.cmd('CLUSTER', 'MYID').decode()
+            assert m.cmd('CLUSTER', 'ADDSLOTSRANGE', a, b) == 'OK'
+        for m in masters[1:]:
+            assert masters[0].cmd('CLUSTER', 'MEET', '127.0.0.1', m.port, m.bus_port) == 'OK'
+        deadline = time.monotonic() + 10
+        while not all(b'cluster_state:ok' in m.cmd('CLUSTER', 'INFO') and
+                      len(m.cmd('CLUSTER', 'SLOTS')) == 3 for m in masters):
+            assert time.monotonic() < deadline, [m.log() for m in masters]
+            time.sleep(0.05)
+        yield masters
+    finally:
+        for m in masters:
+            m.kill()
+
+
+CONF = '''
+error_log stderr info;
+http {
+    access_log off;
+    broker redis;
+%(servers)s
+    redis_prefix %(prefix)s;
+    redis_timeout %(timeout)ds;
+    channel_autocreate on;
+    longpoll_timeout 5s;
+    server {
+        listen 127.0.0.1:0;
+        root {www};
+        location = /status { status; }
+%(routes)s
+    }
+}
+'''
+
+
+@pytest.fixture
+def nodes(herald, cluster):
+    """node(seeds) starts one more herald node on the module's cluster (seeds: indexes of the
+    masters written as redis_server lines), all with the same fresh prefix."""
+    prefix = 't%s:' % os.urandom(4).hex()
+
+    def node(seeds=(0, 1, 2)):
+        servers = '\n'.join('    redis_server 127.0.0.1:%d;' % cluster[i].port for i in seeds)
+        conf = CONF % {'servers': servers, 'prefix': prefix, 'timeout': REDIS_TIMEOUT_S,
+                       'routes': STRATEGY_ROUTES}
+        srv = herald(conf, files={'www/index.html': 'static'})
+        srv.prefix = prefix
+        return srv
+
+    node.prefix = prefix
+    return node
+
+
+def crc16(data):
+    return binascii.crc_hqx(data, 0)  # CRC-16/XMODEM, Redis Cluster's key hash
+
+
+def slot_of(key):
+    """Redis Cluster's hash slot of key (a {hash tag} hashes alone)."""
+    k = key.encode()
+    a = k.find(b'{')
+    if a >= 0:
+        b = k.find(b'}', a + 1)
+        if b > a + 1:
+            k = k[a + 1:b]
+    return crc16(k) % 16384
+
+
+def master_of(slot):
+    return next(i for i, (a, b) in enumerate(RANGES) if a <= slot <= b)
+
+
+def channels_on_every_master(prefix, count=5):
+    """count channel names, spread over the three masters (by their topic {prefix+name})."""
+    out, k = [], 0
+    while len(out) < count:
+        name = 'c%d' % k
+        if master_of(slot_of('{%s%s}' % (prefix, name))) == len(out) % 3:
+            out.append(name)
+        k += 1
+    return out
+
+
+def status(srv):
+    c = Conn(srv.port)
+    try:
+        st, _, body = c.request('GET', '/status')
+        assert st == 200
+        return json.loads(body)
+    finally:
+        c.close()
+
+
+# ---- 1. every strategy, channels on every master --------------------------------------------
+
+def test_every_strategy_on_every_master_receives_what_another_node_publishes(nodes, cluster):
+    a, b = nodes(), nodes(seeds=(1,))  # b finds the cluster from one seed
+    chans = channels_on_every_master(nodes.prefix, 5)
+    strategies = dict(zip(chans, ('sse', 'ws', 'if', 'lp', 'poll')))
+    warm = {ch: published_id(a, ch, 'w-' + ch) for ch in chans}
+    owners = set()
+    for ch in chans:  # the keys are on the master of their slot
+        m = master_of(slot_of('{%s%s}' % (nodes.prefix, ch)))
+        owners.add(m)
+        assert cluster[m].cmd('EXISTS', '{%s%s}:seq' % (nodes.prefix, ch)) == 1
+    assert owners == {0, 1, 2}
+    subs = {}
+    for ch, kind in strategies.items():
+        if kind == 'sse':
+            subs[ch] = Stream(b.port, '/sse/%s?since=0' % ch)
+            assert sse_wait(subs[ch], 1)[0]['id'] == warm[ch]
+        elif kind == 'ws':
+            subs[ch] = Ws(b.port, '/ws/%s?since=0&format=json' % ch)
+            assert ws_json(subs[ch])['id'] == warm[ch]
+        elif kind == 'if':
+            subs[ch] = Stream(b.port, '/if/%s?since=0' % ch)
+            subs[ch].wait_for(lambda s: len(parse_iframe(s.body)) >= 1, WAIT)
+        elif kind == 'lp':
+            subs[ch] = Conn(b.port)
+            subs[ch].send(build_request('GET', '/lp/%s?since=%s' % (ch, warm[ch])))
+    got = {ch: published_id(a, ch, 'hello-' + ch) for ch in chans}
+    for ch, kind in strategies.items():
+        want = got[ch]
+        assert split_id(want) == (split_id(warm[ch])[0], 2)
+        if kind == 'sse':
+            assert [(e['id'], e['data']) for e in sse_wait(subs[ch], 2)][1] == (want, 'hello-' + ch)
+        elif kind == 'ws':
+            env = ws_json(subs[ch])
+            assert (env['id'], env['data'], env['channel']) == (want, 'hello-' + ch, ch)
+        elif kind == 'if':
+            subs[ch].wait_for(lambda s: len(parse_iframe(s.body)) >= 2, WAIT)
+            assert parse_iframe(subs[ch].body)[1][1][:2] == ['hello-' + ch, want]
+        elif kind == 'lp':
+            subs[ch].sock.settimeout(WAIT)
+            st, h, body = subs[ch].response()
+            assert (st, body, etag_text(h)) == (200, ('hello-' + ch).encode(), want)
+        else:
+            h, body = poll_until(b.port, '/poll/%s?since=%s' % (ch, warm[ch]))
+            assert (body, etag_text(h)) == (('hello-' + ch).encode(), want)
+    for s in subs.values():
+        s.close()
+    deadline = time.monotonic() + 3  # /status's Redis figures are refreshed each second
+    while True:
+        r = status(b)['redis']
+        if r['cluster'] and r['masters'] == 3 and r['commands']['connected'] and \
+                r['pubsub']['connected']:
+            break
+        assert time.monotonic() < deadline, r
+        time.sleep(0.1)
+
+
+# ---- 2. resume on another node ---------------------------------------------------------------
+
+def test_resume_on_another_node_than_the_one_that_served(nodes):
+    a, b = nodes(), nodes()
+    for ch in channels_on_every_master(nodes.prefix, 3):
+        first = [published_id(a, ch, 'm%d' % k) for k in (1, 2, 3)]
+        sse = Stream(a.port, '/sse/%s?since=0' % ch)
+        assert [e['id'] for e in sse_wait(sse, 3)] == first
+        sse.close()
+        later = [published_id(a, ch, 'm%d' % k) for k in (4, 5)]
+        sse = Stream(b.port, '/sse/' + ch, headers={'Last-Event-ID': first[2]})
+        events = sse_wait(sse, 2)
+        assert [(e['id'], e['data']) for e in events] == list(zip(later, ('m4', 'm5')))
+        assert all(e['event'] == 'message' for e in events), events
+        sse.close()
+        ws = Ws(b.port, '/ws/%s?since=%s&format=json' % (ch, first[1]))
+        assert [ws_json(ws)['id'] for _ in range(3)] == [first[2]] + later
+        ws.close()
+
+
+# ---- 3. a slot migrates while publishing -----------------------------------------------------
+
+def test_a_slot_migrating_while_publishing_loses_and_doubles_nothing(nodes, cluster):
+    a, b = nodes(), nodes()
+    ch = channels_on_every_master(nodes.prefix, 1)[0]   # on master 0
+    src, dst = cluster[0], cluster[1]
+    slot = slot_of('{%s%s}' % (nodes.prefix, ch))
+    w = published_id(a, ch, 'warm-up')
+    sse = Stream(b.port, '/sse/%s?since=0' % ch)
+    ws = Ws(b.port, '/ws/%s?since=0&format=json' % ch)
+    assert sse_wait(sse, 1)[0]['id'] == w and ws_json(ws)['id'] == w
+
+    sent = [(w, 'warm-up')]
+    steps = []
+
+    def publisher():
+        c = Conn(a.port, timeout=REDIS_TIMEOUT_S + 5)
+        try:
+            for k in range(60):  # ~50/s
+                st, _, body = c.request('POST', '/pub?channel=' + ch, body='n%d' % k,
+                                        headers={'Content-Type': 'text/plain'})
+                assert st == 201, (k, st, body)
+                sent.append((json.loads(body)['id'], 'n%d' % k))
+                if k == 15:
+                    steps.append(dst.cmd('CLUSTER', 'SETSLOT', slot, 'IMPORTING', src.id))
+                    steps.append(src.cmd('CLUSTER', 'SETSLOT', slot, 'MIGRATING', dst.id))
+                if k == 25:  # the keys go: the next publishes are ASKed to dst
+                    keys = src.cmd('CLUSTER', 'GETKEYSINSLOT', slot, 10)
+                    steps.append(src.cmd('MIGRATE', '127.0.0.1', dst.port, '', 0, 5000,
+                                         'KEYS', *keys))
+                if k == 35:  # dst owns the slot: MOVED, and Redis ends src's subscription
+                    for m in (dst, src, cluster[2]):
+                        steps.append(m.cmd('CLUSTER', 'SETSLOT', slot, 'NODE', dst.id))
+                time.sleep(0.02)
+        finally:
+            c.close()
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    got_ws = [(w, 'warm-up')]
+    deadline = time.monotonic() + 10
+    while len(got_ws) < 61 and time.monotonic() < deadline:
+        env = ws_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        got_ws.append((env.get('id'), env.get('data')))
+    t.join()
+    assert steps == ['OK'] * 6, steps
+    assert dst.cmd('EXISTS', '{%s%s}:seq' % (nodes.prefix, ch)) == 1
+    assert len(sent) == 61
+    assert [split_id(i)[1] for i, _ in sent] == list(range(1, 62))
+    assert got_ws == sent
+    assert [(e['id'], e['data']) for e in sse_wait(sse, 61)] == sent
+    assert not sse.ended and not sse.eof
+    last = published_id(a, ch, 'last')
+    sse.wait_for(lambda s: any(e['id'] == last for e in sse_events(s)), WAIT)
+    assert [e['id'] for e in sse_events(sse)] == [i for i, _ in sent] + [last]
+    deadline = time.monotonic() + 3  # /status's Redis figures are refreshed each second
+    while status(a)['redis']['redirects'] < 2:
+        assert time.monotonic() < deadline, status(a)['redis']
+        time.sleep(0.1)
+    sse.close()
+    ws.close()
