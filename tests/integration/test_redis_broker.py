@@ -24,7 +24,7 @@ import time
 import pytest
 
 from push_clients import (STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text,
-                          parse_iframe, parse_sse)
+                          parse_iframe, parse_sse, ws_client_frame, ws_key)
 from redis_server import RedisServer
 
 REDIS_TIMEOUT_S = 1  # redis_timeout in the nodes' config
@@ -489,3 +489,28 @@ def test_a_stopped_redis_never_blocks_the_event_loop(nodes, redis):
         assert answer['elapsed'] < REDIS_TIMEOUT_S + 1.5, answer
     finally:
         redis.proc.send_signal(signal.SIGCONT)
+
+
+# ---- 11. frames sent before the 101 --------------------------------------------------------
+
+@pytest.mark.parametrize('pings', [1, 200])
+def test_frames_sent_before_the_101_are_read_once_the_subscribe_is_answered(nodes, pings):
+    """A client that sends frames right behind its upgrade request (before the 101, while the
+    node waits for Redis to subscribe it) gets them read once it is upgraded: one ping, or more
+    than a held request's worth of input (reading paused meanwhile), all answered."""
+    a = nodes()
+    published_id(a, 'early', 'warm-up')
+    c = Conn(a.port, timeout=WAIT)
+    c.send(build_request('GET', '/ws/early', headers={
+        'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': ws_key()}) +
+        b''.join(ws_client_frame(0x9, b'p%03d' % i + b'.' * 120) for i in range(pings)))
+    status, _ = c.head()
+    assert status == 101
+    pongs = []
+    while len(pongs) < pings:
+        op, payload = c.read_frame()
+        assert op == 0xA, (op, payload)
+        pongs.append(payload[:4])
+    assert pongs == [b'p%03d' % i for i in range(pings)]
+    c.close()
