@@ -151,7 +151,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, existing_only, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 SubscribeResult r;
                 r.error = e;
@@ -174,7 +174,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, existing_only, [this, ch, since, limit, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, [this, ch, since, limit, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 FetchResult r;
                 r.error = e;
@@ -194,7 +194,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, false, [this, ch, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, false, std::nullopt, [this, ch, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 done(InfoResult{e, {}});
                 return;
@@ -301,23 +301,25 @@ private:
 
     // On the worker: asks home to mirror channel, then runs then(error) back on the worker.
     // With existing_only, a channel Redis does not hold (no epoch key) is not_found instead.
+    // since: the resume point the answer serves (see ensure()).
     void when_mirrored(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
-                       bool existing_only, std::function<void(PushError)> then) {
-        home_.post([this, worker, existing_only, call = std::move(call), ch,
+                       bool existing_only, std::optional<Cursor> since,
+                       std::function<void(PushError)> then) {
+        home_.post([this, worker, existing_only, since, call = std::move(call), ch,
                     then = std::move(then)]() mutable {
             auto reply = [this, worker, call, then](PushError e) mutable {
                 answer(worker, std::move(call), [then = std::move(then), e] { then(e); });
             };
             if (!existing_only || mirrors_.count(ch) != 0) {
-                ensure(ch, std::move(reply));
+                ensure(ch, std::move(reply), since);
                 return;
             }
             const std::string k_epoch = key(ch, ":epoch");
-            auto on_exists = [this, ch, reply](std::error_code ec,
-                                               const redis::RespValue& v) mutable {
+            auto on_exists = [this, ch, since, reply](std::error_code ec,
+                                                      const redis::RespValue& v) mutable {
                 if (ec || v.type != redis::RespType::integer) reply(PushError::unavailable);
                 else if (v.integer == 0) reply(PushError::not_found);
-                else ensure(ch, std::move(reply));
+                else ensure(ch, std::move(reply), since);
             };
             if (commands_.command({"EXISTS", k_epoch}, on_exists))
                 reply(PushError::unavailable);
@@ -410,8 +412,12 @@ private:
     }
 
     // Calls fn(none) once ch is mirrored (at once if it is), or fn(error) if that fails or
-    // takes longer than the command timeout.
-    void ensure(const std::string& ch, std::function<void(PushError)> fn) {
+    // takes longer than the command timeout. A resume point of the copy's life that the copy
+    // has not reached (a client saw it on another node first; this node's pub/sub is behind
+    // or its link is down) is caught up from Redis first: it is a resume point, not an id the
+    // channel never had.
+    void ensure(const std::string& ch, std::function<void(PushError)> fn,
+                const std::optional<Cursor>& since = std::nullopt) {
         const Clock::time_point now = home_.now();
         // Channels followed at once are bounded like channels (max_channels), also while
         // Redis is away and nothing is confirmed.
@@ -422,11 +428,14 @@ private:
         auto [it, fresh] = mirrors_.try_emplace(ch);
         Mirror& m = it->second;
         m.wanted_at = now;
-        if (m.state == State::live) {
+        const bool behind = m.state == State::live && since && !since->foreign &&
+                            since->epoch == m.epoch && since->seq > m.last_id;
+        if (m.state == State::live && !behind) {
             fn(PushError::none);
             return;
         }
         m.waiters.push_back(Waiter{std::move(fn), now + options_.link.command_timeout});
+        if (behind) read_channel(ch);
         if (fresh) {
             pubsub_.subscribe(key(ch, ""), false);
             if (!pubsub_.connected())

@@ -514,3 +514,27 @@ def test_frames_sent_before_the_101_are_read_once_the_subscribe_is_answered(node
         pongs.append(payload[:4])
     assert pongs == [b'p%03d' % i for i in range(pings)]
     c.close()
+
+
+# ---- 12. a resume ahead of this node's copy ----------------------------------------------------
+
+def test_a_resume_point_this_node_has_not_received_yet_is_not_missed(nodes, redis):
+    """A client that saw id N on node A resumes on node B before B's copy got N (B's pub/sub
+    link is cut and not back yet): B catches up from Redis first, so N is a resume point like
+    any other, not "an id the channel never had" (the missed signal and a replay)."""
+    a, b = nodes(), nodes()
+    w = published_id(a, 'lag', 'w')
+    sse = Stream(b.port, '/sse/lag?since=0')  # B follows the channel
+    assert sse_wait(sse, 1)[0]['id'] == w
+    assert redis.cmd('CLIENT', 'KILL', 'TYPE', 'pubsub') >= 1
+    m = published_id(a, 'lag', 'm')
+    c = Conn(b.port)
+    status, h, body = c.request('GET', '/poll/lag?since=' + m)
+    c.close()
+    assert status == 304 and 'x-herald-missed' not in h, (status, h, body)
+    resumed = Stream(b.port, '/sse/lag', headers={'Last-Event-ID': m})
+    n = published_id(a, 'lag', 'n')
+    resumed.wait_for(lambda st: any(e['id'] == n for e in sse_events(st)), WAIT)
+    assert [(e['event'], e['id']) for e in sse_events(resumed)] == [('message', n)]
+    for st in (sse, resumed):
+        st.close()
