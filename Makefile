@@ -154,7 +154,10 @@ run: all
 # nice 19 in the background while the integration and browser suites (which wait on sockets
 # about half the time) run in the foreground: the whole must stay inside CI's 30 minutes.
 # `make test-fast`: unit (epoll and kqueue-emulation builds), then integration over loopback
-# against the sanitized binary on both backends, then the browser end-to-end suite.
+# against the sanitized binary on both backends, then the browser end-to-end suite. The
+# kqueue-emulation pass runs every herald on the Redis broker (HERALD_BROKER=redis: one
+# redis-server per pytest worker, tests/integration/conftest.py), so the suite runs once over
+# each broker at no added cost; the epoll and TSan passes use the memory broker.
 # As root the package is built first (the package test installs it; CI runs as root), and
 # its optimised binary is the one the fd-exhaustion test runs (UBSan cannot run out of fds);
 # otherwise ./herald is built for that.
@@ -192,7 +195,7 @@ test-builds:
 test-run:
 	@$(MAKE) --no-print-directory unit
 	tools/run-integration.sh build/asan/herald
-	HERALD_BACKEND=kqueue tools/run-integration.sh build/kq/herald
+	HERALD_BACKEND=kqueue HERALD_BROKER=redis tools/run-integration.sh build/kq/herald
 	tools/run-e2e.sh build/asan/herald
 .PHONY: test-builds test-run tsan-run fuzz-builds
 

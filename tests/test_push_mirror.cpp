@@ -93,6 +93,9 @@ Test(push_mirror, adopt_seeds_then_appends_in_order_only) {
     cr_assert_eq(info.epoch, E1);
     cr_assert_eq(info.first_id, 5u);
     cr_assert_eq(info.last_id, 7u);
+    // Its figures are the life's, as the channel's own: 7 messages published, 3 of them held.
+    cr_assert_eq(info.published, 7u);
+    cr_assert_eq(info.buffered, 3u);
 
     Sub s;
     auto r = b->subscribe("news", herald::push::Cursor{E1, 6, false}, s, w);

@@ -103,6 +103,9 @@ public:
     // Ends a stream; the next pipelined request is processed.
     void end_response();
     // Replaces this session by another protocol (WebSocket), after `head` (101) is queued.
+    // Reading goes on (also if it was paused while the request waited); what the client sent
+    // behind the request is `next`'s to take: at once when the upgrade is answered inside the
+    // dispatch, else on its Connection::resume_input() (WsSession::open()).
     void upgrade(std::string head, std::unique_ptr<net::Session> next);
     // The Access-Control-Allow-Origin value for this request under the location's
     // allow_origin list: "*", the request's Origin, or "" when none applies. The view lives

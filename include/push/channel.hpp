@@ -43,7 +43,7 @@ struct ChannelInfo {
     std::size_t buffered = 0;
     std::uint64_t first_id = 0;
     std::uint64_t last_id = 0;
-    std::uint64_t published = 0;  // since this channel object was created
+    std::uint64_t published = 0;  // in this life (ids used: a node copy counts from id 1)
     std::uint64_t delivered = 0;  // messages handed to subscribers (live, history, polling)
     std::uint64_t dropped = 0;    // subscribers dropped as too slow
     std::chrono::system_clock::time_point last_publish{};  // epoch = never
@@ -114,7 +114,8 @@ public:
         return a;
     }
     // A mirror starting a life part way: with nothing buffered and no id above last_id used,
-    // the next id becomes last_id + 1. False (nothing changed) otherwise.
+    // the next id becomes last_id + 1 and the life's last_id messages count as published.
+    // False (nothing changed) otherwise.
     bool start_after(std::uint64_t last_id);
     std::uint64_t last_id();
 

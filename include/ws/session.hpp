@@ -75,7 +75,8 @@ public:
     }
     int deflate_level() const noexcept { return limits_.deflate_level; }
 
-    // Starts the session: calls endpoint->on_open() and arms the ping timer.
+    // Starts the session: calls endpoint->on_open(), arms the ping timer and reads the input
+    // already buffered behind the upgrade request.
     void open();
 
     std::size_t on_data(std::span<char> data) noexcept override;

@@ -351,6 +351,11 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
     conn_.out().push(std::move(head));
     conn_.flush_soon();
     conn_.replace_session(std::move(next));
+    // Input held while the upgrade waited for the broker is the next session's to read.
+    if (input_held_) {
+        input_held_ = false;
+        conn_.pause_reading(false);
+    }
 }
 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {

@@ -206,6 +206,7 @@ bool Channel::start_after(std::uint64_t last_id) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_ || count_ != 0 || last_id < last_id_) return false;
     last_id_ = last_id;
+    published_ = last_id;  // the life's messages before this copy began were published too
     return true;
 }
 

@@ -151,7 +151,8 @@ public:
     BrokerCall subscribe_async(WorkerId worker, std::string_view channel,
                                std::optional<Cursor> since, Subscriber& s,
                                SubscribeDone done) override {
-        if (const PushError e = mirror_->may_have(channel, true); e != PushError::none) {
+        bool existing_only = false;
+        if (const PushError e = subscriber_may_have(channel, existing_only); e != PushError::none) {
             SubscribeResult r;
             r.error = e;
             done(std::move(r));
@@ -159,7 +160,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 SubscribeResult r;
                 r.error = e;
@@ -173,7 +174,8 @@ public:
 
     BrokerCall fetch_async(WorkerId worker, std::string_view channel, std::optional<Cursor> since,
                            std::size_t limit, FetchDone done) override {
-        if (const PushError e = mirror_->may_have(channel, true); e != PushError::none) {
+        bool existing_only = false;
+        if (const PushError e = subscriber_may_have(channel, existing_only); e != PushError::none) {
             FetchResult r;
             r.error = e;
             done(std::move(r));
@@ -181,7 +183,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, [this, ch, since, limit, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, [this, ch, since, limit, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 FetchResult r;
                 r.error = e;
@@ -201,7 +203,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, [this, ch, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, false, std::nullopt, [this, ch, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 done(InfoResult{e, {}});
                 return;
@@ -236,7 +238,13 @@ public:
     // also drops their node copy: the node copy is never collected behind the mirror's back.
     std::size_t collect_idle() override { return 0; }
 
-    BrokerStats stats() const override { return mirror_->stats(); }
+    // The node copy's figures, but published: the messages published through this node (its
+    // copies also hold what other nodes published).
+    BrokerStats stats() const override {
+        BrokerStats s = mirror_->stats();
+        s.published = published_.load(std::memory_order_relaxed);
+        return s;
+    }
     void note_delivered(std::uint64_t n, std::string_view channel) noexcept override {
         mirror_->note_delivered(n, channel);
     }
@@ -290,13 +298,40 @@ private:
         });
     }
 
+    // may_have() for a subscriber or a poll, with existing_only set when the node copy would
+    // not autocreate the channel for a subscriber (channel_autocreate_on_subscribe off) but
+    // would for a publisher: Redis decides then (the channel is there if a publish made it).
+    PushError subscriber_may_have(std::string_view channel, bool& existing_only) {
+        const PushError e = mirror_->may_have(channel, true);
+        existing_only =
+            e == PushError::not_found && mirror_->may_have(channel, false) == PushError::none;
+        return existing_only ? PushError::none : e;
+    }
+
     // On the worker: asks home to mirror channel, then runs then(error) back on the worker.
+    // With existing_only, a channel Redis does not hold (no epoch key) is not_found instead.
+    // since: the resume point the answer serves (see ensure()).
     void when_mirrored(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
+                       bool existing_only, std::optional<Cursor> since,
                        std::function<void(PushError)> then) {
-        home_.post([this, worker, call = std::move(call), ch, then = std::move(then)]() mutable {
-            ensure(ch, [this, worker, call = std::move(call), then = std::move(then)](PushError e) mutable {
+        home_.post([this, worker, existing_only, since, call = std::move(call), ch,
+                    then = std::move(then)]() mutable {
+            auto reply = [this, worker, call, then](PushError e) mutable {
                 answer(worker, std::move(call), [then = std::move(then), e] { then(e); });
-            });
+            };
+            if (!existing_only || mirrors_.count(ch) != 0) {
+                ensure(ch, std::move(reply), since);
+                return;
+            }
+            const std::string k_epoch = key(ch, ":epoch");
+            auto on_exists = [this, ch, since, reply](std::error_code ec,
+                                                      const redis::RespValue& v) mutable {
+                if (ec || v.type != redis::RespType::integer) reply(PushError::unavailable);
+                else if (v.integer == 0) reply(PushError::not_found);
+                else ensure(ch, std::move(reply), since);
+            };
+            if (commands_.command({"EXISTS", k_epoch}, on_exists))
+                reply(PushError::unavailable);
         });
     }
 
@@ -351,6 +386,7 @@ private:
                        v.elements[0].type == redis::RespType::integer &&
                        v.elements[0].integer > 0 && parse_epoch(v.elements[1].str, epoch)) {
                 id = static_cast<std::uint64_t>(v.elements[0].integer);
+                published_.fetch_add(1, std::memory_order_relaxed);
                 // Subscribers of this node (the others' are not counted).
                 r = PublishResult{PushError::none, id, epoch, mirror_->subscriber_count(ch)};
             } else {
@@ -387,8 +423,12 @@ private:
     }
 
     // Calls fn(none) once ch is mirrored (at once if it is), or fn(error) if that fails or
-    // takes longer than the command timeout.
-    void ensure(const std::string& ch, std::function<void(PushError)> fn) {
+    // takes longer than the command timeout. A resume point of the copy's life that the copy
+    // has not reached (a client saw it on another node first; this node's pub/sub is behind
+    // or its link is down) is caught up from Redis first: it is a resume point, not an id the
+    // channel never had.
+    void ensure(const std::string& ch, std::function<void(PushError)> fn,
+                const std::optional<Cursor>& since = std::nullopt) {
         const Clock::time_point now = home_.now();
         // Channels followed at once are bounded like channels (max_channels), also while
         // Redis is away and nothing is confirmed.
@@ -399,11 +439,14 @@ private:
         auto [it, fresh] = mirrors_.try_emplace(ch);
         Mirror& m = it->second;
         m.wanted_at = now;
-        if (m.state == State::live) {
+        const bool behind = m.state == State::live && since && !since->foreign &&
+                            since->epoch == m.epoch && since->seq > m.last_id;
+        if (m.state == State::live && !behind) {
             fn(PushError::none);
             return;
         }
         m.waiters.push_back(Waiter{std::move(fn), now + options_.link.command_timeout});
+        if (behind) read_channel(ch);
         if (fresh) {
             links_.subscribe(key(ch, ""));
             if (!links_.connected(key(ch, "")))
@@ -636,6 +679,7 @@ private:
     std::mt19937_64 random_{std::random_device{}()};
     Timer sweep_;
 
+    std::atomic<std::uint64_t> published_{0};  // 201s of this node
     std::atomic<std::uint64_t> catch_up_reads_{0};
     std::atomic<std::uint64_t> resets_{0};
     mutable std::mutex stats_mutex_;

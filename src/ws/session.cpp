@@ -21,6 +21,9 @@ WsSession::~WsSession() = default;
 void WsSession::open() {
     arm_ping();
     if (endpoint_) endpoint_->on_open(*this);
+    // Frames a client sent before the 101 (while the upgrade waited for the broker) are read
+    // now; inside the dispatch that upgraded (no wait) the connection goes on feeding them.
+    conn_.resume_input();
 }
 
 void WsSession::arm_ping() {

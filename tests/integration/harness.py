@@ -10,6 +10,10 @@ Usage (pytest):
 The config text may use {tmp} (the test's temp dir) and {www} ({tmp}/www) placeholders.
 Lines are dedented. `error_log stderr debug;`-style lines are the test's business; the harness
 only needs the notice line 'listening on ADDR:PORT' that herald logs for every bound socket.
+
+With HERALD_BROKER=redis in the environment every config's http block starts with `broker redis;`
+on this pytest process's redis-server (conftest.py starts it) and a key prefix of its own per
+herald instance, unless the config names a broker itself (with_broker()).
 """
 import os
 import re
@@ -21,10 +25,46 @@ import textwrap
 import threading
 import time
 import http.client
+import itertools
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 BIN = os.path.abspath(os.environ.get('HERALD_BIN', os.path.join(ROOT, 'build', 'asan', 'herald')))
+# The broker every test's herald runs on: memory (herald's default) or redis.
+BROKER = os.environ.get('HERALD_BROKER', 'memory')
+assert BROKER in ('memory', 'redis'), 'HERALD_BROKER must be memory or redis, not %r' % BROKER
+REDIS_PORT = None  # the port of this pytest process's redis-server (conftest.py sets it)
+_instances = itertools.count(1)
+
+
+def memory_broker_only(why):
+    """Marks a test that inherently concerns the memory broker: skipped with HERALD_BROKER=redis."""
+    return pytest.mark.skipif(BROKER == 'redis', reason='memory broker only: ' + why)
+
+
+def new_redis_prefix():
+    """A Redis key prefix of its own for one herald instance, so that tests sharing the worker's
+    redis-server never see each other's channels."""
+    return 'h%d.%d:' % (os.getpid(), next(_instances))
+
+
+def with_broker(text, prefix):
+    """text with `broker redis; redis_server ...; redis_prefix PREFIX;` at the top of its http
+    block when HERALD_BROKER=redis; unchanged otherwise, or when the config names a broker.
+    The directives go on the `http {` line itself, so that every other line keeps its number
+    (tests check file:line:col in error messages)."""
+    if BROKER != 'redis' or re.search(r'^\s*broker\s', text, re.M):
+        return text
+    m = re.search(r'^\s*http\s*\{', text, re.M)
+    if m is None:
+        return text
+    assert REDIS_PORT is not None, 'HERALD_BROKER=redis but no redis-server started (conftest.py)'
+    lines = ' broker redis; redis_server 127.0.0.1:%d; redis_prefix %s;' % (REDIS_PORT, prefix)
+    return text[:m.end()] + lines + text[m.end():]
+
+
 SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'runtime error:', 'ERROR: LeakSanitizer',
                      'WARNING: ThreadSanitizer')
 
@@ -41,6 +81,7 @@ class Herald:
             with open(path, mode) as f:
                 f.write(content)
         self.conf_path = os.path.join(self.tmp, 'herald.conf')
+        self.redis_prefix = new_redis_prefix()  # kept over reloads and restarts
         self.write_conf(conf)
         self.args = list(args)
         self.binary = binary or BIN   # another path to start from (the upgrade tests)
@@ -63,6 +104,7 @@ class Herald:
         if os.environ.get('HERALD_TSAN') == '1' and not re.search(r'^\s*worker_threads\s', text,
                                                                   re.M):
             text = 'worker_threads 4;\n' + text
+        text = with_broker(text, self.redis_prefix)
         with open(self.conf_path, 'w') as f:
             f.write(text)
 

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness import BIN, read_response
+from harness import BIN, new_redis_prefix, read_response, with_broker
 from push_clients import Life, id_seq, take_chunks
 
 # ---- subscribers -----------------------------------------------------------------------------
@@ -600,6 +600,7 @@ def run_bin(*args, cwd=None, timeout=20):
 def write_conf(tmp_path, text, name='herald.conf'):
     if os.geteuid() == 0 and not re.search(r'^\s*user\s', text, re.M):
         text = 'user root;\n' + text
+    text = with_broker(text, new_redis_prefix())
     path = tmp_path / name
     path.write_text(text)
     return str(path)
@@ -771,13 +772,17 @@ def test_root_without_user_refuses(tmp_path):
 
 def test_reload_keeps_the_running_broker_and_says_so(herald):
     """broker and redis_* belong to the process: a reload that changes them keeps the running
-    broker (here memory: a publish still answers 201 with no Redis anywhere) and warns."""
+    broker (memory, or the Redis it runs on: a publish still answers 201 with no Redis on the
+    new address) and warns."""
     port = free_port()
     srv = herald(load_conf(port, 1, 'polling'))
     assert srv.request('POST', '/pub?channel=feed', body='x', port=port)[0] == 201
     n = reload_count(srv)
-    conf = open(srv.conf_path).read().replace(
-        'http {', 'http {\n    broker redis;\n    redis_server 127.0.0.1:1;', 1)
+    conf = open(srv.conf_path).read()
+    if re.search(r'^\s*http \{ broker redis;', conf, re.M):  # HERALD_BROKER=redis
+        conf = re.sub(r'redis_server [^;]*;', 'redis_server 127.0.0.1:1;', conf, count=1)
+    else:
+        conf = conf.replace('http {', 'http {\n    broker redis;\n    redis_server 127.0.0.1:1;', 1)
     with open(srv.conf_path, 'w') as f:
         f.write(conf)
     hup_and_wait(srv, n)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import harness
+from harness import memory_broker_only
 from clients import release_binary, rss_bytes, status
 from push_clients import (STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text,
                           parse_iframe, parse_sse, publish)
@@ -143,6 +144,8 @@ def wait_channels(srv, want, timeout=10):
         time.sleep(0.1)
 
 
+@memory_broker_only("idle collection ends a channel and its history; Redis keeps them (until ttl) "
+                    "for every node")
 def test_idle_channels_are_collected_and_held_ones_are_not(herald):
     srv = herald(conf('channel_idle_timeout 1s; channel declared { buffer 5; }'))
     first = publish(srv, 'gone', 'm1')[1]['id']
@@ -166,6 +169,8 @@ def test_idle_channels_are_collected_and_held_ones_are_not(herald):
     assert (st, body, h.get('x-herald-missed')) == (200, b'm2', '1')
 
 
+@memory_broker_only("a Redis channel's node copy goes 30 s after its last use, not after "
+                    "channel_idle_timeout")
 def test_a_polled_channel_stays(herald):
     srv = herald(conf('channel_idle_timeout 1s;'))
     assert publish(srv, 'polled', 'm')[0] == 201
@@ -214,6 +219,7 @@ def pipeline(port, requests, batch=1000):
 N = 100_000
 
 
+@memory_broker_only("RSS of channels held in the node")
 def test_a_hundred_thousand_idle_channels_give_their_memory_back(herald, monkeypatch):
     """100,000 channels, half made by publishing and half by subscribing (a poll each), go idle;
     /status's channel count and herald's RSS come back down. The release binary: ASan keeps

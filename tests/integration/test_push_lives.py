@@ -11,6 +11,7 @@ import pytest
 
 from push_clients import (STRATEGY_ROUTES, Conn, Life, Stream, Ws, etag_text, id_life,
                           parse_iframe, parse_sse)
+from harness import memory_broker_only
 
 CONF = '''
 error_log stderr info;
@@ -116,6 +117,7 @@ def check_every_strategy(srv, channel, old_id, new_ids, bodies):
 NEW = ['n1', 'n2', 'n3', 'n4']
 
 
+@memory_broker_only("a restart begins every channel again; Redis keeps its ids across restarts")
 def test_resume_after_restart_gets_everything_and_missed(herald):
     srv = herald(conf('channel c { buffer 10; }'))
     old = publish_all(srv, 'c', ['o1', 'o2', 'o3', 'o4', 'o5'])
@@ -156,6 +158,8 @@ def reload_to(srv, text, probe):
         time.sleep(0.05)
 
 
+@memory_broker_only("a reload that removes a channel ends its life; Redis keeps it for the other "
+                    "nodes")
 def test_resume_after_reload_removes_and_adds_back(herald):
     # Without autocreate, so that "removed" is visible as a 404 on publish.
     with_c = conf('channel c { buffer 10; }').replace('channel_autocreate on;', '')

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from push_clients import Conn, Life, Stream, Ws, build_request, channel_life, id_life, parse_sse, publish
+from harness import memory_broker_only
 
 CONF = '''
 error_log stderr info;
@@ -214,6 +215,8 @@ def test_channel_autocreate(herald):
     assert status_json(srv)['channels'] == 4
 
 
+@memory_broker_only("max_channels bounds the channels a node holds; a publish through Redis holds "
+                    "none")
 def test_max_channels_bounds_autocreate(herald):
     """Autocreated channels are bounded by max_channels (declared ones count too): past it a
     publish to a new name is refused with 503 and creates nothing."""
@@ -365,6 +368,7 @@ def test_status_prometheus(srv):
     assert req(srv, 'POST', '/status', body='x')[0] == 405
 
 
+@memory_broker_only("publish_backlog is the in-process fan-out's back-pressure")
 def test_publish_backlog_answers_503_with_retry_after(herald):
     """Back-pressure: publishes that arrive while the subscribers' worker still has
     publish_backlog messages waiting for fan-out get 503 + Retry-After and store nothing; the

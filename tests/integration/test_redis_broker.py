@@ -12,118 +12,32 @@ The design checked here:
   - a cut pub/sub link loses nothing: the node reads what it missed from the Redis history;
   - Redis losing its data (FLUSHALL) gives a new epoch and a missed signal, never ids of the old
     sequence served as continuous;
-  - DELETE and event names cross nodes; the event loop never waits for a stopped Redis.
+  - DELETE and event names cross nodes; the event loop never waits for a stopped Redis;
+  - three nodes: every strategy, a resume on the third node, and the loss test (subscribers
+    reconnecting on another node every few messages: nothing lost, nothing twice, in order);
+  - faults mid-stream: Redis stopped (SIGSTOP: 503 after redis_timeout, subscribers stay, then
+    every confirmed message) and killed + restarted empty (503, then 201 in a new epoch; the
+    old life's subscribers are ended and get the missed signal on reconnect).
 """
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 
 import pytest
 
 from push_clients import (STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text,
-                          parse_iframe, parse_sse)
+                          parse_iframe, parse_sse, ws_client_frame, ws_key)
+from redis_server import RedisServer
 
 REDIS_TIMEOUT_S = 1  # redis_timeout in the nodes' config
 WAIT = 4             # bound on every wait for a delivery
 
 
 # ---- redis-server --------------------------------------------------------------------------
-
-class RedisError(Exception):
-    pass
-
-
-def _resp_encode(args):
-    out = [b'*%d\r\n' % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
-    return b''.join(out)
-
-
-def _resp_read(f):
-    line = f.readline()
-    if not line.endswith(b'\r\n'):
-        raise EOFError('redis closed the connection')
-    kind, rest = line[:1], line[1:-2]
-    if kind == b'+':
-        return rest.decode()
-    if kind == b'-':
-        raise RedisError(rest.decode())
-    if kind == b':':
-        return int(rest)
-    if kind == b'$':
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2]
-    if kind == b'*':
-        n = int(rest)
-        return None if n < 0 else [_resp_read(f) for _ in range(n)]
-    raise RedisError('unexpected reply %r' % line)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """One redis-server (no persistence) on a loopback port that stays the same across
-    restarts. cmd() speaks RESP over a fresh connection."""
-
-    def __init__(self, folder):
-        self.dir = str(folder)
-        self.port = free_port()
-        self.proc = None
-
-    def start(self, timeout=10):
-        exe = shutil.which('redis-server')
-        assert exe, 'redis-server not found: install redis-server (tools/deps.sh test)'
-        self.proc = subprocess.Popen(
-            [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-             '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
-             '--logfile', os.path.join(self.dir, 'redis.log')],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, 'redis-server exited: ' + self.log()
-            try:
-                if self.cmd('PING', timeout=0.5) == 'PONG':
-                    return self
-            except (OSError, EOFError, RedisError):
-                pass
-            time.sleep(0.02)
-        raise AssertionError('redis-server did not answer PING: ' + self.log())
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait()
-
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, 'redis.log')) as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ''
-
-    def cmd(self, *args, timeout=3):
-        with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as s:
-            s.sendall(_resp_encode(args))
-            with s.makefile('rb') as f:
-                return _resp_read(f)
-
 
 @pytest.fixture(scope='module')
 def redis_module(tmp_path_factory):
@@ -158,9 +72,11 @@ http {
     redis_timeout %(timeout)ds;
     channel_autocreate on;
     longpoll_timeout 5s;
+    channel storm { buffer 1000; }
     server {
         listen 127.0.0.1:0;
         root {www};
+        location = /status { status; }
 %(routes)s
     }
 }
@@ -581,3 +497,339 @@ def test_a_stopped_redis_never_blocks_the_event_loop(nodes, redis):
         assert answer['elapsed'] < REDIS_TIMEOUT_S + 1.5, answer
     finally:
         redis.proc.send_signal(signal.SIGCONT)
+
+
+# ---- 11. frames sent before the 101 --------------------------------------------------------
+
+@pytest.mark.parametrize('pings', [1, 200])
+def test_frames_sent_before_the_101_are_read_once_the_subscribe_is_answered(nodes, pings):
+    """A client that sends frames right behind its upgrade request (before the 101, while the
+    node waits for Redis to subscribe it) gets them read once it is upgraded: one ping, or more
+    than a held request's worth of input (reading paused meanwhile), all answered."""
+    a = nodes()
+    published_id(a, 'early', 'warm-up')
+    c = Conn(a.port, timeout=WAIT)
+    c.send(build_request('GET', '/ws/early', headers={
+        'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': ws_key()}) +
+        b''.join(ws_client_frame(0x9, b'p%03d' % i + b'.' * 120) for i in range(pings)))
+    status, _ = c.head()
+    assert status == 101
+    pongs = []
+    while len(pongs) < pings:
+        op, payload = c.read_frame()
+        assert op == 0xA, (op, payload)
+        pongs.append(payload[:4])
+    assert pongs == [b'p%03d' % i for i in range(pings)]
+    c.close()
+
+
+# ---- 12. a resume ahead of this node's copy ----------------------------------------------------
+
+def test_a_resume_point_this_node_has_not_received_yet_is_not_missed(nodes, redis):
+    """A client that saw id N on node A resumes on node B before B's copy got N (B's pub/sub
+    link is cut and not back yet): B catches up from Redis first, so N is a resume point like
+    any other, not "an id the channel never had" (the missed signal and a replay)."""
+    a, b = nodes(), nodes()
+    w = published_id(a, 'lag', 'w')
+    sse = Stream(b.port, '/sse/lag?since=0')  # B follows the channel
+    assert sse_wait(sse, 1)[0]['id'] == w
+    assert redis.cmd('CLIENT', 'KILL', 'TYPE', 'pubsub') >= 1
+    m = published_id(a, 'lag', 'm')
+    c = Conn(b.port)
+    status, h, body = c.request('GET', '/poll/lag?since=' + m)
+    c.close()
+    assert status == 304 and 'x-herald-missed' not in h, (status, h, body)
+    resumed = Stream(b.port, '/sse/lag', headers={'Last-Event-ID': m})
+    n = published_id(a, 'lag', 'n')
+    resumed.wait_for(lambda st: any(e['id'] == n for e in sse_events(st)), WAIT)
+    assert [(e['event'], e['id']) for e in sse_events(resumed)] == [('message', n)]
+    for st in (sse, resumed):
+        st.close()
+
+
+# ---- 13. three nodes -------------------------------------------------------------------------
+
+def test_three_nodes_every_strategy_and_a_resume_on_the_third(nodes):
+    a, b, c = nodes(), nodes(), nodes()
+    w = published_id(a, 'tri', 'warm-up')
+    # B and C share the five strategies; each has read the warm-up message (it has joined).
+    sse = Stream(b.port, '/sse/tri?since=0')
+    ws = Ws(b.port, '/ws/tri?since=0&format=json')
+    ifr = Stream(c.port, '/if/tri?since=0')
+    assert [e['id'] for e in sse_wait(sse, 1)] == [w] and ws_json(ws)['id'] == w
+    ifr.wait_for(lambda st: len(parse_iframe(st.body)) >= 1, WAIT)
+    lp = Conn(c.port)
+    lp.send(build_request('GET', '/lp/tri?since=' + w))
+    m = published_id(a, 'tri', 'hello')
+    assert [(e['id'], e['data']) for e in sse_wait(sse, 2)][1] == (m, 'hello')
+    env = ws_json(ws)
+    assert (env['id'], env['data']) == (m, 'hello')
+    ifr.wait_for(lambda st: len(parse_iframe(st.body)) >= 2, WAIT)
+    assert parse_iframe(ifr.body)[1][1][:2] == ['hello', m]
+    lp.sock.settimeout(WAIT)
+    status, h, body = lp.response()
+    assert (status, body, etag_text(h)) == (200, b'hello', m)
+    h, body = poll_until(c.port, '/poll/tri?since=' + w)
+    assert (body, etag_text(h)) == (b'hello', m)
+    for conn in (sse, ws, ifr, lp):
+        conn.close()
+
+    # A client that got id m from node A (its publish answer) resumes on C after messages
+    # published on B: exactly those, no missed signal.
+    later = [published_id(b, 'tri', 'l%d' % k) for k in range(3)]
+    sse = Stream(c.port, '/sse/tri', headers={'Last-Event-ID': m})
+    events = sse_wait(sse, 3)
+    assert [(e['event'], e['id'], e['data']) for e in events] == [
+        ('message', i, 'l%d' % k) for k, i in enumerate(later)]
+    sse.close()
+
+
+# ---- 14. the loss test: reconnect storms across three nodes ----------------------------------
+
+STORM_N = 150         # messages published
+STORM_SUBSCRIBERS = 6  # half SSE, half WebSocket
+
+
+def storm_subscriber(ports, k, last_id, got, problems, stop):
+    """Reads channel "storm" from since=0, reconnecting with its last id on the next node after
+    a few messages each time, until last_id[0] (the publisher's last id) is read or stop."""
+    node = k % len(ports)
+    since = '0'
+    step = 3 + k  # messages per connection before reconnecting elsewhere
+    use_ws = k % 2 == 1
+    while not stop.is_set():
+        port = ports[node]
+        node = (node + 1) % len(ports)
+        n = 0
+        if use_ws:
+            conn = Ws(port, '/ws/storm?since=%s&format=json' % since)
+            if conn.status != 101:
+                problems.append('ws status %s' % conn.status)
+                return
+        elif since == '0':
+            conn = Stream(port, '/sse/storm?since=0')
+        else:
+            conn = Stream(port, '/sse/storm', headers={'Last-Event-ID': since})
+        seen = 0  # SSE events already taken from conn
+        try:
+            while n < step and not stop.is_set():
+                if use_ws:
+                    try:
+                        op, payload = conn.recv(0.5)
+                    except socket.timeout:
+                        if last_id and since == last_id[0]:
+                            return
+                        continue
+                    except (OSError, EOFError):
+                        break
+                    if op == 0x8:
+                        break
+                    assert op == 0x1, (op, payload)
+                    env = json.loads(payload)
+                    if 'id' not in env:
+                        problems.append('signal %r' % env)
+                        continue
+                    items = [(env['id'], env['data'])]
+                else:
+                    conn.pump(0.5)
+                    events = sse_events(conn)
+                    new, seen = events[seen:], len(events)
+                    for e in new:
+                        if e['event'] != 'message':
+                            problems.append('event %r' % e)
+                    items = [(e['id'], e['data']) for e in new if e['event'] == 'message']
+                    if not items and last_id and since == last_id[0]:
+                        return
+                    if conn.ended or conn.eof:
+                        break
+                for mid, data in items:
+                    got.append((mid, data))
+                    since = mid
+                    n += 1
+                if last_id and since == last_id[0]:
+                    return
+        finally:
+            conn.close()
+
+
+def test_reconnect_storm_across_three_nodes_loses_nothing(nodes):
+    a, b, c = nodes(), nodes(), nodes()
+    ports = [a.port, b.port, c.port]
+    last_id, problems, stop = [], [], threading.Event()
+    gots = [[] for _ in range(STORM_SUBSCRIBERS)]
+    subs = [threading.Thread(target=storm_subscriber,
+                             args=(ports, k, last_id, gots[k], problems, stop))
+            for k in range(STORM_SUBSCRIBERS)]
+    for t in subs:
+        t.start()
+    sent = []
+    conns = [Conn(p, timeout=REDIS_TIMEOUT_S + 5) for p in ports]
+    try:
+        for i in range(STORM_N):  # round robin over the nodes
+            status, _, body = conns[i % 3].request('POST', '/pub?channel=storm', body='s%d' % i,
+                                                   headers={'Content-Type': 'text/plain'})
+            assert status == 201, (status, body)
+            sent.append((json.loads(body)['id'], 's%d' % i))
+    finally:
+        for conn in conns:
+            conn.close()
+    last_id.append(sent[-1][0])
+    deadline = time.monotonic() + 20
+    for t in subs:
+        t.join(max(0.1, deadline - time.monotonic()))
+    stop.set()
+    for t in subs:
+        t.join(2)
+    assert not problems, problems
+    for k, got in enumerate(gots):
+        assert got == sent, (k, len(got), len(sent), [x for x in got if x not in sent][:3],
+                             [x for x in sent if x not in got][:3])
+
+
+# ---- 15. faults: Redis stopped, Redis killed and restarted -----------------------------------
+
+def timed_publish(srv, channel, data):
+    t0 = time.monotonic()
+    status, h, body = publish(srv, channel, data)
+    return status, h, body, time.monotonic() - t0
+
+
+def quick_get(srv, path):
+    t0 = time.monotonic()
+    c = Conn(srv.port)
+    try:
+        status, _, body = c.request('GET', path)
+    finally:
+        c.close()
+    return status, body, time.monotonic() - t0
+
+
+def test_sigstop_mid_stream_503_then_every_message_after_sigcont(nodes, redis):
+    a, b = nodes(), nodes()
+    w = published_id(a, 'halt', 'w')
+    sse = Stream(b.port, '/sse/halt?since=0')
+    ws = Ws(b.port, '/ws/halt?since=0&format=json')
+    assert sse_wait(sse, 1)[0]['id'] == w and ws_json(ws)['id'] == w
+    confirmed = [(w, 'w')] + [(published_id(a, 'halt', 'b%d' % k), 'b%d' % k) for k in range(3)]
+    refused = []
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        for k in range(2):
+            status, h, body, took = timed_publish(a, 'halt', 'x%d' % k)
+            assert status == 503, (status, body)
+            assert h.get('retry-after') == '1' and json.loads(body)['error'], (h, body)
+            assert REDIS_TIMEOUT_S * 0.8 <= took < REDIS_TIMEOUT_S + 1.5, took
+            refused.append('x%d' % k)
+            # Requests that need no Redis are answered at once, on both nodes.
+            for srv in (a, b):
+                for path in ('/index.html', '/status'):
+                    status, body, took = quick_get(srv, path)
+                    assert status == 200 and took < 0.5, (path, status, took)
+        assert not (sse.ended or sse.eof), bytes(sse.body)  # still connected
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, body = publish(a, 'halt', 'after')
+        if status == 201:
+            break
+        assert status == 503 and time.monotonic() < deadline, (status, body)
+        refused.append('after')
+        time.sleep(0.1)
+    confirmed.append((json.loads(body)['id'], 'after'))
+    confirmed += [(published_id(a, 'halt', 'c%d' % k), 'c%d' % k) for k in range(3)]
+    last = confirmed[-1][0]
+
+    # Every confirmed message arrives, in order, once; a refused one may arrive too (Redis ran
+    # the command that timed out once it woke up), but only once and in its place. Or the
+    # stream ends (a reset) and a reconnect with the last id gets the missed signal.
+    def check(items, missed):
+        ids = [i for i, _ in items]
+        assert len(set(ids)) == len(ids), items
+        assert [x for x in items if x in confirmed] == confirmed[:len(
+            [x for x in items if x in confirmed])], items
+        assert all(x in confirmed or x[1] in refused for x in items), items
+        if not missed:
+            assert [x for x in items if x in confirmed] == confirmed, items
+
+    sse.wait_for(lambda st: st.ended or st.eof or any(
+        e['id'] == last for e in sse_events(st)), WAIT + REDIS_TIMEOUT_S)
+    events = sse_events(sse)
+    if sse.ended or sse.eof:
+        sse.close()
+        resumed = Stream(b.port, '/sse/halt', headers={'Last-Event-ID': events[-1]['id']})
+        resumed.wait_for(lambda st: any(e['id'] == last for e in sse_events(st)), WAIT)
+        assert sse_events(resumed)[0]['event'] == 'herald-missed'
+        resumed.close()
+    else:
+        check([(e['id'], e['data']) for e in events if e['event'] == 'message'], False)
+        sse.close()
+    confirmed = confirmed[1:]  # the WebSocket read the warm-up message already
+    items = []
+    while not items or items[-1][0] != last:
+        op, payload = ws.recv(WAIT + REDIS_TIMEOUT_S)
+        if op == 0x8:
+            assert close_code(payload) in (1001, 1012), payload
+            break
+        env = json.loads(payload)
+        assert 'id' in env, env  # no missed signal on a continuous stream
+        items.append((env['id'], env['data']))
+    else:
+        check(items, False)
+    ws.close()
+
+
+def test_redis_killed_and_restarted_mid_stream(nodes, redis):
+    a, b = nodes(), nodes()
+    old = [published_id(a, 'crash', 'o%d' % k) for k in range(3)]
+    sse = Stream(b.port, '/sse/crash?since=0')
+    ws = Ws(b.port, '/ws/crash?since=0&format=json')
+    assert [e['id'] for e in sse_wait(sse, 3)] == old
+    assert [ws_json(ws)['id'] for _ in range(3)] == old
+    redis.kill()
+    status, h, body, took = timed_publish(a, 'crash', 'lost')
+    assert status == 503 and h.get('retry-after') == '1', (status, body)
+    assert took < REDIS_TIMEOUT_S + 1.5, took
+    status, body, took = quick_get(b, '/index.html')
+    assert status == 200 and took < 0.5, took
+    redis.start()  # the same port, empty: no persistence
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, body = publish(a, 'crash', 'n0')
+        if status == 201:
+            break
+        assert status == 503 and time.monotonic() < deadline, (status, body)
+        time.sleep(0.1)
+    new = [json.loads(body)['id']] + [published_id(a, 'crash', 'n%d' % k) for k in (1, 2)]
+    assert split_id(new[0])[0] != split_id(old[0])[0], (old, new)  # a new epoch
+    assert [split_id(i)[1] for i in new] == [1, 2, 3]
+    want = [(i, 'n%d' % k) for k, i in enumerate(new)]
+
+    # Never the new ids served as continuous: the old stream ends (or signals missed) and a
+    # reconnect with the last id seen gets the missed signal, then the new life.
+    sse.wait_for(lambda st: st.ended or st.eof or any(
+        e['event'] == 'herald-missed' for e in sse_events(st)), WAIT)
+    events = sse_events(sse)[3:]
+    assert all(e['id'] not in new or any(x['event'] == 'herald-missed' for x in events)
+               for e in events), events
+    sse.close()
+    resumed = Stream(b.port, '/sse/crash', headers={'Last-Event-ID': old[-1]})
+    resumed.wait_for(lambda st: len([e for e in sse_events(st) if e['event'] == 'message']) >= 3,
+                     WAIT)
+    events = sse_events(resumed)
+    assert events[0]['event'] == 'herald-missed', events
+    assert [(e['id'], e['data']) for e in events if e['event'] == 'message'] == want
+    resumed.close()
+
+    op, payload = ws.recv(WAIT)
+    if op == 0x8:
+        assert close_code(payload) in (1001, 1012), payload
+    else:
+        assert json.loads(payload).get('herald') == 'missed', payload
+    ws.close()
+    ws = Ws(b.port, '/ws/crash?since=%s&format=json' % old[-1])
+    frames = [ws_json(ws) for _ in range(4)]
+    assert frames[0].get('herald') == 'missed', frames
+    assert [(f['id'], f['data']) for f in frames[1:]] == want
+    ws.close()
