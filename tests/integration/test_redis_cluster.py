@@ -21,8 +21,8 @@ import time
 import pytest
 
 from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text, parse_iframe
-from test_redis_broker import (RedisError, RedisServer, free_port, poll_until, published_id, split_id,
-                               sse_events, sse_wait, ws_json)
+from redis_server import RedisError, RedisServer, free_port
+from test_redis_broker import poll_until, published_id, split_id, sse_events, sse_wait, ws_json
 
 REDIS_TIMEOUT_S = 1
 WAIT = 4
