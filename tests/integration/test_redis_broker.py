@@ -591,9 +591,9 @@ STORM_N = 150         # messages published
 STORM_SUBSCRIBERS = 6  # half SSE, half WebSocket
 
 
-def storm_subscriber(ports, k, last_id, got, problems, stop):
-    """Reads channel "storm" from since=0, reconnecting with its last id on the next node after
-    a few messages each time, until last_id[0] (the publisher's last id) is read or stop."""
+def storm_subscriber(ports, k, last_id, got, problems, stop, channel='storm'):
+    """Reads channel from since=0, reconnecting with its last id on the next node after a few
+    messages each time, until last_id[0] (the publisher's last id) is read or stop."""
     node = k % len(ports)
     since = '0'
     step = 3 + k  # messages per connection before reconnecting elsewhere
@@ -603,14 +603,14 @@ def storm_subscriber(ports, k, last_id, got, problems, stop):
         node = (node + 1) % len(ports)
         n = 0
         if use_ws:
-            conn = Ws(port, '/ws/storm?since=%s&format=json' % since)
+            conn = Ws(port, '/ws/%s?since=%s&format=json' % (channel, since))
             if conn.status != 101:
                 problems.append('ws status %s' % conn.status)
                 return
         elif since == '0':
-            conn = Stream(port, '/sse/storm?since=0')
+            conn = Stream(port, '/sse/%s?since=0' % channel)
         else:
-            conn = Stream(port, '/sse/storm', headers={'Last-Event-ID': since})
+            conn = Stream(port, '/sse/' + channel, headers={'Last-Event-ID': since})
         seen = 0  # SSE events already taken from conn
         try:
             while n < step and not stop.is_set():

@@ -22,7 +22,8 @@ import pytest
 
 from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text, parse_iframe
 from redis_server import RedisError, RedisServer, free_port
-from test_redis_broker import poll_until, published_id, split_id, sse_events, sse_wait, ws_json
+from test_redis_broker import (poll_until, published_id, split_id, sse_events, sse_wait,
+                               storm_subscriber, ws_json)
 
 REDIS_TIMEOUT_S = 1
 WAIT = 4
@@ -299,3 +300,48 @@ def test_a_slot_migrating_while_publishing_loses_and_doubles_nothing(nodes, clus
         time.sleep(0.1)
     sse.close()
     ws.close()
+
+
+# ---- 4. the loss test over the cluster ---------------------------------------------------------
+
+CLUSTER_STORM_N = 45  # messages per channel
+
+
+def test_reconnect_storm_over_every_master_loses_nothing(nodes):
+    """Three nodes (one knowing all seeds, two a single one), one channel on each master, an
+    SSE and a WebSocket subscriber per channel moving to the next node every few messages with
+    their last id while the messages are published round robin over nodes and channels: each
+    subscriber reads exactly its channel's messages, in order, once."""
+    ports = [n.port for n in (nodes(), nodes(seeds=(1,)), nodes(seeds=(2,)))]
+    chans = channels_on_every_master(nodes.prefix, 3)
+    stop, problems = threading.Event(), []
+    last = {ch: [] for ch in chans}
+    gots = {(ch, k): [] for ch in chans for k in range(2)}
+    subs = [threading.Thread(target=storm_subscriber,
+                             args=(ports, k, last[ch], gots[(ch, k)], problems, stop, ch))
+            for ch in chans for k in range(2)]
+    for t in subs:
+        t.start()
+    sent = {ch: [] for ch in chans}
+    conns = [Conn(p, timeout=REDIS_TIMEOUT_S + 5) for p in ports]
+    try:
+        for i in range(CLUSTER_STORM_N * len(chans)):
+            ch = chans[i % len(chans)]
+            status, _, body = conns[i % len(conns)].request(
+                'POST', '/pub?channel=' + ch, body='s%d' % i, headers={'Content-Type': 'text/plain'})
+            assert status == 201, (status, body)
+            sent[ch].append((json.loads(body)['id'], 's%d' % i))
+    finally:
+        for conn in conns:
+            conn.close()
+    for ch in chans:
+        last[ch].append(sent[ch][-1][0])
+    deadline = time.monotonic() + 20
+    for t in subs:
+        t.join(max(0.1, deadline - time.monotonic()))
+    stop.set()
+    for t in subs:
+        t.join(2)
+    assert not problems, problems
+    for (ch, k), got in gots.items():
+        assert got == sent[ch], (ch, k, len(got), len(sent[ch]))
