@@ -55,13 +55,17 @@ class RedisServer:
         self.port = free_port()
         self.proc = None
 
+    def options(self):
+        """redis-server's command-line options (a subclass adds its own)."""
+        return ['--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
+                '--logfile', os.path.join(self.dir, 'redis.log')]
+
     def start(self, timeout=10):
         exe = shutil.which('redis-server')
         assert exe, 'redis-server not found: install redis-server (tools/deps.sh test)'
         self.proc = subprocess.Popen(
-            [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-             '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
-             '--logfile', os.path.join(self.dir, 'redis.log')],
+            [exe] + self.options(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

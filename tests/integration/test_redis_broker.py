@@ -653,28 +653,33 @@ def storm_subscriber(ports, k, last_id, got, problems, stop, channel='storm'):
             conn.close()
 
 
-def test_reconnect_storm_across_three_nodes_loses_nothing(nodes):
-    a, b, c = nodes(), nodes(), nodes()
-    ports = [a.port, b.port, c.port]
-    last_id, problems, stop = [], [], threading.Event()
-    gots = [[] for _ in range(STORM_SUBSCRIBERS)]
+def run_storm(ports, chans, per_channel, subscribers_per_channel):
+    """Publishes per_channel messages on each of chans, round robin over the channels and the
+    nodes (ports), while subscribers_per_channel storm subscribers per channel hop between the
+    nodes; asserts every subscriber read exactly its channel's messages, in order, once."""
+    stop, problems = threading.Event(), []
+    last = {ch: [] for ch in chans}
+    gots = {(ch, k): [] for ch in chans for k in range(subscribers_per_channel)}
     subs = [threading.Thread(target=storm_subscriber,
-                             args=(ports, k, last_id, gots[k], problems, stop))
-            for k in range(STORM_SUBSCRIBERS)]
+                             args=(ports, k, last[ch], gots[(ch, k)], problems, stop, ch))
+            for (ch, k) in gots]
     for t in subs:
         t.start()
-    sent = []
+    sent = {ch: [] for ch in chans}
     conns = [Conn(p, timeout=REDIS_TIMEOUT_S + 5) for p in ports]
     try:
-        for i in range(STORM_N):  # round robin over the nodes
-            status, _, body = conns[i % 3].request('POST', '/pub?channel=storm', body='s%d' % i,
-                                                   headers={'Content-Type': 'text/plain'})
+        for i in range(per_channel * len(chans)):
+            ch = chans[i % len(chans)]
+            status, _, body = conns[i % len(conns)].request(
+                'POST', '/pub?channel=' + ch, body='s%d' % i,
+                headers={'Content-Type': 'text/plain'})
             assert status == 201, (status, body)
-            sent.append((json.loads(body)['id'], 's%d' % i))
+            sent[ch].append((json.loads(body)['id'], 's%d' % i))
     finally:
         for conn in conns:
             conn.close()
-    last_id.append(sent[-1][0])
+    for ch in chans:
+        last[ch].append(sent[ch][-1][0])
     deadline = time.monotonic() + 20
     for t in subs:
         t.join(max(0.1, deadline - time.monotonic()))
@@ -682,9 +687,15 @@ def test_reconnect_storm_across_three_nodes_loses_nothing(nodes):
     for t in subs:
         t.join(2)
     assert not problems, problems
-    for k, got in enumerate(gots):
-        assert got == sent, (k, len(got), len(sent), [x for x in got if x not in sent][:3],
-                             [x for x in sent if x not in got][:3])
+    for (ch, k), got in gots.items():
+        assert got == sent[ch], (ch, k, len(got), len(sent[ch]),
+                                 [x for x in got if x not in sent[ch]][:3],
+                                 [x for x in sent[ch] if x not in got][:3])
+
+
+def test_reconnect_storm_across_three_nodes_loses_nothing(nodes):
+    ports = [nodes().port for _ in range(3)]
+    run_storm(ports, ['storm'], STORM_N, STORM_SUBSCRIBERS)
 
 
 # ---- 15. faults: Redis stopped, Redis killed and restarted -----------------------------------

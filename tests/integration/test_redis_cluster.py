@@ -13,17 +13,15 @@ The design checked here:
 import binascii
 import json
 import os
-import shutil
-import subprocess
 import threading
 import time
 
 import pytest
 
 from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text, parse_iframe
-from redis_server import RedisError, RedisServer, free_port
-from test_redis_broker import (poll_until, published_id, split_id, sse_events, sse_wait,
-                               storm_subscriber, ws_json)
+from redis_server import RedisServer, free_port
+from test_redis_broker import (poll_until, published_id, run_storm, split_id, sse_events,
+                               sse_wait, ws_json)
 
 REDIS_TIMEOUT_S = 1
 WAIT = 4
@@ -39,26 +37,9 @@ class ClusterNode(RedisServer):
         super().__init__(folder)
         self.bus_port = free_port()
 
-    def start(self, timeout=10):
-        exe = shutil.which('redis-server')
-        assert exe, 'redis-server not found: install redis-server (tools/deps.sh test)'
-        self.proc = subprocess.Popen(
-            [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-             '--appendonly', 'no', '--daemonize', 'no', '--dir', self.dir,
-             '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-             '--cluster-port', str(self.bus_port),
-             '--logfile', os.path.join(self.dir, 'redis.log')],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, 'redis-server exited: ' + self.log()
-            try:
-                if self.cmd('PING', timeout=0.5) == 'PONG':
-                    return self
-            except (OSError, EOFError, RedisError):
-                pass
-            time.sleep(0.02)
-        raise AssertionError('redis-server did not answer PING: ' + self.log())
+    def options(self):
+        return super().options() + ['--cluster-enabled', 'yes', '--cluster-config-file',
+                                    'nodes.conf', '--cluster-port', str(self.bus_port)]
 
 
 @pytest.fixture(scope='module')
@@ -313,35 +294,4 @@ def test_reconnect_storm_over_every_master_loses_nothing(nodes):
     their last id while the messages are published round robin over nodes and channels: each
     subscriber reads exactly its channel's messages, in order, once."""
     ports = [n.port for n in (nodes(), nodes(seeds=(1,)), nodes(seeds=(2,)))]
-    chans = channels_on_every_master(nodes.prefix, 3)
-    stop, problems = threading.Event(), []
-    last = {ch: [] for ch in chans}
-    gots = {(ch, k): [] for ch in chans for k in range(2)}
-    subs = [threading.Thread(target=storm_subscriber,
-                             args=(ports, k, last[ch], gots[(ch, k)], problems, stop, ch))
-            for ch in chans for k in range(2)]
-    for t in subs:
-        t.start()
-    sent = {ch: [] for ch in chans}
-    conns = [Conn(p, timeout=REDIS_TIMEOUT_S + 5) for p in ports]
-    try:
-        for i in range(CLUSTER_STORM_N * len(chans)):
-            ch = chans[i % len(chans)]
-            status, _, body = conns[i % len(conns)].request(
-                'POST', '/pub?channel=' + ch, body='s%d' % i, headers={'Content-Type': 'text/plain'})
-            assert status == 201, (status, body)
-            sent[ch].append((json.loads(body)['id'], 's%d' % i))
-    finally:
-        for conn in conns:
-            conn.close()
-    for ch in chans:
-        last[ch].append(sent[ch][-1][0])
-    deadline = time.monotonic() + 20
-    for t in subs:
-        t.join(max(0.1, deadline - time.monotonic()))
-    stop.set()
-    for t in subs:
-        t.join(2)
-    assert not problems, problems
-    for (ch, k), got in gots.items():
-        assert got == sent[ch], (ch, k, len(got), len(sent[ch]))
+    run_storm(ports, channels_on_every_master(nodes.prefix, 3), CLUSTER_STORM_N, 2)
