@@ -18,13 +18,11 @@ import time
 
 import pytest
 
-from push_clients import STRATEGY_ROUTES, Conn, Stream, Ws, build_request, etag_text, parse_iframe
+from push_clients import Conn, Stream, Ws, build_request, etag_text, parse_iframe
 from redis_server import RedisServer, free_port
-from test_redis_broker import (poll_until, published_id, run_storm, split_id, sse_events,
-                               sse_wait, ws_json)
+from test_redis_broker import (REDIS_TIMEOUT_S, WAIT, node_config, poll_until, published_id,
+                               run_storm, split_id, sse_events, sse_wait, ws_json)
 
-REDIS_TIMEOUT_S = 1
-WAIT = 4
 RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
 
 
@@ -64,26 +62,6 @@ def cluster(tmp_path_factory):
             m.kill()
 
 
-CONF = '''
-error_log stderr info;
-http {
-    access_log off;
-    broker redis;
-%(servers)s
-    redis_prefix %(prefix)s;
-    redis_timeout %(timeout)ds;
-    channel_autocreate on;
-    longpoll_timeout 5s;
-    server {
-        listen 127.0.0.1:0;
-        root {www};
-        location = /status { status; }
-%(routes)s
-    }
-}
-'''
-
-
 @pytest.fixture
 def nodes(herald, cluster):
     """node(seeds) starts one more herald node on the module's cluster (seeds: indexes of the
@@ -91,10 +69,8 @@ def nodes(herald, cluster):
     prefix = 't%s:' % os.urandom(4).hex()
 
     def node(seeds=(0, 1, 2)):
-        servers = '\n'.join('    redis_server 127.0.0.1:%d;' % cluster[i].port for i in seeds)
-        conf = CONF % {'servers': servers, 'prefix': prefix, 'timeout': REDIS_TIMEOUT_S,
-                       'routes': STRATEGY_ROUTES}
-        srv = herald(conf, files={'www/index.html': 'static'})
+        srv = herald(node_config([cluster[i].port for i in seeds], prefix),
+                     files={'www/index.html': 'static'})
         srv.prefix = prefix
         return srv
 
