@@ -17,7 +17,7 @@ if [ -f tests/node/package.json ] && [ ! -f tests/node/node_modules/.package-loc
 fi
 jobs=""
 if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then jobs="-n 2"; fi
-echo "== integration ($HERALD_BIN${HERALD_BACKEND:+, backend $HERALD_BACKEND}) =="
+echo "== integration ($HERALD_BIN${HERALD_BACKEND:+, backend $HERALD_BACKEND}${HERALD_BROKER:+, broker $HERALD_BROKER}) =="
 suite=tests/integration
 for a in "$@"; do
   case $a in -*) ;; *) [ -e "${a%%::*}" ] && suite="" ;; esac

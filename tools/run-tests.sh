@@ -8,10 +8,11 @@
 #   background: at nice 19, the ThreadSanitizer build, then the fuzz targets' builds and
 #               `make lint` (layers, cppcheck, clang-tidy on every file).
 #
-# The integration and browser suites wait on sockets, timeouts and browsers about half of
-# the time: the background work (CPU only, about ten minutes of one core) fills those gaps
-# instead of adding its own stage. At nice 19 it takes what the tests leave (a niced process
-# gets 15/1039 of a core the tests want), so the tests see no more load than before.
+# The integration and browser suites wait on sockets, timeouts and browsers much of the time:
+# the background work (CPU only; the line after the TSan suite says how much it used) fills
+# those gaps instead of adding its own stage. At nice 19 it takes mostly what the tests leave
+# (a niced process gets 15/1039 of a core the tests want); it still slows the foreground
+# somewhat (README "Tests" has the stage times with and without it).
 # Each part's output: the foreground on stdout; the background's in build/test/*.log, printed
 # when it fails. Any failure fails the whole, after the rest has run as far as it can.
 set -u
@@ -37,7 +38,9 @@ setsid sh -c '
   nice -n 19 $0 --no-print-directory -j"$1" build/tsan/herald >"$2/tsan-build.log" 2>&1
   echo $? >"$2/tsan-build.rc"
   nice -n 19 $0 --no-print-directory -j"$1" -k fuzz-builds lint >"$2/lint.log" 2>&1
-  echo $? >"$2/lint.rc"
+  rc=$?
+  times >"$2/background.times"
+  echo $rc >"$2/lint.rc"
 ' "$MAKE" "$NPROC" "$out" &
 bg=$!
 stop_bg() { kill -TERM -- "-$bg" 2>/dev/null; wait "$bg" 2>/dev/null; }
@@ -72,6 +75,8 @@ fi
 t=$(now)
 if wait_rc lint; then
     echo "== lint clean ($(grep -c '^clang-tidy ' "$out/lint.log") files through clang-tidy, cppcheck, layer check; finished $(( $(now) - t )) s after the TSan suite; log $out/lint.log)"
+    # times: the shell's own, then its children's user and system CPU.
+    echo "== the background (TSan build, fuzz builds, lint) used $(sed -n 2p "$out/background.times" | sed 's/ / user, /') system CPU"
 else
     failed="$failed lint"
 fi
