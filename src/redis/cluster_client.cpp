@@ -21,10 +21,6 @@ constexpr Clock::duration retry_max = 500ms;
 // subscription ended by Redis read it at once; this catches what they miss).
 constexpr Clock::duration slot_map_refresh = 5s;
 
-bool starts_with(std::string_view s, std::string_view word) {
-    return s.substr(0, word.size()) == word;
-}
-
 const RespValue no_reply{};
 
 } // namespace
@@ -136,7 +132,7 @@ void ClusterClient::on_slot_map(const NodeAddress& from, std::error_code ec, con
     // who can use the server as one anyway.
     if (!ec && v.is_error() && mode_ == Mode::unknown &&
         (v.str.find("cluster support disabled") != std::string_view::npos ||
-         starts_with(v.str, "NOPERM") || starts_with(v.str, "ERR unknown command"))) {
+         v.str.starts_with("NOPERM") || v.str.starts_with("ERR unknown command"))) {
         mode_ = Mode::single;
         single_ = &node(from);
         open_pubsub(*single_);
@@ -412,8 +408,8 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
         return;
     }
     if (!ec && v.is_error() &&
-        (starts_with(v.str, "TRYAGAIN") || starts_with(v.str, "CLUSTERDOWN"))) {
-        if (starts_with(v.str, "CLUSTERDOWN"))
+        (v.str.starts_with("TRYAGAIN") || v.str.starts_with("CLUSTERDOWN"))) {
+        if (v.str.starts_with("CLUSTERDOWN"))
             read_slot_map();
         retry_later(c, ec, v);
         return;
