@@ -168,9 +168,8 @@ void ClusterClient::slot_map_failed(std::error_code ec) {
         for (const auto& c : failed)
             c->cb(ec, no_reply);
     }
-    const ClientOptions& o = options_.link;
-    const Clock::duration delay = std::min<Clock::duration>(
-        o.reconnect_max, o.reconnect_min * (1u << std::min(map_failures_, 16u)));
+    const Clock::duration delay =
+        backoff_delay(options_.link.reconnect_min, options_.link.reconnect_max, map_failures_);
     ++map_failures_;
     map_timer_ = loop_.add_timer(delay, [this] { read_slot_map(); });
 }
@@ -424,8 +423,7 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
 // Retries c after a delay, or gives it (ec, v) now if its attempts or time are used up.
 void ClusterClient::retry_later(const std::shared_ptr<Command>& c, std::error_code ec,
                                 const RespValue& v) {
-    const Clock::duration delay =
-        std::min<Clock::duration>(retry_max, retry_min * (1u << std::min(c->attempts, 16u)));
+    const Clock::duration delay = backoff_delay(retry_min, retry_max, c->attempts);
     const Clock::time_point now = loop_.now();
     if (closing_ || mode_ != Mode::cluster || c->attempts >= max_cluster_attempts ||
         now + delay > c->deadline) {
