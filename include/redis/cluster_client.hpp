@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/string_hash.hpp"
 #include "event/event_loop.hpp"
 #include "redis/client.hpp"
 #include "redis/cluster.hpp"
@@ -128,7 +129,7 @@ private:
     std::map<std::string, std::unique_ptr<Node>> nodes_; // by NodeAddress::text()
     Node* single_ = nullptr;                             // single-server mode
     std::array<Node*, cluster_slots> owners_{};          // cluster mode
-    std::unordered_map<std::string, Node*> channels_;    // null: not placed yet
+    std::unordered_map<std::string, Node*, StringHash, std::equal_to<>> channels_; // null: not placed yet
     std::deque<std::shared_ptr<Command>> waiting_;       // for the mode
     std::vector<std::shared_ptr<Command>> retries_;
     std::vector<std::unique_ptr<Node>> retired_; // destroyed by retire_timer_, outside callbacks

@@ -27,6 +27,7 @@
 #include "config/values.hpp"
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "core/string_hash.hpp"
 #include "push/resume.hpp"
 #include "redis/cluster_client.hpp"
 #include "redis/script.hpp"
@@ -577,28 +578,29 @@ private:
     }
 
     // Stops mirroring ch; with close, its node copy is closed too (subscribers are told).
+    // ch may be the mirror's own key: it is not used after the erase.
     void forget_mirror(const std::string& ch, bool close) {
         const auto it = mirrors_.find(ch);
         if (close) (void)mirror_->close_channel(ch);
         if (it == mirrors_.end()) return;
         wake(it->second, close ? PushError::not_found : PushError::unavailable);
-        mirrors_.erase(it);
         links_.unsubscribe(key(ch, ""));
+        mirrors_.erase(it);
     }
 
-    std::string channel_of(std::string_view topic) const {
-        // "{" prefix channel "}"
+    // The channel named by a pub/sub topic "{" prefix channel "}" (a view into topic), or "".
+    std::string_view channel_of(std::string_view topic) const {
         if (topic.size() < options_.prefix.size() + 2 || topic.front() != '{' ||
             topic.back() != '}' || topic.substr(1, options_.prefix.size()) != options_.prefix)
             return {};
-        return std::string(topic.substr(1 + options_.prefix.size(),
-                                        topic.size() - 2 - options_.prefix.size()));
+        return topic.substr(1 + options_.prefix.size(), topic.size() - 2 - options_.prefix.size());
     }
 
+    // Per pub/sub message: no string is built to find the mirror (ch is the entry's key).
     void on_message(std::string_view topic, std::string_view payload, bool) noexcept override {
-        const std::string ch = channel_of(topic);
-        const auto it = mirrors_.find(ch);
+        const auto it = mirrors_.find(channel_of(topic));
         if (it == mirrors_.end()) return;
+        const std::string& ch = it->first;
         Wire w;
         if (!parse_wire(payload, w)) {
             HERALD_WARN("redis: malformed message on \"%s\" ignored", ch.c_str());
@@ -613,8 +615,8 @@ private:
     }
 
     void on_subscribed(std::string_view topic, bool) noexcept override {
-        const std::string ch = channel_of(topic);
-        if (mirrors_.count(ch) != 0) read_channel(ch);
+        const auto it = mirrors_.find(channel_of(topic));
+        if (it != mirrors_.end()) read_channel(it->first);
     }
 
     void on_link_down() noexcept override {
@@ -674,7 +676,7 @@ private:
     const redis::Script publish_script_, sync_script_, close_script_, exists_script_;
 
     // Home loop only:
-    std::unordered_map<std::string, Mirror> mirrors_;
+    std::unordered_map<std::string, Mirror, StringHash, std::equal_to<>> mirrors_;
     std::unordered_map<std::string, config::ChannelConf> declared_;
     config::ChannelConf autocreate_defaults_;
     std::uint64_t max_channels_ = 0;

@@ -233,7 +233,7 @@ void ClusterClient::subscribe(std::string_view channel) {
 }
 
 void ClusterClient::unsubscribe(std::string_view channel) {
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     if (it == channels_.end())
         return;
     if (it->second != nullptr && it->second->pubsub)
@@ -242,7 +242,7 @@ void ClusterClient::unsubscribe(std::string_view channel) {
 }
 
 bool ClusterClient::connected(std::string_view channel) const {
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     return it != channels_.end() && it->second != nullptr && it->second->pubsub &&
            it->second->pubsub->connected();
 }
@@ -302,7 +302,7 @@ void ClusterClient::on_link_up(bool after_link_down) noexcept {
 
 void ClusterClient::on_subscription_ended(std::string_view channel, bool) noexcept {
     // The channel's slot moved: it goes to the new owner once the map says which.
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     if (it == channels_.end())
         return;
     it->second = nullptr;
