@@ -49,10 +49,10 @@ struct DownCluster {
         cr_assert_eq(herald::test::call(loop, *admin, {"CLUSTER", "ADDSLOTSRANGE", "0", "100"}).str,
                      "OK");
     }
-    // EVALSHA calls the node refused (cluster down): INFO commandstats' rejected_calls.
-    long rejected_evalsha(EventLoop& loop) {
+    // Calls of a command the node refused (cluster down): INFO commandstats' rejected_calls.
+    long rejected(EventLoop& loop, const std::string& command = "evalsha") {
         const std::string info = herald::test::call(loop, *admin, {"INFO", "commandstats"}).str;
-        const std::size_t at = info.find("cmdstat_evalsha:");
+        const std::size_t at = info.find("cmdstat_" + command + ":");
         if (at == std::string::npos) return 0;
         const std::size_t r = info.find("rejected_calls=", at);
         return r == std::string::npos ? -1 : std::stol(info.substr(r + 15));
@@ -112,12 +112,12 @@ Test(redis_cluster_client, retries_stop_after_max_attempts) {
         cr_assert(took >= 2100ms && took < 4000ms, "gave up after %lld ms",
                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
     }
-    const long tries = cluster.rejected_evalsha(loop);
+    const long tries = cluster.rejected(loop);
     cr_assert_eq(tries, 9, "the first try and 8 retries: %ld", tries);
 }
 
 // A retry that would end past the command timeout is not made: the caller gets the answer
-// before the timeout.
+// before the timeout. A plain command is routed and retried the same way.
 Test(redis_cluster_client, retries_stop_at_the_command_timeout) {
     EventLoop loop;
     DownCluster cluster(loop);
@@ -130,14 +130,25 @@ Test(redis_cluster_client, retries_stop_at_the_command_timeout) {
     cr_assert(!c.start());
     cr_assert(run_until(loop, [&] { return c.stats().cluster; }), "slot map not read");
     const herald::redis::Script script = herald::redis::make_script("return 1");
-    Call down;
+    Call down, get;
     const auto start = std::chrono::steady_clock::now();
     eval(c, script, key_in(true), down);
-    cr_assert(run_until(loop, [&] { return down.seen.calls == 1; }, 3000ms));
-    cr_assert(down.seen.str.starts_with("CLUSTERDOWN"), "%s", down.seen.str.c_str());
-    const auto took = down.at - start;
-    cr_assert(took >= 280ms && took < 500ms, "gave up after %lld ms",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-    const long tries = cluster.rejected_evalsha(loop);
-    cr_assert(tries >= 2 && tries <= 5, "%ld tries", tries);
+    const std::string key = key_in(true);
+    const std::string_view args[] = {"GET", key};
+    cr_assert(!c.command(args, 1, [&get](std::error_code ec, const RespValue& v) {
+        herald::test::record(get.seen)(ec, v);
+        get.at = std::chrono::steady_clock::now();
+    }));
+    cr_assert(run_until(loop, [&] { return down.seen.calls == 1 && get.seen.calls == 1; },
+                        3000ms));
+    for (const Call* call : {&down, &get}) {
+        cr_assert(call->seen.str.starts_with("CLUSTERDOWN"), "%s", call->seen.str.c_str());
+        const auto took = call->at - start;
+        cr_assert(took >= 280ms && took < 500ms, "gave up after %lld ms",
+                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+    }
+    for (const char* command : {"evalsha", "get"}) {
+        const long tries = cluster.rejected(loop, command);
+        cr_assert(tries >= 2 && tries <= 5, "%s: %ld tries", command, tries);
+    }
 }

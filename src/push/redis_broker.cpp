@@ -103,8 +103,7 @@ public:
           links_(home, cluster_options(options_), *this),
           publish_script_(redis::make_script(redis::publish_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
-          close_script_(redis::make_script(redis::close_script_source)),
-          exists_script_(redis::make_script(redis::exists_script_source)) {
+          close_script_(redis::make_script(redis::close_script_source)) {
         // The links connect once the home loop runs (after a daemon's fork).
         home_.post([this] {
             if (std::error_code ec = links_.start())
@@ -332,8 +331,8 @@ private:
                 else if (v.integer == 0) reply(PushError::not_found);
                 else ensure(ch, std::move(reply), since);
             };
-            const std::string_view keys[] = {k_epoch};
-            if (links_.eval(exists_script_, keys, {}, 0, on_exists))
+            const std::string_view exists[] = {"EXISTS", k_epoch};
+            if (links_.command(exists, 1, on_exists))
                 reply(PushError::unavailable);
         });
     }
@@ -673,7 +672,7 @@ private:
     RedisBrokerOptions options_;
     std::unique_ptr<LocalBroker> mirror_;
     redis::ClusterClient links_; // the command and pub/sub links (one of each per master)
-    const redis::Script publish_script_, sync_script_, close_script_, exists_script_;
+    const redis::Script publish_script_, sync_script_, close_script_;
 
     // Home loop only:
     std::unordered_map<std::string, Mirror, StringHash, std::equal_to<>> mirrors_;

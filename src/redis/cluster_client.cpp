@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "core/log.hpp"
 
@@ -26,7 +27,7 @@ const RespValue no_reply{};
 } // namespace
 
 struct ClusterClient::Command {
-    Script script;
+    Script script; // source "" for a plain command (args)
     std::vector<std::string> keys, args;
     std::size_t sharded_arg = 0;
     std::uint16_t slot = 0;
@@ -328,12 +329,6 @@ void ClusterClient::on_subscription_refused(std::string_view error) noexcept {
 std::error_code ClusterClient::eval(const Script& script, std::span<const std::string_view> keys,
                                     std::span<const std::string_view> args, std::size_t sharded_arg,
                                     ReplyCallback cb) {
-    if (closing_)
-        return ClientErrc::closed;
-    if (mode_ == Mode::unknown && !reading_map_)
-        return ClientErrc::not_connected;
-    if (waiting_.size() + retries_.size() >= options_.link.max_in_flight)
-        return ClientErrc::queue_full;
     auto c = std::make_shared<Command>();
     c->script = script;
     c->keys.assign(keys.begin(), keys.end());
@@ -341,14 +336,33 @@ std::error_code ClusterClient::eval(const Script& script, std::span<const std::s
     c->sharded_arg = sharded_arg;
     c->slot = keys.empty() ? 0 : key_slot(keys[0]);
     c->cb = std::move(cb);
+    return submit(std::move(c));
+}
+
+std::error_code ClusterClient::command(std::span<const std::string_view> args,
+                                       std::size_t key_arg, ReplyCallback cb) {
+    auto c = std::make_shared<Command>();
+    c->args.assign(args.begin(), args.end());
+    c->sharded_arg = args.size();
+    c->slot = key_arg < args.size() ? key_slot(args[key_arg]) : 0;
+    c->cb = std::move(cb);
+    return submit(std::move(c));
+}
+
+std::error_code ClusterClient::submit(std::shared_ptr<Command> c) {
+    if (closing_)
+        return ClientErrc::closed;
+    if (mode_ == Mode::unknown && !reading_map_)
+        return ClientErrc::not_connected;
+    if (waiting_.size() + retries_.size() >= options_.link.max_in_flight)
+        return ClientErrc::queue_full;
     c->deadline = loop_.now() + options_.link.command_timeout;
     if (mode_ == Mode::unknown) {
         waiting_.push_back(std::move(c));
         return {};
     }
     std::error_code ec = send(c);
-    if (ec && mode_ == Mode::cluster && ec == ClientErrc::not_connected &&
-        c->attempts < max_cluster_attempts) {
+    if (ec == ClientErrc::not_connected && mode_ == Mode::cluster) {
         retry_later(c, ec, no_reply); // a master failing over: wait for the next map
         return {};
     }
@@ -368,13 +382,18 @@ std::error_code ClusterClient::send(const std::shared_ptr<Command>& c) {
     auto reply_cb = [this, c, from = n->address](std::error_code ec, const RespValue& v) {
         on_reply(c, from, ec, v);
     };
-    if (!c->asking)
+    const bool asking = std::exchange(c->asking, false);
+    if (asking) {
+        if (std::error_code ec =
+                n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
+            return ec;
+    }
+    if (c->script.source.empty())
+        return n->commands->command(args, std::move(reply_cb));
+    if (!asking)
         return n->commands->eval(c->script, keys, args, std::move(reply_cb));
-    // ASKING applies to the next command only: EVAL, so that no NOSCRIPT retry comes between.
-    c->asking = false;
-    if (std::error_code ec =
-            n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
-        return ec;
+    // ASKING applies to the next command only: a script goes as EVAL, so that no NOSCRIPT
+    // retry comes between.
     const std::string key_count = std::to_string(keys.size());
     std::vector<std::string_view> cmd{"EVAL", c->script.source, key_count};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
