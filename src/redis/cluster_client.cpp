@@ -329,6 +329,14 @@ void ClusterClient::on_subscription_refused(std::string_view error) noexcept {
 std::error_code ClusterClient::eval(const Script& script, std::span<const std::string_view> keys,
                                     std::span<const std::string_view> args, std::size_t sharded_arg,
                                     ReplyCallback cb) {
+    if (mode_ == Mode::single && !closing_) {
+        // Per publish on one server: nothing is retried, so no copy of the keys and payload
+        // is kept here (Client::eval keeps its own for a NOSCRIPT retry).
+        std::vector<std::string_view> a(args.begin(), args.end());
+        if (sharded_arg < a.size())
+            a[sharded_arg] = "0";
+        return single_->commands->eval(script, keys, a, std::move(cb));
+    }
     auto c = std::make_shared<Command>();
     c->script = script;
     c->keys.assign(keys.begin(), keys.end());
