@@ -296,3 +296,17 @@ Test(redis_client, pubsub_delivers_and_resubscribes_after_reconnect) {
         cr_assert(st.pubsub_messages == 4 && st.reconnects == 1 && st.resp3 == resp3);
     }
 }
+
+// Reconnects and the cluster's retries wait first, 2 x first, 4 x first, ... up to max; the
+// exponent stops growing at 16 failures, so a long outage never overflows the multiplication.
+Test(redis_client, backoff_doubles_up_to_its_bound) {
+    using herald::redis::backoff_delay;
+    cr_assert(backoff_delay(20ms, 500ms, 0) == 20ms);
+    cr_assert(backoff_delay(20ms, 500ms, 1) == 40ms);
+    cr_assert(backoff_delay(20ms, 500ms, 4) == 320ms);
+    cr_assert(backoff_delay(20ms, 500ms, 5) == 500ms);
+    cr_assert(backoff_delay(20ms, 500ms, 1000) == 500ms);
+    cr_assert(backoff_delay(50ms, 5s, 6) == 3200ms);
+    cr_assert(backoff_delay(50ms, 5s, 7) == 5s);
+    cr_assert(backoff_delay(1ms, std::chrono::hours(24), 100) == 65536ms, "2^16 at most");
+}

@@ -190,3 +190,35 @@ Test(redis_cluster, redirects) {
         cr_expect(r.kind == RedirectKind::none);
     }
 }
+
+namespace {
+// A CLUSTER SLOTS reply of `masters` one-slot ranges, each owned by its own master.
+herald::redis::RespValue map_of(std::size_t masters) {
+    using herald::redis::RespType;
+    using herald::redis::RespValue;
+    RespValue reply;
+    reply.type = RespType::array;
+    for (std::size_t i = 0; i < masters; ++i) {
+        RespValue slot, host, port, node, range;
+        slot.type = port.type = RespType::integer;
+        slot.integer = static_cast<std::int64_t>(i);
+        port.integer = static_cast<std::int64_t>(1 + i);
+        host.type = RespType::bulk_string;
+        host.str = "127.0.0.1";
+        node.type = range.type = RespType::array;
+        node.elements = {host, port};
+        range.elements = {slot, slot, node};
+        reply.elements.push_back(std::move(range));
+    }
+    return reply;
+}
+} // namespace
+
+Test(redis_cluster, slot_map_of_more_than_max_masters_is_refused) {
+    using herald::redis::max_cluster_masters;
+    SlotMap map;
+    cr_assert(herald::redis::parse_cluster_slots(map_of(max_cluster_masters), "h", map));
+    cr_assert_eq(map.masters().size(), max_cluster_masters);
+    cr_assert(!herald::redis::parse_cluster_slots(map_of(max_cluster_masters + 1), "h", map));
+    cr_assert(map.ranges.empty());
+}

@@ -72,6 +72,11 @@ struct ClientStats {
     std::uint64_t pubsub_messages = 0; // message / smessage received
 };
 
+// The delay before the next try after `failures` failed ones in a row (0: the first retry):
+// first, doubled per failure, never more than max (failures past 16 count as 16).
+Clock::duration backoff_delay(Clock::duration first, Clock::duration max,
+                              unsigned failures) noexcept;
+
 // The reply, or ec set (reply is then a null value). Runs on the loop thread, in the order
 // the commands were issued. The reply's views are valid during the call only.
 using ReplyCallback = std::function<void(std::error_code ec, const RespValue& reply)>;

@@ -1,5 +1,5 @@
-// One Redis server or a Redis Cluster behind one interface, for the Redis broker: scripts are
-// routed to the master of their first key's hash slot (MOVED, ASK, TRYAGAIN and CLUSTERDOWN
+// One Redis server or a Redis Cluster behind one interface, for the Redis broker: scripts and
+// commands are routed to the master of their (first) key's hash slot (MOVED, ASK, TRYAGAIN and CLUSTERDOWN
 // handled), channels are subscribed on the pub/sub link of the master that owns them
 // (SSUBSCRIBE), and they move when the slot map changes. A single server is used as before:
 // one command link, one pub/sub link, PUBLISH/SUBSCRIBE.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/string_hash.hpp"
 #include "event/event_loop.hpp"
 #include "redis/client.hpp"
 #include "redis/cluster.hpp"
@@ -73,6 +74,10 @@ public:
     [[nodiscard]] std::error_code eval(const Script& script, std::span<const std::string_view> keys,
                                        std::span<const std::string_view> args,
                                        std::size_t sharded_arg, ReplyCallback cb);
+    // Runs one command on the node that owns args[key_arg]'s slot, routed, retried and
+    // answered as eval().
+    [[nodiscard]] std::error_code command(std::span<const std::string_view> args,
+                                          std::size_t key_arg, ReplyCallback cb);
 
     // The set of channels to keep subscribed, each on its owner's pub/sub link.
     void subscribe(std::string_view channel);
@@ -101,6 +106,7 @@ private:
     void place(const std::string& channel, Node*& at);
     void place_all();
     void open_pubsub(Node& n);
+    std::error_code submit(std::shared_ptr<Command> c);
     std::error_code send(const std::shared_ptr<Command>& c);
     void on_reply(const std::shared_ptr<Command>& c, const NodeAddress& from, std::error_code ec,
                   const RespValue& v);
@@ -128,7 +134,7 @@ private:
     std::map<std::string, std::unique_ptr<Node>> nodes_; // by NodeAddress::text()
     Node* single_ = nullptr;                             // single-server mode
     std::array<Node*, cluster_slots> owners_{};          // cluster mode
-    std::unordered_map<std::string, Node*> channels_;    // null: not placed yet
+    std::unordered_map<std::string, Node*, StringHash, std::equal_to<>> channels_; // null: not placed yet
     std::deque<std::shared_ptr<Command>> waiting_;       // for the mode
     std::vector<std::shared_ptr<Command>> retries_;
     std::vector<std::unique_ptr<Node>> retired_; // destroyed by retire_timer_, outside callbacks

@@ -103,12 +103,6 @@ end
 return had > 0 and 1 or 0
 )lua";
 
-// Whether a channel has a life in Redis: 1 if KEYS[1] (its epoch key) exists, else 0. A
-// script rather than a plain EXISTS so that it is routed like the others (by the key's slot).
-inline constexpr std::string_view exists_script_source = R"lua(
-return redis.call('EXISTS', KEYS[1])
-)lua";
-
 // The keys of one channel: "{" prefix channel "}" suffix, e.g. "{herald:news}:seq".
 std::string channel_key(std::string_view prefix, std::string_view channel, std::string_view suffix);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/values.hpp"
+#include "core/string_hash.hpp"
 
 namespace herald::push {
 
@@ -102,13 +103,6 @@ struct AttachedLoop {
     std::unordered_map<std::uint64_t, LocalChannel> local;
     int depth = 0;  // > 0 while drain() calls subscribers: no LocalChannel is erased then
     std::atomic<std::uint64_t> delivered{0};
-};
-
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
-    }
 };
 
 struct ChannelEntry {

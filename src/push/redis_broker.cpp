@@ -27,6 +27,7 @@
 #include "config/values.hpp"
 #include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "core/string_hash.hpp"
 #include "push/resume.hpp"
 #include "redis/cluster_client.hpp"
 #include "redis/script.hpp"
@@ -102,8 +103,7 @@ public:
           links_(home, cluster_options(options_), *this),
           publish_script_(redis::make_script(redis::publish_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
-          close_script_(redis::make_script(redis::close_script_source)),
-          exists_script_(redis::make_script(redis::exists_script_source)) {
+          close_script_(redis::make_script(redis::close_script_source)) {
         // The links connect once the home loop runs (after a daemon's fork).
         home_.post([this] {
             if (std::error_code ec = links_.start())
@@ -331,8 +331,8 @@ private:
                 else if (v.integer == 0) reply(PushError::not_found);
                 else ensure(ch, std::move(reply), since);
             };
-            const std::string_view keys[] = {k_epoch};
-            if (links_.eval(exists_script_, keys, {}, 0, on_exists))
+            const std::string_view exists[] = {"EXISTS", k_epoch};
+            if (links_.command(exists, 1, on_exists))
                 reply(PushError::unavailable);
         });
     }
@@ -577,28 +577,29 @@ private:
     }
 
     // Stops mirroring ch; with close, its node copy is closed too (subscribers are told).
+    // ch may be the mirror's own key: it is not used after the erase.
     void forget_mirror(const std::string& ch, bool close) {
         const auto it = mirrors_.find(ch);
         if (close) (void)mirror_->close_channel(ch);
         if (it == mirrors_.end()) return;
         wake(it->second, close ? PushError::not_found : PushError::unavailable);
-        mirrors_.erase(it);
         links_.unsubscribe(key(ch, ""));
+        mirrors_.erase(it);
     }
 
-    std::string channel_of(std::string_view topic) const {
-        // "{" prefix channel "}"
+    // The channel named by a pub/sub topic "{" prefix channel "}" (a view into topic), or "".
+    std::string_view channel_of(std::string_view topic) const {
         if (topic.size() < options_.prefix.size() + 2 || topic.front() != '{' ||
             topic.back() != '}' || topic.substr(1, options_.prefix.size()) != options_.prefix)
             return {};
-        return std::string(topic.substr(1 + options_.prefix.size(),
-                                        topic.size() - 2 - options_.prefix.size()));
+        return topic.substr(1 + options_.prefix.size(), topic.size() - 2 - options_.prefix.size());
     }
 
+    // Per pub/sub message: no string is built to find the mirror (ch is the entry's key).
     void on_message(std::string_view topic, std::string_view payload, bool) noexcept override {
-        const std::string ch = channel_of(topic);
-        const auto it = mirrors_.find(ch);
+        const auto it = mirrors_.find(channel_of(topic));
         if (it == mirrors_.end()) return;
+        const std::string& ch = it->first;
         Wire w;
         if (!parse_wire(payload, w)) {
             HERALD_WARN("redis: malformed message on \"%s\" ignored", ch.c_str());
@@ -613,8 +614,8 @@ private:
     }
 
     void on_subscribed(std::string_view topic, bool) noexcept override {
-        const std::string ch = channel_of(topic);
-        if (mirrors_.count(ch) != 0) read_channel(ch);
+        const auto it = mirrors_.find(channel_of(topic));
+        if (it != mirrors_.end()) read_channel(it->first);
     }
 
     void on_link_down() noexcept override {
@@ -671,10 +672,10 @@ private:
     RedisBrokerOptions options_;
     std::unique_ptr<LocalBroker> mirror_;
     redis::ClusterClient links_; // the command and pub/sub links (one of each per master)
-    const redis::Script publish_script_, sync_script_, close_script_, exists_script_;
+    const redis::Script publish_script_, sync_script_, close_script_;
 
     // Home loop only:
-    std::unordered_map<std::string, Mirror> mirrors_;
+    std::unordered_map<std::string, Mirror, StringHash, std::equal_to<>> mirrors_;
     std::unordered_map<std::string, config::ChannelConf> declared_;
     config::ChannelConf autocreate_defaults_;
     std::uint64_t max_channels_ = 0;

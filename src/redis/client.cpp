@@ -48,6 +48,11 @@ const RespValue null_value{};
 
 } // namespace
 
+Clock::duration backoff_delay(Clock::duration first, Clock::duration max,
+                              unsigned failures) noexcept {
+    return std::min<Clock::duration>(max, first * (1u << std::min(failures, 16u)));
+}
+
 const std::error_category& client_category() noexcept {
     static const ClientCategory c;
     return c;
@@ -427,8 +432,8 @@ void Client::drop_link(const char* why) noexcept {
         HERALD_WARN("redis %s:%u: %s%s", options_.host.c_str(), options_.port,
                     was_ready ? "connection lost: " : "", why);
     last_failure_ = why;
-    const Clock::duration delay = std::min<Clock::duration>(
-        options_.reconnect_max, options_.reconnect_min * (1u << std::min(failures_, 16u)));
+    const Clock::duration delay =
+        backoff_delay(options_.reconnect_min, options_.reconnect_max, failures_);
     ++failures_;
     state_ = State::backoff;
     retry_timer_ = loop_.add_timer(delay, [this] { connect(); });

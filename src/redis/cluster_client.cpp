@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "core/log.hpp"
 
@@ -21,16 +22,12 @@ constexpr Clock::duration retry_max = 500ms;
 // subscription ended by Redis read it at once; this catches what they miss).
 constexpr Clock::duration slot_map_refresh = 5s;
 
-bool starts_with(std::string_view s, std::string_view word) {
-    return s.substr(0, word.size()) == word;
-}
-
 const RespValue no_reply{};
 
 } // namespace
 
 struct ClusterClient::Command {
-    Script script;
+    Script script; // source "" for a plain command (args)
     std::vector<std::string> keys, args;
     std::size_t sharded_arg = 0;
     std::uint16_t slot = 0;
@@ -136,7 +133,7 @@ void ClusterClient::on_slot_map(const NodeAddress& from, std::error_code ec, con
     // who can use the server as one anyway.
     if (!ec && v.is_error() && mode_ == Mode::unknown &&
         (v.str.find("cluster support disabled") != std::string_view::npos ||
-         starts_with(v.str, "NOPERM") || starts_with(v.str, "ERR unknown command"))) {
+         v.str.starts_with("NOPERM") || v.str.starts_with("ERR unknown command"))) {
         mode_ = Mode::single;
         single_ = &node(from);
         open_pubsub(*single_);
@@ -172,9 +169,8 @@ void ClusterClient::slot_map_failed(std::error_code ec) {
         for (const auto& c : failed)
             c->cb(ec, no_reply);
     }
-    const ClientOptions& o = options_.link;
-    const Clock::duration delay = std::min<Clock::duration>(
-        o.reconnect_max, o.reconnect_min * (1u << std::min(map_failures_, 16u)));
+    const Clock::duration delay =
+        backoff_delay(options_.link.reconnect_min, options_.link.reconnect_max, map_failures_);
     ++map_failures_;
     map_timer_ = loop_.add_timer(delay, [this] { read_slot_map(); });
 }
@@ -238,7 +234,7 @@ void ClusterClient::subscribe(std::string_view channel) {
 }
 
 void ClusterClient::unsubscribe(std::string_view channel) {
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     if (it == channels_.end())
         return;
     if (it->second != nullptr && it->second->pubsub)
@@ -247,7 +243,7 @@ void ClusterClient::unsubscribe(std::string_view channel) {
 }
 
 bool ClusterClient::connected(std::string_view channel) const {
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     return it != channels_.end() && it->second != nullptr && it->second->pubsub &&
            it->second->pubsub->connected();
 }
@@ -307,7 +303,7 @@ void ClusterClient::on_link_up(bool after_link_down) noexcept {
 
 void ClusterClient::on_subscription_ended(std::string_view channel, bool) noexcept {
     // The channel's slot moved: it goes to the new owner once the map says which.
-    const auto it = channels_.find(std::string(channel));
+    const auto it = channels_.find(channel);
     if (it == channels_.end())
         return;
     it->second = nullptr;
@@ -333,12 +329,14 @@ void ClusterClient::on_subscription_refused(std::string_view error) noexcept {
 std::error_code ClusterClient::eval(const Script& script, std::span<const std::string_view> keys,
                                     std::span<const std::string_view> args, std::size_t sharded_arg,
                                     ReplyCallback cb) {
-    if (closing_)
-        return ClientErrc::closed;
-    if (mode_ == Mode::unknown && !reading_map_)
-        return ClientErrc::not_connected;
-    if (waiting_.size() + retries_.size() >= options_.link.max_in_flight)
-        return ClientErrc::queue_full;
+    if (mode_ == Mode::single && !closing_) {
+        // Per publish on one server: nothing is retried, so no copy of the keys and payload
+        // is kept here (Client::eval keeps its own for a NOSCRIPT retry).
+        std::vector<std::string_view> a(args.begin(), args.end());
+        if (sharded_arg < a.size())
+            a[sharded_arg] = "0";
+        return single_->commands->eval(script, keys, a, std::move(cb));
+    }
     auto c = std::make_shared<Command>();
     c->script = script;
     c->keys.assign(keys.begin(), keys.end());
@@ -346,14 +344,33 @@ std::error_code ClusterClient::eval(const Script& script, std::span<const std::s
     c->sharded_arg = sharded_arg;
     c->slot = keys.empty() ? 0 : key_slot(keys[0]);
     c->cb = std::move(cb);
+    return submit(std::move(c));
+}
+
+std::error_code ClusterClient::command(std::span<const std::string_view> args,
+                                       std::size_t key_arg, ReplyCallback cb) {
+    auto c = std::make_shared<Command>();
+    c->args.assign(args.begin(), args.end());
+    c->sharded_arg = args.size();
+    c->slot = key_arg < args.size() ? key_slot(args[key_arg]) : 0;
+    c->cb = std::move(cb);
+    return submit(std::move(c));
+}
+
+std::error_code ClusterClient::submit(std::shared_ptr<Command> c) {
+    if (closing_)
+        return ClientErrc::closed;
+    if (mode_ == Mode::unknown && !reading_map_)
+        return ClientErrc::not_connected;
+    if (waiting_.size() + retries_.size() >= options_.link.max_in_flight)
+        return ClientErrc::queue_full;
     c->deadline = loop_.now() + options_.link.command_timeout;
     if (mode_ == Mode::unknown) {
         waiting_.push_back(std::move(c));
         return {};
     }
     std::error_code ec = send(c);
-    if (ec && mode_ == Mode::cluster && ec == ClientErrc::not_connected &&
-        c->attempts < max_cluster_attempts) {
+    if (ec == ClientErrc::not_connected && mode_ == Mode::cluster) {
         retry_later(c, ec, no_reply); // a master failing over: wait for the next map
         return {};
     }
@@ -373,13 +390,18 @@ std::error_code ClusterClient::send(const std::shared_ptr<Command>& c) {
     auto reply_cb = [this, c, from = n->address](std::error_code ec, const RespValue& v) {
         on_reply(c, from, ec, v);
     };
-    if (!c->asking)
+    const bool asking = std::exchange(c->asking, false);
+    if (asking) {
+        if (std::error_code ec =
+                n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
+            return ec;
+    }
+    if (c->script.source.empty())
+        return n->commands->command(args, std::move(reply_cb));
+    if (!asking)
         return n->commands->eval(c->script, keys, args, std::move(reply_cb));
-    // ASKING applies to the next command only: EVAL, so that no NOSCRIPT retry comes between.
-    c->asking = false;
-    if (std::error_code ec =
-            n->commands->command({"ASKING"}, [](std::error_code, const RespValue&) {}))
-        return ec;
+    // ASKING applies to the next command only: a script goes as EVAL, so that no NOSCRIPT
+    // retry comes between.
     const std::string key_count = std::to_string(keys.size());
     std::vector<std::string_view> cmd{"EVAL", c->script.source, key_count};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
@@ -412,8 +434,8 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
         return;
     }
     if (!ec && v.is_error() &&
-        (starts_with(v.str, "TRYAGAIN") || starts_with(v.str, "CLUSTERDOWN"))) {
-        if (starts_with(v.str, "CLUSTERDOWN"))
+        (v.str.starts_with("TRYAGAIN") || v.str.starts_with("CLUSTERDOWN"))) {
+        if (v.str.starts_with("CLUSTERDOWN"))
             read_slot_map();
         retry_later(c, ec, v);
         return;
@@ -428,8 +450,7 @@ void ClusterClient::on_reply(const std::shared_ptr<Command>& c, const NodeAddres
 // Retries c after a delay, or gives it (ec, v) now if its attempts or time are used up.
 void ClusterClient::retry_later(const std::shared_ptr<Command>& c, std::error_code ec,
                                 const RespValue& v) {
-    const Clock::duration delay =
-        std::min<Clock::duration>(retry_max, retry_min * (1u << std::min(c->attempts, 16u)));
+    const Clock::duration delay = backoff_delay(retry_min, retry_max, c->attempts);
     const Clock::time_point now = loop_.now();
     if (closing_ || mode_ != Mode::cluster || c->attempts >= max_cluster_attempts ||
         now + delay > c->deadline) {
