@@ -7,7 +7,6 @@ process and the old one ends its streams the graceful way and exits. A new binar
 old one serving. The systemd notifications (READY, RELOADING, MAINPID, STOPPING) are read from
 a test-owned datagram socket named by NOTIFY_SOCKET.
 """
-import errno
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ import time
 import uuid
 
 from harness import BIN, read_response
-from test_daemon import pid_alive, run_bin, wait_gone, write_conf
+from test_daemon import free_port, pid_alive, run_bin, wait_gone, write_conf
 
 CONF = '''
 error_log stderr info;
@@ -197,6 +196,36 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
     note.close()
     wait_for(lambda: read_pid(srv) == 0, 5, 'the pid file to go')
     assert '%d: exiting' % new in srv.log()
+
+
+def test_upgrade_matches_the_sockets_to_the_new_config(herald):
+    """The new process takes the handed sockets of the listens its config keeps, binds the new
+    ones and closes the removed ones: once the old process is gone, a connection to a removed
+    address is refused, not queued on a socket nobody accepts from."""
+    kept, removed, added = free_port(), free_port(), free_port()
+    srv = herald(CONF.replace('listen 127.0.0.1:0;', 'listen 127.0.0.1:%d; listen 127.0.0.1:%d;'
+                              % (kept, removed)), files=FILES)
+    with open(srv.conf_path) as f:
+        text = f.read()
+    with open(srv.conf_path, 'w') as f:
+        f.write(text.replace('127.0.0.1:%d;' % removed, '127.0.0.1:%d;' % added))
+    srv.signal(signal.SIGUSR2)
+    assert srv.proc.wait(timeout=15) == 0
+    new = read_pid(srv)
+    try:
+        log = srv.log()
+        assert 'upgrade: took over 127.0.0.1:%d' % kept in log, log
+        assert 'upgrade: 127.0.0.1:%d is new: bound here' % added in log, log
+        assert 'upgrade: 127.0.0.1:%d is no longer configured: closed' % removed in log, log
+        assert srv.get('/', port=kept)[0] == 200
+        assert srv.get('/', port=added)[0] == 200
+        try:
+            socket.create_connection(('127.0.0.1', removed), timeout=1).close()
+            assert False, 'a connection to the removed listen was accepted'
+        except ConnectionRefusedError:
+            pass
+    finally:
+        stop_new(new)
 
 
 def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
