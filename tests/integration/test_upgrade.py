@@ -258,16 +258,20 @@ def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
     install_script(path, '#!/bin/sh\nexit 1\n')
     upgrade_fails(2, 'it exited with status 1')
     # A process that takes the sockets and is killed before it confirms: its copies go with
-    # it, ours stay open, so no connection is refused meanwhile. While it holds them, a second
-    # upgrade is refused.
+    # it, ours stay open, so no connection is refused meanwhile. While it holds them (it waits
+    # for the test to create `go`), a second upgrade is refused.
+    go = os.path.join(srv.tmp, 'go')
     install_script(path, '''#!/usr/bin/python3
 import os, signal, socket, time
 s = socket.socket(fileno=int(os.environ['HERALD_UPGRADE_FD']))
 data, fds, _, _ = socket.recv_fds(s, 65536, 256)
 assert fds
-time.sleep(0.5)
+for _ in range(1000):   # at most 10 s
+    if os.path.exists(%r):
+        break
+    time.sleep(0.01)
 os.kill(os.getpid(), signal.SIGKILL)
-''')
+''' % go)
     knock = Knocker(srv.port, seconds=10)
     knock.start()
 
@@ -275,6 +279,7 @@ os.kill(os.getpid(), signal.SIGKILL)
         wait_for(lambda: srv.log().count('upgrade: starting') == 3, 5, 'the third upgrade')
         srv.signal(signal.SIGUSR2)
         assert srv.wait_log(r'upgrade refused: one is running \(new process \d+\)')
+        open(go, 'w').close()
 
     upgrade_fails(3, 'it killed by signal 9', during=second_upgrade)
     knock.halt.set()
