@@ -254,9 +254,26 @@ def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
     assert 'unknown directive "bogus_directive"' in srv.log()
     with open(srv.conf_path, 'w') as f:
         f.write(good_conf)
-    # A "binary" that exits 1 at once.
-    install_script(path, '#!/bin/sh\nexit 1\n')
+    # A "binary" that exits 1 at once, after noting the descriptors it inherited: stdio and
+    # its end of the upgrade socket, none of the old process's sockets, files or pipes.
+    fds_path = os.path.join(srv.tmp, 'fds')
+    install_script(path, '''#!/usr/bin/python3
+import os
+fds = []
+for fd in range(4096):
+    try:
+        os.fstat(fd)
+    except OSError:
+        continue
+    fds.append(fd)
+with open(%r, 'w') as f:
+    f.write('%%s %%s' %% (os.environ['HERALD_UPGRADE_FD'], fds))
+raise SystemExit(1)
+''' % fds_path)
     upgrade_fails(2, 'it exited with status 1')
+    with open(fds_path) as f:
+        channel, inherited = f.read().split(' ', 1)
+    assert inherited == str([0, 1, 2, int(channel)]), inherited
     # A process that takes the sockets and is killed before it confirms: its copies go with
     # it, ours stay open, so no connection is refused meanwhile. While it holds them (it waits
     # for the test to create `go`), a second upgrade is refused.
