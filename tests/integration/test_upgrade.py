@@ -298,7 +298,7 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert srv.wait_log(r'upgrade refused: one is running \(new process \d+\)')
         open(go, 'w').close()
 
-    upgrade_fails(3, 'it killed by signal 9', during=second_upgrade)
+    upgrade_fails(3, 'it was killed by signal 9', during=second_upgrade)
     knock.halt.set()
     knock.join()
     assert knock.refused == 0 and knock.ok > 0
