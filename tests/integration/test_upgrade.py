@@ -201,7 +201,8 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
 def test_upgrade_matches_the_sockets_to_the_new_config(herald):
     """The new process takes the handed sockets of the listens its config keeps, binds the new
     ones and closes the removed ones: once the old process is gone, a connection to a removed
-    address is refused, not queued on a socket nobody accepts from."""
+    address is refused, not queued on a socket nobody accepts from. An upgraded process can be
+    upgraded again."""
     kept, removed, added = free_port(), free_port(), free_port()
     srv = herald(CONF.replace('listen 127.0.0.1:0;', 'listen 127.0.0.1:%d; listen 127.0.0.1:%d;'
                               % (kept, removed)), files=FILES)
@@ -224,6 +225,14 @@ def test_upgrade_matches_the_sockets_to_the_new_config(herald):
             assert False, 'a connection to the removed listen was accepted'
         except ConnectionRefusedError:
             pass
+        # The new process upgrades in turn: it hands over what it took and what it bound, and
+        # the pid file it was handed.
+        os.kill(new, signal.SIGUSR2)
+        wait_for(lambda: read_pid(srv) not in (0, new), 15, 'the pid file to name a third process')
+        assert wait_gone(new, 10), 'the second process did not exit'
+        new = read_pid(srv)
+        assert srv.get('/', port=kept)[0] == 200 and srv.get('/', port=added)[0] == 200
+        assert 'upgrade: took over 127.0.0.1:%d' % added in srv.log(), srv.log()
     finally:
         stop_new(new)
 
