@@ -304,9 +304,11 @@ std::vector<BoundListen> Master::open_listeners(app::Handover* h, std::size_t& n
         bound.push_back(BoundListen{key, std::move(it->second)});
         h->listeners.erase(it);
     }
-    if (h)
+    if (h) {
         for (const auto& [key, fds] : h->listeners)
             HERALD_NOTICE("upgrade: %s is no longer configured: closed", key.c_str());
+        h->listeners.clear();  // the handover lives as long as run(): close them now
+    }
     return bound;
 }
 

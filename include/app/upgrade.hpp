@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -37,11 +38,18 @@ struct ListenSockets {
     std::vector<int> fds;  // not owned
 };
 
+// The old side's records on `sock`: the listeners (at most max_handover_fds sockets per
+// record, several records for a key with more), the pid file (pid_fd -1: none), then `end`.
+// Blocking; they are small (a socketpair took 278 records before it would block, measured on
+// Linux with the default wmem_default of 212992).
+[[nodiscard]] std::error_code send_handover(int sock, const std::vector<ListenSockets>& listens,
+                                            const std::string& pid_path, int pid_fd);
+
 // The old side of one upgrade: owns the new process until it confirms or fails. start()
 // forks and execs it, then sends the records (blocking; they are small) and watches the socket
 // on `loop`. Exactly one callback runs, once: ready(pid) when the new process confirms, or
 // failed(why) once a process that exited, closed the socket, sent garbage or missed
-// upgrade_confirm_timeout has been reaped (killed first if needed). The owner may destroy this
+// confirm_timeout has been reaped (killed first if needed). The owner may destroy this
 // object only after its callback returned (defer it); destroying it earlier kills and reaps
 // the new process.
 class UpgradeChild final : public IoHandler {
@@ -55,8 +63,10 @@ public:
                                                const std::vector<std::string>& args,
                                                const std::vector<ListenSockets>& listens,
                                                const std::string& pid_path, int pid_fd,
-                                               Callbacks cb, std::string& error);
-    UpgradeChild(EventLoop& loop, pid_t child, UniqueFd channel, Callbacks cb);
+                                               Callbacks cb, std::string& error,
+                                               Duration confirm_timeout = upgrade_confirm_timeout);
+    UpgradeChild(EventLoop& loop, pid_t child, UniqueFd channel, Callbacks cb,
+                 Duration confirm_timeout);
     ~UpgradeChild();
     UpgradeChild(const UpgradeChild&) = delete;
     UpgradeChild& operator=(const UpgradeChild&) = delete;
@@ -98,8 +108,8 @@ struct Handover {
 UniqueFd take_handover_channel();
 
 // Reads the old process's records until its `end` record (blocking, each read bounded by
-// handover_receive_timeout). Throws std::runtime_error saying what went wrong.
-Handover receive_handover(UniqueFd channel);
+// `timeout`). Throws std::runtime_error saying what went wrong.
+Handover receive_handover(UniqueFd channel, Duration timeout = handover_receive_timeout);
 
 // Tells the old process that this one serves (the `ready` record), then closes the socket.
 [[nodiscard]] std::error_code confirm_handover(Handover& h);

@@ -147,12 +147,12 @@ void Process::lock_pid_file() {
     }
 }
 
+// Our own pid, written the way an upgrade names the new process (hand_over): one write over the
+// old content, then cut to its length.
 void Process::write_pid() {
-    char buf[32];
-    int n = std::snprintf(buf, sizeof buf, "%ld\n", static_cast<long>(::getpid()));
-    if (::ftruncate(pid_fd_.get(), 0) != 0 || ::pwrite(pid_fd_.get(), buf, n, 0) != n)
+    if (auto ec = hand_over(::getpid()))
         throw std::runtime_error("write() pid file \"" + pid_path_ + "\" failed (" +
-                                 errno_text() + ")");
+                                 ec.message() + ")");
 }
 
 void Process::after_handover(UniqueFd pid_fd, const std::string& pid_path) {

@@ -41,7 +41,7 @@ bool is_executable(const std::string& path) {
 
 std::string describe_status(int status) {
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
     return "stopped";
 }
 
@@ -69,9 +69,10 @@ ExecImage make_image(const std::vector<std::string>& args, int child_fd) {
     return im;
 }
 
-// The listeners (in chunks of at most max_handover_fds sockets), the pid file, then `end`.
-std::error_code send_records(int sock, const std::vector<ListenSockets>& listens,
-                             const std::string& pid_path, int pid_fd) {
+} // namespace
+
+std::error_code send_handover(int sock, const std::vector<ListenSockets>& listens,
+                              const std::string& pid_path, int pid_fd) {
     for (const ListenSockets& l : listens)
         for (std::size_t at = 0; at < l.fds.size(); at += max_handover_fds) {
             const std::size_t n = std::min(max_handover_fds, l.fds.size() - at);
@@ -89,8 +90,6 @@ std::error_code send_records(int sock, const std::vector<ListenSockets>& listens
         encode_record({RecordType::end, "", static_cast<std::uint32_t>(::getpid())});
     return net::send_with_fds(sock, end, {});
 }
-
-} // namespace
 
 std::string executable_path(const char* argv0) {
     std::string name = argv0 ? argv0 : "";
@@ -118,7 +117,8 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
                                                   const std::vector<std::string>& args,
                                                   const std::vector<ListenSockets>& listens,
                                                   const std::string& pid_path, int pid_fd,
-                                                  Callbacks cb, std::string& error) {
+                                                  Callbacks cb, std::string& error,
+                                                  Duration confirm_timeout) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
         error = "socketpair() failed: " + errno_text(errno);
@@ -144,8 +144,9 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
         ::_exit(127);
     }
     theirs.reset();
-    auto child = std::make_unique<UpgradeChild>(loop, child_pid, std::move(mine), std::move(cb));
-    if (auto ec = send_records(child->channel_.get(), listens, pid_path, pid_fd)) {
+    auto child = std::make_unique<UpgradeChild>(loop, child_pid, std::move(mine), std::move(cb),
+                                                confirm_timeout);
+    if (auto ec = send_handover(child->channel_.get(), listens, pid_path, pid_fd)) {
         child->fail("sending the listening sockets failed (" + ec.message() + ")", true);
         return child;
     }
@@ -156,12 +157,11 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
     return child;
 }
 
-UpgradeChild::UpgradeChild(EventLoop& loop, pid_t child, UniqueFd channel, Callbacks cb)
+UpgradeChild::UpgradeChild(EventLoop& loop, pid_t child, UniqueFd channel, Callbacks cb,
+                           Duration confirm_timeout)
     : loop_(loop), pid_(child), channel_(std::move(channel)), cb_(std::move(cb)) {
-    timer_ = loop_.add_timer(upgrade_confirm_timeout, [this] {
-        fail("it did not confirm within " +
-                 std::to_string(upgrade_confirm_timeout.count() / 1000) + " s",
-             true);
+    timer_ = loop_.add_timer(confirm_timeout, [this, confirm_timeout] {
+        fail("it did not confirm within " + std::to_string(confirm_timeout.count()) + " ms", true);
     });
 }
 
@@ -185,10 +185,8 @@ void UpgradeChild::on_ready(const ReadyEvent&) noexcept {
     in_.append(buf, static_cast<std::size_t>(n));
     Record r;
     RecordResult res = decode_record(in_, r);
-    if (res.status == ParseStatus::need_more) {
-        if (in_.size() > handover_header_size + max_handover_body) fail("it sent too much", true);
-        return;
-    }
+    // need_more: fewer bytes than one record, which decode_record bounds (max_handover_body).
+    if (res.status == ParseStatus::need_more) return;
     if (res.status == ParseStatus::error)
         return fail(std::string("it sent a bad record (") + to_string(res.error) + ")", true);
     if (r.type != RecordType::ready) return fail("it sent an unexpected record", true);
@@ -281,10 +279,11 @@ bool apply_record(const Record& r, std::vector<UniqueFd>& arrived, Handover& h) 
 
 } // namespace
 
-Handover receive_handover(UniqueFd channel) {
+Handover receive_handover(UniqueFd channel, Duration timeout) {
     Handover h;
     timeval tv{};
-    tv.tv_sec = static_cast<time_t>(handover_receive_timeout.count() / 1000);
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000);
     ::setsockopt(channel.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string in;
     std::vector<UniqueFd> arrived;
@@ -302,6 +301,10 @@ Handover receive_handover(UniqueFd channel) {
         char buf[4096];
         std::error_code ec;
         ssize_t n = net::receive_with_fds(channel.get(), buf, arrived, ec);
+        if (n < 0 && (ec == std::errc::resource_unavailable_try_again ||
+                      ec == std::errc::operation_would_block))
+            throw std::runtime_error("upgrade: no record from the old process within " +
+                                     std::to_string(timeout.count()) + " ms");
         if (n < 0)
             throw std::runtime_error("upgrade: reading the upgrade socket failed (" +
                                      ec.message() + ")");

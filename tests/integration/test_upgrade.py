@@ -7,7 +7,6 @@ process and the old one ends its streams the graceful way and exits. A new binar
 old one serving. The systemd notifications (READY, RELOADING, MAINPID, STOPPING) are read from
 a test-owned datagram socket named by NOTIFY_SOCKET.
 """
-import errno
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ import time
 import uuid
 
 from harness import BIN, read_response
-from test_daemon import pid_alive, run_bin, wait_gone, write_conf
+from test_daemon import free_port, pid_alive, run_bin, wait_gone, write_conf
 
 CONF = '''
 error_log stderr info;
@@ -199,6 +198,45 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
     assert '%d: exiting' % new in srv.log()
 
 
+def test_upgrade_matches_the_sockets_to_the_new_config(herald):
+    """The new process takes the handed sockets of the listens its config keeps, binds the new
+    ones and closes the removed ones: once the old process is gone, a connection to a removed
+    address is refused, not queued on a socket nobody accepts from. An upgraded process can be
+    upgraded again."""
+    kept, removed, added = free_port(), free_port(), free_port()
+    srv = herald(CONF.replace('listen 127.0.0.1:0;', 'listen 127.0.0.1:%d; listen 127.0.0.1:%d;'
+                              % (kept, removed)), files=FILES)
+    with open(srv.conf_path) as f:
+        text = f.read()
+    with open(srv.conf_path, 'w') as f:
+        f.write(text.replace('127.0.0.1:%d;' % removed, '127.0.0.1:%d;' % added))
+    srv.signal(signal.SIGUSR2)
+    assert srv.proc.wait(timeout=15) == 0
+    new = read_pid(srv)
+    try:
+        log = srv.log()
+        assert 'upgrade: took over 127.0.0.1:%d' % kept in log, log
+        assert 'upgrade: 127.0.0.1:%d is new: bound here' % added in log, log
+        assert 'upgrade: 127.0.0.1:%d is no longer configured: closed' % removed in log, log
+        assert srv.get('/', port=kept)[0] == 200
+        assert srv.get('/', port=added)[0] == 200
+        try:
+            socket.create_connection(('127.0.0.1', removed), timeout=1).close()
+            assert False, 'a connection to the removed listen was accepted'
+        except ConnectionRefusedError:
+            pass
+        # The new process upgrades in turn: it hands over what it took and what it bound, and
+        # the pid file it was handed.
+        os.kill(new, signal.SIGUSR2)
+        wait_for(lambda: read_pid(srv) not in (0, new), 15, 'the pid file to name a third process')
+        assert wait_gone(new, 10), 'the second process did not exit'
+        new = read_pid(srv)
+        assert srv.get('/', port=kept)[0] == 200 and srv.get('/', port=added)[0] == 200
+        assert 'upgrade: took over 127.0.0.1:%d' % added in srv.log(), srv.log()
+    finally:
+        stop_new(new)
+
+
 def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
     path = str(tmp_path / 'sbin' / 'herald')
     os.makedirs(os.path.dirname(path))
@@ -225,20 +263,41 @@ def test_failed_upgrades_leave_the_old_process_serving(herald, tmp_path):
     assert 'unknown directive "bogus_directive"' in srv.log()
     with open(srv.conf_path, 'w') as f:
         f.write(good_conf)
-    # A "binary" that exits 1 at once.
-    install_script(path, '#!/bin/sh\nexit 1\n')
+    # A "binary" that exits 1 at once, after noting the descriptors it inherited: stdio and
+    # its end of the upgrade socket, none of the old process's sockets, files or pipes.
+    fds_path = os.path.join(srv.tmp, 'fds')
+    install_script(path, '''#!/usr/bin/python3
+import os
+fds = []
+for fd in range(4096):
+    try:
+        os.fstat(fd)
+    except OSError:
+        continue
+    fds.append(fd)
+with open(%r, 'w') as f:
+    f.write('%%s %%s' %% (os.environ['HERALD_UPGRADE_FD'], fds))
+raise SystemExit(1)
+''' % fds_path)
     upgrade_fails(2, 'it exited with status 1')
+    with open(fds_path) as f:
+        channel, inherited = f.read().split(' ', 1)
+    assert inherited == str([0, 1, 2, int(channel)]), inherited
     # A process that takes the sockets and is killed before it confirms: its copies go with
-    # it, ours stay open, so no connection is refused meanwhile. While it holds them, a second
-    # upgrade is refused.
+    # it, ours stay open, so no connection is refused meanwhile. While it holds them (it waits
+    # for the test to create `go`), a second upgrade is refused.
+    go = os.path.join(srv.tmp, 'go')
     install_script(path, '''#!/usr/bin/python3
 import os, signal, socket, time
 s = socket.socket(fileno=int(os.environ['HERALD_UPGRADE_FD']))
 data, fds, _, _ = socket.recv_fds(s, 65536, 256)
 assert fds
-time.sleep(0.5)
+for _ in range(1000):   # at most 10 s
+    if os.path.exists(%r):
+        break
+    time.sleep(0.01)
 os.kill(os.getpid(), signal.SIGKILL)
-''')
+''' % go)
     knock = Knocker(srv.port, seconds=10)
     knock.start()
 
@@ -246,8 +305,9 @@ os.kill(os.getpid(), signal.SIGKILL)
         wait_for(lambda: srv.log().count('upgrade: starting') == 3, 5, 'the third upgrade')
         srv.signal(signal.SIGUSR2)
         assert srv.wait_log(r'upgrade refused: one is running \(new process \d+\)')
+        open(go, 'w').close()
 
-    upgrade_fails(3, 'it killed by signal 9', during=second_upgrade)
+    upgrade_fails(3, 'it was killed by signal 9', during=second_upgrade)
     knock.halt.set()
     knock.join()
     assert knock.refused == 0 and knock.ok > 0
