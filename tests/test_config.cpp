@@ -78,6 +78,12 @@ const ErrorCase error_cases[] = {
      "t.conf:4:1: \"echo\" cannot be combined with \"publish\" in location \"/e\""},
     {"publish_with_polling", srv("location = /e { push polling; publish; channel $arg_c; }\n}}"),
      "t.conf:4:1: \"publish\" can be combined only with \"push websocket\" in location \"/e\""},
+    {"multiplex", srv("location = /m { push websocket; multiplex on; publish on; }\n}}"), "OK"},
+    {"multiplex_needs_websocket", srv("location = /m { push sse; multiplex on; }\n}}"),
+     "t.conf:4:1: \"multiplex\" requires \"push websocket\" in location \"/m\""},
+    {"multiplex_and_channel", srv("location = /m { push websocket; multiplex on; channel c; }\n}}"),
+     "t.conf:4:1: \"multiplex\" cannot be combined with \"channel\" or \"echo\" (its clients "
+     "subscribe by command) in location \"/m\""},
     {"status_and_push", srv("location = /s { status; push sse; channel $arg_c; }\n}}"),
      "t.conf:4:1: \"status\" cannot be combined with \"push\", \"publish\", \"channel\" or "
      "\"echo\" in location \"/s\""},

@@ -56,7 +56,8 @@ bool same_limits(const config::Limits& a, const config::Limits& b) {
            a.ws_ping_interval == b.ws_ping_interval && a.push_format == b.push_format &&
            a.default_type == b.default_type && a.ws_deflate == b.ws_deflate &&
            a.ws_deflate_min_size == b.ws_deflate_min_size &&
-           a.ws_deflate_level == b.ws_deflate_level;
+           a.ws_deflate_level == b.ws_deflate_level &&
+           a.max_channels_per_connection == b.max_channels_per_connection;
 }
 
 } // namespace

@@ -69,6 +69,9 @@ struct JwtConf {
 
 // Settings inherited http -> server -> location. The loader fills every field
 // (defaults first, then http, then server, then location overrides).
+// The most channels one connection may follow (nchan's multi-channel subscriber takes 255).
+inline constexpr std::uint32_t max_channels_per_connection_limit = 255;
+
 struct Limits {
     std::uint64_t client_max_body_size = 1 << 20;      // 1m
     std::uint32_t large_header_buffer = 8 * 1024;      // request line limit -> 414
@@ -90,6 +93,9 @@ struct Limits {
     std::uint64_t ws_deflate_min_size = 64;             // smaller messages go uncompressed
     std::uint8_t ws_deflate_level = 6;                  // 1 (fast) .. 9 (small)
     PushFormat push_format = PushFormat::raw;
+    // Channels one connection may follow: the entries of a channel list on an HTTP strategy,
+    // the subscriptions of a `multiplex on;` WebSocket.
+    std::uint32_t max_channels_per_connection = 16;     // 1 .. max_channels_per_connection_limit
     // `push_trusted on;`: the publishers of these messages are trusted, so active types
     // (HTML, XHTML, SVG, XML) are served inline without `Content-Security-Policy: sandbox`.
     bool push_trusted = false;
@@ -127,6 +133,7 @@ struct LocationConf {
     bool publish = false;                   // `publish;` / `publish on;`
     bool status = false;                    // `status;`
     std::optional<std::string> echo;        // `echo "prefix";` (websocket echo route)
+    bool multiplex = false;                 // `multiplex on;`: websocket JSON control protocol
     std::vector<std::string> ws_protocols;  // `ws_protocols a b c;`
     std::vector<std::string> allow_origin;  // exact origins or "*"; empty = no check, no CORS
     std::vector<AccessRule> access;         // allow/deny in order; empty = allow all

@@ -312,10 +312,14 @@ void check_location(const Loader& l, const Directive& d, const LocationConf& loc
                    in);
     if (loc.echo && !websocket) l.fail(d, "\"echo\" requires \"push websocket\"" + in);
     if (loc.echo && loc.publish) l.fail(d, "\"echo\" cannot be combined with \"publish\"" + in);
+    if (loc.multiplex && !websocket) l.fail(d, "\"multiplex\" requires \"push websocket\"" + in);
+    if (loc.multiplex && (has_channel || loc.echo))
+        l.fail(d, "\"multiplex\" cannot be combined with \"channel\" or \"echo\" (its clients "
+                  "subscribe by command)" + in);
     if (loc.publish && pushes && !websocket)
         l.fail(d, "\"publish\" can be combined only with \"push websocket\"" + in);
-    if (pushes && !has_channel && !loc.echo) l.fail(d, "\"push\" requires a \"channel\"" + in);
-    if (loc.publish && !has_channel) l.fail(d, "\"publish\" requires a \"channel\"" + in);
+    if (pushes && !has_channel && !loc.echo && !loc.multiplex) l.fail(d, "\"push\" requires a \"channel\"" + in);
+    if (loc.publish && !has_channel && !loc.multiplex) l.fail(d, "\"publish\" requires a \"channel\"" + in);
     if (has_channel && !pushes && !loc.publish)
         l.fail(d, "\"channel\" requires \"push\" or \"publish\"" + in);
 }
@@ -561,6 +565,8 @@ constexpr Spec table[] = {
     one("channel", ctx_location, channel_ref),
     onoff("publish", ctx_location, 0, [](Loader& l, const Directive& d) {
         l.location->publish = l.flag(d); }),
+    onoff("multiplex", ctx_location, 1, [](Loader& l, const Directive& d) {
+        l.location->multiplex = l.flag(d); }),
     args("status", ctx_location, 0, 0, [](Loader& l, const Directive&) {
         l.location->status = true; }),
     one("echo", ctx_location, [](Loader& l, const Directive& d) {
@@ -592,6 +598,9 @@ constexpr Spec table[] = {
     one("ws_deflate_level", ctx_hsl, [](Loader& l, const Directive& d) {
         l.limits->ws_deflate_level = static_cast<std::uint8_t>(l.number(d, 0, 1, 9)); }),
     one("push_format", ctx_hsl, push_format),
+    one("max_channels_per_connection", ctx_hsl, [](Loader& l, const Directive& d) {
+        l.limits->max_channels_per_connection = static_cast<std::uint32_t>(
+            l.number(d, 0, 1, max_channels_per_connection_limit)); }),
     onoff("push_trusted", ctx_hsl, 1, [](Loader& l, const Directive& d) {
         l.limits->push_trusted = l.flag(d); }),
     one("default_type", ctx_hsl, default_type),
