@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "push/broker.hpp"
@@ -22,7 +23,10 @@ namespace herald::push {
 
 // What a push or publish request names, resolved from the location and the request.
 struct Target {
-    std::string channel;
+    std::string channel;                 // one channel; "" when the value was a list
+    // A channel list ("news,chat,ticker": the value held a comma): 2.. names, each valid, no
+    // repeats, at most the location's max_channels_per_connection, in the order given.
+    std::vector<std::string> channels;
     std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
     std::uint64_t last = 0;              // ?last=N (1..max_last): start with the newest N
@@ -36,7 +40,17 @@ struct Target {
     bool may_publish = true;
 };
 
-// Resolves the channel (literal, $arg_NAME, $tail), ?format and the resume point: native (the
+// Splits a comma-separated channel list. Every entry must be a valid channel name (no empty
+// entry, no spaces), none twice, at most max of them. On error returns false, out is left
+// partly filled, and why names the first problem (for a 400's body and the log).
+bool split_channel_list(std::string_view list, std::uint32_t max, std::vector<std::string>& out,
+                        std::string& why);
+
+// A 400 whose plain-text body says why (also logged with the client's address).
+void respond_bad_request(http::HttpSession& s, std::string_view why);
+
+// Resolves the channel (literal, $arg_NAME, $tail; a value with a comma is a list, see
+// split_channel_list: a bad one is a 400 with its reason), ?format and the resume point: native (the
 // strategy's own header) when given, else ?since= (pick_resume). On a bad request it responds
 // (400) and returns false.
 bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});

@@ -8,6 +8,7 @@
 #include "config/values.hpp"
 #include "http/target.hpp"
 #include "push/encode.hpp"
+#include "core/log.hpp"
 
 namespace herald::push {
 
@@ -26,7 +27,15 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     }
     case config::ChannelRef::Kind::none: out.channel.clear(); break;
     }
-    if (!config::is_valid_channel_name(out.channel)) {
+    if (out.channel.find(',') != std::string::npos) {
+        std::string why;
+        if (!split_channel_list(out.channel, loc.limits.max_channels_per_connection,
+                                out.channels, why)) {
+            respond_bad_request(s, why);
+            return false;
+        }
+        out.channel.clear();
+    } else if (!config::is_valid_channel_name(out.channel)) {
         s.respond_error(400);
         return false;
     }
@@ -54,6 +63,45 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
         }
     }
     return true;
+}
+
+bool split_channel_list(std::string_view list, std::uint32_t max, std::vector<std::string>& out,
+                        std::string& why) {
+    out.clear();
+    for (;;) {
+        const std::size_t comma = list.find(',');
+        const std::string_view name = list.substr(0, comma);
+        if (!config::is_valid_channel_name(name)) {
+            why = name.empty() ? "a channel list has an empty entry"
+                               : "a channel list entry is not a channel name (1-128 of A-Z a-z "
+                                 "0-9 _ . : -, not \".\" or \"..\")";
+            return false;
+        }
+        if (std::find(out.begin(), out.end(), name) != out.end()) {
+            why = "a channel list names \"" + std::string(name) + "\" twice";
+            return false;
+        }
+        if (out.size() == max) {
+            why = "a channel list has more than " + std::to_string(max) +
+                  " channels (max_channels_per_connection)";
+            return false;
+        }
+        out.emplace_back(name);
+        if (comma == std::string_view::npos) return true;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+void respond_bad_request(http::HttpSession& s, std::string_view why) {
+    HERALD_INFO("%s %s from %s: 400: %s", log::quoted(s.request().method_name).c_str(),
+                log::quoted(s.request().target).c_str(), s.client_host().c_str(),
+                std::string(why).c_str());
+    http::ResponseHead head(400);
+    head.header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-store");
+    s.add_cors(head);
+    std::string body(why);
+    body += '\n';
+    s.respond(std::move(head), std::move(body));
 }
 
 namespace {
