@@ -19,6 +19,16 @@
  *   sub.strategy; sub.lastId; sub.state; sub.send(text); sub.reconnect(); sub.close();
  *   herald.publish('/chat/send', 'hello').then(r => r.id);
  *
+ *   const conn = herald.connect({          // many channels over one connection
+ *     shared: true,                        // optional: one connection for every tab of the origin
+ *     onstatus(state, detail) { ... },     // as above, for the one transport
+ *   });
+ *   const chat = conn.subscribe('chat', { onmessage(data, id, event, channel) { ... },
+ *                                         onmissed(info) { ... } });   // info.channel
+ *   chat.close();                          // unsubscribes (a socket by command, no reconnect)
+ *   conn.publish('chat', 'hi').then(r => r.id);   // over a `multiplex on; publish on;` socket
+ *   conn.strategy; conn.state; conn.role; conn.channels; conn.cursor(); conn.close();
+ *
  * A channel name maps to the shipped routes: /ws/NAME, /sse/NAME, /longpoll/NAME, /poll/NAME,
  * /iframe/NAME. herald.js needs fetch, URL and setTimeout; WebSocket, EventSource and a
  * document are used when present (in Node, pass `WebSocket` from the `ws` package).
@@ -71,6 +81,7 @@
     reopenAttempts: 4,      // auto: failed re-opens of the working transport before re-probing
     streamKeepalive: 15000, // the server's stream_keepalive: an iframe silent 2.5x that long is dead
     iframeRenew: 1000,      // iframe: messages per document before a fresh one is started
+    sharedSettle: 150,      // herald.connect({shared}): a new leader waits this long for the tabs' channels
     WebSocket: null,        // constructors to use instead of the globals (tests, Node);
     EventSource: null       // false: treat as unavailable
   };
@@ -212,9 +223,10 @@
       }
       var m = null;
       try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
-      if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first });
+      if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first, channel: m.channel });
+      else if (m && typeof m.herald === 'string') h.control(m); // multiplex answers
       else if (m && typeof m === 'object' && 'id' in m) {
-        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event);
+        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel);
       } else h.message(ev.data, null);
     };
     ws.onerror = noop; // onclose follows and carries the code
@@ -246,14 +258,16 @@
     es.onmessage = function (ev) {
       var m = null;
       try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
-      if (m && typeof m === 'object' && 'data' in m) {
+      if (m && typeof m === 'object' && 'data' in m && sub._mux) { // a channel list: id = cursor
+        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, ev.lastEventId);
+      } else if (m && typeof m === 'object' && 'data' in m) {
         h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, ev.lastEventId || String(m.id), m.event);
       } else h.message(ev.data, ev.lastEventId || null);
     };
     es.addEventListener('herald-missed', function (ev) {
       var info = {};
       try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
-      h.missed({ since: info.since, first: info.first });
+      h.missed({ since: info.since, first: info.first, channel: info.channel });
     });
     es.addEventListener('herald-expired', function () { shut(); h.ended('expired'); });
     es.addEventListener('herald-revoked', function () { shut(); h.ended('revoked'); });
@@ -274,7 +288,7 @@
     }
     function send() {
       if (stopped) return;
-      var since = sub.lastId;
+      var since = sub._mux ? sub._mux.cursor() : sub.lastId;
       var started = Date.now();
       ctrl = typeof AbortController === 'function' ? new AbortController() : null;
       // A held request that has not failed within a second means the route works.
@@ -282,7 +296,7 @@
       var abortTimer = setTimeout(function () { if (ctrl) ctrl.abort(); },
         held ? sub.options.longPollTimeout : sub.options.openTimeout);
       function done() { clearTimeout(openTimer); clearTimeout(abortTimer); }
-      fetch(sub._url(name), { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
+      fetch(sub._url(name, sub._mux ? { format: 'json' } : null), { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
         .then(function (res) {
           if (res.status === 200) {
             return res.arrayBuffer().then(function (buf) {
@@ -290,6 +304,15 @@
               if (stopped) return;
               h.open();
               var id = etagId(res);
+              if (sub._mux) { // ?format=json: the envelope names the channel; the ETag is the cursor
+                var m = null;
+                try { m = JSON.parse(new TextDecoder().decode(buf)); } catch (e) { /* not an envelope */ }
+                if (!m || typeof m !== 'object' || !('data' in m)) { h.fail('not an envelope'); return; }
+                if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: String(m.id), channel: m.channel });
+                h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, id);
+                next(0);
+                return;
+              }
               if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: id });
               h.message(bodyData(buf, res.headers.get('Content-Type')), id,
                 res.headers.get('X-Herald-Event') || undefined);
@@ -354,10 +377,16 @@
 
     global[name] = function (data, id, extra, event) {
       lastSign = Date.now();
-      if (extra && extra.missed) { h.missed({ since: extra.since, first: extra.first }); return; }
+      if (extra && extra.missed) { h.missed({ since: extra.since, first: extra.first, channel: extra.channel }); return; }
       if (extra && extra.ended) { shut(); h.ended(extra.ended); return; }
       h.open();
-      h.message(extra === 'base64' ? fromBase64(data) : data, id, event);
+      if (sub._mux) { // a channel list: (ENVELOPE, CURSOR)
+        var m = null;
+        try { m = JSON.parse(data); } catch (e) { /* not an envelope */ }
+        if (m && typeof m === 'object' && 'data' in m) {
+          h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, id);
+        }
+      } else h.message(extra === 'base64' ? fromBase64(data) : data, id, event);
       // Each message leaves a <script> in the frame: start a fresh document now and then.
       if (++count >= sub.options.iframeRenew) defer(h.renew);
     };
@@ -418,7 +447,8 @@
     for (k in defaults) o[k] = defaults[k];
     for (k in options || {}) o[k] = options[k];
     this.options = o;
-    this.routes = resolveRoutes(target, o.routes);
+    this._mux = o._mux || null;  // the Connection this engine carries (herald.connect)
+    this.routes = this._mux ? o.routes : resolveRoutes(target, o.routes);
     var wanted = o.strategy || 'auto';
     if (wanted !== 'auto' && !TRANSPORTS[wanted]) throw new Error('herald: unknown strategy ' + wanted);
     var routes = this.routes;
@@ -452,6 +482,7 @@
   };
 
   Subscription.prototype._url = function (strategy, extra) {
+    if (this._mux) return this._mux._url(strategy, extra, this._tokenValue);
     var params = { since: this.lastId, token: this._tokenValue };
     for (var k in extra || {}) params[k] = extra[k];
     return addQuery(resolveUrl(this.routes[strategy], this.options.base), params);
@@ -501,9 +532,17 @@
         self._settled = true;
         self._failedOpens = 0;
         self._status('open', { strategy: name });
+        if (self._mux) self._mux._opened(name);
       },
-      message: function (data, id, event) { if (live()) self._message(data, id, event); },
-      missed: function (info) { if (live()) self._missed(info); },
+      message: function (data, id, event, channel, cursor) {
+        if (!live()) return;
+        if (self._mux) { self._attempt = 0; self._mux._message(data, id, event, channel, cursor); } else self._message(data, id, event);
+      },
+      missed: function (info) {
+        if (!live()) return;
+        if (self._mux) self._mux._missed(info); else self._missed(info);
+      },
+      control: function (m) { if (live() && self._mux) self._mux._control(m); },
       fail: function (reason) { if (live()) self._failed(conn, name, reason); },
       ended: function (why) { if (live()) self._ended(conn, name, why); },
       renew: function () { if (live()) self.reconnect(); }
@@ -604,6 +643,404 @@
     this._status('closed', { strategy: this.strategy });
   };
 
+  // ---- connection: many channels over one transport (herald.connect) ----------------------
+  // One engine (a Subscription carrying the transport, fallback, backoff and token logic) for
+  // every channel of the connection. WebSocket: a `multiplex on` route, channels subscribed and
+  // unsubscribed by command on the open socket, each resumed from its own last id. The HTTP
+  // strategies: a channel list in the URL (`/sse/a,b,c`), resumed with the compound cursor
+  // (README "Several channels on one connection"); a change of the list reconnects at once.
+  // Every message goes to the handlers of its channel, once, in that channel's order.
+
+  var MUX_ROUTES = {
+    websocket: '/mux', sse: '/sse/', 'long-polling': '/longpoll/', polling: '/poll/', iframe: '/iframe/'
+  };
+
+  // The HASH of a cursor entry: FNV-1a 32 of the channel name (names are ASCII), 8 hex digits.
+  function channelHash(name) {
+    var h = 0x811c9dc5;
+    for (var i = 0; i < name.length; i++) {
+      h ^= name.charCodeAt(i) & 0xff;
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return ('0000000' + h.toString(16)).slice(-8);
+  }
+
+  // "HASH.LIFE-SEQ,..." -> {HASH: 'LIFE-SEQ'}; null when text is no compound cursor.
+  function parseCursor(text) {
+    if (!text) return null;
+    var out = {};
+    var parts = String(text).split(',');
+    for (var i = 0; i < parts.length; i++) {
+      var m = /^([0-9a-f]{8})\.([0-9a-f]{12}-\d+)$/.exec(parts[i]);
+      if (!m) return null;
+      out[m[1]] = m[2];
+    }
+    return out;
+  }
+
+  function Connection(options) {
+    var o = {};
+    var k;
+    for (k in defaults) o[k] = defaults[k];
+    for (k in options || {}) o[k] = options[k];
+    this.options = o;
+    this.routes = {};
+    for (var i = 0; i < STRATEGIES.length; i++) {
+      var st = STRATEGIES[i];
+      var r = o.routes && o.routes[st] !== undefined ? o.routes[st] : MUX_ROUTES[st];
+      if (r) this.routes[st] = r;
+    }
+    this._channels = {};   // name -> {name, hash, lastId, acceptNext, handles: []}
+    this._names = [];      // in the order they were first subscribed
+    this._engine = null;   // created with the first channel, closed with the last
+    this._refresh = null;  // a pending reconnect after the list changed (HTTP strategies)
+    this._refs = 0;
+    this._pending = {};    // publish ref -> {resolve, reject}
+    this._closed = false;
+    this._state = 'idle';  // a follower tab's mirror of the leader's state
+    this._strategy = null;
+    this._shared = null;
+    var key = o.shared === true ? 'default' : o.shared;
+    var locks = global.navigator && global.navigator.locks;
+    if (key && typeof global.BroadcastChannel === 'function' && locks) this._share(String(key), locks);
+  }
+
+  Object.defineProperty(Connection.prototype, 'strategy', {
+    get: function () { return this._engine ? this._engine.strategy : this._strategy; }
+  });
+  Object.defineProperty(Connection.prototype, 'state', {
+    get: function () { return this._engine ? this._engine.state : this._state; }
+  });
+  // Shared connections: 'leader' (this tab holds the connection), 'follower', or null.
+  Object.defineProperty(Connection.prototype, 'role', {
+    get: function () { return this._shared ? (this._shared.leader ? 'leader' : 'follower') : null; }
+  });
+  Object.defineProperty(Connection.prototype, 'channels', {
+    get: function () { return this._names.slice(); }
+  });
+
+  // What resumes every channel at once on an HTTP strategy: one channel's own id, or for a
+  // list the compound cursor of every channel with a known position.
+  Connection.prototype.cursor = function () {
+    if (this._names.length === 1) return this._channels[this._names[0]].lastId;
+    var entries = [];
+    for (var i = 0; i < this._names.length; i++) {
+      var c = this._channels[this._names[i]];
+      if (c.lastId && /^[0-9a-f]{12}-\d+$/.test(c.lastId)) entries.push(c.hash + '.' + c.lastId);
+    }
+    return entries.length ? entries.join(',') : null;
+  };
+
+  Connection.prototype._url = function (strategy, extra, token) {
+    var route = this.routes[strategy];
+    var params = { token: token };
+    var k;
+    if (strategy !== 'websocket') {
+      var list = this._names.join(',');
+      route = route.indexOf('{channels}') >= 0 ? route.replace('{channels}', list) : route + list;
+      params.since = this.cursor();
+      for (k in extra || {}) params[k] = extra[k];
+      params.format = 'json'; // the envelope names each message's channel
+    }
+    return addQuery(resolveUrl(route, this.options.base), params);
+  };
+
+  Connection.prototype._command = function (cmd) {
+    return !!(this._engine && this._engine.strategy === 'websocket' && this._engine.send(JSON.stringify(cmd)));
+  };
+
+  Connection.prototype._subscribeCommand = function (c) {
+    var cmd = { op: 'subscribe', channel: c.name };
+    if (c.lastId) cmd.since = c.lastId;
+    return this._command(cmd);
+  };
+
+  // The engine's transport opened: a multiplexed socket (re)subscribes every channel.
+  Connection.prototype._opened = function (strategy) {
+    if (strategy !== 'websocket') return;
+    for (var i = 0; i < this._names.length; i++) this._subscribeCommand(this._channels[this._names[i]]);
+  };
+
+  Connection.prototype._message = function (data, id, event, channel, cursor) {
+    var entries = parseCursor(cursor);
+    var i, c;
+    if (entries) { // channels with no message yet learn their life's start (LIFE-0)
+      for (i = 0; i < this._names.length; i++) {
+        c = this._channels[this._names[i]];
+        if (!c.lastId && entries[c.hash] && c.name !== channel) c.lastId = entries[c.hash];
+      }
+    }
+    if (channel === undefined && this._names.length === 1) channel = this._names[0];
+    c = this._channels[channel];
+    if (!c) return; // unsubscribed meanwhile
+    if (id !== null && id !== undefined && id !== '') {
+      if (!c.acceptNext && !idAfter(id, c.lastId)) return; // seen already
+      c.acceptNext = false;
+      c.lastId = String(id);
+    }
+    if (this._shared && this._shared.leader) this._post({ t: 'msg', channel: channel, data: data, id: id, event: event });
+    var handles = c.handles.slice();
+    for (i = 0; i < handles.length; i++) callUser(handles[i].options.onmessage, handles[i], [data, id, event, channel]);
+  };
+
+  Connection.prototype._missed = function (info) {
+    var name = info.channel || (this._names.length === 1 ? this._names[0] : null);
+    var c = name && this._channels[name];
+    if (!c) return;
+    c.acceptNext = true;
+    if (info.next !== undefined && info.next !== null) {
+      var entries = parseCursor(info.next);
+      if (entries) {
+        for (var i = 0; i < this._names.length; i++) {
+          var d = this._channels[this._names[i]];
+          if (entries[d.hash] && (d === c || !d.lastId)) d.lastId = entries[d.hash];
+        }
+      } else if (this._names.length === 1) c.lastId = String(info.next);
+    }
+    if (this._shared && this._shared.leader) {
+      this._post({ t: 'missed', info: { channel: name, since: info.since, first: info.first } });
+    }
+    var detail = { channel: name, since: info.since === undefined ? c.lastId : info.since,
+      first: info.first === undefined ? '' : info.first, strategy: this.strategy };
+    var handles = c.handles.slice();
+    for (var j = 0; j < handles.length; j++) callUser(handles[j].options.onmissed, handles[j], [detail]);
+    callUser(this.options.onmissed, this, [detail]);
+  };
+
+  // Answers of a multiplexed socket.
+  Connection.prototype._control = function (m) {
+    var p = m.ref !== undefined && this._pending[m.ref];
+    if (p) delete this._pending[m.ref];
+    if (m.herald === 'published' && p) { p.resolve({ id: m.id, channel: m.channel }); return; }
+    if (m.herald === 'error') {
+      if (p) {
+        var err = new Error('herald: ' + m.error);
+        err.status = m.status;
+        p.reject(err);
+        return;
+      }
+      if (m.status === 409) return; // subscribed already (a resubscribe racing an answer)
+      var c = m.channel && this._channels[m.channel];
+      var handles = c ? c.handles.slice() : [];
+      for (var i = 0; i < handles.length; i++) callUser(handles[i].options.onerror, handles[i], [m]);
+      callUser(this.options.onerror, this, [m]);
+      return;
+    }
+    if (m.herald === 'closed' && m.channel && this._channels[m.channel]) {
+      var hs = this._channels[m.channel].handles.slice();
+      for (var j = 0; j < hs.length; j++) callUser(hs[j].options.onclosed, hs[j], [m.channel]);
+    }
+  };
+
+  // The list changed: a socket takes commands; an HTTP strategy reconnects with the new list
+  // (once for every change made in the same turn), resuming each channel from its cursor entry.
+  Connection.prototype._changed = function (c, added) {
+    var self = this;
+    if (this._shared && !this._shared.leader) { // the leader tab holds the connection
+      if (c) this._post(added ? { t: 'sub', tab: this._shared.tab, channel: c.name, since: c.lastId }
+        : { t: 'unsub', tab: this._shared.tab, channel: c.name });
+      return;
+    }
+    if (this._shared && !this._shared.settled) return; // the new leader connects once settled
+    if (!this._names.length) {
+      clearTimeout(this._refresh);
+      this._refresh = null;
+      if (this._engine) this._engine.close();
+      this._engine = null;
+      return;
+    }
+    if (!this._engine) {
+      var o = {};
+      for (var k in this.options) o[k] = this.options[k];
+      o.routes = this.routes;
+      o._mux = this;
+      o.since = null;
+      o.onmessage = o.onmissed = null;
+      o.onstatus = function (state, detail) {
+        if (self._shared) self._post({ t: 'status', state: state, detail: detail });
+        callUser(self.options.onstatus, self, [state, detail]);
+      };
+      this._engine = new Subscription(null, o);
+      return;
+    }
+    if (this._engine.strategy === 'websocket' && this._engine.state === 'open') {
+      if (added) this._subscribeCommand(c);
+      else this._command({ op: 'unsubscribe', channel: c.name });
+      return;
+    }
+    if (this._engine.strategy === 'websocket') return; // subscribes everything once open
+    if (this._refresh) return;
+    this._refresh = setTimeout(function () {
+      self._refresh = null;
+      if (self._engine) self._engine.reconnect();
+    }, 0);
+  };
+
+  // Follows `name` on this connection: options {onmessage(data, id, event, channel),
+  // onmissed(info), onerror(answer), onclosed(channel), since}. Returns {channel, lastId,
+  // close()}. Several handles on one channel share its position.
+  Connection.prototype.subscribe = function (name, options) {
+    if (this._closed) throw new Error('herald: connection closed');
+    name = String(name);
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(name) || name === '.' || name === '..') {
+      throw new Error('herald: invalid channel name ' + name);
+    }
+    var self = this;
+    var c = this._channels[name];
+    var added = !c;
+    if (added) {
+      var since = options && options.since;
+      c = { name: name, hash: channelHash(name), lastId: since === null || since === undefined ? null : String(since),
+        acceptNext: false, handles: [] };
+      this._channels[name] = c;
+      this._names.push(name);
+    }
+    var handle = {
+      channel: name,
+      options: options || {},
+      get lastId() { return c.lastId; },
+      close: function () {
+        var i = c.handles.indexOf(handle);
+        if (i < 0) return;
+        c.handles.splice(i, 1);
+        if (c.handles.length || self._channels[name] !== c) return;
+        delete self._channels[name];
+        self._names.splice(self._names.indexOf(name), 1);
+        self._changed(c, false);
+      }
+    };
+    c.handles.push(handle);
+    if (added) this._changed(c, true);
+    return handle;
+  };
+
+  // Publishes over the multiplexed socket (a `publish on` route): resolves to {id, channel}
+  // once stored, rejects with the server's error (err.status). Over any other transport it
+  // rejects: publish over HTTP (herald.publish) instead.
+  Connection.prototype.publish = function (channel, data, options) {
+    var self = this;
+    return new Promise(function (resolve, reject) {
+      var ref = 'p' + (++self._refs);
+      var cmd = { op: 'publish', channel: String(channel), data: String(data), ref: ref };
+      if (options && options.event) cmd.event = options.event;
+      self._pending[ref] = { resolve: resolve, reject: reject };
+      if (self._shared && !self._shared.leader) { // the leader sends it and answers
+        self._post({ t: 'pub', tab: self._shared.tab, cmd: cmd });
+        return;
+      }
+      if (!self._command(cmd)) {
+        delete self._pending[ref];
+        reject(new Error('herald: not connected over a multiplexed websocket'));
+      }
+    });
+  };
+
+  // ---- one connection for every tab of an origin (options.shared) -------------------------
+  // The tabs that share a key elect a leader with a Web Lock: the leader holds the one
+  // connection, for the union of every tab's channels, and relays each message once over a
+  // BroadcastChannel; each tab keeps its own channels' positions and drops what it saw. When
+  // the leader closes, its lock passes to the next tab, which asks every tab for its channels
+  // and positions ('hello'), then connects resuming each channel from the oldest position any
+  // tab holds: nothing published meanwhile is lost, and each tab drops what it already had.
+
+  Connection.prototype._post = function (m) {
+    if (this._shared && !this._closed) this._shared.bc.postMessage(m);
+  };
+
+  Connection.prototype._share = function (key, locks) {
+    var self = this;
+    var sh = this._shared = {
+      tab: Math.random().toString(36).slice(2) + Date.now().toString(36),
+      bc: new global.BroadcastChannel('herald:' + key),
+      leader: false,
+      settled: false,
+      remote: {},        // tab -> {channel: handle}
+      release: null
+    };
+    sh.bc.onmessage = function (ev) { self._onShared(ev.data || {}); };
+    locks.request('herald:' + key, function () {
+      if (self._closed) return undefined;
+      return new Promise(function (release) {
+        sh.release = release;
+        sh.leader = true;
+        self._post({ t: 'hello' });
+        // Let every tab answer with its channels, then connect for all of them.
+        setTimeout(function () {
+          sh.settled = true;
+          if (!self._closed && !self._engine && self._names.length) self._changed(null, true);
+        }, self.options.sharedSettle);
+      });
+    }).catch(noop);
+    if (global.addEventListener) {
+      global.addEventListener('pagehide', function () { self.close(); });
+    }
+  };
+
+  Connection.prototype._onShared = function (m) {
+    var sh = this._shared;
+    var i;
+    if (!sh || this._closed) return;
+    if (!sh.leader) {
+      if (m.t === 'msg') this._message(m.data, m.id, m.event, m.channel, null);
+      else if (m.t === 'missed') this._missed(m.info);
+      else if (m.t === 'status') {
+        this._state = m.state;
+        this._strategy = m.detail && m.detail.strategy || this._strategy;
+        callUser(this.options.onstatus, this, [m.state, m.detail || {}]);
+      } else if (m.t === 'hello') {
+        for (i = 0; i < this._names.length; i++) {
+          var c = this._channels[this._names[i]];
+          this._post({ t: 'sub', tab: sh.tab, channel: c.name, since: c.lastId });
+        }
+      } else if (m.t === 'pubres' && m.tab === sh.tab) this._control(m.answer);
+      return;
+    }
+    var mine = m.tab && (sh.remote[m.tab] = sh.remote[m.tab] || {});
+    if (m.t === 'sub' && mine && !mine[m.channel]) {
+      var existing = this._channels[m.channel];
+      // The oldest position any tab holds wins, so no tab misses what it has not seen.
+      if (existing && m.since && (!existing.lastId || idAfter(existing.lastId, m.since)) && !this._engine) {
+        existing.lastId = m.since;
+      }
+      mine[m.channel] = this.subscribe(m.channel, { since: m.since });
+    } else if (m.t === 'unsub' && mine && mine[m.channel]) {
+      mine[m.channel].close();
+      delete mine[m.channel];
+    } else if (m.t === 'bye' && mine) {
+      for (var ch in mine) mine[ch].close();
+      delete sh.remote[m.tab];
+    } else if (m.t === 'pub' && m.cmd) {
+      var tab = m.tab;
+      var self = this;
+      var answer = function (a) { self._post({ t: 'pubres', tab: tab, answer: a }); };
+      var cmd = m.cmd;
+      this.publish(cmd.channel, cmd.data, { event: cmd.event }).then(function (r) {
+        answer({ herald: 'published', id: r.id, channel: r.channel, ref: cmd.ref });
+      }, function (e) {
+        answer({ herald: 'error', status: e.status || 503, error: String(e.message), ref: cmd.ref });
+      });
+    }
+  };
+
+  Connection.prototype.reconnect = function () { if (this._engine) this._engine.reconnect(); };
+
+  Connection.prototype.close = function () {
+    if (this._closed) return;
+    if (this._shared) {
+      if (!this._shared.leader) this._post({ t: 'bye', tab: this._shared.tab });
+      this._shared.bc.close();
+      if (this._shared.release) this._shared.release();
+    }
+    this._closed = true;
+    clearTimeout(this._refresh);
+    if (this._engine) this._engine.close();
+    this._engine = null;
+    for (var ref in this._pending) this._pending[ref].reject(new Error('herald: connection closed'));
+    this._pending = {};
+  };
+
+  function connect(options) { return new Connection(options); }
+
   // ---- API -------------------------------------------------------------------------------
 
   function subscribe(target, options) { return new Subscription(target, options); }
@@ -641,13 +1078,16 @@
     strategies: STRATEGIES.slice(),
     defaults: defaults,
     subscribe: subscribe,
+    connect: connect,
     publish: publish,
     // exposed for tests
     _idAfter: idAfter,
     _backoffDelay: backoffDelay,
     _resolveRoutes: resolveRoutes,
     _isTextType: isTextType,
-    _bodyData: bodyData
+    _bodyData: bodyData,
+    _channelHash: channelHash,
+    _parseCursor: parseCursor
   };
 
   global.herald = herald;
