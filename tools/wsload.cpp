@@ -192,7 +192,8 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         wait_while([&] { return !sh.publish_done.load(); }, publish_end + sec_ns(o.grace));
         if (o.mode == Mode::subscribe) {
             const std::uint64_t subscribers = sh.ready.load();
-            wait_while([&] { return sh.delivered.load() < subscribers * sh.published.load(); },
+            wait_while([&] { return sh.delivered.load() < subscribers * sh.published.load() *
+                                                                o.sub_channels / o.publish_channels; },
                        std::max(mono_ns(), publish_end) + sec_ns(o.grace));
         }
     }
@@ -247,7 +248,8 @@ void report(const Options& o, const Shared& sh, const Stats& s, const Run& run) 
         print_cpu(o, run, s.received, "msg", false);
     } else if (o.mode == Mode::subscribe) {
         const std::uint64_t published = sh.published.load();
-        const std::uint64_t expected = sh.ready.load() * published;
+        // Each subscriber follows sub_channels of the publish_channels published to in turn.
+        const std::uint64_t expected = sh.ready.load() * published * o.sub_channels / o.publish_channels;
         // Over the publishing time, or longer if deliveries trailed past its end.
         const std::int64_t last = std::max(s.last_delivery_ns, run.window_from);
         const double span = std::max(static_cast<double>(last - run.window_from) / 1e9,

@@ -21,6 +21,8 @@ struct Options {
     std::vector<Url> urls;        // every --url: subscriber i connects to urls[i % urls.size()]
     Url publish_url;              // subscribe: embedded publisher; publish: the target
     bool has_publisher = false;
+    unsigned publish_channels = 1; // the publisher's "{ch}" in its URL takes 0..K-1 in turn
+    unsigned sub_channels = 1;     // channels each subscriber follows (of publish_channels)
     unsigned conns = 64;
     unsigned inflight = 1;
     std::size_t size = 0;         // 0: mode default (32 for echo, 100 for publish)
@@ -58,6 +60,10 @@ inline const char* usage_text =
     "  --json         echo and publish payloads are JSON records (2.5x compressible at 1 KiB)\n"
     "                 instead of one repeated letter\n"
     "  --publish URL  subscribe: also POST messages to URL (after --settle) at --rate for -t\n"
+    "  --publish-channels K  publish to K channels in turn: \"{ch}\" in the --publish URL\n"
+    "                 becomes 0..K-1 (default 1)\n"
+    "  --sub-channels M  each subscriber follows M of those K channels (a channel list, or\n"
+    "                 one per --url): it expects M/K of what is published (default 1)\n"
     "  --rate R       messages per second to publish (default 10)\n"
     "  --settle S     subscribe: pause between all-subscribed and publishing (default 1)\n"
     "  --grace S      subscribe: longest wait for stragglers after the last publish (default 5)\n"
@@ -105,6 +111,8 @@ inline Options parse_options(int argc, char** argv) {
         else if (a == "--settle") o.settle = num(i);
         else if (a == "--grace") o.grace = num(i);
         else if (a == "--rate") o.rate = num(i);
+        else if (a == "--publish-channels") o.publish_channels = static_cast<unsigned>(num(i));
+        else if (a == "--sub-channels") o.sub_channels = static_cast<unsigned>(num(i));
         else if (a == "--threads") o.threads = static_cast<unsigned>(num(i));
         else if (a == "--binary") o.binary = true;
         else if (a == "--deflate") o.deflate = true;
@@ -147,6 +155,11 @@ inline Options parse_options(int argc, char** argv) {
     if (o.src_ips == 0) o.src_ips = o.conns / 25000 + 1;
     if (o.src_ips > 254) usage_exit("--src-ips at most 254");
     if (o.rate <= 0) usage_exit("--rate must be positive");
+    if (o.publish_channels == 0 || o.publish_channels > 1000) usage_exit("--publish-channels must be 1..1000");
+    if (o.sub_channels == 0 || o.sub_channels > o.publish_channels)
+        usage_exit("--sub-channels must be 1..--publish-channels");
+    if (o.publish_channels > 1 && o.publish_url.target.find("{ch}") == std::string::npos)
+        usage_exit("--publish-channels needs \"{ch}\" in the --publish URL");
     return o;
 }
 

@@ -193,7 +193,12 @@ inline void Worker::append_publish(Conn& c) {
         body += "\"}";
     }
     const Url& u = opt_.publish_url;
-    c.out += "POST " + u.target + " HTTP/1.1\r\nHost: " + host_header(u) +
+    std::string target = u.target;
+    if (opt_.publish_channels > 1) {  // pub_seq_ counts from 1: channel 0 first
+        const std::size_t at = target.find("{ch}");
+        target.replace(at, 4, std::to_string((pub_seq_ - 1) % opt_.publish_channels));
+    }
+    c.out += "POST " + target + " HTTP/1.1\r\nHost: " + host_header(u) +
              "\r\nUser-Agent: wsload\r\nContent-Type: " + (opt_.json ? "application/json" : "text/plain") +
              "\r\nContent-Length: " +
              std::to_string(body.size()) + "\r\n\r\n" + body;
