@@ -156,6 +156,12 @@ private:
     void reload();
     void stop(bool graceful);
     std::vector<BoundListen> open_listeners(app::Handover* h, std::size_t& n);
+    void adopt_channels(std::vector<app::HandedChannel>& channels);
+    push::LocalBroker* memory_broker() const noexcept {
+        return cfg_->broker == config::BrokerKind::memory
+                   ? dynamic_cast<push::LocalBroker*>(broker_.get())
+                   : nullptr;
+    }
     void upgrade();
     void upgraded(pid_t pid);
     void notify(const std::string& state);
@@ -325,6 +331,7 @@ int Master::run() {
     }
     auto routes = std::make_shared<const http::Router>(cfg_, listeners_);
     broker_->reconcile(*cfg_);
+    if (handover) adopt_channels(handover->channels);
     broker_worker_ = broker_->attach_worker(loop_);  // before any loop runs
     // Workers open the access log here, still with the privileges the logs need; no thread
     // runs before after_bind(), which may fork.
@@ -378,6 +385,38 @@ void Master::notify(const std::string& state) {
         HERALD_ERROR("sendto(NOTIFY_SOCKET, \"%s\"): %s", state.c_str(), ec.message().c_str());
 }
 
+// The old process's channels (memory broker), before anything serves: each continues its life
+// here, ids and buffer as they were, so a client resuming from the old process misses nothing.
+// A channel this config neither declares nor would autocreate is not taken (as on a reload).
+void Master::adopt_channels(std::vector<app::HandedChannel>& channels) {
+    if (channels.empty()) return;
+    push::LocalBroker* local = memory_broker();
+    if (!local) {
+        HERALD_NOTICE("upgrade: %zu channels handed over not taken: the channels live in Redis",
+                      channels.size());
+        return;
+    }
+    std::size_t taken = 0, messages = 0;
+    for (app::HandedChannel& c : channels) {
+        if (const push::PushError e = local->may_have(c.name, false); e != push::PushError::none) {
+            HERALD_NOTICE("upgrade: channel \"%s\" not taken: %s", c.name.c_str(),
+                          push::to_string(e));
+            continue;
+        }
+        if (const push::PushError e = local->adopt(c.name, c.epoch, c.last_id, c.messages);
+            e != push::PushError::none) {
+            HERALD_NOTICE("upgrade: channel \"%s\" not taken: %s", c.name.c_str(),
+                          push::to_string(e));
+            continue;
+        }
+        ++taken;
+        messages += c.messages.size();
+    }
+    channels.clear();
+    HERALD_NOTICE("upgrade: took over %zu channel%s with %zu buffered message%s", taken,
+                  taken == 1 ? "" : "s", messages, messages == 1 ? "" : "s");
+}
+
 // SIGUSR2: start the binary at our path with our command line and hand it the listeners.
 void Master::upgrade() {
     if (stopping_) {
@@ -401,16 +440,37 @@ void Master::upgrade() {
         listens.push_back(std::move(l));
     }
     HERALD_NOTICE("upgrade: starting \"%s\"", opts_.exe.c_str());
+    // With the memory broker the channels move too: publishing pauses (503 + Retry-After) from
+    // their snapshot until this process ends, or resumes if the upgrade fails.
+    push::LocalBroker* local = memory_broker();
+    std::vector<push::ChannelSnapshot> channels;
+    if (local) {
+        local->pause_publishing(true);
+        channels = local->snapshot();
+        std::size_t messages = 0;
+        for (const push::ChannelSnapshot& c : channels) messages += c.messages.size();
+        HERALD_NOTICE("upgrade: handing over %zu channel%s with %zu buffered message%s; "
+                      "publishing paused",
+                      channels.size(), channels.size() == 1 ? "" : "s", messages,
+                      messages == 1 ? "" : "s");
+    }
     app::UpgradeChild::Callbacks cb;
     cb.ready = [this](pid_t pid) { upgraded(pid); };
-    cb.failed = [this](const std::string& why) {
+    cb.failed = [this, local](const std::string& why) {
         HERALD_ERROR("upgrade failed, still serving: the new process: %s", why.c_str());
+        if (local) {
+            local->pause_publishing(false);
+            HERALD_NOTICE("upgrade: publishing resumed");
+        }
         loop_.defer([this] { upgrade_.reset(); });
     };
     std::string error;
     upgrade_ = app::UpgradeChild::start(loop_, opts_.exe, opts_.args, listens, proc_->pid_path(),
-                                        proc_->pid_fd(), std::move(cb), error);
-    if (!upgrade_) HERALD_ERROR("upgrade failed, still serving: %s", error.c_str());
+                                        proc_->pid_fd(), channels, std::move(cb), error);
+    if (!upgrade_) {
+        HERALD_ERROR("upgrade failed, still serving: %s", error.c_str());
+        if (local) local->pause_publishing(false);
+    }
 }
 
 // The new process serves: name it in the pid file and to systemd, then stop accepting and

@@ -34,6 +34,11 @@ const Case cases[] = {
     {"pid file, no fd", {RecordType::pid_file, "", 0}},
     {"end", {RecordType::end, "", 4242}},
     {"ready", {RecordType::ready, "", 0xfffffffeU}},
+    {"channel", {RecordType::channel, "chat", 3, 0x5f0c2a9e17b4, 0x0102030405060708}},
+    {"channel, nothing buffered", {RecordType::channel, "a:b.c-d_e", 0, 1, 0}},
+    {"message", {RecordType::message, "", 0, 0, 17, 1765000000123, "text/plain; charset=utf-8",
+                 "tick", std::string("hello\0\xff\r\nworld", 14)}},
+    {"message, empty fields", {RecordType::message, "", 0, 0, 1, -5, "", "", ""}},
 };
 
 void assert_same(const Case& c, const Record& got, const char* how, std::size_t cut) {
@@ -41,6 +46,12 @@ void assert_same(const Case& c, const Record& got, const char* how, std::size_t 
     cr_assert(got.name == c.record.name, "%s (%s %zu): name \"%s\"", c.name, how, cut,
               got.name.c_str());
     cr_assert_eq(got.value, c.record.value, "%s (%s %zu): value", c.name, how, cut);
+    cr_assert_eq(got.epoch, c.record.epoch, "%s (%s %zu): epoch", c.name, how, cut);
+    cr_assert_eq(got.id, c.record.id, "%s (%s %zu): id", c.name, how, cut);
+    cr_assert_eq(got.time_ms, c.record.time_ms, "%s (%s %zu): time", c.name, how, cut);
+    cr_assert(got.content_type == c.record.content_type && got.event == c.record.event &&
+                  got.data == c.record.data,
+              "%s (%s %zu): message fields", c.name, how, cut);
 }
 
 std::string header(std::uint16_t version, std::uint16_t type, std::uint32_t length) {
@@ -59,6 +70,20 @@ Test(handover, encodes_header_big_endian) {
     std::string bytes = encode_record({RecordType::ready, "", 0x01020304});
     cr_assert_eq(bytes.size(), 12U);
     cr_assert(bytes == header(1, 4, 4) + std::string("\x01\x02\x03\x04", 4));
+}
+
+// The channel and message records came with version 2 and are written as such; the others
+// keep version 1, so a version-1 reader still takes an upgrade that hands no channels.
+Test(handover, new_types_are_written_as_version_2) {
+    const std::string ch = encode_record({RecordType::channel, "c", 2, 0x0102, 7});
+    cr_assert(ch == header(2, 5, 23) + std::string("\0\1c", 3) +
+                        std::string("\0\0\0\0\0\0\1\2", 8) + std::string("\0\0\0\0\0\0\0\7", 8) +
+                        std::string("\0\0\0\2", 4));
+    const std::string m = encode_record({RecordType::message, "", 0, 0, 9, 1, "t", "", "xy"});
+    cr_assert(m == header(2, 6, 27) + std::string("\0\0\0\0\0\0\0\x09", 8) +
+                       std::string("\0\0\0\0\0\0\0\1", 8) + std::string("\0\1t\0\0", 5) +
+                       std::string("\0\0\0\2xy", 6));
+    cr_assert(encode_record({RecordType::listener, "a", 1}).substr(0, 2) == std::string("\0\1", 2));
 }
 
 Test(handover, decodes_whole_bytewise_and_at_every_split, .timeout = 2.0) {
@@ -114,7 +139,7 @@ Test(handover, consumes_one_record_of_several) {
 // length from there on: the reader never waits for a body it cannot read.
 Test(handover, refuses_other_versions_at_every_length) {
     GuardedBuffer g;
-    for (std::uint16_t version : {std::uint16_t{0}, std::uint16_t{2}, std::uint16_t{0xffff}}) {
+    for (std::uint16_t version : {std::uint16_t{0}, std::uint16_t{3}, std::uint16_t{0xffff}}) {
         const std::string in = header(version, 4, 4) + std::string(4, '\0');
         for (std::size_t n = 2; n <= in.size(); ++n) {
             Record got;
@@ -133,7 +158,17 @@ Test(handover, refuses_bad_headers_and_bodies) {
     };
     const Bad bad[] = {
         {"type 0", header(1, 0, 4) + std::string(4, '\0'), RecordError::type},
-        {"type 5", header(1, 5, 4) + std::string(4, '\0'), RecordError::type},
+        {"type 7", header(2, 7, 4) + std::string(4, '\0'), RecordError::type},
+        {"channel written as version 1", header(1, 5, 4) + std::string(4, '\0'), RecordError::type},
+        {"message written as version 1", header(1, 6, 28) + std::string(28, '\0'), RecordError::type},
+        {"channel too long", header(2, 5, 4097), RecordError::length},
+        {"message too long", header(2, 6, (1U << 30) + 4097), RecordError::length},
+        {"channel, no count", header(2, 5, 20) + std::string(20, '\0'), RecordError::body},
+        {"channel, bytes after count", header(2, 5, 23) + std::string(23, '\0'), RecordError::body},
+        {"message, data past body", header(2, 6, 28) + std::string(24, '\0') + std::string("\0\0\0\1", 4),
+         RecordError::body},
+        {"message, type past body", header(2, 6, 28) + std::string(16, '\0') + std::string("\0\x09", 2) +
+                                        std::string(10, '\0'), RecordError::body},
         {"too long", header(1, 1, 4097), RecordError::length},
         {"ready, 3 bytes", header(1, 4, 3) + "abc", RecordError::body},
         {"ready, 5 bytes", header(1, 4, 5) + "abcde", RecordError::body},

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -22,14 +23,19 @@
 #include "app/upgrade.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "net/socket.hpp"
+#include "push/message.hpp"
 
 using herald::Duration;
 using herald::EventLoop;
 using herald::UniqueFd;
+using herald::app::encode_record;
 using herald::app::Handover;
 using herald::app::ListenSockets;
 using herald::app::max_handover_fds;
 using herald::app::receive_handover;
+using herald::app::Record;
+using herald::app::RecordType;
 using herald::app::send_handover;
 using herald::app::UpgradeChild;
 
@@ -88,7 +94,7 @@ std::unique_ptr<UpgradeChild> start_child(EventLoop& loop, Outcome& out,
         out.why = why;
     };
     std::string error;
-    auto child = UpgradeChild::start(loop, args[0], args, {}, "", -1, std::move(cb), error,
+    auto child = UpgradeChild::start(loop, args[0], args, {}, "", -1, {}, std::move(cb), error,
                                      confirm_timeout);
     cr_assert(child, "start: %s", error.c_str());
     return child;
@@ -195,5 +201,112 @@ Test(upgrade, child_that_exits_is_reaped_with_its_status, .timeout = 20.0) {
     cr_assert(out.failed && !out.ready);
     cr_assert(out.why.find("; it exited with status 3") != std::string::npos, "%s",
               out.why.c_str());
+    cr_assert(reaped(pid));
+}
+
+namespace {
+
+std::shared_ptr<const herald::push::Message> message(std::uint64_t epoch, std::uint64_t id,
+                                                     std::string data, std::string type = "",
+                                                     std::string event = "") {
+    auto m = std::make_shared<herald::push::Message>("c", std::move(data), std::move(type),
+                                                     std::move(event));
+    m->id = id;
+    m->epoch = epoch;
+    m->published_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1765000000000 + id));
+    return m;
+}
+
+} // namespace
+
+// The memory broker's channels travel as records the reader turns back into messages: every
+// field, several channels, one with nothing buffered, and more bytes than the socket holds
+// (the sender blocks until the reader takes them, as the new process does).
+Test(upgrade, channels_pair_with_the_reader, .timeout = 20.0) {
+    std::vector<herald::push::ChannelSnapshot> channels(3);
+    channels[0] = {"chat", 0xabc, 12, {}};
+    for (std::uint64_t id = 10; id <= 12; ++id)
+        channels[0].messages.push_back(message(0xabc, id, std::string("m\0\xff", 3) + std::to_string(id),
+                                               id == 11 ? "application/octet-stream" : "text/plain",
+                                               id == 12 ? "tick" : ""));
+    channels[1] = {"quiet", 0xdef, 0, {}};
+    channels[2] = {"bulk", 0x123, 3000, {}};
+    for (std::uint64_t id = 1; id <= 3000; ++id)
+        channels[2].messages.push_back(message(0x123, id, std::string(1024, 'x')));
+    Pair p;
+    std::error_code sent;
+    std::thread sender([&] { sent = send_handover(p.a.get(), {}, "", -1, channels); });
+    Handover h = receive_handover(std::move(p.b), Duration(5'000));
+    sender.join();
+    cr_assert(!sent, "%s", sent.message().c_str());
+    cr_assert_eq(h.channels.size(), 3U);
+    for (std::size_t i = 0; i < 3; ++i) {
+        const auto& want = channels[i];
+        const auto& got = h.channels[i];
+        cr_assert(got.name == want.name && got.epoch == want.epoch && got.last_id == want.last_id,
+                  "channel %zu", i);
+        cr_assert_eq(got.messages.size(), want.messages.size(), "channel %zu", i);
+        for (std::size_t j = 0; j < want.messages.size(); ++j) {
+            const auto& a = *want.messages[j];
+            const auto& b = *got.messages[j];
+            cr_assert(a.id == b.id && a.epoch == b.epoch && a.data == b.data &&
+                          a.content_type == b.content_type && a.event == b.event &&
+                          a.published_at == b.published_at && b.channel == want.name,
+                      "channel %zu message %zu", i, j);
+        }
+    }
+}
+
+// A broken sequence of channel records is refused: ids not contiguous, or the end before
+// every message announced.
+Test(upgrade, reader_refuses_broken_channel_records, .timeout = 10.0) {
+    auto run = [](std::vector<Record> records) {
+        Pair p;
+        std::string bytes;
+        for (const Record& r : records) bytes += encode_record(r);
+        cr_assert(!herald::net::send_with_fds(p.a.get(), bytes, {}));
+        return receive_error(std::move(p.b), Duration(2'000));
+    };
+    Record ch{RecordType::channel, "c", 2};
+    ch.epoch = 1;
+    ch.id = 5;
+    Record m4{RecordType::message, "", 0};
+    m4.id = 4;
+    Record m5 = m4;
+    m5.id = 5;
+    Record end{RecordType::end, "", 1};
+    cr_expect(run({ch, m5, m4, end}) == "upgrade: unexpected record from the old process");
+    cr_expect(run({ch, m4, end}) == "upgrade: unexpected record from the old process");
+    cr_expect(run({m4, end}) == "upgrade: unexpected record from the old process");
+}
+
+// Channels larger than the socket's buffer to a process that never reads them: the blocking
+// send gives up after the confirm timeout (it would otherwise hold the master's thread), and
+// the process is killed and reaped.
+Test(upgrade, channels_to_a_child_that_never_reads, .timeout = 20.0) {
+    std::vector<herald::push::ChannelSnapshot> channels(1);
+    channels[0] = {"bulk", 7, 4000, {}};
+    for (std::uint64_t id = 1; id <= 4000; ++id)
+        channels[0].messages.push_back(message(7, id, std::string(1024, 'x')));
+    EventLoop loop;
+    Outcome out;
+    UpgradeChild::Callbacks cb;
+    cb.ready = [&out](pid_t) { out.ready = true; };
+    cb.failed = [&out](const std::string& why) {
+        out.failed = true;
+        out.why = why;
+    };
+    std::string error;
+    const std::vector<std::string> args{"/bin/sh", "-c", "exec sleep 30"};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto child = UpgradeChild::start(loop, args[0], args, {}, "", -1, channels, std::move(cb),
+                                     error, Duration(300));
+    cr_assert(child, "start: %s", error.c_str());
+    const pid_t pid = child->pid();
+    run_until_done(loop, out);
+    cr_assert(out.failed && !out.ready);
+    cr_assert(out.why.rfind("sending the listening sockets and channels failed (", 0) == 0, "%s",
+              out.why.c_str());
+    cr_assert(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(250));
     cr_assert(reaped(pid));
 }

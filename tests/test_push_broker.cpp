@@ -2,6 +2,7 @@
 // tasks the test runs by hand; the cross-thread test uses real EventLoops on threads.
 #include <criterion/criterion.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -673,4 +674,62 @@ Test(broker, publish_backlog_refuses_until_the_worker_drains) {
     for (int i = 0; i < 10; ++i) publish(*b, "slow");
     busy.run();
     cr_expect(r0.ids.size() == 14);
+}
+
+// A binary upgrade's hand-over: once paused, publishes and DELETEs answer unavailable and store
+// nothing, so the snapshot is the channels' last state; resuming (a failed upgrade) publishes
+// again from the same ids.
+Test(broker, paused_publishing_and_the_snapshot) {
+    auto b = herald::push::make_memory_broker();
+    herald::config::ChannelConf small = channel("small", 2);
+    b->reconcile(config({channel("chat"), small, channel("quiet")}));
+    publish(*b, "chat", "one");
+    publish(*b, "chat", "two");
+    for (int i = 0; i < 5; ++i) publish(*b, "small");
+    b->pause_publishing(true);
+    const herald::push::PublishResult refused = b->publish("chat", "three", "text/plain");
+    cr_expect(refused.error == PushError::unavailable && refused.id == 0);
+    cr_expect(b->close_channel("chat") == PushError::unavailable);
+    std::vector<herald::push::ChannelSnapshot> snap = b->snapshot();
+    std::sort(snap.begin(), snap.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+    cr_assert_eq(snap.size(), 3U);
+    cr_expect(snap[0].name == "chat" && snap[0].last_id == 2 && snap[0].messages.size() == 2);
+    cr_expect(snap[0].messages[0]->data == "one" && snap[0].messages[1]->id == 2);
+    cr_expect(snap[0].epoch == snap[0].messages[0]->epoch && snap[0].epoch != 0);
+    cr_expect(snap[1].name == "quiet" && snap[1].last_id == 0 && snap[1].messages.empty());
+    cr_expect(snap[2].name == "small" && snap[2].last_id == 5 && snap[2].messages.size() == 2 &&
+              snap[2].messages[0]->id == 4);
+    b->pause_publishing(false);
+    cr_expect_eq(publish(*b, "chat", "three"), 3U);
+    cr_expect(b->close_channel("chat") == PushError::none);
+}
+
+// The new process adopts a snapshot: the life and ids continue, a resume from the old process's
+// id misses nothing.
+Test(broker, a_snapshot_adopted_continues_the_life) {
+    auto old_side = herald::push::make_memory_broker();
+    old_side->reconcile(config({channel("chat")}));
+    for (int i = 0; i < 4; ++i) publish(*old_side, "chat");
+    old_side->pause_publishing(true);
+    const herald::push::ChannelSnapshot s = old_side->snapshot().front();
+    std::vector<std::shared_ptr<Message>> copy;
+    for (const auto& m : s.messages) {
+        auto c = std::make_shared<Message>(m->channel, m->data, m->content_type, m->event);
+        c->id = m->id;
+        c->epoch = m->epoch;
+        copy.push_back(std::move(c));
+    }
+    auto new_side = herald::push::make_memory_broker();
+    new_side->reconcile(config({channel("chat")}));
+    cr_assert(new_side->adopt(s.name, s.epoch, s.last_id, copy) == PushError::none);
+    FakeLoop loop;
+    const WorkerId w = new_side->attach_worker(loop.poster());
+    Recorder r;
+    herald::push::SubscribeResult res =
+        new_side->subscribe("chat", herald::push::Cursor{s.epoch, 2, false}, r, w);
+    cr_assert(res.error == PushError::none && !res.history.missed);
+    cr_assert_eq(res.history.messages.size(), 2U);
+    cr_expect(res.history.messages[0]->id == 3 && res.history.messages[1]->id == 4);
+    const herald::push::PublishResult p = new_side->publish("chat", "next", "text/plain");
+    cr_expect(p.id == 5 && p.epoch == s.epoch);
 }

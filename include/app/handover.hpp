@@ -10,6 +10,12 @@
 //   pid_file (2)  u16 path_length | path | u16 fd_count  the locked pid file (0 or 1 fd)
 //   end (3)       u32 pid                                 the old process has sent everything
 //   ready (4)     u32 pid                                 the new process serves (new -> old)
+// Version 2 adds the memory broker's channels (written as version 2; the records above stay
+// version 1, so an older binary reads them and refuses only what it cannot take):
+//   channel (5)   u16 name_length | name | u64 epoch | u64 last_id | u32 count
+//                 a channel's life and newest id; `count` message records follow
+//   message (6)   u64 id | i64 published_at_ms | u16 type_length | type | u16 event_length |
+//                 event | u32 data_length | data       one buffered message, oldest first
 #pragma once
 
 #include <cstddef>
@@ -22,26 +28,36 @@
 namespace herald::app {
 
 // The newest version this binary writes; it reads every version from 1 to this one.
-inline constexpr std::uint16_t handover_version = 1;
+inline constexpr std::uint16_t handover_version = 2;
 inline constexpr std::size_t handover_header_size = 8;
 inline constexpr std::size_t max_handover_body = 4096;  // a listen key or a path, with lengths
 inline constexpr std::size_t max_handover_fds = 128;    // per record (Linux takes 253 at most)
+// A message record's body: a message of up to 1 GiB with its fields. Larger messages are not
+// handed over (the channel then starts its handed buffer after the last of them).
+inline constexpr std::size_t max_handover_message = (std::size_t{1} << 30) + 4096;
 // The variable that names the new process's end of the socket (as nginx's NGINX variable).
 inline constexpr const char* handover_env = "HERALD_UPGRADE_FD";
 
-enum class RecordType : std::uint16_t { listener = 1, pid_file = 2, end = 3, ready = 4 };
+enum class RecordType : std::uint16_t {
+    listener = 1, pid_file = 2, end = 3, ready = 4, channel = 5, message = 6
+};
 
 struct Record {
     RecordType type = RecordType::end;
-    std::string name;         // listener: listen key; pid_file: path; else empty
-    std::uint32_t value = 0;  // listener, pid_file: fds sent with it; end, ready: a pid
+    std::string name;         // listener: listen key; pid_file: path; channel: its name
+    std::uint32_t value = 0;  // listener, pid_file: fds sent with it; end, ready: a pid;
+                              // channel: the message records that follow
+    std::uint64_t epoch = 0;  // channel
+    std::uint64_t id = 0;     // channel: last_id; message: its id
+    std::int64_t time_ms = 0; // message: published at, ms since 1970
+    std::string content_type{}, event{}, data{};  // message
 };
 
 enum class RecordError : std::uint8_t { none, version, type, length, body };
 const char* to_string(RecordError e) noexcept;
 
-// The record's bytes. name must fit max_handover_body (asserted); value must fit u16 for the
-// records that carry fds.
+// The record's bytes. name must fit max_handover_body and a message max_handover_message
+// (asserted); value must fit u16 for the records that carry fds.
 std::string encode_record(const Record& r);
 
 struct RecordResult {
@@ -50,8 +66,9 @@ struct RecordResult {
     RecordError error;
 };
 // Decodes the record at the start of `in` (the unconsumed bytes from the first byte of the
-// record each time): done (out filled), need_more, or error (unknown version or type, a body
-// longer than max_handover_body, or a body whose fields do not fill it exactly). Never reads
+// record each time): done (out filled), need_more, or error (unknown version or type, a type
+// written with a version older than its own, a body longer than max_handover_body
+// (max_handover_message for a message), or a body whose fields do not fill it exactly). Never reads
 // past `in`; `out` is written only when done.
 RecordResult decode_record(std::string_view in, Record& out);
 

@@ -18,6 +18,7 @@
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "push/broker.hpp"
 
 namespace herald::app {
 
@@ -39,11 +40,15 @@ struct ListenSockets {
 };
 
 // The old side's records on `sock`: the listeners (at most max_handover_fds sockets per
-// record, several records for a key with more), the pid file (pid_fd -1: none), then `end`.
-// Blocking; they are small (a socketpair took 278 records before it would block, measured on
-// Linux with the default wmem_default of 212992).
+// record, several records for a key with more), the pid file (pid_fd -1: none), the memory
+// broker's channels (a `channel` record, then one `message` record per buffered message;
+// a message too large for a record is not sent, nor are the older ones of its channel),
+// then `end`. Blocking: the listeners are small (a socketpair took 278 records before it
+// would block, measured on Linux with the default wmem_default of 212992); channels may be
+// large, and the new process reads them as they come.
 [[nodiscard]] std::error_code send_handover(int sock, const std::vector<ListenSockets>& listens,
-                                            const std::string& pid_path, int pid_fd);
+                                            const std::string& pid_path, int pid_fd,
+                                            const std::vector<push::ChannelSnapshot>& channels = {});
 
 // The old side of one upgrade: owns the new process until it confirms or fails. start()
 // forks and execs it, then sends the records (blocking; they are small) and watches the socket
@@ -63,6 +68,7 @@ public:
                                                const std::vector<std::string>& args,
                                                const std::vector<ListenSockets>& listens,
                                                const std::string& pid_path, int pid_fd,
+                                               const std::vector<push::ChannelSnapshot>& channels,
                                                Callbacks cb, std::string& error,
                                                Duration confirm_timeout = upgrade_confirm_timeout);
     UpgradeChild(EventLoop& loop, pid_t child, UniqueFd channel, Callbacks cb,
@@ -93,12 +99,22 @@ private:
     Callbacks cb_;
 };
 
+// A channel as the new process receives it, for push::LocalBroker::adopt().
+struct HandedChannel {
+    std::string name;
+    std::uint64_t epoch = 0;
+    std::uint64_t last_id = 0;
+    std::vector<std::shared_ptr<push::Message>> messages;  // oldest first, ids contiguous
+    std::uint32_t expected = 0;                            // message records still to come
+};
+
 // What the new process receives.
 struct Handover {
     std::vector<std::pair<std::string, std::vector<UniqueFd>>> listeners;  // in the order sent
     std::string pid_path;
     UniqueFd pid_fd;     // the old process's pid file, locked; invalid if it had none
     long from = 0;       // the old process's pid
+    std::vector<HandedChannel> channels;  // the memory broker's, in the order sent
     UniqueFd channel;    // to confirm on
 };
 

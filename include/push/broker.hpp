@@ -240,10 +240,24 @@ protected:
     virtual void unsubscribe(const SubscriptionKey& key) noexcept = 0;
 };
 
+// One channel of the in-process broker as a binary upgrade hands it to the new process.
+struct ChannelSnapshot {
+    std::string name;
+    std::uint64_t epoch = 0;
+    std::uint64_t last_id = 0;                             // newest id of this life
+    std::vector<std::shared_ptr<const Message>> messages;  // buffered, oldest first
+};
+
 // The in-process broker: every operation answers at once, and (but for subscribe()) from any
 // thread.
 class LocalBroker : public Broker {
 public:
+    // A binary upgrade moves the channels: from pause_publishing(true) on, publish() (clock
+    // ticks included) and close_channel() answer unavailable (one in progress finishes first,
+    // so a snapshot() taken after it is the channels' last state here); false resumes them
+    // (the upgrade failed). snapshot(): every channel, its life, newest id and buffer.
+    virtual void pause_publishing(bool paused) = 0;
+    virtual std::vector<ChannelSnapshot> snapshot() = 0;
 
     // Publishes a copy of data. With channel_autocreate, an unknown channel is created with
     // autocreate_defaults unless max_channels exist. Back-pressure: when a worker with

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -71,8 +72,42 @@ ExecImage make_image(const std::vector<std::string>& args, int child_fd) {
 
 } // namespace
 
+namespace {
+
+// A channel's records: the newest run of buffered messages that each fit a record (ids are
+// contiguous in a buffer, so the run is too), after its `channel` record.
+std::error_code send_channel(int sock, const push::ChannelSnapshot& c) {
+    std::size_t from = c.messages.size();
+    while (from > 0) {
+        const push::Message& m = *c.messages[from - 1];
+        if (m.data.size() + m.content_type.size() + m.event.size() + 28 > max_handover_message ||
+            m.content_type.size() > 0xffff)
+            break;
+        --from;
+    }
+    Record head{RecordType::channel, c.name, static_cast<std::uint32_t>(c.messages.size() - from)};
+    head.epoch = c.epoch;
+    head.id = c.last_id;
+    if (auto ec = net::send_with_fds(sock, encode_record(head), {})) return ec;
+    for (std::size_t i = from; i < c.messages.size(); ++i) {
+        const push::Message& m = *c.messages[i];
+        Record r{RecordType::message, "", 0};
+        r.id = m.id;
+        r.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        m.published_at.time_since_epoch()).count();
+        r.content_type = m.content_type;
+        r.event = m.event;
+        r.data = m.data;
+        if (auto ec = net::send_with_fds(sock, encode_record(r), {})) return ec;
+    }
+    return {};
+}
+
+} // namespace
+
 std::error_code send_handover(int sock, const std::vector<ListenSockets>& listens,
-                              const std::string& pid_path, int pid_fd) {
+                              const std::string& pid_path, int pid_fd,
+                              const std::vector<push::ChannelSnapshot>& channels) {
     for (const ListenSockets& l : listens)
         for (std::size_t at = 0; at < l.fds.size(); at += max_handover_fds) {
             const std::size_t n = std::min(max_handover_fds, l.fds.size() - at);
@@ -86,6 +121,8 @@ std::error_code send_handover(int sock, const std::vector<ListenSockets>& listen
         {RecordType::pid_file, pid_fd >= 0 ? pid_path : std::string(), pid_fd >= 0 ? 1U : 0U});
     if (auto ec = net::send_with_fds(sock, pid_rec, std::span(pid_fds, pid_fd >= 0 ? 1 : 0)))
         return ec;
+    for (const push::ChannelSnapshot& c : channels)
+        if (auto ec = send_channel(sock, c)) return ec;
     const std::string end =
         encode_record({RecordType::end, "", static_cast<std::uint32_t>(::getpid())});
     return net::send_with_fds(sock, end, {});
@@ -117,6 +154,7 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
                                                   const std::vector<std::string>& args,
                                                   const std::vector<ListenSockets>& listens,
                                                   const std::string& pid_path, int pid_fd,
+                                                  const std::vector<push::ChannelSnapshot>& channels,
                                                   Callbacks cb, std::string& error,
                                                   Duration confirm_timeout) {
     int sv[2];
@@ -126,6 +164,12 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
     }
     UniqueFd mine(sv[0]), theirs(sv[1]);
     ::fcntl(mine.get(), F_SETFD, FD_CLOEXEC);  // the child clears its own end's flag
+    // The records are sent blocking (channels may not fit the socket's buffer): a new process
+    // that stops reading fails the upgrade after confirm_timeout instead of holding this thread.
+    timeval send_limit{};
+    send_limit.tv_sec = static_cast<time_t>(confirm_timeout.count() / 1000);
+    send_limit.tv_usec = static_cast<suseconds_t>(confirm_timeout.count() % 1000 * 1000);
+    ::setsockopt(mine.get(), SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
     ::fcntl(theirs.get(), F_SETFD, FD_CLOEXEC);
     ExecImage im = make_image(args, theirs.get());
     pid_t child_pid = ::fork();
@@ -146,8 +190,9 @@ std::unique_ptr<UpgradeChild> UpgradeChild::start(EventLoop& loop, const std::st
     theirs.reset();
     auto child = std::make_unique<UpgradeChild>(loop, child_pid, std::move(mine), std::move(cb),
                                                 confirm_timeout);
-    if (auto ec = send_handover(child->channel_.get(), listens, pid_path, pid_fd)) {
-        child->fail("sending the listening sockets failed (" + ec.message() + ")", true);
+    if (auto ec = send_handover(child->channel_.get(), listens, pid_path, pid_fd, channels)) {
+        child->fail("sending the listening sockets and channels failed (" + ec.message() + ")",
+                    true);
         return child;
     }
     std::error_code ec;
@@ -271,7 +316,29 @@ bool apply_record(const Record& r, std::vector<UniqueFd>& arrived, Handover& h) 
         if (!one.empty()) h.pid_fd = std::move(one.front());
         return false;
     }
-    case RecordType::end: h.from = static_cast<long>(r.value); return true;
+    case RecordType::channel:
+        if (!h.channels.empty() && h.channels.back().expected != 0) break;
+        h.channels.push_back(HandedChannel{r.name, r.epoch, r.id, {}, r.value});
+        h.channels.back().messages.reserve(r.value);
+        return false;
+    case RecordType::message: {
+        if (h.channels.empty() || h.channels.back().expected == 0) break;
+        HandedChannel& c = h.channels.back();
+        const std::uint64_t want = c.messages.empty() ? c.last_id + 1 - c.expected
+                                                      : c.messages.back()->id + 1;
+        if (r.id != want) break;  // ids of a buffer are contiguous, ending at last_id
+        auto m = std::make_shared<push::Message>(c.name, r.data, r.content_type, r.event);
+        m->id = r.id;
+        m->epoch = c.epoch;
+        m->published_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(r.time_ms));
+        c.messages.push_back(std::move(m));
+        --c.expected;
+        return false;
+    }
+    case RecordType::end:
+        if (!h.channels.empty() && h.channels.back().expected != 0) break;
+        h.from = static_cast<long>(r.value);
+        return true;
     case RecordType::ready: break;
     }
     throw std::runtime_error("upgrade: unexpected record from the old process");
@@ -286,19 +353,22 @@ Handover receive_handover(UniqueFd channel, Duration timeout) {
     tv.tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000);
     ::setsockopt(channel.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string in;
+    std::size_t at = 0;  // the first byte of in not decoded yet
     std::vector<UniqueFd> arrived;
     for (;;) {
         Record r;
-        RecordResult res = decode_record(in, r);
+        RecordResult res = decode_record(std::string_view(in).substr(at), r);
         if (res.status == ParseStatus::error)
             throw std::runtime_error(std::string("upgrade: bad record from the old process (") +
                                      to_string(res.error) + ")");
         if (res.status == ParseStatus::done) {
-            in.erase(0, res.consumed);
+            at += res.consumed;
             if (apply_record(r, arrived, h)) break;
             continue;
         }
-        char buf[4096];
+        in.erase(0, at);  // once per read, not per record: a read holds many small records
+        at = 0;
+        char buf[65536];
         std::error_code ec;
         ssize_t n = net::receive_with_fds(channel.get(), buf, arrived, ec);
         if (n < 0 && (ec == std::errc::resource_unavailable_try_again ||
@@ -312,9 +382,9 @@ Handover receive_handover(UniqueFd channel, Duration timeout) {
         if (n == 0) throw std::runtime_error("upgrade: the old process closed the upgrade socket");
         in.append(buf, static_cast<std::size_t>(n));
     }
-    if (!arrived.empty() || !in.empty())
+    if (!arrived.empty() || in.size() > at)
         HERALD_WARN("upgrade: %zu descriptors and %zu bytes after the end record ignored",
-                    arrived.size(), in.size());
+                    arrived.size(), in.size() - at);
     h.channel = std::move(channel);
     return h;
 }

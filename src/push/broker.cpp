@@ -144,6 +144,11 @@ public:
     }
     TopChannels top_channels(std::size_t n) override;
     PushError may_have(std::string_view channel, bool by_subscriber) override;
+    void pause_publishing(bool paused) override {
+        std::unique_lock<std::shared_mutex> gate(gate_);
+        paused_ = paused;
+    }
+    std::vector<ChannelSnapshot> snapshot() override;
     PushError adopt(std::string_view channel, std::uint64_t epoch, std::uint64_t last_id,
                     const std::vector<std::shared_ptr<Message>>& buffered) override;
     bool append_at(std::shared_ptr<Message> m) override;
@@ -183,6 +188,10 @@ private:
 
     Clock& clock_;
 
+    // Publishes and DELETEs hold it shared; pause_publishing() exclusively, so once it returns
+    // none is half done and none starts.
+    std::shared_mutex gate_;
+    bool paused_ = false;              // guarded by gate_
     mutable std::shared_mutex map_mutex_;
     std::unordered_map<std::string, ChannelEntry, StringHash, std::equal_to<>> channels_;
     bool autocreate_ = false;          // guarded by map_mutex_
@@ -278,6 +287,8 @@ void MemoryBroker::post_wakes() {
 PublishResult MemoryBroker::publish(std::string_view channel, std::string_view data,
                                     std::string_view content_type, std::string_view event) {
     if (!config::is_valid_channel_name(channel)) return {PushError::invalid_name, 0, 0, 0};
+    std::shared_lock<std::shared_mutex> gate(gate_);
+    if (paused_) return {PushError::unavailable, 0, 0, 0};
     auto m = std::make_shared<Message>(std::string(channel), std::string(data),
                                        std::string(content_type), std::string(event));
     // Twice at most: a channel closed between the lookup and the append (DELETE, reload, idle
@@ -429,6 +440,8 @@ void MemoryBroker::close_and_wake(Channel& ch, bool reset) {
 
 PushError MemoryBroker::close_channel(std::string_view channel) {
     if (!config::is_valid_channel_name(channel)) return PushError::invalid_name;
+    std::shared_lock<std::shared_mutex> gate(gate_);
+    if (paused_) return PushError::unavailable;
     std::shared_ptr<Channel> ch;
     {
         std::unique_lock<std::shared_mutex> lock(map_mutex_);
@@ -584,6 +597,22 @@ PushError MemoryBroker::may_have(std::string_view channel, bool by_subscriber) {
     if (channels_.find(channel) != channels_.end()) return PushError::none;
     if (!autocreate_ || (by_subscriber && !autocreate_on_subscribe_)) return PushError::not_found;
     return channels_.size() >= max_channels_ ? PushError::too_many_channels : PushError::none;
+}
+
+std::vector<ChannelSnapshot> MemoryBroker::snapshot() {
+    std::vector<std::shared_ptr<Channel>> all;
+    {
+        std::shared_lock<std::shared_mutex> lock(map_mutex_);
+        all.reserve(channels_.size());
+        for (const auto& [name, entry] : channels_) all.push_back(entry.channel);
+    }
+    std::vector<ChannelSnapshot> out;
+    out.reserve(all.size());
+    for (const std::shared_ptr<Channel>& ch : all) {
+        History h = ch->after(std::nullopt);
+        out.push_back(ChannelSnapshot{ch->name(), h.epoch, h.last_id, std::move(h.messages)});
+    }
+    return out;
 }
 
 PushError MemoryBroker::adopt(std::string_view channel, std::uint64_t epoch, std::uint64_t last_id,
