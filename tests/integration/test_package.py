@@ -148,6 +148,29 @@ def lintian(deb):
     return tags
 
 
+def gone(pid):
+    """The process has exited (a zombie no one reaps yet counts: it is no longer ours)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except FileNotFoundError:
+        return True
+
+
+def repack(deb, version, workdir):
+    """The same package with another version: a "newer" build to upgrade to."""
+    tree = os.path.join(workdir, 'tree')
+    shutil.rmtree(tree, ignore_errors=True)
+    sh('dpkg-deb', '-R', deb, tree)
+    control = os.path.join(tree, 'DEBIAN', 'control')
+    text = re.sub(r'^Version: .*$', 'Version: ' + version, open(control).read(), flags=re.M)
+    with open(control, 'w') as f:
+        f.write(text)
+    out = os.path.join(workdir, 'herald_%s.deb' % version)
+    sh('dpkg-deb', '--root-owner-group', '-b', tree, out)
+    return out
+
+
 def start_like_the_unit(unit_text):
     pre = unit_lines(unit_text, 'ExecStartPre')
     start = unit_lines(unit_text, 'ExecStart')
@@ -162,7 +185,7 @@ def start_like_the_unit(unit_text):
     return proc
 
 
-def test_deb_installs_runs_reloads_and_purges(root_machine):
+def test_deb_installs_runs_reloads_and_purges(root_machine, tmp_path):
     deb, version = build_deb()
     tags = lintian(deb)
     print('lintian:', *tags, sep='\n  ')
@@ -254,10 +277,37 @@ def test_deb_installs_runs_reloads_and_purges(root_machine):
         assert open(CONF).read() == edited
         assert get('/pkgtest')[0] == 200                        # and herald kept running
 
+        # A newer package over the running server, then the binary upgrade its unit documents
+        # (`systemctl kill -s USR2`, here `herald -s upgrade`): the binary at /usr/sbin/herald
+        # takes over, the pid file names it, the old process exits 0, and the chat channel
+        # continues: ids go on, and a subscriber resuming from the last id misses nothing.
+        newer = repack(deb, version + '+1', str(tmp_path))
+        sh('dpkg', '-i', newer)
+        assert sh('dpkg-query', '-W', '-f=${Version}', 'herald').stdout == version + '+1'
+        last = json.loads(body)['id']
+        sh('/usr/sbin/herald', '-s', 'upgrade')
+        wait_for(lambda: open('/run/herald.pid').read().strip() not in ('', str(proc.pid)), 15,
+                 'the pid file to name the new process')
+        server_pid = int(open('/run/herald.pid').read())
+        assert proc.wait(timeout=10) == 0
+        sub.read_until(lambda s: s.ended or s.eof)          # its stream ended, resumable
+        status, _, body = get('/pub?channel=chat', method='POST', body='after upgrade')
+        assert status == 201, body
+        now = json.loads(body)['id']
+        assert now.split('-')[0] == last.split('-')[0] and id_seq(now) == id_seq(last) + 1, (last, now)
+        sub.sock.close()
+        sub = Sub('sse', PORT, '/sse/chat?since=' + last)
+        sub.sock.setblocking(True)
+        sub.read_until(lambda s: id_seq(now) in s.ids)
+        assert b'data: after upgrade' in sub.text and not sub.events, sub.events
+        assert get('/pkgtest')[0] == 200
+        log = open('/var/log/herald/error.log').read()
+        assert 'upgrade: took over 2 channels with' in log, log   # clock and chat
+
         # stop = TERM through the pid file: exit 0 within a second.
         t0 = time.time()
         sh('/usr/sbin/herald', '-s', 'stop')
-        assert proc.wait(timeout=5) == 0, proc.stdout.read()
+        wait_for(lambda: gone(server_pid), 5, 'the new process to exit')
         assert time.time() - t0 < 1.5
         assert not port_open(PORT)
         r = sh('/usr/sbin/herald', '-s', 'reload', check=False)
