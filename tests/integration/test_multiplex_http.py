@@ -8,8 +8,10 @@ request as it would for that channel alone; every channel must be admitted."""
 import base64
 import hashlib
 import hmac
+import http.server
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -443,3 +445,92 @@ def test_every_channel_must_be_admitted_and_counts(herald):
     assert status == 200 and json.loads(body)['ended'] == 1
     st.wait_for(lambda s: s.ended, 3)
     assert [e['event'] for e in parse_sse(st.body)[0]] == ['herald-revoked']
+
+
+class ListApp:
+    """An application that refuses the channel `secret` (403) and admits the others, and
+    records the hook events it is told."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.asked = []   # X-Herald-Channel of every auth request
+        self.events = []  # (path, JSON) of every hook
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, code):
+                self.send_response(code)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+
+            def do_GET(self):
+                channel = self.headers.get('X-Herald-Channel')
+                with app.lock:
+                    app.asked.append(channel)
+                self.answer(403 if channel == 'secret' else 204)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
+                with app.lock:
+                    app.events.append((self.path, json.loads(body)))
+                self.answer(200)
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def wait_events(self, n, timeout=3):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.events) >= n:
+                    return list(self.events)
+            time.sleep(0.02)
+        raise AssertionError('hook events: %r' % self.events)
+
+
+APP_CONF = '''
+error_log stderr info;
+http {
+    access_log off;
+    channel_autocreate on;
+    server {
+        listen 127.0.0.1:0;
+        location /sse/ {
+            push sse; channel $tail;
+            auth_request http://127.0.0.1:APP/auth;
+            on_subscribe http://127.0.0.1:APP/hook/join;
+            on_unsubscribe http://127.0.0.1:APP/hook/leave;
+        }
+    }
+}
+'''
+
+
+def test_auth_request_and_hooks_per_channel(herald):
+    app = ListApp()
+    try:
+        srv = herald(APP_CONF.replace('APP', str(app.port)))
+        c = Conn(srv.port)
+        status, _, _ = c.request('GET', '/sse/a,secret,b')
+        c.close()
+        assert status == 403
+        assert app.asked == ['a', 'secret']  # asked in list order; the refusal stops there
+        st = Stream(srv.port, '/sse/a,b')
+        assert st.status == 200
+        joined = app.wait_events(2)
+        assert sorted((p, e['channel']) for p, e in joined) == \
+            [('/hook/join', 'a'), ('/hook/join', 'b')]
+        st.close()
+        left = app.wait_events(4)[2:]
+        assert sorted((p, e['channel']) for p, e in left) == \
+            [('/hook/leave', 'a'), ('/hook/leave', 'b')]
+    finally:
+        app.server.shutdown()
+        app.server.server_close()
