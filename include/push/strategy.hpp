@@ -27,6 +27,9 @@ struct Target {
     // A channel list ("news,chat,ticker": the value held a comma): 2.. names, each valid, no
     // repeats, at most the location's max_channels_per_connection, in the order given.
     std::vector<std::string> channels;
+    // A list's resume point per channel (same order), from the compound cursor
+    // (push/cursor.hpp resolve_list_resume); since stays empty for a list.
+    std::vector<std::optional<Cursor>> list_since;
     std::optional<Cursor> since;         // the strategy's native form, else ?since=ID
     bool latest = false;                 // If-None-Match: * (since stays empty)
     std::uint64_t last = 0;              // ?last=N (1..max_last): start with the newest N
@@ -75,9 +78,11 @@ void respond_push_error(http::HttpSession& s, PushError e);
 std::string missed_json(const std::optional<Cursor>& since, const History& h);
 
 // One message as a complete response (polling, long-polling): body per format, ETag "ID",
-// X-Herald-Missed: 1 when the resume point was lost, CORS origin if any.
+// X-Herald-Missed: 1 when the resume point was lost, CORS origin if any. For a channel list,
+// cursor is the compound cursor: the ETag is "CURSOR" and X-Herald-Channel names m's channel.
 void respond_message(http::HttpSession& s, const std::shared_ptr<const Message>& m,
-                     config::PushFormat format, bool missed, std::string_view cors_origin);
+                     config::PushFormat format, bool missed, std::string_view cors_origin,
+                     std::string_view cursor = {});
 
 // Stateless: each strategy is one const static instance, shared by every worker thread, so
 // serve() may run on several threads at once. Per-request state lives in the session, its
@@ -90,6 +95,8 @@ public:
     virtual void serve(PushHost& h, http::HttpSession& s, Target& t) const = 0;
     // The resume point native to the strategy (If-None-Match, Last-Event-ID), if any.
     virtual Resume native_since(const http::HttpSession&) const { return {}; }
+    // The same header's text as a channel list's compound cursor ("" when absent).
+    virtual std::string_view native_cursor(const http::HttpSession&) const { return {}; }
 };
 
 const Strategy& make_strategy(config::PushStrategy s);

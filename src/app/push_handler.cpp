@@ -38,6 +38,39 @@ bool check_cors(http::HttpSession& s) {
     return true;
 }
 
+namespace {
+
+// The auth_request of each channel of a list after the one before it admitted (next: the
+// index to ask about), then the strategy.
+void admit_list(Worker& w, http::HttpSession& s, const push::Target& t, std::size_t next) {
+    if (next == t.channels.size()) {
+        push::Target admitted = t;
+        push::serve_target(w, s, admitted);
+        return;
+    }
+    w.auth().admit(s, t.channels[next], config::to_string(s.location().push),
+                   [&w, t, next](http::HttpSession& ss) { admit_list(w, ss, t, next + 1); });
+}
+
+// A channel list: every channel must be admitted (token, then auth_request); the first refusal
+// answers the request.
+void serve_list(Worker& w, http::HttpSession& s, push::Target t) {
+    if (s.location().push == config::PushStrategy::websocket) {
+        push::respond_bad_request(s, "a channel list on a websocket needs multiplex on");
+        return;
+    }
+    for (const std::string& name : t.channels) {
+        push::Target one = t;
+        one.channel = name;
+        if (!check_token(s, one, AccessFor::subscribe)) return;
+        t.sub = std::move(one.sub);
+        t.expires_at = one.expires_at;
+    }
+    admit_list(w, s, t, 0);
+}
+
+} // namespace
+
 void serve_push(Worker& w, http::HttpSession& s) {
     if (!check_cors(s)) return;
     const push::Strategy& strategy = push::make_strategy(s.location().push);
@@ -53,6 +86,10 @@ void serve_push(Worker& w, http::HttpSession& s) {
         return;
     }
     if (!push::resolve_target(s, t, strategy.native_since(s))) return;
+    if (!t.channels.empty()) {
+        serve_list(w, s, std::move(t));
+        return;
+    }
     if (!check_token(s, t, AccessFor::subscribe)) return;
     w.auth().admit(s, t.channel, config::to_string(s.location().push),
                    [&w, t](http::HttpSession& ss) {

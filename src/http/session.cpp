@@ -439,7 +439,7 @@ std::string_view HttpSession::cors_origin() const {
 void add_cors_headers(ResponseHead& head, std::string_view origin) {
     if (origin.empty()) return;
     head.header("Access-Control-Allow-Origin", origin);
-    head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed, X-Herald-Event");
+    head.header("Access-Control-Expose-Headers", "ETag, X-Herald-Missed, X-Herald-Event, X-Herald-Channel");
     if (origin != "*") head.header("Vary", "Origin");
 }
 

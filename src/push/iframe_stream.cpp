@@ -1,6 +1,8 @@
 // iframe ("forever frame"): one never-ending chunked text/html response; each message is a
 // <script>parent.CALLBACK("DATA","ID")</script> call, DATA escaped so no message can leave the
 // script element. CALLBACK comes from ?callback= (a JS identifier path; default herald_push).
+// A channel list: DATA is the JSON envelope and ID the compound cursor.
+#include "http/chunked.hpp"
 #include "http/session.hpp"
 #include "http/target.hpp"
 #include "push/encode.hpp"
@@ -45,6 +47,28 @@ private:
             out.push_shared(prefix_, *prefix_);  // shared: queued bytes may outlive the stream
             out.push_shared(keep, chunked() ? call.chunked_tail : call.tail);
         }
+        session().connection().flush_soon();
+    }
+    // <script>parent.CALLBACK (this subscriber's) + ("ENVELOPE"," (the message's json call
+    // without its id, shared) + CURSOR")</script> (this subscriber's).
+    void write_list_message(const Message& m, const std::shared_ptr<const Message>& keep,
+                            std::string_view cursor) override {
+        constexpr std::string_view close = "\")</script>";
+        const std::string_view tail = m.iframe_call(config::PushFormat::json).tail;
+        const std::string_view call = tail.substr(0, tail.size() - m.id_text().size() - close.size());
+        std::string head = "<script>parent." + callback_;
+        std::string end(cursor);
+        end += close;
+        if (chunked()) {
+            char size[http::max_chunk_header];
+            head.insert(0, size,
+                        http::chunk_header(head.size() + call.size() + end.size(), size));
+            end += "\r\n";
+        }
+        net::OutputQueue& out = session().connection().out();
+        out.push(std::move(head));
+        out.push_shared(keep, call);
+        out.push(std::move(end));
         session().connection().flush_soon();
     }
     std::string_view keepalive() const override { return "<!-- keepalive -->\n"; }

@@ -1,12 +1,15 @@
 // long-polling: the next message after ?since= at once if buffered, else the request is held
 // (a subscriber with one timer, no thread, no scan) until a message arrives -> 200, the
 // longpoll_timeout passes -> 304, the channel is deleted -> 410, the subscriber's token expires
-// -> 401, or the publisher API revokes it -> 403.
+// -> 401, or the publisher API revokes it -> 403. A channel list: the first message of any of
+// its channels, ETag the compound cursor (push/cursor.hpp), X-Herald-Channel its channel.
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/broker_wait.hpp"
 #include "push/presence.hpp"
 #include "push/admission.hpp"
+#include "push/cursor.hpp"
+#include "push/list.hpp"
 #include "push/strategy.hpp"
 
 namespace herald::push {
@@ -94,13 +97,140 @@ private:
     Subscription sub_;  // last: unsubscribes before the rest is destroyed
 };
 
+// A long-poll over a channel list: one Leg per channel, held until any of them has a message
+// after its cursor entry; answers that one message (ETag: the compound cursor advanced for its
+// channel only, X-Herald-Channel), 304 with the cursor on timeout, 410 when any channel of the
+// list is deleted, 401/403 when its access ends.
+class HeldList final : public http::Responder, public Revocable, public LegOwner {
+public:
+    HeldList(PushHost& h, http::HttpSession& s, Target t, std::string origin)
+        : h_(h), s_(s), t_(std::move(t)), origin_(std::move(origin)),
+          entries_(make_list_entries(t_)),
+          legs_(make_legs(*this, config::PushStrategy::long_polling, t_)) {}
+
+    std::vector<ListEntry>& entries() noexcept { return entries_; }
+    Legs& legs() noexcept { return legs_; }
+    const Target& target() const noexcept { return t_; }
+    const std::string& origin() const noexcept { return origin_; }
+    // A channel of the list was deleted or reset while the others were being subscribed.
+    bool closed_early() const noexcept { return closed_early_; }
+
+    void hold(Duration timeout) {
+        held_ = true;
+        timer_ = s_.connection().loop().add_timer(timeout, [this] { expire(); });
+        for (const auto& leg : legs_) leg->admit(h_, s_, *this);
+    }
+
+    void leg_message(std::size_t i, const std::shared_ptr<const Message>& m) noexcept override {
+        if (done_) return;
+        if (!held_) {  // still subscribing the other channels: answered once they are
+            entries_[i].history.messages.push_back(m);
+            return;
+        }
+        finish();
+        entries_[i].epoch = m->epoch;
+        entries_[i].seq = m->id;
+        respond_message(s_, m, t_.format, false, origin_, list_cursor(entries_));
+        s_.connection().out().stamp_delivery(
+            m->published_steady, h_.latency(config::PushStrategy::long_polling));
+    }
+
+    void leg_closed(std::size_t) noexcept override {
+        if (done_) return;
+        if (!held_) {
+            closed_early_ = true;
+            return;
+        }
+        finish();
+        s_.respond_error(410);
+    }
+
+    void leg_reset(std::size_t) noexcept override {
+        if (held_) expire();
+        else closed_early_ = true;
+    }
+
+    void end_access(AccessEnd why) noexcept override {
+        if (done_) return;
+        finish();
+        const int status = why == AccessEnd::expired ? 401 : 403;
+        http::ResponseHead head(status);
+        head.header("Content-Type", "text/html").header("Cache-Control", "no-store");
+        if (why == AccessEnd::expired) head.header("WWW-Authenticate", bearer_invalid_token);
+        http::add_cors_headers(head, origin_);
+        s_.respond(std::move(head), http::error_page(status));
+    }
+
+    void on_shutdown() noexcept override { expire(); }
+    void cancel() noexcept override { finish(); }
+
+    // No callback runs after this.
+    void finish() noexcept {
+        done_ = true;
+        timer_.cancel();
+        for (const auto& leg : legs_) leg->stop();
+    }
+
+private:
+    void expire() {
+        if (done_) return;
+        finish();
+        respond_list_status(s_, 304, entries_, origin_);
+    }
+
+    PushHost& h_;
+    http::HttpSession& s_;
+    Target t_;
+    std::string origin_;
+    std::vector<ListEntry> entries_;
+    Timer timer_;
+    bool held_ = false;
+    bool done_ = false;
+    bool closed_early_ = false;
+    Legs legs_;  // last: unsubscribe first
+};
+
+// What a list long-poll needs while its channels are subscribed one after the other.
+struct ListPollStart {
+    std::unique_ptr<HeldList> held;
+    std::size_t next = 0;
+
+    Legs& legs() noexcept { return held->legs(); }
+    std::vector<ListEntry>& entries() noexcept { return held->entries(); }
+    static void all_subscribed(PushHost& w, http::HttpSession& s, ListPollStart& ctx) {
+        HeldList& h = *ctx.held;
+        if (h.closed_early()) {
+            h.finish();
+            s.respond_error(410);
+            return;
+        }
+        std::vector<ListEntry>& list = h.entries();
+        for (ListEntry& e : list) settle(e);
+        if (const std::size_t i = pick_pending(list); i != std::string::npos) {
+            h.finish();  // answered now, not held
+            respond_list_pick(w, s, list, i, h.target().format, h.origin());
+            return;
+        }
+        s.hold(std::move(ctx.held));
+        h.hold(s.location().limits.longpoll_timeout);
+    }
+};
+
 class LongPolling final : public Strategy {
 public:
     Resume native_since(const http::HttpSession& s) const override {
         return parse_if_none_match(s.request().header("If-None-Match"));
     }
+    std::string_view native_cursor(const http::HttpSession& s) const override {
+        return unquote_list_tag(s.request().header("If-None-Match"));
+    }
 
     void serve(PushHost& w, http::HttpSession& s, Target& t) const override {
+        if (!t.channels.empty()) {
+            ListPollStart ctx{std::make_unique<HeldList>(w, s, t, std::string(s.cors_origin()))};
+            subscribe_legs(w, s, ctx);
+            return;
+        }
         auto held = std::make_unique<HeldPoll>(w, s, t, std::string(s.cors_origin()));
         HeldPoll& h = *held;
         await_broker<SubscribeResult&&>(

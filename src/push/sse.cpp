@@ -1,7 +1,10 @@
 // sse: Server-Sent Events (HTML Living Standard §9.2): text/event-stream, "retry:" from
 // sse_retry, one event per message with its id, Last-Event-ID / ?since= resume, comment lines
 // as keepalive, an `event: herald-missed` event when the resume point is gone, and a last
-// `event: herald-expired` / `event: herald-revoked` when the subscriber's access ends.
+// `event: herald-expired` / `event: herald-revoked` when the subscriber's access ends. A channel
+// list: each event's id is the compound cursor and its data the JSON envelope.
+#include "core/ascii.hpp"
+#include "http/chunked.hpp"
 #include "http/session.hpp"
 #include "push/encode.hpp"
 #include "push/stream.hpp"
@@ -30,6 +33,25 @@ private:
         session().connection().out().push_shared(keep, m.sse_event(target().format, chunked()));
         session().connection().flush_soon();
     }
+    // "id: CURSOR\n" (this subscriber's) + "data: ENVELOPE\n\n" (the message's json event
+    // without its own id line, shared).
+    void write_list_message(const Message& m, const std::shared_ptr<const Message>& keep,
+                            std::string_view cursor) override {
+        const std::string_view event = m.sse_event(config::PushFormat::json, false);
+        const std::string_view data = event.substr(event.find('\n') + 1);
+        std::string head = "id: ";
+        head += cursor;
+        head += '\n';
+        net::OutputQueue& out = session().connection().out();
+        if (chunked()) {
+            char size[http::max_chunk_header];
+            head.insert(0, size, http::chunk_header(head.size() + data.size(), size));
+        }
+        out.push(std::move(head));
+        out.push_shared(keep, data);
+        if (chunked()) out.push_static("\r\n");
+        session().connection().flush_soon();
+    }
     std::string_view keepalive() const override { return ": keepalive\n\n"; }
     std::string end_signal(AccessEnd why) const override {
         return why == AccessEnd::expired ? "event: herald-expired\ndata: token expired\n\n"
@@ -43,6 +65,9 @@ class Sse final : public Strategy {
 public:
     Resume native_since(const http::HttpSession& s) const override {
         return parse_resume_id(s.request().header("Last-Event-ID"));
+    }
+    std::string_view native_cursor(const http::HttpSession& s) const override {
+        return ascii::trim_ows(s.request().header("Last-Event-ID"));
     }
     void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
         http::ResponseHead head(200);

@@ -7,10 +7,45 @@
 #include "push/broker_wait.hpp"
 #include "config/values.hpp"
 #include "http/target.hpp"
+#include "push/cursor.hpp"
 #include "push/encode.hpp"
 #include "core/log.hpp"
 
 namespace herald::push {
+
+namespace {
+
+// A channel list's format and per-channel resume points (see resolve_target).
+bool resolve_list(http::HttpSession& s, Target& t, Resume native, std::string_view since) {
+    for (std::size_t i = 0; i < t.channels.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (channel_hash(t.channels[i]) == channel_hash(t.channels[j])) {
+                respond_bad_request(s, "channels \"" + t.channels[j] + "\" and \"" +
+                                           t.channels[i] +
+                                           "\" of the list have the same cursor hash");
+                return false;
+            }
+    const config::PushStrategy kind = s.location().push;
+    if (kind == config::PushStrategy::sse || kind == config::PushStrategy::iframe) {
+        if (http::query_arg(s.request().query, "format") == "raw") {
+            respond_bad_request(s, "a channel list needs format json (each message says its "
+                                   "channel in the envelope)");
+            return false;
+        }
+        t.format = config::PushFormat::json;
+    }
+    if (native.kind == ResumeKind::latest) {
+        t.latest = true;
+        t.list_since.assign(t.channels.size(), std::nullopt);
+        return true;
+    }
+    std::string_view text = make_strategy(kind).native_cursor(s);
+    if (text.empty()) text = since;
+    resolve_list_resume(text, t.channels, t.list_since);
+    return true;
+}
+
+} // namespace
 
 bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
     const config::LocationConf& loc = s.location();
@@ -49,7 +84,11 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native) {
         }
     }
     std::optional<std::string> since = http::query_arg(req.query, "since");
-    const Resume r = pick_resume(native, parse_resume_id(since ? *since : std::string_view()));
+    if (!out.channels.empty() && !resolve_list(s, out, native, since ? *since : std::string()))
+        return false;
+    const Resume r = out.channels.empty()
+                         ? pick_resume(native, parse_resume_id(since ? *since : std::string_view()))
+                         : Resume{};
     switch (r.kind) {
     case ResumeKind::id: out.since = r.at; break;
     case ResumeKind::latest: out.latest = true; break;
@@ -114,11 +153,50 @@ void apply_last(PushHost& h, http::HttpSession& s, Target& t, const InfoResult& 
     make_strategy(s.location().push).serve(h, s, t);
 }
 
+// ?last=N on a channel list: each channel without a resume point starts before its newest N,
+// looked up one channel after the other.
+struct ListLast {
+    Target t;
+    std::size_t next = 0;  // the channel being looked up
+};
+
+void next_list_last(PushHost& h, http::HttpSession& s, ListLast& ctx);
+
+void apply_list_last(PushHost& h, http::HttpSession& s, ListLast& ctx, const InfoResult& r) {
+    if (r.error == PushError::none && r.info.buffered != 0) {
+        const std::uint64_t n = std::min<std::uint64_t>(ctx.t.last, r.info.buffered);
+        ctx.t.list_since[ctx.next] = Cursor{r.info.epoch, r.info.last_id - n, false};
+    }
+    ++ctx.next;
+    next_list_last(h, s, ctx);
+}
+
+void next_list_last(PushHost& h, http::HttpSession& s, ListLast& ctx) {
+    Target& t = ctx.t;
+    while (ctx.next < t.channels.size() && t.list_since[ctx.next]) ++ctx.next;
+    if (ctx.next == t.channels.size()) {
+        make_strategy(s.location().push).serve(h, s, t);
+        return;
+    }
+    const std::string& channel = t.channels[ctx.next];
+    await_broker<const InfoResult&>(
+        h, s, ctx,
+        [&h, &channel](InfoDone done) {
+            return h.broker().channel_info_async(h.broker_worker(), channel, std::move(done));
+        },
+        &apply_list_last);
+}
+
 } // namespace
 
 void serve_target(PushHost& h, http::HttpSession& s, Target& t) {
     const Strategy& strategy = make_strategy(s.location().push);
-    if (t.last == 0 || t.since || t.latest) {
+    if (!t.channels.empty() && t.last != 0 && !t.latest) {
+        ListLast ctx{t, 0};
+        next_list_last(h, s, ctx);
+        return;
+    }
+    if (t.last == 0 || t.since || t.latest || !t.channels.empty()) {
         strategy.serve(h, s, t);
         return;
     }

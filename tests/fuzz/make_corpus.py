@@ -213,6 +213,16 @@ CORPORA['httpc'] = {
                  b'HTTP/1.1 304 Not Modified\r\n\r\n'),
 }
 
+# fuzz_cursor: [name count u8] then names ending at '\n', then a compound cursor.
+CORPORA['cursor'] = {
+    'three': b'\x03news\nchat\nticker\n'
+             b'4b8a1df0.0123456789ab-7,e40c292c.0123456789ab-0,bf9cf968.000000000000-3',
+    'zero': b'\x02a\nb\n0',
+    'id': b'\x01a\n0123456789ab-5',
+    'bad': b'\x02a\nb\ne40c292c.0123456789ab-05,',
+    'dup': b'\x01a\ne40c292c.0123456789ab-1,e40c292c.0123456789ab-2',
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
