@@ -205,6 +205,75 @@ Test(push_redis_broker, lost_data_resets_subscribers) {
     cr_assert_eq(again.first.history.messages.size(), 1u);
 }
 
+herald::push::MultiPublishResult publish_many(EventLoop& loop, Node& n,
+                                              const std::vector<std::string>& channels,
+                                              const std::string& data) {
+    std::optional<herald::push::MultiPublishResult> r;
+    BrokerCall c = n.broker->publish_many_async(
+        n.worker, channels, data, "text/csv", "tick",
+        [&r](const herald::push::MultiPublishResult& p) { r = p; });
+    cr_assert(run_until(loop, [&] { return r.has_value(); }), "no publish answer");
+    return *r;
+}
+
+// A channel list is one script: each channel gets its next id of its own life, the other
+// node's subscribers get each message once (with the type and event name), and a channel
+// whose keys Redis cannot take (a key of another type, not herald's) fails the whole list
+// with nothing stored on the others.
+Test(push_redis_broker, publish_many_is_one_script_all_or_none) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "tm:"), b(loop, server, "tm:");
+    Sub on_x, on_y;
+    subscribe(loop, b, on_x, std::nullopt, "x");
+    subscribe(loop, b, on_y, std::nullopt, "y");
+    const PublishResult first = publish(loop, a, "one", "x");
+    const herald::push::MultiPublishResult r = publish_many(loop, a, {"y", "x", "z"}, "all");
+    cr_assert_eq(r.error, PushError::none, "%s", to_string(r.error));
+    cr_assert_eq(r.results.size(), 3u);
+    cr_expect(r.results[0].id == 1 && r.results[1].id == 2 && r.results[2].id == 1);
+    cr_expect_eq(r.results[1].epoch, first.epoch, "x's life goes on");
+    cr_expect_eq(r.results[0].epoch, on_y.first.history.epoch);
+    cr_assert(run_until(loop, [&] { return on_x.ids.size() == 2 && on_y.ids.size() == 1; }));
+    cr_expect(on_x.ids == range(1, 2) && on_y.ids == range(1, 1));
+    cr_expect(on_x.data[1] == "all" && on_y.data[0] == "all");
+    Sub later;
+    subscribe(loop, a, later, Cursor{0, 0, false}, "z");
+    cr_assert_eq(later.first.history.messages.size(), 1u);
+    const Message& m = *later.first.history.messages[0];
+    cr_expect(m.data == "all" && m.content_type == "text/csv" && m.event == "tick");
+
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    herald::test::call(loop, admin, {"SET", "{tm:w}:buf", "not a stream"});
+    const herald::push::MultiPublishResult bad = publish_many(loop, a, {"x", "w", "y"}, "no");
+    cr_expect_eq(bad.error, PushError::unavailable);
+    cr_expect(bad.results.empty());
+    cr_expect_eq(herald::test::call(loop, admin, {"GET", "{tm:x}:seq"}).str, "2", "x untouched");
+    cr_expect_eq(herald::test::call(loop, admin, {"EXISTS", "{tm:w}:seq"}).integer, 0);
+    cr_expect_eq(herald::test::call(loop, admin, {"XLEN", "{tm:y}:buf"}).integer, 1);
+    const PublishResult next = publish(loop, a, "two", "x");
+    cr_expect_eq(next.id, 3u);
+    cr_assert(run_until(loop, [&] { return on_x.ids.size() == 3; }));
+    cr_expect(on_x.ids == range(1, 3), "nothing of the failed list arrived");
+}
+
+// Checked on the node before Redis is asked: a repeated or invalid name refuses the list.
+Test(push_redis_broker, publish_many_refuses_a_bad_list_before_redis) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Node a(loop, server, "tn:");
+    const herald::push::MultiPublishResult dup = publish_many(loop, a, {"x", "x"}, "d");
+    cr_expect(dup.error == PushError::invalid_name && dup.refused == 1);
+    const herald::push::MultiPublishResult bad = publish_many(loop, a, {"x", "no pe"}, "d");
+    cr_expect(bad.error == PushError::invalid_name && bad.refused == 1);
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    cr_expect_eq(herald::test::call(loop, admin, {"EXISTS", "{tn:x}:seq"}).integer, 0);
+}
+
 Test(push_redis_broker, publish_is_refused_while_redis_is_away) {
     RedisServer server;
     herald::test::start_server(server);

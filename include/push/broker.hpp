@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +35,8 @@ enum class PushError : std::uint8_t {
     too_many_channels,     // autocreate past max_channels -> 503
     backlog,               // a subscribed worker is publish_backlog messages behind -> 503
     unavailable,           // the broker's store (Redis) cannot be reached or did not answer -> 503
+    cross_slot,            // a channel list whose keys lie in different Redis Cluster hash
+                           // slots cannot be published atomically -> 400
 };
 const char* to_string(PushError e) noexcept;
 
@@ -102,6 +106,14 @@ struct PublishResult {
     std::uint64_t subscribers = 0;  // subscribers of the channel when it was published
 };
 
+// A publish of one message to a channel list: all or none.
+struct MultiPublishResult {
+    PushError error = PushError::none;
+    std::size_t refused = 0;             // on error: the index of the channel refused (0 when
+                                         // the refusal is the whole list's: unavailable)
+    std::vector<PublishResult> results;  // per channel, in list order; empty on error
+};
+
 struct SubscribeResult {
     PushError error = PushError::none;
     History history;            // send these first (and the "missed" signal if history.missed)
@@ -169,6 +181,7 @@ private:
 };
 
 using PublishDone = std::function<void(const PublishResult&)>;
+using MultiPublishDone = std::function<void(const MultiPublishResult&)>;
 using SubscribeDone = std::function<void(SubscribeResult&&)>;
 using FetchDone = std::function<void(FetchResult&&)>;
 using InfoDone = std::function<void(const InfoResult&)>;
@@ -192,6 +205,12 @@ public:
     virtual BrokerCall publish_async(WorkerId worker, std::string_view channel,
                                      std::string_view data, std::string_view content_type,
                                      std::string_view event, PublishDone done) = 0;
+    // One message to every channel of a list (distinct names, in the order given), all or
+    // none: every channel is checked (name, exists or autocreate, max_channels, backlog) before
+    // any message is stored, and a refusal stores nothing. Each channel gets its own id.
+    virtual BrokerCall publish_many_async(WorkerId worker, std::span<const std::string> channels,
+                                          std::string_view data, std::string_view content_type,
+                                          std::string_view event, MultiPublishDone done) = 0;
     // A `source clock` tick: publishes data ("text/plain") unless another node published this
     // tick already (slot: the tick's number, wall-clock ms / interval; the id is then 0).
     virtual BrokerCall publish_tick_async(WorkerId worker, std::string_view channel,
@@ -272,6 +291,16 @@ public:
         return publish(channel, data, content_type, {});
     }
 
+    // publish() to every channel of the list at once, all or none: checked as publish() for
+    // every channel (a name given twice is invalid_name), then stored under every channel's
+    // lock, taken in one global order (so two of these never deadlock), and fanned out as
+    // publish() does. Channels it autocreated go again if a later check refuses; the
+    // channels autocreated must fit under max_channels together (too_many_channels names the
+    // first that does not fit).
+    virtual MultiPublishResult publish_many(std::span<const std::string> channels,
+                                            std::string_view data, std::string_view content_type,
+                                            std::string_view event) = 0;
+
     // On worker's thread. Returns the buffered messages after since (none without since) and,
     // with no gap, subscribes s for everything later (see Subscriber). A cursor of another
     // life of the channel (or a foreign one) is after nothing: every buffered message, and
@@ -320,6 +349,12 @@ public:
                              std::string_view content_type, std::string_view event,
                              PublishDone done) final {
         done(publish(channel, data, content_type, event));
+        return {};
+    }
+    BrokerCall publish_many_async(WorkerId, std::span<const std::string> channels,
+                                  std::string_view data, std::string_view content_type,
+                                  std::string_view event, MultiPublishDone done) final {
+        done(publish_many(channels, data, content_type, event));
         return {};
     }
     BrokerCall subscribe_async(WorkerId worker, std::string_view channel,

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +104,43 @@ public:
     }
     Appended append(std::shared_ptr<Message> m) {
         return append(std::move(m), [](WorkerId, const std::shared_ptr<const Message>&) {});
+    }
+    // All or none over several channels (distinct objects): locks every one in one global
+    // order (key, then address), so two of these never deadlock, and holds every lock while
+    // it checks and appends. If none is closed and admit(WorkerId) holds for every worker with
+    // subscribers of each, appends msgs[i] to *chans[i] as append() does, calling
+    // per_worker(i, WorkerId, const std::shared_ptr<const Message>&); out[i] gets each result
+    // and the return value is chans.size(). Otherwise nothing is stored, and the index of the
+    // first channel (in the given order) that is closed (out[i].refused false) or refused
+    // (out[i].refused true) is returned. chans, msgs and out have one entry per channel.
+    template <class A, class F>
+    static std::size_t append_all(std::span<Channel* const> chans,
+                                  std::span<std::shared_ptr<Message>> msgs, A&& admit,
+                                  F&& per_worker, std::span<Appended> out) {
+        std::vector<Channel*> order(chans.begin(), chans.end());
+        std::sort(order.begin(), order.end(), [](const Channel* a, const Channel* b) {
+            return a->key_ != b->key_ ? a->key_ < b->key_ : std::less<const Channel*>()(a, b);
+        });
+        std::vector<std::unique_lock<std::mutex>> locks;
+        locks.reserve(order.size());
+        for (Channel* c : order) locks.emplace_back(c->mutex_);
+        for (std::size_t i = 0; i < chans.size(); ++i) {
+            Channel& c = *chans[i];
+            bool refused = false;
+            for (WorkerId w = 0; w < c.worker_subscribers_.size() && !refused; ++w)
+                refused = c.worker_subscribers_[w] != 0 && !admit(w);
+            if (c.closed_ || refused) {
+                out[i] = Appended{nullptr, c.total_subscribers_, refused};
+                return i;
+            }
+        }
+        for (std::size_t i = 0; i < chans.size(); ++i) {
+            Channel& c = *chans[i];
+            out[i] = Appended{c.append_locked(std::move(msgs[i])), c.total_subscribers_, false};
+            for (WorkerId w = 0; w < c.worker_subscribers_.size(); ++w)
+                if (c.worker_subscribers_[w] != 0) per_worker(i, w, out[i].message);
+        }
+        return chans.size();
     }
     // A mirror's append (ids assigned elsewhere): as append() without admission, but only if id
     // is the next one of this life (last_id + 1); otherwise nothing happens (refused).

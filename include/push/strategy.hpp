@@ -67,7 +67,8 @@ bool resolve_target(http::HttpSession& s, Target& out, Resume native = {});
 // the channel's info, which the broker may answer later (push/broker_wait.hpp).
 void serve_target(PushHost& h, http::HttpSession& s, Target& t);
 
-// Maps a broker error to its response (404 unknown channel, 400 invalid name, 503 full or
+// Maps a broker error to its response (404 unknown channel, 400 invalid name or a channel list
+// across Redis Cluster hash slots, 503 full or
 // max_channels reached; 503 with Retry-After: 1 for a fan-out backlog or a broker that cannot
 // reach its store).
 void respond_push_error(http::HttpSession& s, PushError e);

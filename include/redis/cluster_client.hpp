@@ -86,6 +86,8 @@ public:
     bool connected(std::string_view channel) const;
 
     ClusterStats stats() const;
+    // The servers are known to be a Redis Cluster (false while the mode is not known yet).
+    bool is_cluster() const noexcept { return mode_ == Mode::cluster; }
 
 private:
     enum class Mode : std::uint8_t { unknown, single, cluster };

@@ -70,6 +70,61 @@ end
 return {id, epoch}
 )lua";
 
+// Publish one message on several channels (a channel list), all or none: Redis runs a script
+// whole, so nobody sees some of the channels published and not the others, and every key's
+// type is checked before anything is written (a key of another type, not herald's, fails the
+// script with nothing stored).
+// KEYS: the publish script's three keys (seq, buf, epoch) of each channel, in list order (on
+// a Redis Cluster every key must lie in one hash slot: Redis refuses the script otherwise).
+// ARGV: 1 payload, 2 content type, 3 event name ("" for none), 4 "1" for SPUBLISH, else
+//   PUBLISH; then four per channel, in list order: buffer, ttl in seconds, the pub/sub
+//   channel, a fresh epoch candidate (as the publish script's ARGV 3, 4, 5 and 6).
+// Each channel's message is stored and published as by the publish script. Returns
+// {{id, epoch}, ...} in list order.
+inline constexpr std::string_view publish_many_script_source = R"lua(
+local kinds = {'string', 'stream', 'string'}
+for i = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= kinds[(i - 1) % 3 + 1] then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. t)
+  end
+end
+local now = redis.call('TIME')
+local ms = tostring(now[1] * 1000 + math.floor(now[2] / 1000))
+local out = {}
+for c = 0, #KEYS / 3 - 1 do
+  local seq, buf, ek = KEYS[3 * c + 1], KEYS[3 * c + 2], KEYS[3 * c + 3]
+  local a = 4 + 4 * c
+  local keep, ttl = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local epoch = redis.call('GET', ek)
+  if not epoch then
+    epoch = ARGV[a + 4]
+    redis.call('SET', ek, epoch)
+    redis.call('DEL', seq, buf)
+  end
+  local id = redis.call('INCR', seq)
+  if keep > 0 then
+    redis.call('XADD', buf, 'MAXLEN', '=', keep, id .. '-0', 'p', ARGV[1], 't', ARGV[2],
+               'e', ARGV[3], 'ms', ms)
+  else
+    redis.call('DEL', buf)
+  end
+  if ttl > 0 then
+    redis.call('EXPIRE', seq, ttl)
+    redis.call('EXPIRE', ek, ttl)
+    if keep > 0 then redis.call('EXPIRE', buf, ttl) end
+  end
+  local message = epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[1]
+  if ARGV[4] == '1' then
+    redis.call('SPUBLISH', ARGV[a + 3], message)
+  else
+    redis.call('PUBLISH', ARGV[a + 3], message)
+  end
+  out[c + 1] = {id, epoch}
+end
+return out
+)lua";
+
 // A node's view of one channel, atomically: its epoch (set to ARGV[1] when missing, which
 // starts a life: the id counter and stream go), the newest id, and the newest ARGV[2] stream
 // entries (XREVRANGE, newest first). ARGV[3] ttl in seconds for a new epoch key (0 = none).

@@ -1,10 +1,14 @@
-// The publisher API (`publish;` locations): POST/PUT publish the body, GET describes the
-// channel, DELETE closes it (stream subscribers end cleanly, held long-polls get 410), or with
-// sub=/subscribers=all ends subscribers and keeps it (app/revoke.cpp).
+// The publisher API (`publish;` locations): POST/PUT publish the body (to one channel, or to
+// every channel of a list, all or none), GET describes the channel, DELETE closes it (stream
+// subscribers end cleanly, held long-polls get 410), or with sub=/subscribers=all ends
+// subscribers and keeps it (app/revoke.cpp).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "app/access.hpp"
 #include "app/handlers.hpp"
@@ -76,7 +80,8 @@ namespace {
 
 // The X-Herald-Event of a publish: "" when absent, the name when valid; nullopt after a 400
 // (one field, 1..64 bytes of [A-Za-z0-9_.:-], not a name herald uses itself).
-std::optional<std::string_view> event_name(http::HttpSession& s, const push::Target& t) {
+// label: the channel or the list, for the log.
+std::optional<std::string_view> event_name(http::HttpSession& s, std::string_view label) {
     const http::Request& req = s.request();
     const std::size_t fields = req.header_fields("X-Herald-Event");
     if (fields == 0) return std::string_view();
@@ -95,8 +100,9 @@ std::optional<std::string_view> event_name(http::HttpSession& s, const push::Tar
             break;
         }
     }
-    HERALD_INFO("publish to \"%s\" refused for %s: %s (event \"%s\"): 400", t.channel.c_str(),
-                s.client_host().c_str(), why, log::quoted(name).c_str());
+    HERALD_INFO("publish to \"%s\" refused for %s: %s (event \"%s\"): 400",
+                std::string(label).c_str(), s.client_host().c_str(), why,
+                log::quoted(name).c_str());
     http::ResponseHead head(400);
     head.header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-store");
     s.add_cors(head);
@@ -106,7 +112,7 @@ std::optional<std::string_view> event_name(http::HttpSession& s, const push::Tar
 
 // The broker's store (Redis) is away: a 503 a program can read, with Retry-After. Other
 // errors keep the status pages every route answers with.
-void respond_publisher_error(http::HttpSession& s, const push::Target& t, push::PushError e) {
+void respond_publisher_error(http::HttpSession& s, std::string_view channel, push::PushError e) {
     if (e != push::PushError::unavailable) {
         push::respond_push_error(s, e);
         return;
@@ -116,12 +122,12 @@ void respond_publisher_error(http::HttpSession& s, const push::Target& t, push::
     head.header("Retry-After", "1");
     s.add_cors(head);
     s.respond(std::move(head), "{\"error\":\"broker unavailable\",\"channel\":" +
-                                   json_string(t.channel) + "}\n");
+                                   json_string(channel) + "}\n");
 }
 
 void published(Worker&, http::HttpSession& s, push::Target& t, const push::PublishResult& r) {
     if (r.error != push::PushError::none) {
-        respond_publisher_error(s, t, r.error);
+        respond_publisher_error(s, t.channel, r.error);
         return;
     }
     respond_json(s, 201,
@@ -130,9 +136,45 @@ void published(Worker&, http::HttpSession& s, push::Target& t, const push::Publi
                      "}");
 }
 
+// The list as it was given ("a,b,c"), for the log and auth_request's X-Herald-Channel.
+std::string joined(const std::vector<std::string>& channels) {
+    std::string out;
+    for (const std::string& c : channels) out.append(out.empty() ? "" : ",").append(c);
+    return out;
+}
+
+// A publish to a channel list: 201 with each channel's id in list order, or the refusal of
+// the channel that stopped it (nothing was stored), answered as a publish to that channel
+// alone would be.
+void published_many(Worker&, http::HttpSession& s, push::Target& t,
+                    const push::MultiPublishResult& r) {
+    if (r.error != push::PushError::none) {
+        const std::string& refused = t.channels[std::min(r.refused, t.channels.size() - 1)];
+        HERALD_INFO("publish to \"%s\" refused for %s: \"%s\": %s", joined(t.channels).c_str(),
+                    s.client_host().c_str(), refused.c_str(), push::to_string(r.error));
+        if (r.error == push::PushError::cross_slot) {
+            push::respond_bad_request(s, "the channels \"" + t.channels.front() + "\" and \"" +
+                                             refused +
+                                             "\" lie in different Redis Cluster hash slots: "
+                                             "a list is published atomically only within one");
+            return;
+        }
+        respond_publisher_error(s, refused, r.error);
+        return;
+    }
+    std::string body = "{\"ids\":[";
+    for (std::size_t i = 0; i < r.results.size() && i < t.channels.size(); ++i) {
+        const push::PublishResult& p = r.results[i];
+        body += std::string(i ? "," : "") + "{\"id\":\"" + push::message_id(p.epoch, p.id) +
+                "\",\"channel\":" + json_string(t.channels[i]) +
+                ",\"subscribers\":" + std::to_string(p.subscribers) + "}";
+    }
+    respond_json(s, 201, body + "]}");
+}
+
 void described(Worker& w, http::HttpSession& s, push::Target& t, const push::InfoResult& r) {
     if (r.error != push::PushError::none) {
-        respond_publisher_error(s, t, r.error);
+        respond_publisher_error(s, t.channel, r.error);
         return;
     }
     std::string info = channel_info_json(r.info);
@@ -142,7 +184,7 @@ void described(Worker& w, http::HttpSession& s, push::Target& t, const push::Inf
 
 void deleted(Worker&, http::HttpSession& s, push::Target& t, push::PushError e) {
     if (e != push::PushError::none) {
-        respond_publisher_error(s, t, e);
+        respond_publisher_error(s, t.channel, e);
         return;
     }
     respond_json(s, 200, "{\"channel\":" + json_string(t.channel) + ",\"deleted\":true}");
@@ -157,10 +199,21 @@ void answer_publish(Worker& w, http::HttpSession& s, push::Target& t) {
     switch (req.method) {
     case http::Method::post:
     case http::Method::put: {
-        const std::optional<std::string_view> event = event_name(s, t);
+        const std::optional<std::string_view> event =
+            event_name(s, t.channels.empty() ? t.channel : joined(t.channels));
         if (!event) return;
         std::string_view type = req.header("Content-Type");
         if (type.empty()) type = "text/plain";
+        if (!t.channels.empty()) {
+            push::await_broker<const push::MultiPublishResult&>(
+                w, s, t,
+                [&](push::MultiPublishDone done) {
+                    return broker.publish_many_async(me, t.channels, s.body(), type, *event,
+                                                     std::move(done));
+                },
+                &published_many);
+            return;
+        }
         push::await_broker<const push::PublishResult&>(
             w, s, t,
             [&](push::PublishDone done) {
@@ -206,8 +259,26 @@ void serve_publish(Worker& w, http::HttpSession& s) {
     }
     push::Target t;
     if (!push::resolve_target(s, t)) return;
-    if (!check_token(s, t, AccessFor::publish)) return;
-    w.auth().admit(s, t.channel, "publish",
+    if (t.channels.empty()) {
+        if (!check_token(s, t, AccessFor::publish)) return;
+        w.auth().admit(s, t.channel, "publish",
+                       [&w, t](http::HttpSession& ss) mutable { answer_publish(w, ss, t); });
+        return;
+    }
+    const http::Method m = s.request().method;
+    if (m == http::Method::get || m == http::Method::head || m == http::Method::del) {
+        push::respond_bad_request(s, "a channel list can only be published to (POST or PUT); "
+                                     "GET and DELETE take one channel");
+        return;
+    }
+    // The token's publish claim must cover every channel of the list; auth_request is asked
+    // once, with the list as X-Herald-Channel.
+    for (const std::string& c : t.channels) {
+        push::Target one;
+        one.channel = c;
+        if (!check_token(s, one, AccessFor::publish)) return;
+    }
+    w.auth().admit(s, joined(t.channels), "publish",
                    [&w, t](http::HttpSession& ss) mutable { answer_publish(w, ss, t); });
 }
 

@@ -51,6 +51,11 @@ void serve_revoke(Worker& w, http::HttpSession& s) {
     }
     push::Target t;
     if (!every_channel && !push::resolve_target(s, t)) return;
+    // A list leaves t.channel empty, which a filter takes for every channel.
+    if (!t.channels.empty()) {
+        push::respond_bad_request(s, "a revocation takes one channel, not a channel list");
+        return;
+    }
     if (!check_token(s, t, AccessFor::publish)) return;
     push::RevokeFilter f{t.channel, sub.value_or(""), !sub};
     w.auth().admit(s, t.channel, "publish", [&w, f, every_channel](http::HttpSession& ss) {

@@ -34,6 +34,7 @@ const char* to_string(PushError e) noexcept {
     case PushError::too_many_channels: return "too many channels";
     case PushError::backlog: return "fan-out backlog full";
     case PushError::unavailable: return "broker unavailable";
+    case PushError::cross_slot: return "channels in different Redis Cluster hash slots";
     }
     return "unknown";
 }
@@ -123,6 +124,9 @@ public:
     using LocalBroker::publish;
     PublishResult publish(std::string_view channel, std::string_view data,
                           std::string_view content_type, std::string_view event) override;
+    MultiPublishResult publish_many(std::span<const std::string> channels, std::string_view data,
+                                    std::string_view content_type,
+                                    std::string_view event) override;
     SubscribeResult subscribe(std::string_view channel, std::optional<Cursor> since,
                               Subscriber& s, WorkerId worker) override;
     FetchResult fetch(std::string_view channel, std::optional<Cursor> since,
@@ -171,6 +175,16 @@ private:
     std::shared_ptr<Channel> find_or_autocreate(std::string_view name, bool by_subscriber,
                                                 PushError& why);
     std::shared_ptr<Channel> make_channel(config::ChannelConf conf);  // map_mutex_ held exclusively
+    // publish_many()'s lookup, map_mutex_ held (exclusively when create): fills chans with
+    // every channel, creating the missing ones when create (their names go to created).
+    // Without create, returns none with a null entry for each missing channel.
+    PushError find_all(std::span<const std::string> names, bool create,
+                       std::vector<std::shared_ptr<Channel>>& chans,
+                       std::vector<std::string_view>& created, std::size_t& refused);
+    bool publish_backlog_admits(WorkerId w) const noexcept {
+        const std::uint64_t limit = publish_backlog_.load(std::memory_order_relaxed);
+        return limit == 0 || workers_[w]->backlog.load(std::memory_order_relaxed) < limit;
+    }
     void enqueue(WorkerId w, std::uint64_t channel, const std::shared_ptr<const Message>& m,
                  bool reset = false);
     void close_and_wake(Channel& ch, bool reset = false);
@@ -313,6 +327,110 @@ PublishResult MemoryBroker::publish(std::string_view channel, std::string_view d
         return {PushError::none, a.message->id, a.message->epoch, a.subscribers};
     }
     return {PushError::not_found, 0, 0, 0};
+}
+
+PushError MemoryBroker::find_all(std::span<const std::string> names, bool create,
+                                 std::vector<std::shared_ptr<Channel>>& chans,
+                                 std::vector<std::string_view>& created, std::size_t& refused) {
+    chans.assign(names.size(), nullptr);
+    std::size_t missing = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const auto it = channels_.find(names[i]);
+        if (it != channels_.end()) chans[i] = it->second.channel;
+        else if (missing++ == 0) refused = i;
+    }
+    if (missing == 0 || !create) return PushError::none;
+    if (!autocreate_) return PushError::not_found;
+    if (channels_.size() + missing > max_channels_) {
+        // The first missing channel past the room left is the one refused.
+        std::size_t room = max_channels_ > channels_.size() ? max_channels_ - channels_.size() : 0;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (chans[i]) continue;
+            if (room == 0) {
+                refused = i;
+                break;
+            }
+            --room;
+        }
+        return PushError::too_many_channels;
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (chans[i]) continue;
+        config::ChannelConf conf = autocreate_defaults_;
+        conf.name = names[i];
+        chans[i] = make_channel(std::move(conf));
+        channels_.emplace(names[i], ChannelEntry{chans[i], false});
+        created.push_back(names[i]);
+    }
+    return PushError::none;
+}
+
+// The map lock is held (shared, or exclusive when a channel is created) from the lookup to
+// the end of the append: no channel found can be closed meanwhile (closing one takes it out
+// of the map first, exclusively), and channels created here can go again unseen if the
+// append is refused. Lock order as everywhere: the map, then channels.
+MultiPublishResult MemoryBroker::publish_many(std::span<const std::string> channels,
+                                              std::string_view data,
+                                              std::string_view content_type,
+                                              std::string_view event) {
+    MultiPublishResult r;
+    const auto refuse = [&r](PushError e, std::size_t i) {
+        r.error = e;
+        r.refused = i;
+        return r;
+    };
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        if (!config::is_valid_channel_name(channels[i]))
+            return refuse(PushError::invalid_name, i);
+        for (std::size_t j = 0; j < i; ++j)
+            if (channels[j] == channels[i]) return refuse(PushError::invalid_name, i);
+    }
+    std::shared_lock<std::shared_mutex> gate(gate_);  // an upgrade's pause: see publish()
+    if (paused_) return refuse(PushError::unavailable, 0);
+    std::vector<std::shared_ptr<Channel>> chans;
+    std::vector<std::string_view> created;
+    std::size_t refused = 0;
+    std::shared_lock<std::shared_mutex> shared(map_mutex_);
+    std::unique_lock<std::shared_mutex> exclusive;
+    PushError e = find_all(channels, false, chans, created, refused);
+    if (std::find(chans.begin(), chans.end(), nullptr) != chans.end()) {
+        shared.unlock();
+        exclusive = std::unique_lock<std::shared_mutex>(map_mutex_);
+        e = find_all(channels, true, chans, created, refused);
+    }
+    if (e != PushError::none) return refuse(e, refused);
+    std::vector<Channel*> raw;
+    std::vector<std::shared_ptr<Message>> msgs;
+    raw.reserve(chans.size());
+    msgs.reserve(chans.size());
+    for (std::size_t i = 0; i < chans.size(); ++i) {
+        raw.push_back(chans[i].get());
+        msgs.push_back(std::make_shared<Message>(channels[i], std::string(data),
+                                                 std::string(content_type), std::string(event)));
+    }
+    std::vector<Channel::Appended> out(chans.size());
+    const std::size_t stop = Channel::append_all(
+        std::span<Channel* const>(raw), std::span<std::shared_ptr<Message>>(msgs),
+        [this](WorkerId w) { return publish_backlog_admits(w); },
+        [this, &raw](std::size_t i, WorkerId w, const std::shared_ptr<const Message>& m) {
+            enqueue(w, raw[i]->key(), m);
+        },
+        std::span<Channel::Appended>(out));
+    if (stop != chans.size()) {
+        for (std::string_view name : created) channels_.erase(channels_.find(name));
+        if (exclusive) exclusive.unlock();
+        else shared.unlock();
+        // A closed channel cannot be met under the map lock; were it, it is gone: not_found.
+        return refuse(out[stop].refused ? PushError::backlog : PushError::not_found, stop);
+    }
+    if (exclusive) exclusive.unlock();
+    else shared.unlock();
+    post_wakes();
+    published_.fetch_add(chans.size(), std::memory_order_relaxed);
+    r.results.reserve(chans.size());
+    for (const Channel::Appended& a : out)
+        r.results.push_back({PushError::none, a.message->id, a.message->epoch, a.subscribers});
+    return r;
 }
 
 SubscribeResult MemoryBroker::subscribe(std::string_view channel, std::optional<Cursor> since,

@@ -102,6 +102,7 @@ public:
         : home_(home), options_(std::move(o)), mirror_(make_memory_broker(clock)),
           links_(home, cluster_options(options_), *this),
           publish_script_(redis::make_script(redis::publish_script_source)),
+          publish_many_script_(redis::make_script(redis::publish_many_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
           close_script_(redis::make_script(redis::close_script_source)) {
         // The links connect once the home loop runs (after a daemon's fork).
@@ -129,6 +130,29 @@ public:
                     t = std::string(content_type), ev = std::string(event),
                     done = std::move(done)]() mutable {
             run_publish(worker, std::move(call), ch, d, t, ev, done);
+        });
+        return cancel_hook(call);
+    }
+
+    // Checked here as publish_async() checks one channel, then one script stores them all.
+    BrokerCall publish_many_async(WorkerId worker, std::span<const std::string> channels,
+                                  std::string_view data, std::string_view content_type,
+                                  std::string_view event, MultiPublishDone done) override {
+        for (std::size_t i = 0; i < channels.size(); ++i) {
+            PushError e = mirror_->may_have(channels[i], false);
+            for (std::size_t j = 0; j < i && e == PushError::none; ++j)
+                if (channels[j] == channels[i]) e = PushError::invalid_name;
+            if (e != PushError::none) {
+                done(MultiPublishResult{e, i, {}});
+                return {};
+            }
+        }
+        auto call = std::make_shared<CallState>();
+        home_.post([this, worker, call,
+                    chs = std::vector<std::string>(channels.begin(), channels.end()),
+                    d = std::string(data), t = std::string(content_type),
+                    ev = std::string(event), done = std::move(done)]() mutable {
+            run_publish_many(worker, std::move(call), chs, d, t, ev, done);
         });
         return cancel_hook(call);
     }
@@ -405,6 +429,83 @@ private:
         }
     }
 
+    // The first channel whose keys are not in the first channel's hash slot (chs.size() when
+    // they all are): on a Redis Cluster one script cannot span slots.
+    std::size_t first_other_slot(const std::vector<std::string>& chs) const {
+        const std::uint16_t slot = redis::key_slot(key(chs.front(), ":seq"));
+        for (std::size_t i = 1; i < chs.size(); ++i)
+            if (redis::key_slot(key(chs[i], ":seq")) != slot) return i;
+        return chs.size();
+    }
+
+    void run_publish_many(WorkerId worker, std::shared_ptr<CallState> call,
+                          const std::vector<std::string>& chs, const std::string& data,
+                          const std::string& type, const std::string& event,
+                          const MultiPublishDone& done) {
+        const auto fail = [this, worker, &call, &done](PushError e, std::size_t at) {
+            answer(worker, std::move(call), [done, e, at] { done(MultiPublishResult{e, at, {}}); });
+        };
+        if (chs.empty()) {
+            fail(PushError::invalid_name, 0);
+            return;
+        }
+        if (links_.is_cluster()) {
+            if (const std::size_t other = first_other_slot(chs); other != chs.size()) {
+                fail(PushError::cross_slot, other);
+                return;
+            }
+        }
+        std::vector<std::string> keys, per;  // the strings the views below point into
+        keys.reserve(3 * chs.size());
+        per.reserve(4 * chs.size());
+        for (const std::string& ch : chs) {
+            for (const char* suffix : {":seq", ":buf", ":epoch"}) keys.push_back(key(ch, suffix));
+            const config::ChannelConf& conf = settings(ch);
+            per.push_back(std::to_string(conf.buffer));
+            per.push_back(ttl_seconds(conf.ttl));
+            per.push_back(key(ch, ""));
+            per.push_back(fresh_epoch());
+        }
+        constexpr std::size_t sharded_arg = 3;  // ARGV[4]: SPUBLISH in a cluster
+        std::vector<std::string_view> key_views(keys.begin(), keys.end());
+        std::vector<std::string_view> args{data, type, event, "0"};
+        args.insert(args.end(), per.begin(), per.end());
+        auto on_reply = [this, worker, call, chs, done](std::error_code ec,
+                                                         const redis::RespValue& v) {
+            MultiPublishResult r{PushError::unavailable, 0, {}};
+            bool ok = !ec && v.type == redis::RespType::array && v.elements.size() == chs.size();
+            for (std::size_t i = 0; ok && i < chs.size(); ++i) {
+                const redis::RespValue& e = v.elements[i];
+                std::uint64_t epoch = 0;
+                ok = e.elements.size() == 2 && e.elements[0].type == redis::RespType::integer &&
+                     e.elements[0].integer > 0 && parse_epoch(e.elements[1].str, epoch);
+                if (ok)
+                    r.results.push_back(PublishResult{
+                        PushError::none, static_cast<std::uint64_t>(e.elements[0].integer), epoch,
+                        mirror_->subscriber_count(chs[i])});  // this node's subscribers
+            }
+            if (ok) {
+                r.error = PushError::none;
+                published_.fetch_add(chs.size(), std::memory_order_relaxed);
+            } else if (!ec && v.is_error() && v.str.starts_with("CROSSSLOT")) {
+                // The mode was not known yet when the script was sent: Redis said it.
+                r = MultiPublishResult{PushError::cross_slot,
+                                       std::min(first_other_slot(chs), chs.size() - 1), {}};
+            } else {
+                r.results.clear();
+                HERALD_WARN("redis publish on \"%s\" and %zu more failed: %s", chs[0].c_str(),
+                            chs.size() - 1, ec ? ec.message().c_str() : std::string(v.str).c_str());
+            }
+            answer(worker, call, [done, r = std::move(r)] { done(r); });
+        };
+        if (std::error_code ec =
+                links_.eval(publish_many_script_, key_views, args, sharded_arg, on_reply)) {
+            HERALD_WARN("redis publish on \"%s\" and %zu more: %s", chs[0].c_str(),
+                        chs.size() - 1, ec.message().c_str());
+            fail(PushError::unavailable, 0);
+        }
+    }
+
     void run_close(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
                    const CloseDone& done) {
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
@@ -672,7 +773,7 @@ private:
     RedisBrokerOptions options_;
     std::unique_ptr<LocalBroker> mirror_;
     redis::ClusterClient links_; // the command and pub/sub links (one of each per master)
-    const redis::Script publish_script_, sync_script_, close_script_;
+    const redis::Script publish_script_, publish_many_script_, sync_script_, close_script_;
 
     // Home loop only:
     std::unordered_map<std::string, Mirror, StringHash, std::equal_to<>> mirrors_;

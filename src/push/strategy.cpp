@@ -210,7 +210,8 @@ void serve_target(PushHost& h, http::HttpSession& s, Target& t) {
 
 void respond_push_error(http::HttpSession& s, PushError e) {
     switch (e) {
-    case PushError::invalid_name: s.respond_error(400); return;
+    case PushError::invalid_name:
+    case PushError::cross_slot: s.respond_error(400); return;
     case PushError::too_many_subscribers:
     case PushError::too_many_channels: s.respond_error(503); return;
     case PushError::backlog:  // Retry-After: 1

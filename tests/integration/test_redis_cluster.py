@@ -271,3 +271,36 @@ def test_reconnect_storm_over_every_master_loses_nothing(nodes):
     subscriber reads exactly its channel's messages, in order, once."""
     ports = [n.port for n in (nodes(), nodes(seeds=(1,)), nodes(seeds=(2,)))]
     run_storm(ports, channels_on_every_master(nodes.prefix, 3), CLUSTER_STORM_N, 2)
+
+
+# ---- 5. a channel list in one hash slot, or refused -----------------------------------------
+
+def test_a_channel_list_is_published_atomically_only_within_one_slot(nodes, cluster):
+    """A publish to a channel list is one script: channels whose keys share a hash slot are
+    published together (each its id, subscribers on another node get them), a list across
+    slots -> 400 with the reason and nothing stored, also on a node whose first request it is
+    (before it knows it talks to a cluster, Redis's CROSSSLOT answer says it)."""
+    a = nodes()
+    p = nodes.prefix
+    slot = slot_of('{%sx0}' % p)
+    same = next('y%d' % k for k in range(1000000) if slot_of('{%sy%d}' % (p, k)) == slot)
+    other = next('z%d' % k for k in range(100) if slot_of('{%sz%d}' % (p, k)) != slot)
+    first = published_id(a, 'x0', 'warm')
+    b = nodes(seeds=(2,))
+    sub = Stream(b.port, '/sse/%s?since=0' % same)
+    assert sub.status == 200
+    st, _, body = Conn(a.port).request('POST', '/pub?channel=%s,x0' % same, body='both')
+    assert st == 201, body
+    ids = json.loads(body)['ids']
+    assert [i['channel'] for i in ids] == [same, 'x0']
+    assert split_id(ids[1]['id']) == (split_id(first)[0], 2) and split_id(ids[0]['id'])[1] == 1
+    assert [(e['id'], e['data']) for e in sse_wait(sub, 1)] == [(ids[0]['id'], 'both')]
+    for srv in (a, nodes(seeds=(1,))):
+        st, _, body = Conn(srv.port).request('POST', '/pub?channel=x0,%s,%s' % (same, other),
+                                             body='no')
+        assert st == 400 and b'different Redis Cluster hash slots' in body, (st, body)
+    assert srv.wait_log(r'"%s": channels in different Redis Cluster hash slots' % other)
+    assert cluster[master_of(slot)].cmd('GET', '{%sx0}:seq' % p) == b'2', 'nothing stored'
+    assert cluster[master_of(slot_of('{%s%s}' % (p, other)))].cmd(
+        'EXISTS', '{%s%s}:seq' % (p, other)) == 0
+    sub.close()

@@ -60,6 +60,23 @@ push::BrokerCall DeferredBroker::publish_async(push::WorkerId worker, std::strin
     });
 }
 
+push::BrokerCall DeferredBroker::publish_many_async(push::WorkerId worker,
+                                                    std::span<const std::string> channels,
+                                                    std::string_view data,
+                                                    std::string_view content_type,
+                                                    std::string_view event,
+                                                    push::MultiPublishDone done) {
+    return defer(worker, [this, chs = std::vector<std::string>(channels.begin(), channels.end()),
+                          d = std::string(data), type = std::string(content_type),
+                          ev = std::string(event), done = std::move(done)](bool ok) {
+        if (!ok) {
+            done(push::MultiPublishResult{PushError::unavailable, 0, {}});
+            return;
+        }
+        done(inner_.publish_many(chs, d, type, ev));
+    });
+}
+
 push::BrokerCall DeferredBroker::subscribe_async(push::WorkerId worker, std::string_view channel,
                                                  std::optional<push::Cursor> since,
                                                  push::Subscriber& s, push::SubscribeDone done) {

@@ -46,6 +46,11 @@ public:
     push::BrokerCall publish_async(push::WorkerId worker, std::string_view channel,
                                    std::string_view data, std::string_view content_type,
                                    std::string_view event, push::PublishDone done) override;
+    push::BrokerCall publish_many_async(push::WorkerId worker,
+                                        std::span<const std::string> channels,
+                                        std::string_view data, std::string_view content_type,
+                                        std::string_view event,
+                                        push::MultiPublishDone done) override;
     push::BrokerCall subscribe_async(push::WorkerId worker, std::string_view channel,
                                      std::optional<push::Cursor> since, push::Subscriber& s,
                                      push::SubscribeDone done) override;
