@@ -32,6 +32,7 @@ http {
         location = /mux   { push websocket; multiplex on; publish on; max_channels_per_connection 3; }
         location = /muxro { push websocket; multiplex on; }
         location = /pub   { publish; channel $arg_channel; }
+        location /one/    { push websocket; channel $tail; }
     }
 }
 '''
@@ -320,6 +321,14 @@ def test_every_error_is_answered_and_the_socket_stays(srv):
         await m.close()
 
     run(go())
+
+
+def test_a_channel_list_needs_multiplex(srv):
+    """A one-channel WebSocket route refuses a list (the reason says where lists go)."""
+    status, _, body = srv.request('GET', '/one/a,b', headers={
+        'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ=='})
+    assert (status, body) == (400, b'a channel list on a websocket needs multiplex on\n')
 
 
 def test_deleted_channel_is_closed_and_the_socket_stays(srv):
