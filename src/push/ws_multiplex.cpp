@@ -82,7 +82,7 @@ public:
 
 private:
     Multiplex& m_;
-    Target t_;                        // channel and sub (the socket's admission has the expiry)
+    Target t_;                        // channel and sub (the socket's timer has the expiry)
     History history_;                 // still to write, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;   // bytes of live messages queued behind the history
@@ -117,7 +117,7 @@ public:
 
     void on_open(ws::WsSession& s) noexcept override {
         session_ = &s;
-        admission_ = Admission(h_.admissions(), s.connection().loop(), t_, *this);
+        expiry_ = expiry_timer(s.connection().loop(), t_.expires_at, *this);
     }
 
     void on_message(ws::WsSession& s, ws::Opcode op, std::string_view payload) noexcept override {
@@ -153,12 +153,11 @@ public:
         drop_commands();
         pending_.reset();
         subs_.clear();
-        admission_.reset();
+        expiry_.cancel();
         session_ = nullptr;
     }
 
-    // 4401 "token expired" / 4403 "revoked", whichever admission (the socket's or a
-    // channel's) ended.
+    // 4401 "token expired" (the socket's expiry) / 4403 "revoked" (a channel's admission).
     void end_access(AccessEnd why) noexcept override {
         if (!session_ || session_->closing()) return;
         const bool expired = why == AccessEnd::expired;
@@ -171,7 +170,7 @@ public:
     // Ends the socket (the subscriptions go at once; the close handshake follows).
     void close(ws::CloseCode code, std::string_view reason) noexcept {
         drop_commands();
-        admission_.reset();
+        expiry_.cancel();
         if (session_) session_->close(code, reason);
     }
 
@@ -267,7 +266,10 @@ private:
     std::uint64_t waiting_ = 0;  // the unanswered call's number, 0 = none
     bool in_call_ = false;       // inside call()'s start: an answer now is not a later one
     bool paused_ = false;
-    Admission admission_;  // the socket's: its expiry, revocation of every channel of a sub
+    // The token's expiry ends the socket, whatever it is subscribed to. Revocation reaches it
+    // through its channels' admissions (a socket with none is no subscriber: revocation does
+    // not blacklist the token, which could connect again anyway).
+    Timer expiry_;
     BrokerCall call_;      // last: cancelled before what its done points to goes
 };
 

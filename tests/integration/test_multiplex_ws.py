@@ -389,11 +389,22 @@ def test_revocation_and_expiry_close_the_socket(jwt_srv):
     srv = jwt_srv
 
     async def go():
-        m = await Mux.open(srv.port, '/mux?token=' + token(channels=['news']))
+        admin = {'Authorization': 'Bearer ' + token(channels=[], publish=['*'])}
+        tok = token(channels=['news', 'user-42'])
+        # By channel: the socket subscribed to it ends.
+        m = await Mux.open(srv.port, '/mux?token=' + tok)
         await m.answer(op='subscribe', channel='news')
-        status, _, body = srv.request('DELETE', '/pub?channel=news&sub=42', headers={
-            'Authorization': 'Bearer ' + token(channels=[], publish=['*'])})
-        assert status == 200 and json.loads(body)['ended'] >= 1
+        status, _, body = srv.request('DELETE', '/pub?channel=news&sub=42', headers=admin)
+        assert (status, json.loads(body)['ended']) == (200, 1)
+        with pytest.raises(ConnectionClosed):
+            await m.recv()
+        assert m.ws.close_code == 4403
+        # By sub on every channel: each subscription counts as one subscriber ended.
+        m = await Mux.open(srv.port, '/mux?token=' + tok)
+        await m.answer(op='subscribe', channel='news')
+        await m.answer(op='subscribe', channel='user-42')
+        status, _, body = srv.request('DELETE', '/pub?sub=42', headers=admin)
+        assert (status, json.loads(body)['ended']) == (200, 2)
         with pytest.raises(ConnectionClosed):
             await m.recv()
         assert m.ws.close_code == 4403
