@@ -387,6 +387,7 @@ Test(config_model, shipped_config_loads) {
         {"/iframe/", M::prefix, config::PushStrategy::iframe, K::tail},
         {"/sse/", M::prefix, config::PushStrategy::sse, K::tail},
         {"/ws/", M::prefix, config::PushStrategy::websocket, K::tail},
+        {"/mux", M::exact, config::PushStrategy::websocket, K::none},
         {"/ws/chat", M::exact, config::PushStrategy::websocket, K::literal},
         {"/chat/send", M::exact, config::PushStrategy::none, K::literal},
         {"/pub", M::exact, config::PushStrategy::none, K::query_arg},
@@ -399,6 +400,7 @@ Test(config_model, shipped_config_loads) {
         cr_expect(l.match == r.match && l.push == r.push && l.channel.kind == r.ch, "%s", r.path);
         cr_expect_str_eq(l.root.c_str(), www.c_str(), "%s", r.path);
     }
+    cr_expect(find_location(s, "/mux").multiplex && !find_location(s, "/mux").publish);
     cr_expect(find_location(s, "/ws/chat").publish);
     cr_expect(find_location(s, "/chat/send").publish);
     cr_expect_eq(find_location(s, "/chat/send").limits.client_max_body_size, 4096u);

@@ -333,6 +333,18 @@ Test(json_reader, reads_members_in_order_and_checks_the_end) {
     cr_assert(r.ok());
 }
 
+Test(json_reader, a_number_with_many_digits_is_read_as_too_long) {
+    JsonReader r(R"({"a":12345678901234567890,"b":123456789012345678})");
+    std::string name;
+    herald::auth::JsonNumber n;
+    cr_assert(r.next_member(name) && r.read_number(n));
+    cr_expect(n.too_long);
+    cr_assert(r.next_member(name) && r.read_number(n));
+    cr_expect(!n.too_long && n.integer == 123456789012345678);
+    cr_assert_not(r.next_member(name));
+    cr_assert(r.ok());
+}
+
 Test(json_reader, string_array_limit) {
     JsonReader r(R"({"a":["1","2","3"]})");
     std::string name;
@@ -356,4 +368,24 @@ Test(json_reader, empty_object_and_garbage) {
                 break;
         cr_assert_not(r.ok(), "%s", bad);
     }
+}
+
+Test(json_reader, peek_type_tells_the_value_without_reading_it) {
+    using herald::auth::JsonType;
+    JsonReader r(R"({"s": "x", "n":-1, "t":true, "f":false, "z":null, "a":[1], "o":{}, "x":?})");
+    std::string name;
+    const JsonType want[] = {JsonType::string, JsonType::number, JsonType::boolean,
+                             JsonType::boolean, JsonType::null,  JsonType::array,
+                             JsonType::object};
+    for (JsonType w : want) {
+        cr_assert(r.next_member(name));
+        cr_assert(r.peek_type() == w, "%s", name.c_str());
+        cr_assert(r.peek_type() == w, "%s: peeking again", name.c_str());
+        cr_assert(r.skip_value(), "%s", name.c_str());
+    }
+    cr_assert(r.next_member(name) && name == "x");
+    cr_assert(r.peek_type() == JsonType::invalid);
+    cr_assert_not(r.skip_value());
+    cr_assert(r.peek_type() == JsonType::invalid, "after an error");
+    cr_assert_not(r.ok());
 }

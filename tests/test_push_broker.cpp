@@ -690,6 +690,8 @@ Test(broker, paused_publishing_and_the_snapshot) {
     const herald::push::PublishResult refused = b->publish("chat", "three", "text/plain");
     cr_expect(refused.error == PushError::unavailable && refused.id == 0);
     cr_expect(b->close_channel("chat") == PushError::unavailable);
+    const std::vector<std::string> both{"chat", "quiet"};
+    cr_expect(b->publish_many(both, "x", "text/plain", {}).error == PushError::unavailable);
     std::vector<herald::push::ChannelSnapshot> snap = b->snapshot();
     std::sort(snap.begin(), snap.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
     cr_assert_eq(snap.size(), 3U);

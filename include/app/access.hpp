@@ -29,13 +29,16 @@ std::optional<std::string_view> cookie_value(std::string_view cookie_header,
 std::string find_token(std::string_view authorization, std::string_view query,
                        std::string_view cookie_header, std::string_view cookie_name);
 
-enum class AccessFor : std::uint8_t { subscribe, publish };
+// multiplex: a `multiplex on;` WebSocket's upgrade, before any channel is named.
+enum class AccessFor : std::uint8_t { subscribe, publish, multiplex };
 
 // The location's auth_jwt rule for t.channel. Admits at once when the location has no key, or
 // for publishing when the key was given without `publish`. Otherwise the token must be valid
 // (HS256, exp/nbf with the leeway) and its `channels` (subscribe) or `publish` claim must
 // cover the channel; "" covers nothing but the pattern "*" (a request for every channel).
 // Admitted: t.sub, t.expires_at (exp + leeway; 0 = none) and t.may_publish are filled, true.
+// For multiplex no channel is checked: the valid token's claims go to t.claims, and the
+// endpoint checks each channel at each subscribe and publish.
 // Refused: 401 (no token, or an invalid one) or 403 (the channel is not covered), with
 // WWW-Authenticate and the CORS headers, and an info log line with the reason; false.
 bool check_token(http::HttpSession& s, push::Target& t, AccessFor what);

@@ -14,14 +14,18 @@ namespace herald::auth {
 // Nesting deeper than this inside a skipped value is an error (bounded recursion).
 inline constexpr int json_max_depth = 16;
 
-// A JSON number reduced to what NumericDate needs: the integer part (at most 18 digits),
-// its sign, and whether a non-zero fraction or an exponent followed.
+// A JSON number reduced to what NumericDate needs: the integer part (at most 18 digits, else
+// too_long), its sign, and whether a non-zero fraction or an exponent followed.
 struct JsonNumber {
     bool negative = false;
     std::int64_t integer = 0;
     bool fraction = false; // a non-zero fraction
     bool exponent = false;
+    bool too_long = false; // more than 18 integer digits: integer is not their value
 };
+
+// The kind of a value, told by its first byte.
+enum class JsonType : std::uint8_t { string, number, boolean, null, array, object, invalid };
 
 // Reads `text`, which it does not own (it must outlive the reader). Errors are sticky:
 // after the first one every call returns false and ok() is false. Strict: no comments, no
@@ -38,6 +42,11 @@ public:
     // closing brace (then ok() says whether the whole text was one well-formed object) or
     // on an error.
     bool next_member(std::string& name);
+
+    // The type of the current member's value from its first byte, without reading it (so a
+    // caller can answer "X must be a string" rather than fail); invalid when no value starts
+    // there or after an error. Reading or skipping the value still checks all of it.
+    JsonType peek_type() noexcept;
 
     // Read the current member's value; false (and an error) if it has another type.
     bool read_string(std::string& out);

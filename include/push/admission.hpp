@@ -93,6 +93,10 @@ private:
     std::uint64_t next_id_ = 1;                          // guarded by mutex_
 };
 
+// A timer on loop that calls r.end_access(expired) at expires_at (seconds since the epoch; at
+// once when past); no timer for 0 or past Admission::max_expiry_seconds from now.
+Timer expiry_timer(EventLoop& loop, std::int64_t expires_at, Revocable& r);
+
 // RAII: a subscriber's registration in its worker's AdmissionRegistry plus, when its token has
 // an expiry, one timer on the worker's loop that ends it then (no cost per delivery).
 // Declare it after the Target it was made from; destroy it (or reset()) on the loop thread.

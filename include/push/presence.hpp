@@ -19,6 +19,10 @@ class Presence {
 public:
     Presence() = default;
     Presence(PushHost& h, const http::HttpSession& s, const Target& t, config::PushStrategy kind);
+    // For a subscriber that starts after its request ended (a channel of a multiplexed
+    // WebSocket): the location's limits l and the client's address, kept by the caller.
+    Presence(PushHost& h, const config::Limits& l, const std::string& addr, const Target& t,
+             config::PushStrategy kind);
     Presence(Presence&& o) noexcept : host_(o.host_), event_(std::move(o.event_)) {
         o.host_ = nullptr;
     }

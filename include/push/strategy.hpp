@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/jwt.hpp"
 #include "config/config.hpp"
 #include "push/broker.hpp"
 #include "push/host.hpp"
@@ -41,6 +42,9 @@ struct Target {
     // A WebSocket `publish on;` route: may this client's messages be published (false when the
     // location's token rule guards publishing and the token's "publish" claim lacks the channel).
     bool may_publish = true;
+    // A `multiplex on;` WebSocket under a token rule: the token's claims, checked for each
+    // channel at each subscribe (and publish, with `auth_jwt ... publish`). Empty without a rule.
+    std::optional<auth::JwtClaims> claims;
 };
 
 // Splits a comma-separated channel list. Every entry must be a valid channel name (no empty

@@ -20,10 +20,18 @@ constexpr std::string_view challenge_missing = push::bearer_challenge;
 constexpr std::string_view challenge_invalid = push::bearer_invalid_token;
 constexpr std::string_view challenge_scope = push::bearer_insufficient_scope;
 
+const char* name_of(AccessFor what) noexcept {
+    switch (what) {
+    case AccessFor::subscribe: return "subscribe";
+    case AccessFor::publish: return "publish";
+    case AccessFor::multiplex: return "multiplexed websocket";
+    }
+    return "access";
+}
+
 void refuse(http::HttpSession& s, const push::Target& t, AccessFor what, int status,
             std::string_view challenge, const char* why, std::string_view sub) {
-    HERALD_INFO("%s of \"%s\" refused for %s: %s (sub \"%s\"): %d",
-                what == AccessFor::subscribe ? "subscribe" : "publish", t.channel.c_str(),
+    HERALD_INFO("%s of \"%s\" refused for %s: %s (sub \"%s\"): %d", name_of(what), t.channel.c_str(),
                 s.client_host().c_str(), why, log::quoted(sub).c_str(), status);
     http::ResponseHead head(status);
     head.header("Content-Type", "text/html").header("WWW-Authenticate", challenge);
@@ -92,6 +100,14 @@ bool check_token(http::HttpSession& s, push::Target& t, AccessFor what) {
                signed_ok ? std::string_view(claims.sub) : std::string_view());
         return false;
     }
+    if (what == AccessFor::multiplex) {
+        t.sub = claims.sub;
+        t.expires_at = claims.exp ? *claims.exp + leeway : 0;
+        HERALD_INFO("multiplexed websocket admitted for %s (sub \"%s\")",
+                    s.client_host().c_str(), log::quoted(t.sub).c_str());
+        t.claims = std::move(claims);
+        return true;
+    }
     const bool covered = what == AccessFor::subscribe ? claims.may_subscribe(t.channel)
                                                       : claims.may_publish(t.channel);
     if (!covered) {
@@ -101,8 +117,7 @@ bool check_token(http::HttpSession& s, push::Target& t, AccessFor what) {
     t.sub = std::move(claims.sub);
     t.expires_at = claims.exp ? *claims.exp + leeway : 0;
     t.may_publish = !conf.publish || claims.may_publish(t.channel);
-    HERALD_INFO("%s of \"%s\" admitted for %s (sub \"%s\")",
-                what == AccessFor::subscribe ? "subscribe" : "publish", t.channel.c_str(),
+    HERALD_INFO("%s of \"%s\" admitted for %s (sub \"%s\")", name_of(what), t.channel.c_str(),
                 s.client_host().c_str(), log::quoted(t.sub).c_str());
     return true;
 }

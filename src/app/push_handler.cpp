@@ -85,6 +85,14 @@ void serve_push(Worker& w, http::HttpSession& s) {
         strategy.serve(w, s, t);
         return;
     }
+    if (s.location().multiplex) {  // channels are named later, by command, and checked then
+        if (!check_token(s, t, AccessFor::multiplex)) return;
+        w.auth().admit(s, {}, "websocket", [&w, t](http::HttpSession& ss) {
+            push::Target admitted = t;
+            push::make_strategy(config::PushStrategy::websocket).serve(w, ss, admitted);
+        });
+        return;
+    }
     if (!push::resolve_target(s, t, strategy.native_since(s))) return;
     if (!t.channels.empty()) {
         serve_list(w, s, std::move(t));

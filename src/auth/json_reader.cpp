@@ -177,8 +177,7 @@ bool JsonReader::parse_number(JsonNumber* out) noexcept {
     std::size_t digits = pos_ - start;
     if (digits == 0 || (digits > 1 && text_[start] == '0'))
         return fail();
-    if (digits > max_integer_digits && out != nullptr)
-        return fail();
+    n.too_long = digits > max_integer_digits;
     if (pos_ < text_.size() && text_[pos_] == '.') {
         ++pos_;
         std::size_t frac_start = pos_;
@@ -249,6 +248,21 @@ bool JsonReader::skip(int depth) {
             return true;
         if (next != ',')
             return fail();
+    }
+}
+
+JsonType JsonReader::peek_type() noexcept {
+    if (failed_) return JsonType::invalid;
+    skip_whitespace();
+    if (pos_ >= text_.size()) return JsonType::invalid;
+    switch (text_[pos_]) {
+    case '"': return JsonType::string;
+    case '{': return JsonType::object;
+    case '[': return JsonType::array;
+    case 't':
+    case 'f': return JsonType::boolean;
+    case 'n': return JsonType::null;
+    default: return text_[pos_] == '-' || is_digit(text_[pos_]) ? JsonType::number : JsonType::invalid;
     }
 }
 

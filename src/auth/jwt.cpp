@@ -38,7 +38,7 @@ JwtError check_header(std::string_view json) {
 // exponent is refused, as is a date that does not fit.
 bool read_date(JsonReader& r, bool round_up, std::optional<std::int64_t>& out) {
     JsonNumber n;
-    if (out.has_value() || !r.read_number(n) || n.exponent)
+    if (out.has_value() || !r.read_number(n) || n.exponent || n.too_long)
         return false;
     std::int64_t v = n.negative ? -n.integer : n.integer;
     if (n.fraction && round_up != n.negative)

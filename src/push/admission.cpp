@@ -79,22 +79,25 @@ void AdmissionRegistry::count_by_sub(std::string_view channel,
     }
 }
 
-Admission::Admission(AdmissionRegistry& registry, EventLoop& loop, const Target& t,
-                     Revocable& r)
-    : registry_(&registry), id_(registry.add(t, r)) {
-    if (t.expires_at == 0) return;
+Timer expiry_timer(EventLoop& loop, std::int64_t expires_at, Revocable& r) {
+    if (expires_at == 0) return {};
     using namespace std::chrono;
     const system_clock::time_point now = system_clock::now();
     // In seconds first: a token's exp may be up to 18 digits, far past what nanoseconds hold.
-    const std::int64_t left = t.expires_at - duration_cast<seconds>(now.time_since_epoch()).count();
-    if (left > max_expiry_seconds) return;  // beyond any process's life: no timer
+    const std::int64_t left = expires_at - duration_cast<seconds>(now.time_since_epoch()).count();
+    if (left > Admission::max_expiry_seconds) return {};  // beyond any process's life
     Clock::duration delay = Clock::duration::zero();
     if (left > 0)
         delay = duration_cast<Clock::duration>(
-            std::max(system_clock::time_point(seconds(t.expires_at)) - now,
+            std::max(system_clock::time_point(seconds(expires_at)) - now,
                      system_clock::duration::zero()));
-    expiry_ = loop.add_timer(delay, [&r] { r.end_access(AccessEnd::expired); });
+    return loop.add_timer(delay, [&r] { r.end_access(AccessEnd::expired); });
 }
+
+Admission::Admission(AdmissionRegistry& registry, EventLoop& loop, const Target& t,
+                     Revocable& r)
+    : registry_(&registry), id_(registry.add(t, r)),
+      expiry_(expiry_timer(loop, t.expires_at, r)) {}
 
 Admission::Admission(Admission&& o) noexcept
     : registry_(o.registry_), id_(o.id_), expiry_(std::move(o.expiry_)) {

@@ -7,12 +7,15 @@
 namespace herald::push {
 
 Presence::Presence(PushHost& h, const http::HttpSession& s, const Target& t,
+                   config::PushStrategy kind)
+    : Presence(h, s.location().limits, s.client_host(), t, kind) {}
+
+Presence::Presence(PushHost& h, const config::Limits& l, const std::string& addr, const Target& t,
                    config::PushStrategy kind) {
-    const config::Limits& l = s.location().limits;
     if (!l.on_subscribe && !l.on_unsubscribe) return;
     event_.channel = t.channel;
     event_.sub = t.sub;
-    event_.addr = s.client_host();
+    event_.addr = addr;
     event_.strategy = kind;
     event_.on_unsubscribe = l.on_unsubscribe;
     h.subscriber_joined(l, event_);

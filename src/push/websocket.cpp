@@ -14,6 +14,7 @@
 #include "push/admission.hpp"
 #include "push/presence.hpp"
 #include "push/strategy.hpp"
+#include "push/ws_multiplex.hpp"
 #include "ws/deflate_offer.hpp"
 #include "ws/deflate_stats.hpp"
 #include "ws/handshake.hpp"
@@ -287,6 +288,14 @@ public:
         }
         if (loc.echo) {
             accept(s, std::make_unique<EchoEndpoint>(*loc.echo));
+            return;
+        }
+        if (loc.multiplex) {  // channels come later, by command
+            accept(s, make_multiplex_endpoint(h, s, t));
+            return;
+        }
+        if (!t.channels.empty()) {  // one channel per socket here
+            respond_bad_request(s, "a channel list on a websocket needs multiplex on");
             return;
         }
         // Subscribed before the 101, so a broker error is still an HTTP status.

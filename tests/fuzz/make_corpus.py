@@ -223,6 +223,17 @@ CORPORA['cursor'] = {
     'dup': b'\x01a\ne40c292c.0123456789ab-1,e40c292c.0123456789ab-2',
 }
 
+# fuzz_ws_command: the commands of a multiplexed WebSocket, one text frame each.
+CORPORA['ws_command'] = {
+    'subscribe': b'{"op":"subscribe","channel":"chat","since":"00000000abcd-5","ref":"1"}',
+    'last': b'{"op":"subscribe","channel":"news.x","last":10}',
+    'unsubscribe': b'{"op":"unsubscribe","channel":"chat","ref":"2"}',
+    'publish': b'{"op":"publish","channel":"c","data":"hi \\"x\\" \\u00e9\\ud83d\\ude00",'
+               b'"event":"flash","ref":"3"}',
+    'unknown': b'{"v":[1,{"a":null}],"op":"listen","channel":"a b","ref":""}',
+    'twice': b'{"op":"subscribe","op":"publish","channel":"c","last":1e2,"since":"0"}',
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
