@@ -294,10 +294,6 @@ public:
             accept(s, make_multiplex_endpoint(h, s, t));
             return;
         }
-        if (!t.channels.empty()) {  // one channel per socket here
-            respond_bad_request(s, "a channel list on a websocket needs multiplex on");
-            return;
-        }
         // Subscribed before the 101, so a broker error is still an HTTP status.
         auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish, loc.limits.ws_max_queue,
                                                     loc.limits.ws_max_message_size);
