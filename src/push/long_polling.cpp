@@ -15,6 +15,16 @@
 namespace herald::push {
 namespace {
 
+// A held request whose token expired (401) or whose subscriber was revoked (403).
+void respond_access_end(http::HttpSession& s, AccessEnd why, const std::string& origin) {
+    const int status = why == AccessEnd::expired ? 401 : 403;
+    http::ResponseHead head(status);
+    head.header("Content-Type", "text/html").header("Cache-Control", "no-store");
+    if (why == AccessEnd::expired) head.header("WWW-Authenticate", bearer_invalid_token);
+    http::add_cors_headers(head, origin);
+    s.respond(std::move(head), http::error_page(status));
+}
+
 class HeldPoll final : public http::Responder, public Subscriber, public Revocable {
 public:
     HeldPoll(PushHost& h, http::HttpSession& s, Target t, std::string origin)
@@ -33,12 +43,7 @@ public:
     void end_access(AccessEnd why) noexcept override {
         if (done_) return;
         finish();
-        const int status = why == AccessEnd::expired ? 401 : 403;
-        http::ResponseHead head(status);
-        head.header("Content-Type", "text/html").header("Cache-Control", "no-store");
-        if (why == AccessEnd::expired) head.header("WWW-Authenticate", bearer_invalid_token);
-        http::add_cors_headers(head, origin_);
-        s_.respond(std::move(head), http::error_page(status));
+        respond_access_end(s_, why, origin_);
     }
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
@@ -153,12 +158,7 @@ public:
     void end_access(AccessEnd why) noexcept override {
         if (done_) return;
         finish();
-        const int status = why == AccessEnd::expired ? 401 : 403;
-        http::ResponseHead head(status);
-        head.header("Content-Type", "text/html").header("Cache-Control", "no-store");
-        if (why == AccessEnd::expired) head.header("WWW-Authenticate", bearer_invalid_token);
-        http::add_cors_headers(head, origin_);
-        s_.respond(std::move(head), http::error_page(status));
+        respond_access_end(s_, why, origin_);
     }
 
     void on_shutdown() noexcept override { expire(); }
