@@ -2,6 +2,7 @@
 // form used by allow/deny) and a listen/connect/accept round trip over loopback.
 #include <criterion/criterion.h>
 
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -123,4 +124,16 @@ Test(socket, descriptors_travel_with_their_bytes, .timeout = 10.0) {
     cr_assert_eq(c, 'x');
     a.reset();
     cr_assert_eq(receive_with_fds(b.get(), buf, got, ec), 0);  // end of stream
+}
+
+// A peer that went away is an EPIPE error, not a SIGPIPE that kills the sender: the upgrade's
+// records go to a new process that may exit at once (a test runner does not ignore SIGPIPE).
+Test(socket, send_with_fds_to_a_closed_peer_is_an_error, .timeout = 10.0) {
+    ::signal(SIGPIPE, SIG_DFL);
+    int sv[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ::close(sv[1]);
+    const std::error_code ec = herald::net::send_with_fds(sv[0], "record", {});
+    cr_assert(ec == std::errc::broken_pipe, "%s", ec.message().c_str());
+    ::close(sv[0]);
 }

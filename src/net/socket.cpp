@@ -230,13 +230,18 @@ std::error_code send_with_fds(int sock, std::string_view bytes, std::span<const 
         c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
         std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
+    // A peer that is gone is an error (EPIPE), never SIGPIPE, also where SIGPIPE is not ignored.
+    int flags = 0;
+#if defined(MSG_NOSIGNAL)
+    flags |= MSG_NOSIGNAL;
+#endif
     ssize_t n;
-    do n = ::sendmsg(sock, &msg, 0);
+    do n = ::sendmsg(sock, &msg, flags);
     while (n < 0 && errno == EINTR);
     if (n < 0) return {errno, std::generic_category()};
     // The descriptors went with the first byte; the rest, if the socket took only part of it.
     for (auto done = static_cast<std::size_t>(n); done < bytes.size();) {
-        ssize_t m = ::send(sock, bytes.data() + done, bytes.size() - done, 0);
+        ssize_t m = ::send(sock, bytes.data() + done, bytes.size() - done, flags);
         if (m < 0 && errno == EINTR) continue;
         if (m < 0) return {errno, std::generic_category()};
         done += static_cast<std::size_t>(m);
