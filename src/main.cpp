@@ -157,10 +157,9 @@ private:
     void stop(bool graceful);
     std::vector<BoundListen> open_listeners(app::Handover* h, std::size_t& n);
     void adopt_channels(std::vector<app::HandedChannel>& channels);
+    // The memory broker (the Redis broker is no LocalBroker: its channels stay in Redis).
     push::LocalBroker* memory_broker() const noexcept {
-        return cfg_->broker == config::BrokerKind::memory
-                   ? dynamic_cast<push::LocalBroker*>(broker_.get())
-                   : nullptr;
+        return dynamic_cast<push::LocalBroker*>(broker_.get());
     }
     void upgrade();
     void upgraded(pid_t pid);

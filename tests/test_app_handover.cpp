@@ -186,3 +186,18 @@ Test(handover, refuses_bad_headers_and_bodies) {
                   herald::app::to_string(r.error));
     }
 }
+
+// The bounds of one message record: type and event names up to 65535 bytes, the body up to
+// max_handover_message with its 24 bytes of fixed fields.
+Test(handover, message_record_bounds) {
+    using herald::app::fits_message_record;
+    using herald::app::max_handover_message;
+    const std::string t(0xffff, 't');
+    cr_expect(fits_message_record(t, t, 0));
+    cr_expect(!fits_message_record(t + "t", "", 0));
+    cr_expect(!fits_message_record("", t + "t", 0));
+    cr_expect(fits_message_record("", "", max_handover_message - 24));
+    cr_expect(!fits_message_record("", "", max_handover_message - 23));
+    cr_expect(!fits_message_record("ab", "", max_handover_message - 25));
+    cr_expect(!fits_message_record("", "", SIZE_MAX));
+}

@@ -310,3 +310,26 @@ Test(upgrade, channels_to_a_child_that_never_reads, .timeout = 20.0) {
     cr_assert(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(250));
     cr_assert(reaped(pid));
 }
+
+// A message that does not fit a record (here its type, past 65535 bytes) is not handed over,
+// nor are the older ones of its channel: the channel arrives with the newest contiguous run,
+// its life and newest id unchanged (a client resuming before the run is told it missed).
+Test(upgrade, a_message_that_does_not_fit_ends_the_handed_run, .timeout = 10.0) {
+    std::vector<herald::push::ChannelSnapshot> channels(1);
+    channels[0] = {"c", 9, 4, {}};
+    for (std::uint64_t id = 1; id <= 4; ++id)
+        channels[0].messages.push_back(
+            message(9, id, "m" + std::to_string(id), id == 2 ? std::string(0x10000, 't') : ""));
+    Pair p;
+    std::error_code sent;
+    std::thread sender([&] { sent = send_handover(p.a.get(), {}, "", -1, channels); });
+    Handover h = receive_handover(std::move(p.b), Duration(5'000));
+    sender.join();
+    cr_assert(!sent, "%s", sent.message().c_str());
+    cr_assert_eq(h.channels.size(), 1U);
+    const auto& got = h.channels[0];
+    cr_assert(got.epoch == 9 && got.last_id == 4);
+    cr_assert_eq(got.messages.size(), 2U);
+    cr_expect(got.messages[0]->id == 3 && got.messages[0]->data == "m3");
+    cr_expect(got.messages[1]->id == 4 && got.messages[1]->data == "m4");
+}

@@ -56,7 +56,12 @@ struct Record {
 enum class RecordError : std::uint8_t { none, version, type, length, body };
 const char* to_string(RecordError e) noexcept;
 
-// The record's bytes. name must fit max_handover_body and a message max_handover_message
+// Whether a message with these fields fits one message record: its body within
+// max_handover_message, its type and event each at most 65535 bytes.
+bool fits_message_record(std::string_view content_type, std::string_view event,
+                         std::size_t data_size) noexcept;
+
+// The record's bytes. name must fit max_handover_body and a message fits_message_record()
 // (asserted); value must fit u16 for the records that carry fds.
 std::string encode_record(const Record& r);
 

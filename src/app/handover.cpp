@@ -46,6 +46,9 @@ std::uint32_t version_of(RecordType t) {
     return t == RecordType::channel || t == RecordType::message ? 2 : 1;
 }
 
+// A message body's fixed fields: id, time, the two u16 lengths and the u32 data length.
+constexpr std::size_t message_fixed = 8 + 8 + 2 + 2 + 4;
+
 std::size_t body_limit(RecordType t) {
     return t == RecordType::message ? max_handover_message : max_handover_body;
 }
@@ -112,6 +115,13 @@ bool decode_body(RecordType type, std::string_view body, Record& out) {
 
 } // namespace
 
+bool fits_message_record(std::string_view content_type, std::string_view event,
+                         std::size_t data_size) noexcept {
+    return content_type.size() <= 0xffff && event.size() <= 0xffff &&
+           data_size <= max_handover_message &&
+           message_fixed + content_type.size() + event.size() + data_size <= max_handover_message;
+}
+
 const char* to_string(RecordError e) noexcept {
     switch (e) {
     case RecordError::none: return "no error";
@@ -132,9 +142,8 @@ std::string encode_record(const Record& r) {
         put64(body, r.id);
         put32(body, r.value);
     } else if (r.type == RecordType::message) {
-        assert(r.content_type.size() <= 0xffff && r.event.size() <= 0xffff &&
-               28 + r.content_type.size() + r.event.size() + r.data.size() <= max_handover_message);
-        body.reserve(28 + r.content_type.size() + r.event.size() + r.data.size());
+        assert(fits_message_record(r.content_type, r.event, r.data.size()));
+        body.reserve(message_fixed + r.content_type.size() + r.event.size() + r.data.size());
         put64(body, r.id);
         put64(body, static_cast<std::uint64_t>(r.time_ms));
         put_string16(body, r.content_type);

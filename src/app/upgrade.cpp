@@ -80,9 +80,7 @@ std::error_code send_channel(int sock, const push::ChannelSnapshot& c) {
     std::size_t from = c.messages.size();
     while (from > 0) {
         const push::Message& m = *c.messages[from - 1];
-        if (m.data.size() + m.content_type.size() + m.event.size() + 28 > max_handover_message ||
-            m.content_type.size() > 0xffff)
-            break;
+        if (!fits_message_record(m.content_type, m.event, m.data.size())) break;
         --from;
     }
     Record head{RecordType::channel, c.name, static_cast<std::uint32_t>(c.messages.size() - from)};
