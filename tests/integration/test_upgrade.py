@@ -17,8 +17,9 @@ import threading
 import time
 import uuid
 
-from harness import BIN, read_response
-from test_daemon import free_port, pid_alive, run_bin, wait_gone, write_conf
+from harness import BIN, memory_broker_only, read_response
+from push_clients import id_seq
+from test_daemon import Sub, free_port, pid_alive, run_bin, wait_gone, write_conf
 
 CONF = '''
 error_log stderr info;
@@ -378,8 +379,6 @@ class Publisher(threading.Thread):
         super().__init__(daemon=True)
         self.srv, self.count, self.seconds = srv, count, seconds
         self.ids, self.paused, self.errors = [], 0, []
-        self.go_on = threading.Event()
-        self.go_on.set()
 
     def run(self):
         deadline = time.time() + self.seconds
@@ -402,50 +401,15 @@ class Publisher(threading.Thread):
                 self.errors.append('%d %r' % (status, body))
                 return
             time.sleep(0.05)
-            self.go_on.wait(10)
 
 
-def sse_events(sock, data, timeout=10):
-    """Reads an SSE stream (data: what was read of it so far, its head included) until it ends
-    (its last chunk) or nothing comes for `timeout`: the (id, data, event) of each event."""
-    sock.settimeout(timeout)
-    try:
-        while not data.endswith(b'\r\n0\r\n\r\n'):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        pass
-    return parse_sse(dechunk(data.split(b'\r\n\r\n', 1)[1]))
-
-
-def dechunk(body):
-    """The payload of a chunked body (as far as it is complete)."""
-    out = b''
-    while True:
-        line, sep, rest = body.partition(b'\r\n')
-        if not sep:
-            return out
-        size = int(line.split(b';')[0], 16)
-        if size == 0 or len(rest) < size + 2:
-            return out
-        out += rest[:size]
-        body = rest[size + 2:]
-
-
-def parse_sse(payload):
-    """(id, data, event) of each complete event of an SSE payload."""
-    events = []
-    for block in payload.decode().split('\n\n')[:-1]:
-        fields = {}
-        for line in block.split('\n'):
-            key, _, value = line.partition(': ')
-            if key in ('id', 'data', 'event'):
-                fields[key] = value
-        if 'data' in fields:
-            events.append((fields.get('id'), fields['data'], fields.get('event')))
-    return events
+def upgrade_to_a_copy(srv, path, old):
+    """Installs another copy of the binary at path, signals the upgrade and waits until the
+    pid file names the new process: its pid."""
+    install(BIN, path)
+    srv.signal(signal.SIGUSR2)
+    wait_for(lambda: read_pid(srv) not in (0, old), 15, 'the pid file to name the new process')
+    return read_pid(srv)
 
 
 def test_upgrade_moves_the_channels(herald, tmp_path):
@@ -463,49 +427,66 @@ def test_upgrade_moves_the_channels(herald, tmp_path):
     for body in ('a1', 'a2'):
         assert srv.request('POST', '/pub?channel=auto1', body=body)[0] == 201
     auto_before = json.loads(srv.get('/pub?channel=auto1')[2])
-    sse = socket.create_connection(('127.0.0.1', srv.port), timeout=5)
-    sse.sendall(b'GET /sse/c HTTP/1.1\r\nHost: t\r\n\r\n')
-    head = read_until(sse, b'\r\n\r\n')
-    assert b'200 OK' in head
+    sub = Sub('sse', srv.port, '/sse/c')
+    sub.sock.setblocking(True)
+    sub.read_until(lambda s: s.head is not None)
 
     pub = Publisher(srv)
     pub.start()
     wait_for(lambda: len(pub.ids) >= 20, 15, '20 messages before the upgrade')
-    install(BIN, path)
-    srv.signal(signal.SIGUSR2)
-    wait_for(lambda: read_pid(srv) not in (0, old), 15, 'the pid file to name the new process')
-    new = read_pid(srv)
+    new = upgrade_to_a_copy(srv, path, old)
     try:
         # The old process ends the stream (its last chunk); the subscriber resumes on the new
         # one from the last id it saw while the publisher goes on.
-        seen = sse_events(sse, head)
-        sse.close()
-        assert seen and all(e[2] is None for e in seen), seen
-        last = seen[-1][0]
+        sub.read_until(lambda s: s.ended, timeout=10)
+        sub.sock.close()
+        assert sub.ids and not sub.events, sub.events
         assert srv.proc.wait(timeout=10) == 0
         pub.join(60)
         assert not pub.is_alive() and not pub.errors, pub.errors
         assert len(pub.ids) == pub.count
         epoch = pub.ids[0].split('-')[0]
         assert [i.split('-')[0] for i in pub.ids] == [epoch] * pub.count, 'one life throughout'
-        seqs = [int(i.split('-')[1]) for i in pub.ids]
+        seqs = [id_seq(i) for i in pub.ids]
         assert seqs == list(range(seqs[0], seqs[0] + pub.count)), 'ids continue, none skipped'
-        again = socket.create_connection(('127.0.0.1', srv.port), timeout=5)
-        again.sendall(b'GET /sse/c HTTP/1.1\r\nHost: t\r\nLast-Event-ID: %s\r\n\r\n' % last.encode())
-        want = ['p%d' % n for n in range(pub.count)]
-        got = [e[1] for e in seen]
-        raw = read_until(again, b'data: p%d\n' % (pub.count - 1), timeout=10)
-        again.close()
-        rest = parse_sse(dechunk(raw.split(b'\r\n\r\n', 1)[1]))
-        assert all(e[2] is None for e in rest), rest   # no herald-missed
-        got += [e[1] for e in rest]
-        assert got == want, 'every message once, in order, across the upgrade'
+        again = Sub('sse', srv.port, '/sse/c?since=%s-%d' % (epoch, sub.ids[-1]))
+        again.sock.setblocking(True)
+        again.read_until(lambda s: s.ids and s.ids[-1] == seqs[-1], timeout=10)
+        again.sock.close()
+        assert not again.events, again.events   # no herald-missed
+        assert sub.ids + again.ids == seqs, 'every message once, in order, across the upgrade'
         auto_after = json.loads(srv.get('/pub?channel=auto1')[2])
         assert auto_after['last_id'] == auto_before['last_id'], (auto_before, auto_after)
         log = srv.log()
-        print('publishes paused: %d' % pub.paused)
         if not redis:
             assert '%d: upgrade: handing over 2 channels with' % old in log
             assert '%d: upgrade: took over 2 channels with' % new in log
+    finally:
+        stop_new(new)
+
+
+@memory_broker_only("the channels a node hands over are the memory broker's; Redis keeps its own")
+def test_upgrade_takes_only_the_channels_its_config_allows(herald, tmp_path):
+    """A handed channel that the new config neither declares nor would autocreate is not taken,
+    as on a reload: the new process answers 404 for it and logs why; the declared one is taken."""
+    path = str(tmp_path / 'sbin' / 'herald')
+    os.makedirs(os.path.dirname(path))
+    install(BIN, path)
+    srv = herald(CHANNELS_CONF, files=FILES, binary=path)
+    old = srv.proc.pid
+    assert srv.request('POST', '/pub?channel=auto1', body='x')[0] == 201
+    assert srv.request('POST', '/pub?channel=c', body='y')[0] == 201
+    with open(srv.conf_path) as f:
+        text = f.read()
+    with open(srv.conf_path, 'w') as f:
+        f.write(text.replace('channel_autocreate on;', ''))
+    new = upgrade_to_a_copy(srv, path, old)
+    try:
+        assert srv.proc.wait(timeout=10) == 0
+        assert srv.get('/pub?channel=auto1')[0] == 404
+        assert json.loads(srv.get('/pub?channel=c')[2])['published'] == 1
+        log = srv.log()
+        assert '%d: upgrade: channel "auto1" not taken: channel not found' % new in log, log
+        assert '%d: upgrade: took over 1 channel with 1 buffered message' % new in log, log
     finally:
         stop_new(new)
