@@ -132,6 +132,23 @@
     return out;
   }
 
+  // JSON text -> the object it holds, or null (not JSON, or not an object).
+  function parseJson(text) {
+    try {
+      var v = JSON.parse(text);
+      return v && typeof v === 'object' ? v : null;
+    } catch (e) { return null; }
+  }
+
+  // JSON text -> a message envelope ({"id","channel","data"[,"event","encoding"]}), or null.
+  function parseEnvelope(text) {
+    var m = parseJson(text);
+    return m && 'data' in m ? m : null;
+  }
+
+  // An envelope's data: the text, or a binary message's exact bytes.
+  function envelopeData(m) { return m.encoding === 'base64' ? fromBase64(m.data) : m.data; }
+
   // The server's text rule for a Content-Type (push/message.hpp, is_text_type): no type,
   // text/*, application/json or application/javascript, parameters ignored, any case.
   function isTextType(type) {
@@ -221,13 +238,11 @@
         if (ev.data && typeof ev.data.byteLength === 'number') h.message(new Uint8Array(ev.data), null);
         return;
       }
-      var m = null;
-      try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
+      var m = parseJson(ev.data);
       if (m && m.herald === 'missed') h.missed({ since: m.since, first: m.first, channel: m.channel });
       else if (m && typeof m.herald === 'string') h.control(m); // multiplex answers
-      else if (m && typeof m === 'object' && 'id' in m) {
-        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel);
-      } else h.message(ev.data, null);
+      else if (m && 'id' in m) h.message(envelopeData(m), String(m.id), m.event, m.channel);
+      else h.message(ev.data, null);
     };
     ws.onerror = noop; // onclose follows and carries the code
     ws.onclose = function (ev) {
@@ -256,17 +271,13 @@
     function shut() { clearTimeout(timer); es.onopen = es.onmessage = es.onerror = null; es.close(); }
     es.onopen = function () { clearTimeout(timer); h.open(); };
     es.onmessage = function (ev) {
-      var m = null;
-      try { m = JSON.parse(ev.data); } catch (e) { /* not an envelope */ }
-      if (m && typeof m === 'object' && 'data' in m && sub._mux) { // a channel list: id = cursor
-        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, ev.lastEventId);
-      } else if (m && typeof m === 'object' && 'data' in m) {
-        h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, ev.lastEventId || String(m.id), m.event);
-      } else h.message(ev.data, ev.lastEventId || null);
+      var m = parseEnvelope(ev.data);
+      if (m && sub._mux) h.message(envelopeData(m), String(m.id), m.event, m.channel, ev.lastEventId); // id: the cursor
+      else if (m) h.message(envelopeData(m), ev.lastEventId || String(m.id), m.event);
+      else h.message(ev.data, ev.lastEventId || null);
     };
     es.addEventListener('herald-missed', function (ev) {
-      var info = {};
-      try { info = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
+      var info = parseJson(ev.data) || {};
       h.missed({ since: info.since, first: info.first, channel: info.channel });
     });
     es.addEventListener('herald-expired', function () { shut(); h.ended('expired'); });
@@ -305,11 +316,10 @@
               h.open();
               var id = etagId(res);
               if (sub._mux) { // ?format=json: the envelope names the channel; the ETag is the cursor
-                var m = null;
-                try { m = JSON.parse(new TextDecoder().decode(buf)); } catch (e) { /* not an envelope */ }
-                if (!m || typeof m !== 'object' || !('data' in m)) { h.fail('not an envelope'); return; }
+                var m = parseEnvelope(new TextDecoder().decode(buf));
+                if (!m) { h.fail('not an envelope'); return; }
                 if (res.headers.get('X-Herald-Missed')) h.missed({ since: since, first: String(m.id), channel: m.channel });
-                h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, id);
+                h.message(envelopeData(m), String(m.id), m.event, m.channel, id);
                 next(0);
                 return;
               }
@@ -381,11 +391,8 @@
       if (extra && extra.ended) { shut(); h.ended(extra.ended); return; }
       h.open();
       if (sub._mux) { // a channel list: (ENVELOPE, CURSOR)
-        var m = null;
-        try { m = JSON.parse(data); } catch (e) { /* not an envelope */ }
-        if (m && typeof m === 'object' && 'data' in m) {
-          h.message(m.encoding === 'base64' ? fromBase64(m.data) : m.data, String(m.id), m.event, m.channel, id);
-        }
+        var m = parseEnvelope(data);
+        if (m) h.message(envelopeData(m), String(m.id), m.event, m.channel, id);
       } else h.message(extra === 'base64' ? fromBase64(data) : data, id, event);
       // Each message leaves a <script> in the frame: start a fresh document now and then.
       if (++count >= sub.options.iframeRenew) defer(h.renew);
@@ -762,9 +769,13 @@
   };
 
   Connection.prototype._message = function (data, id, event, channel, cursor) {
-    var entries = parseCursor(cursor);
     var i, c;
-    if (entries) { // channels with no message yet learn their life's start (LIFE-0)
+    // Channels with no position yet learn it from the cursor (their life's start, LIFE-0, or
+    // where they joined live). Read only while one lacks it: not every message's work.
+    var unplaced = false;
+    for (i = 0; i < this._names.length && !unplaced; i++) unplaced = !this._channels[this._names[i]].lastId;
+    var entries = unplaced ? parseCursor(cursor) : null;
+    if (entries) {
       for (i = 0; i < this._names.length; i++) {
         c = this._channels[this._names[i]];
         if (!c.lastId && entries[c.hash] && c.name !== channel) c.lastId = entries[c.hash];
