@@ -49,9 +49,7 @@ start_watchdog "${MAX_SECONDS:-1800}"
 "$ROOT/tools/deps.sh" bench || exit 1
 build_tools || exit 1
 check_quiet
-WSLOAD=$TOOLS_BIN/wsload
-NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
-[ -f "$NCHAN_MODULE" ] || { note "bench: $NCHAN_MODULE missing (libnginx-mod-nchan)"; exit 1; }
+need_nchan
 
 # start_push NAME: a fresh server; sets BASE (http://127.0.0.1:PORT), PID (process to watch).
 start_push() {
@@ -59,18 +57,7 @@ start_push() {
     port=$(free_port)
     case $1 in
     nchan)
-        mkdir -p "$TMP/nchan"
-        cat >"$TMP/nchan/nginx.conf" <<EOF
-load_module $NCHAN_MODULE;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $TMP/nchan/nginx.pid;
-error_log $TMP/nchan/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nchan/client_body;
+        nginx_conf "$TMP/nchan" 1 <<EOF
     nchan_message_buffer_length 2000;
     nchan_message_timeout 1h;
     server {
@@ -90,9 +77,8 @@ http {
             nchan_subscriber longpoll; nchan_channel_id \$1; nchan_subscriber_first_message newest;
         }
     }
-}
 EOF
-        start_server nchan "$TMP/nchan/out.log" nginx -c "$TMP/nchan/nginx.conf" -p "$TMP/nchan/" -e "$TMP/nchan/error.log"
+        start_nginx nchan "$TMP/nchan"
         ;;
     floor)
         start_server floor "$TMP/floor.log" "$TOOLS_BIN/floor" "$port"
@@ -129,11 +115,6 @@ EOF
     fi
     [ "$1" = nchan ] && PID=$(nginx_worker "$SERVER_PID")
     return 0
-}
-
-wsload() {
-    timeout --foreground "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
-        taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
 }
 
 sub_url() {   # sub_url PROTO BASE CHANNEL
@@ -180,7 +161,7 @@ for label in $CASES; do
             for s in $(rotate "$channel" $ACTIVE); do
                 [ "$label" = ws+z ] && [ "$s" = floor ] && continue
                 guard_begin
-                r=$(wsload --mode subscribe --proto "$proto" --url "$(sub_url "$proto" "${BASES[$s]}" "b$channel")" \
+                r=$(bounded_wsload --mode subscribe --proto "$proto" --url "$(sub_url "$proto" "${BASES[$s]}" "b$channel")" \
                     -c "$n" --publish "${BASES[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" \
                     -s "$SIZE" --grace "$GRACE" --cpu-pid "${SPIDS[$s]}" "${extra[@]}")
                 exp=$(field expected "$r"); del=$(field delivered "$r")
@@ -244,7 +225,7 @@ for proto in ws sse; do
     for s in $ACTIVE; do
         [ "$s" = floor ] && continue
         start_push "$s" || continue
-        r=$(wsload --mode idle --proto "$proto" --url "$(sub_url "$proto" "$BASE" b64)" -c "$IDLE_SUBS" -t 1 \
+        r=$(bounded_wsload --mode idle --proto "$proto" --url "$(sub_url "$proto" "$BASE" b64)" -c "$IDLE_SUBS" -t 1 \
             --rss-pid "$PID" | grep '^result')
         printf '%-7s %-5s %12s %12s %12s %8s\n' "$s" "$proto" "$(field rss_before_kb "$r")" \
             "$(field rss_after_kb "$r")" "$(field kb_per_conn "$r")" "$(field conns "$r")"

@@ -187,6 +187,49 @@ start_server() {
     note "bench: started $name (pid $SERVER_PID)"
 }
 
+# The nchan module of Debian's libnginx-mod-nchan (need_nchan: exits saying so if it is missing).
+NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
+need_nchan() {
+    [ -f "$NCHAN_MODULE" ] || { note "bench: $NCHAN_MODULE missing (libnginx-mod-nchan)"; exit 1; }
+}
+
+# nginx_conf DIR WORKERS: writes DIR/nginx.conf for a benchmark nginx with the nchan module:
+# the part every run shares (WORKERS worker processes, 20000 files and connections each, pid,
+# error log and body temp files in DIR, no access log), then the http block's body read from
+# stdin (directives and server blocks), then the block's closing brace.
+nginx_conf() {
+    local dir=$1 workers=$2
+    mkdir -p "$dir"
+    {
+        cat <<EOF
+load_module $NCHAN_MODULE;
+worker_processes $workers;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+EOF
+        cat
+        echo "}"
+    } >"$dir/nginx.conf"
+}
+
+# start_nginx NAME DIR: the nginx of DIR/nginx.conf (nginx_conf), as start_server starts one.
+start_nginx() {
+    start_server "$1" "$2/out.log" nginx -c "$2/nginx.conf" -p "$2/" -e "$2/error.log"
+}
+
+# bounded_wsload ARGS...: wsload -q on CPU $CLIENT_CPU, killed if it runs past DURATION + 2 x
+# GRACE + 120 s (the subscribe and publish modes' longest honest run).
+bounded_wsload() {
+    timeout --foreground "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
+        taskset -c "$CLIENT_CPU" "$TOOLS_BIN/wsload" -q "$@"
+}
+
 # stop_server PID: stop one server started by start_server.
 stop_server() {
     kill -TERM "$1" 2>/dev/null

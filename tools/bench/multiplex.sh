@@ -36,9 +36,7 @@ start_watchdog "${MAX_SECONDS:-1800}"
 "$ROOT/tools/deps.sh" bench || exit 1
 build_tools || exit 1
 check_quiet
-WSLOAD=$TOOLS_BIN/wsload
-NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
-[ -f "$NCHAN_MODULE" ] || { note "bench: $NCHAN_MODULE missing (libnginx-mod-nchan)"; exit 1; }
+need_nchan
 ((K >= 2 && K <= 16)) || { note "bench: K must be 2..16 (herald's default max_channels_per_connection)"; exit 1; }
 # A round's connections (split mode) must stay under the open-file limit of 20000 per process.
 for n in $CLIENTS $IDLE_CLIENTS; do
@@ -51,18 +49,7 @@ start_push() {
     port=$(free_port)
     case $1 in
     nchan)
-        mkdir -p "$TMP/nchan"
-        cat >"$TMP/nchan/nginx.conf" <<EOF
-load_module $NCHAN_MODULE;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $TMP/nchan/nginx.pid;
-error_log $TMP/nchan/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nchan/client_body;
+        nginx_conf "$TMP/nchan" 1 <<EOF
     nchan_message_buffer_length 2000;
     nchan_message_timeout 1h;
     server {
@@ -73,9 +60,8 @@ http {
             nchan_channel_id \$1; nchan_subscriber_first_message newest;
         }
     }
-}
 EOF
-        start_server nchan "$TMP/nchan/out.log" nginx -c "$TMP/nchan/nginx.conf" -p "$TMP/nchan/" -e "$TMP/nchan/error.log"
+        start_nginx nchan "$TMP/nchan"
         ;;
     herald)
         have_herald || { note "bench: no herald binary ($HERALD): skipping herald"; return 1; }
@@ -105,11 +91,6 @@ EOF
     fi
     [ "$1" = nchan ] && PID=$(nginx_worker "$SERVER_PID")
     return 0
-}
-
-wsload() {
-    timeout --foreground "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
-        taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
 }
 
 LIST=$(for ((i = 0; i < K; i++)); do printf 'm%d%s' "$i" "$([ $i -lt $((K - 1)) ] && echo ,)"; done)
@@ -150,7 +131,7 @@ for n in $CLIENTS; do
             for s in $(rotate "$round" $ACTIVE); do
                 guard_begin
                 # shellcheck disable=SC2046
-                r=$(wsload --mode subscribe --proto sse $(sub_args "$mode" "${BASES[$s]}" "$n") \
+                r=$(bounded_wsload --mode subscribe --proto sse $(sub_args "$mode" "${BASES[$s]}" "$n") \
                     --publish "${BASES[$s]}/pub?channel=m{ch}" --publish-channels "$K" \
                     --sub-channels "$([ "$mode" = list ] && echo "$K" || echo 1)" --rate "$rate" \
                     -t "$DURATION" --grace "$GRACE" --cpu-pid "${SPIDS[$s]}")
@@ -195,7 +176,7 @@ for mode in list split; do
     for s in $ACTIVE; do
         start_push "$s" || continue
         # shellcheck disable=SC2046
-        r=$(wsload --mode idle --proto sse $(sub_args "$mode" "$BASE" "$IDLE_CLIENTS") -t 1 --rss-pid "$PID" | grep '^result')
+        r=$(bounded_wsload --mode idle --proto sse $(sub_args "$mode" "$BASE" "$IDLE_CLIENTS") -t 1 --rss-pid "$PID" | grep '^result')
         before=$(field rss_before_kb "$r"); after=$(field rss_after_kb "$r")
         printf '%-7s %-6s %8s %12s %12s %14s %14s\n' "$s" "$mode" "$(field conns "$r")" "$before" "$after" \
             "$(awk -v a="$after" -v b="$before" -v n="$IDLE_CLIENTS" 'BEGIN { if (a != "" && b != "") printf "%.2f", (a - b) / n; else print "-" }')" \

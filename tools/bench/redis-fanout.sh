@@ -40,9 +40,7 @@ start_watchdog "${MAX_SECONDS:-1800}"
 "$ROOT/tools/deps.sh" bench || exit 1
 build_tools || exit 1
 check_quiet
-WSLOAD=$TOOLS_BIN/wsload
-NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
-[ -f "$NCHAN_MODULE" ] || { note "bench: $NCHAN_MODULE missing (libnginx-mod-nchan)"; exit 1; }
+need_nchan
 command -v redis-server >/dev/null || { note "bench: redis-server missing"; exit 1; }
 ncase=0
 for _ in $RATES; do ncase=$((ncase + 1)); done
@@ -95,18 +93,7 @@ EOF
 start_nchan() {
     local name=$1 rport=$2 port dir=$TMP/$1
     port=$(free_port)
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<EOF
-load_module $NCHAN_MODULE;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    client_body_temp_path $dir/client_body;
+    nginx_conf "$dir" 1 <<EOF
     nchan_redis_url redis://127.0.0.1:$rport;
     nchan_use_redis on;
     nchan_message_buffer_length 2000;
@@ -118,9 +105,8 @@ http {
             nchan_subscriber websocket; nchan_channel_id \$1; nchan_subscriber_first_message newest;
         }
     }
-}
 EOF
-    start_server "$name" "$dir/out.log" nginx -c "$dir/nginx.conf" -p "$dir/" -e "$dir/error.log"
+    start_nginx "$name" "$dir"
     BASE=http://127.0.0.1:$port
     wait_port "$port" || { cat "$dir/error.log" >&2; return 1; }
     PID=$(nginx_worker "$SERVER_PID") || { note "bench: no nginx worker for $name"; return 1; }
@@ -157,11 +143,6 @@ for s in $SETS; do
 done
 [ -n "$ACTIVE" ] || { note "bench: no server set to measure"; exit 1; }
 
-wsload() {
-    timeout --foreground "$(awk -v d="$DURATION" -v g="$GRACE" 'BEGIN { printf "%d", d + 2 * g + 120 }')" \
-        taskset -c "$CLIENT_CPU" "$WSLOAD" -q "$@"
-}
-
 RESULTS=$TMP/results
 : >"$RESULTS"
 total=$((2 * SUBS))
@@ -178,7 +159,7 @@ for rate in $RATES; do
         for u in ${URLS[$s]}; do args+=(--url "ws://${u#http://}/ws/b$channel"); done
         for p in ${PIDS[$s]}; do args+=(--cpu-pid "$p"); done
         guard_begin
-        r=$(wsload --mode subscribe --proto ws "${args[@]}" -c "$total" \
+        r=$(bounded_wsload --mode subscribe --proto ws "${args[@]}" -c "$total" \
             --publish "${PUB[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" -s "$SIZE" \
             --grace "$GRACE")
         exp=$(field expected "$r"); del=$(field delivered "$r"); pubd=$(field published "$r")

@@ -32,7 +32,6 @@ start_watchdog "${MAX_SECONDS:-1200}"
 build_tools || exit 1
 check_quiet
 have_herald || { note "bench: no herald binary ($HERALD): build it with make herald"; exit 1; }
-NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 mkdir -p "$TMP/www"
 yes 'herald static benchmark line.' | head -c 1024 >"$TMP/www/1k.txt"
 chmod -R a+rX "$TMP/www"
@@ -52,19 +51,9 @@ start() {
     PORT=$(free_port)
     mkdir -p "$TMP/$name$t"
     if [ "$name" = nginx ]; then
-        cat >"$TMP/$name$t/nginx.conf" <<EOF
-load_module $NCHAN_MODULE;
-worker_processes $t;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $TMP/$name$t/nginx.pid;
-error_log $TMP/$name$t/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
+        nginx_conf "$TMP/$name$t" "$t" <<EOF
     sendfile on;
     default_type text/plain;
-    client_body_temp_path $TMP/$name$t/client_body;
     nchan_message_buffer_length 2000;
     server {
         listen 127.0.0.1:$PORT;
@@ -74,7 +63,6 @@ http {
             nchan_subscriber websocket; nchan_channel_id \$1; nchan_subscriber_first_message newest;
         }
     }
-}
 EOF
         taskset -c "$scpu" nginx -c "$TMP/$name$t/nginx.conf" -p "$TMP/$name$t/" \
             -e "$TMP/$name$t/error.log" >"$TMP/$name$t/out.log" 2>&1 &

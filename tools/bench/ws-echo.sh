@@ -81,25 +81,13 @@ EOF
         start_server herald "$TMP/herald.log" "$HERALD" -c "$TMP/herald-echo.conf"
         URL=ws://127.0.0.1:$port/echo ;;
     nchan)
-        mkdir -p "$TMP/nchan"
-        cat >"$TMP/nchan/nginx.conf" <<EOF
-load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $TMP/nchan/nginx.pid;
-error_log $TMP/nchan/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nchan/client_body;
+        nginx_conf "$TMP/nchan" 1 <<EOF
     server {
         listen 127.0.0.1:$port;
         location ~ ^/ws/(.+)\$ { nchan_subscriber websocket; nchan_channel_id \$1; }
     }
-}
 EOF
-        start_server nchan "$TMP/nchan/out.log" nginx -c "$TMP/nchan/nginx.conf" -p "$TMP/nchan/" -e "$TMP/nchan/error.log"
+        start_nginx nchan "$TMP/nchan"
         URL=ws://127.0.0.1:$port/ws/idle ;;
     esac
     PID=$SERVER_PID
