@@ -18,7 +18,8 @@ before(async () => {
     edit: (t) => {
       let text = addToHttp(t, CHANNELS.map((c) => `channel ${c} { buffer 100; }`).join('\n    '));
       // A publishing multiplexed route beside the shipped subscribe-only one.
-      return text.replace(/(location = \/status)/, 'location = /muxpub { push websocket; multiplex on; publish on; }\n        $1');
+      return text.replace(/(location = \/status)/, 'location = /muxpub { push websocket; multiplex on; publish on; }\n        ' +
+        'location = /lpq { push long-polling; channel $arg_channels; }\n        $1');
     },
   });
   herald.defaults.base = srv.origin;
@@ -96,3 +97,27 @@ for (const strategy of ['websocket', 'long-polling', 'polling']) {
     });
   });
 }
+
+describe('connect with a query route', () => {
+  test('{channels} in a route takes the list (channel $arg_channels)', async () => {
+    const conn = herald.connect({ strategy: 'long-polling', routes: { 'long-polling': '/lpq?channels={channels}' } });
+    const got = {};
+    follow(conn, got, 'n_a');
+    follow(conn, got, 'n_c');
+    try {
+      await waitFor(() => conn.state === 'open', { timeout: 5000, what: 'open' });
+      await sleep(300);
+      const tag = `query-${Date.now()}`;
+      await srv.publish('n_c', `${tag} c`);
+      await srv.publish('n_b', `${tag} b`);
+      await srv.publish('n_a', `${tag} a`);
+      await waitFor(() => (got.n_a || []).some((m) => m[0] === `${tag} a`), { timeout: 5000, what: 'n_a' });
+      await sleep(200);
+      assert.deepEqual(got.n_c.filter((m) => m[0].startsWith(tag)), [[`${tag} c`, 'n_c']]);
+      assert.deepEqual(got.n_a.filter((m) => m[0].startsWith(tag)), [[`${tag} a`, 'n_a']]);
+      assert.equal(got.n_b, undefined);
+    } finally {
+      conn.close();
+    }
+  });
+});
