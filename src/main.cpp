@@ -163,6 +163,8 @@ private:
     }
     void upgrade();
     void upgraded(pid_t pid);
+    void hand_over_connections(UniqueFd channel);
+    void send_handed(UniqueFd fd, net::LiveState&& st);
     void notify(const std::string& state);
 
     Options opts_;
@@ -179,6 +181,12 @@ private:
     std::vector<std::vector<UniqueFd>> held_;  // by listener index: the master's copies
     std::unique_ptr<app::Process> proc_;
     std::unique_ptr<app::UpgradeChild> upgrade_;  // while a new process is starting
+    // The old process of an upgrade: the socket the live connections go over, and counts.
+    UniqueFd handing_;
+    std::size_t handed_ = 0, hand_failed_ = 0;
+    // The new process: the old one's connections as they come.
+    std::unique_ptr<app::ConnectionReceiver> receiver_;
+    std::size_t next_worker_ = 0;
     bool handed_over_ = false;                     // a new process serves: keep quiet to systemd
     push::WorkerId broker_worker_ = 0;  // this loop at the broker (clock publishes)
     std::vector<Timer> clocks_;
@@ -364,10 +372,28 @@ int Master::run() {
     HERALD_NOTICE("herald/%s started: %zu worker thread%s", HERALD_VERSION, n, n == 1 ? "" : "s");
     if (handover) {
         // The old process names this one to systemd (MAINPID) and in the pid file.
-        if (auto ec = app::confirm_handover(*handover))
+        if (auto ec = app::confirm_handover(*handover)) {
             HERALD_ERROR("upgrade: confirming to process %ld failed: %s", handover->from,
                          ec.message().c_str());
-        else HERALD_NOTICE("upgrade: serving; process %ld lets go", handover->from);
+        } else {
+            HERALD_NOTICE("upgrade: serving; process %ld lets go", handover->from);
+            // Its live connections follow, each to the next worker in turn.
+            receiver_ = std::make_unique<app::ConnectionReceiver>(
+                loop_, std::move(handover->channel),
+                [this](UniqueFd fd, net::LiveState&& st) {
+                    workers_[next_worker_++ % workers_.size()]->post_adopt(std::move(fd),
+                                                                          std::move(st));
+                },
+                [this](std::size_t taken, const std::string& why) {
+                    if (why.empty())
+                        HERALD_NOTICE("upgrade: took over %zu connection%s", taken,
+                                      taken == 1 ? "" : "s");
+                    else
+                        HERALD_ERROR("upgrade: took over %zu connection%s, then %s", taken,
+                                     taken == 1 ? "" : "s", why.c_str());
+                    loop_.defer([this] { receiver_.reset(); });
+                });
+        }
     } else {
         notify("READY=1");
     }
@@ -490,10 +516,46 @@ void Master::upgraded(pid_t pid) {
                      ec.message().c_str());
     notify("MAINPID=" + std::to_string(pid));
     handed_over_ = true;
-    loop_.defer([this] {
+    auto channel = std::make_shared<UniqueFd>(upgrade_->take_channel());
+    loop_.defer([this, channel] {
         upgrade_.reset();
-        stop(true);
+        if (*channel && app::peer_still_reads(channel->get())) hand_over_connections(std::move(*channel));
+        else stop(true);  // a new process that takes no connections: ours end the graceful way
     });
+}
+
+// The new process serves: every live connection moves to it at its next clean point (the
+// workers hand them here, this thread sends them); what cannot move ends the graceful way.
+void Master::hand_over_connections(UniqueFd channel) {
+    stopping_ = true;
+    HERALD_NOTICE("upgrade: handing over the live connections");
+    handing_ = std::move(channel);
+    held_.clear();
+    clocks_.clear();
+    clock_publishes_.clear();
+    collector_ = Timer();
+    for (auto& w : workers_)
+        w->post_hand_over(cfg_->shutdown_timeout, [this](UniqueFd fd, net::LiveState&& st) {
+            auto held = std::make_shared<std::pair<UniqueFd, net::LiveState>>(std::move(fd),
+                                                                              std::move(st));
+            loop_.post([this, held] { send_handed(std::move(held->first), std::move(held->second)); });
+        });
+    check_stopped();
+}
+
+void Master::send_handed(UniqueFd fd, net::LiveState&& st) {
+    if (handing_) {
+        if (auto ec = app::send_connection(handing_.get(), std::move(st), fd.get())) {
+            HERALD_ERROR("upgrade: sending a connection to the new process failed (%s): the "
+                         "rest are closed",
+                         ec.message().c_str());
+            handing_.reset();
+        } else {
+            ++handed_;
+            return;
+        }
+    }
+    ++hand_failed_;  // the socket closes here: its client resumes
 }
 
 void Master::stop(bool graceful) {
@@ -520,7 +582,19 @@ void Master::check_stopped() {
             stop_poll_ = loop_.add_timer(std::chrono::milliseconds(10), [this] { check_stopped(); });
             return;
         }
-    loop_.stop();
+    // Posted: after every connection the workers posted before they stopped.
+    loop_.post([this] {
+        if (handing_ || handed_ || hand_failed_) {
+            if (handing_) {
+                if (auto ec = app::send_end(handing_.get()))
+                    HERALD_ERROR("upgrade: sending the end record failed (%s)", ec.message().c_str());
+                handing_.reset();
+            }
+            HERALD_NOTICE("upgrade: handed over %zu connection%s (%zu closed)", handed_,
+                          handed_ == 1 ? "" : "s", hand_failed_);
+        }
+        loop_.stop();
+    });
 }
 
 // Settings that belong to the process, not to requests: a reload cannot apply them.

@@ -26,6 +26,44 @@ struct Case {
     Record record;
 };
 
+herald::net::Address address(const char* host, std::uint16_t port) {
+    herald::net::Address a;
+    cr_assert(!herald::net::make_address(host, port, a), "%s", host);
+    return a;
+}
+
+// A connection record with every field set to something its neighbours are not.
+Record connection_record(herald::net::LiveState::Kind kind, bool everything) {
+    Record r;
+    r.type = RecordType::connection;
+    herald::net::LiveState& c = r.conn;
+    c.kind = kind;
+    c.listen_key = "127.0.0.1:8080";
+    c.peer = address("::1", 40001);
+    c.socket_peer = address("10.1.2.3", 65535);
+    if (!everything) return r;
+    c.input = std::string("GET / HTTP/1.1\r\nHost: a\0\xff", 26);
+    c.host = "example.com:8080";
+    c.path = "/sse/news";
+    c.client = std::string("\0\0\0\0\0\0\0\0\0\0\xff\xff\xc0\xa8\x01\x02", 16);
+    c.remote = "192.168.1.2";
+    c.http10 = true;
+    c.keep_alive = false;
+    c.may_publish = false;
+    c.deflate = true;
+    c.origin = "https://app.example";
+    c.strategy = 4;
+    c.channels = "news,chat";
+    c.position = "0a1b2c3d.5f0c2a9e17b4-17,99887766.5f0c2a9e17b4-3";
+    c.format = 1;
+    c.sub = "user-42";
+    c.expires_at = -2;
+    c.callback = "app.push";
+    c.deflate_client_bits = 9;
+    c.deflate_server_bits = 12;
+    return r;
+}
+
 const Case cases[] = {
     {"listener", {RecordType::listener, "127.0.0.1:8080", 4}},
     {"listener v6, one socket", {RecordType::listener, "[::1]:80", 1}},
@@ -39,7 +77,25 @@ const Case cases[] = {
     {"message", {RecordType::message, "", 0, 0, 17, 1765000000123, "text/plain; charset=utf-8",
                  "tick", std::string("hello\0\xff\r\nworld", 14)}},
     {"message, empty fields", {RecordType::message, "", 0, 0, 1, -5, "", "", ""}},
+    {"connection, every field", connection_record(herald::net::LiveState::Kind::stream, true)},
+    {"connection, idle", connection_record(herald::net::LiveState::Kind::idle, false)},
 };
+
+bool same_address(const herald::net::Address& a, const herald::net::Address& b) {
+    return a.length == b.length && a.to_string() == b.to_string();
+}
+
+bool same_connection(const herald::net::LiveState& a, const herald::net::LiveState& b) {
+    return a.kind == b.kind && a.listen_key == b.listen_key && same_address(a.peer, b.peer) &&
+           same_address(a.socket_peer, b.socket_peer) && a.input == b.input && a.host == b.host &&
+           a.path == b.path && a.client == b.client && a.remote == b.remote &&
+           a.http10 == b.http10 && a.keep_alive == b.keep_alive && a.may_publish == b.may_publish &&
+           a.deflate == b.deflate && a.origin == b.origin && a.strategy == b.strategy &&
+           a.channels == b.channels && a.position == b.position && a.format == b.format &&
+           a.sub == b.sub && a.expires_at == b.expires_at && a.callback == b.callback &&
+           a.deflate_client_bits == b.deflate_client_bits &&
+           a.deflate_server_bits == b.deflate_server_bits;
+}
 
 void assert_same(const Case& c, const Record& got, const char* how, std::size_t cut) {
     cr_assert(got.type == c.record.type, "%s (%s %zu): type", c.name, how, cut);
@@ -52,6 +108,8 @@ void assert_same(const Case& c, const Record& got, const char* how, std::size_t 
     cr_assert(got.content_type == c.record.content_type && got.event == c.record.event &&
                   got.data == c.record.data,
               "%s (%s %zu): message fields", c.name, how, cut);
+    cr_assert(same_connection(got.conn, c.record.conn), "%s (%s %zu): connection fields", c.name,
+              how, cut);
 }
 
 std::string header(std::uint16_t version, std::uint16_t type, std::uint32_t length) {
@@ -84,6 +142,9 @@ Test(handover, new_types_are_written_as_version_2) {
                        std::string("\0\0\0\0\0\0\0\1", 8) + std::string("\0\1t\0\0", 5) +
                        std::string("\0\0\0\2xy", 6));
     cr_assert(encode_record({RecordType::listener, "a", 1}).substr(0, 2) == std::string("\0\1", 2));
+    const std::string conn =
+        encode_record(connection_record(herald::net::LiveState::Kind::idle, false));
+    cr_assert(conn.substr(0, 4) == std::string("\0\3\0\7", 4), "connections are version 3");
 }
 
 Test(handover, decodes_whole_bytewise_and_at_every_split, .timeout = 2.0) {
@@ -139,7 +200,7 @@ Test(handover, consumes_one_record_of_several) {
 // length from there on: the reader never waits for a body it cannot read.
 Test(handover, refuses_other_versions_at_every_length) {
     GuardedBuffer g;
-    for (std::uint16_t version : {std::uint16_t{0}, std::uint16_t{3}, std::uint16_t{0xffff}}) {
+    for (std::uint16_t version : {std::uint16_t{0}, std::uint16_t{4}, std::uint16_t{0xffff}}) {
         const std::string in = header(version, 4, 4) + std::string(4, '\0');
         for (std::size_t n = 2; n <= in.size(); ++n) {
             Record got;
@@ -158,7 +219,10 @@ Test(handover, refuses_bad_headers_and_bodies) {
     };
     const Bad bad[] = {
         {"type 0", header(1, 0, 4) + std::string(4, '\0'), RecordError::type},
-        {"type 7", header(2, 7, 4) + std::string(4, '\0'), RecordError::type},
+        {"type 8", header(3, 8, 4) + std::string(4, '\0'), RecordError::type},
+        {"connection written as version 2", header(2, 7, 4) + std::string(4, '\0'), RecordError::type},
+        {"connection too long", header(3, 7, herald::app::max_handover_connection + 1),
+         RecordError::length},
         {"channel written as version 1", header(1, 5, 4) + std::string(4, '\0'), RecordError::type},
         {"message written as version 1", header(1, 6, 28) + std::string(28, '\0'), RecordError::type},
         {"channel too long", header(2, 5, 4097), RecordError::length},
@@ -185,6 +249,60 @@ Test(handover, refuses_bad_headers_and_bodies) {
         cr_assert(r.status == ParseStatus::error && r.error == b.want, "%s: %s", b.name,
                   herald::app::to_string(r.error));
     }
+}
+
+// A connection record's body refused field by field: each bad form is a valid record with one
+// byte or length changed.
+Test(handover, refuses_bad_connection_bodies) {
+    const std::string good =
+        encode_record(connection_record(herald::net::LiveState::Kind::stream, true));
+    const std::string body = good.substr(herald::app::handover_header_size);
+    auto with = [&](std::size_t at, char byte) {
+        std::string b = body;
+        b[at] = byte;
+        return header(3, 7, static_cast<std::uint32_t>(b.size())) + b;
+    };
+    const std::size_t peer_len = 1 + 2 + 14;  // after kind and the listen key
+    GuardedBuffer g;
+    const std::pair<const char*, std::string> bad[] = {
+        {"kind 0", with(0, 0)},
+        {"kind 5", with(0, 5)},
+        {"peer address longer than a sockaddr", with(peer_len, 29)},
+        {"server window 16", with(body.size() - 1, 16)},
+        {"client window 7", with(body.size() - 2, 7)},
+        {"a byte short", header(3, 7, static_cast<std::uint32_t>(body.size() - 1)) +
+                             body.substr(0, body.size() - 1)},
+        {"a byte over", header(3, 7, static_cast<std::uint32_t>(body.size() + 1)) + body + "x"},
+    };
+    for (const auto& [name, input] : bad) {
+        Record got;
+        RecordResult r = decode_record(g.place(input), got);
+        cr_assert(r.status == ParseStatus::error && r.error == RecordError::body, "%s: %s", name,
+                  herald::app::to_string(r.error));
+    }
+    Record got;
+    cr_assert(decode_record(g.place(good), got).status == ParseStatus::done);
+}
+
+// The input a connection record carries is bounded: past max_handover_input it does not fit
+// (the connection is ended the graceful way instead), nor does a field past 65535 bytes.
+Test(handover, connection_record_bounds) {
+    herald::net::LiveState st;
+    st.input.assign(herald::app::max_handover_input, 'x');
+    cr_assert(herald::app::fits_connection_record(st));
+    Record r;
+    r.type = RecordType::connection;
+    r.conn = st;
+    Record got;
+    const std::string in = encode_record(r);
+    cr_assert(decode_record(in, got).status == ParseStatus::done && got.conn.input == st.input);
+    st.input.push_back('x');
+    cr_assert(!herald::app::fits_connection_record(st));
+    st.input.clear();
+    st.position.assign(0x10000, '1');
+    cr_assert(!herald::app::fits_connection_record(st));
+    st.position.pop_back();
+    cr_assert(herald::app::fits_connection_record(st));
 }
 
 // The bounds of one message record: type and event names up to 65535 bytes, the body up to

@@ -16,6 +16,14 @@
 //                 a channel's life and newest id; `count` message records follow
 //   message (6)   u64 id | i64 published_at_ms | u16 type_length | type | u16 event_length |
 //                 event | u32 data_length | data       one buffered message, oldest first
+// Version 3 adds live connections, sent after the new process's `ready`, each with its socket
+// (one fd), then a second `end`:
+//   connection (7) u8 kind | str16 listen_key | addr peer | addr socket_peer | str32 input |
+//                  str16 host | str16 path | str16 client | str16 remote | u8 flags |
+//                  str16 origin | u8 strategy | str16 channels | str16 position | u8 format |
+//                  str16 sub | u64 expires_at | str16 callback | u8 client_bits |
+//                  u8 server_bits           (net::LiveState; addr = u8 length | sockaddr bytes,
+//                  flags: 1 http10, 2 keep_alive, 4 may_publish, 8 deflate)
 #pragma once
 
 #include <cstddef>
@@ -24,14 +32,18 @@
 #include <string_view>
 
 #include "core/parse_status.hpp"
+#include "net/live_state.hpp"
 
 namespace herald::app {
 
 // The newest version this binary writes; it reads every version from 1 to this one.
-inline constexpr std::uint16_t handover_version = 2;
+inline constexpr std::uint16_t handover_version = 3;
 inline constexpr std::size_t handover_header_size = 8;
 inline constexpr std::size_t max_handover_body = 4096;  // a listen key or a path, with lengths
 inline constexpr std::size_t max_handover_fds = 128;    // per record (Linux takes 253 at most)
+// A connection record: its unconsumed input (at most max_handover_input) and short fields.
+inline constexpr std::size_t max_handover_input = 128 * 1024;
+inline constexpr std::size_t max_handover_connection = max_handover_input + 8 * 65536;
 // A message record's body: a message of up to 1 GiB with its fields. Larger messages are not
 // handed over (the channel then starts its handed buffer after the last of them).
 inline constexpr std::size_t max_handover_message = (std::size_t{1} << 30) + 4096;
@@ -39,7 +51,7 @@ inline constexpr std::size_t max_handover_message = (std::size_t{1} << 30) + 409
 inline constexpr const char* handover_env = "HERALD_UPGRADE_FD";
 
 enum class RecordType : std::uint16_t {
-    listener = 1, pid_file = 2, end = 3, ready = 4, channel = 5, message = 6
+    listener = 1, pid_file = 2, end = 3, ready = 4, channel = 5, message = 6, connection = 7
 };
 
 struct Record {
@@ -51,7 +63,12 @@ struct Record {
     std::uint64_t id = 0;     // channel: last_id; message: its id
     std::int64_t time_ms = 0; // message: published at, ms since 1970
     std::string content_type{}, event{}, data{};  // message
+    net::LiveState conn{};    // connection
 };
+
+// Whether a connection's state fits a record: its input within max_handover_input, every
+// other string within 65535 bytes.
+bool fits_connection_record(const net::LiveState& st) noexcept;
 
 enum class RecordError : std::uint8_t { none, version, type, length, body };
 const char* to_string(RecordError e) noexcept;

@@ -18,6 +18,7 @@
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "net/live_state.hpp"
 #include "push/broker.hpp"
 
 namespace herald::app {
@@ -79,6 +80,9 @@ public:
 
     pid_t pid() const noexcept { return pid_; }
     void on_ready(const ReadyEvent& ev) noexcept override;
+    // After ready: the upgrade socket (blocking again), to hand over the live connections
+    // (send_connection, then send_end). Invalid if already taken or failed.
+    UniqueFd take_channel() noexcept;
 
 private:
     // Stops listening to the process and reaps it (SIGKILL now, or after reap_grace), then
@@ -127,7 +131,40 @@ UniqueFd take_handover_channel();
 // `timeout`). Throws std::runtime_error saying what went wrong.
 Handover receive_handover(UniqueFd channel, Duration timeout = handover_receive_timeout);
 
-// Tells the old process that this one serves (the `ready` record), then closes the socket.
+// Tells the old process that this one serves (the `ready` record). h.channel stays open for
+// the live connections that follow (ConnectionReceiver); it is closed if the send failed.
 [[nodiscard]] std::error_code confirm_handover(Handover& h);
+
+// ---- Live connections, after `ready` (version 3) ----
+// The old side: whether the new process still reads the socket (a version-2 binary closes it
+// after `ready`: its connections are then ended the graceful way instead).
+bool peer_still_reads(int sock) noexcept;
+// One `connection` record with its socket (blocking, bounded by the socket's SO_SNDTIMEO).
+[[nodiscard]] std::error_code send_connection(int sock, net::LiveState&& st, int fd);
+// The second `end`: every connection was sent.
+[[nodiscard]] std::error_code send_end(int sock);
+
+// The new side: reads `connection` records on `loop` (non-blocking) and gives each, with its
+// socket, to `taken`; at the `end` record, end of stream or a bad record, calls done(count,
+// why) once (why empty after `end`) and closes the socket. Main thread.
+class ConnectionReceiver final : public IoHandler {
+public:
+    using Taken = std::function<void(UniqueFd, net::LiveState&&)>;
+    ConnectionReceiver(EventLoop& loop, UniqueFd channel, Taken taken,
+                       std::function<void(std::size_t, const std::string&)> done);
+    void on_ready(const ReadyEvent& ev) noexcept override;
+    bool done() const noexcept { return !channel_; }
+
+private:
+    void finish(const std::string& why) noexcept;
+
+    UniqueFd channel_;
+    Watch watch_;
+    std::string in_;
+    std::vector<UniqueFd> arrived_;
+    std::size_t count_ = 0;
+    Taken taken_;
+    std::function<void(std::size_t, const std::string&)> done_;
+};
 
 } // namespace herald::app

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "app/auth_request.hpp"
@@ -64,6 +65,14 @@ public:
     void post_graceful_stop(Clock::duration timeout);
     // Any thread: close everything now and exit.
     void post_fast_stop();
+    // Any thread, binary upgrade (old process): stop accepting and hand every connection to
+    // `hand` (called on this worker's thread with a duplicate of its socket and its state) as
+    // soon as it reaches a clean point (net::Handing); what cannot move, or has not by
+    // `timeout`, ends the graceful way. Exits when no connection is left.
+    using HandOff = std::function<void(UniqueFd, net::LiveState&&)>;
+    void post_hand_over(Clock::duration timeout, HandOff hand);
+    // Any thread, binary upgrade (new process): serve a connection the old process handed over.
+    void post_adopt(UniqueFd fd, net::LiveState&& st);
 
     // Loop-thread API for sessions and strategies.
     EventLoop& loop() noexcept { return loop_; }
@@ -97,6 +106,9 @@ public:
 private:
     void apply_config(std::shared_ptr<const http::Router> routes);
     void check_idle_exit();
+    void hand_round();
+    void end_gracefully(net::Connection& c);
+    void adopt(UniqueFd fd, net::LiveState& st);
 
     std::size_t index_;
     EventLoop loop_;
@@ -123,6 +135,9 @@ private:
     std::atomic<bool> loop_done_{false};
     Timer stop_deadline_;
     Timer idle_check_;
+    HandOff hand_;                                 // a binary upgrade's hand-over, while it runs
+    Timer hand_round_;
+    std::unordered_set<const net::Connection*> ending_;  // told on_shutdown() during a hand-over
 };
 
 } // namespace herald::app

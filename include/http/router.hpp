@@ -47,6 +47,12 @@ public:
     // realpath() of a location's root ("" when it has none).
     const std::string& real_root(const config::LocationConf& loc) const noexcept;
 
+    // The listen key of listener i ("" for a closed one or out of range), and the index of
+    // the listener with that key (npos when none): a binary upgrade names listeners by key.
+    const std::string& listener_key(std::size_t listener) const noexcept;
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    std::size_t listener_of(std::string_view key) const noexcept;
+
     // "host:port" as configured: the name of a listen address (main binds one socket set per key).
     static std::string listen_key(const config::ListenConf& l);
 
@@ -65,6 +71,7 @@ private:
     // By listener index: indexes into servers_ of the servers listening there, default first.
     std::vector<std::vector<std::size_t>> by_listener_;
     std::vector<bool> proxy_protocol_;  // by listener index
+    std::vector<std::string> listeners_;  // listen keys by listener index
     std::unordered_map<const config::LocationConf*, std::string> real_roots_;
     std::string empty_;
 };

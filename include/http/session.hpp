@@ -36,6 +36,9 @@ public:
     // The connection closed: stop every callback (subscriptions, timers) at once. The object
     // itself is destroyed after the current dispatch.
     virtual void cancel() noexcept {}
+    // A binary upgrade (net::Session::hand_over): fill the push part of st and freeze, or say
+    // later / never. Default: never (the response ends the graceful way).
+    virtual net::Handing hand_over(net::LiveState&) noexcept { return net::Handing::never; }
 };
 
 // Adds Access-Control-Allow-Origin (plus Expose-Headers, and Vary: Origin unless "*") for
@@ -52,6 +55,17 @@ public:
     void on_peer_closed() noexcept override;
     void on_close() noexcept override;
     void on_shutdown() noexcept override;  // graceful stop: end the response, close after it
+    // A binary upgrade: between requests (idle), or with a held or streamed response that can
+    // move (Responder::hand_over); later while a request is read or answered.
+    net::Handing hand_over(net::LiveState& st) noexcept override;
+
+    // The new process of a binary upgrade: takes over a held or streamed response the old one
+    // began (st.kind held or stream, or websocket before its endpoint is rebuilt): routes
+    // st.host and st.path again under the current config and restores the client and the
+    // connection's HTTP state, with no request parsed. For stream and websocket the head
+    // went out already: an answer given now (respond*) closes the connection instead.
+    // Returns false, changing nothing, when no location matches any more.
+    bool adopt(const net::LiveState& st);
 
     // ---- For the handler of the current request (valid during dispatch only) ----
     // After a held or streamed response is dispatched, the parser (and its Request, ~6 KB) is
@@ -59,6 +73,8 @@ public:
     // they keep past dispatch.
     const Request& request() const noexcept;
     std::string_view path() const noexcept { return path_; }    // decoded, normalised
+    // The Host the request was routed with (kept past dispatch for a held or streamed one).
+    std::string_view host() const noexcept { return parser_ ? request().host : held_host_; }
     const config::LocationConf& location() const noexcept { return *loc_; }
     const std::shared_ptr<const Router>& routes() const noexcept { return routes_; }
     std::string_view body() const noexcept { return body_.body(); }
@@ -156,6 +172,9 @@ private:
     IpBytes client_{};
     bool remote_replaced_ = false;           // client_, remote_: not the connection's address
     std::string referer_, user_agent_;       // copies for the access log (only when enabled)
+    std::string held_host_;                  // the Host a held or streamed response was routed with
+    std::string adopted_origin_;             // the CORS answer of a response taken over (adopt)
+    bool mid_response_ = false;              // adopted after the head went out: no answer fits
     Timer timer_;
 };
 

@@ -13,6 +13,7 @@
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
 #include "net/addr_limiter.hpp"
+#include "net/live_state.hpp"
 #include "net/output_queue.hpp"
 #include "net/socket.hpp"
 
@@ -36,6 +37,9 @@ public:
     virtual void on_close() noexcept {}
     // Graceful shutdown: finish what is in flight, end streams cleanly, then close.
     virtual void on_shutdown() noexcept;
+    // A binary upgrade asks whether the connection can move to the new process now (see
+    // Handing); on `ready` the session filled its part of st and is frozen. Default: never.
+    virtual Handing hand_over(LiveState& st) noexcept;
     Connection& connection() noexcept { return conn_; }
 
 protected:
@@ -73,6 +77,19 @@ public:
     void close_after_flush() noexcept;
     // Write stalls longer than this (no byte accepted by the socket) close the connection.
     void set_send_timeout(Clock::duration d) noexcept { send_timeout_ = d; }
+
+    // A binary upgrade: asks the session (Session::hand_over); `ready` only once the session is
+    // frozen and every queued byte is written (until then `later`, with reading paused). On
+    // ready st has the addresses, listener and unconsumed input too, and take_socket() gives
+    // the socket to send.
+    Handing hand_over(LiveState& st) noexcept;
+    // A duplicate of the socket for the new process, then this connection closes (the client
+    // sees nothing: the socket lives on in the duplicate). Invalid if dup() failed (closed too).
+    UniqueFd take_socket() noexcept;
+    // The new process: input the old one had read and not consumed, offered to the session
+    // as if just read (call after start()).
+    void preload(std::string_view input);
+    void set_socket_peer(const Address& a) noexcept { socket_peer_ = a; }
 
     // closing(): close() or close_after_flush() was called (any state but open).
     bool closing() const noexcept { return state_ != State::open; }

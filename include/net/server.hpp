@@ -35,6 +35,13 @@ public:
     void close_listeners() noexcept;
     int listener_fd(std::size_t index) const noexcept;
 
+    // A connection the process before a binary upgrade handed over (net/live_state.hpp): added
+    // as if accepted on `listener`, with its addresses, started with the session make_session
+    // builds for it (the caller then offers st.input: Connection::preload). Returns it, or
+    // null (the socket closed) past worker_connections.
+    Connection* adopt(UniqueFd fd, const LiveState& st, std::size_t listener,
+                      const SessionFactory& make_session);
+
     // Calls fn for every live connection (shutdown, reload). fn may close connections.
     void for_each_connection(const std::function<void(Connection&)>& fn);
     // Closes every connection now (fast shutdown).
@@ -58,6 +65,7 @@ public:
 private:
     class Listener;
     void on_acceptable(Listener& l) noexcept;
+    Connection& add(UniqueFd fd, const Address& peer, std::size_t listener);
     void shed_backlog(Listener& l) noexcept;
     void end_of_iteration() noexcept;
     void ensure_end_of_iteration() noexcept;

@@ -89,6 +89,11 @@ public:
         sub.reset();
         admission_.reset();
     }
+    // Stopped for a binary upgrade: it goes on in the new process (no leave reported).
+    void hand_over() noexcept {
+        stop();
+        presence_.release();
+    }
 
 private:
     LegOwner& owner_;

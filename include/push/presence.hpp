@@ -12,7 +12,9 @@ namespace herald::push {
 struct Target;
 
 // RAII: made when a subscriber starts receiving (a stream began, a long-poll is held, a
-// WebSocket subscribed), reports the join then; destroying it reports the leave. Inactive
+// WebSocket subscribed), reports the join then; destroying it reports the leave. A subscriber
+// that moves in a binary upgrade is one presence across both processes: the old one drops it
+// without a leave (release()), the new one takes it without a join (Target::handed). Inactive
 // (and free) when the location has neither hook. Move-only; lives in the subscriber object,
 // on its worker's thread, and must be destroyed before the PushHost.
 class Presence {
@@ -31,6 +33,8 @@ public:
     Presence& operator=(const Presence&) = delete;
     ~Presence() { reset(); }
     void reset() noexcept;
+    // The subscriber moved to the new process of a binary upgrade: no leave is reported.
+    void release() noexcept { host_ = nullptr; }
 
 private:
     PushHost* host_ = nullptr;

@@ -14,6 +14,7 @@
 #include "push/broker.hpp"
 #include "push/host.hpp"
 #include "push/resume.hpp"
+#include "net/live_state.hpp"
 
 namespace herald::http {
 class HttpSession;
@@ -45,7 +46,18 @@ struct Target {
     // A `multiplex on;` WebSocket under a token rule: the token's claims, checked for each
     // channel at each subscribe (and publish, with `auth_jwt ... publish`). Empty without a rule.
     std::optional<auth::JwtClaims> claims;
+    // A response the process before a binary upgrade began (net/live_state.hpp): its head and
+    // preamble went out there, so a stream continues without them, from since / list_since
+    // (what was delivered). callback: an iframe stream's.
+    bool handed = false;
+    std::string callback;
 };
+
+// The channel, or the list joined with commas (log lines, a binary upgrade's record).
+std::string channel_label(const Target& t);
+
+// The resume text of a position: "EPOCH-SEQ", or "0" (the current life's start) for epoch 0.
+std::string position_text(std::uint64_t epoch, std::uint64_t seq);
 
 // Splits a comma-separated channel list. Every entry must be a valid channel name (no empty
 // entry, no spaces), none twice, at most max of them. On error returns false, out is left
@@ -106,11 +118,19 @@ public:
 
 const Strategy& make_strategy(config::PushStrategy s);
 
+// The new process of a binary upgrade: serves a connection the old one handed over (st.kind
+// held, stream or websocket; s already adopted it: HttpSession::adopt) with the strategy of
+// its location, from what was delivered (st.position), without asking access again (the old
+// process admitted it; the token's sub and expiry still apply). A location whose strategy
+// changed, or a record that does not parse, closes the connection: its client resumes.
+void adopt_handed(PushHost& h, http::HttpSession& s, const net::LiveState& st);
+
 // Implemented by the strategy files, used only by make_strategy().
 const Strategy& polling_strategy();
 const Strategy& long_polling_strategy();
 const Strategy& iframe_strategy();
 const Strategy& sse_strategy();
 const Strategy& websocket_strategy();
+void adopt_websocket(PushHost& h, http::HttpSession& s, Target& t, const net::LiveState& st);
 
 } // namespace herald::push

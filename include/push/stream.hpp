@@ -47,8 +47,13 @@ public:
     void leg_message(std::size_t i, const std::shared_ptr<const Message>& m) noexcept override;
     void leg_closed(std::size_t i) noexcept override;
     void leg_reset(std::size_t i) noexcept override;
+    // A binary upgrade: once every channel is subscribed, stops (no more deliveries) and
+    // describes the stream: its channel(s) and what was delivered.
+    net::Handing hand_over(net::LiveState& st) noexcept override;
 
 protected:
+    // What the new process needs beyond the Target (the iframe's callback).
+    virtual void describe(net::LiveState&) const {}
     // The first bytes of the body (SSE retry field, iframe HTML preamble).
     virtual std::string preamble() const = 0;
     // The bytes of the "messages were missed" signal; missed is missed_json().
@@ -88,6 +93,9 @@ private:
     Target t_;
     bool chunked_;
     bool ended_ = false;
+    bool handed_ = false;  // frozen for a binary upgrade
+    // One channel: the position of the last message queued (or the newest id when subscribed).
+    std::uint64_t epoch_ = 0, seq_ = 0;
     std::uint64_t limit_;
     Timer keepalive_;
     Presence presence_; // reports the leave after the unsubscribe

@@ -29,6 +29,9 @@ public:
     virtual void on_drained(WsSession&) noexcept {}
     // The session is ending (any reason); release subscriptions.
     virtual void on_close() noexcept {}
+    // A binary upgrade (net::Session::hand_over): fill st's push part and freeze, or say later
+    // / never. Default: never (closed with 1001, the client resumes).
+    virtual net::Handing hand_over(net::LiveState&) noexcept { return net::Handing::never; }
 };
 
 struct SessionLimits {
@@ -84,6 +87,9 @@ public:
     void on_peer_closed() noexcept override;
     void on_close() noexcept override;
     void on_shutdown() noexcept override;
+    // Between messages, not closing: the endpoint's answer, with the negotiated deflate
+    // parameters (no context takeover: no window to move). Frozen: no more pings.
+    net::Handing hand_over(net::LiveState& st) noexcept override;
 
 private:
     void on_message(Opcode op, std::string_view payload) override;

@@ -2,6 +2,7 @@
 #include "app/handover.hpp"
 
 #include <cassert>
+#include <cstring>
 
 namespace herald::app {
 namespace {
@@ -43,6 +44,7 @@ bool carries_name(RecordType t) { return t == RecordType::listener || t == Recor
 
 // The first version that has the type: what it is written with, and the oldest it is read in.
 std::uint32_t version_of(RecordType t) {
+    if (t == RecordType::connection) return 3;
     return t == RecordType::channel || t == RecordType::message ? 2 : 1;
 }
 
@@ -50,7 +52,38 @@ std::uint32_t version_of(RecordType t) {
 constexpr std::size_t message_fixed = 8 + 8 + 2 + 2 + 4;
 
 std::size_t body_limit(RecordType t) {
+    if (t == RecordType::connection) return max_handover_connection;
     return t == RecordType::message ? max_handover_message : max_handover_body;
+}
+
+void put_address(std::string& out, const net::Address& a) {
+    const auto n = static_cast<std::size_t>(a.length);
+    out.push_back(static_cast<char>(n));
+    out.append(reinterpret_cast<const char*>(&a.storage), n);
+}
+
+enum ConnFlags : std::uint8_t { http10 = 1, keep_alive = 2, may_publish = 4, deflate = 8 };
+
+void encode_connection(std::string& body, const net::LiveState& c) {
+    body.push_back(static_cast<char>(c.kind));
+    put_string16(body, c.listen_key);
+    put_address(body, c.peer);
+    put_address(body, c.socket_peer);
+    put32(body, static_cast<std::uint32_t>(c.input.size()));
+    body += c.input;
+    for (const std::string* s : {&c.host, &c.path, &c.client, &c.remote}) put_string16(body, *s);
+    body.push_back(static_cast<char>((c.http10 ? http10 : 0) | (c.keep_alive ? keep_alive : 0) |
+                                     (c.may_publish ? may_publish : 0) | (c.deflate ? deflate : 0)));
+    put_string16(body, c.origin);
+    body.push_back(static_cast<char>(c.strategy));
+    put_string16(body, c.channels);
+    put_string16(body, c.position);
+    body.push_back(static_cast<char>(c.format));
+    put_string16(body, c.sub);
+    put64(body, static_cast<std::uint64_t>(c.expires_at));
+    put_string16(body, c.callback);
+    body.push_back(static_cast<char>(c.deflate_client_bits));
+    body.push_back(static_cast<char>(c.deflate_server_bits));
 }
 
 // Reads the fields of a body in order; any read past the end makes ok() false.
@@ -62,6 +95,15 @@ public:
     std::string_view str16() {
         const std::size_t n = take(2) ? get16(b_, at_ - 2) : 0;
         return take(n) ? b_.substr(at_ - n, n) : std::string_view();
+    }
+    std::uint8_t u8() { return take(1) ? static_cast<std::uint8_t>(b_[at_ - 1]) : 0; }
+    bool address(net::Address& a) {
+        const std::size_t n = u8();
+        if (n > sizeof a.storage || !take(n)) return ok_ = false;
+        a = net::Address{};
+        std::memcpy(&a.storage, b_.data() + at_ - n, n);
+        a.length = static_cast<socklen_t>(n);
+        return true;
     }
     std::string_view str32() {
         const std::size_t n = take(4) ? get32(b_, at_ - 4) : 0;
@@ -81,7 +123,39 @@ private:
 };
 
 // The body of a record whose header was valid: false if its fields do not fill it exactly.
+bool decode_connection(std::string_view body, net::LiveState& c) {
+    BodyReader r(body);
+    const std::uint8_t kind = r.u8();
+    if (kind < static_cast<std::uint8_t>(net::LiveState::Kind::idle) ||
+        kind > static_cast<std::uint8_t>(net::LiveState::Kind::websocket))
+        return false;
+    c.kind = static_cast<net::LiveState::Kind>(kind);
+    c.listen_key.assign(r.str16());
+    if (!r.address(c.peer) || !r.address(c.socket_peer)) return false;
+    c.input.assign(r.str32());
+    if (c.input.size() > max_handover_input) return false;
+    for (std::string* s : {&c.host, &c.path, &c.client, &c.remote}) s->assign(r.str16());
+    const std::uint8_t flags = r.u8();
+    c.http10 = flags & http10;
+    c.keep_alive = flags & keep_alive;
+    c.may_publish = flags & may_publish;
+    c.deflate = flags & deflate;
+    c.origin.assign(r.str16());
+    c.strategy = r.u8();
+    c.channels.assign(r.str16());
+    c.position.assign(r.str16());
+    c.format = r.u8();
+    c.sub.assign(r.str16());
+    c.expires_at = static_cast<std::int64_t>(r.u64());
+    c.callback.assign(r.str16());
+    c.deflate_client_bits = r.u8();
+    c.deflate_server_bits = r.u8();
+    return r.done() && (!c.deflate || (c.deflate_client_bits >= 8 && c.deflate_client_bits <= 15 &&
+                                       c.deflate_server_bits >= 8 && c.deflate_server_bits <= 15));
+}
+
 bool decode_body(RecordType type, std::string_view body, Record& out) {
+    if (type == RecordType::connection) return decode_connection(body, out.conn);
     if (type == RecordType::channel) {
         BodyReader r(body);
         out.name.assign(r.str16());
@@ -122,6 +196,14 @@ bool fits_message_record(std::string_view content_type, std::string_view event,
            message_fixed + content_type.size() + event.size() + data_size <= max_handover_message;
 }
 
+bool fits_connection_record(const net::LiveState& c) noexcept {
+    if (c.input.size() > max_handover_input) return false;
+    for (const std::string* s : {&c.listen_key, &c.host, &c.path, &c.client, &c.remote, &c.origin,
+                                 &c.channels, &c.position, &c.sub, &c.callback})
+        if (s->size() > 0xffff) return false;
+    return true;
+}
+
 const char* to_string(RecordError e) noexcept {
     switch (e) {
     case RecordError::none: return "no error";
@@ -135,7 +217,10 @@ const char* to_string(RecordError e) noexcept {
 
 std::string encode_record(const Record& r) {
     std::string body;
-    if (r.type == RecordType::channel) {
+    if (r.type == RecordType::connection) {
+        assert(fits_connection_record(r.conn));
+        encode_connection(body, r.conn);
+    } else if (r.type == RecordType::channel) {
         assert(r.name.size() + 22 <= max_handover_body);
         put_string16(body, r.name);
         put64(body, r.epoch);
@@ -176,7 +261,7 @@ RecordResult decode_record(std::string_view in, Record& out) {
     if (in.size() < 4) return {ParseStatus::need_more, 0, RecordError::none};
     const std::uint32_t type = get16(in, 2);
     if (type < static_cast<std::uint32_t>(RecordType::listener) ||
-        type > static_cast<std::uint32_t>(RecordType::message) ||
+        type > static_cast<std::uint32_t>(RecordType::connection) ||
         version < version_of(static_cast<RecordType>(type)))
         return {ParseStatus::error, 0, RecordError::type};
     if (in.size() < handover_header_size) return {ParseStatus::need_more, 0, RecordError::none};

@@ -235,9 +235,81 @@ void UpgradeChild::on_ready(const ReadyEvent&) noexcept {
     if (r.type != RecordType::ready) return fail("it sent an unexpected record", true);
     watch_ = Watch();
     timer_ = Timer();
-    channel_.reset();
     done_ = true;
-    cb_.ready(pid_);
+    cb_.ready(pid_);  // it may take_channel() to hand over the live connections
+}
+
+UniqueFd UpgradeChild::take_channel() noexcept {
+    if (channel_ && ::fcntl(channel_.get(), F_SETFL, 0) != 0) channel_.reset();  // blocking again
+    return std::move(channel_);
+}
+
+bool peer_still_reads(int sock) noexcept {
+    char c;
+    const ssize_t n = ::recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
+std::error_code send_connection(int sock, net::LiveState&& st, int fd) {
+    Record r;
+    r.type = RecordType::connection;
+    r.conn = std::move(st);
+    const int fds[1] = {fd};
+    return net::send_with_fds(sock, encode_record(r), fds);
+}
+
+std::error_code send_end(int sock) {
+    return net::send_with_fds(
+        sock, encode_record({RecordType::end, "", static_cast<std::uint32_t>(::getpid())}), {});
+}
+
+ConnectionReceiver::ConnectionReceiver(EventLoop& loop, UniqueFd channel, Taken taken,
+                                       std::function<void(std::size_t, const std::string&)> done)
+    : channel_(std::move(channel)), taken_(std::move(taken)), done_(std::move(done)) {
+    std::error_code ec;
+    if (::fcntl(channel_.get(), F_SETFL, O_NONBLOCK) != 0) ec.assign(errno, std::generic_category());
+    if (!ec) watch_ = loop.watch(channel_.get(), Interest::read, *this, ec);
+    if (ec) finish("watching the upgrade socket failed (" + ec.message() + ")");
+}
+
+void ConnectionReceiver::finish(const std::string& why) noexcept {
+    if (!channel_) return;
+    watch_ = Watch();
+    channel_.reset();
+    arrived_.clear();
+    done_(count_, why);
+}
+
+void ConnectionReceiver::on_ready(const ReadyEvent&) noexcept {
+    for (int reads = 0; reads < 64 && channel_; ++reads) {
+        char buf[65536];
+        std::error_code ec;
+        const ssize_t n = net::receive_with_fds(channel_.get(), buf, arrived_, ec);
+        if (n < 0 && (ec == std::errc::resource_unavailable_try_again ||
+                      ec == std::errc::operation_would_block || ec == std::errc::interrupted))
+            return;
+        if (n < 0) return finish("reading the upgrade socket failed (" + ec.message() + ")");
+        if (n == 0) return finish("the old process closed the upgrade socket before its end");
+        in_.append(buf, static_cast<std::size_t>(n));
+        std::size_t at = 0;
+        for (;;) {
+            Record r;
+            const RecordResult res = decode_record(std::string_view(in_).substr(at), r);
+            if (res.status == ParseStatus::need_more) break;
+            if (res.status == ParseStatus::error)
+                return finish(std::string("a bad record from the old process (") +
+                              to_string(res.error) + ")");
+            at += res.consumed;
+            if (r.type == RecordType::end) return finish({});
+            if (r.type != RecordType::connection || arrived_.empty())
+                return finish("an unexpected record from the old process");
+            UniqueFd fd = std::move(arrived_.front());
+            arrived_.erase(arrived_.begin());
+            ++count_;
+            taken_(std::move(fd), std::move(r.conn));
+        }
+        in_.erase(0, at);
+    }
 }
 
 // Stops listening to the process and reaps it (SIGKILL after reap_grace), then reports.
@@ -337,7 +409,8 @@ bool apply_record(const Record& r, std::vector<UniqueFd>& arrived, Handover& h) 
         if (!h.channels.empty() && h.channels.back().expected != 0) break;
         h.from = static_cast<long>(r.value);
         return true;
-    case RecordType::ready: break;
+    case RecordType::ready:
+    case RecordType::connection: break;
     }
     throw std::runtime_error("upgrade: unexpected record from the old process");
 }
@@ -391,7 +464,7 @@ std::error_code confirm_handover(Handover& h) {
     const std::string rec =
         encode_record({RecordType::ready, "", static_cast<std::uint32_t>(::getpid())});
     std::error_code ec = net::send_with_fds(h.channel.get(), rec, {});
-    h.channel.reset();
+    if (ec) h.channel.reset();
     return ec;
 }
 

@@ -7,7 +7,9 @@
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "net/proxy_session.hpp"
+#include "app/handover.hpp"
 #include "push/broker.hpp"
+#include "push/strategy.hpp"
 
 namespace herald::app {
 
@@ -119,6 +121,86 @@ void Worker::post_fast_stop() {
         access_log_.flush();
         loop_.defer([this] { loop_.stop(); });
     });
+}
+
+void Worker::post_hand_over(Clock::duration timeout, HandOff hand) {
+    loop_.post([this, timeout, hand = std::move(hand)] {
+        if (stopping_) return;
+        stopping_ = true;
+        hand_ = hand;
+        server_->close_listeners();
+        stop_deadline_ = loop_.add_timer(timeout, [this] {
+            hand_round_.cancel();
+            HERALD_NOTICE("worker %zu: upgrade: %zu connections did not reach a point where they "
+                          "could move within the shutdown timeout: ended",
+                          index_, server_->connection_count());
+            server_->for_each_connection([this](net::Connection& c) { end_gracefully(c); });
+            stop_deadline_ = loop_.add_timer(std::chrono::seconds(2), [this] {
+                server_->close_all();
+                loop_.defer([this] { loop_.stop(); });
+            });
+        });
+        hand_round();
+        check_idle_exit();
+    });
+}
+
+void Worker::end_gracefully(net::Connection& c) {
+    if (c.closing() || !ending_.insert(&c).second) return;
+    if (auto* s = c.session()) s->on_shutdown();
+}
+
+// Hands over every connection at a clean point; those in the middle of something are asked
+// again shortly.
+void Worker::hand_round() {
+    std::size_t waiting = 0;
+    server_->for_each_connection([this, &waiting](net::Connection& c) {
+        if (c.closing() || ending_.contains(&c)) return;
+        net::LiveState st;
+        switch (c.hand_over(st)) {
+        case net::Handing::later: ++waiting; return;
+        case net::Handing::never: end_gracefully(c); return;
+        case net::Handing::ready: break;
+        }
+        st.listen_key = routes_->listener_key(st.listener);
+        if (!fits_connection_record(st)) {
+            end_gracefully(c);
+            return;
+        }
+        if (UniqueFd fd = c.take_socket()) hand_(std::move(fd), std::move(st));
+    });
+    if (waiting)
+        hand_round_ = loop_.add_timer(std::chrono::milliseconds(10), [this] { hand_round(); });
+}
+
+void Worker::post_adopt(UniqueFd fd, net::LiveState&& st) {
+    auto held = std::make_shared<std::pair<UniqueFd, net::LiveState>>(std::move(fd), std::move(st));
+    loop_.post([this, held] { adopt(std::move(held->first), held->second); });
+}
+
+void Worker::adopt(UniqueFd fd, net::LiveState& st) {
+    if (stopping_) return;  // the socket closes: its client resumes
+    const std::size_t listener = routes_->listener_of(st.listen_key);
+    if (listener == http::Router::npos) {
+        HERALD_NOTICE("upgrade: a connection of %s on listen %s not taken: no such listen now",
+                      st.peer.to_string().c_str(), st.listen_key.c_str());
+        return;
+    }
+    net::Connection* c = server_->adopt(std::move(fd), st, listener, [this](net::Connection& cc) {
+        return std::make_unique<http::HttpSession>(cc, *this);
+    });
+    if (!c) return;
+    if (st.kind != net::LiveState::Kind::idle) {
+        auto* s = static_cast<http::HttpSession*>(c->session());
+        if (!s->adopt(st)) {
+            HERALD_NOTICE("upgrade: a connection of %s for \"%s\" not taken: no location serves it now",
+                          st.remote.c_str(), st.path.c_str());
+            c->close();
+            return;
+        }
+        push::adopt_handed(*this, *s, st);
+    }
+    if (!c->closed()) c->preload(st.input);
 }
 
 // A location's kind picks its handler; every handler gets this worker.

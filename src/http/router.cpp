@@ -65,6 +65,17 @@ Router::Router(std::shared_ptr<const config::Config> cfg, std::vector<std::strin
                 if (l.proxy_protocol) proxy_protocol_[li] = true;
             }
         }
+    listeners_ = std::move(listeners);
+}
+
+std::size_t Router::listener_of(std::string_view key) const noexcept {
+    for (std::size_t i = 0; i < listeners_.size(); ++i)
+        if (!key.empty() && listeners_[i] == key) return i;
+    return npos;
+}
+
+const std::string& Router::listener_key(std::size_t listener) const noexcept {
+    return listener < listeners_.size() ? listeners_[listener] : empty_;
 }
 
 const Router::ServerRoutes* Router::server(std::size_t listener,

@@ -186,6 +186,7 @@ void HttpSession::dispatch() noexcept {
     host_.dispatch(*this);
     in_dispatch_ = false;
     if (responder_ && !suspended_) {  // held or streaming: nothing reads the head any more
+        held_host_.assign(request().host);
         parser_.reset();
         head_copy_ = std::string();
         body_.release();
@@ -276,6 +277,10 @@ std::uint64_t HttpSession::send_head(ResponseHead&& head, std::uint64_t length) 
 }
 
 void HttpSession::respond(ResponseHead&& head, std::string body) {
+    if (mid_response_) {
+        conn_.close();  // a response taken over after its head: the client resumes
+        return;
+    }
     int status = head.status();
     std::uint64_t n = send_head(std::move(head), body.size());
     if (n) conn_.out().push(std::move(body));
@@ -284,6 +289,10 @@ void HttpSession::respond(ResponseHead&& head, std::string body) {
 
 void HttpSession::respond_shared(ResponseHead&& head, std::shared_ptr<const void> keep,
                                  std::string_view body) {
+    if (mid_response_) {
+        conn_.close();
+        return;
+    }
     int status = head.status();
     std::uint64_t n = send_head(std::move(head), body.size());
     if (n) conn_.out().push_shared(std::move(keep), body);
@@ -336,6 +345,7 @@ void HttpSession::resume(const std::function<void(HttpSession&)>& handler) {
     // As after a dispatch that holds. Not when the handler answered and a pipelined request
     // read meanwhile is suspended in turn: its head and body are in use.
     if (responder_ && !suspended_ && state_ == State::dispatched) {
+        if (parser_) held_host_.assign(request().host);
         parser_.reset();
         head_copy_ = std::string();
         body_.release();
@@ -345,11 +355,13 @@ void HttpSession::resume(const std::function<void(HttpSession&)>& handler) {
 void HttpSession::end_response() { finish_request(200, 0); }
 
 void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) {
-    log_access(101, 0);
     timer_.cancel();
     state_ = State::upgraded;
-    conn_.out().push(std::move(head));
-    conn_.flush_soon();
+    if (!head.empty()) {  // empty: a WebSocket taken over from the process before an upgrade
+        log_access(101, 0);
+        conn_.out().push(std::move(head));
+        conn_.flush_soon();
+    }
     conn_.replace_session(std::move(next));
     // Input held while the upgrade waited for the broker is the next session's to read.
     if (input_held_) {
@@ -360,6 +372,8 @@ void HttpSession::upgrade(std::string head, std::unique_ptr<net::Session> next) 
 
 void HttpSession::finish_request(int status, std::uint64_t body_bytes) noexcept {
     log_access(status, body_bytes);
+    mid_response_ = false;
+    adopted_origin_.clear();
     conn_.lease().release();  // the request no longer counts against its client address
     forget_client();  // the next request (or its early error's log line) starts from the socket
     suspended_ = false;
@@ -431,8 +445,62 @@ void HttpSession::on_shutdown() noexcept {
     }
 }
 
+net::Handing HttpSession::hand_over(net::LiveState& st) noexcept {
+    if (shutting_down_ || conn_.closing()) return net::Handing::never;
+    switch (state_) {
+    case State::head:
+        st.kind = net::LiveState::Kind::idle;  // a partial next request goes along as input
+        return net::Handing::ready;
+    case State::body:
+    case State::upgraded:
+        return net::Handing::later;
+    case State::dispatched:
+        break;
+    }
+    if (!responder_ || suspended_) return net::Handing::later;  // being answered
+    const net::Handing h = responder_->hand_over(st);
+    if (h != net::Handing::ready) return h;
+    st.host = held_host_;
+    st.path = path_;
+    st.client.assign(reinterpret_cast<const char*>(client_.data()), client_.size());
+    st.remote = remote_;
+    st.http10 = http10_;
+    st.keep_alive = keep_alive_;
+    timer_.cancel();
+    return net::Handing::ready;
+}
+
+bool HttpSession::adopt(const net::LiveState& st) {
+    std::shared_ptr<const Router> routes = host_.routes_ptr();
+    std::string path = st.path;
+    const Router::Route r = routes->route(conn_.listener(), st.host, path);
+    if (!r.server || !r.location) return false;
+    routes_ = std::move(routes);
+    path_ = std::move(path);
+    server_ = r.server;
+    loc_ = r.location;
+    http10_ = st.http10;
+    keep_alive_ = st.keep_alive;
+    head_only_ = false;
+    if (st.client.size() == client_.size()) {
+        std::copy(st.client.begin(), st.client.end(), client_.begin());
+        remote_ = st.remote;
+        remote_replaced_ = true;
+    }
+    held_host_ = st.host;
+    adopted_origin_ = st.origin;
+    mid_response_ = st.kind != net::LiveState::Kind::held;
+    if (host_.access_log().enabled()) request_line_ = "GET " + path_ + (http10_ ? " HTTP/1.0" : " HTTP/1.1");
+    timer_.cancel();
+    header_timer_ = false;
+    parser_.reset();
+    state_ = State::dispatched;
+    return true;
+}
+
 std::string_view HttpSession::cors_origin() const {
     if (!loc_) return {};
+    if (!parser_) return adopted_origin_;  // no request: a held response taken over
     return cors_allow_origin(request().header("Origin"), loc_->allow_origin);
 }
 

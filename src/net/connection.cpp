@@ -7,6 +7,7 @@
 #include <cstring>
 #include <system_error>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ thread_local char t_scratch[scratch_size];
 
 void Session::on_peer_closed() noexcept { conn_.close_after_flush(); }
 void Session::on_shutdown() noexcept { conn_.close_after_flush(); }
+Handing Session::hand_over(LiveState&) noexcept { return Handing::never; }
 
 Connection::Connection(Server& server, UniqueFd fd, const Address& peer, std::size_t listener)
     : server_(server), fd_(std::move(fd)), peer_(peer), socket_peer_(peer), listener_(listener) {
@@ -221,6 +223,37 @@ void Connection::start_linger() noexcept {
     paused_ = false;
     update_interest();
     send_timer_ = loop().add_timer(linger_timeout, [this] { close(); });
+}
+
+Handing Connection::hand_over(LiveState& st) noexcept {
+    if (state_ != State::open || peer_closed_ || !session_) return Handing::never;
+    const Handing h = session_->hand_over(st);
+    if (h != Handing::ready) return h;
+    pause_reading(true);  // frozen: what comes in is the new process's to read
+    if (!out_.empty() || writing_ || flush_pending_) {
+        flush_soon();
+        return Handing::later;
+    }
+    st.listener = listener_;
+    st.peer = peer_;
+    st.socket_peer = socket_peer_;
+    st.input.assign(in_.data(), in_.size());
+    return Handing::ready;
+}
+
+UniqueFd Connection::take_socket() noexcept {
+    UniqueFd copy(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!copy)
+        HERALD_ERROR("upgrade: dup(fd=%d): %s", fd_.get(),
+                     std::generic_category().message(errno).c_str());
+    close();
+    return copy;
+}
+
+void Connection::preload(std::string_view input) {
+    if (input.empty() || closed()) return;
+    in_.append(input);
+    resume_input();
 }
 
 void Connection::close() noexcept {

@@ -93,15 +93,33 @@ void Server::on_acceptable(Listener& l) noexcept {
         }
         set_nodelay(fd.get());
         limit_unsent(fd.get());
-        auto idx = static_cast<std::size_t>(fd.get());
-        if (idx >= conns_.size()) conns_.resize(idx + 1024);
-        auto conn = std::make_unique<Connection>(*this, std::move(fd), peer, l.index);
-        Connection& c = *conn;
-        conns_[idx] = std::move(conn);
-        ++count_;
-        active.store(count_, std::memory_order_relaxed);
+        Connection& c = add(std::move(fd), peer, l.index);
         c.start(factory_(c));
     }
+}
+
+Connection& Server::add(UniqueFd fd, const Address& peer, std::size_t listener) {
+    auto idx = static_cast<std::size_t>(fd.get());
+    if (idx >= conns_.size()) conns_.resize(idx + 1024);
+    auto conn = std::make_unique<Connection>(*this, std::move(fd), peer, listener);
+    Connection& c = *conn;
+    conns_[idx] = std::move(conn);
+    ++count_;
+    active.store(count_, std::memory_order_relaxed);
+    return c;
+}
+
+Connection* Server::adopt(UniqueFd fd, const LiveState& st, std::size_t listener,
+                          const SessionFactory& make_session) {
+    if (count_ >= static_cast<std::size_t>(max_connections_)) {
+        HERALD_WARN("worker_connections (%d) reached; closing the handed-over connection from %s",
+                    max_connections_, st.peer.to_string().c_str());
+        return nullptr;
+    }
+    Connection& c = add(std::move(fd), st.socket_peer, listener);
+    c.set_peer(st.peer);
+    c.start(make_session(c));
+    return &c;
 }
 
 // Out of fds: the pending connections cannot be served now, and leaving them in the backlog

@@ -72,6 +72,7 @@ private:
         session().connection().flush_soon();
     }
     std::string_view keepalive() const override { return "<!-- keepalive -->\n"; }
+    void describe(net::LiveState& st) const override { st.callback = callback_; }
     // parent.CALLBACK(null,"",{"ended":"expired"|"revoked"}) before the document ends.
     std::string end_signal(AccessEnd why) const override {
         return "<script>parent." + callback_ + "(null,\"\",{\"ended\":\"" +
@@ -86,8 +87,9 @@ private:
 class Iframe final : public Strategy {
 public:
     void serve(PushHost& h, http::HttpSession& s, Target& t) const override {
-        std::string cb = http::query_arg(s.request().query, "callback").value_or(
-            std::string(default_callback));
+        std::string cb = t.handed ? t.callback
+                                  : http::query_arg(s.request().query, "callback")
+                                        .value_or(std::string(default_callback));
         if (!is_valid_callback(cb)) {
             s.respond_error(400);
             return;

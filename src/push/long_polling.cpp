@@ -25,6 +25,17 @@ void respond_access_end(http::HttpSession& s, AccessEnd why, const std::string& 
     s.respond(std::move(head), http::error_page(status));
 }
 
+// A held request as a binary upgrade hands it over (the position is the caller's).
+void describe_held(net::LiveState& st, const Target& t, const std::string& origin) {
+    st.kind = net::LiveState::Kind::held;
+    st.strategy = static_cast<std::uint8_t>(config::PushStrategy::long_polling);
+    st.channels = channel_label(t);
+    st.format = static_cast<std::uint8_t>(t.format);
+    st.sub = t.sub;
+    st.expires_at = t.expires_at;
+    st.origin = origin;
+}
+
 class HeldPoll final : public http::Responder, public Subscriber, public Revocable {
 public:
     HeldPoll(PushHost& h, http::HttpSession& s, Target t, std::string origin)
@@ -66,6 +77,21 @@ public:
 
     void on_shutdown() noexcept override { expire(); }
 
+    // Unanswered: the new process serves the request again from the newest id seen here.
+    net::Handing hand_over(net::LiveState& st) noexcept override {
+        if (!handed_) {
+            if (done_) return net::Handing::never;
+            finish();
+            handed_ = true;
+        }
+        describe_held(st, t_, origin_);
+        st.position = !last_.empty() ? last_
+                      : t_.since && !t_.since->foreign
+                          ? position_text(t_.since->epoch, t_.since->seq)
+                          : std::string("0");
+        return net::Handing::ready;
+    }
+
     const Target& target() const noexcept { return t_; }
     const std::string& origin() const noexcept { return origin_; }
 
@@ -98,6 +124,7 @@ private:
     Timer timer_;
     Admission admission_;  // after t_, which it points to
     bool done_ = false;
+    bool handed_ = false;  // frozen for a binary upgrade
     Presence presence_;  // a held poll is a subscriber until it is answered
     Subscription sub_;  // last: unsubscribes before the rest is destroyed
 };
@@ -164,6 +191,18 @@ public:
     void on_shutdown() noexcept override { expire(); }
     void cancel() noexcept override { finish(); }
 
+    net::Handing hand_over(net::LiveState& st) noexcept override {
+        if (!handed_) {
+            if (done_) return net::Handing::never;
+            if (!held_) return net::Handing::later;
+            finish();
+            handed_ = true;
+        }
+        describe_held(st, t_, origin_);
+        st.position = list_cursor(entries_);
+        return net::Handing::ready;
+    }
+
     // No callback runs after this.
     void finish() noexcept {
         done_ = true;
@@ -186,6 +225,7 @@ private:
     Timer timer_;
     bool held_ = false;
     bool done_ = false;
+    bool handed_ = false;
     bool closed_early_ = false;
     Legs legs_;  // last: unsubscribe first
 };

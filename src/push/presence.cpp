@@ -18,7 +18,7 @@ Presence::Presence(PushHost& h, const config::Limits& l, const std::string& addr
     event_.addr = addr;
     event_.strategy = kind;
     event_.on_unsubscribe = l.on_unsubscribe;
-    h.subscriber_joined(l, event_);
+    if (!t.handed) h.subscriber_joined(l, event_);
     if (event_.on_unsubscribe) host_ = &h;
 }
 

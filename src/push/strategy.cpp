@@ -242,4 +242,45 @@ const Strategy& make_strategy(config::PushStrategy s) {
     }
 }
 
+void adopt_handed(PushHost& h, http::HttpSession& s, const net::LiveState& st) {
+    const auto strategy = static_cast<config::PushStrategy>(st.strategy);
+    Target t;
+    std::string why;
+    const bool list = st.channels.find(',') != std::string::npos;
+    if (s.location().push != strategy || st.format > static_cast<std::uint8_t>(config::PushFormat::json) ||
+        (list && !split_channel_list(st.channels, config::max_channels_per_connection_limit,
+                                     t.channels, why))) {
+        HERALD_INFO("upgrade: %s connection of %s for \"%s\" not taken: %s", config::to_string(strategy),
+                    s.client_host().c_str(), log::quoted(st.channels).c_str(),
+                    why.empty() ? "the location serves it otherwise now" : why.c_str());
+        s.connection().close();
+        return;
+    }
+    t.handed = st.kind != net::LiveState::Kind::held;  // a held request is served again
+    t.format = static_cast<config::PushFormat>(st.format);
+    t.sub = st.sub;
+    t.expires_at = st.expires_at;
+    t.may_publish = st.may_publish;
+    t.callback = st.callback;
+    if (list) {
+        resolve_list_resume(st.position, t.channels, t.list_since);
+    } else {
+        t.channel = st.channels;
+        if (const Resume r = parse_resume_id(st.position); r.kind == ResumeKind::id) t.since = r.at;
+    }
+    if (strategy == config::PushStrategy::websocket) adopt_websocket(h, s, t, st);
+    else make_strategy(strategy).serve(h, s, t);
+}
+
+std::string channel_label(const Target& t) {
+    if (t.channels.empty()) return t.channel;
+    std::string l;
+    for (const std::string& c : t.channels) l += (l.empty() ? "" : ",") + c;
+    return l;
+}
+
+std::string position_text(std::uint64_t epoch, std::uint64_t seq) {
+    return epoch == 0 ? std::string("0") : message_id(epoch, seq);
+}
+
 } // namespace herald::push

@@ -63,18 +63,28 @@ void Stream::subscribed(PushHost& h, http::HttpSession& s, StreamStart& ctx,
         return;
     }
     Stream& me = *ctx.st;
-    if (me.chunked_) ctx.head.header("Transfer-Encoding", "chunked");
-    bool head_only = s.head_only();
-    s.start_stream(std::move(ctx.head), std::move(ctx.st));
-    if (head_only) {  // HEAD: the head says what a GET would stream, and nothing follows
-        r.subscription.reset();
-        me.ended_ = true;
-        s.end_response();
-        return;
+    me.epoch_ = r.history.epoch;
+    me.seq_ = r.history.last_id;
+    if (me.t_.handed) {  // the head and preamble went out from the process before an upgrade
+        s.hold(std::move(ctx.st));
+    } else {
+        if (me.chunked_) ctx.head.header("Transfer-Encoding", "chunked");
+        bool head_only = s.head_only();
+        s.start_stream(std::move(ctx.head), std::move(ctx.st));
+        if (head_only) {  // HEAD: the head says what a GET would stream, and nothing follows
+            r.subscription.reset();
+            me.ended_ = true;
+            s.end_response();
+            return;
+        }
+        me.write_own(me.preamble());
     }
-    me.write_own(me.preamble());
     if (r.history.missed) me.write_own(me.missed_signal(missed_json(me.t_.since, r.history)));
     for (const auto& m : r.history.messages) me.write_message(*m, m);
+    if (!r.history.messages.empty()) {
+        me.epoch_ = r.history.messages.back()->epoch;
+        me.seq_ = r.history.messages.back()->id;
+    }
     h.broker().note_delivered(r.history.messages.size(), me.t_.channel);
     me.sub_ = std::move(r.subscription);
     me.presence_ = Presence(h, s, me.t_, me.strategy());
@@ -84,16 +94,20 @@ void Stream::subscribed(PushHost& h, http::HttpSession& s, StreamStart& ctx,
 
 void Stream::list_subscribed(PushHost& h, http::HttpSession& s, StreamStart& ctx) {
     Stream& me = *ctx.st;
-    if (me.chunked_) ctx.head.header("Transfer-Encoding", "chunked");
-    const bool head_only = s.head_only();
-    s.start_stream(std::move(ctx.head), std::move(ctx.st));
     me.started_ = true;
-    if (head_only) {
-        me.stop();
-        s.end_response();
-        return;
+    if (me.t_.handed) {
+        s.hold(std::move(ctx.st));
+    } else {
+        if (me.chunked_) ctx.head.header("Transfer-Encoding", "chunked");
+        const bool head_only = s.head_only();
+        s.start_stream(std::move(ctx.head), std::move(ctx.st));
+        if (head_only) {
+            me.stop();
+            s.end_response();
+            return;
+        }
+        me.write_own(me.preamble());
     }
-    me.write_own(me.preamble());
     for (std::size_t i = 0; i < me.entries_.size(); ++i) {
         ListEntry& e = me.entries_[i];
         settle(e);
@@ -136,12 +150,7 @@ void Stream::leg_closed(std::size_t) noexcept {
 
 void Stream::leg_reset(std::size_t i) noexcept { leg_closed(i); }
 
-std::string Stream::channel_label() const {
-    if (t_.channels.empty()) return t_.channel;
-    std::string l;
-    for (const std::string& c : t_.channels) l += (l.empty() ? "" : ",") + c;
-    return l;
-}
+std::string Stream::channel_label() const { return push::channel_label(t_); }
 
 bool Stream::keeps_up(std::string_view channel) {
     // A slow consumer is one still holding more than the limit when the next message comes:
@@ -169,6 +178,8 @@ void Stream::arm_keepalive() {
 void Stream::deliver(const std::shared_ptr<const Message>& m) noexcept {
     if (ended_ || !keeps_up(t_.channel)) return;
     write_message(*m, m);
+    epoch_ = m->epoch;
+    seq_ = m->id;
     s_.connection().out().stamp_delivery(m->published_steady, latency_);
 }
 
@@ -190,6 +201,26 @@ void Stream::end() {
     } else {
         s_.connection().close_after_flush();
     }
+}
+
+net::Handing Stream::hand_over(net::LiveState& st) noexcept {
+    if (!handed_) {
+        if (ended_) return net::Handing::never;
+        if (!legs_.empty() && !started_) return net::Handing::later;
+        stop();
+        presence_.release();
+        for (const auto& leg : legs_) leg->hand_over();
+        handed_ = true;
+    }
+    st.kind = net::LiveState::Kind::stream;
+    st.strategy = static_cast<std::uint8_t>(strategy());
+    st.channels = channel_label();
+    st.position = legs_.empty() ? position_text(epoch_, seq_) : list_cursor(entries_);
+    st.format = static_cast<std::uint8_t>(t_.format);
+    st.sub = t_.sub;
+    st.expires_at = t_.expires_at;
+    describe(st);
+    return net::Handing::ready;
 }
 
 void Stream::on_channel_closed() noexcept { end(); }

@@ -23,16 +23,50 @@
 namespace herald::push {
 namespace {
 
+// Where a WebSocket was routed and for whom: a binary upgrade routes it again in the new
+// process (the HTTP session that knew it is gone after the 101).
+struct WsRoute {
+    std::string host, path, remote;
+    std::string client;  // 16 bytes
+
+    explicit WsRoute(const http::HttpSession& s)
+        : host(s.host()), path(s.path()), remote(s.client_host()),
+          client(reinterpret_cast<const char*>(s.client_address().data()),
+                 s.client_address().size()) {}
+
+    void describe(net::LiveState& st) const {
+        st.host = host;
+        st.path = path;
+        st.remote = remote;
+        st.client = client;
+        st.http10 = false;
+        st.keep_alive = false;
+    }
+};
+
+// The permessage-deflate parameters a handed-over WebSocket negotiated with the old process.
+struct HandedDeflate {
+    bool on = false;
+    unsigned client_bits = 15, server_bits = 15;
+};
+
 class EchoEndpoint final : public ws::Endpoint {
 public:
-    explicit EchoEndpoint(std::string prefix) : prefix_(std::move(prefix)) {}
+    EchoEndpoint(std::string prefix, WsRoute route)
+        : prefix_(std::move(prefix)), route_(std::move(route)) {}
     void on_message(ws::WsSession& s, ws::Opcode op, std::string_view payload) noexcept override {
         // Binary messages come back as they are; text ones after the prefix.
         s.send(op, payload, op == ws::Opcode::binary ? std::string_view() : prefix_);
     }
+    net::Handing hand_over(net::LiveState& st) noexcept override {
+        st.strategy = static_cast<std::uint8_t>(config::PushStrategy::websocket);
+        route_.describe(st);
+        return net::Handing::ready;
+    }
 
 private:
     std::string prefix_;
+    WsRoute route_;
 };
 
 // Client messages waiting while an earlier publish is unanswered: past either bound the
@@ -45,16 +79,45 @@ public:
     // max_queued_bytes: the payload bytes that may wait for an unanswered publish
     // (ws_max_message_size: one maximal message).
     ChannelEndpoint(PushHost& w, Target t, bool publish, std::uint64_t max_queue,
-                    std::uint64_t max_queued_bytes)
+                    std::uint64_t max_queued_bytes, WsRoute route)
         : Subscriber(config::PushStrategy::websocket), w_(w), latency_(w.latency(config::PushStrategy::websocket)),
           t_(std::move(t)), publish_(publish), max_queue_(max_queue),
-          max_queued_bytes_(max_queued_bytes) {}
+          max_queued_bytes_(max_queued_bytes), route_(std::move(route)) {}
 
     const Target& target() const noexcept { return t_; }
+    HandedDeflate handed_deflate;  // the new process of an upgrade: what the old negotiated
+
+    // A binary upgrade, between publishes: stops (no delivery, no backlog) and describes the
+    // subscription with the last message sent.
+    net::Handing hand_over(net::LiveState& st) noexcept override {
+        if (!handed_) {
+            if (!sub_ || !session_) return net::Handing::never;  // ending
+            if (publishing_ || !queued_.empty()) return net::Handing::later;
+            sub_.reset();
+            admission_.reset();
+            presence_.release();
+            handed_ = true;
+        }
+        st.strategy = static_cast<std::uint8_t>(config::PushStrategy::websocket);
+        st.channels = t_.channel;
+        st.position = position_text(epoch_, seq_);
+        st.format = static_cast<std::uint8_t>(t_.format);
+        st.sub = t_.sub;
+        st.expires_at = t_.expires_at;
+        st.may_publish = t_.may_publish;
+        route_.describe(st);
+        return net::Handing::ready;
+    }
 
     // The broker subscribed it; the backlog (and the missed signal) goes out right after the 101.
     void subscribed(http::HttpSession& s, SubscribeResult&& r) {
         history_ = std::move(r.history);
+        epoch_ = history_.epoch;
+        seq_ = history_.last_id;
+        if (!history_.messages.empty()) {  // sent from the first of them on
+            epoch_ = history_.messages.front()->epoch;
+            seq_ = history_.messages.front()->id - 1;
+        }
         sub_ = std::move(r.subscription);
         admission_ = Admission(w_.admissions(), s.connection().loop(), t_, *this);
         presence_ = Presence(w_, s, t_, strategy());
@@ -109,7 +172,7 @@ public:
     }
 
     void deliver(const std::shared_ptr<const Message>& m) noexcept override {
-        if (!session_) return;
+        if (!session_ || handed_) return;
         if (!history_.messages.empty()) {  // behind the backlog, in order
             live_behind_ += frame_of(*session_, *m).size();
             if (live_behind_ > max_queue_) {
@@ -211,6 +274,7 @@ private:
     // delivered whole. Live messages published meanwhile wait behind it; only they count as
     // the reader's lag (more than ws_max_queue of them: a slow consumer, closed with 1008).
     void send_backlog() noexcept {
+        if (handed_) return;  // the new process sends the rest
         const std::vector<std::shared_ptr<const Message>>& q = history_.messages;
         std::size_t n = 0;
         while (next_ < q.size() && session_ && session_->has_room()) {
@@ -242,6 +306,8 @@ private:
         const std::size_t plain = m->body(t_.format).size();
         const std::string_view frame = frame_of(*session_, *m, plain);
         if (!session_->send_frame(m, frame)) return false;
+        epoch_ = m->epoch;
+        seq_ = m->id;
         if (session_->compresses(plain)) ws::count_sent_deflated(plain, ws::frame_payload_size(frame));
         return true;
     }
@@ -264,6 +330,9 @@ private:
     bool in_call_ = false;     // inside publish_async (an answer now is not a later one)
     bool paused_ = false;      // reading paused behind an unanswered publish
     BrokerCall call_;          // the unanswered publish; its done points to this
+    WsRoute route_;
+    std::uint64_t epoch_ = 0, seq_ = 0;  // the last message sent (or the position subscribed at)
+    bool handed_ = false;      // frozen for a binary upgrade
     Subscription sub_;
 };
 
@@ -287,16 +356,39 @@ public:
             return;
         }
         if (loc.echo) {
-            accept(s, std::make_unique<EchoEndpoint>(*loc.echo));
+            accept(s, std::make_unique<EchoEndpoint>(*loc.echo, WsRoute(s)));
             return;
         }
         if (loc.multiplex) {  // channels come later, by command
             accept(s, make_multiplex_endpoint(h, s, t));
             return;
         }
-        // Subscribed before the 101, so a broker error is still an HTTP status.
+        subscribe(h, s, t, {});
+    }
+
+    // A WebSocket the process before a binary upgrade accepted: no handshake (its 101 went out
+    // there), the endpoint rebuilt under this location, resubscribed after what was sent.
+    static void adopt(PushHost& h, http::HttpSession& s, Target& t, HandedDeflate d) {
+        const config::LocationConf& loc = s.location();
+        if (loc.echo) {
+            open_session(s, {}, std::make_unique<EchoEndpoint>(*loc.echo, WsRoute(s)), d);
+            return;
+        }
+        if (loc.multiplex || t.channel.empty()) {  // not what this location serves now
+            s.connection().close();
+            return;
+        }
+        subscribe(h, s, t, d);
+    }
+
+private:
+    // Subscribed before the 101, so a broker error is still an HTTP status (a handed-over
+    // socket is closed instead: its client resumes).
+    static void subscribe(PushHost& h, http::HttpSession& s, Target& t, HandedDeflate d) {
+        const config::LocationConf& loc = s.location();
         auto ch = std::make_unique<ChannelEndpoint>(h, t, loc.publish, loc.limits.ws_max_queue,
-                                                    loc.limits.ws_max_message_size);
+                                                    loc.limits.ws_max_message_size, WsRoute(s));
+        ch->handed_deflate = d;
         ChannelEndpoint& c = *ch;
         await_broker<SubscribeResult&&>(
             h, s, ch,
@@ -307,7 +399,6 @@ public:
             &WebSocket::subscribed);
     }
 
-private:
     static void subscribed(PushHost&, http::HttpSession& s, std::unique_ptr<ChannelEndpoint>& ch,
                            SubscribeResult&& r) {
         if (r.error != PushError::none) {
@@ -315,6 +406,11 @@ private:
             return;
         }
         ch->subscribed(s, std::move(r));
+        if (ch->target().handed) {
+            const HandedDeflate d = ch->handed_deflate;
+            open_session(s, {}, std::move(ch), d);
+            return;
+        }
         accept(s, std::move(ch));
     }
 
@@ -332,7 +428,7 @@ private:
                 offered.append(offered.empty() ? "" : ",").append(req.headers[i].value);
         if (auto p = ws::select_protocol(offered, loc.ws_protocols))
             head += "Sec-WebSocket-Protocol: " + *p + "\r\n";
-        ws::SessionLimits lim;
+        HandedDeflate d;
         if (loc.limits.ws_deflate) {
             // RFC 7692 §5: offers may span several Sec-WebSocket-Extensions fields.
             std::string exts;
@@ -341,14 +437,27 @@ private:
                     exts.append(exts.empty() ? "" : ",").append(req.headers[i].value);
             if (auto p = ws::negotiate_deflate(exts)) {
                 head += "Sec-WebSocket-Extensions: " + ws::deflate_response(*p) + "\r\n";
-                lim.deflate = true;
-                lim.deflate_client_window_bits = p->client_max_window_bits;
-                lim.deflate_server_window_bits = p->server_max_window_bits;
-                lim.deflate_min_size = loc.limits.ws_deflate_min_size;
-                lim.deflate_level = loc.limits.ws_deflate_level;
+                d = {true, p->client_max_window_bits, p->server_max_window_bits};
             }
         }
         head += "Server: herald\r\n\r\n";
+        open_session(s, std::move(head), std::move(endpoint), d);
+    }
+
+    // The WsSession under the location's limits and the negotiated deflate (kept as negotiated
+    // also when a handed-over socket's new location says ws_deflate off: its client compresses).
+    // head: the 101, empty for a socket taken over.
+    static void open_session(http::HttpSession& s, std::string head,
+                             std::unique_ptr<ws::Endpoint> endpoint, HandedDeflate d) {
+        const config::LocationConf& loc = s.location();
+        ws::SessionLimits lim;
+        if (d.on) {
+            lim.deflate = true;
+            lim.deflate_client_window_bits = d.client_bits;
+            lim.deflate_server_window_bits = d.server_bits;
+            lim.deflate_min_size = loc.limits.ws_deflate_min_size;
+            lim.deflate_level = loc.limits.ws_deflate_level;
+        }
         lim.max_message_size = loc.limits.ws_max_message_size;
         lim.max_queue = loc.limits.ws_max_queue;
         lim.close_timeout = loc.limits.ws_close_timeout;
@@ -377,6 +486,10 @@ private:
 const Strategy& websocket_strategy() {
     static const WebSocket p;
     return p;
+}
+
+void adopt_websocket(PushHost& h, http::HttpSession& s, Target& t, const net::LiveState& st) {
+    WebSocket::adopt(h, s, t, HandedDeflate{st.deflate, st.deflate_client_bits, st.deflate_server_bits});
 }
 
 } // namespace herald::push

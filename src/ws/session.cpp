@@ -189,4 +189,17 @@ void WsSession::on_close() noexcept {
 
 void WsSession::on_shutdown() noexcept { close(CloseCode::going_away, "server shutdown"); }
 
+net::Handing WsSession::hand_over(net::LiveState& st) noexcept {
+    if (close_sent_ || close_received_ || failing_ || !endpoint_) return net::Handing::never;
+    if (protocol_.message_open()) return net::Handing::later;  // a fragmented message is coming
+    const net::Handing h = endpoint_->hand_over(st);
+    if (h != net::Handing::ready) return h;
+    st.kind = net::LiveState::Kind::websocket;
+    st.deflate = limits_.deflate;
+    st.deflate_client_bits = static_cast<std::uint8_t>(limits_.deflate_client_window_bits);
+    st.deflate_server_bits = static_cast<std::uint8_t>(limits_.deflate_server_window_bits);
+    ping_timer_.cancel();
+    return net::Handing::ready;
+}
+
 } // namespace herald::ws

@@ -169,10 +169,11 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
     wait_for(lambda: read_pid(srv) not in (0, old), 15, 'the pid file to name the new process')
     new = read_pid(srv)
     assert datagram(note) == 'MAINPID=%d' % new
-    # The old process ends its stream the graceful way (the terminating chunk), then exits.
-    assert read_until(sse, b'0\r\n\r\n').endswith(b'0\r\n\r\n')
-    sse.close()
+    # The stream moved with its socket: the old process exits, the new one goes on with it.
     assert srv.proc.wait(timeout=10) == 0
+    srv.request('POST', '/pub?channel=c', body='two')
+    assert b'data: two' in read_until(sse, b'data: two')
+    sse.close()
     time.sleep(0.2)
     knock.halt.set()
     knock.join()
@@ -186,6 +187,8 @@ def test_upgrade_hands_the_listeners_to_a_new_build(herald, tmp_path):
         log = srv.log()
         assert '%d: upgrade: took over 127.0.0.1:%d' % (new, srv.port) in log
         assert '%d: upgrade: new process %d serves; handed over' % (old, new) in log
+        assert '%d: upgrade: handed over 1 connection (0 closed)' % old in log
+        assert '%d: upgrade: took over 1 connection' % new in log
         note.setblocking(False)
         try:
             extra = note.recv(4096)
@@ -415,9 +418,10 @@ def upgrade_to_a_copy(srv, path, old):
 def test_upgrade_moves_the_channels(herald, tmp_path):
     """With the memory broker the channels move to the new process: their lives, ids and
     buffers continue, publishing pauses (503 + Retry-After: 1) from their snapshot until the
-    new process serves, and a subscriber of the old process resumes on the new one with every
-    message exactly once and no missed signal. (With the Redis broker they stay in Redis:
-    the same holds.)"""
+    new process serves, a subscriber of the old process moves with its connection and gets
+    every message exactly once, and one that resumes on the new process from an id seen on
+    the old one gets the rest with no missed signal. (With the Redis broker they stay in
+    Redis: the same holds.)"""
     path = str(tmp_path / 'sbin' / 'herald')
     os.makedirs(os.path.dirname(path))
     install(BIN, path)
@@ -436,11 +440,7 @@ def test_upgrade_moves_the_channels(herald, tmp_path):
     wait_for(lambda: len(pub.ids) >= 20, 15, '20 messages before the upgrade')
     new = upgrade_to_a_copy(srv, path, old)
     try:
-        # The old process ends the stream (its last chunk); the subscriber resumes on the new
-        # one from the last id it saw while the publisher goes on.
-        sub.read_until(lambda s: s.ended, timeout=10)
-        sub.sock.close()
-        assert sub.ids and not sub.events, sub.events
+        # The stream moves to the new process with its socket while the publisher goes on.
         assert srv.proc.wait(timeout=10) == 0
         pub.join(60)
         assert not pub.is_alive() and not pub.errors, pub.errors
@@ -449,12 +449,18 @@ def test_upgrade_moves_the_channels(herald, tmp_path):
         assert [i.split('-')[0] for i in pub.ids] == [epoch] * pub.count, 'one life throughout'
         seqs = [id_seq(i) for i in pub.ids]
         assert seqs == list(range(seqs[0], seqs[0] + pub.count)), 'ids continue, none skipped'
-        again = Sub('sse', srv.port, '/sse/c?since=%s-%d' % (epoch, sub.ids[-1]))
+        sub.read_until(lambda s: s.ids and s.ids[-1] == seqs[-1], timeout=10)
+        sub.sock.close()
+        assert not sub.ended and not sub.events, sub.events
+        assert sub.ids == seqs, 'every message once, in order, on the moved stream'
+        # A client that resumes on the new process from an id it saw on the old one.
+        half = seqs[len(seqs) // 2]
+        again = Sub('sse', srv.port, '/sse/c?since=%s-%d' % (epoch, half))
         again.sock.setblocking(True)
         again.read_until(lambda s: s.ids and s.ids[-1] == seqs[-1], timeout=10)
         again.sock.close()
         assert not again.events, again.events   # no herald-missed
-        assert sub.ids + again.ids == seqs, 'every message once, in order, across the upgrade'
+        assert again.ids == seqs[len(seqs) // 2 + 1:], 'the rest once, in order, after the upgrade'
         auto_after = json.loads(srv.get('/pub?channel=auto1')[2])
         assert auto_after['last_id'] == auto_before['last_id'], (auto_before, auto_after)
         log = srv.log()
