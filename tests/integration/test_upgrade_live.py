@@ -119,14 +119,22 @@ def connection_counts(log, pid):
     return handed, took
 
 
-def check_handover_log(log, old, new, expected):
-    handed = connection_counts(log, old)[0]
-    took = connection_counts(log, new)[1]
-    assert handed == expected and took == expected, (
+async def check_handover_log(srv, old, new, expected):
+    """The old process logged that it handed over `expected` connections, the new one that it
+    took them over (waiting a moment for the new one's line)."""
+    def counts():
+        log = srv.log()
+        return connection_counts(log, old)[0], connection_counts(log, new)[1]
+
+    deadline = time.monotonic() + 5
+    while counts() != (expected, expected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    handed, took = counts()
+    assert (handed, took) == (expected, expected), (
         'the log should say that process %d handed over %d connections and process %d took '
         'over %d; it says handed over %d, took over %d. The upgrade lines:\n%s'
         % (old, expected, new, expected, handed, took,
-           '\n'.join(line for line in log.splitlines() if 'upgrade' in line)))
+           '\n'.join(line for line in srv.log().splitlines() if 'upgrade' in line)))
 
 
 # ---- asyncio HTTP ----------------------------------------------------------------------------
@@ -193,7 +201,7 @@ class Publisher:
     def __init__(self, port, channel, rate=20):
         self.port, self.channel, self.period = port, channel, 1.0 / rate
         self.seqs, self.bodies = [], {}     # seq of each stored message, seq -> body
-        self.life = None
+        self.lives = set()
         self.connects = self.paused = 0
         self.errors = []
         self.halt = False
@@ -213,7 +221,8 @@ class Publisher:
                     try:
                         w.write(request_bytes('POST', '/pub?channel=' + self.channel, body))
                         status, h, answer = await asyncio.wait_for(read_response(r), 5)
-                    except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError) as e:
+                    except (asyncio.IncompleteReadError, ConnectionError,
+                            asyncio.TimeoutError) as e:
                         self.errors.append('connection lost on %s: %r' % (body, e))
                         w.close()
                         r, w = await open_conn(self.port)
@@ -221,7 +230,7 @@ class Publisher:
                         continue
                     if status == 201:
                         mid = json.loads(answer)['id']
-                        self.life = mid.split('-')[0]
+                        self.lives.add(mid.split('-')[0])
                         self.seqs.append(id_seq(mid))
                         self.bodies[id_seq(mid)] = body
                         break
@@ -244,8 +253,8 @@ class Sub:
     problems (a close, an end of stream, a missed signal, an unexpected answer), connects (a
     long-poll client opens its connection again when the server closed it)."""
 
-    def __init__(self, kind, n):
-        self.kind, self.name = kind, '%s#%d' % (kind, n)
+    def __init__(self, kind, n, life):
+        self.kind, self.name, self.life = kind, '%s#%d' % (kind, n), life
         self.got = []
         self.problems = []
         self.connects = 0
@@ -257,6 +266,11 @@ class Sub:
 
     def lost(self, what):
         self.problems.append(what)
+
+    def take(self, mid, data):
+        if mid.split('-')[0] != self.life:
+            self.lost('id %s is not of the channel\'s life %s' % (mid, self.life))
+        self.got.append((id_seq(mid), data))
 
 
 async def ws_sub(sub, port, path, compression):
@@ -273,7 +287,7 @@ async def ws_sub(sub, port, path, compression):
         async for frame in ws:
             msg = json.loads(frame)
             if 'id' in msg:
-                sub.got.append((id_seq(msg['id']), msg['data']))
+                sub.take(msg['id'], msg['data'])
             else:
                 sub.lost('control frame %r' % msg)
     except ConnectionClosed as e:
@@ -317,7 +331,7 @@ async def stream_sub(sub, port, path):
             if sub.kind == 'sse':
                 for ev in parser.feed(bytes(payload).decode()):
                     if ev['event'] == 'message':
-                        sub.got.append((id_seq(ev['id']), ev['data']))
+                        sub.take(ev['id'], ev['data'])
                     else:
                         sub.lost('event %s: %s' % (ev['event'], ev['data']))
             else:
@@ -325,7 +339,7 @@ async def stream_sub(sub, port, path):
                     if args[0] is None:
                         sub.lost('iframe call %r' % args)
                     else:
-                        sub.got.append((id_seq(args[1]), args[0]))
+                        sub.take(args[1], args[0])
             if ended:
                 sub.lost('the stream ended (last chunk)')
                 break
@@ -360,7 +374,7 @@ async def longpoll_sub(sub, port, channel, since):
                 sub.lost('X-Herald-Missed on %d' % status)
             if status == 200:
                 since = h['etag'].strip('"')
-                sub.got.append((id_seq(since), body.decode()))
+                sub.take(since, body.decode())
             elif status != 304:
                 sub.lost('answered %d %r' % (status, body))
                 break
@@ -432,7 +446,7 @@ def test_upgrades_keep_every_connection(herald, tmp_path):
         subs, tasks = [], []
 
         def add(kind, coro_of):
-            sub = Sub(kind, sum(1 for s in subs if s.kind == kind))
+            sub = Sub(kind, sum(1 for s in subs if s.kind == kind), seed.split('-')[0])
             subs.append(sub)
             tasks.append(asyncio.ensure_future(coro_of(sub)))
 
@@ -476,7 +490,7 @@ def test_upgrades_keep_every_connection(herald, tmp_path):
                                 % pub.errors)
                 assert not lost, ('after upgrade %d of %d (process %d -> %d), connections '
                                   'were cut:\n%s' % (k, UPGRADES, old, pids[-1], '\n'.join(lost)))
-                check_handover_log(srv.log(), old, pids[-1], len(subs) + 1)
+                await check_handover_log(srv, old, pids[-1], len(subs) + 1)
             # A few more after the last upgrade, then every client has everything.
             target = pub.last() + 3
             await until(lambda: pub.last() >= target, 10, 'the last messages')
@@ -485,6 +499,7 @@ def test_upgrades_keep_every_connection(herald, tmp_path):
             assert not pub.errors and pub.connects == 1, pub.errors
             last = pub.last()
             assert pub.seqs == list(range(first, last + 1)), 'the publisher\'s ids continue'
+            assert pub.lives == {seed.split('-')[0]}, ('one life throughout', seed, pub.lives)
             await until(lambda: caught_up(last), 10, 'every client to get message %d' % last)
             lost = summary(subs, first, last, pub.bodies)
             assert not lost, 'after %d upgrades:\n%s' % (UPGRADES, '\n'.join(lost))
@@ -504,7 +519,7 @@ def test_upgrades_keep_every_connection(herald, tmp_path):
             assert {k: status['subscribers'][k] for k in want} == want, status['subscribers']
             # The handed-over connections are the last process's (and this request's).
             assert status['connections'] >= len(subs) + 1, status['connections']
-            return len(subs), last - first + 1
+            return len(subs), last - first + 1, pub.paused
         finally:
             pub.halt = True
             for t in tasks:
@@ -512,8 +527,9 @@ def test_upgrades_keep_every_connection(herald, tmp_path):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
-        clients, messages = run(main(), 150)
-        print('%d clients, %d messages, %d upgrades' % (clients, messages, UPGRADES))
+        clients, messages, paused = run(main(), 150)
+        print('%d clients, %d messages, %d upgrades, %d publishes answered 503'
+              % (clients, messages, UPGRADES, paused))
         last = pids[-1]
         assert read_pid(srv) == last, 'the pid file names %d, not %d' % (read_pid(srv), last)
         assert pid_alive(last)
@@ -744,7 +760,8 @@ def test_upgrade_keeps_connection_state(herald, tmp_path):
             e1 = await publish(port, 'e', 'e1')
             status, h, body = await asyncio.wait_for(read_response(lr), 5)
             assert (status, h.get('etag'), body) == (200, '"%s"' % e1, b'e1'), (
-                'the held long-poll was answered %d %r %r, not with e1 (%s)' % (status, h, body, e1))
+                'the held long-poll was answered %d %r %r, not with e1 (%s)'
+                % (status, h, body, e1))
             assert 'x-herald-missed' not in h, h
             lw.write(request_bytes('GET', '/lp/e?since=' + e1))   # the same socket again
             e2 = await publish(port, 'e', 'e2')
@@ -761,9 +778,8 @@ def test_upgrade_keeps_connection_state(herald, tmp_path):
         await part('d: idle keep-alive connection', keepalive())
         await part('e: held long-poll', held_longpoll())
         await part('f: WebSocket ?format=json', json_format())
-        log = srv.log()
         try:
-            check_handover_log(log, pids[-2], pids[-1], 6)
+            await check_handover_log(srv, pids[-2], pids[-1], 6)
         except AssertionError as e:
             problems.append('(log) %s' % e)
         assert not problems, 'connections lost their state in the upgrade:\n' + '\n'.join(problems)
@@ -792,7 +808,8 @@ def test_failed_upgrade_keeps_every_connection(herald, tmp_path):
     async def main():
         port = srv.port
         seed = await publish(port, 'c', 'seed')
-        subs = [Sub('websocket', 0), Sub('sse', 0), Sub('iframe', 0), Sub('long-poll', 0)]
+        life = seed.split('-')[0]
+        subs = [Sub(k, 0, life) for k in ('websocket', 'sse', 'iframe', 'long-poll')]
         tasks = [asyncio.ensure_future(ws_sub(subs[0], port, '/ws/c?format=json&since=' + seed,
                                               'deflate')),
                  asyncio.ensure_future(stream_sub(subs[1], port, '/sse/c?since=' + seed)),
@@ -842,7 +859,7 @@ os.kill(os.getpid(), signal.SIGKILL)
             pids.append(await upgrade(srv, path, pids[0]))
             await deliver('after the good upgrade')
             assert not summary(subs, first, last, {})
-            check_handover_log(srv.log(), pids[0], pids[1], 5)
+            await check_handover_log(srv, pids[0], pids[1], 5)
         finally:
             for t in tasks:
                 t.cancel()
