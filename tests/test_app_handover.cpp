@@ -61,6 +61,10 @@ Record connection_record(herald::net::LiveState::Kind kind, bool everything) {
     c.callback = "app.push";
     c.deflate_client_bits = 9;
     c.deflate_server_bits = 12;
+    c.has_claims = true;
+    c.multiplex = true;
+    c.claim_channels = "news\nchat.*";
+    c.claim_publish = "chat.*";
     return r;
 }
 
@@ -94,7 +98,8 @@ bool same_connection(const herald::net::LiveState& a, const herald::net::LiveSta
            a.channels == b.channels && a.position == b.position && a.format == b.format &&
            a.sub == b.sub && a.expires_at == b.expires_at && a.callback == b.callback &&
            a.deflate_client_bits == b.deflate_client_bits &&
-           a.deflate_server_bits == b.deflate_server_bits;
+           a.deflate_server_bits == b.deflate_server_bits && a.has_claims == b.has_claims && a.multiplex == b.multiplex &&
+           a.claim_channels == b.claim_channels && a.claim_publish == b.claim_publish;
 }
 
 void assert_same(const Case& c, const Record& got, const char* how, std::size_t cut) {
@@ -268,8 +273,9 @@ Test(handover, refuses_bad_connection_bodies) {
         {"kind 0", with(0, 0)},
         {"kind 5", with(0, 5)},
         {"peer address longer than a sockaddr", with(peer_len, 29)},
-        {"server window 16", with(body.size() - 1, 16)},
-        {"client window 7", with(body.size() - 2, 7)},
+        // The window bits come before the two claim lists ("news\nchat.*", "chat.*").
+        {"server window 16", with(body.size() - 1 - (2 + 11) - (2 + 6), 16)},
+        {"client window 7", with(body.size() - 2 - (2 + 11) - (2 + 6), 7)},
         {"a byte short", header(3, 7, static_cast<std::uint32_t>(body.size() - 1)) +
                              body.substr(0, body.size() - 1)},
         {"a byte over", header(3, 7, static_cast<std::uint32_t>(body.size() + 1)) + body + "x"},

@@ -22,8 +22,9 @@
 //                  str16 host | str16 path | str16 client | str16 remote | u8 flags |
 //                  str16 origin | u8 strategy | str16 channels | str16 position | u8 format |
 //                  str16 sub | u64 expires_at | str16 callback | u8 client_bits |
-//                  u8 server_bits           (net::LiveState; addr = u8 length | sockaddr bytes,
-//                  flags: 1 http10, 2 keep_alive, 4 may_publish, 8 deflate)
+//                  u8 server_bits | str16 claim_channels | str16 claim_publish
+//                  (net::LiveState; addr = u8 length | sockaddr bytes, flags: 1 http10,
+//                  2 keep_alive, 4 may_publish, 8 deflate, 16 has_claims, 32 multiplex)
 #pragma once
 
 #include <cstddef>

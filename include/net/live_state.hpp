@@ -52,6 +52,11 @@ struct LiveState {
     std::int64_t expires_at = 0; // the token's expiry (seconds since 1970; 0 never)
     bool may_publish = true;     // a WebSocket `publish on` route: this client may publish
     std::string callback;        // iframe
+    // A multiplexed WebSocket under a token rule: the token's claims (its channel and publish
+    // patterns, each list joined with '\n'), checked again at each later command.
+    bool multiplex = false;      // a multiplexed WebSocket (`multiplex on`)
+    bool has_claims = false;
+    std::string claim_channels, claim_publish;
     // ws (permessage-deflate is negotiated without context takeover: no window moves)
     bool deflate = false;
     std::uint8_t deflate_client_bits = 15;

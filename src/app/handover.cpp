@@ -62,7 +62,9 @@ void put_address(std::string& out, const net::Address& a) {
     out.append(reinterpret_cast<const char*>(&a.storage), n);
 }
 
-enum ConnFlags : std::uint8_t { http10 = 1, keep_alive = 2, may_publish = 4, deflate = 8 };
+enum ConnFlags : std::uint8_t {
+    http10 = 1, keep_alive = 2, may_publish = 4, deflate = 8, has_claims = 16, multiplex = 32
+};
 
 void encode_connection(std::string& body, const net::LiveState& c) {
     body.push_back(static_cast<char>(c.kind));
@@ -73,7 +75,9 @@ void encode_connection(std::string& body, const net::LiveState& c) {
     body += c.input;
     for (const std::string* s : {&c.host, &c.path, &c.client, &c.remote}) put_string16(body, *s);
     body.push_back(static_cast<char>((c.http10 ? http10 : 0) | (c.keep_alive ? keep_alive : 0) |
-                                     (c.may_publish ? may_publish : 0) | (c.deflate ? deflate : 0)));
+                                     (c.may_publish ? may_publish : 0) | (c.deflate ? deflate : 0) |
+                                     (c.has_claims ? has_claims : 0) |
+                                     (c.multiplex ? multiplex : 0)));
     put_string16(body, c.origin);
     body.push_back(static_cast<char>(c.strategy));
     put_string16(body, c.channels);
@@ -84,6 +88,8 @@ void encode_connection(std::string& body, const net::LiveState& c) {
     put_string16(body, c.callback);
     body.push_back(static_cast<char>(c.deflate_client_bits));
     body.push_back(static_cast<char>(c.deflate_server_bits));
+    put_string16(body, c.claim_channels);
+    put_string16(body, c.claim_publish);
 }
 
 // Reads the fields of a body in order; any read past the end makes ok() false.
@@ -140,6 +146,8 @@ bool decode_connection(std::string_view body, net::LiveState& c) {
     c.keep_alive = flags & keep_alive;
     c.may_publish = flags & may_publish;
     c.deflate = flags & deflate;
+    c.has_claims = flags & has_claims;
+    c.multiplex = flags & multiplex;
     c.origin.assign(r.str16());
     c.strategy = r.u8();
     c.channels.assign(r.str16());
@@ -150,6 +158,8 @@ bool decode_connection(std::string_view body, net::LiveState& c) {
     c.callback.assign(r.str16());
     c.deflate_client_bits = r.u8();
     c.deflate_server_bits = r.u8();
+    c.claim_channels.assign(r.str16());
+    c.claim_publish.assign(r.str16());
     return r.done() && (!c.deflate || (c.deflate_client_bits >= 8 && c.deflate_client_bits <= 15 &&
                                        c.deflate_server_bits >= 8 && c.deflate_server_bits <= 15));
 }
@@ -199,7 +209,8 @@ bool fits_message_record(std::string_view content_type, std::string_view event,
 bool fits_connection_record(const net::LiveState& c) noexcept {
     if (c.input.size() > max_handover_input) return false;
     for (const std::string* s : {&c.listen_key, &c.host, &c.path, &c.client, &c.remote, &c.origin,
-                                 &c.channels, &c.position, &c.sub, &c.callback})
+                                 &c.channels, &c.position, &c.sub, &c.callback,
+                                 &c.claim_channels, &c.claim_publish})
         if (s->size() > 0xffff) return false;
     return true;
 }

@@ -262,6 +262,23 @@ void adopt_handed(PushHost& h, http::HttpSession& s, const net::LiveState& st) {
     t.expires_at = st.expires_at;
     t.may_publish = st.may_publish;
     t.callback = st.callback;
+    if (st.has_claims) {
+        auto lines = [](std::string_view text) {
+            std::vector<std::string> v;
+            for (std::size_t at = 0; at < text.size();) {
+                std::size_t end = std::min(text.find('\n', at), text.size());
+                v.emplace_back(text.substr(at, end - at));
+                at = end + 1;
+            }
+            return v;
+        };
+        auth::JwtClaims c;
+        c.sub = st.sub;
+        if (st.expires_at != 0) c.exp = st.expires_at;
+        c.channels = lines(st.claim_channels);
+        c.publish = lines(st.claim_publish);
+        t.claims = std::move(c);
+    }
     if (list) {
         resolve_list_resume(st.position, t.channels, t.list_since);
     } else {

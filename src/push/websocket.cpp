@@ -23,27 +23,6 @@
 namespace herald::push {
 namespace {
 
-// Where a WebSocket was routed and for whom: a binary upgrade routes it again in the new
-// process (the HTTP session that knew it is gone after the 101).
-struct WsRoute {
-    std::string host, path, remote;
-    std::string client;  // 16 bytes
-
-    explicit WsRoute(const http::HttpSession& s)
-        : host(s.host()), path(s.path()), remote(s.client_host()),
-          client(reinterpret_cast<const char*>(s.client_address().data()),
-                 s.client_address().size()) {}
-
-    void describe(net::LiveState& st) const {
-        st.host = host;
-        st.path = path;
-        st.remote = remote;
-        st.client = client;
-        st.http10 = false;
-        st.keep_alive = false;
-    }
-};
-
 // The permessage-deflate parameters a handed-over WebSocket negotiated with the old process.
 struct HandedDeflate {
     bool on = false;
@@ -368,17 +347,22 @@ public:
 
     // A WebSocket the process before a binary upgrade accepted: no handshake (its 101 went out
     // there), the endpoint rebuilt under this location, resubscribed after what was sent.
-    static void adopt(PushHost& h, http::HttpSession& s, Target& t, HandedDeflate d) {
+    static void adopt(PushHost& h, http::HttpSession& s, Target& t, HandedDeflate d,
+                      bool multiplex) {
         const config::LocationConf& loc = s.location();
         if (loc.echo) {
             open_session(s, {}, std::make_unique<EchoEndpoint>(*loc.echo, WsRoute(s)), d);
             return;
         }
-        if (loc.multiplex || t.channel.empty()) {  // not what this location serves now
-            s.connection().close();
+        if (loc.multiplex != multiplex || (!multiplex && t.channel.empty())) {
+            HERALD_INFO("upgrade: a websocket of %s on \"%.*s\" not taken: the location serves "
+                        "it otherwise now", s.client_host().c_str(),
+                        static_cast<int>(s.path().size()), s.path().data());
+            s.connection().close();  // its client resumes
             return;
         }
-        subscribe(h, s, t, d);
+        if (multiplex) open_session(s, {}, make_multiplex_endpoint(h, s, t), d);
+        else subscribe(h, s, t, d);
     }
 
 private:
@@ -489,7 +473,8 @@ const Strategy& websocket_strategy() {
 }
 
 void adopt_websocket(PushHost& h, http::HttpSession& s, Target& t, const net::LiveState& st) {
-    WebSocket::adopt(h, s, t, HandedDeflate{st.deflate, st.deflate_client_bits, st.deflate_server_bits});
+    WebSocket::adopt(h, s, t, HandedDeflate{st.deflate, st.deflate_client_bits, st.deflate_server_bits},
+                     st.multiplex);
 }
 
 } // namespace herald::push

@@ -17,6 +17,7 @@
 #include "core/log.hpp"
 #include "http/session.hpp"
 #include "push/admission.hpp"
+#include "push/cursor.hpp"
 #include "push/encode.hpp"
 #include "push/presence.hpp"
 #include "push/strategy.hpp"
@@ -25,7 +26,27 @@
 #include "ws/session.hpp"
 
 namespace herald::push {
+
+WsRoute::WsRoute(const http::HttpSession& s)
+    : host(s.host()), path(s.path()), remote(s.client_host()),
+      client(reinterpret_cast<const char*>(s.client_address().data()), s.client_address().size()) {}
+
+void WsRoute::describe(net::LiveState& st) const {
+    st.host = host;
+    st.path = path;
+    st.remote = remote;
+    st.client = client;
+    st.http10 = false;
+    st.keep_alive = false;
+}
+
 namespace {
+
+std::string join_lines(const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += (out.empty() ? "" : "\n") + s;
+    return out;
+}
 
 // Commands waiting while an earlier one waits for the broker: past either bound (this many,
 // or ws_max_message_size bytes) the client is closed with 1008.
@@ -80,12 +101,29 @@ public:
     void on_channel_reset() noexcept override;
     void end_access(AccessEnd why) noexcept override;
 
+    // A binary upgrade: no more deliveries; it goes on in the new process (no leave reported).
+    void hand_over() noexcept {
+        sub_.reset();
+        admission_.reset();
+        presence_.release();
+    }
+    // Its cursor entry: the last message sent (or the position subscribed at).
+    void append_position(std::string& cursor) const {
+        append_cursor_entry(cursor, t_.channel, epoch_, seq_);
+    }
+
 private:
+    void sent(const Message& m) noexcept {
+        epoch_ = m.epoch;
+        seq_ = m.id;
+    }
+
     Multiplex& m_;
     Target t_;                        // channel and sub (the socket's timer has the expiry)
     History history_;                 // still to write, from next_
     std::size_t next_ = 0;
     std::uint64_t live_behind_ = 0;   // bytes of live messages queued behind the history
+    std::uint64_t epoch_ = 0, seq_ = 0;  // the position sent up to
     bool started_ = false;
     bool closed_ = false;             // deleted: "closed" is owed (after the history) or sent
     Admission admission_;
@@ -103,10 +141,63 @@ public:
           publish_guarded_(!s.location().limits.jwt.key.empty() && s.location().limits.jwt.publish),
           max_channels_(s.location().limits.max_channels_per_connection),
           max_queue_(s.location().limits.ws_max_queue),
-          max_queued_bytes_(s.location().limits.ws_max_message_size) {
+          max_queued_bytes_(s.location().limits.ws_max_message_size), route_(s) {
         const config::Limits& l = s.location().limits;
         if (l.on_subscribe || l.on_unsubscribe) hooks_ = l;
+        if (t_.handed) {  // taken over in a binary upgrade: its channels, once open
+            if (!t_.channels.empty()) {
+                resume_ = t_.channels;
+                resume_since_ = t_.list_since;
+            } else if (!t_.channel.empty()) {
+                resume_.push_back(t_.channel);
+                resume_since_.push_back(t_.since);
+            }
+            resume_since_.resize(resume_.size());
+        }
         t_.channel.clear();
+        t_.channels.clear();
+        t_.list_since.clear();
+        t_.since.reset();
+    }
+
+    bool handed() const noexcept { return handed_; }
+
+    // A binary upgrade, between commands (none waiting for the broker or queued) and once every
+    // deleted channel's history and "closed" went out: stops every channel and describes the
+    // socket (its channels with their positions as one compound cursor, the token's claims).
+    net::Handing hand_over(net::LiveState& st) noexcept override {
+        if (!handed_) {
+            if (!session_ || session_->closing()) return net::Handing::never;
+            if (waiting_ != 0 || !queued_.empty() || pending_ || !resume_.empty())
+                return net::Handing::later;
+            for (const auto& c : subs_)
+                if (c->closed() && !c->send_backlog()) return net::Handing::later;
+            std::erase_if(subs_, [](const auto& c) { return c->closed(); });
+            for (const auto& c : subs_) c->hand_over();
+            expiry_.cancel();
+            handed_ = true;
+        }
+        st.strategy = static_cast<std::uint8_t>(config::PushStrategy::websocket);
+        st.multiplex = true;
+        st.channels.clear();
+        st.position.clear();
+        for (const auto& c : subs_) {
+            st.channels += (st.channels.empty() ? "" : ",") + c->channel();
+            c->append_position(st.position);
+        }
+        if (subs_.size() == 1) {  // one channel travels as a plain id, not a one-entry cursor
+            const auto dot = st.position.find('.');
+            st.position.erase(0, dot + 1);
+        }
+        st.sub = t_.sub;
+        st.expires_at = t_.expires_at;
+        st.has_claims = t_.claims.has_value();
+        if (t_.claims) {
+            st.claim_channels = join_lines(t_.claims->channels);
+            st.claim_publish = join_lines(t_.claims->publish);
+        }
+        route_.describe(st);
+        return net::Handing::ready;
     }
 
     PushHost& host() noexcept { return h_; }
@@ -118,6 +209,7 @@ public:
     void on_open(ws::WsSession& s) noexcept override {
         session_ = &s;
         expiry_ = expiry_timer(s.connection().loop(), t_.expires_at, *this);
+        if (!resume_.empty()) resume_next();
     }
 
     void on_message(ws::WsSession& s, ws::Opcode op, std::string_view payload) noexcept override {
@@ -198,6 +290,8 @@ public:
 
 private:
     void run(std::string_view text) noexcept;
+    void resume_next() noexcept;
+    void resumed(SubscribeResult&& r) noexcept;
     void subscribe(WsCommand&& c) noexcept;
     void subscribe_from(std::optional<Cursor> since) noexcept;
     void subscribed(SubscribeResult&& r) noexcept;
@@ -266,6 +360,12 @@ private:
     std::uint64_t waiting_ = 0;  // the unanswered call's number, 0 = none
     bool in_call_ = false;       // inside call()'s start: an answer now is not a later one
     bool paused_ = false;
+    bool handed_ = false;        // frozen for a binary upgrade
+    WsRoute route_;
+    // Taken over in a binary upgrade: the channels to subscribe again, from these positions.
+    std::vector<std::string> resume_;
+    std::vector<std::optional<Cursor>> resume_since_;
+    std::size_t next_resume_ = 0;
     // The token's expiry ends the socket, whatever it is subscribed to. Revocation reaches it
     // through its channels' admissions (a socket with none is no subscriber: revocation does
     // not blacklist the token, which could connect again anyway).
@@ -278,6 +378,12 @@ void ChannelSub::start(SubscribeResult&& r, const std::optional<Cursor>& since) 
     // behind the history.
     std::vector<std::shared_ptr<const Message>> early = std::move(history_.messages);
     history_ = std::move(r.history);
+    epoch_ = history_.epoch;
+    seq_ = history_.last_id;
+    if (!history_.messages.empty()) {  // sent from the first of them on
+        epoch_ = history_.messages.front()->epoch;
+        seq_ = history_.messages.front()->id - 1;
+    }
     history_.messages.insert(history_.messages.end(), early.begin(), early.end());
     sub_ = std::move(r.subscription);
     started_ = true;
@@ -298,8 +404,10 @@ bool ChannelSub::send_backlog() noexcept {
     const std::vector<std::shared_ptr<const Message>>& q = history_.messages;
     ws::WsSession* s = m_.session();
     std::size_t n = 0;
+    if (m_.handed()) return false;  // the new process sends the rest
     while (next_ < q.size() && s && s->has_room()) {
-        m_.send(q[next_++]);
+        m_.send(q[next_]);
+        sent(*q[next_++]);
         ++n;
     }
     if (n) m_.host().broker().note_delivered(n, t_.channel);
@@ -314,7 +422,7 @@ bool ChannelSub::send_backlog() noexcept {
 
 void ChannelSub::deliver(const std::shared_ptr<const Message>& m) noexcept {
     ws::WsSession* s = m_.session();
-    if (!s || s->closing() || closed_) return;
+    if (!s || s->closing() || closed_ || m_.handed()) return;
     if (!started_ || !history_.messages.empty()) {  // behind the history, in order
         live_behind_ += m_.frame_of(*m, m->json_envelope().size()).size();
         if (live_behind_ > m_.max_queue()) {
@@ -331,6 +439,7 @@ void ChannelSub::deliver(const std::shared_ptr<const Message>& m) noexcept {
         sub_.reset();
         return;
     }
+    sent(*m);
     m_.stamp(*m);
 }
 
@@ -387,6 +496,50 @@ void Multiplex::run(std::string_view text) noexcept {
     case WsOp::unsubscribe: unsubscribe(c); return;
     case WsOp::publish: publish(std::move(c)); return;
     }
+}
+
+// Subscribes the channels of a socket taken over in a binary upgrade, one after the other (an
+// answer that comes later goes on from its callback); then the commands that came meanwhile.
+void Multiplex::resume_next() noexcept {
+    while (waiting_ == 0 && next_resume_ < resume_.size()) {
+        const std::size_t i = next_resume_++;
+        cmd_ = WsCommand{};
+        cmd_.channel = resume_[i];
+        cmd_.since = resume_since_[i];
+        Target t;
+        t.channel = cmd_.channel;
+        t.sub = t_.sub;
+        t.handed = true;  // one presence across both processes: no join reported
+        pending_ = std::make_unique<ChannelSub>(*this, std::move(t));
+        call([this] {
+            return h_.broker().subscribe_async(h_.broker_worker(), cmd_.channel, cmd_.since,
+                                               *pending_, [this](SubscribeResult&& r) {
+                                                   waiting_ = 0;
+                                                   resumed(std::move(r));
+                                                   if (!in_call_) resume_next();
+                                               });
+        });
+    }
+    if (waiting_ != 0 || next_resume_ < resume_.size()) return;
+    resume_.clear();
+    resume_since_.clear();
+    answered();
+}
+
+// A channel that cannot be followed again (deleted meanwhile, not allowed by the new config)
+// is told "closed", as a deleted one is.
+void Multiplex::resumed(SubscribeResult&& r) noexcept {
+    std::unique_ptr<ChannelSub> c = std::move(pending_);
+    if (!session_) return;
+    if (r.error != PushError::none) {
+        HERALD_INFO("multiplexed websocket of %s: channel \"%s\" not taken over: %s",
+                    addr_.c_str(), cmd_.channel.c_str(), to_string(r.error));
+        send_text(control("closed", cmd_.channel, {}));
+        return;
+    }
+    ChannelSub& sub = *c;
+    subs_.push_back(std::move(c));
+    sub.start(std::move(r), cmd_.since);
 }
 
 void Multiplex::subscribe(WsCommand&& c) noexcept {
