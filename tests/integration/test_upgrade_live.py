@@ -74,12 +74,12 @@ async def until(pred, timeout, what):
         await asyncio.sleep(0.02)
 
 
-def start_at_a_path(herald, tmp_path, conf=CONF):
+def start_at_a_path(herald, tmp_path, conf=CONF, files=FILES):
     """herald started from a path of its own, which an upgrade can replace with another copy."""
     path = str(tmp_path / 'sbin' / 'herald')
     os.makedirs(os.path.dirname(path))
     install(BIN, path)
-    return herald(conf, files=FILES, binary=path), path
+    return herald(conf, files=files, binary=path), path
 
 
 async def upgrade(srv, path, old):
@@ -873,5 +873,65 @@ os.kill(os.getpid(), signal.SIGKILL)
 
     try:
         run(main(), 60)
+    finally:
+        stop_all(srv, pids)
+
+
+JWT_CONF = '''
+error_log stderr info;
+pid {tmp}/herald.pid;
+shutdown_timeout 5s;
+http {
+    access_log off;
+    ws_ping_interval 0;
+    auth_jwt_leeway 0;
+    channel news { buffer 100; }
+    channel mine { buffer 100; }
+    channel secret { buffer 100; }
+    server {
+        listen 127.0.0.1:0;
+        location = /mux { push websocket; multiplex on; publish on; auth_jwt "file:jwt.key" publish; }
+        location = /pub { publish; channel $arg_channel; }
+    }
+}
+'''
+
+
+def test_upgrade_keeps_a_multiplexed_sockets_token_claims(herald, tmp_path):
+    """A multiplexed socket admitted by a token moves with the token's claims: after the
+    upgrade it still may subscribe and publish only where the token says (a socket that lost
+    them would be free to follow any channel)."""
+    from test_auth_jwt import KEY, token
+    srv, path = start_at_a_path(herald, tmp_path, JWT_CONF, {'jwt.key': KEY.decode() + '\n'})
+    port = srv.port
+    pids = [srv.proc.pid]
+
+    async def body():
+        tok = token(channels=['news', 'mine'], publish=['mine'])
+        mux = Mux(await websockets.connect('ws://127.0.0.1:%d/mux?token=%s' % (port, tok)))
+        await mux.cmd(op='subscribe', channel='news', ref='n')
+        await mux.until(lambda fs: any(f.get('ref') == 'n' for f in fs), 'news subscribed')
+        pids.append(await upgrade(srv, path, pids[-1]))
+        await check_handover_log(srv, pids[-2], pids[-1], 1)
+        for ref, c in (('s1', dict(op='subscribe', channel='secret')),
+                       ('p1', dict(op='publish', channel='news', data='x')),
+                       ('s2', dict(op='subscribe', channel='mine')),
+                       ('p2', dict(op='publish', channel='mine', data='ok'))):
+            await mux.cmd(ref=ref, **c)
+        await mux.until(lambda fs: {'s1', 'p1', 's2', 'p2'} <= {f.get('ref') for f in fs},
+                        'four answers')
+        by_ref = {f['ref']: f for f in mux.frames if 'ref' in f}
+        assert by_ref['s1']['herald'] == 'error' and by_ref['s1']['status'] == 403, by_ref['s1']
+        assert by_ref['p1']['herald'] == 'error' and by_ref['p1']['status'] == 403, by_ref['p1']
+        assert by_ref['s2']['herald'] == 'subscribed', by_ref['s2']
+        assert by_ref['p2']['herald'] == 'published', by_ref['p2']
+        news = await publish(port, 'news', 'n1')
+        await mux.until(lambda fs: ('mine' in [f.get('channel') for f in fs if 'herald' not in f]
+                                    and news in [f.get('id') for f in fs]),
+                        'the moved channel and the new one deliver')
+        await mux.ws.close()
+
+    try:
+        run(body(), 30)
     finally:
         stop_all(srv, pids)
