@@ -1,6 +1,7 @@
 // Unit tests: the LocalBroker as a node copy of channels kept elsewhere (the Redis broker):
 // may_have(), adopt() (continuous when the copy can be completed, a new life otherwise, whose
-// old subscribers are told to reset), append_at() (only the next id of the life) and forget().
+// old subscribers are told to reset), append_at() (only the next id of the life), forget() and
+// forget_idle(), and the publish time of messages read from history.
 #include <criterion/criterion.h>
 
 #include <functional>
@@ -191,4 +192,52 @@ Test(push_mirror, forget_removes_only_unused_autocreated_channels) {
     s.sub.reset();
     cr_assert(b->forget("news"));
     cr_assert_eq(b->channel_info("news").error, PushError::not_found);
+}
+
+// collect_idle() for a node copy, one channel at a time (the Redis broker's): only an
+// autocreated channel that Channel::idle() calls idle goes.
+Test(push_mirror, forget_idle_removes_only_idle_autocreated_channels) {
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    FakeLoop loop;
+    const auto w = b->attach_worker(loop.poster());
+    Config cfg = autocreate_config();
+    cfg.channels.push_back({});
+    cfg.channels.back().name = "declared";
+    b->reconcile(cfg);
+    const herald::Duration idle(1000);
+    clock.advance(std::chrono::seconds(5));
+    cr_assert(!b->forget_idle("declared", idle));
+    cr_assert(!b->forget_idle("absent", idle));
+    cr_assert_eq(b->adopt("news", E1, 1, msgs(1, 1)), PushError::none);
+    Sub s;
+    s.sub = b->subscribe("news", std::nullopt, s, w).subscription;
+    clock.advance(std::chrono::seconds(5));
+    cr_assert(!b->forget_idle("news", idle), "it has a subscriber");
+    s.sub.reset();
+    clock.advance(std::chrono::milliseconds(999));
+    cr_assert(!b->forget_idle("news", idle), "its subscriber left 999 ms ago");
+    clock.advance(std::chrono::milliseconds(1));
+    cr_assert(b->forget_idle("news", idle));
+    cr_assert_eq(b->channel_info("news").error, PushError::not_found);
+}
+
+// A message read from history comes with its publish time: the copy keeps it, so ttl counts
+// from the publish, not from the read.
+Test(push_mirror, adopted_messages_keep_their_age_for_ttl) {
+    herald::ManualClock clock;
+    auto b = herald::push::make_memory_broker(clock);
+    Config cfg = autocreate_config();
+    cfg.autocreate_defaults.ttl = herald::Duration(10'000);
+    b->reconcile(cfg);
+    std::vector<std::shared_ptr<Message>> read = msgs(1, 2);
+    read[0]->published_steady = clock.now() - std::chrono::seconds(8);
+    read[1]->published_steady = clock.now() - std::chrono::seconds(1);
+    cr_assert_eq(b->adopt("news", E1, 2, read), PushError::none);
+    cr_assert(history(*b, 0) == (std::vector<std::uint64_t>{1, 2}));
+    clock.advance(std::chrono::seconds(2));
+    cr_assert(history(*b, 0) == (std::vector<std::uint64_t>{2}), "1 was 10 s old");
+    cr_assert(b->append_at(msg(3)));  // live: its time is the copy's now
+    clock.advance(std::chrono::seconds(7));
+    cr_assert(history(*b, 0) == (std::vector<std::uint64_t>{3}));
 }

@@ -2,7 +2,8 @@
 // brokers standing for two herald nodes on one loop (home and worker at once): shared ids,
 // delivery across nodes, resume on the other node, a lost pub/sub link caught up from history,
 // lost data reset, publish refused while Redis is away, DELETE across nodes, clock ticks once
-// per slot, and cancelled calls.
+// per slot, cancelled calls, ttl bounding history (not the life), and idle autocreated channels
+// ending their lives.
 #include <criterion/criterion.h>
 
 #include <memory>
@@ -68,14 +69,24 @@ struct Node {
     Node(EventLoop& loop, const herald::push::RedisBrokerOptions& o, std::uint32_t buffer) {
         start(loop, o, buffer, 100);
     }
+    // A node with a config of its own (ttl, channel_idle_timeout, declared channels).
+    Node(EventLoop& loop, const RedisServer& server, const std::string& prefix, const Config& cfg) {
+        herald::push::RedisBrokerOptions o;
+        o.link = herald::test::options_for(server);
+        o.prefix = prefix;
+        start(loop, o, cfg);
+    }
     void start(EventLoop& loop, const herald::push::RedisBrokerOptions& o, std::uint32_t buffer,
                std::uint64_t max_channels) {
-        broker = herald::push::make_redis_broker(loop, o);
-        worker = broker->attach_worker(loop);
         Config cfg;
         cfg.channel_autocreate = true;
         cfg.autocreate_defaults.buffer = buffer;
         cfg.max_channels = max_channels;
+        start(loop, o, cfg);
+    }
+    void start(EventLoop& loop, const herald::push::RedisBrokerOptions& o, const Config& cfg) {
+        broker = herald::push::make_redis_broker(loop, o);
+        worker = broker->attach_worker(loop);
         broker->reconcile(cfg);
     }
     std::unique_ptr<Broker> broker;
@@ -411,6 +422,139 @@ Test(push_redis_broker, a_channel_without_subscribers_stops_being_followed_after
     Sub again;
     subscribe(loop, a, again, std::nullopt, "gone");
     cr_assert(run_until(loop, [&] { return links(a).catch_up_reads > reads; }, std::chrono::milliseconds(3000)));
+}
+
+namespace {
+
+herald::push::FetchResult fetch(EventLoop& loop, Node& n, const char* channel,
+                                std::optional<Cursor> since = std::nullopt) {
+    std::optional<herald::push::FetchResult> r;
+    BrokerCall c = n.broker->fetch_async(n.worker, channel, since, 10,
+                                         [&r](herald::push::FetchResult&& f) { r = std::move(f); });
+    cr_assert(run_until(loop, [&] { return r.has_value(); }), "no fetch answer");
+    return std::move(*r);
+}
+
+long long redis_int(EventLoop& loop, herald::redis::Client& admin,
+                    std::initializer_list<std::string_view> args) {
+    return herald::test::call(loop, admin, args).integer;
+}
+
+} // namespace
+
+// ttl bounds the history, as in memory: the messages go, the channel's life (epoch, ids) does
+// not. A node reading the channel leaves out what is older than ttl and keeps the rest with
+// its publish time (Redis's `ms`), so its copy drops each at its ttl.
+Test(push_redis_broker, ttl_bounds_history_and_the_life_goes_on) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Config cfg;
+    cfg.channel_autocreate = true;
+    cfg.autocreate_defaults.buffer = 10;
+    cfg.autocreate_defaults.ttl = herald::Duration(300);
+    herald::config::ChannelConf old;
+    old.name = "old";
+    old.ttl = herald::Duration(60'000);
+    cfg.channels.push_back(old);
+    Node a(loop, server, "tt:", cfg), b(loop, server, "tt:", cfg);
+    const PublishResult p1 = publish(loop, a, "m1");
+    cr_assert_eq(publish(loop, a, "m2").id, 2u);
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    cr_assert(run_until(
+                  loop,
+                  [&] {
+                      return redis_int(loop, admin, {"EXISTS", "{tt:news}:buf"}) == 0;
+                  },
+                  std::chrono::milliseconds(3000)),
+              "the stream did not expire");
+    const PublishResult p3 = publish(loop, a, "m3");
+    cr_assert(p3.id == 3 && p3.epoch == p1.epoch, "the life goes on: id %llu",
+              static_cast<unsigned long long>(p3.id));
+    Sub s;
+    subscribe(loop, b, s, Cursor{p1.epoch, 1, false});
+    cr_assert(s.first.history.missed, "2 expired: missed");
+    cr_assert_eq(s.first.history.messages.size(), 1u);
+    cr_assert_eq(s.first.history.messages[0]->id, 3u);
+    // The copy drops m3 at its ttl, as Redis does.
+    cr_assert(run_until(
+        loop, [&] { return fetch(loop, b, "news").history.messages.empty(); },
+        std::chrono::milliseconds(3000)));
+    // A message published 20 s ago (ttl 60 s) keeps its age on the node that reads it.
+    const herald::test::Seen t = herald::test::call(loop, admin, {"TIME"});
+    const long long now = std::stoll(t.elements.at(0)) * 1000 + std::stoll(t.elements.at(1)) / 1000;
+    (void)herald::test::call(loop, admin, {"SET", "{tt:old}:epoch", "000000000001"});
+    (void)herald::test::call(loop, admin, {"SET", "{tt:old}:seq", "1"});
+    (void)herald::test::call(loop, admin,
+                             {"XADD", "{tt:old}:buf", "1-0", "p", "x", "t", "", "e", "", "ms",
+                              std::to_string(now - 20'000)});
+    const herald::push::FetchResult f = fetch(loop, b, "old");
+    cr_assert_eq(f.history.messages.size(), 1u, "%s", to_string(f.error));
+    const auto age = std::chrono::system_clock::now() - f.history.messages[0]->published_at;
+    cr_assert(
+        age > std::chrono::seconds(15) && age < std::chrono::seconds(25), "aged %lld ms",
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(age).count()));
+}
+
+// channel_idle_timeout, as in memory: an autocreated channel nobody uses ends its life (its
+// keys expire), so the next publish starts a new one; a node holds the life of a channel its
+// clients use; a node's idle copy goes at collect_idle(); declared channels never expire.
+Test(push_redis_broker, an_idle_autocreated_channel_ends_its_life) {
+    RedisServer server;
+    herald::test::start_server(server);
+    EventLoop loop;
+    Config cfg;
+    cfg.channel_autocreate = true;
+    cfg.autocreate_defaults.buffer = 3;
+    cfg.channel_idle_timeout = herald::Duration(1000);
+    herald::config::ChannelConf declared;
+    declared.name = "declared";
+    cfg.channels.push_back(declared);
+    Node a(loop, server, "ti:", cfg);
+    herald::redis::Client admin(loop, herald::test::options_for(server));
+    herald::test::connect_client(loop, admin);
+    const PublishResult gone = publish(loop, a, "m1", "gone");
+    const long long left = redis_int(loop, admin, {"PTTL", "{ti:gone}:epoch"});
+    cr_assert(left > 0 && left <= 1000, "%lld ms", left);
+    cr_assert_eq(publish(loop, a, "d", "declared").id, 1u);
+    cr_assert_eq(redis_int(loop, admin, {"PTTL", "{ti:declared}:epoch"}), -1);
+    cr_assert_eq(redis_int(loop, admin, {"PTTL", "{ti:declared}:seq"}), -1);
+    // A subscriber here holds "held": its life (1 s, plus 1 s to the next hold, plus the
+    // sweep's 1 s) is renewed each second while it stays.
+    Sub s;
+    subscribe(loop, a, s, std::nullopt, "held");
+    cr_assert_gt(redis_int(loop, admin, {"PTTL", "{ti:held}:epoch"}), 2500);
+    (void)herald::test::call(loop, admin, {"PEXPIRE", "{ti:held}:epoch", "2500"});
+    cr_assert(run_until(
+                  loop,
+                  [&] {
+                      return redis_int(loop, admin, {"PTTL", "{ti:held}:epoch"}) > 2500;
+                  },
+                  std::chrono::milliseconds(3000)),
+              "not held");
+    // Nobody used "gone": its life ended.
+    cr_assert(run_until(loop, [&] {
+        return redis_int(loop, admin, {"EXISTS", "{ti:gone}:epoch"}) == 0;
+    }));
+    const PublishResult again = publish(loop, a, "m2", "gone");
+    cr_assert(again.id == 1 && again.epoch != gone.epoch, "a new life");
+    // The subscriber leaves: the node's copy goes once idle (the declared one stays).
+    cr_assert_eq(a.broker->stats().channels, 2u);
+    s.sub.reset();
+    std::size_t collected = 0;
+    cr_assert(run_until(
+        loop,
+        [&] {
+            collected += a.broker->collect_idle();
+            return collected == 1;
+        },
+        std::chrono::milliseconds(3000)));
+    cr_assert_eq(a.broker->stats().channels, 1u);
+    cr_assert(run_until(
+                  loop, [&] { return links(a).mirrored == 0; }, std::chrono::milliseconds(2000)),
+              "still followed"); // the figure is refreshed by the sweep
+    cr_assert_eq(a.broker->collect_idle(), 0u);
 }
 
 // ---- Redis Cluster ------------------------------------------------------------------------

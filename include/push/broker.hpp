@@ -239,9 +239,10 @@ public:
 
     // Removes every autocreated channel that is idle (Channel::idle() with the config's
     // channel_idle_timeout; never declared channels, never with channel_idle_timeout 0).
-    // Call it periodically from any thread; returns how many were removed. A publisher or
-    // subscriber racing the removal gets a new life of the channel (or not_found without
-    // autocreate), never a closed one.
+    // Call it periodically from any thread (the Redis broker: from its home loop, where it
+    // drops this node's idle copies; Redis ends their lives itself); returns how many were
+    // removed. A publisher or subscriber racing the removal gets a new life of the channel (or
+    // not_found without autocreate), never a closed one.
     virtual std::size_t collect_idle() = 0;
 
     virtual BrokerStats stats() const = 0;
@@ -340,6 +341,9 @@ public:
     virtual bool append_at(std::shared_ptr<Message> m) = 0;
     // Removes an autocreated channel that has no subscriber; false if there is none such.
     virtual bool forget(std::string_view channel) = 0;
+    // Removes an autocreated channel that is idle for `idle` as collect_idle() would
+    // (Channel::close_if_idle); false if there is none such.
+    virtual bool forget_idle(std::string_view channel, Duration idle) = 0;
     // Subscribers of the channel here (0 when there is no such channel). Any thread.
     virtual std::uint64_t subscriber_count(std::string_view channel) = 0;
     // Runs fn on an attached worker's loop, through the PostFn it was attached with.

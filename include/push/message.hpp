@@ -39,7 +39,8 @@ enum class EventNameCheck : std::uint8_t { ok, invalid, reserved };
 EventNameCheck check_event_name(std::string_view name) noexcept;
 
 // A published message. Created by the broker, given its id and times by Channel::append()
-// under the channel lock, then shared read-only as std::shared_ptr<const Message> by the
+// under the channel lock (times already set are kept: a Redis node copy's message read from
+// history comes aged), then shared read-only as std::shared_ptr<const Message> by the
 // channel's ring buffer, every worker thread and every subscriber's output queue. It owns its
 // bytes and its encodings.
 //

@@ -24,7 +24,8 @@ struct RedisBrokerOptions {
     std::vector<redis::NodeAddress> servers;
     std::string prefix = "herald:"; // of every key and pub/sub channel name
     // A channel with no subscriber on this node and no visit (subscribe, poll, info) for this
-    // long stops being followed: its pub/sub subscription and node copy go.
+    // long stops being followed: its pub/sub subscription and node copy go. An autocreated
+    // channel idle here for channel_idle_timeout goes sooner (collect_idle()).
     Clock::duration linger = std::chrono::seconds(30);
 };
 

@@ -157,6 +157,7 @@ public:
                     const std::vector<std::shared_ptr<Message>>& buffered) override;
     bool append_at(std::shared_ptr<Message> m) override;
     bool forget(std::string_view channel) override;
+    bool forget_idle(std::string_view channel, Duration idle) override;
     std::uint64_t subscriber_count(std::string_view channel) override {
         const std::shared_ptr<Channel> ch = find(channel);
         return ch ? ch->subscriber_count() : 0;
@@ -800,6 +801,19 @@ bool MemoryBroker::forget(std::string_view channel) {
         channels_.erase(it);
     }
     close_and_wake(*ch);
+    return true;
+}
+
+bool MemoryBroker::forget_idle(std::string_view channel, Duration idle) {
+    std::shared_ptr<Channel> ch; // freed after the lock is released
+    std::unique_lock<std::shared_mutex> lock(map_mutex_);
+    const auto it = channels_.find(channel);
+    if (it == channels_.end() || it->second.declared ||
+        !it->second.channel->close_if_idle(clock_.now(), idle))
+        return false;
+    ch = std::move(it->second.channel);
+    channels_.erase(it);
+    lock.unlock();
     return true;
 }
 

@@ -30,8 +30,10 @@ std::shared_ptr<const Message> Channel::append_locked(std::shared_ptr<Message> m
     expire(now);
     m->id = ++last_id_;
     m->epoch = epoch_;
-    m->published_at = std::chrono::system_clock::now();
-    m->published_steady = now;
+    if (m->published_steady == Clock::time_point{}) { // else a copy's: aged where it was read
+        m->published_at = std::chrono::system_clock::now();
+        m->published_steady = now;
+    }
     ++published_;
     last_publish_ = m->published_at;
     rate_ = decayed_rate(now) + 1.0 / std::chrono::duration<double>(publish_rate_window).count();

@@ -13,6 +13,12 @@
 // Messages that arrive while a read is under way are held and applied after it, in order, the
 // ones the read already had dropped; so nothing falls between the read and the live stream and
 // nothing is delivered twice.
+//
+// Time bounds match the memory broker's: a read leaves out messages older than ttl and ages
+// the rest by Redis's clock (the copy drops them at their ttl); an autocreated channel's keys
+// expire channel_idle_timeout after its last use (redis/script.hpp), each node holding the
+// ones its clients use (touch script, from the sweep and on a visit), and a node's idle copy
+// goes at collect_idle().
 #include "push/redis_broker.hpp"
 
 #include <algorithm>
@@ -89,21 +95,29 @@ redis::ClusterOptions cluster_options(const RedisBrokerOptions& o) {
     return c;
 }
 
-// Whole seconds for EXPIRE, rounded up (0 = none).
-std::string ttl_seconds(Duration ttl) {
-    if (ttl.count() <= 0) return "0";
-    const auto s = std::chrono::ceil<std::chrono::seconds>(ttl).count();
-    return std::to_string(s);
+// Milliseconds for the scripts' ttl and life arguments (0 = none).
+std::string ms_text(Duration d) {
+    return std::to_string(std::max<Duration::rep>(d.count(), 0));
+}
+
+// How often a node holds the Redis life of an autocreated channel its clients use (the touch
+// script): a quarter of channel_idle_timeout, within [1 s (the sweep), 30 s], as the memory
+// broker's collector looks. Each hold reaches past the next one by the sweep's own step, so a
+// channel used here lives at least channel_idle_timeout after its last use on this node, and
+// at most that plus the period and a second.
+Duration touch_period(Duration idle) {
+    return std::clamp<Duration>(idle / 4, Duration(1000), Duration(30'000));
 }
 
 class RedisBroker final : public Broker, private redis::PubSubHandler {
 public:
     RedisBroker(EventLoop& home, RedisBrokerOptions o, Clock& clock)
-        : home_(home), options_(std::move(o)), mirror_(make_memory_broker(clock)),
+        : home_(home), options_(std::move(o)), clock_(clock), mirror_(make_memory_broker(clock)),
           links_(home, cluster_options(options_), *this),
           publish_script_(redis::make_script(redis::publish_script_source)),
           publish_many_script_(redis::make_script(redis::publish_many_script_source)),
           sync_script_(redis::make_script(redis::sync_script_source)),
+          touch_script_(redis::make_script(redis::touch_script_source)),
           close_script_(redis::make_script(redis::close_script_source)) {
         // The links connect once the home loop runs (after a daemon's fork).
         home_.post([this] {
@@ -185,7 +199,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, existing_only, since, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, true, [this, worker, ch, since, &s, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 SubscribeResult r;
                 r.error = e;
@@ -208,7 +222,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, existing_only, since, [this, ch, since, limit, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, existing_only, since, true, [this, ch, since, limit, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 FetchResult r;
                 r.error = e;
@@ -228,7 +242,7 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, false, std::nullopt, [this, ch, done = std::move(done)](PushError e) {
+        when_mirrored(worker, call, ch, false, std::nullopt, false, [this, ch, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 done(InfoResult{e, {}});
                 return;
@@ -257,11 +271,33 @@ public:
         for (const config::ChannelConf& c : cfg.channels) declared_.emplace(c.name, c);
         autocreate_defaults_ = cfg.autocreate_defaults;
         max_channels_ = cfg.max_channels;
+        idle_timeout_ = cfg.channel_idle_timeout;
     }
 
-    // Mirrors that are no longer used go on the home loop's own sweep (mirror_linger), which
-    // also drops their node copy: the node copy is never collected behind the mirror's back.
-    std::size_t collect_idle() override { return 0; }
+    // On the home loop (main's collector runs there). An autocreated channel idle on this node
+    // (its copy: Channel::idle) stops being followed, and its copy goes: the node counts and
+    // logs it as the memory broker does. Its life in Redis ends on its own (see the scripts:
+    // its keys expire channel_idle_timeout after its last use on any node), so a later use
+    // starts a new one, unless another node's clients keep it. Mirrors waited on or visited
+    // within the timeout stay (a worker may be about to subscribe to the copy).
+    std::size_t collect_idle() override {
+        const Duration idle = idle_timeout_;
+        if (idle.count() <= 0) return 0;
+        const Clock::time_point now = home_.now();
+        std::vector<std::string> candidates;
+        for (const auto& [ch, m] : mirrors_)
+            if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= idle &&
+                declared_.count(ch) == 0)
+                candidates.push_back(ch);
+        std::size_t n = 0;
+        for (const std::string& ch : candidates) {
+            if (!mirror_->forget_idle(ch, idle)) continue;
+            mirrors_.erase(ch);
+            links_.unsubscribe(key(ch, ""));
+            ++n;
+        }
+        return n;
+    }
 
     // The node copy's figures, but published: the messages published through this node (its
     // copies also hold what other nodes published).
@@ -306,6 +342,8 @@ private:
         std::uint64_t epoch = 0;      // of the node copy once live
         std::uint64_t last_id = 0;
         Clock::time_point wanted_at;
+        Clock::time_point touched_at; // the last hold of its Redis life (touch script) sent
+        bool visited = false;         // subscribed or polled here since then
         std::vector<Waiter> waiters;  // told when live (or failed)
         std::deque<Wire> held;        // pub/sub messages received during a read
     };
@@ -335,25 +373,26 @@ private:
 
     // On the worker: asks home to mirror channel, then runs then(error) back on the worker.
     // With existing_only, a channel Redis does not hold (no epoch key) is not_found instead.
-    // since: the resume point the answer serves (see ensure()).
+    // since: the resume point the answer serves (see ensure()); visit: a subscriber or a poll
+    // (it holds the channel's life in Redis), not an info request.
     void when_mirrored(WorkerId worker, std::shared_ptr<CallState> call, const std::string& ch,
-                       bool existing_only, std::optional<Cursor> since,
+                       bool existing_only, std::optional<Cursor> since, bool visit,
                        std::function<void(PushError)> then) {
-        home_.post([this, worker, existing_only, since, call = std::move(call), ch,
+        home_.post([this, worker, existing_only, since, visit, call = std::move(call), ch,
                     then = std::move(then)]() mutable {
             auto reply = [this, worker, call, then](PushError e) mutable {
                 answer(worker, std::move(call), [then = std::move(then), e] { then(e); });
             };
             if (!existing_only || mirrors_.count(ch) != 0) {
-                ensure(ch, std::move(reply), since);
+                ensure(ch, std::move(reply), since, visit);
                 return;
             }
             const std::string k_epoch = key(ch, ":epoch");
-            auto on_exists = [this, ch, since, reply](std::error_code ec,
-                                                      const redis::RespValue& v) mutable {
+            auto on_exists = [this, ch, since, visit, reply](std::error_code ec,
+                                                             const redis::RespValue& v) mutable {
                 if (ec || v.type != redis::RespType::integer) reply(PushError::unavailable);
                 else if (v.integer == 0) reply(PushError::not_found);
-                else ensure(ch, std::move(reply), since);
+                else ensure(ch, std::move(reply), since, visit);
             };
             const std::string_view exists[] = {"EXISTS", k_epoch};
             if (links_.command(exists, 1, on_exists))
@@ -368,6 +407,20 @@ private:
     const config::ChannelConf& settings(const std::string& ch) const {
         const auto it = declared_.find(ch);
         return it != declared_.end() ? it->second : autocreate_defaults_;
+    }
+
+    // The Redis life of ch for the scripts: channel_idle_timeout for an autocreated channel,
+    // 0 (its keys never expire) for a declared one or without a timeout.
+    Duration life(const std::string& ch) const {
+        return declared_.count(ch) != 0 ? Duration(0) : std::max(idle_timeout_, Duration(0));
+    }
+    // What a node's hold (touch) gives a channel its clients use: its life, plus the time to
+    // the next hold (touch_period, and the sweep's step); 0 when it has no life.
+    Duration hold(const std::string& ch) const {
+        const Duration l = life(ch);
+        return l.count() > 0
+                   ? l + touch_period(l) + std::chrono::duration_cast<Duration>(sweep_every)
+                   : Duration(0);
     }
 
     std::string fresh_epoch() {
@@ -390,18 +443,18 @@ private:
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
                           k_epoch = key(ch, ":epoch"), topic = key(ch, ""),
                           k_tick = key(ch, ":tick");
-        const std::string buffer = std::to_string(conf.buffer), ttl = ttl_seconds(conf.ttl),
-                          candidate = fresh_epoch();
+        const std::string buffer = std::to_string(conf.buffer), ttl = ms_text(conf.ttl),
+                          candidate = fresh_epoch(), lives = ms_text(life(ch));
         const std::string slot = tick ? std::to_string(tick->slot) : "",
-                          life = tick ? std::to_string(std::max<std::int64_t>(
+                          tick_life = tick ? std::to_string(std::max<std::int64_t>(
                                             4 * tick->interval.count(), 1000))
                                       : "";
         const std::string_view keys[] = {k_seq, k_buf, k_epoch, k_tick};
         constexpr std::size_t sharded_arg = 6; // ARGV[7]: SPUBLISH in a cluster
-        const std::string_view args[] = {data, type, buffer, ttl, topic, candidate, "0", event,
-                                         slot, life};
+        const std::string_view args[] = {data, type,  buffer, ttl,  topic, candidate,
+                                         "0",  event, lives,  slot, tick_life};
         const std::span<const std::string_view> key_list(keys, tick ? 4 : 3);
-        const std::span<const std::string_view> arg_list(args, tick ? 10 : 8);
+        const std::span<const std::string_view> arg_list(args, tick ? 11 : 9);
         auto on_reply = [this, worker, call, ch, done](std::error_code ec, const redis::RespValue& v) {
             PublishResult r{PushError::unavailable, 0, 0, 0};
             std::uint64_t id = 0, epoch = 0;
@@ -457,14 +510,15 @@ private:
         }
         std::vector<std::string> keys, per;  // the strings the views below point into
         keys.reserve(3 * chs.size());
-        per.reserve(4 * chs.size());
+        per.reserve(5 * chs.size());
         for (const std::string& ch : chs) {
             for (const char* suffix : {":seq", ":buf", ":epoch"}) keys.push_back(key(ch, suffix));
             const config::ChannelConf& conf = settings(ch);
             per.push_back(std::to_string(conf.buffer));
-            per.push_back(ttl_seconds(conf.ttl));
+            per.push_back(ms_text(conf.ttl));
             per.push_back(key(ch, ""));
             per.push_back(fresh_epoch());
+            per.push_back(ms_text(life(ch)));
         }
         constexpr std::size_t sharded_arg = 3;  // ARGV[4]: SPUBLISH in a cluster
         std::vector<std::string_view> key_views(keys.begin(), keys.end());
@@ -529,9 +583,9 @@ private:
     // takes longer than the command timeout. A resume point of the copy's life that the copy
     // has not reached (a client saw it on another node first; this node's pub/sub is behind
     // or its link is down) is caught up from Redis first: it is a resume point, not an id the
-    // channel never had.
+    // channel never had. visit: a subscriber or a poll, which holds the channel's Redis life.
     void ensure(const std::string& ch, std::function<void(PushError)> fn,
-                const std::optional<Cursor>& since = std::nullopt) {
+                const std::optional<Cursor>& since, bool visit) {
         const Clock::time_point now = home_.now();
         // Channels followed at once are bounded like channels (max_channels), also while
         // Redis is away and nothing is confirmed.
@@ -542,6 +596,10 @@ private:
         auto [it, fresh] = mirrors_.try_emplace(ch);
         Mirror& m = it->second;
         m.wanted_at = now;
+        if (visit) {
+            m.visited = true;
+            touch_if_due(ch, m, now);  // before the read: the life must not end under it
+        }
         const bool behind = m.state == State::live && since && !since->foreign &&
                             since->epoch == m.epoch && since->seq > m.last_id;
         if (m.state == State::live && !behind) {
@@ -555,6 +613,31 @@ private:
             if (!links_.connected(key(ch, "")))
                 HERALD_DEBUG("redis: \"%s\" waits for the pub/sub link", ch.c_str());
         }
+    }
+
+    // Holds ch's Redis life (touch script) if it is autocreated with a channel_idle_timeout,
+    // had a subscriber here or a visit since the last hold, and that was touch_period ago.
+    void touch_if_due(const std::string& ch, Mirror& m, Clock::time_point now) {
+        const Duration held = hold(ch);
+        if (held.count() == 0) return;
+        if (m.touched_at != Clock::time_point{} && now - m.touched_at < touch_period(life(ch)))
+            return;
+        if (!m.visited && mirror_->subscriber_count(ch) == 0) return;
+        m.touched_at = now;
+        m.visited = false;
+        const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
+                          k_epoch = key(ch, ":epoch"), ms = ms_text(held);
+        const std::string_view keys[] = {k_seq, k_buf, k_epoch};
+        const std::string_view args[] = {ms, settings(ch).ttl.count() > 0 ? "0" : "1"};
+        auto on_reply = [this, ch](std::error_code ec, const redis::RespValue& v) {
+            if (!ec && v.type == redis::RespType::integer) return;
+            HERALD_DEBUG("redis: holding channel \"%s\" failed: %s", ch.c_str(),
+                         ec ? ec.message().c_str() : std::string(v.str).c_str());
+            const auto it = mirrors_.find(ch);
+            if (it != mirrors_.end()) it->second.touched_at = Clock::time_point{};  // again
+        };
+        if (links_.eval(touch_script_, keys, args, std::size(args), on_reply))
+            m.touched_at = Clock::time_point{};
     }
 
     void wake(Mirror& m, PushError e) {
@@ -577,9 +660,9 @@ private:
         const std::string k_seq = key(ch, ":seq"), k_buf = key(ch, ":buf"),
                           k_epoch = key(ch, ":epoch");
         const std::string candidate = fresh_epoch(), count = std::to_string(conf.buffer),
-                          ttl = ttl_seconds(conf.ttl);
+                          ttl = ms_text(conf.ttl), held = ms_text(hold(ch));
         const std::string_view keys[] = {k_seq, k_buf, k_epoch};
-        const std::string_view args[] = {candidate, count, ttl};
+        const std::string_view args[] = {candidate, count, ttl, held};
         catch_up_reads_.fetch_add(1, std::memory_order_relaxed);
         auto on_reply = [this, ch](std::error_code ec, const redis::RespValue& v) {
             on_read(ch, ec, v);
@@ -593,14 +676,18 @@ private:
         if (it == mirrors_.end()) return;  // deleted meanwhile
         Mirror& m = it->second;
         std::uint64_t epoch = 0;
-        const bool shape = !ec && v.elements.size() == 3 && parse_epoch(v.elements[0].str, epoch) &&
+        const bool shape = !ec && v.elements.size() == 4 && parse_epoch(v.elements[0].str, epoch) &&
                            v.elements[1].type == redis::RespType::integer &&
-                           v.elements[1].integer >= 0;
+                           v.elements[1].integer >= 0 &&
+                           v.elements[3].type == redis::RespType::integer;
         std::vector<std::shared_ptr<Message>> buffered;
         bool entries_ok = shape;
         const std::uint64_t last = shape ? static_cast<std::uint64_t>(v.elements[1].integer) : 0;
         if (shape) {
             const auto& entries = v.elements[2].elements;
+            const std::int64_t redis_now = v.elements[3].integer;  // ms, Redis's clock
+            const Clock::time_point steady = clock_.now();
+            const auto wall = std::chrono::system_clock::now();
             buffered.reserve(entries.size());
             for (auto e = entries.rbegin(); e != entries.rend() && entries_ok; ++e) {
                 Wire w;
@@ -612,13 +699,23 @@ private:
                              w.id != 0;
                 if (!entries_ok) break;
                 const auto& f = e->elements[1].elements;
+                std::uint64_t at = 0;
                 for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
                     if (f[i].str == "p") w.data.assign(f[i + 1].str);
                     else if (f[i].str == "t") w.type.assign(f[i + 1].str);
                     else if (f[i].str == "e") w.event.assign(f[i + 1].str);
+                    else if (f[i].str == "ms")
+                        (void)ascii::parse_decimal(f[i + 1].str, UINT64_MAX, at);
                 }
                 if (!buffered.empty() && w.id != buffered.back()->id + 1) entries_ok = false;
                 buffered.push_back(to_message(ch, std::move(w)));
+                // Aged by Redis's clock, so the copy drops it at its ttl as Redis's read does
+                // (an entry without its time counts as new).
+                const Duration age(at == 0 || at > static_cast<std::uint64_t>(redis_now)
+                                       ? 0
+                                       : redis_now - static_cast<std::int64_t>(at));
+                buffered.back()->published_steady = steady - age;
+                buffered.back()->published_at = wall - age;
             }
             if (entries_ok && !buffered.empty() && buffered.back()->id != last) entries_ok = false;
         }
@@ -749,6 +846,7 @@ private:
             if (m.state == State::live && m.waiters.empty() && now - m.wanted_at >= options_.linger) {
                 if (mirror_->subscriber_count(ch) == 0) idle.push_back(ch);
             }
+            touch_if_due(ch, m, now);
         }
         for (Waiter& w : late) w.fn(PushError::unavailable);
         for (const std::string& ch : reread) read_channel(ch);
@@ -771,15 +869,18 @@ private:
 
     EventLoop& home_;
     RedisBrokerOptions options_;
+    Clock& clock_;  // the copy's (for the age of messages read)
     std::unique_ptr<LocalBroker> mirror_;
     redis::ClusterClient links_; // the command and pub/sub links (one of each per master)
-    const redis::Script publish_script_, publish_many_script_, sync_script_, close_script_;
+    const redis::Script publish_script_, publish_many_script_, sync_script_, touch_script_,
+        close_script_;
 
     // Home loop only:
     std::unordered_map<std::string, Mirror, StringHash, std::equal_to<>> mirrors_;
     std::unordered_map<std::string, config::ChannelConf> declared_;
     config::ChannelConf autocreate_defaults_;
     std::uint64_t max_channels_ = 0;
+    Duration idle_timeout_{0};  // channel_idle_timeout
     std::mt19937_64 random_{std::random_device{}()};
     Timer sweep_;
 

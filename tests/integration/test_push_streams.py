@@ -14,7 +14,6 @@ import pytest
 
 from push_clients import (CALL_RE, SCRIPT_OPEN_RE, Conn, Stream, Ws, channel_life, parse_iframe,
                           parse_sse, publish)
-from harness import memory_broker_only
 
 CONF = '''
 error_log stderr info;
@@ -433,8 +432,6 @@ def test_shutdown_with_open_streams(srv, sig):
         s.close()
 
 
-@memory_broker_only("ttl expires messages, but in Redis the channel's keys: the next publish "
-                    "begins a new life")
 def test_ttl_expired_resume_point_is_missed(srv):
     for i in range(1, 4):
         publish(srv, 'brief', 'm%d' % i)
