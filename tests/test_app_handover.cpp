@@ -42,7 +42,7 @@ Record connection_record(herald::net::LiveState::Kind kind, bool everything) {
     c.peer = address("::1", 40001);
     c.socket_peer = address("10.1.2.3", 65535);
     if (!everything) return r;
-    c.input = std::string("GET / HTTP/1.1\r\nHost: a\0\xff", 26);
+    c.input = std::string("GET / HTTP/1.1\r\nHost: a\0\xff", 25);
     c.host = "example.com:8080";
     c.path = "/sse/news";
     c.client = std::string("\0\0\0\0\0\0\0\0\0\0\xff\xff\xc0\xa8\x01\x02", 16);

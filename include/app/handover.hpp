@@ -69,7 +69,7 @@ struct Record {
 
 // Whether a connection's state fits a record: its input within max_handover_input, every
 // other string within 65535 bytes.
-bool fits_connection_record(const net::LiveState& st) noexcept;
+bool fits_connection_record(const net::LiveState& c) noexcept;
 
 enum class RecordError : std::uint8_t { none, version, type, length, body };
 const char* to_string(RecordError e) noexcept;

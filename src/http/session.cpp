@@ -471,12 +471,11 @@ net::Handing HttpSession::hand_over(net::LiveState& st) noexcept {
 }
 
 bool HttpSession::adopt(const net::LiveState& st) {
-    std::shared_ptr<const Router> routes = host_.routes_ptr();
-    std::string path = st.path;
-    const Router::Route r = routes->route(conn_.listener(), st.host, path);
+    std::shared_ptr<const Router> snapshot = host_.routes_ptr();
+    const Router::Route r = snapshot->route(conn_.listener(), st.host, st.path);
     if (!r.server || !r.location) return false;
-    routes_ = std::move(routes);
-    path_ = std::move(path);
+    routes_ = std::move(snapshot);
+    path_ = st.path;
     server_ = r.server;
     loc_ = r.location;
     http10_ = st.http10;

@@ -805,15 +805,15 @@ bool MemoryBroker::forget(std::string_view channel) {
 }
 
 bool MemoryBroker::forget_idle(std::string_view channel, Duration idle) {
-    std::shared_ptr<Channel> ch; // freed after the lock is released
     std::unique_lock<std::shared_mutex> lock(map_mutex_);
     const auto it = channels_.find(channel);
     if (it == channels_.end() || it->second.declared ||
         !it->second.channel->close_if_idle(clock_.now(), idle))
         return false;
-    ch = std::move(it->second.channel);
+    std::shared_ptr<Channel> gone = std::move(it->second.channel);
     channels_.erase(it);
     lock.unlock();
+    gone.reset();  // freed after the lock is released
     return true;
 }
 

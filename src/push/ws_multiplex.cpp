@@ -406,8 +406,9 @@ bool ChannelSub::send_backlog() noexcept {
     std::size_t n = 0;
     if (m_.handed()) return false;  // the new process sends the rest
     while (next_ < q.size() && s && s->has_room()) {
-        m_.send(q[next_]);
-        sent(*q[next_++]);
+        const std::shared_ptr<const Message>& m = q[next_++];
+        m_.send(m);
+        sent(*m);
         ++n;
     }
     if (n) m_.host().broker().note_delivered(n, t_.channel);
