@@ -242,7 +242,11 @@ public:
         }
         auto call = std::make_shared<CallState>();
         std::string ch(channel);
-        when_mirrored(worker, call, ch, false, std::nullopt, false, [this, ch, done = std::move(done)](PushError e) {
+        // As with the memory broker, asking about a channel does not create it: one the node
+        // copy does not hold (it holds every declared one) must exist in Redis.
+        const bool existing_only = mirror_->channel_info(ch).error == PushError::not_found;
+        when_mirrored(worker, call, ch, existing_only, std::nullopt, false,
+                      [this, ch, done = std::move(done)](PushError e) {
             if (e != PushError::none) {
                 done(InfoResult{e, {}});
                 return;

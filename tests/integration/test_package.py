@@ -6,8 +6,10 @@ rotation (the logrotate postrotate script), conffile semantics on reinstall, sto
 `dpkg --purge` leaving nothing behind. `systemd-analyze verify` runs when it is installed.
 
 It needs root (dpkg); as another user it fails and says so, unless HERALD_SKIP_PACKAGE_TEST=1.
-It runs once per `make test`: the kqueue pass (HERALD_BACKEND=kqueue) skips it, since the
-package holds the epoll build.
+It runs once per `make test`, in the epoll pass: the kqueue pass (HERALD_BACKEND=kqueue) skips
+it, since the package holds the epoll build, and so does the ThreadSanitizer pass
+(HERALD_TSAN=1), whose build is not the packaged one (it ran there too, for nothing, until
+session 10).
 """
 import fcntl
 import http.client
@@ -86,7 +88,7 @@ def wait_for(pred, timeout=5, what=''):
 
 @pytest.fixture
 def root_machine():
-    if os.environ.get('HERALD_BACKEND'):
+    if os.environ.get('HERALD_BACKEND') or os.environ.get('HERALD_TSAN'):
         pytest.skip('the package test runs once, in the epoll pass of make test')
     if os.geteuid() != 0:
         if os.environ.get('HERALD_SKIP_PACKAGE_TEST') == '1':
@@ -267,9 +269,12 @@ def test_deb_installs_runs_reloads_and_purges(root_machine, tmp_path):
         sh('sh', '-ec', post)
         wait_for(lambda: b'logs reopened' in open('/var/log/herald/error.log', 'rb').read(),
                  5, 'the reopened error log')
-        get('/index.html?rotated')
-        wait_for(lambda: b'?rotated' in open('/var/log/herald/access.log', 'rb').read(), 5,
-                 'the reopened access log')
+        # Each worker reopens its access log when it next runs (after the master's "logs
+        # reopened"): a request served just before that is logged in the old file.
+        def logged_in_new_file():
+            get('/index.html?rotated')
+            return b'?rotated' in open('/var/log/herald/access.log', 'rb').read()
+        wait_for(logged_in_new_file, 5, 'the reopened access log')
         assert b'/pkgtest' in open('/var/log/herald/access.log.1', 'rb').read()
 
         # Conffile semantics: reinstalling keeps the administrator's edit.

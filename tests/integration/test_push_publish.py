@@ -204,6 +204,8 @@ def test_unknown_and_invalid_channels(srv):
 
 def test_channel_autocreate(herald):
     srv = herald(CONF.replace('access_log off;', 'access_log off; channel_autocreate on;'))
+    # Asking about a channel does not create it (over Redis neither: no key is written).
+    assert req(srv, 'GET', '/pub?channel=fresh')[0] == 404
     status, info = publish(srv, 'fresh', 'born')
     assert status == 201 and info == {'id': Life.of(info['id'])(1), 'channel': 'fresh',
                                       'subscribers': 0}
