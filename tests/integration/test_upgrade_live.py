@@ -28,7 +28,8 @@ websockets = pytest.importorskip('websockets')
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from harness import BIN  # noqa: E402
-from push_clients import IframeParser, SseParser, id_seq, parse_head, take_chunks  # noqa: E402
+from push_clients import (IframeParser, SseParser, id_seq, parse_head,  # noqa: E402
+                          take_chunks, build_request as request_bytes)
 from test_daemon import pid_alive  # noqa: E402
 from test_upgrade import install, install_script, read_pid  # noqa: E402
 
@@ -139,15 +140,6 @@ async def check_handover_log(srv, old, new, expected):
 
 # ---- asyncio HTTP ----------------------------------------------------------------------------
 
-def request_bytes(method, path, body=None, headers=None):
-    if isinstance(body, str):
-        body = body.encode()
-    lines = ['%s %s HTTP/1.1' % (method, path), 'Host: t']
-    for k, v in (headers or {}).items():
-        lines.append('%s: %s' % (k, v))
-    if body is not None:
-        lines.append('Content-Length: %d' % len(body))
-    return ('\r\n'.join(lines) + '\r\n\r\n').encode() + (body or b'')
 
 
 async def read_response(reader):
