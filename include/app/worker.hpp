@@ -109,6 +109,7 @@ private:
     void hand_round();
     void end_gracefully(net::Connection& c);
     void adopt(UniqueFd fd, net::LiveState& st);
+    void log_hand_over();
 
     std::size_t index_;
     EventLoop loop_;
@@ -138,6 +139,8 @@ private:
     HandOff hand_;                                 // a binary upgrade's hand-over, while it runs
     Timer hand_round_;
     std::unordered_set<const net::Connection*> ending_;  // told on_shutdown() during a hand-over
+    std::size_t hand_moved_ = 0, hand_unmovable_ = 0, hand_late_ = 0;
+    bool hand_logged_ = false;
 };
 
 } // namespace herald::app

@@ -104,8 +104,19 @@ void Worker::post_graceful_stop(Clock::duration timeout) {
     });
 }
 
+// How this worker's connections went in an upgrade (the master logs what it sent on).
+void Worker::log_hand_over() {
+    if (!hand_ || hand_logged_) return;
+    hand_logged_ = true;
+    HERALD_NOTICE("worker %zu: upgrade: %zu connection%s moved; %zu ended the graceful way "
+                  "because they cannot move (closing, a record too large), %zu because they "
+                  "were still in a request or message at the shutdown timeout",
+                  index_, hand_moved_, hand_moved_ == 1 ? "" : "s", hand_unmovable_, hand_late_);
+}
+
 void Worker::check_idle_exit() {
     if (server_->connection_count() == 0) {
+        log_hand_over();
         access_log_.flush();
         loop_.stop();
         return;
@@ -131,11 +142,12 @@ void Worker::post_hand_over(Clock::duration timeout, HandOff hand) {
         server_->close_listeners();
         stop_deadline_ = loop_.add_timer(timeout, [this] {
             hand_round_.cancel();
-            HERALD_NOTICE("worker %zu: upgrade: %zu connections did not reach a point where they "
-                          "could move within the shutdown timeout: ended",
-                          index_, server_->connection_count());
-            server_->for_each_connection([this](net::Connection& c) { end_gracefully(c); });
+            server_->for_each_connection([this](net::Connection& c) {
+                if (!c.closing() && !ending_.contains(&c)) ++hand_late_;
+                end_gracefully(c);
+            });
             stop_deadline_ = loop_.add_timer(std::chrono::seconds(2), [this] {
+                log_hand_over();
                 server_->close_all();
                 loop_.defer([this] { loop_.stop(); });
             });
@@ -159,15 +171,22 @@ void Worker::hand_round() {
         net::LiveState st;
         switch (c.hand_over(st)) {
         case net::Handing::later: ++waiting; return;
-        case net::Handing::never: end_gracefully(c); return;
+        case net::Handing::never:
+            ++hand_unmovable_;
+            end_gracefully(c);
+            return;
         case net::Handing::ready: break;
         }
         st.listen_key = routes_->listener_key(st.listener);
         if (!fits_connection_record(st)) {
+            ++hand_unmovable_;
             end_gracefully(c);
             return;
         }
-        if (UniqueFd fd = c.take_socket()) hand_(std::move(fd), std::move(st));
+        if (UniqueFd fd = c.take_socket()) {
+            ++hand_moved_;
+            hand_(std::move(fd), std::move(st));
+        }
     });
     if (waiting)
         hand_round_ = loop_.add_timer(std::chrono::milliseconds(10), [this] { hand_round(); });

@@ -131,6 +131,12 @@ async def check_handover_log(srv, old, new, expected):
     while counts() != (expected, expected) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     handed, took = counts()
+    # Each worker of the old process says how its connections went: here every one moved.
+    per_worker = re.findall(r'\b%d: worker \d+: upgrade: (\d+) connections? moved; (\d+) ended '
+                            r'the graceful way because they cannot move .*, (\d+) because'
+                            % old, srv.log())
+    assert per_worker and sum(int(m) for m, _, _ in per_worker) == expected and all(
+        (u, late) == ('0', '0') for _, u, late in per_worker), per_worker
     assert (handed, took) == (expected, expected), (
         'the log should say that process %d handed over %d connections and process %d took '
         'over %d; it says handed over %d, took over %d. The upgrade lines:\n%s'
