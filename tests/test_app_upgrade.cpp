@@ -222,6 +222,19 @@ std::shared_ptr<const herald::push::Message> message(std::uint64_t epoch, std::u
 // The memory broker's channels travel as records the reader turns back into messages: every
 // field, several channels, one with nothing buffered, and more bytes than the socket holds
 // (the sender blocks until the reader takes them, as the new process does).
+namespace {
+// The channels sent by one side of a socket pair (a thread) and read by the other.
+Handover hand_channels(const std::vector<herald::push::ChannelSnapshot>& channels) {
+    Pair p;
+    std::error_code sent;
+    std::thread sender([&] { sent = send_handover(p.a.get(), {}, "", -1, channels); });
+    Handover h = receive_handover(std::move(p.b), Duration(5'000));
+    sender.join();
+    cr_assert(!sent, "%s", sent.message().c_str());
+    return h;
+}
+} // namespace
+
 Test(upgrade, channels_pair_with_the_reader, .timeout = 20.0) {
     std::vector<herald::push::ChannelSnapshot> channels(3);
     channels[0] = {"chat", 0xabc, 12, {}};
@@ -233,12 +246,7 @@ Test(upgrade, channels_pair_with_the_reader, .timeout = 20.0) {
     channels[2] = {"bulk", 0x123, 3000, {}};
     for (std::uint64_t id = 1; id <= 3000; ++id)
         channels[2].messages.push_back(message(0x123, id, std::string(1024, 'x')));
-    Pair p;
-    std::error_code sent;
-    std::thread sender([&] { sent = send_handover(p.a.get(), {}, "", -1, channels); });
-    Handover h = receive_handover(std::move(p.b), Duration(5'000));
-    sender.join();
-    cr_assert(!sent, "%s", sent.message().c_str());
+    Handover h = hand_channels(channels);
     cr_assert_eq(h.channels.size(), 3U);
     for (std::size_t i = 0; i < 3; ++i) {
         const auto& want = channels[i];
@@ -320,12 +328,7 @@ Test(upgrade, a_message_that_does_not_fit_ends_the_handed_run, .timeout = 10.0) 
     for (std::uint64_t id = 1; id <= 4; ++id)
         channels[0].messages.push_back(
             message(9, id, "m" + std::to_string(id), id == 2 ? std::string(0x10000, 't') : ""));
-    Pair p;
-    std::error_code sent;
-    std::thread sender([&] { sent = send_handover(p.a.get(), {}, "", -1, channels); });
-    Handover h = receive_handover(std::move(p.b), Duration(5'000));
-    sender.join();
-    cr_assert(!sent, "%s", sent.message().c_str());
+    Handover h = hand_channels(channels);
     cr_assert_eq(h.channels.size(), 1U);
     const auto& got = h.channels[0];
     cr_assert(got.epoch == 9 && got.last_id == 4);
