@@ -268,7 +268,7 @@ Test(upgrade, channels_pair_with_the_reader, .timeout = 20.0) {
 // A broken sequence of channel records is refused: ids not contiguous, or the end before
 // every message announced.
 Test(upgrade, reader_refuses_broken_channel_records, .timeout = 10.0) {
-    auto run = [](std::vector<Record> records) {
+    auto run = [](const std::vector<Record>& records) {
         Pair p;
         std::string bytes;
         for (const Record& r : records) bytes += encode_record(r);
