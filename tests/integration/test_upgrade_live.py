@@ -933,3 +933,29 @@ def test_upgrade_keeps_a_multiplexed_sockets_token_claims(herald, tmp_path):
         run(body(), 30)
     finally:
         stop_all(srv, pids)
+
+
+def test_a_connection_still_in_a_request_ends_at_the_shutdown_timeout(herald, tmp_path):
+    """A request whose body is still coming has no clean point: the old process waits for it
+    until shutdown_timeout (2 s here), then ends it the graceful way and says so; it does not
+    move."""
+    srv, path = start_at_a_path(herald, tmp_path)
+    pids = [srv.proc.pid]
+
+    async def body():
+        r, w = await asyncio.open_connection('127.0.0.1', srv.port)
+        w.write(b'POST /pub?channel=c HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc')
+        await w.drain()
+        await asyncio.sleep(0.2)
+        pids.append(await upgrade(srv, path, pids[-1]))
+        assert await asyncio.wait_for(r.read(), 5) == b'', 'the half-sent request was answered'
+        log = srv.log()
+        late = re.findall(r'\b%d: worker \d+: upgrade: (\d+) connections? moved; (\d+) ended the '
+                          r'graceful way because they cannot move .*, (\d+) because' % pids[-2], log)
+        assert sum(int(x) for _, _, x in late) == 1 and sum(int(m) for m, _, _ in late) == 0, late
+        assert connection_counts(log, pids[-2])[0] == 0, log
+
+    try:
+        run(body(), 30)
+    finally:
+        stop_all(srv, pids)
