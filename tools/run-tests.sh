@@ -1,10 +1,11 @@
 #!/bin/sh
 # `make test` (what CI runs, through .ci/run): everything, arranged for two cores.
 #
-#   foreground: the builds (package, ASan, kqueue emulation), then `make test-run` (unit,
-#               integration over epoll and over the kqueue emulation, browser end to end),
-#               then the integration suite under ThreadSanitizer, then every fuzz target for
-#               TEST_FUZZ_SECONDS.
+#   foreground: the builds (package, ASan, kqueue emulation), then the stages of `make
+#               test-run` one by one (unit, integration over epoll and over the kqueue
+#               emulation, browser end to end), then the integration suite under
+#               ThreadSanitizer, then every fuzz target for TEST_FUZZ_SECONDS. Each stage
+#               prints its time ("== stage NAME: N s"); a failing stage does not stop the next.
 #   background: at nice 19, the ThreadSanitizer build, then the fuzz targets' builds and
 #               `make lint` (layers, cppcheck, clang-tidy on every file).
 #
@@ -61,13 +62,27 @@ wait_rc() {
     return 0
 }
 
+# stage NAME COMMAND...: runs one stage, says how long it took; a failure is counted and the
+# next stages still run (CI's log then shows every failing stage, not the first).
 failed=""
-m test-run || failed="$failed test-run"
+stage() {
+    name=$1
+    shift
+    t0=$(now)
+    "$@" || failed="$failed $name"
+    echo "== stage $name: $(( $(now) - t0 )) s"
+}
+echo "== stage builds: $(( $(now) - start )) s"
+stage unit m unit
+stage integration-epoll tools/run-integration.sh build/asan/herald
+stage integration-kqueue-redis env HERALD_BACKEND=kqueue HERALD_BROKER=redis \
+    tools/run-integration.sh build/kq/herald
+stage browser tools/run-e2e.sh build/asan/herald
 
 t=$(now)
 if wait_rc tsan-build; then
     echo "== the ThreadSanitizer build was ready $(( $(now) - t )) s after the browser suite"
-    m tsan-run || failed="$failed tsan"
+    stage tsan m tsan-run
 else
     failed="$failed tsan-build"
 fi
@@ -82,7 +97,7 @@ else
 fi
 wait "$bg" 2>/dev/null
 
-m -j"$NPROC" fuzz FUZZ_SECONDS="$TEST_FUZZ_SECONDS" || failed="$failed fuzz"
+stage fuzz m -j"$NPROC" fuzz FUZZ_SECONDS="$TEST_FUZZ_SECONDS"
 
 echo "== make test: $(( $(now) - start )) s${failed:+, FAILED:$failed}"
 [ -z "$failed" ]

@@ -627,7 +627,12 @@ def test_slow_subscriber_closed_with_1008(fresh):
         publish(fresh, 'c1', body)
     fast = connect(fresh, '/ws/c1')  # the others are unaffected
     publish(fresh, 'c1', 'after')
-    assert fast.recv_message() == (TEXT, b'after')
+    # Over Redis the node's copy may still be taking the last of the 40 from pub/sub when
+    # `fast` joins ("from now" is the node's now): it then gets those first, whole and in order.
+    kind, data = fast.recv_message()
+    while kind == BINARY and data == body:
+        kind, data = fast.recv_message()
+    assert (kind, data) == (TEXT, b'after')
     c.sock.settimeout(5)
     seen, code = drain_until_close(c)
     assert code == 1008
