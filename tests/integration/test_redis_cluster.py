@@ -8,7 +8,10 @@ The design checked here:
   - a client resumes on another node than the one that served it (Last-Event-ID, ?since=);
   - one channel's slot migrates to another master while it is published on (ASK during the
     move, MOVED after it, the sharded subscription ended by Redis and made on the new owner):
-    subscribers on the other node get every message once, in order, on the same connection.
+    subscribers on the other node get every message once, in order, on the same connection;
+  - a channel's master is killed and the cluster promotes its replica (a cluster of its own,
+    three masters and one replica): publishes answer 503 until the slot has a master again,
+    then 201 with the ids going on; subscribers stay connected and miss nothing silently.
 """
 import binascii
 import json
@@ -20,7 +23,7 @@ import pytest
 
 from push_clients import Conn, Stream, Ws, build_request, etag_text, parse_iframe
 from redis_server import RedisServer, free_port
-from test_redis_broker import (REDIS_TIMEOUT_S, WAIT, node_config, poll_until, published_id,
+from test_redis_broker import (REDIS_TIMEOUT_S, WAIT, node_config, poll_until, publish, published_id,
                                run_storm, split_id, sse_events, sse_wait, ws_json)
 
 RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
@@ -304,3 +307,116 @@ def test_a_channel_list_is_published_atomically_only_within_one_slot(nodes, clus
     assert cluster[master_of(slot_of('{%s%s}' % (p, other)))].cmd(
         'EXISTS', '{%s%s}:seq' % (p, other)) == 0
     sub.close()
+
+
+# ---- 6. a master fails and its replica takes over ------------------------------------------
+
+class FastFailoverNode(ClusterNode):
+    """A cluster node that declares a silent peer failed after 500 ms (default 15 s) and starts
+    a replica's first sync at once (default: 5 s later, waiting for more replicas)."""
+
+    def options(self):
+        return super().options() + ['--cluster-node-timeout', '500',
+                                    '--repl-diskless-sync-delay', '0']
+
+
+@pytest.fixture
+def failover_cluster(tmp_path_factory):
+    """Three masters (slots in thirds) and one replica of the first, its own cluster: the test
+    kills that master."""
+    servers = [FastFailoverNode(tmp_path_factory.mktemp('failover')).start() for _ in range(4)]
+    masters, replica = servers[:3], servers[3]
+    try:
+        for s in servers:
+            s.id = s.cmd('CLUSTER', 'MYID').decode()
+        for m, (a, b) in zip(masters, RANGES):
+            assert m.cmd('CLUSTER', 'ADDSLOTSRANGE', a, b) == 'OK'
+        for s in servers[1:]:
+            assert servers[0].cmd('CLUSTER', 'MEET', '127.0.0.1', s.port, s.bus_port) == 'OK'
+        deadline = time.monotonic() + 10
+        while replica.id.encode() not in masters[0].cmd('CLUSTER', 'NODES'):
+            assert time.monotonic() < deadline, replica.log()
+            time.sleep(0.05)
+        while True:  # the replica knows the master once the bus has spread it
+            try:
+                if replica.cmd('CLUSTER', 'REPLICATE', masters[0].id) == 'OK':
+                    break
+            except Exception:  # "Unknown node" until then
+                pass
+            assert time.monotonic() < deadline, replica.log()
+            time.sleep(0.05)
+        while not (all(b'cluster_state:ok' in s.cmd('CLUSTER', 'INFO') for s in servers) and
+                   b'master_link_status:up' in replica.cmd('INFO', 'replication')):
+            assert time.monotonic() < deadline, [s.log() for s in servers]
+            time.sleep(0.05)
+        yield masters, replica
+    finally:
+        for s in servers:
+            s.kill()
+
+
+def test_a_master_killed_and_its_replica_promoted_loses_nothing_silently(herald,
+                                                                         failover_cluster):
+    """The master of a channel's slot is killed while a node publishes on it; the cluster
+    promotes the replica. Publishes answer 503 while the slot has no master and 201 again
+    after, on the same node, without a restart of anything; subscribers on the other node keep
+    their connection and get every message that was answered 201, in order, once each, or are
+    told what they missed: never silence, never a duplicate."""
+    masters, replica = failover_cluster
+    prefix = 't%s:' % os.urandom(4).hex()
+    conf = node_config([m.port for m in masters], prefix)
+    a, b = herald(conf), herald(conf)
+    ch = next(c for c in ('f%d' % k for k in range(1000))
+              if master_of(slot_of('{%s%s}' % (prefix, c))) == 0)
+    sse = Stream(b.port, '/sse/%s?since=0' % ch)
+    ws = Ws(b.port, '/ws/%s?since=0&format=json' % ch)
+    before = [published_id(a, ch, 'b%d' % k) for k in range(3)]
+    assert [e['id'] for e in sse_wait(sse, 3)] == before
+    assert [ws_json(ws)['id'] for _ in range(3)] == before
+    # Replicated before the kill: the replica has every write so far.
+    deadline = time.monotonic() + WAIT
+    while masters[0].cmd('WAIT', 1, 1000) != 1:
+        assert time.monotonic() < deadline
+    masters[0].kill()
+
+    accepted, refused = [], 0
+    deadline = time.monotonic() + 20
+    k = 0
+    while True:  # until the promoted replica has taken several publishes
+        status, _, body = publish(a, ch, 'd%d' % k)
+        assert status in (201, 503), (status, body)
+        if status == 201:
+            accepted.append((json.loads(body)['id'], 'd%d' % k))
+        else:
+            refused += 1
+        k += 1
+        if len(accepted) >= 3 and refused:
+            break
+        assert time.monotonic() < deadline, (refused, accepted, replica.log())
+        time.sleep(0.05)
+    assert b'role:master' in replica.cmd('INFO', 'replication')
+    want = [(i, 'b%d' % n) for n, i in enumerate(before)] + accepted
+    # Ids go on from where the old master left them: the replica had the counter.
+    assert [split_id(i)[1] for i, _ in want] == list(range(1, len(want) + 1)), want
+
+    def done(st):
+        events = sse_events(st)
+        return any(e['event'] == 'herald-missed' for e in events) or \
+            [e['id'] for e in events if e['event'] == 'message'][-1:] == [want[-1][0]]
+    sse.wait_for(done, WAIT + REDIS_TIMEOUT_S + 2)
+    events = sse_events(sse)
+    got = [(e['id'], e['data']) for e in events if e['event'] == 'message']
+    if any(e['event'] == 'herald-missed' for e in events):
+        assert len(set(got)) == len(got) and set(got) <= set(want), events
+    else:
+        assert got == want, events
+    assert not sse.eof, 'the SSE subscriber lost its connection'
+    sse.close()
+    frames = []
+    while not frames or (frames[-1].get('id') != want[-1][0] and 'herald' not in frames[-1]):
+        frames.append(ws_json(ws, WAIT + REDIS_TIMEOUT_S + 2))
+    if any('herald' in f for f in frames):
+        assert frames[-1].get('herald') == 'missed', frames
+    else:
+        assert [(f['id'], f['data']) for f in frames] == accepted, frames  # after `before`
+    ws.close()
