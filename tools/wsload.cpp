@@ -129,6 +129,11 @@ struct Run {
     std::int64_t window_to = 0;
     std::int64_t cpu_used = -1;        // server CPU over the window, ns; -1 without --cpu-pid
     std::vector<std::int64_t> cpu_each;  // the same per --cpu-pid
+    // Subscribe mode: each --cpu-pid's CPU over the settle pause (everyone subscribed, nothing
+    // published yet), so a report can take a process's idle work (redis-server's timers, for
+    // one) out of what the window's publishes cost.
+    std::int64_t idle_ns = 0;
+    std::vector<std::int64_t> idle_each;
     long rss_before = -1;
     long rss_after = -1;
     bool failed = false;               // nothing connected: exit status 1
@@ -181,7 +186,13 @@ void orchestrate(const Options& o, Shared& sh, Run& run) {
         sleep_until(mono_ns() + sec_ns(o.duration));
         return;
     }
-    if (o.mode == Mode::subscribe) sleep_until(mono_ns() + sec_ns(o.settle));
+    if (o.mode == Mode::subscribe) {
+        const std::vector<std::int64_t> settle0 = cpu_ns(o.cpu_pids);
+        const std::int64_t from = mono_ns();
+        sleep_until(from + sec_ns(o.settle));
+        (void)cpu_since(o.cpu_pids, settle0, run.idle_each);
+        run.idle_ns = mono_ns() - from;
+    }
     const std::vector<std::int64_t> cpu0 = cpu_ns(o.cpu_pids);
     run.window_from = mono_ns();
     sh.start_ns.store(run.window_from, std::memory_order_release);
@@ -214,6 +225,13 @@ void print_cpu(const Options& o, const Run& run, std::uint64_t units, const char
         std::printf(" server_cpu_s=%.3f cpu_us_per_%s=%.3f", secs, unit, per);
         for (std::size_t i = 0; i < run.cpu_each.size(); ++i)
             std::printf(" cpu_s_%d=%.3f", o.cpu_pids[i], static_cast<double>(run.cpu_each[i]) / 1e9);
+        std::printf(" window_s=%.3f", static_cast<double>(run.window_to - run.window_from) / 1e9);
+        if (run.idle_ns > 0) {
+            std::printf(" idle_s=%.3f", static_cast<double>(run.idle_ns) / 1e9);
+            for (std::size_t i = 0; i < run.idle_each.size(); ++i)
+                std::printf(" idle_cpu_s_%d=%.6f", o.cpu_pids[i],
+                            static_cast<double>(run.idle_each[i]) / 1e9);
+        }
     }
     else if (!o.quiet) std::printf("  server cpu  %.2f s, %.3f us per %s\n", secs, per, unit);
 }

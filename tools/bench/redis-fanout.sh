@@ -15,7 +15,10 @@
 # waits up to $GRACE s for stragglers; latency is publish -> delivery, from the timestamp each
 # message carries. Reported per set: % of expected deliveries received, latency p50/p99, CPU per
 # delivery with the nodes AND redis-server counted together (/proc/PID/task/*/schedstat over the
-# publishing window), and Redis CPU per published message; then herald-redis/nchan-redis and
+# publishing window), and Redis CPU per published message, whole (redis_us/msg) and net of
+# redis-server's idle work (redis_net_us: its CPU rate over the 2 s before publishing, with
+# every subscriber connected, taken out of the window; at 10/s the idle work, mostly its 10 Hz
+# timer, is about half of the whole); then herald-redis/nchan-redis and
 # herald-redis/herald-single. Sets are measured in alternating order (rotated per case), and a run
 # during which other processes used over QUIET_MAX % of a core is withheld (lib.sh guard; the
 # script then exits 3). Every node and redis-server runs on CPU $SERVER_CPU.
@@ -147,9 +150,9 @@ RESULTS=$TMP/results
 : >"$RESULTS"
 total=$((2 * SUBS))
 echo "Fan-out over Redis: ${SIZE}-byte messages published on node A for ${DURATION}s (+ up to ${GRACE}s grace) to $total WebSocket subscribers ($SUBS per node; herald-single: all on one node); servers and redis on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-ROW='%-13s %6s %5s %12s %10s %9s %9s %8s %10s %10s %12s %7s %7s\n'
+ROW='%-13s %6s %5s %12s %10s %9s %9s %8s %10s %10s %12s %12s %7s %7s\n'
 # shellcheck disable=SC2059
-printf "$ROW" set subs rate deliveries/s delivered p50_ms p99_ms cpu_s cpu_us/del redis_cpu_s redis_us/msg errors other%
+printf "$ROW" set subs rate deliveries/s delivered p50_ms p99_ms cpu_s cpu_us/del redis_cpu_s redis_us/msg redis_net_us errors other%
 channel=0
 for rate in $RATES; do
     channel=$((channel + 1))
@@ -161,24 +164,29 @@ for rate in $RATES; do
         guard_begin
         r=$(bounded_wsload --mode subscribe --proto ws "${args[@]}" -c "$total" \
             --publish "${PUB[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" -s "$SIZE" \
-            --grace "$GRACE")
+            --grace "$GRACE" --settle 2)
         exp=$(field expected "$r"); del=$(field delivered "$r"); pubd=$(field published "$r")
         pct=$(awk -v d="${del:-0}" -v e="${exp:-0}" 'BEGIN { if (e > 0) printf "%.1f%%", 100 * d / e; else print "-" }')
         errs=$(( $(field errors "$r" | grep . || echo 0) + $(field closed "$r" | grep . || echo 0) \
             + $(field pub_errors "$r" | grep . || echo 0) ))
-        rcpu=- rper=-
+        rcpu=- rper=- rnet=-
         if [ -n "${REDIS_PID[$s]}" ]; then
             rcpu=$(field "cpu_s_${REDIS_PID[$s]}" "$r")
             rper=$(awk -v c="${rcpu:-}" -v n="${pubd:-0}" 'BEGIN { if (c != "" && n > 0) printf "%.1f", c * 1e6 / n; else print "-" }')
+            # Net of redis-server's idle work: its CPU rate over wsload's settle pause (all
+            # subscribed, nothing published) times the window, taken out.
+            rnet=$(awk -v c="${rcpu:-}" -v n="${pubd:-0}" -v i="$(field "idle_cpu_s_${REDIS_PID[$s]}" "$r")" \
+                -v is="$(field idle_s "$r")" -v w="$(field window_s "$r")" \
+                'BEGIN { if (c != "" && n > 0 && i != "" && is > 0) printf "%.1f", (c - i / is * w) * 1e6 / n; else print "-" }')
             [ -n "$rcpu" ] || rcpu=-
         fi
         if [ -z "$r" ]; then
             note "bench: $s: wsload gave no result"
         fi
         if guard_end; then
-            line="$s $total $rate $(field deliveries_per_s "$r") $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $rcpu $rper $errs $GUARD_PCT"
+            line="$s $total $rate $(field deliveries_per_s "$r") $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $rcpu $rper $rnet $errs $GUARD_PCT"
         else
-            line="$s $total $rate - - - - - - - - - $GUARD_PCT"
+            line="$s $total $rate - - - - - - - - - - $GUARD_PCT"
         fi
         echo "$line" >>"$RESULTS"
         # shellcheck disable=SC2086,SC2059
@@ -189,13 +197,14 @@ done
 get() { awk -v r="$1" -v s="$2" -v c="$3" '$3 == r && $1 == s { print $c }' "$RESULTS"; }
 echo
 echo "herald-redis over nchan-redis and over herald-single (lower is better)"
-printf '%-5s %14s %10s %10s %14s %15s %11s %11s\n' rate cpu/del_nchan p50_nchan p99_nchan redis/msg_nchan cpu/del_single p50_single p99_single
+printf '%-5s %14s %10s %10s %14s %14s %15s %11s %11s\n' rate cpu/del_nchan p50_nchan p99_nchan redis/msg_nchan redis_net_nchan cpu/del_single p50_single p99_single
 for rate in $RATES; do
-    printf '%-5s %14s %10s %10s %14s %15s %11s %11s\n' "$rate" \
+    printf '%-5s %14s %10s %10s %14s %14s %15s %11s %11s\n' "$rate" \
         "$(ratio "$(get "$rate" herald-redis 9)" "$(get "$rate" nchan-redis 9)")" \
         "$(ratio "$(get "$rate" herald-redis 6)" "$(get "$rate" nchan-redis 6)")" \
         "$(ratio "$(get "$rate" herald-redis 7)" "$(get "$rate" nchan-redis 7)")" \
         "$(ratio "$(get "$rate" herald-redis 11)" "$(get "$rate" nchan-redis 11)")" \
+        "$(ratio "$(get "$rate" herald-redis 12)" "$(get "$rate" nchan-redis 12)")" \
         "$(ratio "$(get "$rate" herald-redis 9)" "$(get "$rate" herald-single 9)")" \
         "$(ratio "$(get "$rate" herald-redis 6)" "$(get "$rate" herald-single 6)")" \
         "$(ratio "$(get "$rate" herald-redis 7)" "$(get "$rate" herald-single 7)")"
