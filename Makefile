@@ -227,7 +227,8 @@ tsan-run:
 # `make fuzz FUZZ_TARGETS=http` runs a subset. Each target links only the sources it tests.
 FUZZ_CXX       := clang++
 FUZZ_SECONDS   ?= 60
-FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy inflate deflate httpc cursor ws_command
+FUZZ_TARGETS   ?= http ws config encoders path resp jwt proxy inflate deflate httpc cursor ws_command \
+                  handover
 FUZZ_FLAGS     := -O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 FUZZ_SRC_http     := src/http/request_parser.cpp src/http/chunked.cpp src/http/request.cpp \
@@ -248,6 +249,7 @@ FUZZ_SRC_inflate  := src/deflate/inflater.cpp
 FUZZ_SRC_deflate  := src/deflate/deflater.cpp src/deflate/inflater.cpp
 FUZZ_SRC_httpc    := src/httpc/response_parser.cpp src/http/chunked.cpp src/core/ascii.cpp
 FUZZ_SRC_cursor   := src/push/cursor.cpp src/push/resume.cpp src/core/ascii.cpp
+FUZZ_SRC_handover := src/app/handover.cpp
 FUZZ_SRC_ws_command := src/push/ws_command.cpp src/auth/json_reader.cpp src/config/values.cpp \
                      $(FUZZ_SRC_encoders)
 

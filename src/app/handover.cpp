@@ -142,6 +142,9 @@ bool decode_connection(std::string_view body, net::LiveState& c) {
     if (c.input.size() > max_handover_input) return false;
     for (std::string* s : {&c.host, &c.path, &c.client, &c.remote}) s->assign(r.str16());
     const std::uint8_t flags = r.u8();
+    // Only the flags this version defines: a record must encode back to its own bytes.
+    if (flags & ~(http10 | keep_alive | may_publish | deflate | has_claims | multiplex))
+        return false;
     c.http10 = flags & http10;
     c.keep_alive = flags & keep_alive;
     c.may_publish = flags & may_publish;

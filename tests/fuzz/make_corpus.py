@@ -234,6 +234,42 @@ CORPORA['ws_command'] = {
     'twice': b'{"op":"subscribe","op":"publish","channel":"c","last":1e2,"since":"0"}',
 }
 
+# fuzz_handover: one record of the upgrade's hand-over socket (big-endian u16 version, u16
+# type, u32 body length, then the body; src/app/handover.cpp).
+def rec(version, kind, body):
+    return struct.pack('>HHI', version, kind, len(body)) + body
+
+
+def s16(b):
+    return struct.pack('>H', len(b)) + b
+
+
+def addr4(port):  # a sockaddr_in: family AF_INET (2, host order), port, 127.0.0.1
+    return bytes([16]) + struct.pack('<H', 2) + struct.pack('>H', port) + bytes([127, 0, 0, 1]) + bytes(8)
+
+
+def connection(kind, input_, flags, strategy, channels, position, bits=(15, 15)):
+    return (bytes([kind]) + s16(b'127.0.0.1:8080') + addr4(40000) + addr4(40000) +
+            struct.pack('>I', len(input_)) + input_ + s16(b'example.com') + s16(b'/ws/chat') +
+            s16(bytes(10) + b'\xff\xff\x7f\x00\x00\x01') + s16(b'127.0.0.1') + bytes([flags]) +
+            s16(b'') + bytes([strategy]) + s16(channels) + s16(position) + bytes([0]) +
+            s16(b'alice') + struct.pack('>q', 1900000000) + s16(b'') + bytes(bits) +
+            s16(b'chat\nnews.*') + s16(b''))
+
+
+CORPORA['handover'] = {
+    'listener': rec(1, 1, s16(b'127.0.0.1:8080') + struct.pack('>H', 1)),
+    'pid_file': rec(1, 2, s16(b'/run/herald.pid') + struct.pack('>H', 0)),
+    'end': rec(1, 3, struct.pack('>I', 4242)),
+    'ready': rec(1, 4, struct.pack('>I', 4243)),
+    'channel': rec(2, 5, s16(b'chat') + struct.pack('>QQI', 0x1234abcd, 17, 2)),
+    'message': rec(2, 6, struct.pack('>Qq', 17, 1765000000000) + s16(b'text/plain') +
+                   s16(b'flash') + struct.pack('>I', 5) + b'hello'),
+    'idle': rec(3, 7, connection(1, b'GET / HTTP/1.1\r\nHo', 2, 0, b'', b'')),
+    'websocket': rec(3, 7, connection(4, b'', 2 | 4 | 8 | 16 | 32, 4, b'chat,news',
+                                      b'4b8a1df0.0123456789ab-7', (9, 12))),
+}
+
 # The shipped config, minus its include (the harness only lexes inputs that include files).
 with open(os.path.join(HERE, '..', '..', 'conf', 'herald.conf'), 'rb') as f:
     shipped = b''.join(l for l in f.read().splitlines(True) if b'include' not in l)
