@@ -159,3 +159,30 @@ Test(addr_limiter, threads_share_one_exact_count, .timeout = 10.0) {
     cr_expect(admitted.load() > 0);
     cr_expect_eq(lim.size(), 0u);
 }
+
+// A request carried over from the process before a binary upgrade counts as in progress,
+// takes no token and is never refused; released with its lease as any other.
+Test(addr_limiter, a_carried_request_counts_without_a_token) {
+    herald::ManualClock clock;
+    AddrLimiter lim;
+    const net::AddrLimits l{1, 1, 0};  // one in progress, one new request a second
+    AddrLimiter::Lease moved, a, b;
+    lim.carry(0, v4(10, 0, 0, 1), l, clock.now(), moved);
+    cr_assert(moved.held());
+    cr_expect(lim.admit(0, v4(10, 0, 0, 1), l, clock.now(), a).verdict == Verdict::over_conn);
+    moved.release();
+    // The carried request took no token: the bucket still admits one new request.
+    cr_expect(lim.admit(0, v4(10, 0, 0, 1), l, clock.now(), a).verdict == Verdict::admitted);
+    lim.carry(0, v4(10, 0, 0, 1), l, clock.now(), b);  // over the limit: counted all the same
+    a.release();
+    cr_expect(lim.admit(0, v4(10, 0, 0, 1), l, clock.now(), a).verdict == Verdict::over_conn);
+    // Without a conn limit nothing is held; a full table of others leaves it uncounted.
+    AddrLimiter::Lease none;
+    lim.carry(0, v4(10, 0, 0, 2), {0, 5, 0}, clock.now(), none);
+    cr_expect(!none.held());
+    AddrLimiter tiny(1);
+    AddrLimiter::Lease first, second;
+    tiny.carry(0, v4(10, 0, 0, 3), l, clock.now(), first);
+    tiny.carry(0, v4(10, 0, 0, 4), l, clock.now(), second);
+    cr_expect(first.held() && !second.held());
+}

@@ -78,6 +78,12 @@ public:
     Result admit(std::uint32_t zone, const Addr& addr, const AddrLimits& limits,
                  Clock::time_point now, Lease& lease);
 
+    // A request admitted by the process that handed its connection over (a binary upgrade)
+    // goes on here: with a conn limit it counts as in progress until lease is released, with
+    // no token taken and no refusal (it was admitted once). Not counted when the table is full
+    // of other addresses.
+    void carry(std::uint32_t zone, const Addr& addr, const AddrLimits& limits,
+               Clock::time_point now, Lease& lease);
     std::size_t size() const;  // addresses tracked now
 
     // Refusals since start (relaxed; read by /status).

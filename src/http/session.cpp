@@ -486,6 +486,17 @@ bool HttpSession::adopt(const net::LiveState& st) {
         remote_ = st.remote;
         remote_replaced_ = true;
     }
+    // A moved request in progress (a held poll, a stream, a WebSocket) still counts against
+    // limit_conn_per_addr; an idle keep-alive connection is between requests.
+    if (st.kind != net::LiveState::Kind::idle) {
+        const config::Limits& l = loc_->limits;
+        if (net::AddrLimiter* limiter = host_.addr_limiter(); limiter && l.limit_conn_per_addr) {
+            const auto zone = static_cast<std::uint32_t>(server_ - routes_->config().servers.data());
+            limiter->carry(zone, client_, {l.limit_conn_per_addr, l.limit_rate_per_addr,
+                                           l.limit_rate_burst},
+                           conn_.loop().now(), conn_.lease());
+        }
+    }
     held_host_ = st.host;
     adopted_origin_ = st.origin;
     mid_response_ = st.kind != net::LiveState::Kind::held;

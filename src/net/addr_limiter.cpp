@@ -99,6 +99,29 @@ AddrLimiter::Result AddrLimiter::admit(std::uint32_t zone, const Addr& addr,
     return {};
 }
 
+void AddrLimiter::carry(std::uint32_t zone, const Addr& addr, const AddrLimits& limits,
+                        Clock::time_point now, Lease& lease) {
+    lease.release();
+    if (limits.conn == 0) return;
+    Key key{};
+    std::memcpy(key.data(), &zone, sizeof zone);
+    std::copy(addr.begin(), addr.end(), key.begin() + 4);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = table_.find(key);
+    if (it == table_.end()) {
+        if (table_.size() >= max_entries_) return;
+        Entry fresh;
+        fresh.stamp = now;
+        fresh.rate = limits.rate;
+        fresh.capacity = static_cast<double>(limits.burst) + 1;
+        fresh.tokens = fresh.capacity;
+        it = table_.emplace(key, fresh).first;
+    }
+    ++it->second.in_progress;
+    lease.owner_ = this;
+    lease.key_ = key;
+}
+
 void AddrLimiter::release(const Key& key) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = table_.find(key);

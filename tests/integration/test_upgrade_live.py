@@ -959,3 +959,45 @@ def test_a_connection_still_in_a_request_ends_at_the_shutdown_timeout(herald, tm
         run(body(), 30)
     finally:
         stop_all(srv, pids)
+
+
+def test_a_moved_connection_still_counts_against_limit_conn_per_addr(herald, tmp_path):
+    """limit_conn_per_addr counts a client's requests in progress: a subscriber that moved in
+    an upgrade is still one (a new process that forgot it would let the client open one more
+    stream per upgrade)."""
+    conf = CONF.replace('        listen 127.0.0.1:0;',
+                        '        listen 127.0.0.1:0;\n        limit_conn_per_addr 1;')
+    srv, path = start_at_a_path(herald, tmp_path, conf)
+    port = srv.port
+    pids = [srv.proc.pid]
+
+    async def status_of(path_):
+        r, w = await asyncio.open_connection('127.0.0.1', port)
+        w.write(b'GET %s HTTP/1.1\r\nHost: t\r\n\r\n' % path_.encode())
+        await w.drain()
+        line = await asyncio.wait_for(r.readline(), 5)
+        w.close()
+        return int(line.split()[1])
+
+    async def body():
+        r, w = await asyncio.open_connection('127.0.0.1', port)
+        w.write(b'GET /sse/c HTTP/1.1\r\nHost: t\r\n\r\n')
+        await w.drain()
+        assert b' 200 ' in await asyncio.wait_for(r.readline(), 5)
+        assert await status_of('/sse/c') == 429  # the one in progress counts
+        pids.append(await upgrade(srv, path, pids[-1]))
+        await check_handover_log(srv, pids[-2], pids[-1], 1)
+        assert await status_of('/sse/c') == 429, 'the moved stream was not counted'
+        w.close()
+        await until_status(lambda: status_of('/sse/c'), 200, 'the stream closed to count no more')
+
+    async def until_status(get, want, what):
+        deadline = time.monotonic() + 5
+        while await get() != want:
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.05)
+
+    try:
+        run(body(), 30)
+    finally:
+        stop_all(srv, pids)
