@@ -108,6 +108,8 @@ private:
     };
 
     static void refill(Entry& e, Clock::time_point now) noexcept;
+    static Key key_of(std::uint32_t zone, const Addr& addr) noexcept;
+    static Entry fresh_entry(const AddrLimits& limits, Clock::time_point now) noexcept;
     static bool idle(const Entry& e, Clock::time_point now) noexcept;
     void sweep(Clock::time_point now);
     void release(const Key& key) noexcept;

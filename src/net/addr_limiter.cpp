@@ -47,12 +47,27 @@ void AddrLimiter::sweep(Clock::time_point now) {
     std::erase_if(table_, [now](const auto& kv) { return idle(kv.second, now); });
 }
 
-AddrLimiter::Result AddrLimiter::admit(std::uint32_t zone, const Addr& addr,
-                                       const AddrLimits& limits, Clock::time_point now,
-                                       Lease& lease) {
+AddrLimiter::Key AddrLimiter::key_of(std::uint32_t zone, const Addr& addr) noexcept {
     Key key{};
     std::memcpy(key.data(), &zone, sizeof zone);
     std::copy(addr.begin(), addr.end(), key.begin() + 4);
+    return key;
+}
+
+// A new address's entry: nothing in progress, a full bucket.
+AddrLimiter::Entry AddrLimiter::fresh_entry(const AddrLimits& limits, Clock::time_point now) noexcept {
+    Entry e;
+    e.stamp = now;
+    e.rate = limits.rate;
+    e.capacity = static_cast<double>(limits.burst) + 1;
+    e.tokens = e.capacity;
+    return e;
+}
+
+AddrLimiter::Result AddrLimiter::admit(std::uint32_t zone, const Addr& addr,
+                                       const AddrLimits& limits, Clock::time_point now,
+                                       Lease& lease) {
+    const Key key = key_of(zone, addr);
     lease.release();  // before the lock: releasing takes it
     std::lock_guard<std::mutex> lock(mu_);
     if (now - last_sweep_ >= sweep_interval) sweep(now);
@@ -63,12 +78,7 @@ AddrLimiter::Result AddrLimiter::admit(std::uint32_t zone, const Addr& addr,
             rejected_full.fetch_add(1, std::memory_order_relaxed);
             return {Verdict::table_full, 1};
         }
-        Entry fresh;
-        fresh.stamp = now;
-        fresh.rate = limits.rate;
-        fresh.capacity = static_cast<double>(limits.burst) + 1;
-        fresh.tokens = fresh.capacity;
-        it = table_.emplace(key, fresh).first;
+        it = table_.emplace(key, fresh_entry(limits, now)).first;
     }
     Entry& e = it->second;
     if (limits.conn != 0 && e.in_progress >= limits.conn) {
@@ -103,19 +113,12 @@ void AddrLimiter::carry(std::uint32_t zone, const Addr& addr, const AddrLimits& 
                         Clock::time_point now, Lease& lease) {
     lease.release();
     if (limits.conn == 0) return;
-    Key key{};
-    std::memcpy(key.data(), &zone, sizeof zone);
-    std::copy(addr.begin(), addr.end(), key.begin() + 4);
+    const Key key = key_of(zone, addr);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = table_.find(key);
     if (it == table_.end()) {
         if (table_.size() >= max_entries_) return;
-        Entry fresh;
-        fresh.stamp = now;
-        fresh.rate = limits.rate;
-        fresh.capacity = static_cast<double>(limits.burst) + 1;
-        fresh.tokens = fresh.capacity;
-        it = table_.emplace(key, fresh).first;
+        it = table_.emplace(key, fresh_entry(limits, now)).first;
     }
     ++it->second.in_progress;
     lease.owner_ = this;
