@@ -143,6 +143,9 @@ private:
     void settle_client() noexcept;
     void forget_client() noexcept;  // back to the connection's own address
     bool admit_limits() noexcept;  // false: refused (429/503 sent)
+    // The routed location's per-address limits and its server's zone in the limiter, or
+    // nullptr when none applies (no limiter, or neither limit set).
+    net::AddrLimiter* addr_limits(std::uint32_t& zone, net::AddrLimits& limits) const noexcept;
     // Queues a complete response's head; returns how many body bytes (of `length`) to send.
     std::uint64_t send_head(ResponseHead&& head, std::uint64_t length);
     void finish_request(int status, std::uint64_t body_bytes) noexcept;

@@ -232,12 +232,21 @@ void HttpSession::forget_client() noexcept {
 
 // limit_conn_per_addr / limit_rate_per_addr (server settings, inherited by the location): the
 // request counts against its client address until it ends (a WebSocket until it closes).
-bool HttpSession::admit_limits() noexcept {
+net::AddrLimiter* HttpSession::addr_limits(std::uint32_t& zone,
+                                           net::AddrLimits& limits) const noexcept {
     const config::Limits& l = loc_->limits;
     net::AddrLimiter* limiter = host_.addr_limiter();
-    if ((l.limit_conn_per_addr == 0 && l.limit_rate_per_addr == 0) || !limiter) return true;
-    const auto zone = static_cast<std::uint32_t>(server_ - routes_->config().servers.data());
-    const net::AddrLimits limits{l.limit_conn_per_addr, l.limit_rate_per_addr, l.limit_rate_burst};
+    if ((l.limit_conn_per_addr == 0 && l.limit_rate_per_addr == 0) || !limiter) return nullptr;
+    zone = static_cast<std::uint32_t>(server_ - routes_->config().servers.data());
+    limits = {l.limit_conn_per_addr, l.limit_rate_per_addr, l.limit_rate_burst};
+    return limiter;
+}
+
+bool HttpSession::admit_limits() noexcept {
+    std::uint32_t zone = 0;
+    net::AddrLimits limits;
+    net::AddrLimiter* limiter = addr_limits(zone, limits);
+    if (!limiter) return true;
     const net::AddrLimiter::Result r =
         limiter->admit(zone, client_, limits, conn_.loop().now(), conn_.lease());
     const int uri_len = static_cast<int>(path_.size());
@@ -245,13 +254,13 @@ bool HttpSession::admit_limits() noexcept {
     case net::AddrLimiter::Verdict::admitted: return true;
     case net::AddrLimiter::Verdict::over_conn:
         HERALD_INFO("limiting requests by limit_conn_per_addr (%u), client: %s, uri: \"%.*s\"",
-                    l.limit_conn_per_addr, remote_.c_str(), uri_len, path_.data());
+                    limits.conn, remote_.c_str(), uri_len, path_.data());
         respond_error(429);
         return false;
     case net::AddrLimiter::Verdict::over_rate:
         HERALD_INFO("limiting requests by limit_rate_per_addr (%u/s burst=%u), client: %s, "
                     "uri: \"%.*s\"",
-                    l.limit_rate_per_addr, l.limit_rate_burst, remote_.c_str(), uri_len,
+                    limits.rate, limits.burst, remote_.c_str(), uri_len,
                     path_.data());
         respond_error(429, false, r.retry_after);
         return false;
@@ -488,15 +497,11 @@ bool HttpSession::adopt(const net::LiveState& st) {
     }
     // A moved request in progress (a held poll, a stream, a WebSocket) still counts against
     // limit_conn_per_addr; an idle keep-alive connection is between requests.
-    if (st.kind != net::LiveState::Kind::idle) {
-        const config::Limits& l = loc_->limits;
-        if (net::AddrLimiter* limiter = host_.addr_limiter(); limiter && l.limit_conn_per_addr) {
-            const auto zone = static_cast<std::uint32_t>(server_ - routes_->config().servers.data());
-            limiter->carry(zone, client_, {l.limit_conn_per_addr, l.limit_rate_per_addr,
-                                           l.limit_rate_burst},
-                           conn_.loop().now(), conn_.lease());
-        }
-    }
+    std::uint32_t zone = 0;
+    net::AddrLimits limits;
+    if (st.kind != net::LiveState::Kind::idle)
+        if (net::AddrLimiter* limiter = addr_limits(zone, limits))
+            limiter->carry(zone, client_, limits, conn_.loop().now(), conn_.lease());
     held_host_ = st.host;
     adopted_origin_ = st.origin;
     mid_response_ = st.kind != net::LiveState::Kind::held;
