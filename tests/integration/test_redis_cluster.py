@@ -43,17 +43,25 @@ class ClusterNode(RedisServer):
                                     'nodes.conf', '--cluster-port', str(self.bus_port)]
 
 
+def form_cluster(servers):
+    """The first three servers take the slots in thirds and every server is met by the first
+    (CLUSTER MEET: what `redis-cli --cluster create` does, without its fixed waits); each gets
+    its .id. The caller waits for the state it needs."""
+    for s in servers:
+        s.id = s.cmd('CLUSTER', 'MYID').decode()
+    for m, (a, b) in zip(servers, RANGES):
+        assert m.cmd('CLUSTER', 'ADDSLOTSRANGE', a, b) == 'OK'
+    for s in servers[1:]:
+        assert servers[0].cmd('CLUSTER', 'MEET', '127.0.0.1', s.port, s.bus_port) == 'OK'
+
+
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
     """Three masters, slots in thirds, joined by CLUSTER MEET (what `redis-cli --cluster
     create` does, without its fixed waits)."""
     masters = [ClusterNode(tmp_path_factory.mktemp('cluster')).start() for _ in range(3)]
     try:
-        for m, (a, b) in zip(masters, RANGES):
-            m.id = m.cmd('CLUSTER', 'MYID').decode()
-            assert m.cmd('CLUSTER', 'ADDSLOTSRANGE', a, b) == 'OK'
-        for m in masters[1:]:
-            assert masters[0].cmd('CLUSTER', 'MEET', '127.0.0.1', m.port, m.bus_port) == 'OK'
+        form_cluster(masters)
         deadline = time.monotonic() + 10
         while not all(b'cluster_state:ok' in m.cmd('CLUSTER', 'INFO') and
                       len(m.cmd('CLUSTER', 'SLOTS')) == 3 for m in masters):
@@ -327,12 +335,7 @@ def failover_cluster(tmp_path_factory):
     servers = [FastFailoverNode(tmp_path_factory.mktemp('failover')).start() for _ in range(4)]
     masters, replica = servers[:3], servers[3]
     try:
-        for s in servers:
-            s.id = s.cmd('CLUSTER', 'MYID').decode()
-        for m, (a, b) in zip(masters, RANGES):
-            assert m.cmd('CLUSTER', 'ADDSLOTSRANGE', a, b) == 'OK'
-        for s in servers[1:]:
-            assert servers[0].cmd('CLUSTER', 'MEET', '127.0.0.1', s.port, s.bus_port) == 'OK'
+        form_cluster(servers)
         deadline = time.monotonic() + 10
         while replica.id.encode() not in masters[0].cmd('CLUSTER', 'NODES'):
             assert time.monotonic() < deadline, replica.log()
