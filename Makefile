@@ -27,16 +27,18 @@ TSAN_FLAGS := -O1 -g1 -fno-omit-frame-pointer -fsanitize=thread
 # process per test (0.27 s -> 0.19 s a test; herald itself is started per integration test).
 SAN_LD     := -no-pie
 
-# The Makefile picks the reactor backend; the code never asks which OS it runs on.
+# The Makefile picks the reactor backend and how signals arrive (include/event/
+# signal_source.hpp); the code never asks which OS it runs on. The kqueue-emulation build
+# takes the self-pipe too, so the receiver BSD and macOS use runs in the tests.
 ifeq ($(shell uname -s),Linux)
-  POLLER_SRC := src/event/poller_epoll.cpp
+  POLLER_SRC := src/event/poller_epoll.cpp src/event/signals_signalfd.cpp
 else
-  POLLER_SRC := src/event/poller_kqueue.cpp
+  POLLER_SRC := src/event/poller_kqueue.cpp src/event/signals_pipe.cpp
 endif
-KQ_POLLER_SRC := src/event/poller_kqueue.cpp
+KQ_POLLER_SRC := src/event/poller_kqueue.cpp src/event/signals_pipe.cpp
 
 ALL_SRC    := $(shell find src -name '*.cpp' | sort)
-LIB_SRC    := $(filter-out src/main.cpp src/event/poller_%.cpp,$(ALL_SRC))
+LIB_SRC    := $(filter-out src/main.cpp src/event/poller_%.cpp src/event/signals_%.cpp,$(ALL_SRC))
 UNIT_SRC   := $(sort $(wildcard tests/test_*.cpp) $(wildcard tests/support/*.cpp))
 COMPAT_SRC := $(sort $(wildcard tests/compat/*.cpp))
 COMPAT_TEST_SRC := $(sort $(wildcard tests/compat/test_*.cpp))
@@ -49,8 +51,8 @@ REL_OBJ   := $(call objs,release,$(LIB_SRC) $(POLLER_SRC) src/main.cpp)
 SAN_LIB   := $(call objs,asan,$(LIB_SRC) $(POLLER_SRC))
 SAN_MAIN  := $(call objs,asan,src/main.cpp)
 SAN_UNIT  := $(call objs,asan,$(UNIT_SRC))
-# Only the kqueue poller and the emulation see tests/compat's <sys/event.h>; every other
-# object is the ASan build's own, so the second backend costs three compiles, not a rebuild.
+# Only the kqueue poller, the self-pipe and the emulation are compiled for it; every other
+# object is the ASan build's own, so the second backend costs a few compiles, not a rebuild.
 KQ_LIB    := $(call objs,asan,$(LIB_SRC)) $(call objs,kq,$(KQ_POLLER_SRC) $(COMPAT_LIB_SRC))
 KQ_MAIN   := $(call objs,asan,src/main.cpp)
 # Over kqueue: the reactor suites, the suites that drive a Connection over a socketpair

@@ -1,5 +1,5 @@
 // EventLoop: one reactor per worker thread. Owns its Poller, its TimerQueue, the deferred
-// and posted callback queues, and (once on_signal() is used) the signal self-pipe.
+// and posted callback queues, and (once on_signal() is used) its SignalSource.
 // Everything except post() and stop() must be called from the loop's own thread. Handlers
 // (IoHandler) are not owned: a Watch must be destroyed before its handler is, and every
 // Watch and Timer must be destroyed before the loop.
@@ -26,7 +26,7 @@ namespace herald {
 
 class EventLoop;
 namespace detail {
-struct SignalPipe;
+class SignalSource;
 }
 
 class IoHandler {  // implemented by Listener and Connection
@@ -118,9 +118,12 @@ public:
     };
     const Stats& stats() const noexcept { return stats_; }
     // Delivers signo into this loop: fn runs on the loop thread after the signal arrives.
-    // Uses a self-pipe; installs a process-wide SA_RESTART handler, restored when the loop
-    // is destroyed. A second fn for the same signo replaces the first. Call before run(),
-    // from one loop per process only (EBUSY for a second loop).
+    // A second fn for the same signo replaces the first; one signo sent again before the
+    // loop reads it may be delivered once. One loop per process (EBUSY for a
+    // second). Call before the process starts any other thread: on Linux the signal is
+    // blocked in this thread and read from a signalfd, and only threads started afterwards
+    // inherit the block; elsewhere a self-pipe and a process-wide SA_RESTART handler
+    // (include/event/signal_source.hpp). Both are undone when the loop is destroyed.
     [[nodiscard]] std::error_code on_signal(int signo, std::function<void(int)> fn);
 
     void run();                      // until stop()
@@ -160,7 +163,7 @@ private:
     std::vector<std::function<void()>> posted_;  // guarded by post_mutex_
     std::atomic<bool> stop_{false};
     Stats stats_;
-    std::unique_ptr<detail::SignalPipe> signals_;  // created by the first on_signal()
+    std::unique_ptr<detail::SignalSource> signals_;  // opened by the first on_signal()
 };
 
 } // namespace herald

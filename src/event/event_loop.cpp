@@ -1,5 +1,5 @@
 // EventLoop: the reactor (watches, timers, defer, post, signals, run/stop). See STYLE.md §3.
-// Portable POSIX; the only OS-specific code is behind Poller.
+// Portable POSIX; the OS-specific parts are behind Poller and SignalSource.
 #include "event/event_loop.hpp"
 
 #include <algorithm>
@@ -9,11 +9,7 @@
 #include <climits>
 #include <utility>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include "core/unique_fd.hpp"
+#include "event/signal_source.hpp"
 
 namespace herald {
 
@@ -83,110 +79,18 @@ void Timer::restart(Clock::duration delay) {
     loop_->timers_.reschedule(id_, wanted);
 }
 
-// ---- Signals: a self-pipe, so handlers only write(2) (async-signal-safe) ----
-
-namespace detail {
-namespace {
-
-// The write end of the one loop that receives signals. Read by the signal handler.
-std::atomic<int> g_signal_write_fd{-1};
-
-void on_signal_raised(int signo) {
-    const int saved_errno = errno;
-    const int fd = g_signal_write_fd.load(std::memory_order_relaxed);
-    if (fd >= 0) {
-        const unsigned char byte = static_cast<unsigned char>(signo);
-        // A full pipe drops the byte: the signal is already pending there.
-        ssize_t n = ::write(fd, &byte, 1);
-        (void)n;
-    }
-    errno = saved_errno;
-}
-
-std::error_code set_nonblocking_cloexec(int fd) {
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        return {errno, std::generic_category()};
-    }
-    return {};
-}
-
-} // namespace
-
-// Owns both pipe ends, the watch on the read end, the user callbacks and the signal
-// dispositions it replaced (restored on destruction).
-struct SignalPipe final : IoHandler {
-    UniqueFd read_end;
-    UniqueFd write_end;
-    Watch watch;  // after the fds: unwatched before they close
-    std::vector<std::pair<int, std::function<void(int)>>> handlers;
-    std::vector<std::pair<int, struct sigaction>> saved;
-
-    ~SignalPipe() {
-        for (const auto& [signo, old] : saved) ::sigaction(signo, &old, nullptr);
-        int expected = write_end.get();
-        g_signal_write_fd.compare_exchange_strong(expected, -1);
-    }
-
-    void on_ready(const ReadyEvent&) noexcept override {
-        unsigned char buf[64];
-        for (;;) {
-            const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-            if (n <= 0) return;  // EAGAIN: drained
-            for (ssize_t i = 0; i < n; ++i) deliver(buf[i]);
-        }
-    }
-
-    // By index: a callback may register another signal and grow the vector.
-    void deliver(int signo) noexcept {
-        for (std::size_t i = 0; i < handlers.size(); ++i) {
-            if (handlers[i].first != signo) continue;
-            std::function<void(int)> fn = handlers[i].second;
-            fn(signo);
-            return;
-        }
-    }
-};
-
-} // namespace detail
+// ---- Signals: through a SignalSource (signals_*.cpp, picked by the Makefile) ----
 
 std::error_code EventLoop::on_signal(int signo, std::function<void(int)> fn) {
     if (!signals_) {
-        int fds[2];
-        if (::pipe(fds) < 0) return {errno, std::generic_category()};
-        auto sp = std::make_unique<detail::SignalPipe>();
-        sp->read_end.reset(fds[0]);
-        sp->write_end.reset(fds[1]);
-        if (auto ec = detail::set_nonblocking_cloexec(fds[0])) return ec;
-        if (auto ec = detail::set_nonblocking_cloexec(fds[1])) return ec;
-        int expected = -1;
-        if (!detail::g_signal_write_fd.compare_exchange_strong(expected, fds[1])) {
-            return {EBUSY, std::generic_category()};
-        }
         std::error_code ec;
-        sp->watch = watch(fds[0], Interest::read, *sp, ec);
-        signals_ = std::move(sp);  // from here ~SignalPipe releases g_signal_write_fd
+        signals_ = detail::SignalSource::open(*this, ec);
         if (ec) {
             signals_.reset();
             return ec;
         }
     }
-    for (auto& h : signals_->handlers) {
-        if (h.first == signo) {
-            h.second = std::move(fn);
-            return {};
-        }
-    }
-    struct sigaction sa {};
-    sa.sa_handler = detail::on_signal_raised;
-    sa.sa_flags = SA_RESTART;
-    ::sigemptyset(&sa.sa_mask);
-    struct sigaction old {};
-    if (::sigaction(signo, &sa, &old) < 0) return {errno, std::generic_category()};
-    signals_->saved.emplace_back(signo, old);
-    signals_->handlers.emplace_back(signo, std::move(fn));
-    return {};
+    return signals_->add(signo, std::move(fn));
 }
 
 // ---- EventLoop ----
@@ -200,7 +104,7 @@ EventLoop::~EventLoop() {
 }
 
 std::size_t EventLoop::watch_count() const noexcept {
-    const bool internal = signals_ && signals_->watch;
+    const bool internal = signals_ && signals_->watching();
     return live_watches_ - (internal ? 1 : 0);
 }
 
