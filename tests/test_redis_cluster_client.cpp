@@ -152,3 +152,19 @@ Test(redis_cluster_client, retries_stop_at_the_command_timeout) {
         cr_assert(tries >= 2 && tries <= 5, "%s: %ld tries", command, tries);
     }
 }
+
+// A seed that is neither an address nor a host name gets no links: start() refuses it, and the
+// client still closes cleanly (its destructor skipped such a node's missing links once: a null
+// dereference, found when slot maps started to carry host names).
+Test(redis_cluster_client, a_node_without_links_is_closed_cleanly) {
+    EventLoop loop;
+    ClusterOptions o;
+    o.seeds.push_back({"bad_host", 6379});
+    NoPubSub handler;
+    {
+        ClusterClient c(loop, o, handler);
+        cr_assert(c.start() == std::errc::invalid_argument);
+        cr_assert(!c.stats().commands.connected);
+    }
+    cr_assert_eq(loop.watch_count(), 0u);
+}

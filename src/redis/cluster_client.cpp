@@ -46,7 +46,8 @@ ClusterClient::~ClusterClient() {
     // Pending callbacks run now (closed), while every member is still here.
     closing_ = true;
     for (auto& [text, n] : nodes_) {
-        n->commands->close();
+        if (n->commands) // none for a node whose address was refused
+            n->commands->close();
         if (n->pubsub)
             n->pubsub->close();
     }
