@@ -432,8 +432,8 @@ Test(config_directives, redis_broker_values) {
 
 Test(config_directives, redis_broker_errors) {
     static const char* const server_form =
-        ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address and a port from 1 to "
-        "65535 (no host names: herald does not resolve DNS on its event loops)";
+        ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address or a host name, and a "
+        "port from 1 to 65535";
     const std::string long_prefix(config::max_redis_prefix + 1, 'p');
     const std::string long_password(1025, 'k');
     const struct {
@@ -455,8 +455,8 @@ Test(config_directives, redis_broker_errors) {
          }() + "}",
          "t.conf:18:1: too many \"redis_server\" directives (at most 16 Redis Cluster seed "
          "nodes)"},
-        {"http { redis_server localhost:6379; }",
-         "t.conf:1:21: invalid value \"localhost:6379\" in \"redis_server\" directive" +
+        {"http { redis_server redis_1:6379; }",
+         "t.conf:1:21: invalid value \"redis_1:6379\" in \"redis_server\" directive" +
              std::string(server_form)},
         {"http { redis_server 127.0.0.1; }",
          "t.conf:1:21: invalid value \"127.0.0.1\" in \"redis_server\" directive" +

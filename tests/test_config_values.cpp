@@ -106,7 +106,10 @@ Test(config_values, host_port_addresses) {
     static const C ok[] = {{"127.0.0.1:6379", "127.0.0.1", 6379},
                            {"10.1.2.3:1", "10.1.2.3", 1},
                            {"[::1]:65535", "::1", 65535},
-                           {"[::ffff:10.0.0.1]:6379", "::ffff:10.0.0.1", 6379}};
+                           {"[::ffff:10.0.0.1]:6379", "::ffff:10.0.0.1", 6379},
+                           {"localhost:6379", "localhost", 6379},
+                           {"redis-1.cache.Example.COM:7000", "redis-1.cache.Example.COM", 7000},
+                           {"r2d2:1", "r2d2", 1}};
     for (const C& c : ok) {
         std::string host;
         std::uint16_t port = 0;
@@ -115,10 +118,12 @@ Test(config_values, host_port_addresses) {
         cr_expect_eq(port, c.port, "%s", c.in);
     }
     static const char* bad[] = {"",           "6379",         "127.0.0.1",     "127.0.0.1:0",
-                                "1.2.3.4:",   "1.2.3.4:65536", "localhost:6379", "*:6379",
+                                "1.2.3.4:",   "1.2.3.4:65536", "localhost:0",    "*:6379",
                                 "::1:6379",   "[::1]",         "[::1]6379",      "[1.2.3.4]:80",
                                 "[::1:6379",  ":6379",         "1.2.3:6379",     "1.2.3.4:-1",
-                                "[]:6379",    "01.2.3.4:1"};
+                                "[]:6379",    "01.2.3.4:1",    "10.0.0.256:6379", "-redis:1",
+                                "redis-:1",   "a..b:1",        "a.b.:1",         "re_dis:1",
+                                "re dis:1",   "localhost:",    "localhost:x",    "host:1:2"};
     for (const char* b : bad) {
         std::string host = "keep";
         std::uint16_t port = 7;

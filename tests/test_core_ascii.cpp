@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "core/ascii.hpp"
@@ -93,4 +94,24 @@ Test(ascii, parse_decimal_takes_digits_up_to_max) {
         cr_expect_eq(ok, c.ok, "%s", c.name);
         cr_expect_eq(out, c.ok ? c.want : 12345u, "%s: out", c.name);
     }
+}
+
+Test(ascii, host_names_follow_rfc_1123) {
+    for (const char* ok : {"localhost", "redis", "r2d2", "redis-1.cache.Example.COM", "a.b.c",
+                           "1x", "x.1a", "0-0.a"})
+        cr_expect(is_host_name(ok), "%s", ok);
+    const std::string label63(63, 'a');
+    cr_expect(is_host_name(label63 + ".com"));
+    std::string name253;
+    while (name253.size() + 64 <= 253) name253 += label63 + ".";
+    name253 += std::string(253 - name253.size(), 'b');
+    cr_expect_eq(name253.size(), 253u);
+    cr_expect(is_host_name(name253));
+    for (const char* bad : {"", ".", "a.", ".a", "a..b", "-a", "a-", "a.-b", "a_b", "a b",
+                            "a:1", "[::1]", "10.0.0.1", "10.0.0.256", "123", "a.123",
+                            "caf\xc3\xa9", "a\nb", "a/b"})
+        cr_expect(!is_host_name(bad), "%s", bad);
+    cr_expect(!is_host_name(label63 + "a.com"), "a label of 64");
+    cr_expect(!is_host_name(name253 + "b"), "254 characters");
+    cr_expect(!is_host_name(std::string_view("a\0b", 3)), "NUL");
 }

@@ -186,6 +186,32 @@ Test(redis_client, connect_timeout_when_the_server_does_not_answer) {
     cr_assert(run_until(loop, [&] { return c.connected(); }), "no reconnect after SIGCONT");
 }
 
+// A host name is resolved off the loop (net/resolver.hpp) at each attempt and its addresses
+// tried in turn ("localhost" may give ::1 first while the server listens on 127.0.0.1 only).
+Test(redis_client, a_host_name_is_resolved_and_its_addresses_tried) {
+    RedisServer server;
+    start_server(server);
+    EventLoop loop;
+    ClientOptions o = options_for(server);
+    o.host = "localhost";
+    Client c(loop, o);
+    cr_assert(!c.start());
+    Seen s;
+    cr_assert(!c.command({"PING"}, record(s)), "queued while resolving");
+    cr_assert(run_until(loop, [&] { return s.calls == 1; }));
+    cr_assert(!s.ec && s.str == "PONG", "%s", s.ec.message().c_str());
+    cr_assert(c.connected() && c.stats().connects == 1);
+    c.close();
+    cr_assert_eq(loop.watch_count(), 0u);
+
+    ClientOptions bad = options_for(server);
+    for (const char* host : {"redis_1", "10.0.0.256", "", "a b"}) {
+        bad.host = host;
+        Client refused(loop, bad);
+        cr_assert(refused.start() == std::errc::invalid_argument, "%s", host);
+    }
+}
+
 Test(redis_client, reconnects_after_kill_and_restart) {
     RedisServer server;
     start_server(server);

@@ -28,8 +28,9 @@ namespace herald::config {
 [[nodiscard]] bool parse_listen_address(std::string_view s, ListenConf& out);
 
 // A server address: "HOST:PORT" with HOST a numeric IPv4 ("10.0.0.1") or a bracketed IPv6
-// ("[::1]") address (no names: nothing resolves them) and PORT 1..65535. Fills host (IPv6
-// without brackets) and port; leaves them alone on failure. For `redis_server`.
+// ("[::1]") address or a host name (ascii::is_host_name: resolved later, off the event loops)
+// and PORT 1..65535. Fills host (IPv6 without brackets) and port; leaves them alone on
+// failure. For `redis_server`.
 [[nodiscard]] bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port);
 
 // A numeric IPv4 ("10.0.0.1") or IPv6 ("::1", "::ffff:10.0.0.1") address and nothing else: no

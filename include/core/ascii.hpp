@@ -65,4 +65,9 @@ bool any_element(std::string_view list, Fn&& fn) {
 // ignoring case; empty elements and OWS around commas are allowed.
 bool has_token(std::string_view list, std::string_view token) noexcept;
 
+// A DNS host name (RFC 1123): letters, digits and '-' in dot-separated labels of 1-63
+// characters, none starting or ending with '-', at most 253 characters, and a last label that
+// is not all digits (so a mistyped IPv4 address such as 10.0.0.256 is not one).
+bool is_host_name(std::string_view s) noexcept;
+
 } // namespace herald::ascii

@@ -14,11 +14,13 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "core/buffer.hpp"
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "net/resolver.hpp"
 #include "redis/resp.hpp"
 #include "redis/script.hpp"
 
@@ -45,7 +47,7 @@ template <> struct std::is_error_code_enum<herald::redis::ClientErrc> : std::tru
 namespace herald::redis {
 
 struct ClientOptions {
-    std::string host = "127.0.0.1"; // numeric address only: no DNS on a loop thread
+    std::string host = "127.0.0.1"; // numeric address or host name (net/resolver.hpp)
     std::uint16_t port = 6379;
     std::string user;     // ACL user for AUTH ("" = the default user)
     std::string password; // "" = no AUTH
@@ -120,7 +122,8 @@ public:
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    // First connect attempt. invalid_argument if host is not a numeric address.
+    // First connect attempt. invalid_argument if host is neither a numeric address nor a
+    // host name (ascii::is_host_name). Each attempt resolves a name again, off the loop.
     [[nodiscard]] std::error_code start();
     // Stops for good: drops the link, fails pending commands with closed.
     void close() noexcept;
@@ -147,7 +150,7 @@ public:
     bool connected() const noexcept { return state_ == State::ready; }
 
 private:
-    enum class State : std::uint8_t { idle, connecting, handshake, ready, backoff, closed };
+    enum class State : std::uint8_t { idle, resolving, connecting, handshake, ready, backoff, closed };
     enum class Step : std::uint8_t { hello, auth, select };
     struct Pending {
         ReplyCallback cb; // empty once timed out
@@ -156,6 +159,9 @@ private:
 
     void on_ready(const ReadyEvent& ev) noexcept override;
     void connect() noexcept;
+    void on_resolved(net::Resolved r) noexcept;
+    void connect_next(std::string why) noexcept;
+    std::string attempt_error(const std::string& what) const;
     void on_connected() noexcept;
     void send_step(Step s);
     void on_handshake_reply(const RespValue& v) noexcept;
@@ -183,6 +189,9 @@ private:
     std::size_t awaiting_confirms_ = 0;
     std::size_t expired_ = 0;  // timed-out commands at the front of pending_
     std::string last_failure_; // logged once until it changes
+    net::ResolveTicket resolve_; // the attempt's question, while it waits for the answer
+    std::vector<net::Address> addrs_; // the attempt's addresses; next_addr_ is tried next
+    std::size_t next_addr_ = 0;
     UniqueFd fd_;
     Buffer in_, out_, backlog_; // backlog_: commands issued before the handshake ended
     RespParser parser_;

@@ -93,8 +93,8 @@ void redis_server(Loader& l, const Directive& d) {
     RedisConf::Server s;
     if (!parse_host_port(d.args[0].value, s.host, s.port))
         l.invalid(d, 0,
-                  ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address and a port from 1 "
-                  "to 65535 (no host names: herald does not resolve DNS on its event loops)");
+                  ", it must be HOST:PORT with a numeric IPv4 or [IPv6] address or a host name, "
+                  "and a port from 1 to 65535");
     if (std::find(r.servers.begin(), r.servers.end(), s) != r.servers.end())
         l.fail(d, "\"redis_server\" " + d.args[0].value + " is duplicate");
     if (r.servers.empty()) {

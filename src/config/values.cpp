@@ -142,11 +142,17 @@ bool parse_listen_address(std::string_view s, ListenConf& out) {
 }
 
 bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
-    // parse_listen_address's HOST:PORT forms, without its bare port and `*`, and no port 0.
+    // parse_listen_address's HOST:PORT forms, without its bare port and `*`, and no port 0;
+    // or NAME:PORT with a host name.
     ListenConf l;
-    if (s.empty() || s.front() == '*' || s.find(':') == std::string_view::npos ||
-        !parse_listen_address(s, l) || l.port == 0)
-        return false;
+    if (s.empty() || s.front() == '*' || s.find(':') == std::string_view::npos) return false;
+    if (!parse_listen_address(s, l)) {
+        const std::size_t colon = s.rfind(':');
+        if (!ascii::is_host_name(s.substr(0, colon)) || !parse_port(s.substr(colon + 1), l.port))
+            return false;
+        l.host.assign(s.substr(0, colon));
+    }
+    if (l.port == 0) return false;
     host = std::move(l.host);
     port = l.port;
     return true;

@@ -50,4 +50,24 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
     return any_element(list, [token](std::string_view e) { return iequals(e, token); });
 }
 
+bool is_host_name(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 253) return false;
+    bool last_all_digits = false;
+    for (;;) {
+        const std::size_t dot = s.find('.');
+        const std::string_view label = s.substr(0, dot);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+            return false;
+        last_all_digits = true;
+        for (const char c : label) {
+            const auto u = static_cast<unsigned char>(c);
+            if (!is_alpha(u) && !is_digit(u) && c != '-') return false;
+            last_all_digits = last_all_digits && is_digit(u);
+        }
+        if (dot == std::string_view::npos) break;
+        s.remove_prefix(dot + 1);
+    }
+    return !last_all_digits;
+}
+
 } // namespace herald::ascii

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/ascii.hpp"
 #include "core/log.hpp"
+#include "net/resolver.hpp"
 #include "net/socket.hpp"
 
 namespace herald::redis {
@@ -68,8 +70,8 @@ Client::~Client() { close(); }
 
 std::error_code Client::start() {
     net::Address addr;
-    if (std::error_code ec = net::make_address(options_.host, options_.port, addr))
-        return ec;
+    if (net::make_address(options_.host, options_.port, addr) && !ascii::is_host_name(options_.host))
+        return std::make_error_code(std::errc::invalid_argument);
     if (state_ == State::idle)
         connect();
     return {};
@@ -79,6 +81,7 @@ void Client::close() noexcept {
     if (state_ == State::closed)
         return;
     state_ = State::closed;
+    resolve_.reset();
     retry_timer_.cancel();
     connect_timer_.cancel();
     command_timer_.cancel();
@@ -89,27 +92,71 @@ void Client::close() noexcept {
     fail_pending(ClientErrc::closed);
 }
 
+// Each attempt asks for the host's addresses again (a name may move: DNS failover; a numeric
+// host is its own answer), then tries them in order until one connects.
 void Client::connect() noexcept {
-    net::Address addr;
-    std::error_code ec = net::make_address(options_.host, options_.port, addr);
-    if (!ec)
-        fd_ = net::connect_to(addr, ec);
-    if (!ec)
-        watch_ = loop_.watch(fd_.get(), Interest::write, *this, ec);
-    state_ = State::connecting;
-    if (ec) {
-        drop_link(ec.message().c_str());
+    state_ = State::resolving;
+    addrs_.clear();
+    next_addr_ = 0;
+    resolve_ = net::resolve(loop_, options_.host, options_.port,
+                            [this](net::Resolved r) { on_resolved(std::move(r)); });
+    connect_timer_ = loop_.add_timer(options_.connect_timeout,
+                                     [this] { drop_link("resolving the host name timed out"); });
+}
+
+void Client::on_resolved(net::Resolved r) noexcept {
+    connect_timer_.cancel();
+    if (r.addresses.empty()) {
+        drop_link(("cannot resolve the host name: " + r.error).c_str());
         return;
     }
-    connect_timer_ = loop_.add_timer(options_.connect_timeout, [this] {
-        drop_link(state_ == State::connecting ? "connect timed out" : "handshake timed out");
-    });
+    addrs_ = std::move(r.addresses);
+    next_addr_ = 0;
+    connect_next("");
+}
+
+// The next address, or, with none left, the attempt failed (why: the last address's error).
+// For a host name each error names the address it came from.
+void Client::connect_next(std::string why) noexcept {
+    const bool named = ascii::is_host_name(options_.host);
+    while (next_addr_ < addrs_.size()) {
+        const net::Address& addr = addrs_[next_addr_++];
+        watch_.reset();
+        fd_.reset();
+        std::error_code ec;
+        fd_ = net::connect_to(addr, ec);
+        if (!ec)
+            watch_ = loop_.watch(fd_.get(), Interest::write, *this, ec);
+        if (!ec) {
+            state_ = State::connecting;
+            connect_timer_ = loop_.add_timer(options_.connect_timeout, [this] {
+                if (state_ == State::connecting && next_addr_ < addrs_.size())
+                    connect_next(attempt_error("connect timed out"));
+                else
+                    drop_link(state_ == State::connecting ? attempt_error("connect timed out").c_str()
+                                                          : "handshake timed out");
+            });
+            return;
+        }
+        why = ec.message() + (named ? " (" + addr.to_string() + ")" : "");
+    }
+    drop_link(why.c_str());
+}
+
+// An error of the address being tried, named for a host name.
+std::string Client::attempt_error(const std::string& what) const {
+    if (!ascii::is_host_name(options_.host) || next_addr_ == 0)
+        return what;
+    return what + " (" + addrs_[next_addr_ - 1].to_string() + ")";
 }
 
 void Client::on_ready(const ReadyEvent& ev) noexcept {
     if (state_ == State::connecting) {
         if (std::error_code ec = net::connect_result(fd_.get())) {
-            drop_link(ec.message().c_str());
+            if (next_addr_ < addrs_.size())
+                connect_next(attempt_error(ec.message()));
+            else
+                drop_link(attempt_error(ec.message()).c_str());
             return;
         }
         on_connected();
@@ -417,6 +464,7 @@ void Client::flush() noexcept {
 void Client::drop_link(const char* why) noexcept {
     const bool was_ready = state_ == State::ready;
     ++link_;
+    resolve_.reset();
     watch_.reset();
     fd_.reset();
     connect_timer_.cancel();

@@ -515,6 +515,55 @@ def test_a_stopped_redis_never_blocks_the_event_loop(nodes, redis):
         redis.proc.send_signal(signal.SIGCONT)
 
 
+# ---- 10b. Redis named by a host name ---------------------------------------------------------
+
+def test_a_node_reaches_redis_by_host_name(herald, redis):
+    """`redis_server localhost:PORT`: the name is resolved off the event loop, each of its
+    addresses tried; the node shares channels with a node that names Redis by address."""
+    prefix = 't%s:' % os.urandom(4).hex()
+    named = node_config([redis.port], prefix).replace(
+        'redis_server 127.0.0.1:%d;' % redis.port, 'redis_server localhost:%d;' % redis.port)
+    assert 'redis_server localhost:' in named
+    a = herald(named, files={'www/index.html': 'static'})
+    b = herald(node_config([redis.port], prefix), files={'www/index.html': 'static'})
+    w = published_id(a, 'named', 'from a')
+    sse = Stream(b.port, '/sse/named?since=0')
+    assert [(e['id'], e['data']) for e in sse_wait(sse, 1)] == [(w, 'from a')]
+    sse_a = Stream(a.port, '/sse/named?since=' + w)
+    m = published_id(b, 'named', 'from b')
+    assert [(e['id'], e['data']) for e in sse_wait(sse_a, 1)] == [(m, 'from b')]
+    assert split_id(m) == (split_id(w)[0], split_id(w)[1] + 1)
+    deadline = time.monotonic() + 3  # /status's Redis figures are refreshed each second
+    while True:
+        r = json.loads(a.get('/status')[2])['redis']
+        if r['commands']['connected'] and r['pubsub']['connected']:
+            break
+        assert time.monotonic() < deadline, r
+        time.sleep(0.1)
+    sse.close()
+    sse_a.close()
+
+
+def test_a_name_that_does_not_resolve_gives_503_and_never_blocks_the_loop(herald, redis):
+    """A name no resolver knows: publishes answer 503 (never 201), the loop serves on while the
+    resolver thread waits for DNS (which may be unreachable here: then it times out), and the
+    log says why."""
+    conf = node_config([redis.port], 'tnx:').replace(
+        'redis_server 127.0.0.1:%d;' % redis.port, 'redis_server no-such-host.invalid:6379;')
+    a = herald(conf, files={'www/index.html': 'static'})
+    for _ in range(3):
+        t0 = time.monotonic()
+        status, _, body = publish(a, 'x', 'lost')
+        assert status == 503, (status, body)
+        assert json.loads(body)['error'], body
+        c = Conn(a.port)
+        assert c.request('GET', '/index.html')[::2] == (200, b'static')
+        c.close()
+        assert time.monotonic() - t0 < REDIS_TIMEOUT_S + 2
+    assert a.wait_log(r'redis no-such-host\.invalid:6379: (cannot resolve the host name: .+|'
+                      r'resolving the host name timed out)', timeout=10), a.log()
+
+
 # ---- 11. frames sent before the 101 --------------------------------------------------------
 
 @pytest.mark.parametrize('pings', [1, 200])

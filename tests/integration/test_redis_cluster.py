@@ -317,6 +317,47 @@ def test_a_channel_list_is_published_atomically_only_within_one_slot(nodes, clus
     sub.close()
 
 
+# ---- 5b. masters announced by host name ----------------------------------------------------
+
+def test_masters_announced_by_host_name_are_resolved(nodes, cluster):
+    """cluster-preferred-endpoint-type hostname: CLUSTER SLOTS names each master by the name it
+    announces (`localhost` here) instead of its address. Nodes seeded by address resolve those
+    names off the event loop and serve channels on every master. (Before herald resolved
+    names, each master's link was refused with "Invalid argument" and every publish got 503.)"""
+    try:
+        for m in cluster:
+            assert m.cmd('CONFIG', 'SET', 'cluster-announce-hostname', 'localhost') == 'OK'
+            assert m.cmd('CONFIG', 'SET', 'cluster-preferred-endpoint-type', 'hostname') == 'OK'
+        deadline = time.monotonic() + 10
+        while not all(all(r[2][0] == b'localhost' for r in m.cmd('CLUSTER', 'SLOTS'))
+                      for m in cluster):
+            assert time.monotonic() < deadline, [m.cmd('CLUSTER', 'SLOTS') for m in cluster]
+            time.sleep(0.05)
+        a, b = nodes(seeds=(0,)), nodes(seeds=(2,))
+        chans = channels_on_every_master(nodes.prefix, 3)
+        subs = {ch: Stream(b.port, '/sse/%s?since=0' % ch) for ch in chans}
+        for ch in chans:
+            assert subs[ch].status == 200
+        ids = {ch: published_id(a, ch, 'named-' + ch) for ch in chans}
+        for ch in chans:
+            assert [(e['id'], e['data']) for e in sse_wait(subs[ch], 1)] == [
+                (ids[ch], 'named-' + ch)]
+            subs[ch].close()
+        deadline = time.monotonic() + 3  # /status's Redis figures are refreshed each second
+        while True:
+            r = status(b)['redis']
+            if r['masters'] == 3 and r['commands']['connected'] and r['pubsub']['connected']:
+                break
+            assert time.monotonic() < deadline, r
+            time.sleep(0.1)
+        for srv in (a, b):
+            assert 'Invalid argument' not in srv.log() and 'resolve' not in srv.log(), srv.log()
+    finally:
+        for m in cluster:
+            m.cmd('CONFIG', 'SET', 'cluster-preferred-endpoint-type', 'ip')
+            m.cmd('CONFIG', 'SET', 'cluster-announce-hostname', '')
+
+
 # ---- 6. a master fails and its replica takes over ------------------------------------------
 
 class FastFailoverNode(ClusterNode):
