@@ -28,7 +28,7 @@ struct ResolveJob {
     EventLoop* loop;
     std::string host;
     std::uint16_t port;
-    std::function<void(Resolved)> done; // called and destroyed on the loop's thread only
+    std::function<void(Resolved)> done; // guarded by mutex; called and destroyed on the loop
 
     ResolveJob(EventLoop& l, std::string h, std::uint16_t p, std::function<void(Resolved)> d)
         : loop(&l), host(std::move(h)), port(p), done(std::move(d)) {}
@@ -82,8 +82,12 @@ void answer(const std::shared_ptr<ResolveJob>& job, Resolved r) {
     std::lock_guard lock(job->mutex);
     if (job->cancelled) return;
     job->loop->post([job, r = std::move(r)]() mutable {
-        if (job->is_cancelled()) return;
-        auto done = std::move(job->done);
+        std::function<void(Resolved)> done;
+        {
+            std::lock_guard held(job->mutex);
+            if (job->cancelled) return;
+            done = std::move(job->done);
+        }
         done(std::move(r));
     });
 }
@@ -102,6 +106,9 @@ public:
             ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
             started_ = true;
         }
+        // Questions given up while the thread was busy go now: the queue holds at most one
+        // per live ticket, however long a name server keeps the thread waiting.
+        std::erase_if(queue_, [](const std::shared_ptr<ResolveJob>& j) { return j->is_cancelled(); });
         queue_.push_back(std::move(job));
         wake_.notify_one();
     }
@@ -147,11 +154,15 @@ ResolveTicket& ResolveTicket::operator=(ResolveTicket&& o) noexcept {
     return *this;
 }
 
+// The callback is destroyed here, on the asking loop's thread, not wherever the job is
+// dropped last (the resolver thread, for a question it skips).
 void ResolveTicket::reset() noexcept {
     if (!job_) return;
+    std::function<void(Resolved)> done;
     {
         std::lock_guard lock(job_->mutex);
         job_->cancelled = true;
+        done = std::move(job_->done);
     }
     job_.reset();
 }
