@@ -1,10 +1,14 @@
 // Worker: thread + loop + server; config snapshots arrive by post().
 #include "app/worker.hpp"
 
+#include <cstdio>
+
+#include <pthread.h>
 #include <unistd.h>
 
 #include "app/handlers.hpp"
 #include "core/log.hpp"
+#include "core/thread.hpp"
 #include "http/session.hpp"
 #include "net/proxy_session.hpp"
 #include "app/handover.hpp"
@@ -50,7 +54,10 @@ void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
 }
 
 void Worker::start() {
-    thread_ = std::thread([this] {
+    thread_ = start_thread([this] {
+        char name[16];
+        std::snprintf(name, sizeof name, "herald-w%zu", index_);
+        ::pthread_setname_np(::pthread_self(), name);  // for top -H, gdb, /proc
         loop_.run();
         loop_done_.store(true, std::memory_order_release);
     });

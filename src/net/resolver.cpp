@@ -12,9 +12,9 @@
 
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 
 #include "core/ascii.hpp"
+#include "core/thread.hpp"
 
 namespace herald::net {
 namespace detail {
@@ -97,13 +97,7 @@ public:
     void ask(std::shared_ptr<ResolveJob> job) {
         std::lock_guard lock(mutex_);
         if (!started_) {
-            // Every signal blocked while the thread starts, so it inherits the mask: signals
-            // belong to the main loop (event/signal_source.hpp).
-            sigset_t all, old;
-            ::sigfillset(&all);
-            ::pthread_sigmask(SIG_SETMASK, &all, &old);
-            std::thread(&ResolverThread::run, this).detach();
-            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            start_thread([this] { run(); }).detach();  // with every signal blocked
             started_ = true;
         }
         // Questions given up while the thread was busy go now: the queue holds at most one
