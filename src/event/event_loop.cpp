@@ -84,11 +84,8 @@ void Timer::restart(Clock::duration delay) {
 std::error_code EventLoop::on_signal(int signo, std::function<void(int)> fn) {
     if (!signals_) {
         std::error_code ec;
-        signals_ = detail::SignalSource::open(*this, ec);
-        if (ec) {
-            signals_.reset();
-            return ec;
-        }
+        signals_ = detail::SignalSource::open(*this, ec);  // null with ec set on failure
+        if (ec) return ec;
     }
     return signals_->add(signo, std::move(fn));
 }

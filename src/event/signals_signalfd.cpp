@@ -20,18 +20,15 @@ namespace {
 
 std::atomic<bool> g_taken{false};  // one receiving loop per process
 
+// Made only once g_taken is ours: its destructor restores the mask and gives g_taken back.
 class SignalFd final : public SignalSource {
 public:
     UniqueFd fd;
     Watch watch;  // after the fd: unwatched before it closes
-    bool owner = false;
     sigset_t wanted{};
     sigset_t old_mask{};
 
     ~SignalFd() override {
-        watch.reset();
-        fd.reset();
-        if (!owner) return;
         ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
         g_taken.store(false);
     }
@@ -70,12 +67,8 @@ std::unique_ptr<SignalSource> SignalSource::open(EventLoop& loop, std::error_cod
         return nullptr;
     }
     auto sf = std::make_unique<SignalFd>();
-    sf->owner = true;  // from here ~SignalFd restores the mask and releases g_taken
     ::sigemptyset(&sf->wanted);
-    if (int rc = ::pthread_sigmask(SIG_BLOCK, nullptr, &sf->old_mask); rc != 0) {
-        ec.assign(rc, std::generic_category());
-        return nullptr;
-    }
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &sf->old_mask);  // reads the mask: cannot fail
     sf->fd.reset(::signalfd(-1, &sf->wanted, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!sf->fd) {
         ec.assign(errno, std::generic_category());
