@@ -1,14 +1,17 @@
 // Unit tests for net/resolver: answers come through the asking loop, never inside resolve();
 // a numeric host is its own answer; a name is looked up on the resolver thread (which takes
-// no signal); a dropped ticket's callback never runs; what is neither is refused.
+// no signal); a dropped ticket's callback never runs; what is neither is refused; a slow lookup
+// holds neither resolve() nor the loop, and questions given up meanwhile do not pile up.
 #include <criterion/criterion.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <signal.h>
@@ -125,4 +128,51 @@ Test(net_resolver, the_resolver_thread_blocks_every_signal) {
             cr_expect(blocked & (1ULL << (sig - 1)), "signal %d blocked", sig);
     }
     cr_assert_eq(found, 1, "one resolver thread");
+}
+
+namespace {
+
+// A lookup that waits until released (a name server that does not answer), then gives
+// 127.0.0.1.
+std::atomic<bool> g_release{false};
+std::atomic<int> g_slow_calls{0};
+net::Resolved slow_lookup(const std::string&, std::uint16_t port) {
+    ++g_slow_calls;
+    while (!g_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    net::Resolved r;
+    net::Address a;
+    (void)net::make_address("127.0.0.1", port, a);
+    r.addresses.push_back(a);
+    return r;
+}
+
+} // namespace
+
+// While the resolver thread waits on a name server, resolve() returns at once and the loop
+// runs on (its timers fire); questions given up meanwhile do not pile up in the queue.
+Test(net_resolver, a_slow_lookup_never_holds_the_loop_and_given_up_questions_go,
+     .timeout = 20.0) {
+    net::detail::set_lookup_for_tests(slow_lookup);
+    EventLoop loop;
+    std::optional<net::Resolved> got;
+    net::ResolveTicket kept = net::resolve(loop, "slow.example", 7, [&](net::Resolved r) { got = r; });
+    while (g_slow_calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    bool fired = false;
+    Timer t = loop.add_timer(std::chrono::milliseconds(20), [&] { fired = true; });
+    for (int i = 0; i < 100 && !fired; ++i) loop.run_once(10);
+    cr_assert(fired, "the loop ran its timer while the lookup waited");
+    cr_assert(!got);
+    int given_up_calls = 0;
+    for (int i = 0; i < 1000; ++i) {
+        net::ResolveTicket gone =
+            net::resolve(loop, "given-up.example", 1, [&](net::Resolved) { ++given_up_calls; });
+    }
+    cr_assert_leq(net::detail::queued_for_tests(), 1u, "one given-up question waits, not 1000");
+    g_release.store(true);
+    run_until(loop, got);
+    net::detail::set_lookup_for_tests(nullptr);
+    cr_assert(got && got->addresses.size() == 1);
+    for (int i = 0; i < 20; ++i) loop.run_once(5);
+    cr_assert_eq(given_up_calls, 0);
+    cr_assert_eq(g_slow_calls.load(), 1, "given-up questions are never looked up");
 }

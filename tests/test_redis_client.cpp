@@ -1,15 +1,23 @@
 // Tests of the Redis client (redis/client.hpp) against a real redis-server started by each
 // test (tests/support/redis_server.hpp) and a real EventLoop: pipelining order, error
 // replies, AUTH (password and ACL user), RESP2 and RESP3, command and connect timeouts
-// (SIGSTOP), reconnect after kill + restart, pub/sub delivery and resubscription.
+// (SIGSTOP), reconnect after kill + restart, pub/sub delivery and resubscription; a host
+// name: resolved, each of its addresses tried, its lookup bounded by the connect timeout.
 #include <criterion/criterion.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+
+#include "core/unique_fd.hpp"
 #include "event/event_loop.hpp"
+#include "net/resolver.hpp"
+#include "net/socket.hpp"
 #include "redis/client.hpp"
 #include "support/redis_server.hpp"
 #include "support/redis_test.hpp"
@@ -210,6 +218,76 @@ Test(redis_client, a_host_name_is_resolved_and_its_addresses_tried) {
         Client refused(loop, bad);
         cr_assert(refused.start() == std::errc::invalid_argument, "%s", host);
     }
+}
+
+namespace {
+
+// A name whose first address refuses connections (a port nothing listens on: a socket bound
+// and closed), then the server's: the order a host with ::1 and 127.0.0.1 may give.
+std::uint16_t g_refusing_port = 0;
+herald::net::Resolved refusing_then_server(const std::string&, std::uint16_t port) {
+    herald::net::Resolved r;
+    herald::net::Address a;
+    (void)herald::net::make_address("127.0.0.1", g_refusing_port, a);
+    r.addresses.push_back(a);
+    (void)herald::net::make_address("127.0.0.1", port, a);
+    r.addresses.push_back(a);
+    return r;
+}
+
+std::atomic<bool> g_stall{true};
+herald::net::Resolved stalled(const std::string&, std::uint16_t) {
+    while (g_stall.load()) std::this_thread::sleep_for(1ms);
+    return {};
+}
+
+} // namespace
+
+Test(redis_client, each_address_of_a_name_is_tried_in_turn) {
+    RedisServer server;
+    start_server(server);
+    {
+        herald::net::Address any;
+        (void)herald::net::make_address("127.0.0.1", 0, any);
+        std::error_code ec;
+        herald::UniqueFd probe = herald::net::listen_on(any, 1, ec);
+        cr_assert(!ec);
+        sockaddr_in bound{};
+        socklen_t len = sizeof bound;
+        cr_assert_eq(::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
+        g_refusing_port = ntohs(bound.sin_port);
+    } // closed: connecting there is refused
+    herald::net::detail::set_lookup_for_tests(refusing_then_server);
+    EventLoop loop;
+    ClientOptions o = options_for(server);
+    o.host = "two-addresses.example";
+    Client c(loop, o);
+    cr_assert(!c.start());
+    cr_assert(run_until(loop, [&] { return c.connected(); }), "the second address not tried");
+    cr_assert_eq(c.stats().connects, 1u);
+    cr_assert_eq(c.stats().reconnects, 0u, "one attempt, two addresses");
+    c.close();
+}
+
+// A name server that does not answer: the attempt ends at connect_timeout, commands queued
+// meanwhile fail.
+Test(redis_client, resolving_is_bounded_by_the_connect_timeout) {
+    herald::net::detail::set_lookup_for_tests(stalled);
+    EventLoop loop;
+    ClientOptions o;
+    o.host = "silent.example";
+    o.connect_timeout = 200ms;
+    o.command_timeout = 5s;
+    Client c(loop, o);
+    cr_assert(!c.start());
+    Seen s;
+    cr_assert(!c.command({"PING"}, record(s)));
+    const auto t0 = std::chrono::steady_clock::now();
+    cr_assert(run_until(loop, [&] { return s.calls == 1; }));
+    cr_assert(s.ec == ClientErrc::connection_lost, "%s", s.ec.message().c_str());
+    cr_assert(std::chrono::steady_clock::now() - t0 < 2s);
+    g_stall.store(false);
+    c.close();
 }
 
 Test(redis_client, reconnects_after_kill_and_restart) {

@@ -5,6 +5,7 @@
 // names Redis Cluster announces (cluster-preferred-endpoint-type hostname).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,7 +24,13 @@ struct Resolved {
 
 namespace detail {
 struct ResolveJob;
-}
+
+// Tests only: the resolver thread calls fn instead of getaddrinfo (nullptr: getaddrinfo again),
+// so a test can make a lookup slow or give chosen addresses; and the questions waiting for it.
+using LookupFn = Resolved (*)(const std::string& host, std::uint16_t port);
+void set_lookup_for_tests(LookupFn fn) noexcept;
+std::size_t queued_for_tests();
+} // namespace detail
 
 // One question in flight. Destroying it (or reset()) on the asking loop's thread guarantees
 // that its callback never runs, even when the answer is already on its way.

@@ -2,6 +2,7 @@
 // skipping those whose ticket has gone; answers go back through EventLoop::post().
 #include "net/resolver.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -66,16 +67,14 @@ Resolved lookup(const std::string& host, std::uint16_t port) {
         Address addr;
         std::memcpy(&addr.storage, a->ai_addr, a->ai_addrlen);
         addr.length = a->ai_addrlen;
-        bool seen = false;
-        for (const Address& b : r.addresses)
-            seen = seen || (b.length == addr.length &&
-                            std::memcmp(&b.storage, &addr.storage, addr.length) == 0);
-        if (!seen) r.addresses.push_back(addr);
+        r.addresses.push_back(addr);
     }
     ::freeaddrinfo(list);
     if (r.addresses.empty()) r.error = "no IPv4 or IPv6 address";
     return r;
 }
+
+std::atomic<detail::LookupFn> g_lookup{nullptr};  // set by tests only
 
 // Answers on the loop unless cancelled (see ResolveJob).
 void answer(const std::shared_ptr<ResolveJob>& job, Resolved r) {
@@ -107,6 +106,11 @@ public:
         wake_.notify_one();
     }
 
+    std::size_t queued() {
+        std::lock_guard lock(mutex_);
+        return queue_.size();
+    }
+
 private:
     [[noreturn]] void run() {
         ::pthread_setname_np(::pthread_self(), "herald-resolve");  // for top -H, gdb, /proc
@@ -119,7 +123,8 @@ private:
                 queue_.pop_front();
             }
             if (job->is_cancelled()) continue;  // asked again since, or given up
-            answer(job, lookup(job->host, job->port));
+            const detail::LookupFn fn = g_lookup.load();
+            answer(job, fn ? fn(job->host, job->port) : lookup(job->host, job->port));
         }
     }
 
@@ -136,6 +141,10 @@ ResolverThread& resolver_thread() {
 }
 
 } // namespace
+
+void detail::set_lookup_for_tests(LookupFn fn) noexcept { g_lookup.store(fn); }
+
+std::size_t detail::queued_for_tests() { return resolver_thread().queued(); }
 
 ResolveTicket::ResolveTicket(std::shared_ptr<detail::ResolveJob> job) noexcept
     : job_(std::move(job)) {}

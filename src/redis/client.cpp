@@ -118,7 +118,6 @@ void Client::on_resolved(net::Resolved r) noexcept {
 // The next address, or, with none left, the attempt failed (why: the last address's error).
 // For a host name each error names the address it came from.
 void Client::connect_next(std::string why) noexcept {
-    const bool named = ascii::is_host_name(options_.host);
     while (next_addr_ < addrs_.size()) {
         const net::Address& addr = addrs_[next_addr_++];
         watch_.reset();
@@ -138,7 +137,7 @@ void Client::connect_next(std::string why) noexcept {
             });
             return;
         }
-        why = ec.message() + (named ? " (" + addr.to_string() + ")" : "");
+        why = attempt_error(ec.message());
     }
     drop_link(why.c_str());
 }

@@ -545,9 +545,10 @@ def test_a_node_reaches_redis_by_host_name(herald, redis):
 
 
 def test_a_name_that_does_not_resolve_gives_503_and_never_blocks_the_loop(herald, redis):
-    """A name no resolver knows: publishes answer 503 (never 201), the loop serves on while the
-    resolver thread waits for DNS (which may be unreachable here: then it times out), and the
-    log says why."""
+    """A name no resolver knows: publishes answer 503 (never 201), static files are served
+    between them, and the log says why (NXDOMAIN, or a timeout where no name server answers).
+    That a lookup which hangs never holds the loop is checked in tests/test_net_resolver.cpp
+    with a lookup made to wait; here DNS may answer at once."""
     conf = node_config([redis.port], 'tnx:').replace(
         'redis_server 127.0.0.1:%d;' % redis.port, 'redis_server no-such-host.invalid:6379;')
     a = herald(conf, files={'www/index.html': 'static'})
