@@ -174,6 +174,22 @@ Test(redis_client, command_timeout_then_late_reply_is_dropped) {
     cr_assert(first.calls == 1 && c.stats().in_flight == 0 && c.connected());
 }
 
+namespace {
+
+// Starts c (connect_timeout 200 ms, command_timeout 5 s) and issues a PING while the attempt
+// cannot finish: the PING fails connection_lost once connect_timeout ends the attempt.
+void expect_ping_lost_at_the_connect_timeout(EventLoop& loop, Client& c) {
+    cr_assert(!c.start());
+    Seen s;
+    cr_assert(!c.command({"PING"}, record(s)));
+    const auto t0 = std::chrono::steady_clock::now();
+    cr_assert(run_until(loop, [&] { return s.calls == 1; }));
+    cr_assert(s.ec == ClientErrc::connection_lost, "%s", s.ec.message().c_str());
+    cr_assert(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
+} // namespace
+
 Test(redis_client, connect_timeout_when_the_server_does_not_answer) {
     RedisServer server;
     start_server(server);
@@ -183,13 +199,7 @@ Test(redis_client, connect_timeout_when_the_server_does_not_answer) {
     o.connect_timeout = 200ms;
     o.command_timeout = 5s;
     Client c(loop, o);
-    cr_assert(!c.start());
-    Seen s;
-    cr_assert(!c.command({"PING"}, record(s)));
-    const auto t0 = std::chrono::steady_clock::now();
-    cr_assert(run_until(loop, [&] { return s.calls == 1; }));
-    cr_assert(s.ec == ClientErrc::connection_lost, "%s", s.ec.message().c_str());
-    cr_assert(std::chrono::steady_clock::now() - t0 < 2s);
+    expect_ping_lost_at_the_connect_timeout(loop, c);
     server.resume();
     cr_assert(run_until(loop, [&] { return c.connected(); }), "no reconnect after SIGCONT");
 }
@@ -279,13 +289,7 @@ Test(redis_client, resolving_is_bounded_by_the_connect_timeout) {
     o.connect_timeout = 200ms;
     o.command_timeout = 5s;
     Client c(loop, o);
-    cr_assert(!c.start());
-    Seen s;
-    cr_assert(!c.command({"PING"}, record(s)));
-    const auto t0 = std::chrono::steady_clock::now();
-    cr_assert(run_until(loop, [&] { return s.calls == 1; }));
-    cr_assert(s.ec == ClientErrc::connection_lost, "%s", s.ec.message().c_str());
-    cr_assert(std::chrono::steady_clock::now() - t0 < 2s);
+    expect_ping_lost_at_the_connect_timeout(loop, c);
     g_stall.store(false);
     c.close();
 }
