@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.hpp"
+#include "core/histogram.hpp"
 #include "core/unique_fd.hpp"
 #include "net/output_queue.hpp"
 
@@ -169,4 +171,64 @@ Test(output_queue, a_file_shorter_than_its_range_is_an_error, .timeout = 10.0) {
     cr_expect_eq(q.flush(p.ours.get(), ec), IoStatus::error);
     cr_expect(ec == std::errc::io_error, "%s", ec.message().c_str());
     cr_expect(p.drain() == "short", "what the file had was sent");
+}
+
+// Replies appended in a run share one buffer (one iovec, no allocation each), never behind a
+// stamped delivery or a partly written chunk, and leave in order across partial writes.
+Test(output_queue, appended_replies_share_buffers_and_leave_in_order, .timeout = 10.0) {
+    Pair p;
+    OutputQueue q;
+    std::string want;
+    int stops = 0;
+    std::string got;
+    for (std::size_t i = 0; i < 2000; ++i) {
+        const std::string head = pattern(1 + i % 13, 'h');
+        const std::string body = pattern(i * 37 % 5000, static_cast<char>(i));
+        q.append(head, i % 3 == 0 ? "prefix:" : "", body);
+        want += head + (i % 3 == 0 ? "prefix:" : "") + body;
+        if (i % 500 == 499) {  // a static chunk between runs, then a partial write
+            q.push_static("|static|");
+            want += "|static|";
+            std::error_code ec;
+            cr_assert_eq(q.flush(p.ours.get(), ec), IoStatus::would_block);
+            got += p.drain();
+        }
+    }
+    cr_expect_eq(q.pending_bytes(), want.size() - q.written());
+    cr_expect_lt(q.chunk_count(), 2000u / 2, "runs of appends share chunks (%zu for 2000)",
+                 q.chunk_count());
+    got += p.drain();
+    got += flush_all(q, p, stops);
+    cr_assert_eq(got.size(), want.size());
+    cr_expect(got == want, "bytes arrive in append order, each exactly once");
+    cr_expect_eq(q.pending_bytes(), 0u);
+}
+
+Test(output_queue, an_append_never_joins_a_stamped_or_partly_written_chunk, .timeout = 10.0) {
+    OutputQueue q;
+    Histogram latency;
+    q.append("reply one", "", "");
+    q.append("reply two", "", "");
+    cr_expect_eq(q.chunk_count(), 1u, "two small replies share a chunk");
+    q.stamp_delivery(Clock::system().now(), latency);
+    q.append("after the stamp", "", "");
+    cr_expect_eq(q.chunk_count(), 2u, "the stamped delivery ends where it was stamped");
+    cr_expect_eq(q.pending_bytes(), 9u + 9u + 15u);
+
+    Pair p;
+    OutputQueue big;
+    big.append(pattern(300'000, 9), "", "");
+    std::error_code ec;
+    cr_assert_eq(big.flush(p.ours.get(), ec), IoStatus::would_block);
+    big.append("tail", "", "");
+    cr_expect_eq(big.chunk_count(), 2u, "no append behind bytes a flush left half written");
+    int stops = 0;
+    std::string got = p.drain() + flush_all(big, p, stops);
+    cr_expect(got == pattern(300'000, 9) + "tail");
+
+    Pair p2;
+    int stops2 = 0;
+    std::string got2 = flush_all(q, p2, stops2);
+    cr_expect(got2 == "reply onereply twoafter the stamp");
+    cr_expect_eq(latency.snapshot().count, 1u, "the stamp was recorded once");
 }

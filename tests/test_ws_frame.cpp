@@ -297,6 +297,47 @@ Test(ws_frame, unmask_matches_bytewise_reference_at_any_offset_and_piece) {
     }
 }
 
+// unmask() also tells whether the bytes it unmasked are all ASCII (the text check then skips
+// them): one byte at or above 0x80 anywhere, in any lane of the 64-byte rounds, the 8-byte
+// words or the tail, makes it false.
+Test(ws_frame, unmask_reports_whether_every_unmasked_byte_is_ascii) {
+    const std::uint8_t key[4] = {0x80, 0x7F, 0x01, 0xFE};  // flips high bits both ways
+    auto masked = [&](const std::string& plain, std::size_t offset) {
+        std::string m = plain;
+        for (std::size_t i = 0; i < m.size(); ++i)
+            m[i] = static_cast<char>(m[i] ^ key[(offset + i) & 3]);
+        return m;
+    };
+    for (std::size_t len = 0; len <= 200; ++len) {
+        for (std::size_t offset = 0; offset < 4; ++offset) {
+            std::string plain(len, 'a');
+            for (std::size_t i = 0; i < len; ++i) plain[i] = static_cast<char>('!' + i % 90);
+            std::string m = masked(plain, offset);
+            cr_assert(unmask({m.data(), m.size()}, key, offset), "all ASCII, len %zu", len);
+            cr_assert(m == plain);
+            for (std::size_t at = 0; at < len; ++at) {
+                for (unsigned char high : {0x80, 0xC3, 0xFF}) {
+                    std::string p = plain;
+                    p[at] = static_cast<char>(high);
+                    std::string mm = masked(p, offset);
+                    cr_assert(!unmask({mm.data(), mm.size()}, key, offset),
+                              "0x%02X at %zu of %zu, offset %zu", high, at, len, offset);
+                    cr_assert(mm == p);
+                }
+            }
+        }
+    }
+}
+
+Test(ws_frame, parser_reports_ascii_payload_bytes) {
+    FrameParser p;
+    std::string f = frame(fin | 0x1, "plain ASCII text");
+    cr_assert(p.feed({f.data(), f.size()}).fresh_ascii);
+    FrameParser q;
+    std::string g = frame(fin | 0x1, "caf\xC3\xA9");
+    cr_assert(!q.feed({g.data(), g.size()}).fresh_ascii);
+}
+
 Test(ws_frame, unmask_is_in_place_in_callers_buffer) {
     std::string f = frame(fin | 0x1, "Hello, masked world!");
     FrameParser p;

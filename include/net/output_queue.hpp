@@ -37,6 +37,12 @@ public:
     OutputQueue& operator=(const OutputQueue&) = delete;
 
     void push(std::string bytes);
+    // Copies the parts, in order, behind the last own chunk's bytes when they fit in its
+    // capacity, else into a new chunk with room for a few more (at most append_room): a run
+    // of replies leaves in one contiguous buffer and one iovec, with no allocation per reply.
+    // Memory stays within a few times pending_bytes(): a chunk is never grown.
+    void append(std::string_view a, std::string_view b = {}, std::string_view c = {});
+    static constexpr std::size_t append_room = 64 * 1024;
     // bytes must outlive the queue entry (string literals, long-lived tables).
     void push_static(std::string_view bytes);
     // bytes stay valid while keep is alive (e.g. a shared_ptr<const Message> and its encoding).
@@ -52,6 +58,8 @@ public:
     void count_into(std::atomic<std::uint64_t>* total) noexcept { total_ = total; }
 
     bool empty() const noexcept { return head_ == chunks_.size(); }
+    // Chunks still queued (what a flush hands writev as iovecs).
+    std::size_t chunk_count() const noexcept { return chunks_.size() - head_; }
     // Bytes queued in memory and not yet written: own strings, static and shared views (shared
     // bytes are not copies, but they count). File ranges are not counted. The connection's
     // output limits (output_queue_limit, ws_max_queue) are compared against this.

@@ -51,9 +51,10 @@ struct HeaderResult {
 HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked = true,
                                 bool allow_rsv1 = false) noexcept;
 
-// XORs data with the masking key in place, a word at a time. offset is the position of
-// data[0] within the frame payload, so a payload may be unmasked in pieces.
-void unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept;
+// XORs data with the masking key in place, 64 bytes a round. offset is the position of
+// data[0] within the frame payload, so a payload may be unmasked in pieces. Returns whether
+// every unmasked byte is ASCII (below 0x80; true for no bytes).
+bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept;
 
 // Incremental parser for one frame at a time over the caller's read buffer.
 //
@@ -70,6 +71,8 @@ public:
         bool new_header;          // header() became valid in this call: check it once
         std::size_t fresh_begin;  // [fresh_begin, fresh_end): payload bytes of `bytes`
         std::size_t fresh_end;    // unmasked by this call (for incremental UTF-8 checks)
+        bool fresh_ascii;         // those bytes were unmasked and are all ASCII (no UTF-8
+                                  // check needed between code points); false if unknown
     };
 
     explicit FrameParser(bool expect_masked = true) noexcept : expect_masked_(expect_masked) {}

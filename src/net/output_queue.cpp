@@ -40,6 +40,21 @@ void OutputQueue::push_shared(std::shared_ptr<const void> keep, std::string_view
     c.view = bytes;
 }
 
+void OutputQueue::append(std::string_view a, std::string_view b, std::string_view c) {
+    const std::size_t n = a.size() + b.size() + c.size();
+    if (n == 0) return;
+    pending_ += n;
+    add_total(n, true);
+    Chunk* t = head_ < chunks_.size() ? &chunks_.back() : nullptr;
+    // Not behind a stamped chunk (its delivery would be recorded late) or a partly written one.
+    if (t == nullptr || t->own.empty() || t->own_skip > 0 || t->latency != nullptr ||
+        t->own.capacity() - t->own.size() < n) {
+        t = &chunks_.emplace_back();
+        t->own.reserve(std::max(n, std::min(append_room, 4 * n)));
+    }
+    t->own.append(a).append(b).append(c);
+}
+
 void OutputQueue::push_file(std::shared_ptr<const OpenFile> file, std::uint64_t offset,
                             std::uint64_t length) {
     if (length == 0) return;

@@ -26,7 +26,9 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
             if (CloseCode c = check_header(h); c != CloseCode::none) return fail(c, off);
         }
         // RFC 6455 §8.1: fail on invalid text as soon as it is seen, not at the message end.
+        // ASCII between code points (unmasking told) leaves the validator where it is.
         if (text_ && !compressed_ && !h.is_control() && r.fresh_end != r.fresh_begin &&
+            !(r.fresh_ascii && utf8_.complete()) &&
             !utf8_.feed(view(rest.subspan(r.fresh_begin, r.fresh_end - r.fresh_begin))))
             return fail(CloseCode::invalid_payload, off);
         if (r.status == ParseStatus::need_more)

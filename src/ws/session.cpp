@@ -139,10 +139,7 @@ bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefi
     }
     unsigned char head[max_frame_header];
     std::size_t n = encode_frame_header(op, true, prefix.size() + payload.size(), head);
-    std::string frame;
-    frame.reserve(n + prefix.size() + payload.size());
-    frame.append(reinterpret_cast<char*>(head), n).append(prefix).append(payload);
-    conn_.out().push(std::move(frame));
+    conn_.out().append({reinterpret_cast<char*>(head), n}, prefix, payload);
     conn_.flush_soon();
     return true;
 }
