@@ -79,15 +79,16 @@ bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t of
     using Vec = std::uint64_t __attribute__((vector_size(16)));
     const Vec kv = {k8, k8};
     Vec seen_v = {0, 0};
-    for (; n >= 64; p += 64, n -= 64) {
-        Vec w[4];
-        std::memcpy(w, p, 64);
-        w[0] ^= kv;
-        w[1] ^= kv;
-        w[2] ^= kv;
-        w[3] ^= kv;
-        seen_v |= (w[0] | w[1]) | (w[2] | w[3]);
-        std::memcpy(p, w, 64);
+    Vec v[4];
+    static_assert(sizeof v == 64);
+    for (; n >= sizeof v; p += sizeof v, n -= sizeof v) {
+        std::memcpy(v, p, sizeof v);
+        v[0] ^= kv;
+        v[1] ^= kv;
+        v[2] ^= kv;
+        v[3] ^= kv;
+        seen_v |= (v[0] | v[1]) | (v[2] | v[3]);
+        std::memcpy(p, v, sizeof v);
     }
     std::uint64_t seen = seen_v[0] | seen_v[1];
     for (; n >= 8; p += 8, n -= 8) {
