@@ -84,7 +84,7 @@ void Connection::read_input() noexcept {
         dst = in_.tail();
         room = in_.tail_room();
     }
-    ssize_t n = ::read(fd_.get(), dst, room);
+    ssize_t n = ::recv(fd_.get(), dst, room, 0);  // a socket: recv(2) skips the file layer
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         HERALD_DEBUG("read(fd=%d) from %s: %s", fd_.get(), peer_.to_string().c_str(),

@@ -175,6 +175,8 @@ ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept {
 #else
     (void)more;
 #endif
+    // One buffer (a run of replies appended into one chunk): send(2), without the msghdr.
+    if (iovcnt == 1) return ::send(fd, iov[0].iov_base, iov[0].iov_len, flags);
     return ::sendmsg(fd, &msg, flags);
 }
 

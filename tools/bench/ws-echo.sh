@@ -6,15 +6,19 @@
 # so replies are as long as requests), tools/bench/node-ws-echo.js (the seed's stack) and
 # tools/bench/rawecho.c (no framing at all: the practical ceiling, driven by `wsload --raw`).
 # Servers on CPU $SERVER_CPU, the load generator (build/tools/wsload) on CPU $CLIENT_CPU;
-# $CONNS connections, 1 and 16 messages in flight, 32 B and 4 KiB payloads. Reports messages/s,
+# $CONNS connections, 1 and 16 messages in flight, 32 B and 4 KiB payloads, each case $ROUNDS
+# times with the servers in a new order each round. Reports messages/s,
 # round trip p50/p99/p99.9, server CPU per message (from /proc/PID/task/*/schedstat over the
-# measured window), and herald/raw and herald/node ratios. Then idle memory: server RSS growth
+# measured window), and herald/raw and herald/node ratios: each round's ratio is taken within
+# the round (the servers measured seconds apart), and the median over rounds is printed with
+# the lowest and highest (this VM's speed drifts by tens of percent from minute to minute, so
+# one pair of runs can say 0.5x or 1.3x where the median of five says 0.85x). Then idle memory: server RSS growth
 # per connection with $IDLE_CONNS idle WebSocket connections, for herald, node and nchan, each on
 # a freshly started server.
 #
 # Usage: tools/bench/ws-echo.sh        (as root it installs nginx/nchan if missing; Node `ws` is
 #                                      installed from tools/bench/package-lock.json with npm ci)
-# Env:   DURATION=5 WARMUP=1 CONNS=64 SIZES="32 4096" INFLIGHTS="1 16" SERVERS="raw node herald"
+# Env:   DURATION=5 WARMUP=1 CONNS=64 SIZES="32 4096" INFLIGHTS="1 16" SERVERS="raw node herald" ROUNDS=1
 #        IDLE_CONNS=10000 IDLE=1 (0 skips idle memory) SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald
 #        DEFLATE=0 (1: the client offers permessage-deflate and sends compressed frames; Node `ws`
 #        runs with perMessageDeflate on, its default context takeover; herald compresses each
@@ -28,6 +32,7 @@ WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-64}
 SIZES=${SIZES:-32 4096}
 INFLIGHTS=${INFLIGHTS:-1 16}
+ROUNDS=${ROUNDS:-1}
 SERVERS=${SERVERS:-raw node herald}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE=${IDLE:-1}
@@ -124,11 +129,12 @@ done
 RESULTS=$TMP/results
 : >"$RESULTS"
 echo "Echo: $CONNS connections, ${DURATION}s measured after ${WARMUP}s warm-up$([ "$DEFLATE" = 1 ] && echo ", permessage-deflate")$([ "$JSON" = 1 ] && echo ", JSON payloads"); servers on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors other%
+printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s %5s\n' server size inflight msgs/s p50_us p99_us p999_us cpu_us/msg errors other% round
 for size in $SIZES; do
     for d in $INFLIGHTS; do
+      for ((round = 1; round <= ROUNDS; round++)); do
         # shellcheck disable=SC2086
-        for s in $(rotate "$d" $ACTIVE); do
+        for s in $(rotate $((d + round)) $ACTIVE); do
             args=("${ZARGS[@]}")
             [ "$s" = raw ] && args=(--raw)
             guard_begin
@@ -139,24 +145,40 @@ for size in $SIZES; do
             else
                 line="$s $size $d - - - - - - $GUARD_PCT"
             fi
-            echo "$line" >>"$RESULTS"
+            echo "$line $round" >>"$RESULTS"
             # shellcheck disable=SC2086
-            printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s\n' $line
+            printf '%-7s %6s %8s %12s %10s %10s %10s %12s %7s %7s %5s\n' $line "$round"
         done
+      done
     done
 done
 
-get() { awk -v s="$1" -v z="$2" -v d="$3" -v c="$4" '$1 == s && $2 == z && $3 == d { print $c }' "$RESULTS"; }
+# round_ratio A B SIZE INFLIGHT COLUMN: A's figure over B's within each round (rows the guard
+# withheld left out), then the median over rounds; with several rounds, "MEDIAN [LOW-HIGH]".
+round_ratio() {
+    awk -v a="$1" -v b="$2" -v z="$3" -v d="$4" -v c="$5" '
+        $2 == z && $3 == d && $c != "-" { if ($1 == a) x[$11] = $c; if ($1 == b) y[$11] = $c }
+        END {
+            n = 0
+            for (r in x) if ((r in y) && y[r] > 0) v[++n] = x[r] / y[r]
+            if (n == 0) { print "-"; exit }
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+            m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            if (n == 1) printf "%.2f", m; else printf "%.2f [%.2f-%.2f]", m, v[1], v[n]
+        }' "$RESULTS"
+}
 echo
-echo "Ratios (msgs/s and CPU per message)"
-printf '%6s %8s %16s %18s %17s %19s\n' size inflight herald/raw_msgs herald/raw_cpu herald/node_msgs herald/node_cpu
+if [ "$ROUNDS" -gt 1 ]; then
+    echo "Ratios (msgs/s and CPU per message; median of $ROUNDS rounds [lowest-highest], each round's servers measured back to back)"
+else
+    echo "Ratios (msgs/s and CPU per message)"
+fi
+printf '%6s %8s %18s %18s %18s %18s\n' size inflight herald/raw_msgs herald/raw_cpu herald/node_msgs herald/node_cpu
 for size in $SIZES; do
     for d in $INFLIGHTS; do
-        printf '%6s %8s %16s %18s %17s %19s\n' "$size" "$d" \
-            "$(ratio "$(get herald "$size" "$d" 4)" "$(get raw "$size" "$d" 4)")" \
-            "$(ratio "$(get herald "$size" "$d" 8)" "$(get raw "$size" "$d" 8)")" \
-            "$(ratio "$(get herald "$size" "$d" 4)" "$(get node "$size" "$d" 4)")" \
-            "$(ratio "$(get herald "$size" "$d" 8)" "$(get node "$size" "$d" 8)")"
+        printf '%6s %8s %18s %18s %18s %18s\n' "$size" "$d" \
+            "$(round_ratio herald raw "$size" "$d" 4)" "$(round_ratio herald raw "$size" "$d" 8)" \
+            "$(round_ratio herald node "$size" "$d" 4)" "$(round_ratio herald node "$size" "$d" 8)"
     done
 done
 
