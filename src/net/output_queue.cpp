@@ -49,8 +49,13 @@ void OutputQueue::append(std::string_view a, std::string_view b, std::string_vie
     // Not behind a stamped chunk (its delivery would be recorded late) or a partly written one.
     if (t == nullptr || t->own.empty() || t->own_skip > 0 || t->latency != nullptr ||
         t->own.capacity() - t->own.size() < n) {
+        // Room for a few more, twice the last own chunk's while a run goes on (an echo of a
+        // 64 KiB read leaves in three buffers, not fifteen); a chunk is never grown, so only
+        // the last one is partly empty, and it is at most twice the one before it.
+        std::size_t room = 4 * n;
+        if (t != nullptr && !t->own.empty()) room = std::max(room, 2 * t->own.capacity());
         t = &chunks_.emplace_back();
-        t->own.reserve(std::max(n, std::min(append_room, 4 * n)));
+        t->own.reserve(std::max(n, std::min(append_room, room)));
     }
     t->own.append(a).append(b).append(c);
 }
