@@ -38,9 +38,10 @@ public:
 
     void push(std::string bytes);
     // Copies the parts, in order, behind the last own chunk's bytes when they fit in its
-    // capacity, else into a new chunk with room for a few more (at most append_room): a run
-    // of replies leaves in one contiguous buffer and one iovec, with no allocation per reply.
-    // Memory stays within a few times pending_bytes(): a chunk is never grown.
+    // capacity, else into a new chunk with room for more (at most append_room, or the parts'
+    // size when larger): a run of replies leaves in a few contiguous buffers, with no
+    // allocation per reply. A chunk is never grown: each one before the last is full but for
+    // less than the reply that did not fit, and the last holds at most twice the one before.
     void append(std::string_view a, std::string_view b = {}, std::string_view c = {});
     static constexpr std::size_t append_room = 64 * 1024;
     // bytes must outlive the queue entry (string literals, long-lived tables).
