@@ -1,9 +1,8 @@
 // Worker: thread + loop + server; config snapshots arrive by post().
 #include "app/worker.hpp"
 
-#include <cstdio>
+#include <string>
 
-#include <pthread.h>
 #include <unistd.h>
 
 #include "app/handlers.hpp"
@@ -54,10 +53,7 @@ void Worker::add_listener(UniqueFd fd, const std::string& listen_key) {
 }
 
 void Worker::start() {
-    thread_ = start_thread([this] {
-        char name[16];
-        std::snprintf(name, sizeof name, "herald-w%zu", index_);
-        ::pthread_setname_np(::pthread_self(), name);  // for top -H, gdb, /proc
+    thread_ = start_thread("herald-w" + std::to_string(index_), [this] {
         loop_.run();
         loop_done_.store(true, std::memory_order_release);
     });

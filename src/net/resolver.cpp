@@ -12,7 +12,6 @@
 #include <utility>
 
 #include <netdb.h>
-#include <pthread.h>
 
 #include "core/ascii.hpp"
 #include "core/thread.hpp"
@@ -96,7 +95,7 @@ public:
     void ask(std::shared_ptr<ResolveJob> job) {
         std::lock_guard lock(mutex_);
         if (!started_) {
-            start_thread([this] { run(); }).detach();  // with every signal blocked
+            start_thread("herald-resolve", [this] { run(); }).detach();
             started_ = true;
         }
         // Questions given up while the thread was busy go now: the queue holds at most one
@@ -113,7 +112,6 @@ public:
 
 private:
     [[noreturn]] void run() {
-        ::pthread_setname_np(::pthread_self(), "herald-resolve");  // for top -H, gdb, /proc
         for (;;) {
             std::shared_ptr<ResolveJob> job;
             {
