@@ -232,3 +232,29 @@ Test(output_queue, an_append_never_joins_a_stamped_or_partly_written_chunk, .tim
     cr_expect(got2 == "reply onereply twoafter the stamp");
     cr_expect_eq(latency.snapshot().count, 1u, "the stamp was recorded once");
 }
+
+// What appends cost in memory: a run doubles the next chunk's room up to append_room (64 KiB),
+// never more; every chunk but the last is full but for less than the reply that did not fit;
+// a reply larger than append_room gets a chunk of its own size; a lone reply, 4 times its size.
+Test(output_queue, appends_reserve_at_most_append_room_beyond_what_is_pending) {
+    OutputQueue lone;
+    lone.append(pattern(1000, 1));
+    cr_expect_leq(lone.reserved_bytes(), 4000u, "a lone reply: %zu", lone.reserved_bytes());
+
+    OutputQueue q;
+    const std::string reply = pattern(100, 2);
+    for (int i = 0; i < 10'000; ++i) q.append(reply);
+    const std::size_t pending = q.pending_bytes();
+    cr_assert_eq(pending, 1'000'000u);
+    cr_expect_leq(q.reserved_bytes(), pending + OutputQueue::append_room + q.chunk_count() * 100,
+                  "%zu reserved for %zu pending in %zu chunks", q.reserved_bytes(), pending,
+                  q.chunk_count());
+    cr_expect_leq(q.reserved_bytes(), q.chunk_count() * OutputQueue::append_room,
+                  "no chunk above append_room");
+    cr_expect_lt(q.chunk_count(), 30u, "the room doubled: %zu chunks", q.chunk_count());
+
+    const std::size_t before = q.reserved_bytes();
+    q.append(pattern(300'000, 3));  // larger than append_room: its own size, not twice
+    cr_expect_leq(q.reserved_bytes() - before, 300'000u + 64u);
+    cr_expect_geq(q.reserved_bytes() - before, 300'000u);
+}

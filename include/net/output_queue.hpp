@@ -61,6 +61,9 @@ public:
     bool empty() const noexcept { return head_ == chunks_.size(); }
     // Chunks still queued (what a flush hands writev as iovecs).
     std::size_t chunk_count() const noexcept { return chunks_.size() - head_; }
+    // Bytes the queued own chunks hold allocated (their capacity): pending own bytes plus the
+    // room appends left. Walks the queue.
+    std::size_t reserved_bytes() const noexcept;
     // Bytes queued in memory and not yet written: own strings, static and shared views (shared
     // bytes are not copies, but they count). File ranges are not counted. The connection's
     // output limits (output_queue_limit, ws_max_queue) are compared against this.

@@ -87,7 +87,7 @@ void Connection::read_input() noexcept {
     ssize_t n = ::recv(fd_.get(), dst, room, 0);  // a socket: recv(2) skips the file layer
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        HERALD_DEBUG("read(fd=%d) from %s: %s", fd_.get(), peer_.to_string().c_str(),
+        HERALD_DEBUG("recv(fd=%d) from %s: %s", fd_.get(), peer_.to_string().c_str(),
                      std::generic_category().message(errno).c_str());
         close();
         return;

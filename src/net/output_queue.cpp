@@ -60,6 +60,13 @@ void OutputQueue::append(std::string_view a, std::string_view b, std::string_vie
     t->own.append(a).append(b).append(c);
 }
 
+std::size_t OutputQueue::reserved_bytes() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = head_; i < chunks_.size(); ++i)
+        if (!chunks_[i].own.empty()) n += chunks_[i].own.capacity();
+    return n;
+}
+
 void OutputQueue::push_file(std::shared_ptr<const OpenFile> file, std::uint64_t offset,
                             std::uint64_t length) {
     if (length == 0) return;

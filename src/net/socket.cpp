@@ -163,9 +163,6 @@ void limit_unsent(int fd) noexcept {
 void ignore_sigpipe() noexcept { ::signal(SIGPIPE, SIG_IGN); }
 
 ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept {
-    msghdr msg{};
-    msg.msg_iov = const_cast<iovec*>(iov);
-    msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(iovcnt);
     int flags = 0;
 #if defined(MSG_NOSIGNAL)
     flags |= MSG_NOSIGNAL;
@@ -177,6 +174,9 @@ ssize_t write_vec(int fd, const iovec* iov, int iovcnt, bool more) noexcept {
 #endif
     // One buffer (a run of replies appended into one chunk): send(2), without the msghdr.
     if (iovcnt == 1) return ::send(fd, iov[0].iov_base, iov[0].iov_len, flags);
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(iovcnt);
     return ::sendmsg(fd, &msg, flags);
 }
 

@@ -113,9 +113,7 @@ void WsSession::on_close(std::uint16_t code, std::string_view) {
 void WsSession::queue_control(Opcode op, std::string_view payload) {
     unsigned char head[max_frame_header];
     std::size_t n = encode_frame_header(op, true, payload.size(), head);
-    std::string frame(reinterpret_cast<char*>(head), n);
-    frame.append(payload);
-    conn_.out().push(std::move(frame));
+    conn_.out().append({reinterpret_cast<char*>(head), n}, payload);
     conn_.flush_soon();
 }
 
