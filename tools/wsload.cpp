@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include "wsload/redis_floor.hpp"
 #include "wsload/worker_modes.hpp"
 
 namespace wsload {
@@ -313,7 +314,6 @@ void report(const Options& o, const Shared& sh, const Stats& s, const Run& run) 
                     "errors=%llu closed=%llu", proto_name(o.proto), ready, run.rss_before, run.rss_after, per,
                     ull(errors), ull(s.peer_closed));
     }
-    std::printf("\n");
 }
 
 int run_main(int argc, char** argv) {
@@ -330,11 +330,18 @@ int run_main(int argc, char** argv) {
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned t = 0; t < o.threads; ++t) workers.push_back(std::make_unique<Worker>(sh, shares[t], false));
     if (o.has_publisher) workers.push_back(std::make_unique<Worker>(sh, std::vector<std::uint32_t>{}, true));
+    std::unique_ptr<RedisFloor> floor;
+    if (o.redis_floor_port) {
+        floor = std::make_unique<RedisFloor>(o.redis_floor_port, o.redis_floor_nodes, o.size);
+        if (!floor->ready()) return 1;
+        floor->start(sh, o.rate, o.duration);
+    }
     std::vector<std::thread> threads;
     for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
     orchestrate(o, sh, run);
     sh.stop.store(true);
     for (auto& t : threads) t.join();
+    if (floor) floor->join();
     Stats total;
     for (auto& w : workers) {
         const Stats& s = w->stats;
@@ -363,6 +370,11 @@ int run_main(int argc, char** argv) {
         total.pub_rtt.merge(s.pub_rtt);
     }
     report(o, sh, total, run);
+    if (floor) {  // after the result line's other fields, on the same line
+        std::printf(" floor_published=%llu floor_failed=%d", static_cast<unsigned long long>(floor->published()),
+                    floor->failed() ? 1 : 0);
+    }
+    std::printf("\n");
     return interrupted ? 130 : run.failed ? 1 : 0;
 }
 

@@ -8,6 +8,12 @@
 #                 nchan_redis_url + nchan_use_redis on: nchan's distributed Redis mode) on their
 #                 own redis-server
 #   herald-single one herald node (broker memory, the default): the cost of one node, no Redis
+#   redis-floor   the floor of Redis's work per message: one herald node (broker memory) under
+#                 the same subscribers and publishes, while wsload (--redis-floor) also sends
+#                 one PUBLISH per message to a redis-server that two more connections follow
+#                 (the nodes' pub/sub links) and waits for every copy: one command in and one
+#                 copy out per node, what any design that shares channels through Redis costs
+#                 it at least (storing the message only adds). Its Redis columns are that floor.
 # Each redis-server is started by this script on a free loopback port (--save '' --appendonly no).
 # Each case uses a fresh channel: wsload (build/tools/wsload, on CPU $CLIENT_CPU) opens 2 x SUBS
 # WebSocket subscribers (for a two-node set, alternately on node A and node B: SUBS on each), then
@@ -18,15 +24,16 @@
 # publishing window), and Redis CPU per published message, whole (redis_us/msg) and net of
 # redis-server's idle work (redis_net_us: its CPU rate over the 2 s before publishing, with
 # every subscriber connected, taken out of the window; at 10/s the idle work, mostly its 10 Hz
-# timer, is about half of the whole); then herald-redis/nchan-redis and
-# herald-redis/herald-single. Sets are measured in alternating order (rotated per case), and a run
+# timer, is about half of the whole), and Redis commands per published message (INFO
+# commandstats before and after, INFO itself left out); then herald-redis/nchan-redis,
+# herald-redis/herald-single, and each Redis set's net Redis CPU per message over the floor's. Sets are measured in alternating order (rotated per case), and a run
 # during which other processes used over QUIET_MAX % of a core is withheld (lib.sh guard; the
 # script then exits 3). Every node and redis-server runs on CPU $SERVER_CPU.
 #
 # Usage: tools/bench/redis-fanout.sh   (as root it installs nginx, libnginx-mod-nchan and
 #                                        redis-server if missing)
 # Env:   SUBS=5000 (per node) RATES="10 100" DURATION=10 GRACE=5 SIZE=100
-#        SETS="herald-redis nchan-redis herald-single"
+#        SETS="herald-redis nchan-redis herald-single redis-floor"
 #        SERVER_CPU=0 CLIENT_CPU=1 WAIT_QUIET=0 HERALD=./herald MAX_SECONDS=1800
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +43,7 @@ RATES=${RATES:-10 100}
 DURATION=${DURATION:-10}
 GRACE=${GRACE:-5}
 SIZE=${SIZE:-100}
-SETS=${SETS:-herald-redis nchan-redis herald-single}
+SETS=${SETS:-herald-redis nchan-redis herald-single redis-floor}
 CHANNELS=64   # channels each config declares: one fresh channel per case
 start_watchdog "${MAX_SECONDS:-1800}"
 
@@ -45,6 +52,7 @@ build_tools || exit 1
 check_quiet
 need_nchan
 command -v redis-server >/dev/null || { note "bench: redis-server missing"; exit 1; }
+command -v redis-cli >/dev/null || { note "bench: redis-cli missing"; exit 1; }
 ncase=0
 for _ in $RATES; do ncase=$((ncase + 1)); done
 [ "$ncase" -le "$CHANNELS" ] || { note "bench: at most $CHANNELS rates"; exit 1; }
@@ -115,8 +123,15 @@ EOF
     PID=$(nginx_worker "$SERVER_PID") || { note "bench: no nginx worker for $name"; return 1; }
 }
 
-# Per set: URLS (node A first), PUB (node A's /pub), PIDS (nodes then redis), REDIS_PID.
-declare -A URLS PUB PIDS REDIS_PID
+# redis_calls PORT: commands a redis-server has run (INFO commandstats, INFO itself left out).
+redis_calls() {
+    redis-cli -p "$1" INFO commandstats 2>/dev/null | tr -d '\r' |
+        awk -F'[:,=]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
+}
+
+# Per set: URLS (node A first), PUB (node A's /pub), PIDS (nodes then redis), REDIS_PID,
+# REDIS_PORT, FLOOR (wsload's extra arguments).
+declare -A URLS PUB PIDS REDIS_PID REDIS_PORT FLOOR
 start_set() {
     local a b
     case $1 in
@@ -124,17 +139,23 @@ start_set() {
         start_redis herald || return 1
         start_herald herald-a "$RPORT" || return 1; a=$BASE; PIDS[$1]="$PID"
         start_herald herald-b "$RPORT" || return 1; b=$BASE; PIDS[$1]="${PIDS[$1]} $PID $RPID"
-        URLS[$1]="$a $b"; PUB[$1]=$a; REDIS_PID[$1]=$RPID
+        URLS[$1]="$a $b"; PUB[$1]=$a; REDIS_PID[$1]=$RPID; REDIS_PORT[$1]=$RPORT
         ;;
     nchan-redis)
         start_redis nchan || return 1
         start_nchan nchan-a "$RPORT" || return 1; a=$BASE; PIDS[$1]="$PID"
         start_nchan nchan-b "$RPORT" || return 1; b=$BASE; PIDS[$1]="${PIDS[$1]} $PID $RPID"
-        URLS[$1]="$a $b"; PUB[$1]=$a; REDIS_PID[$1]=$RPID
+        URLS[$1]="$a $b"; PUB[$1]=$a; REDIS_PID[$1]=$RPID; REDIS_PORT[$1]=$RPORT
         ;;
     herald-single)
         start_herald herald-single || return 1
         URLS[$1]=$BASE; PUB[$1]=$BASE; PIDS[$1]=$PID; REDIS_PID[$1]=
+        ;;
+    redis-floor)
+        start_redis floor || return 1
+        start_herald floor-node || return 1
+        URLS[$1]=$BASE; PUB[$1]=$BASE; PIDS[$1]="$PID $RPID"; REDIS_PID[$1]=$RPID
+        REDIS_PORT[$1]=$RPORT; FLOOR[$1]="--redis-floor $RPORT --redis-floor-nodes 2"
         ;;
     *) note "bench: unknown set $1"; return 1 ;;
     esac
@@ -150,9 +171,9 @@ RESULTS=$TMP/results
 : >"$RESULTS"
 total=$((2 * SUBS))
 echo "Fan-out over Redis: ${SIZE}-byte messages published on node A for ${DURATION}s (+ up to ${GRACE}s grace) to $total WebSocket subscribers ($SUBS per node; herald-single: all on one node); servers and redis on CPU $SERVER_CPU, wsload on CPU $CLIENT_CPU"
-ROW='%-13s %6s %5s %12s %10s %9s %9s %8s %10s %10s %12s %12s %7s %7s\n'
+ROW='%-13s %6s %5s %12s %10s %9s %9s %8s %10s %10s %12s %12s %9s %7s %7s\n'
 # shellcheck disable=SC2059
-printf "$ROW" set subs rate deliveries/s delivered p50_ms p99_ms cpu_s cpu_us/del redis_cpu_s redis_us/msg redis_net_us errors other%
+printf "$ROW" set subs rate deliveries/s delivered p50_ms p99_ms cpu_s cpu_us/del redis_cpu_s redis_us/msg redis_net_us redis_cmds errors other%
 channel=0
 for rate in $RATES; do
     channel=$((channel + 1))
@@ -161,11 +182,24 @@ for rate in $RATES; do
         args=()
         for u in ${URLS[$s]}; do args+=(--url "ws://${u#http://}/ws/b$channel"); done
         for p in ${PIDS[$s]}; do args+=(--cpu-pid "$p"); done
+        # shellcheck disable=SC2206
+        [ -n "${FLOOR[$s]:-}" ] && args+=(${FLOOR[$s]})
+        calls0=
+        [ -n "${REDIS_PORT[$s]:-}" ] && calls0=$(redis_calls "${REDIS_PORT[$s]}")
         guard_begin
         r=$(bounded_wsload --mode subscribe --proto ws "${args[@]}" -c "$total" \
             --publish "${PUB[$s]}/pub?channel=b$channel" --rate "$rate" -t "$DURATION" -s "$SIZE" \
             --grace "$GRACE" --settle 2)
         exp=$(field expected "$r"); del=$(field delivered "$r"); pubd=$(field published "$r")
+        if [ -n "${FLOOR[$s]:-}" ]; then  # the floor's Redis figures are per floor PUBLISH
+            pubd=$(field floor_published "$r")
+            [ "$(field floor_failed "$r")" = 0 ] || note "bench: $s: the Redis floor publisher failed"
+        fi
+        cmds=-
+        if [ -n "$calls0" ]; then
+            cmds=$(awk -v a="$calls0" -v b="$(redis_calls "${REDIS_PORT[$s]}")" -v n="${pubd:-0}" \
+                'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "-" }')
+        fi
         pct=$(awk -v d="${del:-0}" -v e="${exp:-0}" 'BEGIN { if (e > 0) printf "%.1f%%", 100 * d / e; else print "-" }')
         errs=$(( $(field errors "$r" | grep . || echo 0) + $(field closed "$r" | grep . || echo 0) \
             + $(field pub_errors "$r" | grep . || echo 0) ))
@@ -184,9 +218,9 @@ for rate in $RATES; do
             note "bench: $s: wsload gave no result"
         fi
         if guard_end; then
-            line="$s $total $rate $(field deliveries_per_s "$r") $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $rcpu $rper $rnet $errs $GUARD_PCT"
+            line="$s $total $rate $(field deliveries_per_s "$r") $pct $(field p50_ms "$r") $(field p99_ms "$r") $(field server_cpu_s "$r") $(field cpu_us_per_delivery "$r") $rcpu $rper $rnet $cmds $errs $GUARD_PCT"
         else
-            line="$s $total $rate - - - - - - - - - - $GUARD_PCT"
+            line="$s $total $rate - - - - - - - - - - - $GUARD_PCT"
         fi
         echo "$line" >>"$RESULTS"
         # shellcheck disable=SC2086,SC2059
@@ -208,5 +242,12 @@ for rate in $RATES; do
         "$(ratio "$(get "$rate" herald-redis 9)" "$(get "$rate" herald-single 9)")" \
         "$(ratio "$(get "$rate" herald-redis 6)" "$(get "$rate" herald-single 6)")" \
         "$(ratio "$(get "$rate" herald-redis 7)" "$(get "$rate" herald-single 7)")"
+done
+echo
+echo "Redis CPU per message net of idle work over the floor's (redis-floor: one PUBLISH in, one copy per node out)"
+printf '%-5s %18s %18s\n' rate herald-redis/floor nchan-redis/floor
+for rate in $RATES; do
+    printf '%-5s %18s %18s\n' "$rate" "$(ratio "$(get "$rate" herald-redis 12)" "$(get "$rate" redis-floor 12)")" \
+        "$(ratio "$(get "$rate" nchan-redis 12)" "$(get "$rate" redis-floor 12)")"
 done
 bench_finish

@@ -41,6 +41,8 @@ struct Options {
     std::vector<int> cpu_pids;
     int rss_pid = 0;
     bool quiet = false;
+    int redis_floor_port = 0;     // subscribe: also PUBLISH to a redis-server (redis_floor.hpp)
+    unsigned redis_floor_nodes = 2;
 };
 
 inline const char* usage_text =
@@ -74,6 +76,10 @@ inline const char* usage_text =
     "  --cpu-pid PID  report this process's CPU time over the measured window (repeatable:\n"
     "                 the sum, and each process's own as cpu_s_PID=)\n"
     "  --rss-pid PID  idle: report this process's RSS growth per connection\n"
+    "  --redis-floor PORT  subscribe: alongside each message published, PUBLISH one to the\n"
+    "                 redis-server on 127.0.0.1:PORT that --redis-floor-nodes (default 2) other\n"
+    "                 connections follow, and wait for every copy (the floor of Redis's work per\n"
+    "                 message; result fields floor_published, floor_failed)\n"
     "  -q, --quiet    only the final 'result' line\n";
 
 [[noreturn]] inline void usage_exit(const char* why) {
@@ -123,6 +129,8 @@ inline Options parse_options(int argc, char** argv) {
         else if (a == "--src-ips") o.src_ips = static_cast<unsigned>(num(i));
         else if (a == "--cpu-pid") o.cpu_pids.push_back(static_cast<int>(num(i)));
         else if (a == "--rss-pid") o.rss_pid = static_cast<int>(num(i));
+        else if (a == "--redis-floor") o.redis_floor_port = static_cast<int>(num(i));
+        else if (a == "--redis-floor-nodes") o.redis_floor_nodes = static_cast<unsigned>(num(i));
         else if (a == "-q" || a == "--quiet") o.quiet = true;
         else if (a == "-h" || a == "--help") usage_exit(nullptr);
         else usage_exit(("unknown option " + a).c_str());
@@ -155,6 +163,9 @@ inline Options parse_options(int argc, char** argv) {
     if (o.src_ips == 0) o.src_ips = o.conns / 25000 + 1;
     if (o.src_ips > 254) usage_exit("--src-ips at most 254");
     if (o.rate <= 0) usage_exit("--rate must be positive");
+    if (o.redis_floor_port && (o.mode != Mode::subscribe || !o.has_publisher))
+        usage_exit("--redis-floor needs --mode subscribe with --publish");
+    if (o.redis_floor_nodes == 0 || o.redis_floor_nodes > 64) usage_exit("--redis-floor-nodes must be 1..64");
     if (o.publish_channels == 0 || o.publish_channels > 1000) usage_exit("--publish-channels must be 1..1000");
     if (o.sub_channels == 0 || o.sub_channels > o.publish_channels)
         usage_exit("--sub-channels must be 1..--publish-channels");
