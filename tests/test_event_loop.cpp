@@ -636,3 +636,32 @@ Test(event_loop, stats_count_a_real_wait_as_waiting, .timeout = 10.0) {
     cr_assert(s.busy_ns.load() < s.wait_ns.load());
     assert_no_leftovers(loop);
 }
+
+Test(event_loop, run_posted_now_runs_what_is_posted_at_once_in_order, .timeout = 10.0) {
+    EventLoop loop;
+    std::vector<int> order;
+    loop.run_posted_now();  // nothing posted: nothing happens
+    cr_assert(order.empty());
+    loop.defer([&] {  // as a long pass of work inside an iteration would
+        order.push_back(10);
+        std::thread poster([&] {  // posts while it runs
+            for (int i = 0; i < 3; ++i) loop.post([&order, i] { order.push_back(i); });
+        });
+        poster.join();
+        loop.run_posted_now();
+        order.push_back(11);
+    });
+    loop.run_once(0);
+    cr_assert(order == (std::vector<int>{10, 0, 1, 2, 11}), "posts ran inside the deferred work");
+    // From inside a posted fn it does nothing: a post made there waits for the next run.
+    loop.post([&] {
+        loop.post([&order] { order.push_back(21); });
+        loop.run_posted_now();
+        order.push_back(20);
+    });
+    loop.run_once(0);
+    cr_assert_eq(order.back(), 20);
+    loop.run_once(0);  // the wake-up of the inner post is still pending: no wait
+    cr_assert_eq(order.back(), 21);
+    assert_no_leftovers(loop);
+}

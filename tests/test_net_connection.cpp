@@ -7,8 +7,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "net/connection.hpp"
@@ -370,4 +373,89 @@ Test(connection, cut_messages_short_and_long_reach_the_session_whole_and_in_orde
     r.spin();
     cr_assert_eq(consumed.size(), sent.size());
     cr_expect(consumed == sent, "every byte once, in order");
+}
+
+// Server::end_of_iteration looks at the loop's posted work every flush_slice connections of
+// its first pass: work another thread posts while thousands of connections are flushed (an
+// answer a pipelined request waits for, messages to deliver) runs within the pass, what it
+// queues leaves in the same iteration, and posted work that dirties every connection again
+// cannot keep the passes going (only the first pass looks at posts).
+namespace {
+struct Counted final : Session {
+    Counted(Connection& c, int& drained) : Session(c), drained_(drained) {}
+    std::size_t on_data(std::span<char> d) noexcept override { return d.size(); }
+    void on_drained() noexcept override {
+        ++drained_;
+        if (fn) std::exchange(fn, nullptr)();
+    }
+    std::function<void()> fn;  // once, on the first drain
+    int& drained_;
+};
+} // namespace
+
+Test(connection, work_posted_during_a_long_flush_pass_runs_within_it, .timeout = 10.0) {
+    constexpr std::size_t n = 2 * net::Server::flush_slice + 40;
+    rlimit rl{};
+    cr_assert_eq(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * n + 64 && rl.rlim_max >= 2 * n + 64) {
+        rl.rlim_cur = 2 * n + 64;
+        cr_assert_eq(::setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    ManualClock clock;
+    EventLoop loop{clock};
+    net::Server server{loop, {}, 16};
+    std::vector<UniqueFd> peers;
+    std::vector<std::unique_ptr<Connection>> conns;
+    int drained = 0;
+    Counted* first = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+        int sv[2];
+        cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        peers.emplace_back(sv[1]);
+        conns.push_back(std::make_unique<Connection>(server, UniqueFd(sv[0]), Address{}, 0));
+        auto s = std::make_unique<Counted>(*conns.back(), drained);
+        if (i == 0) first = s.get();
+        conns.back()->start(std::move(s));
+    }
+    auto queue_all = [&](const char* what) {
+        for (auto& c : conns) {
+            c->out().push(std::string(what));
+            c->flush_soon();
+        }
+    };
+    int drained_when_run = -1, again_runs = 0;
+    bool ending = false;
+    std::function<void()> again = [&] {  // every connection has output again, and it reposts
+        if (ending) return;
+        ++again_runs;
+        queue_all("y");
+        loop.post(again);
+    };
+    // Another thread posts while the pass runs (the first connection's drain starts it).
+    first->fn = [&] {
+        std::thread([&] {
+            loop.post([&] {
+                drained_when_run = drained;
+                conns[1]->out().push(std::string("late"));  // flushed already in this pass
+                conns[1]->flush_soon();
+                loop.post(again);
+            });
+        }).join();
+    };
+    queue_all("x");
+    loop.run_once(0);  // one iteration: its flush passes (deferred work) end
+    cr_assert_geq(drained_when_run, 0, "the post ran within the iteration");
+    cr_expect_lt(drained_when_run, static_cast<int>(n), "before the pass ended (%d)", drained_when_run);
+    cr_expect_eq(again_runs, 1, "later passes do not look at posts (%d)", again_runs);
+    char buf[16];
+    cr_expect_eq(::read(peers[1].get(), buf, sizeof buf), 6, "what it queued left in the iteration");
+    cr_expect_eq(std::string_view(buf, 6), "xlatey");
+    for (std::size_t i = 2; i < n; ++i) {
+        cr_expect_eq(::read(peers[i].get(), buf, sizeof buf), 2);
+        cr_expect_eq(std::string_view(buf, 2), "xy");
+    }
+    ending = true;
+    for (auto& c : conns) c->close();
+    loop.run_once(0);  // reaps
+    conns.clear();
 }

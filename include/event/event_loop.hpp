@@ -103,6 +103,12 @@ public:
     void defer(std::function<void()> fn);
     // Any thread: fn runs on this loop's thread soon (FIFO among posts).
     void post(std::function<void()> fn);
+    // Loop thread: runs what other threads have posted so far, now, rather than after the
+    // current iteration (nothing when nothing is posted; nothing from inside a posted fn).
+    // For a long pass of work (the Server's flush of every connection with output): an
+    // answer a request waits for or messages to deliver join the pass instead of waiting
+    // for its end. The wake-up the posts made still ends the next wait().
+    void run_posted_now() noexcept;
     // Time read once per iteration (and at construction).
     Clock::time_point now() const noexcept { return now_; }
     // Reads the loop's clock now (for a measurement that must not lag by a whole iteration).
@@ -161,6 +167,7 @@ private:
     std::vector<std::function<void()>> deferred_;
     std::mutex post_mutex_;
     std::vector<std::function<void()>> posted_;  // guarded by post_mutex_
+    bool running_posted_ = false;                 // loop thread: inside run_posted()
     std::atomic<bool> stop_{false};
     Stats stats_;
     std::unique_ptr<detail::SignalSource> signals_;  // opened by the first on_signal()

@@ -51,6 +51,10 @@ public:
     std::size_t connection_count() const noexcept { return count_; }
     void set_max_connections(int n) noexcept { max_connections_ = n; }
 
+    // Connections flushed between two looks at the loop's posted work in the first pass of
+    // an iteration's flushes (end_of_iteration).
+    static constexpr std::size_t flush_slice = 256;
+
     // Connection hooks.
     void schedule_flush(Connection& c) noexcept;
     void reap(const Connection& c) noexcept;

@@ -186,7 +186,18 @@ void EventLoop::run_posted() noexcept {
         std::lock_guard lock(post_mutex_);
         batch.swap(posted_);
     }
+    running_posted_ = true;
     for (const auto& fn : batch) fn();
+    running_posted_ = false;
+}
+
+void EventLoop::run_posted_now() noexcept {
+    if (running_posted_) return;
+    {
+        std::lock_guard lock(post_mutex_);
+        if (posted_.empty()) return;  // keeps the queue's capacity
+    }
+    run_posted();
 }
 
 void EventLoop::run_deferred() noexcept {

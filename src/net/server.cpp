@@ -175,15 +175,29 @@ void Server::retire(std::unique_ptr<Session> s) noexcept {
 
 // Flush every connection that queued output this iteration (one writev each), then destroy
 // the connections and sessions that closed. Flushing may close more; loop until quiet.
+// In the first pass, every flush_slice connections, work other threads posted runs at once
+// (EventLoop::run_posted_now): a pass over thousands of subscribers takes tens of ms, and a
+// request that waits for another thread (a publish waiting for Redis, the next pipelined
+// one behind it) would otherwise advance once per pass, each pass carrying one message;
+// now the answer goes out within the pass, and messages that arrive meanwhile are queued
+// behind the ones not yet written, so they leave in one write. Connections are destroyed
+// only below (reaping), so the pointers in `dirty` stay valid across posted work; what the
+// posted work dirties is flushed in the next pass, which does not look at posts again, so
+// posts cannot keep this from returning to wait().
 void Server::end_of_iteration() noexcept {
     end_scheduled_ = false;
+    bool first = true;
     while (!dirty_.empty() || !reaped_.empty() || !retired_.empty()) {
         std::vector<Connection*> dirty;
         dirty.swap(dirty_);
         // One clock read per batch, not per connection: what a delivery's latency measures
         // is "published -> this batch of writes started" (see README, delivery latency).
         const Clock::time_point now = dirty.empty() ? Clock::time_point{} : loop_.read_clock();
-        for (Connection* c : dirty) c->flush_scheduled(now);  // closed ones return at once
+        for (std::size_t i = 0; i < dirty.size(); ++i) {
+            dirty[i]->flush_scheduled(now);  // closed ones return at once
+            if (first && (i + 1) % flush_slice == 0) loop_.run_posted_now();
+        }
+        first = false;
         retired_.clear();
         std::vector<int> reaped;
         reaped.swap(reaped_);
