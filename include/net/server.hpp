@@ -53,7 +53,7 @@ public:
 
     // Connections flushed between two looks at the loop's posted work in the first pass of
     // an iteration's flushes (end_of_iteration).
-    static constexpr std::size_t flush_slice = 256;
+    static constexpr std::size_t flush_slice = 64;
 
     // Connection hooks.
     void schedule_flush(Connection& c) noexcept;

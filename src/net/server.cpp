@@ -183,7 +183,10 @@ void Server::retire(std::unique_ptr<Session> s) noexcept {
 // behind the ones not yet written, so they leave in one write. Connections are destroyed
 // only below (reaping), so the pointers in `dirty` stay valid across posted work; what the
 // posted work dirties is flushed in the next pass, which does not look at posts again, so
-// posts cannot keep this from returning to wait().
+// posts cannot keep this from returning to wait(). The slice: with 5,000 subscribers per
+// node, 2 nodes and Redis on one core at 100 messages/s (tools/bench/redis-fanout.sh), 1024
+// delivered 71% (p50 6.9 s), 256 all (p50 1.4-1.5 s), 64 and 16 all at single-node cost (p50
+// 0.16-0.37 s); a look costs one uncontended lock when nothing is posted.
 void Server::end_of_iteration() noexcept {
     end_scheduled_ = false;
     bool first = true;
