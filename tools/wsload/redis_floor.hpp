@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "worker.hpp"
@@ -41,7 +42,7 @@ public:
             static constexpr char subbed[] = "*3\r\n$9\r\nsubscribe\r\n$5\r\nfloor\r\n:1\r\n";
             ok_ = ok_ && send_all(fd, sub) && expect(fd, subbed);
         }
-        pub_ = dial(port);
+        if (ok_) pub_ = dial(port);
         const std::string payload(size, 'x');
         cmd_ = "*3\r\n$7\r\nPUBLISH\r\n$5\r\nfloor\r\n$" + std::to_string(size) + "\r\n" + payload + "\r\n";
         reply_ = ":" + std::to_string(nodes) + "\r\n";
@@ -101,6 +102,8 @@ private:
         }
         const int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        const timeval limit{5, 0};  // a redis-server that stops answering ends the floor
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
         return fd;
     }
     static bool send_all(int fd, std::string_view s) {
@@ -121,7 +124,8 @@ private:
             const ssize_t n = ::recv(fd, buf_.data() + got, want.size() - got, 0);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
-                std::fprintf(stderr, "wsload: redis floor: connection closed\n");
+                std::fprintf(stderr, "wsload: redis floor: %s\n",
+                             n == 0 ? "connection closed" : std::strerror(errno));
                 return false;
             }
             got += static_cast<std::size_t>(n);
