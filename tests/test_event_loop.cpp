@@ -640,7 +640,7 @@ Test(event_loop, stats_count_a_real_wait_as_waiting, .timeout = 10.0) {
 Test(event_loop, run_posted_now_runs_what_is_posted_at_once_in_order, .timeout = 10.0) {
     EventLoop loop;
     std::vector<int> order;
-    loop.run_posted_now();  // nothing posted: nothing happens
+    cr_assert(!loop.run_posted_now(), "nothing posted: nothing runs");
     cr_assert(order.empty());
     loop.defer([&] {  // as a long pass of work inside an iteration would
         order.push_back(10);
@@ -648,7 +648,7 @@ Test(event_loop, run_posted_now_runs_what_is_posted_at_once_in_order, .timeout =
             for (int i = 0; i < 3; ++i) loop.post([&order, i] { order.push_back(i); });
         });
         poster.join();
-        loop.run_posted_now();
+        cr_assert(loop.run_posted_now());
         order.push_back(11);
     });
     loop.run_once(0);
@@ -656,7 +656,7 @@ Test(event_loop, run_posted_now_runs_what_is_posted_at_once_in_order, .timeout =
     // From inside a posted fn it does nothing: a post made there waits for the next run.
     loop.post([&] {
         loop.post([&order] { order.push_back(21); });
-        loop.run_posted_now();
+        cr_assert(!loop.run_posted_now(), "not from inside a posted fn");
         order.push_back(20);
     });
     loop.run_once(0);

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "core/histogram.hpp"
 #include "net/connection.hpp"
 #include "support/connection_rig.hpp"
 
@@ -432,12 +433,18 @@ Test(connection, work_posted_during_a_long_flush_pass_runs_within_it, .timeout =
         loop.post(again);
     };
     // Another thread posts while the pass runs (the first connection's drain starts it).
+    // What it publishes is timed from its own publish: the pass reads the clock again.
+    Histogram latency;
     first->fn = [&] {
         std::thread([&] {
             loop.post([&] {
                 drained_when_run = drained;
                 conns[1]->out().push(std::string("late"));  // flushed already in this pass
                 conns[1]->flush_soon();
+                const Clock::time_point published = clock.now() + std::chrono::milliseconds(500);
+                clock.advance(std::chrono::seconds(1));
+                conns[n - 1]->out().push(std::string("d"));  // not flushed yet in this pass
+                conns[n - 1]->out().stamp_delivery(published, latency);
                 loop.post(again);
             });
         }).join();
@@ -450,10 +457,16 @@ Test(connection, work_posted_during_a_long_flush_pass_runs_within_it, .timeout =
     char buf[16];
     cr_expect_eq(::read(peers[1].get(), buf, sizeof buf), 6, "what it queued left in the iteration");
     cr_expect_eq(std::string_view(buf, 6), "xlatey");
-    for (std::size_t i = 2; i < n; ++i) {
+    for (std::size_t i = 2; i < n - 1; ++i) {
         cr_expect_eq(::read(peers[i].get(), buf, sizeof buf), 2);
         cr_expect_eq(std::string_view(buf, 2), "xy");
     }
+    cr_expect_eq(::read(peers[n - 1].get(), buf, sizeof buf), 3);
+    cr_expect_eq(std::string_view(buf, 3), "xdy");
+    const Histogram::Snapshot lat = latency.snapshot();
+    cr_expect_eq(lat.count, 1u);
+    cr_expect_eq(lat.sum_ns, 500'000'000u, "timed from the clock read after the posted work (%llu ns)",
+                 static_cast<unsigned long long>(lat.sum_ns));
     ending = true;
     for (auto& c : conns) c->close();
     loop.run_once(0);  // reaps

@@ -107,8 +107,9 @@ public:
     // current iteration (nothing when nothing is posted; nothing from inside a posted fn).
     // For a long pass of work (the Server's flush of every connection with output): an
     // answer a request waits for or messages to deliver join the pass instead of waiting
-    // for its end. The wake-up the posts made still ends the next wait().
-    void run_posted_now() noexcept;
+    // for its end. The wake-up the posts made still ends the next wait(). Returns whether
+    // anything ran.
+    bool run_posted_now() noexcept;
     // Time read once per iteration (and at construction).
     Clock::time_point now() const noexcept { return now_; }
     // Reads the loop's clock now (for a measurement that must not lag by a whole iteration).

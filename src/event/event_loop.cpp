@@ -191,13 +191,14 @@ void EventLoop::run_posted() noexcept {
     running_posted_ = false;
 }
 
-void EventLoop::run_posted_now() noexcept {
-    if (running_posted_) return;
+bool EventLoop::run_posted_now() noexcept {
+    if (running_posted_) return false;
     {
         std::lock_guard lock(post_mutex_);
-        if (posted_.empty()) return;  // keeps the queue's capacity
+        if (posted_.empty()) return false;  // keeps the queue's capacity
     }
     run_posted();
+    return true;
 }
 
 void EventLoop::run_deferred() noexcept {

@@ -194,11 +194,13 @@ void Server::end_of_iteration() noexcept {
         std::vector<Connection*> dirty;
         dirty.swap(dirty_);
         // One clock read per batch, not per connection: what a delivery's latency measures
-        // is "published -> this batch of writes started" (see README, delivery latency).
-        const Clock::time_point now = dirty.empty() ? Clock::time_point{} : loop_.read_clock();
+        // is "published -> this batch of writes started" (see README, delivery latency); read
+        // again after posted work ran, which may have published what the next slice writes.
+        Clock::time_point now = dirty.empty() ? Clock::time_point{} : loop_.read_clock();
         for (std::size_t i = 0; i < dirty.size(); ++i) {
             dirty[i]->flush_scheduled(now);  // closed ones return at once
-            if (first && (i + 1) % flush_slice == 0) loop_.run_posted_now();
+            if (first && (i + 1) % flush_slice == 0 && loop_.run_posted_now())
+                now = loop_.read_clock();
         }
         first = false;
         retired_.clear();
