@@ -11,7 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "core/histogram.hpp"
@@ -35,7 +34,10 @@ struct Probe final : Session {
         offers.emplace_back(data.data(), data.size());
         return on_data_fn(*this, offers.back());
     }
-    void on_drained() noexcept override { ++drained; }
+    void on_drained() noexcept override {
+        ++drained;
+        if (on_drained_fn) std::exchange(on_drained_fn, nullptr)();
+    }
     void on_peer_closed() noexcept override {
         ++peer_closed;
         Session::on_peer_closed();
@@ -44,6 +46,7 @@ struct Probe final : Session {
     Connection& conn() noexcept { return conn_; }
 
     OnData on_data_fn;
+    std::function<void()> on_drained_fn;  // once, on the next drain
     std::vector<std::string> offers;  // every on_data() input, in order
     int drained = 0, peer_closed = 0, closed = 0;
     bool* destroyed_;
@@ -381,43 +384,28 @@ Test(connection, cut_messages_short_and_long_reach_the_session_whole_and_in_orde
 // answer a pipelined request waits for, messages to deliver) runs within the pass, what it
 // queues leaves in the same iteration, and posted work that dirties every connection again
 // cannot keep the passes going (only the first pass looks at posts).
-namespace {
-struct Counted final : Session {
-    Counted(Connection& c, int& drained) : Session(c), drained_(drained) {}
-    std::size_t on_data(std::span<char> d) noexcept override { return d.size(); }
-    void on_drained() noexcept override {
-        ++drained_;
-        if (fn) std::exchange(fn, nullptr)();
-    }
-    std::function<void()> fn;  // once, on the first drain
-    int& drained_;
-};
-} // namespace
-
 Test(connection, work_posted_during_a_long_flush_pass_runs_within_it, .timeout = 10.0) {
     constexpr std::size_t n = 2 * net::Server::flush_slice + 40;
-    rlimit rl{};
-    cr_assert_eq(::getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2 * n + 64 && rl.rlim_max >= 2 * n + 64) {
-        rl.rlim_cur = 2 * n + 64;
-        cr_assert_eq(::setrlimit(RLIMIT_NOFILE, &rl), 0);
-    }
     ManualClock clock;
     EventLoop loop{clock};
     net::Server server{loop, {}, 16};
     std::vector<UniqueFd> peers;
     std::vector<std::unique_ptr<Connection>> conns;
-    int drained = 0;
-    Counted* first = nullptr;
+    std::vector<Probe*> probes;
     for (std::size_t i = 0; i < n; ++i) {
         int sv[2];
         cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         peers.emplace_back(sv[1]);
         conns.push_back(std::make_unique<Connection>(server, UniqueFd(sv[0]), Address{}, 0));
-        auto s = std::make_unique<Counted>(*conns.back(), drained);
-        if (i == 0) first = s.get();
-        conns.back()->start(std::move(s));
+        auto p = std::make_unique<Probe>(*conns.back(), [](Probe&, std::string_view in) { return in.size(); });
+        probes.push_back(p.get());
+        conns.back()->start(std::move(p));
     }
+    auto drained = [&] {
+        int d = 0;
+        for (const Probe* p : probes) d += p->drained;
+        return d;
+    };
     auto queue_all = [&](const char* what) {
         for (auto& c : conns) {
             c->out().push(std::string(what));
@@ -435,10 +423,10 @@ Test(connection, work_posted_during_a_long_flush_pass_runs_within_it, .timeout =
     // Another thread posts while the pass runs (the first connection's drain starts it).
     // What it publishes is timed from its own publish: the pass reads the clock again.
     Histogram latency;
-    first->fn = [&] {
+    probes[0]->on_drained_fn = [&] {
         std::thread([&] {
             loop.post([&] {
-                drained_when_run = drained;
+                drained_when_run = drained();
                 conns[1]->out().push(std::string("late"));  // flushed already in this pass
                 conns[1]->flush_soon();
                 const Clock::time_point published = clock.now() + std::chrono::milliseconds(500);

@@ -38,10 +38,12 @@ public:
 
     void push(std::string bytes);
     // Copies the parts, in order, behind the last own chunk's bytes when they fit in its
-    // capacity, else into a new chunk with room for more (at most append_room, or the parts'
-    // size when larger): a run of replies leaves in a few contiguous buffers, with no
-    // allocation per reply. A chunk is never grown: each one before the last is full but for
-    // less than the reply that did not fit, and the last holds at most twice the one before.
+    // capacity, else into a new chunk with room for more (4 times the parts, or twice the last
+    // own chunk while a run goes on; at most append_room, or the parts' size when larger): a
+    // run of replies leaves in a few contiguous buffers, with no allocation per reply. A chunk
+    // is never grown: each one before the last is full but for less than the reply that did
+    // not fit, so what appends hold beyond pending_bytes() is at most that per chunk plus the
+    // last chunk's room (tested: appends_reserve_at_most_append_room_beyond_what_is_pending).
     void append(std::string_view a, std::string_view b = {}, std::string_view c = {});
     static constexpr std::size_t append_room = 64 * 1024;
     // bytes must outlive the queue entry (string literals, long-lived tables).

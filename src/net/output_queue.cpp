@@ -51,7 +51,7 @@ void OutputQueue::append(std::string_view a, std::string_view b, std::string_vie
         t->own.capacity() - t->own.size() < n) {
         // Room for a few more, twice the last own chunk's while a run goes on (an echo of a
         // 64 KiB read leaves in three buffers, not fifteen); a chunk is never grown, so only
-        // the last one is partly empty, and it is at most twice the one before it.
+        // the last one has more room than the reply that did not fit.
         std::size_t room = 4 * n;
         if (t != nullptr && !t->own.empty()) room = std::max(room, 2 * t->own.capacity());
         t = &chunks_.emplace_back();
