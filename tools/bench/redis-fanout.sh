@@ -10,7 +10,7 @@
 #   herald-single one herald node (broker memory, the default): the cost of one node, no Redis
 #   redis-floor   the floor of Redis's work per message: one herald node (broker memory) under
 #                 the same subscribers and publishes, while wsload (--redis-floor) also sends
-#                 one PUBLISH per message to a redis-server that two more connections follow
+#                 one PUBLISH at the same rate to a redis-server that two more connections follow
 #                 (the nodes' pub/sub links) and waits for every copy: one command in and one
 #                 copy out per node, what any design that shares channels through Redis costs
 #                 it at least (storing the message only adds). Its Redis columns are that floor.
@@ -26,9 +26,10 @@
 # every subscriber connected, taken out of the window; at 10/s the idle work, mostly its 10 Hz
 # timer, is about half of the whole), and Redis commands per published message (INFO
 # commandstats before and after, INFO itself left out); then herald-redis/nchan-redis,
-# herald-redis/herald-single, and each Redis set's net Redis CPU per message over the floor's. Sets are measured in alternating order (rotated per case), and a run
-# during which other processes used over QUIET_MAX % of a core is withheld (lib.sh guard; the
-# script then exits 3). Every node and redis-server runs on CPU $SERVER_CPU.
+# herald-redis/herald-single, and each Redis set's net Redis CPU per message over the floor's.
+# Sets are measured in alternating order (rotated per case), and a run during which other
+# processes used over QUIET_MAX % of a core is withheld (lib.sh guard; the script then exits
+# 3). Every node and redis-server runs on CPU $SERVER_CPU.
 #
 # Usage: tools/bench/redis-fanout.sh   (as root it installs nginx, libnginx-mod-nchan and
 #                                        redis-server if missing)

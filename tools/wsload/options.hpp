@@ -76,10 +76,10 @@ inline const char* usage_text =
     "  --cpu-pid PID  report this process's CPU time over the measured window (repeatable:\n"
     "                 the sum, and each process's own as cpu_s_PID=)\n"
     "  --rss-pid PID  idle: report this process's RSS growth per connection\n"
-    "  --redis-floor PORT  subscribe: alongside each message published, PUBLISH one to the\n"
+    "  --redis-floor PORT  subscribe: over the publishing window, also PUBLISH at --rate to the\n"
     "                 redis-server on 127.0.0.1:PORT that --redis-floor-nodes (default 2) other\n"
-    "                 connections follow, and wait for every copy (the floor of Redis's work per\n"
-    "                 message; result fields floor_published, floor_failed)\n"
+    "                 connections follow, and wait for every copy before the next (the floor of\n"
+    "                 Redis's work per message; result fields floor_published, floor_failed)\n"
     "  -q, --quiet    only the final 'result' line\n";
 
 [[noreturn]] inline void usage_exit(const char* why) {

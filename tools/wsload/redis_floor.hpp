@@ -1,8 +1,8 @@
 // wsload: the Redis floor (--redis-floor PORT). Part of the single-TU wsload build.
 // The least a push server whose nodes share channels through Redis asks of Redis per published
 // message: one command from the publishing node and one pub/sub copy to each node. Alongside the
-// subscribe mode's own publisher (same rate, same window, same subscribers loading the machine),
-// this sends `PUBLISH floor <SIZE bytes>` on one connection to a redis-server that `nodes` other
+// subscribe mode's own publisher (at the same rate over the same window, on a thread of its own,
+// with the same subscribers loading the machine), this sends `PUBLISH floor <SIZE bytes>` on one connection to a redis-server that `nodes` other
 // connections follow (standing for the nodes' pub/sub links), and waits for the reply and every
 // copy before the next one. Storing the message (history, ids) can only add to what Redis spends
 // on it, so redis-server's CPU per message here (its PID among --cpu-pid) is the floor of any
@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,7 +27,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "worker.hpp"
+#include "worker_io.hpp"  // mono_ns, Shared
 
 namespace wsload {
 
@@ -69,7 +68,7 @@ public:
             const auto total = static_cast<std::uint64_t>(rate * seconds + 0.5);
             for (std::uint64_t n = 0; n < total && ok_ && !sh.stop.load(); ++n) {
                 const std::int64_t due = t0 + static_cast<std::int64_t>(static_cast<double>(n) * 1e9 / rate);
-                const std::int64_t wait = due - now_ns();
+                const std::int64_t wait = due - mono_ns();
                 if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
                 ok_ = send_all(pub_, cmd_) && expect(pub_, reply_);
                 for (int fd : subs_) ok_ = ok_ && expect(fd, copy_);
@@ -84,11 +83,6 @@ public:
     bool failed() const noexcept { return !ok_; }
 
 private:
-    static std::int64_t now_ns() noexcept {
-        timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-    }
     int dial(int port) {
         const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
