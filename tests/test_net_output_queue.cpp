@@ -3,8 +3,10 @@
 // shared bytes are released, and the errors a flush reports.
 #include <criterion/criterion.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -231,6 +233,45 @@ Test(output_queue, an_append_never_joins_a_stamped_or_partly_written_chunk, .tim
     std::string got2 = flush_all(q, p2, stops2);
     cr_expect(got2 == "reply onereply twoafter the stamp");
     cr_expect_eq(latency.snapshot().count, 1u, "the stamp was recorded once");
+}
+
+// append_space hands out the bytes append would have copied, in the same blocks; unappend
+// takes the last ones back (a reply found invalid after it was written), dropping a block that
+// held only them, and the counts follow.
+Test(output_queue, append_space_is_written_in_place_and_unappend_takes_it_back, .timeout = 10.0) {
+    std::atomic<std::uint64_t> total{0};
+    OutputQueue q;
+    q.count_into(&total);
+    q.append("head:", "", "");
+    char* at = q.append_space(6);
+    std::memcpy(at, "body-1", 6);
+    cr_expect_eq(q.chunk_count(), 1u, "behind the append, in its block");
+    at = q.append_space(7);
+    std::memcpy(at, "dropped", 7);
+    q.unappend(7);
+    cr_expect_eq(q.pending_bytes(), 11u);
+    cr_expect_eq(total.load(), 11u);
+    q.push_static("|static|");
+    at = q.append_space(5);  // a block of its own after the static chunk
+    std::memcpy(at, "gone!", 5);
+    cr_expect_eq(q.chunk_count(), 3u);
+    q.unappend(5);
+    cr_expect_eq(q.chunk_count(), 2u, "a block that held only the taken-back bytes is dropped");
+    cr_expect_eq(q.pending_bytes(), 19u);
+    q.append("tail", "", "");
+    Pair p;
+    int stops = 0;
+    std::string got = flush_all(q, p, stops);
+    cr_expect(got == "head:body-1|static|tail", "%s", got.c_str());
+    cr_expect_eq(total.load(), 0u);
+
+    OutputQueue only;
+    std::memcpy(only.append_space(3), "abc", 3);
+    only.unappend(3);
+    cr_expect(only.empty() && only.pending_bytes() == 0 && only.chunk_count() == 0);
+    only.append("next", "", "");
+    Pair p2;
+    cr_expect(flush_all(only, p2, stops) == "next");
 }
 
 // What appends cost in memory: a run doubles the next chunk's room up to append_room (64 KiB),

@@ -297,6 +297,69 @@ Test(ws_frame, unmask_matches_bytewise_reference_at_any_offset_and_piece) {
     }
 }
 
+// unmask_copy() writes what unmask() would leave in place, at any length, key phase and
+// alignment of either side, tells ASCII the same way, and never touches its source.
+Test(ws_frame, unmask_copy_writes_what_unmask_leaves_in_place) {
+    const std::uint8_t key[4] = {0x3C, 0x80, 0xF7, 0x11};
+    for (std::size_t len = 0; len <= 200; ++len) {
+        for (std::size_t offset = 0; offset < 4; ++offset) {
+            for (std::size_t shift : {0u, 1u, 7u}) {
+                std::string src(shift, '#');
+                for (std::size_t i = 0; i < len; ++i) src.push_back(static_cast<char>(i * 7 + len));
+                const std::string src_before = src;
+                std::string in_place = src.substr(shift);
+                const bool ascii_in_place = unmask({in_place.data(), len}, key, offset);
+                std::string dst(len + 3 + 2, '~');
+                const bool ascii = unmask_copy(dst.data() + 3, src.data() + shift, len, key, offset);
+                cr_assert(dst.substr(3, len) == in_place, "len %zu offset %zu shift %zu", len,
+                          offset, shift);
+                cr_assert(dst.substr(0, 3) == "~~~" && dst.substr(3 + len) == "~~",
+                          "nothing written outside dst, len %zu", len);
+                cr_assert_eq(ascii, ascii_in_place, "len %zu offset %zu", len, offset);
+                cr_assert(src == src_before, "the source is left masked");
+            }
+        }
+    }
+}
+
+// FrameParser::feed(keep_masked): only a text or binary frame that is final, uncompressed and
+// whole when its header is parsed keeps its payload masked; the rest are unmasked in place.
+Test(ws_frame, keep_masked_leaves_only_whole_final_data_frames_masked) {
+    struct Case {
+        const char* name;
+        std::string in;
+        bool allow_rsv1;
+        std::size_t first_feed;  // bytes in the first feed (the rest in a second)
+        bool masked;
+    };
+    const std::string text5 = frame(0x81, "hello", true);
+    const std::vector<Case> cases = {
+        {"whole_text", text5, false, text5.size(), true},
+        {"whole_binary", frame(0x82, pattern(300), true), false, 308, true},
+        {"not_final", frame(0x01, "hello", true), false, 11, false},
+        {"continuation", frame(0x80, "hello", true), false, 11, false},
+        {"ping", frame(0x89, "hello", true), false, 11, false},
+        {"rsv1", frame(0xC1, "hello", true), true, 11, false},
+        {"payload_split", text5, false, 8, false},
+        {"header_split", text5, false, 3, true},  // whole when its header is parsed
+        {"empty", frame(0x81, "", true), false, 6, false},
+    };
+    for (const Case& c : cases) {
+        FrameParser parser;
+        parser.allow_rsv1(c.allow_rsv1);
+        std::string buf = c.in;
+        FrameParser::Result r = parser.feed({buf.data(), c.first_feed}, true);
+        if (r.status == ParseStatus::need_more) r = parser.feed({buf.data(), buf.size()}, true);
+        cr_assert(r.status == ParseStatus::done, "%s: done", c.name);
+        cr_assert_eq(r.masked, c.masked, "%s: masked %d", c.name, r.masked);
+        const FrameHeader& h = parser.header();
+        const std::string payload = buf.substr(h.header_length);
+        const std::string wire = c.in.substr(h.header_length);
+        if (c.masked) cr_assert(payload == wire, "%s: payload left as it came", c.name);
+        else if (!payload.empty()) cr_assert(payload != wire, "%s: payload unmasked", c.name);
+    }
+}
+
 // unmask() also tells whether the bytes it unmasked are all ASCII (the text check then skips
 // them): one byte at or above 0x80 anywhere, in any lane of the 64-byte rounds, the 8-byte
 // words or the tail, makes it false.

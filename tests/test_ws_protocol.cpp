@@ -71,11 +71,26 @@ std::string pattern(std::size_t n) {
     return s;
 }
 
+// Protocol::deliver_masked, and how the handler unmasks what it gets masked.
+enum class Masked { off, in_place, copied };
+
 struct Recorder final : ProtocolHandler {
     std::string log;
     const char* zero_copy_lo = nullptr;  // the fed span, to tell views into it from copies
     const char* zero_copy_hi = nullptr;
     int views_into_input = 0;
+    Masked masked = Masked::off;
+    int masked_calls = 0;
+
+    // copied: unmasks into a buffer of its own, as the echo does into its reply.
+    CloseCode on_masked_message(Opcode op, MaskedPayload& p) override {
+        ++masked_calls;
+        if (masked == Masked::in_place) return ProtocolHandler::on_masked_message(op, p);
+        std::string out(p.size(), '?');
+        if (CloseCode c = p.unmask_to(out.data()); c != CloseCode::none) return c;
+        on_message(op, out);
+        return CloseCode::none;
+    }
 
     void on_message(Opcode op, std::string_view p) override {
         log += op == Opcode::text ? "text:" : op == Opcode::binary ? "binary:" : "?:";
@@ -95,17 +110,20 @@ struct Outcome {
     CloseCode code = CloseCode::none;
     std::string log;
     int views_into_input = 0;
+    int masked_calls = 0;
 };
 
 // Feeds `in` cut at `cuts` the way a connection does: append what was read, feed the
 // unconsumed bytes from the first one, drop `consumed`, stop at done or error.
 template <typename Buffer>
 Outcome run(std::string_view in, const std::vector<std::size_t>& cuts, std::size_t max,
-            unsigned deflate_bits = 0) {
+            unsigned deflate_bits = 0, Masked masked = Masked::off) {
     Buffer buf(in.size());
     Protocol proto(max);
     if (deflate_bits != 0) proto.enable_deflate(deflate_bits);
+    proto.deliver_masked(masked != Masked::off);
     Recorder rec;
+    rec.masked = masked;
     Outcome o;
     std::size_t prev = 0;
     for (std::size_t i = 0; i <= cuts.size(); ++i) {
@@ -129,6 +147,7 @@ Outcome run(std::string_view in, const std::vector<std::size_t>& cuts, std::size
     }
     o.log = rec.log;
     o.views_into_input = rec.views_into_input;
+    o.masked_calls = rec.masked_calls;
     return o;
 }
 
@@ -156,10 +175,15 @@ void check(const Case& c, const Outcome& got, const char* how, std::size_t cut) 
     cr_assert(got.log == c.log, "%s: %s %zu: events %s", c.name, how, cut, got.log.c_str());
 }
 
-void check_all_splits(const Case& c) {
-    check(c, run<InPlaceBuffer>(c.input, {}, c.max, c.deflate_bits), "whole", 0);
-    check(c, run<InPlaceBuffer>(c.input, per_byte(c.input.size()), c.max, c.deflate_bits),
-          "per byte", 0);
+// Every case gives the same events and codes whether whole single-frame messages reach the
+// handler masked (unmasked in place or copied out) or not; masked_modes_at_every_split: also at
+// every split below, else only whole and per byte.
+void check_all_splits(const Case& c, bool masked_modes_at_every_split = true) {
+    for (Masked m : {Masked::off, Masked::in_place, Masked::copied}) {
+        check(c, run<InPlaceBuffer>(c.input, {}, c.max, c.deflate_bits, m), "whole", 0);
+        check(c, run<InPlaceBuffer>(c.input, per_byte(c.input.size()), c.max, c.deflate_bits, m),
+              "per byte", 0);
+    }
     // Every cut of a small input; in a large one (the 64 KiB stored-block messages, where every
     // cut re-inflates the whole: 100 s of the unit stage) every cut in its first and last KiB
     // (frame header, first and last blocks) and every 97th between (97 is prime to the block
@@ -170,6 +194,10 @@ void check_all_splits(const Case& c) {
     for (std::size_t cut = 0; cut <= n; ++cut) {
         if (n > 4 * edge && cut > edge && cut + edge < n && cut % 97 != 0) continue;
         check(c, run<InPlaceBuffer>(c.input, {cut}, c.max, c.deflate_bits), "split at", cut);
+        if (!masked_modes_at_every_split) continue;
+        for (Masked m : {Masked::in_place, Masked::copied})
+            check(c, run<InPlaceBuffer>(c.input, {cut}, c.max, c.deflate_bits, m), "split at",
+                  cut);
     }
 }
 
@@ -344,7 +372,7 @@ std::vector<Case> deflate_cases() {
 
 Test(ws_protocol, permessage_deflate_at_every_split) {
     for (const Case& c : deflate_cases())
-        check_all_splits(c);
+        check_all_splits(c, false);  // every split re-inflates: once is enough there
 }
 
 Test(ws_protocol, messages_at_every_split) {
@@ -400,6 +428,35 @@ Test(ws_protocol, unfragmented_message_is_a_view_into_callers_buffer) {
                                    default_max_message_size);
     cr_assert(f.log == "text:reassembled;");
     cr_assert_eq(f.views_into_input, 0);
+}
+
+// With deliver_masked, exactly the whole single-frame data messages of a read come masked
+// (a fragmented one, a control frame, an empty one, one cut by the read do not), and bad text
+// in one fails with 1007 from the handler's unmasking, nothing delivered.
+Test(ws_protocol, deliver_masked_offers_whole_single_frame_messages_only) {
+    const std::string in = frame(fin | text, "hello") + frame(fin | binary, pattern(300)) +
+                           frame(text, "a") + frame(fin | cont, "b") + frame(fin | ping, "p") +
+                           frame(fin | text, "") + frame(fin | text, "服务器回应");
+    const std::string events =
+        "text:hello;binary:" + pattern(300) + ";text:ab;ping:p;text:;text:服务器回应;";
+    for (Masked m : {Masked::in_place, Masked::copied}) {
+        Outcome o = run<InPlaceBuffer>(in, {}, default_max_message_size, 0, m);
+        cr_assert(o.status == more && o.log == events, "%s", o.log.c_str());
+        cr_assert_eq(o.masked_calls, 3, "hello, the binary one and the UTF-8 one");
+        cr_assert_eq(o.views_into_input, m == Masked::in_place ? 4 : 1);
+        // A read that cuts the binary frame: it is completed unmasked.
+        const std::size_t cut = frame(fin | text, "hello").size() + 100;
+        o = run<InPlaceBuffer>(in, {cut}, default_max_message_size, 0, m);
+        cr_assert(o.log == events);
+        cr_assert_eq(o.masked_calls, 2);
+        const std::string bad_text = frame(fin | text, "ok\xED\xA0\x80") + frame(fin | text, "x");
+        Outcome bad = run<InPlaceBuffer>(bad_text, {}, default_max_message_size, 0, m);
+        cr_assert(bad.status == error && bad.code == e1007 && bad.log.empty());
+        cr_assert_eq(bad.masked_calls, 1);
+    }
+    Outcome off = run<InPlaceBuffer>(in, {}, default_max_message_size);
+    cr_assert(off.log == events);
+    cr_assert_eq(off.masked_calls, 0, "off by default");
 }
 
 // 1009 comes from the header alone: a 16 MiB frame is never buffered.

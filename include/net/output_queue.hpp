@@ -37,15 +37,23 @@ public:
     OutputQueue& operator=(const OutputQueue&) = delete;
 
     void push(std::string bytes);
-    // Copies the parts, in order, behind the last own chunk's bytes when they fit in its
-    // capacity, else into a new chunk with room for more (4 times the parts, or twice the last
-    // own chunk while a run goes on; at most append_room, or the parts' size when larger): a
-    // run of replies leaves in a few contiguous buffers, with no allocation per reply. A chunk
-    // is never grown: each one before the last is full but for less than the reply that did
-    // not fit, so what appends hold beyond pending_bytes() is at most that per chunk plus the
-    // last chunk's room (tested: appends_reserve_at_most_append_room_beyond_what_is_pending).
+    // Copies the parts, in order, behind the bytes of the last chunk when it is an append
+    // block with room for them, else into a new block with room for more (4 times the parts,
+    // or twice the last block while a run goes on; at most append_room, or the parts' size
+    // when larger): a run of replies leaves in a few contiguous buffers, with no allocation
+    // per reply. A block is never grown: each one before the last is full but for less than
+    // the reply that did not fit, so what appends hold beyond pending_bytes() is at most that
+    // per block plus the last block's room (tested:
+    // appends_reserve_at_most_append_room_beyond_what_is_pending).
     void append(std::string_view a, std::string_view b = {}, std::string_view c = {});
     static constexpr std::size_t append_room = 64 * 1024;
+    // Queues n bytes the way append would copy them and returns where they go: the caller
+    // writes all n there before anything else is queued or flushed (a WebSocket echo unmasks
+    // a payload straight into it).
+    char* append_space(std::size_t n);
+    // Takes back the last n bytes of the last append (or append_space): bytes the caller
+    // found it must not send. Nothing may have been queued or flushed since.
+    void unappend(std::size_t n) noexcept;
     // bytes must outlive the queue entry (string literals, long-lived tables).
     void push_static(std::string_view bytes);
     // bytes stay valid while keep is alive (e.g. a shared_ptr<const Message> and its encoding).
@@ -63,8 +71,8 @@ public:
     bool empty() const noexcept { return head_ == chunks_.size(); }
     // Chunks still queued (what a flush hands writev as iovecs).
     std::size_t chunk_count() const noexcept { return chunks_.size() - head_; }
-    // Bytes the queued own chunks hold allocated (their capacity): pending own bytes plus the
-    // room appends left. Walks the queue.
+    // Bytes the queued own chunks (pushed strings, append blocks) hold allocated: pending own
+    // bytes plus the room appends left. Walks the queue.
     std::size_t reserved_bytes() const noexcept;
     // Bytes queued in memory and not yet written: own strings, static and shared views (shared
     // bytes are not copies, but they count). File ranges are not counted. The connection's
@@ -82,9 +90,11 @@ public:
 
 private:
     struct Chunk {
-        std::string own;                     // own bytes (own_skip already written)
+        std::string own;                     // pushed bytes (own_skip already written)
         std::size_t own_skip = 0;
-        std::string_view view;               // remaining bytes of a shared or static chunk
+        std::string_view view;               // remaining bytes of a shared, static or block chunk
+        std::unique_ptr<char[]> block;       // appends' buffer: view covers its unwritten bytes
+        std::size_t block_room = 0;          // block bytes behind view's end, free for appends
         std::shared_ptr<const void> keep;
         std::shared_ptr<const OpenFile> file;
         std::uint64_t file_offset = 0, file_left = 0;

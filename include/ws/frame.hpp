@@ -55,6 +55,10 @@ HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked 
 // data[0] within the frame payload, so a payload may be unmasked in pieces. Returns whether
 // every unmasked byte is ASCII (below 0x80; true for no bytes).
 bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept;
+// The same from src into dst (n bytes each; dst == src is unmask(), otherwise they must not
+// overlap): unmasking where the bytes are going costs one pass over them instead of two.
+bool unmask_copy(char* dst, const char* src, std::size_t n, const std::uint8_t (&key)[4],
+                 std::uint64_t offset) noexcept;
 
 // Incremental parser for one frame at a time over the caller's read buffer.
 //
@@ -62,7 +66,8 @@ bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t of
 // (the same prefix every time, possibly longer, possibly moved to another address) and keeps
 // them until feed() returns done; then it consumes header().frame_size() bytes and the next
 // feed() starts a new frame. The parser keeps offsets, never pointers. It unmasks payload
-// bytes in place, each exactly once, as they arrive. Owns no memory; not thread-safe.
+// bytes in place, each exactly once, as they arrive, except the payload of a whole data frame
+// the caller asked to receive masked (feed's keep_masked). Owns no memory; not thread-safe.
 class FrameParser {
 public:
     struct Result {
@@ -73,11 +78,15 @@ public:
         std::size_t fresh_end;    // unmasked by this call (for incremental UTF-8 checks)
         bool fresh_ascii;         // those bytes were unmasked and are all ASCII (no UTF-8
                                   // check needed between code points); false if unknown
+        bool masked;              // done, and the payload is still masked (keep_masked)
     };
 
     explicit FrameParser(bool expect_masked = true) noexcept : expect_masked_(expect_masked) {}
 
-    Result feed(std::span<char> bytes) noexcept;
+    // keep_masked: a frame that is whole in bytes when its header is parsed, final, not
+    // compressed (RSV1 clear) and a text or binary frame is returned done with its payload
+    // still masked (Result::masked); the caller unmasks it with header().mask.
+    Result feed(std::span<char> bytes, bool keep_masked = false) noexcept;
     // The current (or just completed) frame's header: valid from the call that reported
     // new_header until the feed() after the one that returned done.
     const FrameHeader& header() const noexcept { return header_; }

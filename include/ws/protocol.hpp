@@ -18,6 +18,28 @@ namespace herald::ws {
 // ws_max_message_size's default (1m).
 inline constexpr std::size_t default_max_message_size = 1024 * 1024;
 
+// The payload of a whole single-frame data message, still masked as it came in (see
+// Protocol::deliver_masked). View into the caller's read buffer, valid during the callback.
+class MaskedPayload {
+public:
+    MaskedPayload(std::span<char> bytes, const std::uint8_t (&key)[4], bool text) noexcept
+        : bytes_(bytes), text_(text) {
+        for (int i = 0; i < 4; ++i) key_[i] = key[i];
+    }
+    std::size_t size() const noexcept { return bytes_.size(); }
+    // Writes the unmasked payload to dst (size() bytes, not overlapping the read buffer).
+    // Returns invalid_payload for text that is not UTF-8 (dst holds the bytes anyway: the
+    // caller drops them), else none.
+    CloseCode unmask_to(char* dst) const noexcept;
+    // Unmasks where the bytes are and views them in out (same result as unmask_to).
+    CloseCode unmask_in_place(std::string_view& out) noexcept;
+
+private:
+    std::span<char> bytes_;
+    std::uint8_t key_[4];
+    bool text_;
+};
+
 // Receives Protocol::feed()'s events, in wire order, on the thread that calls feed().
 // Every view is valid only until the callback returns: it points into the caller's read buffer
 // (a single-frame message, a control frame) or into the reassembly buffer. Callbacks must not
@@ -26,6 +48,12 @@ class ProtocolHandler {
 public:
     // A complete message; op is Opcode::text (payload is valid UTF-8) or Opcode::binary.
     virtual void on_message(Opcode op, std::string_view payload) = 0;
+    // With deliver_masked on: a complete message of one frame, uncompressed, whose payload is
+    // still masked, so that the handler unmasks it where the bytes go (one pass where
+    // unmasking in place and then copying takes two). The handler must unmask it (which
+    // checks text) and returns what unmasking returned, or none; a code fails the connection.
+    // Default: unmask in place, then on_message.
+    virtual CloseCode on_masked_message(Opcode op, MaskedPayload& payload);
     // RFC 6455 §5.5.2: answer with a pong carrying the same payload.
     virtual void on_ping(std::string_view payload) = 0;
     // An unsolicited pong needs no answer; useful only as a sign of life.
@@ -61,7 +89,7 @@ struct FeedResult {
 // (S is at most max_message_size + 14, or wire_limit() + 14 for a compressed message; larger
 // frames fail with 1009 at their header).
 // Text is validated as it arrives, so invalid UTF-8 fails at its first bad byte, even in the
-// middle of a frame. Single-threaded: one connection's loop thread. If the handler throws or
+// middle of a frame (a payload delivered masked is whole when it is checked). Single-threaded: one connection's loop thread. If the handler throws or
 // memory runs out while reassembling, std::terminate is called (feed is noexcept).
 class Protocol {
 public:
@@ -79,6 +107,10 @@ public:
         deflate_window_bits_ = window_bits;
         parser_.allow_rsv1(true);
     }
+
+    // Whole single-frame, uncompressed data messages go to on_masked_message, payload masked,
+    // instead of on_message (off by default).
+    void deliver_masked(bool on) noexcept { deliver_masked_ = on; }
 
     // A fragmented message has started and not yet finished.
     bool message_open() const noexcept { return message_open_; }
@@ -116,6 +148,7 @@ private:
     bool compressed_ = false;      // the current message had RSV1 (validated once inflated)
     unsigned deflate_window_bits_ = 0;  // 0: permessage-deflate not negotiated
     bool closed_ = false;          // a close frame was handled
+    bool deliver_masked_ = false;
     CloseCode error_ = CloseCode::none;
 };
 

@@ -25,6 +25,14 @@ public:
     // The 101 response is queued; the endpoint may send at once (resume backlog).
     virtual void on_open(WsSession&) noexcept {}
     virtual void on_message(WsSession& s, Opcode op, std::string_view payload) noexcept = 0;
+    // True: whole single-frame messages come to on_masked_message instead, still masked, for
+    // an endpoint that copies the payload anyway (echo: WsSession::send_masked unmasks it into
+    // the reply in one pass). Asked once, when the session is made.
+    virtual bool takes_masked() const noexcept { return false; }
+    // Must unmask the payload (MaskedPayload::unmask_to or unmask_in_place, which check text)
+    // and return what that returned (or none): a code closes the connection with it. Default:
+    // unmask in place, then on_message.
+    virtual CloseCode on_masked_message(WsSession& s, Opcode op, MaskedPayload& payload) noexcept;
     // Everything queued was written (a backlog may continue).
     virtual void on_drained(WsSession&) noexcept {}
     // The session is ending (any reason); release subscriptions.
@@ -63,6 +71,10 @@ public:
     // Returns false, queueing nothing, if the session is closing or the bytes already queued
     // exceed ws_max_queue (the session then closes with 1008).
     bool send(Opcode op, std::string_view payload, std::string_view prefix = {});
+    // send(op, <payload unmasked>, prefix), unmasking the payload straight into the queued
+    // frame (one pass over it). Returns what unmasking returned: invalid_payload for text
+    // that is not UTF-8, and then nothing is queued.
+    CloseCode send_masked(Opcode op, MaskedPayload& payload, std::string_view prefix = {});
     // Queues a pre-encoded frame shared with other connections (no copy).
     bool send_frame(std::shared_ptr<const void> keep, std::string_view frame);
     // Starts the closing handshake with code (1000 normal, 1001 shutdown, ...).
@@ -93,6 +105,7 @@ public:
 
 private:
     void on_message(Opcode op, std::string_view payload) override;
+    CloseCode on_masked_message(Opcode op, MaskedPayload& payload) override;
     void on_ping(std::string_view payload) override;
     void on_pong(std::string_view payload) override;
     void on_close(std::uint16_t code, std::string_view reason) override;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include <sys/uio.h>
@@ -43,27 +44,58 @@ void OutputQueue::push_shared(std::shared_ptr<const void> keep, std::string_view
 void OutputQueue::append(std::string_view a, std::string_view b, std::string_view c) {
     const std::size_t n = a.size() + b.size() + c.size();
     if (n == 0) return;
+    char* at = append_space(n);
+    if (!a.empty()) std::memcpy(at, a.data(), a.size());
+    if (!b.empty()) std::memcpy(at + a.size(), b.data(), b.size());
+    if (!c.empty()) std::memcpy(at + a.size() + b.size(), c.data(), c.size());
+}
+
+char* OutputQueue::append_space(std::size_t n) {
     pending_ += n;
     add_total(n, true);
     Chunk* t = head_ < chunks_.size() ? &chunks_.back() : nullptr;
     // Not behind a stamped chunk (its delivery would be recorded late) or a partly written one.
-    if (t == nullptr || t->own.empty() || t->own_skip > 0 || t->latency != nullptr ||
-        t->own.capacity() - t->own.size() < n) {
-        // Room for a few more, twice the last own chunk's while a run goes on (an echo of a
-        // 64 KiB read leaves in three buffers, not fifteen); a chunk is never grown, so only
-        // the last one has more room than the reply that did not fit.
+    if (t == nullptr || !t->block || t->view.data() != t->block.get() || t->latency != nullptr ||
+        t->block_room < n) {
+        // Room for a few more, twice the last block's while a run goes on (an echo of a 64 KiB
+        // read leaves in three buffers, not fifteen); a block is never grown, so only the last
+        // one has more room than the reply that did not fit.
         std::size_t room = 4 * n;
-        if (t != nullptr && !t->own.empty()) room = std::max(room, 2 * t->own.capacity());
+        if (t != nullptr && t->block) room = std::max(room, 2 * (t->view.size() + t->block_room));
+        const std::size_t size = std::max(n, std::min(append_room, room));
         t = &chunks_.emplace_back();
-        t->own.reserve(std::max(n, std::min(append_room, room)));
+        t->block = std::make_unique_for_overwrite<char[]>(size);
+        t->view = {t->block.get(), 0};
+        t->block_room = size;
     }
-    t->own.append(a).append(b).append(c);
+    char* at = t->block.get() + t->view.size();  // view starts at the block: not partly written
+    t->view = {t->block.get(), t->view.size() + n};
+    t->block_room -= n;
+    return at;
+}
+
+void OutputQueue::unappend(std::size_t n) noexcept {
+    Chunk& t = chunks_.back();
+    t.view.remove_suffix(n);
+    t.block_room += n;
+    sub_pending(n);
+    if (t.view.empty()) {  // the block held only these bytes
+        chunks_.pop_back();
+        if (head_ == chunks_.size()) {
+            chunks_.clear();
+            head_ = 0;
+        }
+    }
 }
 
 std::size_t OutputQueue::reserved_bytes() const noexcept {
     std::size_t n = 0;
-    for (std::size_t i = head_; i < chunks_.size(); ++i)
-        if (!chunks_[i].own.empty()) n += chunks_[i].own.capacity();
+    for (std::size_t i = head_; i < chunks_.size(); ++i) {
+        const Chunk& c = chunks_[i];
+        if (!c.own.empty()) n += c.own.capacity();
+        if (c.block) n += static_cast<std::size_t>(c.view.data() - c.block.get()) + c.view.size() +
+                          c.block_room;
+    }
     return n;
 }
 
@@ -102,6 +134,7 @@ void OutputQueue::pop_front(Clock::time_point& now) noexcept {
         c.latency = nullptr;
     }
     c.own = std::string();
+    c.block.reset();
     c.keep.reset();
     c.file.reset();
     ++head_;

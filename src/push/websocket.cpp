@@ -37,6 +37,12 @@ public:
         // Binary messages come back as they are; text ones after the prefix.
         s.send(op, payload, op == ws::Opcode::binary ? std::string_view() : prefix_);
     }
+    // A whole message of one frame: unmasked straight into the reply.
+    bool takes_masked() const noexcept override { return true; }
+    ws::CloseCode on_masked_message(ws::WsSession& s, ws::Opcode op,
+                                    ws::MaskedPayload& payload) noexcept override {
+        return s.send_masked(op, payload, op == ws::Opcode::binary ? std::string_view() : prefix_);
+    }
     net::Handing hand_over(net::LiveState& st) noexcept override {
         st.strategy = static_cast<std::uint8_t>(config::PushStrategy::websocket);
         route_.describe(st);

@@ -64,14 +64,17 @@ HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked,
 }
 
 bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept {
-    // Rotate the key so that k[0] applies to data[0]; then every 4-byte-aligned chunk of data
-    // (relative to data[0]) uses k in order, and an 8-byte word uses k twice.
+    return unmask_copy(data.data(), data.data(), data.size(), key, offset);
+}
+
+bool unmask_copy(char* dst, const char* src, std::size_t n, const std::uint8_t (&key)[4],
+                 std::uint64_t offset) noexcept {
+    // Rotate the key so that k[0] applies to src[0]; then every 4-byte-aligned chunk (relative
+    // to src[0]) uses k in order, and an 8-byte word uses k twice.
     std::uint8_t k[8];
     for (std::size_t i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
     std::uint64_t k8;
     std::memcpy(&k8, k, 8);
-    char* p = data.data();
-    std::size_t n = data.size();
     // 64 bytes a round in four independent 16-byte vectors (GCC/Clang vector extension: SSE2
     // on x86-64, NEON on arm64, plain words elsewhere); memcpy keeps unaligned access
     // well-defined and compiles to plain loads and stores. The unmasked bytes are ORed into
@@ -81,32 +84,33 @@ bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t of
     Vec seen_v = {0, 0};
     Vec v[4];
     static_assert(sizeof v == 64);
-    for (; n >= sizeof v; p += sizeof v, n -= sizeof v) {
-        std::memcpy(v, p, sizeof v);
+    // Each round loads before it stores, so dst == src is safe.
+    for (; n >= sizeof v; src += sizeof v, dst += sizeof v, n -= sizeof v) {
+        std::memcpy(v, src, sizeof v);
         v[0] ^= kv;
         v[1] ^= kv;
         v[2] ^= kv;
         v[3] ^= kv;
         seen_v |= (v[0] | v[1]) | (v[2] | v[3]);
-        std::memcpy(p, v, sizeof v);
+        std::memcpy(dst, v, sizeof v);
     }
     std::uint64_t seen = seen_v[0] | seen_v[1];
-    for (; n >= 8; p += 8, n -= 8) {
+    for (; n >= 8; src += 8, dst += 8, n -= 8) {
         std::uint64_t w;
-        std::memcpy(&w, p, 8);
+        std::memcpy(&w, src, 8);
         w ^= k8;
         seen |= w;
-        std::memcpy(p, &w, 8);
+        std::memcpy(dst, &w, 8);
     }
     for (std::size_t i = 0; i < n; ++i) {
-        p[i] = static_cast<char>(p[i] ^ static_cast<char>(k[i]));
-        seen |= static_cast<unsigned char>(p[i]);  // the low byte's high bit is in the mask
+        dst[i] = static_cast<char>(src[i] ^ static_cast<char>(k[i]));
+        seen |= static_cast<unsigned char>(dst[i]);  // the low byte's high bit is in the mask
     }
     return (seen & 0x8080808080808080ULL) == 0;
 }
 
-FrameParser::Result FrameParser::feed(std::span<char> bytes) noexcept {
-    Result r{ParseStatus::need_more, CloseCode::none, false, 0, 0, false};
+FrameParser::Result FrameParser::feed(std::span<char> bytes, bool keep_masked) noexcept {
+    Result r{ParseStatus::need_more, CloseCode::none, false, 0, 0, false, false};
     if (error_ != CloseCode::none) {
         r.status = ParseStatus::error;
         r.error = error_;
@@ -131,7 +135,10 @@ FrameParser::Result FrameParser::feed(std::span<char> bytes) noexcept {
     if (avail > seen_) {
         r.fresh_end = header_.header_length + static_cast<std::size_t>(avail);
         std::span<char> fresh = bytes.subspan(r.fresh_begin, r.fresh_end - r.fresh_begin);
-        if (header_.masked) r.fresh_ascii = unmask(fresh, header_.mask, seen_);
+        r.masked = keep_masked && header_.masked && r.new_header &&
+                   avail == header_.payload_length && header_.fin && !header_.rsv1 &&
+                   (header_.opcode == Opcode::text || header_.opcode == Opcode::binary);
+        if (header_.masked && !r.masked) r.fresh_ascii = unmask(fresh, header_.mask, seen_);
         seen_ = avail;
     }
     if (seen_ == header_.payload_length) {

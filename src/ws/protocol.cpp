@@ -13,13 +13,31 @@ inline std::string_view view(std::span<char> s) noexcept { return {s.data(), s.s
 
 } // namespace
 
+CloseCode MaskedPayload::unmask_to(char* dst) const noexcept {
+    const bool ascii = unmask_copy(dst, bytes_.data(), bytes_.size(), key_, 0);
+    if (text_ && !ascii && !valid_utf8({dst, bytes_.size()})) return CloseCode::invalid_payload;
+    return CloseCode::none;
+}
+
+CloseCode MaskedPayload::unmask_in_place(std::string_view& out) noexcept {
+    out = view(bytes_);
+    return unmask_to(bytes_.data());  // unmask_copy allows dst == src
+}
+
+CloseCode ProtocolHandler::on_masked_message(Opcode op, MaskedPayload& payload) {
+    std::string_view bytes;
+    if (CloseCode c = payload.unmask_in_place(bytes); c != CloseCode::none) return c;
+    on_message(op, bytes);
+    return CloseCode::none;
+}
+
 FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) noexcept {
     if (closed_) return {ParseStatus::done, unconsumed.size(), CloseCode::none, 0};
     if (error_ != CloseCode::none) return {ParseStatus::error, 0, error_, 0};
     std::size_t off = 0;
     for (;;) {
         std::span<char> rest = unconsumed.subspan(off);
-        FrameParser::Result r = parser_.feed(rest);
+        FrameParser::Result r = parser_.feed(rest, deliver_masked_ && !message_open_);
         if (r.status == ParseStatus::error) return fail(r.error, off);
         const FrameHeader& h = parser_.header();
         if (r.new_header) {
@@ -27,8 +45,9 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
         }
         // RFC 6455 §8.1: fail on invalid text as soon as it is seen, not at the message end.
         // ASCII between code points (unmasking told) leaves the validator where it is.
-        if (text_ && !compressed_ && !h.is_control() && r.fresh_end != r.fresh_begin &&
-            !(r.fresh_ascii && utf8_.complete()) &&
+        // A payload left masked is checked whole, as it is unmasked (MaskedPayload).
+        if (text_ && !compressed_ && !h.is_control() && !r.masked &&
+            r.fresh_end != r.fresh_begin && !(r.fresh_ascii && utf8_.complete()) &&
             !utf8_.feed(view(rest.subspan(r.fresh_begin, r.fresh_end - r.fresh_begin))))
             return fail(CloseCode::invalid_payload, off);
         if (r.status == ParseStatus::need_more)
@@ -37,8 +56,14 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
 
         std::span<char> payload = rest.subspan(h.header_length, h.payload_length);
         off += h.frame_size();
-        if (CloseCode c = dispatch(h, view(payload), handler); c != CloseCode::none)
-            return fail(c, off);
+        CloseCode c;
+        if (r.masked) {  // a whole text or binary message (check_header passed it)
+            MaskedPayload masked(payload, h.mask, text_);
+            c = handler.on_masked_message(h.opcode, masked);
+        } else {
+            c = dispatch(h, view(payload), handler);
+        }
+        if (c != CloseCode::none) return fail(c, off);
         if (closed_) return {ParseStatus::done, off, CloseCode::none, 0};
         if (off == unconsumed.size()) return {ParseStatus::need_more, off, CloseCode::none, 0};
     }

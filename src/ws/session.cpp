@@ -1,6 +1,8 @@
 // WebSocket session: protocol events -> endpoint, control frames, close handshake, keepalive.
 #include "ws/session.hpp"
 
+#include <cstring>
+
 #include <sys/socket.h>
 
 #include "core/log.hpp"
@@ -9,11 +11,19 @@
 
 namespace herald::ws {
 
+CloseCode Endpoint::on_masked_message(WsSession& s, Opcode op, MaskedPayload& payload) noexcept {
+    std::string_view bytes;
+    if (CloseCode c = payload.unmask_in_place(bytes); c != CloseCode::none) return c;
+    on_message(s, op, bytes);
+    return CloseCode::none;
+}
+
 WsSession::WsSession(net::Connection& c, const SessionLimits& limits,
                      std::unique_ptr<Endpoint> endpoint)
     : Session(c), protocol_(limits.max_message_size), limits_(limits),
       endpoint_(std::move(endpoint)) {
     if (limits_.deflate) protocol_.enable_deflate(limits_.deflate_client_window_bits);
+    protocol_.deliver_masked(endpoint_ && endpoint_->takes_masked());
 }
 
 WsSession::~WsSession() = default;
@@ -92,6 +102,12 @@ void WsSession::on_message(Opcode op, std::string_view payload) {
     endpoint_->on_message(*this, op, payload);
 }
 
+CloseCode WsSession::on_masked_message(Opcode op, MaskedPayload& payload) {
+    // Closing: checked and discarded by on_message, as any data frame.
+    if (close_sent_ || !endpoint_) return ProtocolHandler::on_masked_message(op, payload);
+    return endpoint_->on_masked_message(*this, op, payload);
+}
+
 // A pong joins the queue under ws_max_queue like any frame (RFC 6455 §5.5.3 lets us answer only
 // the most recent ping): a peer that pings without reading is closed with 1008 instead of
 // growing the queue by what it sends.
@@ -140,6 +156,29 @@ bool WsSession::send(Opcode op, std::string_view payload, std::string_view prefi
     conn_.out().append({reinterpret_cast<char*>(head), n}, prefix, payload);
     conn_.flush_soon();
     return true;
+}
+
+CloseCode WsSession::send_masked(Opcode op, MaskedPayload& payload, std::string_view prefix) {
+    const std::size_t size = prefix.size() + payload.size();
+    // Closing, a full queue (send then closes with 1008) or a compressed reply: the payload
+    // is unmasked where it is (the text checked first, as for any message), then sent.
+    if (close_sent_ || conn_.out().pending_bytes() > limits_.max_queue || compresses(size)) {
+        std::string_view bytes;
+        if (CloseCode c = payload.unmask_in_place(bytes); c != CloseCode::none) return c;
+        send(op, bytes, prefix);
+        return CloseCode::none;
+    }
+    unsigned char head[max_frame_header];
+    const std::size_t n = encode_frame_header(op, true, size, head);
+    char* at = conn_.out().append_space(n + size);
+    std::memcpy(at, head, n);
+    if (!prefix.empty()) std::memcpy(at + n, prefix.data(), prefix.size());
+    if (CloseCode c = payload.unmask_to(at + n + prefix.size()); c != CloseCode::none) {
+        conn_.out().unappend(n + size);  // bad text is never sent back
+        return c;
+    }
+    conn_.flush_soon();
+    return CloseCode::none;
 }
 
 // RFC 7692 §7.2.1: one compressed message, no context takeover (the Deflater keeps nothing
