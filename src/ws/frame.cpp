@@ -19,6 +19,77 @@ inline std::uint8_t byte_at(std::span<const char> b, std::size_t i) noexcept {
     return static_cast<std::uint8_t>(b[i]);
 }
 
+// GCC/Clang vector extension types (W bytes of 64-bit lanes): 16 is SSE2 on x86-64, NEON on
+// arm64, plain words elsewhere; 32 is AVX2, used only in a function compiled for it.
+template <std::size_t W>
+struct VecOf;
+template <>
+struct VecOf<16> {
+    using type = std::uint64_t __attribute__((vector_size(16)));
+};
+template <>
+struct VecOf<32> {
+    using type = std::uint64_t __attribute__((vector_size(32)));
+};
+
+// XORs src into dst with k8 (the key, phase-aligned to src[0], twice), four W-byte vectors a
+// round while n holds a whole round, and advances the three past what it did. Returns the OR
+// of every unmasked byte lane, so the caller learns for free whether they were all ASCII.
+// memcpy keeps unaligned access well-defined and compiles to plain vector loads and stores;
+// a round loads all four before it stores, so dst == src is safe. Inlined into each caller so
+// that it is compiled for the caller's instruction set.
+template <std::size_t W>
+[[gnu::always_inline]] inline std::uint64_t unmask_rounds(char*& dst, const char*& src,
+                                                          std::size_t& n,
+                                                          std::uint64_t k8) noexcept {
+    using Vec = typename VecOf<W>::type;
+    Vec kv;
+    for (std::size_t i = 0; i < W / 8; ++i) kv[i] = k8;
+    Vec seen = {};  // all lanes zero
+    // Locals, not the references: a store through a char* could alias them, which would make
+    // the compiler reload them from memory every round.
+    char* to = dst;
+    const char* from = src;
+    std::size_t left = n;
+    for (; left >= 4 * W; from += 4 * W, to += 4 * W, left -= 4 * W) {
+        Vec a, b, c, d;
+        std::memcpy(&a, from, W);
+        std::memcpy(&b, from + W, W);
+        std::memcpy(&c, from + 2 * W, W);
+        std::memcpy(&d, from + 3 * W, W);
+        a ^= kv;
+        b ^= kv;
+        c ^= kv;
+        d ^= kv;
+        seen |= (a | b) | (c | d);
+        std::memcpy(to, &a, W);
+        std::memcpy(to + W, &b, W);
+        std::memcpy(to + 2 * W, &c, W);
+        std::memcpy(to + 3 * W, &d, W);
+    }
+    dst = to;
+    src = from;
+    n = left;
+    std::uint64_t lanes = 0;
+    for (std::size_t i = 0; i < W / 8; ++i) lanes |= seen[i];
+    return lanes;
+}
+
+#if defined(__x86_64__)
+// 128 bytes a round where the CPU has AVX2: a 4 KiB payload unmasks in about two thirds of the
+// SSE2 time (58 against 87 ns here). Chosen once, at start.
+[[gnu::target("avx2")]] std::uint64_t unmask_rounds_avx2(char*& dst, const char*& src,
+                                                         std::size_t& n,
+                                                         std::uint64_t k8) noexcept {
+    return unmask_rounds<32>(dst, src, n, k8);
+}
+
+const bool has_avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+}();
+#endif
+
 } // namespace
 
 HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked,
@@ -75,26 +146,11 @@ bool unmask_copy(char* dst, const char* src, std::size_t n, const std::uint8_t (
     for (std::size_t i = 0; i < 8; ++i) k[i] = key[(offset + i) & 3];
     std::uint64_t k8;
     std::memcpy(&k8, k, 8);
-    // 64 bytes a round in four independent 16-byte vectors (GCC/Clang vector extension: SSE2
-    // on x86-64, NEON on arm64, plain words elsewhere); memcpy keeps unaligned access
-    // well-defined and compiles to plain loads and stores. The unmasked bytes are ORed into
-    // `seen` on the way, so the caller learns for free whether they were all ASCII.
-    using Vec = std::uint64_t __attribute__((vector_size(16)));
-    const Vec kv = {k8, k8};
-    Vec seen_v = {0, 0};
-    Vec v[4];
-    static_assert(sizeof v == 64);
-    // Each round loads before it stores, so dst == src is safe.
-    for (; n >= sizeof v; src += sizeof v, dst += sizeof v, n -= sizeof v) {
-        std::memcpy(v, src, sizeof v);
-        v[0] ^= kv;
-        v[1] ^= kv;
-        v[2] ^= kv;
-        v[3] ^= kv;
-        seen_v |= (v[0] | v[1]) | (v[2] | v[3]);
-        std::memcpy(dst, v, sizeof v);
-    }
-    std::uint64_t seen = seen_v[0] | seen_v[1];
+    std::uint64_t seen = 0;
+#if defined(__x86_64__)
+    if (has_avx2) seen = unmask_rounds_avx2(dst, src, n, k8);
+#endif
+    seen |= unmask_rounds<16>(dst, src, n, k8);  // all of it, or what AVX2 rounds left
     for (; n >= 8; src += 8, dst += 8, n -= 8) {
         std::uint64_t w;
         std::memcpy(&w, src, 8);
