@@ -72,7 +72,8 @@ struct FeedResult {
     // done:      a close frame arrived (on_close was called); stop reading.
     // error:     the peer broke the protocol; send encode_close(close_code) and close.
     ParseStatus status;
-    std::size_t consumed;     // bytes to drop from the front of the caller's buffer
+    std::size_t consumed;     // bytes to drop from the front of the caller's buffer (error:
+                              // the frames before the one that failed)
     CloseCode close_code;     // 1002, 1007 or 1009 when status == error, else none
     // need_more only: full size of the incomplete frame at the front of the rest once its
     // header is known (the caller's buffer must be able to hold that many bytes), else 0.

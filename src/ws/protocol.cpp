@@ -55,7 +55,6 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
                     parser_.has_header() ? h.frame_size() : 0};
 
         std::span<char> payload = rest.subspan(h.header_length, h.payload_length);
-        off += h.frame_size();
         CloseCode c;
         if (r.masked) {  // a whole text or binary message (check_header passed it)
             MaskedPayload masked(payload, h.mask, text_);
@@ -63,7 +62,8 @@ FeedResult Protocol::feed(std::span<char> unconsumed, ProtocolHandler& handler) 
         } else {
             c = dispatch(h, view(payload), handler);
         }
-        if (c != CloseCode::none) return fail(c, off);
+        if (c != CloseCode::none) return fail(c, off);  // consumed: up to this frame
+        off += h.frame_size();
         if (closed_) return {ParseStatus::done, off, CloseCode::none, 0};
         if (off == unconsumed.size()) return {ParseStatus::need_more, off, CloseCode::none, 0};
     }

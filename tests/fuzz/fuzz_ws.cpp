@@ -9,7 +9,9 @@
 //    memory is held between messages;
 //  - feeding whole or in three pieces (fuzzer-chosen cuts, a fresh copy at a new address each
 //    call, with the bytes the Protocol unmasked in place kept, as a connection does) gives the
-//    same events, status, close code and consumed total;
+//    same events, status, close code and consumed total, and so does each of them with
+//    deliver_masked on (whole single-frame messages unmasked by the handler into a copy, as
+//    the echo does into its reply);
 //  - Utf8Validator (fed in the same three pieces), ws::valid_utf8 and the reference decoder
 //    agree on every prefix: still possible, complete, or failed;
 //  - close_payload()/encode_close(): the code is big-endian, the reason a prefix cut at a
@@ -46,6 +48,12 @@ public:
         if (op == Opcode::text)
             require(ref::valid(payload), "text message is valid UTF-8");
         record(op == Opcode::text ? 'T' : 'B', payload);
+    }
+    CloseCode on_masked_message(Opcode op, MaskedPayload& payload) override {
+        std::string copy(payload.size(), '\0');
+        if (CloseCode c = payload.unmask_to(copy.data()); c != CloseCode::none) return c;
+        on_message(op, copy);
+        return CloseCode::none;
     }
     void on_ping(std::string_view payload) override {
         require(payload.size() <= max_control_payload, "ping payload <= 125");
@@ -113,8 +121,10 @@ void check_result(const FeedResult& r, const Protocol& p, std::size_t buffered,
 
 // Feeds the input arriving in pieces ending at the cuts; like a connection, keeps the
 // unconsumed bytes (as unmasked in place by the Protocol) and passes them at a new address.
-Outcome feed(std::string_view in, std::size_t max_message, std::size_t cut1, std::size_t cut2) {
+Outcome feed(std::string_view in, std::size_t max_message, std::size_t cut1, std::size_t cut2,
+             bool masked) {
     Protocol proto(max_message);
+    proto.deliver_masked(masked);
     Recorder rec(max_message);
     Outcome o;
     std::string buffer;
@@ -150,11 +160,17 @@ Outcome feed(std::string_view in, std::size_t max_message, std::size_t cut1, std
 
 void check_protocol(std::string_view in, std::size_t max_message, std::size_t cut1,
                     std::size_t cut2) {
-    Outcome whole = feed(in, max_message, in.size(), in.size());
-    Outcome split = feed(in, max_message, cut1, cut2);
-    require(whole.status == split.status && whole.code == split.code &&
-                whole.consumed == split.consumed && whole.log == split.log,
-            "protocol: whole and split feeding agree");
+    Outcome whole = feed(in, max_message, in.size(), in.size(), false);
+    for (bool masked : {false, true}) {
+        for (bool cut : {false, true}) {
+            if (!masked && !cut) continue;
+            Outcome o = cut ? feed(in, max_message, cut1, cut2, masked)
+                            : feed(in, max_message, in.size(), in.size(), masked);
+            require(whole.status == o.status && whole.code == o.code &&
+                        whole.consumed == o.consumed && whole.log == o.log,
+                    "protocol: whole, split and masked-delivery feeding agree");
+        }
+    }
 }
 
 void check_utf8(std::string_view s, std::size_t cut1, std::size_t cut2) {
