@@ -311,7 +311,8 @@ Test(ws_frame, unmask_copy_writes_what_unmask_leaves_in_place) {
                 std::string in_place = src.substr(shift);
                 const bool ascii_in_place = unmask({in_place.data(), len}, key, offset);
                 std::string dst(len + 3 + 2, '~');
-                const bool ascii = unmask_copy(dst.data() + 3, src.data() + shift, len, key, offset);
+                const bool ascii =
+                    unmask_copy(dst.data() + 3, src.data() + shift, len, key, offset);
                 cr_assert(dst.substr(3, len) == in_place, "len %zu offset %zu shift %zu", len,
                           offset, shift);
                 cr_assert(dst.substr(0, 3) == "~~~" && dst.substr(3 + len) == "~~",

@@ -459,6 +459,27 @@ Test(ws_protocol, deliver_masked_offers_whole_single_frame_messages_only) {
     cr_assert_eq(off.masked_calls, 0, "off by default");
 }
 
+// A MaskedPayload gives the same bytes and verdict however often and in whichever order it is
+// unmasked (copied out, in place, copied out again).
+Test(ws_protocol, masked_payload_unmasks_the_same_in_any_order) {
+    const std::uint8_t key[4] = {0x5A, 0xC3, 0x81, 0x07};
+    for (const std::string& plain : {std::string("服务器回应:hello"), pattern(300),
+                                     std::string("ok\xED\xA0\x80"), std::string()}) {
+        std::string wire = plain;
+        for (std::size_t i = 0; i < wire.size(); ++i)
+            wire[i] = static_cast<char>(wire[i] ^ key[i & 3]);
+        const CloseCode want = valid_utf8(plain) ? none : e1007;
+        MaskedPayload p({wire.data(), wire.size()}, key, true);
+        std::string a(plain.size(), '?'), b(plain.size(), '?'), c(plain.size(), '?');
+        cr_assert(p.unmask_to(a.data()) == want && a == plain);
+        cr_assert(p.unmask_to(b.data()) == want && b == plain, "again: the source stays masked");
+        std::string_view in_place;
+        cr_assert(p.unmask_in_place(in_place) == want && in_place == plain);
+        cr_assert(p.unmask_in_place(in_place) == want && in_place == plain, "in place, twice");
+        cr_assert(p.unmask_to(c.data()) == want && c == plain, "copied after in place");
+    }
+}
+
 // 1009 comes from the header alone: a 16 MiB frame is never buffered.
 Test(ws_protocol, too_big_fails_at_header) {
     Protocol proto;

@@ -51,9 +51,9 @@ struct HeaderResult {
 HeaderResult parse_frame_header(std::span<const char> bytes, bool expect_masked = true,
                                 bool allow_rsv1 = false) noexcept;
 
-// XORs data with the masking key in place, in vector rounds (128 bytes with AVX2, else 64). offset is the position of
-// data[0] within the frame payload, so a payload may be unmasked in pieces. Returns whether
-// every unmasked byte is ASCII (below 0x80; true for no bytes).
+// XORs data with the masking key in place, in vector rounds (128 bytes with AVX2, else 64).
+// offset is the position of data[0] within the frame payload, so a payload may be unmasked in
+// pieces. Returns whether every unmasked byte is ASCII (below 0x80; true for no bytes).
 bool unmask(std::span<char> data, const std::uint8_t (&key)[4], std::uint64_t offset) noexcept;
 // The same from src into dst (n bytes each; dst == src is unmask(), otherwise they must not
 // overlap): unmasking where the bytes are going costs one pass over them instead of two.

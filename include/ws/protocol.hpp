@@ -29,7 +29,7 @@ public:
     std::size_t size() const noexcept { return bytes_.size(); }
     // Writes the unmasked payload to dst (size() bytes, not overlapping the read buffer).
     // Returns invalid_payload for text that is not UTF-8 (dst holds the bytes anyway: the
-    // caller drops them), else none.
+    // caller drops them), else none. Either call may come first and be repeated.
     CloseCode unmask_to(char* dst) const noexcept;
     // Unmasks where the bytes are and views them in out (same result as unmask_to).
     CloseCode unmask_in_place(std::string_view& out) noexcept;
@@ -38,6 +38,7 @@ private:
     std::span<char> bytes_;
     std::uint8_t key_[4];
     bool text_;
+    bool in_place_ = false;  // bytes_ are unmasked already
 };
 
 // Receives Protocol::feed()'s events, in wire order, on the thread that calls feed().
@@ -90,8 +91,9 @@ struct FeedResult {
 // (S is at most max_message_size + 14, or wire_limit() + 14 for a compressed message; larger
 // frames fail with 1009 at their header).
 // Text is validated as it arrives, so invalid UTF-8 fails at its first bad byte, even in the
-// middle of a frame (a payload delivered masked is whole when it is checked). Single-threaded: one connection's loop thread. If the handler throws or
-// memory runs out while reassembling, std::terminate is called (feed is noexcept).
+// middle of a frame (a payload delivered masked is whole when it is checked). Single-threaded:
+// one connection's loop thread. If the handler throws or memory runs out while reassembling,
+// std::terminate is called (feed is noexcept).
 class Protocol {
 public:
     explicit Protocol(std::size_t max_message_size = default_max_message_size) noexcept

@@ -3,6 +3,7 @@
 #include "ws/protocol.hpp"
 
 #include <array>
+#include <cstring>
 
 #include "ws/deflate_stats.hpp"
 
@@ -14,14 +15,25 @@ inline std::string_view view(std::span<char> s) noexcept { return {s.data(), s.s
 } // namespace
 
 CloseCode MaskedPayload::unmask_to(char* dst) const noexcept {
-    const bool ascii = unmask_copy(dst, bytes_.data(), bytes_.size(), key_, 0);
+    bool ascii = false;
+    if (in_place_) {
+        if (!bytes_.empty()) std::memcpy(dst, bytes_.data(), bytes_.size());
+    } else {
+        ascii = unmask_copy(dst, bytes_.data(), bytes_.size(), key_, 0);
+    }
     if (text_ && !ascii && !valid_utf8({dst, bytes_.size()})) return CloseCode::invalid_payload;
     return CloseCode::none;
 }
 
 CloseCode MaskedPayload::unmask_in_place(std::string_view& out) noexcept {
     out = view(bytes_);
-    return unmask_to(bytes_.data());  // unmask_copy allows dst == src
+    bool ascii = false;
+    if (!in_place_) {
+        ascii = unmask_copy(bytes_.data(), bytes_.data(), bytes_.size(), key_, 0);
+        in_place_ = true;
+    }
+    if (text_ && !ascii && !valid_utf8(out)) return CloseCode::invalid_payload;
+    return CloseCode::none;
 }
 
 CloseCode ProtocolHandler::on_masked_message(Opcode op, MaskedPayload& payload) {
