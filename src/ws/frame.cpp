@@ -148,7 +148,7 @@ bool unmask_copy(char* dst, const char* src, std::size_t n, const std::uint8_t (
     std::memcpy(&k8, k, 8);
     std::uint64_t seen = 0;
 #if defined(__x86_64__)
-    if (has_avx2) seen = unmask_rounds_avx2(dst, src, n, k8);
+    if (has_avx2 && n >= 128) seen = unmask_rounds_avx2(dst, src, n, k8);  // a round or more
 #endif
     seen |= unmask_rounds<16>(dst, src, n, k8);  // all of it, or what AVX2 rounds left
     for (; n >= 8; src += 8, dst += 8, n -= 8) {
