@@ -1,12 +1,13 @@
 // wsload: the Redis floor (--redis-floor PORT). Part of the single-TU wsload build.
 // The least a push server whose nodes share channels through Redis asks of Redis per published
 // message: one command from the publishing node and one pub/sub copy to each node. Alongside the
-// subscribe mode's own publisher (at the same rate over the same window, on a thread of its own,
-// with the same subscribers loading the machine), this sends `PUBLISH floor <SIZE bytes>` on one connection to a redis-server that `nodes` other
-// connections follow (standing for the nodes' pub/sub links), and waits for the reply and every
-// copy before the next one. Storing the message (history, ids) can only add to what Redis spends
-// on it, so redis-server's CPU per message here (its PID among --cpu-pid) is the floor of any
-// such design under the same load. Blocking sockets on a thread of its own.
+// subscribe mode's own publisher (at the same rate over the same window, on a thread of its
+// own, with the same subscribers loading the machine), this sends `PUBLISH floor <SIZE bytes>`
+// on one connection to a redis-server that `nodes` other connections follow (standing for the
+// nodes' pub/sub links), and waits for the reply and every copy before the next one. Storing
+// the message (history, ids) can only add to what Redis spends on it, so redis-server's CPU per
+// message here (its PID among --cpu-pid) is the floor of any such design under the same load.
+// Blocking sockets on a thread of its own.
 #pragma once
 
 #include <algorithm>
